@@ -1,0 +1,105 @@
+# strata -- plain GNU make.  `make` builds the libraries, tests and benchmarks;
+# `make test` runs every test; `make demo` runs the main job.  See README.
+CC      ?= cc
+CXX     ?= c++
+PREFIX  ?= /usr/local
+BUILD   ?= build
+WERROR  ?= -Werror
+OPT     ?= -O2
+CFLAGS_BASE = -std=gnu11 $(OPT) -g -Wall -Wextra $(WERROR) -fPIC -pthread \
+              -fvisibility=hidden -fno-plt -Iinclude -Isrc $(EXTRA_CFLAGS)
+LIB_CFLAGS  = $(CFLAGS_BASE) -ftls-model=initial-exec -fno-builtin-malloc \
+              -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fexceptions
+LDLIBS_LIB  = -pthread
+
+LIB_SRC  := $(wildcard src/os/*.c src/malloc/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SO       := $(BUILD)/libstrata.so
+AR_LIB   := $(BUILD)/libstrata.a
+
+# tests/t_*.c  : linked against libstrata.so (the real drop-in)
+# tests/u_*.c  : unit tests, linked against libstrata.a, may include src/*/internal.h
+# tests/x_*.cc : C++ tests, linked against libstrata.so
+# tests/san_*.c: sanitizer tests of the explicit strata_ API (see `sanitize`)
+# tests/real/*.sh: real programs under LD_PRELOAD
+T_SRC    := $(wildcard tests/t_*.c)
+U_SRC    := $(wildcard tests/u_*.c)
+X_SRC    := $(wildcard tests/x_*.cc)
+TESTS    := $(T_SRC:tests/%.c=$(BUILD)/tests/%) $(U_SRC:tests/%.c=$(BUILD)/tests/%) \
+            $(X_SRC:tests/%.cc=$(BUILD)/tests/%)
+HELPERS  := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+TEST_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc -fno-builtin \
+              $(EXTRA_CFLAGS)
+
+.PHONY: all lib test demo bench debug sanitize install clean check-real
+all: lib $(TESTS) $(HELPERS) $(BENCHES)
+lib: $(SO) $(AR_LIB)
+
+$(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/strata/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(SO): $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS_LIB) -Wl,-soname,libstrata.so -Wl,-z,now
+$(AR_LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/t_%: tests/t_%.c $(SO) $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lstrata -ldl
+$(BUILD)/tests/u_%: tests/u_%.c $(AR_LIB) $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(AR_LIB) -ldl
+$(BUILD)/tests/x_%: tests/x_%.cc $(SO)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ \
+	  -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -Wl,--no-as-needed -lstrata
+$(BUILD)/tests/helpers/%: tests/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
+$(BUILD)/bench/%: bench/%.c $(AR_LIB) $(wildcard bench/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ -ldl -lm
+
+test: all
+	@sh tests/run.sh $(BUILD)
+	@$(MAKE) --no-print-directory sanitize
+
+# UBSan and TSan on the explicit strata_ API: the library is compiled into the
+# test binary with STRATA_OVERRIDE=0 (no standard names), so the sanitizer
+# runtimes keep their own malloc.
+SAN_SRC := $(wildcard tests/san_*.c)
+sanitize:
+	@mkdir -p $(BUILD)/san
+	@set -e; for t in $(SAN_SRC); do n=$$(basename $$t .c); \
+	  for s in undefined thread; do \
+	    $(CC) -std=gnu11 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc \
+	      -DSTRATA_OVERRIDE=0 -fsanitize=$$s -fno-sanitize-recover=all \
+	      $(LIB_SRC) $$t -o $(BUILD)/san/$$n-$$s; \
+	    echo "== sanitize $$s: $$n"; \
+	    TSAN_OPTIONS=halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	      timeout 300 $(BUILD)/san/$$n-$$s; \
+	  done; done; echo "sanitize: all passed"
+
+demo: all
+	@sh bench/demo.sh $(BUILD)
+
+bench: all
+	@$(BUILD)/bench/bench_malloc
+
+debug:
+	$(MAKE) BUILD=build-debug EXTRA_CFLAGS="-DSTRATA_DEBUG=1" OPT=-O1 all
+	sh tests/run.sh build-debug
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/strata $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(AR_LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/strata/*.h $(DESTDIR)$(PREFIX)/include/strata/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1|' strata.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/strata.pc
+
+clean:
+	rm -rf build build-debug

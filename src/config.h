@@ -1,0 +1,21 @@
+/* Build knobs, all in one place.  Debug checks are written as
+ * `if (STRATA_DEBUG) ...` so that they compile in every build and never rot;
+ * release builds drop them as dead code. */
+#ifndef STRATA_CONFIG_H
+#define STRATA_CONFIG_H
+
+#ifndef STRATA_DEBUG
+#define STRATA_DEBUG 0        /* 1: check invariants on every slow path and free */
+#endif
+#ifndef STRATA_OVERRIDE
+#define STRATA_OVERRIDE 1     /* 1: also export malloc, free, ... and operator new */
+#endif
+
+#define STRATA_API      __attribute__((visibility("default")))
+#define ST_INTERNAL     __attribute__((visibility("hidden")))
+#define ST_NOINLINE     __attribute__((noinline))
+#define ST_COLD         __attribute__((cold, noinline))
+#define st_likely(x)    __builtin_expect(!!(x), 1)
+#define st_unlikely(x)  __builtin_expect(!!(x), 0)
+
+#endif

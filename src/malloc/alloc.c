@@ -1,0 +1,169 @@
+/* malloc, free, calloc, realloc, malloc_usable_size: the fast paths.
+ *
+ * malloc(n), n <= 1 KiB:  class = table[(n+7)/8]; page = heap->direct[class];
+ *   pop page->free.  No lock, no atomic, no branch but "list empty?".
+ * free(p):  the segment map says p is in a small segment; page = the slice's
+ *   descriptor; if page->owner is exactly the caller's heap (no flags), push
+ *   onto page->local_free.  Everything else (another thread's page, a parked
+ *   or aligned page, large blocks, NULL, pointers that are not ours) takes
+ *   free_other / _st_heap_free_slow.
+ *
+ * Double frees: a freed block carries _st_free_key in its second word and
+ * malloc clears it; a free that finds the key confirms by searching the
+ * page's free lists and reports (docs/malloc.md, "Misuse").
+ */
+#include <errno.h>
+#include <string.h>
+#include "malloc/internal.h"
+
+STRATA_API void *strata_malloc(size_t size) {
+  heap_t *heap = _st_heap_tl;
+  if (st_likely(size <= ST_SMALL_FAST_MAX)) {
+    page_t *page = heap->direct[st_class_fast(size)];
+    block_t *b = page->free;
+    if (st_likely(b != NULL)) {
+      page->free = b->next;
+      page->used++;
+      ((uintptr_t *)b)[1] = 0;
+      return b;
+    }
+  }
+  return _st_heap_malloc_slow(heap, size);
+}
+
+/* A small-segment pointer: is it the start of a live-looking block? */
+static page_t *small_page_checked(void *p) {
+  page_t *page = st_page_of(st_segment_of(p), p);
+  const uint8_t *a = p;
+  if (!page->in_use || a < page->start ||
+      a >= page->start + (size_t)page->capacity * page->block_size)
+    return NULL;
+  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+  if (!(owner & OWNER_ALIGNED) && (size_t)(a - page->start) % page->block_size != 0) return NULL;
+  return page;
+}
+
+ST_NOINLINE static void free_other(void *p, unsigned v) {
+  if (p == NULL) return;
+  if (v == SEGMAP_SMALL) {
+    page_t *page = small_page_checked(p);
+    if (page == NULL) { _st_error("free(): invalid pointer", p); return; }
+    _st_heap_free_slow(page, p);
+    return;
+  }
+  large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
+  if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
+  _st_large_free(h, p);
+}
+
+/* A suspected double free (the block carries the free key): confirm, or
+ * free normally when the key was just user data. */
+ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
+  if (_st_page_contains_free(page, b)) { _st_error("free(): double free detected", b); return; }
+  b->next = page->local_free;
+  page->local_free = b;
+  if (--page->used == 0) _st_heap_retire(page);
+}
+
+STRATA_API void strata_free(void *p) {
+  unsigned v = st_segmap_get(p);
+  if (st_likely(v == SEGMAP_SMALL)) {
+    page_t *page = st_page_of(st_segment_of(p), p);
+    block_t *b = p;
+    if (st_likely(atomic_load_explicit(&page->owner, memory_order_relaxed) == (uintptr_t)_st_heap_tl)) {
+      if (STRATA_DEBUG && small_page_checked(p) == NULL) { _st_error("free(): invalid pointer", p); return; }
+      uintptr_t key = _st_free_key;
+      if (st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
+      b->next = page->local_free;
+      page->local_free = b;
+      ((uintptr_t *)b)[1] = key;
+      if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
+      return;
+    }
+  }
+  free_other(p, v);
+}
+
+STRATA_API void *strata_calloc(size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
+  if (total > ST_MEDIUM_MAX) {                 /* fresh mappings are already zero */
+    if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
+    return _st_large_alloc(total, 0, 1);
+  }
+  void *p = strata_malloc(total);
+  if (p) memset(p, 0, total);
+  return p;
+}
+
+/* Usable bytes at p and, through *page_out / *large_out, where p lives.
+ * Returns (size_t)-1 for a pointer strata did not hand out. */
+static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
+  unsigned v = st_segmap_get(p);
+  *page_out = NULL; *large_out = NULL;
+  if (v == SEGMAP_SMALL) {
+    page_t *page = small_page_checked(p);
+    if (page == NULL) return (size_t)-1;
+    *page_out = page;
+    uint8_t *start = _st_page_block_start(page, p);
+    return page->block_size - (size_t)((uint8_t *)p - start);
+  }
+  large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
+  if (h == NULL) return (size_t)-1;
+  *large_out = h;
+  return h->usable;
+}
+
+STRATA_API void *strata_realloc(void *p, size_t size) {
+  if (p == NULL) return strata_malloc(size);
+  if (size == 0) { strata_free(p); return NULL; }
+  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  page_t *page; large_t *h;
+  size_t usable = block_usable(p, &page, &h);
+  if (usable == (size_t)-1) { _st_error("realloc(): invalid pointer", p); errno = EINVAL; return NULL; }
+  if (size <= usable && (size >= usable / 2 || usable <= 64)) return p;   /* fits, not too loose */
+  if (h != NULL && size > ST_MEDIUM_MAX) return _st_large_realloc(h, size);
+  void *q = strata_malloc(size);
+  if (q == NULL) return NULL;                   /* the old block stays intact */
+  memcpy(q, p, size < usable ? size : usable);
+  strata_free(p);
+  return q;
+}
+
+STRATA_API void *strata_reallocarray(void *p, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
+  return strata_realloc(p, total);
+}
+
+STRATA_API size_t strata_malloc_usable_size(const void *p) {
+  if (p == NULL) return 0;
+  page_t *page; large_t *h;
+  size_t usable = block_usable((void *)p, &page, &h);
+  if (usable == (size_t)-1) { _st_error("malloc_usable_size(): invalid pointer", p); return 0; }
+  return usable;
+}
+
+STRATA_API void strata_free_sized(void *p, size_t size) {
+  (void)size;
+  strata_free(p);
+}
+
+STRATA_API void strata_cfree(void *p) { strata_free(p); }
+
+#if STRATA_OVERRIDE
+#define ST_ALIAS(fn) __attribute__((alias(#fn), visibility("default"), used))
+void  *malloc(size_t) ST_ALIAS(strata_malloc);
+void   free(void *) ST_ALIAS(strata_free);
+void  *calloc(size_t, size_t) ST_ALIAS(strata_calloc);
+void  *realloc(void *, size_t) ST_ALIAS(strata_realloc);
+void  *reallocarray(void *, size_t, size_t) ST_ALIAS(strata_reallocarray);
+size_t malloc_usable_size(void *) ST_ALIAS(strata_malloc_usable_size);
+void   free_sized(void *, size_t) ST_ALIAS(strata_free_sized);
+void   cfree(void *) ST_ALIAS(strata_cfree);
+void  *__libc_malloc(size_t) ST_ALIAS(strata_malloc);
+void   __libc_free(void *) ST_ALIAS(strata_free);
+void  *__libc_calloc(size_t, size_t) ST_ALIAS(strata_calloc);
+void  *__libc_realloc(void *, size_t) ST_ALIAS(strata_realloc);
+void   __libc_cfree(void *) ST_ALIAS(strata_cfree);
+#endif

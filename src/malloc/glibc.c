@@ -1,0 +1,121 @@
+/* glibc's extensions with strata's meaning, and strata's own statistics.
+ *
+ *   malloc_trim(pad)   give back cached memory now: empty abandoned pages and
+ *                      the cached empty segment; 1 if anything went back.
+ *   mallopt(p, v)      accepted and ignored (strata tunes itself; options
+ *                      come from STRATA_OPTIONS); returns 1 like glibc.
+ *   mallinfo2()        arena = bytes in small-object segments, hblks/hblkhd
+ *                      = large blocks, uordblks = bytes in live blocks,
+ *                      fordblks = arena - small bytes in use.
+ *   malloc_stats()     a summary on stderr.
+ *   malloc_info(0, fp) the same as XML.
+ * Nothing here holds a lock while calling stdio (which may call malloc).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "malloc/internal.h"
+
+STRATA_API int strata_stats_get(strata_stats_t *st) {
+  if (st == NULL) { errno = EINVAL; return -1; }
+  memset(st, 0, sizeof *st);
+  _st_segments_stats(st);
+  _st_large_stats(st);
+  _st_heaps_stats(st);
+  st->resident = _st_os_resident();
+  st->os_maps = _st_os_maps();
+  st->os_unmaps = _st_os_unmaps();
+  return 0;
+}
+
+STRATA_API size_t strata_os_resident(void) { return _st_os_resident(); }
+
+STRATA_API void strata_collect(int force) {
+  (void)force;
+  _st_abandoned_trim();
+  _st_segments_trim();
+}
+
+STRATA_API int strata_malloc_trim(size_t pad) {
+  (void)pad;
+  size_t unmaps = _st_os_unmaps();
+  size_t freed = _st_abandoned_trim();
+  freed += _st_segments_trim();
+  return freed > 0 || _st_os_unmaps() != unmaps;
+}
+
+STRATA_API int strata_mallopt(int param, int value) {
+  (void)param; (void)value;
+  return 1;
+}
+
+STRATA_API int strata_heap_check(void) { return _st_heaps_check(); }
+
+/* Same layout as glibc's struct mallinfo2 / mallinfo (malloc.h is not
+ * included so that our definitions do not clash with its prototypes). */
+struct st_mallinfo2 { size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost; };
+struct st_mallinfo  { int arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost; };
+
+STRATA_API struct st_mallinfo2 strata_mallinfo2(void) {
+  strata_stats_t st;
+  strata_stats_get(&st);
+  struct st_mallinfo2 mi;
+  memset(&mi, 0, sizeof mi);
+  mi.arena = st.segments * ST_SEGMENT_SIZE;
+  mi.ordblks = st.pages_in_use;
+  mi.hblks = st.large_count;
+  mi.hblkhd = st.large_in_use;
+  mi.uordblks = st.small_in_use + st.large_in_use;
+  mi.fordblks = mi.arena > st.small_in_use ? mi.arena - st.small_in_use : 0;
+  return mi;
+}
+
+static int clamp_int(size_t v) { return v > 0x7fffffff ? 0x7fffffff : (int)v; }
+
+STRATA_API struct st_mallinfo strata_mallinfo(void) {
+  struct st_mallinfo2 m = strata_mallinfo2();
+  struct st_mallinfo mi = {
+    clamp_int(m.arena), clamp_int(m.ordblks), clamp_int(m.smblks), clamp_int(m.hblks),
+    clamp_int(m.hblkhd), clamp_int(m.usmblks), clamp_int(m.fsmblks), clamp_int(m.uordblks),
+    clamp_int(m.fordblks), clamp_int(m.keepcost) };
+  return mi;
+}
+
+STRATA_API void strata_malloc_stats(void) {
+  strata_stats_t st;
+  strata_stats_get(&st);
+  _st_message("strata %d.%d: resident %zu KiB, segments %zu (%zu KiB), spans in use %zu, "
+              "abandoned %zu\n  small/medium in use %zu KiB, large %zu blocks (%zu KiB), "
+              "thread caches %zu, mmap %zu, munmap %zu\n",
+              STRATA_VERSION_MAJOR, STRATA_VERSION_MINOR, st.resident >> 10, st.segments,
+              (st.segments * ST_SEGMENT_SIZE) >> 10, st.pages_in_use, st.pages_abandoned,
+              st.small_in_use >> 10, st.large_count, st.large_in_use >> 10, st.heaps,
+              st.os_maps, st.os_unmaps);
+}
+
+STRATA_API int strata_malloc_info(int options, FILE *fp) {
+  if (options != 0 || fp == NULL) { errno = EINVAL; return -1; }
+  strata_stats_t st;
+  strata_stats_get(&st);
+  fprintf(fp, "<malloc version=\"strata-%d.%d\">\n"
+              "<heap nr=\"0\">\n"
+              "<total type=\"segments\" count=\"%zu\" size=\"%zu\"/>\n"
+              "<total type=\"small\" size=\"%zu\"/>\n"
+              "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+              "<system type=\"current\" size=\"%zu\"/>\n"
+              "<system type=\"resident\" size=\"%zu\"/>\n"
+              "</heap>\n</malloc>\n",
+          STRATA_VERSION_MAJOR, STRATA_VERSION_MINOR, st.segments, st.segments * ST_SEGMENT_SIZE,
+          st.small_in_use, st.large_count, st.large_in_use, st.committed, st.resident);
+  return 0;
+}
+
+#if STRATA_OVERRIDE
+#define ST_ALIAS(fn) __attribute__((alias(#fn), visibility("default"), used))
+int   malloc_trim(size_t) ST_ALIAS(strata_malloc_trim);
+int   mallopt(int, int) ST_ALIAS(strata_mallopt);
+struct st_mallinfo2 mallinfo2(void) ST_ALIAS(strata_mallinfo2);
+struct st_mallinfo  mallinfo(void) ST_ALIAS(strata_mallinfo);
+void  malloc_stats(void) ST_ALIAS(strata_malloc_stats);
+int   malloc_info(int, FILE *) ST_ALIAS(strata_malloc_info);
+#endif

@@ -1,0 +1,434 @@
+/* Heaps: the per-thread caches, and what happens to pages when threads die.
+ *
+ * A heap owns pages (spans of one size class).  For each class it keeps a
+ * queue of pages that may have free blocks; direct[c] is the queue's first
+ * page, the one malloc's fast path pops from.  Pages with nothing left are
+ * parked on the heap's `full` list so the slow path never walks them.
+ *
+ * Slow path of malloc for class c (heap_find_page):
+ *   1. if a remote thread freed into a parked page (full_dirty), move such
+ *      pages back to their queues;
+ *   2. walk queue c: collect each page's local and remote frees; the first
+ *      page with a free block (or room to carve more) becomes direct[c];
+ *      exhausted pages are parked;
+ *   3. else adopt a page of class c abandoned by an exited thread;
+ *   4. else take a fresh span from the page heap (segment.c).
+ *
+ * Parking (the full-page protocol).  The owner parks a page with one CAS of
+ * its xthread_free word from 0 (nothing pending) to XF_FULL.  A remote free
+ * pushes with CAS too, so it either lands before the park (the CAS fails and
+ * the owner keeps using the page) or sees XF_FULL in the old value, clears it
+ * with its push, and sets the owning heap's full_dirty flag.  Heap structs
+ * are never unmapped, so a remote thread reading a stale `heap` pointer can
+ * at worst set a flag on a recycled heap: a wasted rescan, never a fault.
+ * As a backstop against such lost wake-ups, every 256th slow path rescans.
+ *
+ * Thread exit (heap_thread_done, from a pthread key destructor): every page
+ * is collected; empty ones go back to the page heap, the others are
+ * *abandoned*: owner 0, heap NULL, on the global abandoned list of their
+ * class.  Remote frees keep landing in their xthread_free; a thread that
+ * needs a page of that class adopts one (step 3).  After the destructor the
+ * thread's heap pointer is _st_heap_dead, and any later malloc (from other
+ * destructors) is served by the shared *orphan heap* under a lock.
+ *
+ * Ownership test: page->owner holds the owning heap's address (plus flag
+ * bits), so a thread's free is local iff owner == its heap pointer; heap
+ * structs are recycled only after all their pages were abandoned, so the
+ * test can never confuse a new thread with a dead one (not even in a fork
+ * child whose new threads reuse the parent's thread descriptors).
+ *
+ * Locks, in order: heaps_lock (registry, recycled heaps) -> orphan_lock ->
+ * abandoned_lock -> page-heap lock (segment.c).  No lock is held while
+ * calling anything that can call malloc.
+ */
+#include <errno.h>
+#include <string.h>
+#include "malloc/internal.h"
+
+#define EMPTY_DIRECT { [0 ... ST_NCLASSES - 1] = &_st_page_empty }
+page_t _st_page_empty;
+heap_t _st_heap_empty = { .direct = EMPTY_DIRECT };
+heap_t _st_heap_dead = { .direct = EMPTY_DIRECT };
+__thread heap_t *_st_heap_tl = &_st_heap_empty;
+
+static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static heap_t *heaps_all;          /* registry of live heaps */
+static heap_t *heaps_free;         /* recycled heap structs */
+static size_t heaps_live;
+static pthread_key_t heap_key;
+static int heap_key_ok;
+
+static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
+static heap_t orphan_heap = { .direct = EMPTY_DIRECT };
+
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static page_queue_t abandoned[ST_NCLASSES];
+static size_t abandoned_count;
+
+/* ---- page queues ---------------------------------------------------------- */
+
+static void queue_remove(page_queue_t *q, page_t *p) {
+  if (p->prev) p->prev->next = p->next; else q->first = p->next;
+  if (p->next) p->next->prev = p->prev; else q->last = p->prev;
+  p->next = p->prev = NULL;
+}
+static void queue_push_front(page_queue_t *q, page_t *p) {
+  p->prev = NULL; p->next = q->first;
+  if (q->first) q->first->prev = p; else q->last = p;
+  q->first = p;
+}
+static void heap_sync_direct(heap_t *h, unsigned c) {
+  h->direct[c] = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
+}
+
+static inline uintptr_t owner_of(heap_t *h, page_t *p) {
+  return (uintptr_t)h | (atomic_load_explicit(&p->owner, memory_order_relaxed) & OWNER_ALIGNED);
+}
+
+/* Take every pending remote free, even when only the XF_FULL bit is set. */
+static void page_collect_all(page_t *page) {
+  uintptr_t x = atomic_exchange_explicit(&page->xthread_free, 0, memory_order_acquire);
+  block_t *list = (block_t *)(x & ~XF_FULL);
+  if (page->local_free) {                   /* fold local_free into free */
+    block_t *t = page->local_free;
+    while (t->next) t = t->next;
+    t->next = page->free;
+    page->free = page->local_free;
+    page->local_free = NULL;
+  }
+  if (list) {
+    uint32_t n = 1;
+    block_t *t = list;
+    while (t->next) { t = t->next; n++; }
+    t->next = page->free;
+    page->free = list;
+    page->used -= n;
+  }
+}
+
+/* ---- full pages ----------------------------------------------------------- */
+
+static bool heap_park(heap_t *h, page_t *page) {
+  uintptr_t expect = 0;
+  if (!atomic_compare_exchange_strong_explicit(&page->xthread_free, &expect, XF_FULL,
+                                               memory_order_acq_rel, memory_order_relaxed))
+    return false;                         /* remote frees arrived: keep using it */
+  queue_remove(&h->queues[page->cls], page);
+  heap_sync_direct(h, page->cls);
+  atomic_store_explicit(&page->owner, owner_of(h, page) | OWNER_FULL, memory_order_relaxed);
+  queue_push_front(&h->full, page);
+  return true;
+}
+
+static void heap_unpark(heap_t *h, page_t *page) {
+  queue_remove(&h->full, page);
+  atomic_store_explicit(&page->owner, owner_of(h, page), memory_order_relaxed);
+  page_collect_all(page);
+  queue_push_front(&h->queues[page->cls], page);
+  heap_sync_direct(h, page->cls);
+}
+
+static void heap_rescue(heap_t *h) {
+  atomic_store_explicit(&h->full_dirty, 0, memory_order_relaxed);
+  page_t *next;
+  for (page_t *p = h->full.first; p; p = next) {
+    next = p->next;
+    if (atomic_load_explicit(&p->xthread_free, memory_order_acquire) & ~XF_FULL)
+      heap_unpark(h, p);
+  }
+}
+
+/* ---- abandon / adopt ------------------------------------------------------ */
+
+static void page_abandon(page_t *page) {
+  page_collect_all(page);
+  if (page->used == 0) { _st_span_free(page); return; }
+  uintptr_t keep = atomic_load_explicit(&page->owner, memory_order_relaxed) & OWNER_ALIGNED;
+  atomic_store_explicit(&page->heap, NULL, memory_order_relaxed);
+  atomic_store_explicit(&page->owner, keep, memory_order_release);
+  pthread_mutex_lock(&abandoned_lock);
+  page->abandoned = 1;
+  queue_push_front(&abandoned[page->cls], page);
+  abandoned_count++;
+  pthread_mutex_unlock(&abandoned_lock);
+}
+
+static void heap_abandon_all(heap_t *h) {
+  page_t *p, *next;
+  for (unsigned c = 0; c < ST_NCLASSES; c++) {
+    for (p = h->queues[c].first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
+    h->queues[c].first = h->queues[c].last = NULL;
+    h->direct[c] = &_st_page_empty;
+  }
+  for (p = h->full.first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
+  h->full.first = h->full.last = NULL;
+}
+
+static page_t *abandoned_pop(unsigned c) {
+  if (abandoned[c].first == NULL) return NULL;    /* racy peek; rechecked below */
+  pthread_mutex_lock(&abandoned_lock);
+  page_t *p = abandoned[c].first;
+  if (p) { queue_remove(&abandoned[c], p); p->abandoned = 0; abandoned_count--; }
+  pthread_mutex_unlock(&abandoned_lock);
+  return p;
+}
+
+/* Adopt an abandoned page of class c into h; returns it if it has room. */
+static page_t *heap_adopt(heap_t *h, unsigned c) {
+  for (int tries = 0; tries < 8; tries++) {
+    page_t *p = abandoned_pop(c);
+    if (p == NULL) return NULL;
+    atomic_store_explicit(&p->heap, h, memory_order_relaxed);
+    atomic_store_explicit(&p->owner, owner_of(h, p), memory_order_release);
+    page_collect_all(p);
+    if (p->used == 0 && h->queues[c].first != NULL) { _st_span_free(p); continue; }
+    queue_push_front(&h->queues[c], p);
+    heap_sync_direct(h, c);
+    if (p->free || _st_page_extend(p)) return p;
+    if (!heap_park(h, p)) { _st_page_collect(p); if (p->free) return p; }
+  }
+  return NULL;
+}
+
+/* Give abandoned pages that emptied out back to the page heap. */
+size_t _st_abandoned_trim(void) {
+  size_t freed = 0;
+  pthread_mutex_lock(&abandoned_lock);
+  for (unsigned c = 0; c < ST_NCLASSES; c++) {
+    page_t *next;
+    for (page_t *p = abandoned[c].first; p; p = next) {
+      next = p->next;
+      page_collect_all(p);        /* no owner: the lock stands in for one */
+      if (p->used == 0) {
+        queue_remove(&abandoned[c], p);
+        p->abandoned = 0;
+        abandoned_count--;
+        freed += (size_t)p->slice_count * ST_SLICE_SIZE;
+        _st_span_free(p);
+      }
+    }
+  }
+  pthread_mutex_unlock(&abandoned_lock);
+  return freed;
+}
+
+/* ---- the slow path -------------------------------------------------------- */
+
+static page_t *heap_fresh_page(heap_t *h, unsigned c) {
+  page_t *p = _st_span_alloc(_st_class_slices(c));
+  if (p == NULL) return NULL;
+  _st_page_init(p, c);
+  atomic_store_explicit(&p->heap, h, memory_order_relaxed);
+  atomic_store_explicit(&p->owner, (uintptr_t)h, memory_order_relaxed);
+  _st_page_extend(p);
+  queue_push_front(&h->queues[c], p);
+  heap_sync_direct(h, c);
+  return p;
+}
+
+static page_t *heap_find_page(heap_t *h, unsigned c) {
+  if (atomic_load_explicit(&h->full_dirty, memory_order_acquire) || (++h->slow_count & 255) == 0)
+    heap_rescue(h);
+  page_t *next;
+  for (page_t *p = h->queues[c].first; p; p = next) {
+    next = p->next;
+    _st_page_collect(p);
+    if (p->free || _st_page_extend(p)) {
+      if (p != h->queues[c].first) {
+        queue_remove(&h->queues[c], p);
+        queue_push_front(&h->queues[c], p);
+        heap_sync_direct(h, c);
+      }
+      return p;
+    }
+    if (!heap_park(h, p)) {
+      _st_page_collect(p);
+      if (p->free) { queue_remove(&h->queues[c], p); queue_push_front(&h->queues[c], p);
+                     heap_sync_direct(h, c); return p; }
+    }
+  }
+  page_t *p = heap_adopt(h, c);
+  if (p) return p;
+  return heap_fresh_page(h, c);
+}
+
+static void *heap_alloc_class(heap_t *h, size_t size) {
+  unsigned c = size <= ST_SMALL_FAST_MAX ? st_class_fast(size) : _st_class_of(size);
+  page_t *p = h->direct[c];
+  if (p->free == NULL && (p = heap_find_page(h, c)) == NULL) { errno = ENOMEM; return NULL; }
+  block_t *b = p->free;
+  p->free = b->next;
+  p->used++;
+  ((uintptr_t *)b)[1] = 0;
+  if (STRATA_DEBUG && _st_page_check(p, 1) != 0) _st_error("malloc: page invariant broken", b);
+  return b;
+}
+
+static heap_t *heap_create(void) {
+  pthread_mutex_lock(&heaps_lock);
+  heap_t *h = heaps_free;
+  if (h) heaps_free = h->next_free;
+  pthread_mutex_unlock(&heaps_lock);
+  if (h == NULL) {
+    h = _st_os_alloc(st_align_up(sizeof(heap_t), _st_os_page_size()), 0);
+    if (h == NULL) return NULL;
+  }
+  memset(h, 0, sizeof *h);
+  for (unsigned c = 0; c < ST_NCLASSES; c++) h->direct[c] = &_st_page_empty;
+  pthread_mutex_lock(&heaps_lock);
+  h->next_all = heaps_all;
+  if (heaps_all) heaps_all->prev_all = h;
+  heaps_all = h;
+  h->in_registry = true;
+  heaps_live++;
+  pthread_mutex_unlock(&heaps_lock);
+  /* Publish before pthread_setspecific, which may itself call malloc. */
+  _st_heap_tl = h;
+  if (heap_key_ok) pthread_setspecific(heap_key, h);
+  return h;
+}
+
+static void *orphan_malloc(size_t size) {
+  pthread_mutex_lock(&orphan_lock);
+  void *p = heap_alloc_class(&orphan_heap, size);
+  pthread_mutex_unlock(&orphan_lock);
+  return p;
+}
+
+void *_st_heap_malloc_slow(heap_t *h, size_t size) {
+  if (st_unlikely(h == &_st_heap_empty || h == &_st_heap_dead)) {
+    if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
+    if (size > ST_MEDIUM_MAX) return _st_large_alloc(size, 0, 0);
+    if (h == &_st_heap_dead || (h = heap_create()) == NULL) return orphan_malloc(size);
+  }
+  if (size > ST_MEDIUM_MAX) return _st_large_alloc(size, 0, 0);
+  return heap_alloc_class(h, size);
+}
+
+/* ---- free slow paths ------------------------------------------------------ */
+
+void _st_heap_retire(page_t *page) {
+  heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
+  page_queue_t *q = &h->queues[page->cls];
+  if (q->first == page && page->next == NULL) return;   /* keep the class's last page */
+  queue_remove(q, page);
+  heap_sync_direct(h, page->cls);
+  _st_span_free(page);
+}
+
+ST_COLD void _st_heap_double_free(page_t *page, block_t *b) {
+  if (_st_page_contains_free(page, b)) _st_error("free(): double free detected", b);
+}
+
+/* Free of a block whose page is not plainly the caller's: a page of ours with
+ * flags set (parked, aligned), or another thread's / abandoned / orphan page. */
+void _st_heap_free_slow(page_t *page, block_t *b) {
+  heap_t *me = _st_heap_tl;
+  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+  if (owner & OWNER_ALIGNED) b = _st_page_block_start(page, b);
+  if ((owner & ~OWNER_FLAGS) != (uintptr_t)me) { _st_page_remote_free(page, b); return; }
+  if (st_unlikely(((uintptr_t *)b)[1] == _st_free_key)) _st_heap_double_free(page, b);
+  if (owner & OWNER_FULL) heap_unpark(me, page);
+  b->next = page->local_free;
+  page->local_free = b;
+  ((uintptr_t *)b)[1] = _st_free_key;
+  if (--page->used == 0) _st_heap_retire(page);
+}
+
+/* ---- thread exit, fork ---------------------------------------------------- */
+
+void _st_heap_thread_done(void *arg) {
+  heap_t *h = arg;
+  if (h == NULL || h == &_st_heap_empty || h == &_st_heap_dead) return;
+  _st_heap_tl = &_st_heap_dead;
+  heap_abandon_all(h);
+  pthread_mutex_lock(&heaps_lock);
+  if (h->prev_all) h->prev_all->next_all = h->next_all; else heaps_all = h->next_all;
+  if (h->next_all) h->next_all->prev_all = h->prev_all;
+  h->in_registry = false;
+  heaps_live--;
+  h->next_free = heaps_free;     /* recycled, never unmapped (see header) */
+  heaps_free = h;
+  pthread_mutex_unlock(&heaps_lock);
+}
+
+ST_INTERNAL void _st_heaps_init(void);
+void _st_heaps_init(void) {
+  if (pthread_key_create(&heap_key, _st_heap_thread_done) == 0) heap_key_ok = 1;
+}
+
+void _st_heaps_fork_prepare(void) {
+  pthread_mutex_lock(&heaps_lock);
+  pthread_mutex_lock(&orphan_lock);
+  pthread_mutex_lock(&abandoned_lock);
+  _st_pageheap_lock();
+}
+void _st_heaps_fork_parent(void) {
+  _st_pageheap_unlock();
+  pthread_mutex_unlock(&abandoned_lock);
+  pthread_mutex_unlock(&orphan_lock);
+  pthread_mutex_unlock(&heaps_lock);
+}
+/* In the child only the forking thread lives.  The other threads' heaps stay
+ * as they were: their blocks remain valid and freeable (frees go to the
+ * pages' remote lists), their cached free space is not reused.  Walking them
+ * is unsafe, since their owners may have been mid-update at the fork. */
+void _st_heaps_fork_child(void) {
+  pthread_mutex_init(&heaps_lock, NULL);
+  pthread_mutex_init(&orphan_lock, NULL);
+  pthread_mutex_init(&abandoned_lock, NULL);
+  _st_pageheap_reinit();
+}
+
+/* ---- stats and checks ----------------------------------------------------- */
+
+void _st_heaps_stats(strata_stats_t *st) {
+  pthread_mutex_lock(&heaps_lock);
+  st->heaps = heaps_live;
+  size_t bytes = 0;
+  for (heap_t *h = heaps_all; h; h = h->next_all) {
+    for (unsigned c = 0; c < ST_NCLASSES; c++)
+      for (page_t *p = h->queues[c].first; p; p = p->next) bytes += (size_t)p->used * p->block_size;
+    for (page_t *p = h->full.first; p; p = p->next) bytes += (size_t)p->used * p->block_size;
+  }
+  pthread_mutex_unlock(&heaps_lock);
+  pthread_mutex_lock(&abandoned_lock);
+  st->pages_abandoned = abandoned_count;
+  for (unsigned c = 0; c < ST_NCLASSES; c++)
+    for (page_t *p = abandoned[c].first; p; p = p->next) bytes += (size_t)p->used * p->block_size;
+  pthread_mutex_unlock(&abandoned_lock);
+  st->small_in_use = bytes;
+}
+
+static int check_queue(heap_t *h, page_queue_t *q, int full, int owner_view) {
+  page_t *prev = NULL;
+  for (page_t *p = q->first; p; prev = p, p = p->next) {
+    if (p->prev != prev) return -1;
+    if (atomic_load_explicit(&p->heap, memory_order_relaxed) != h) return -1;
+    uintptr_t o = atomic_load_explicit(&p->owner, memory_order_relaxed);
+    if ((o & ~OWNER_FLAGS) != (uintptr_t)h || (!(o & OWNER_FULL)) != !full) return -1;
+    if (_st_page_check(p, owner_view) != 0) return -1;
+  }
+  return q->last == prev ? 0 : -1;
+}
+
+/* Check the calling thread's heap fully, other heaps' list structure only
+ * where it is safe (their owners may be running), and the segments. */
+int _st_heaps_check(void) {
+  int bad = 0;
+  heap_t *me = _st_heap_tl;
+  if (me != &_st_heap_empty && me != &_st_heap_dead) {
+    for (unsigned c = 0; c < ST_NCLASSES; c++) {
+      if (check_queue(me, &me->queues[c], 0, 1) != 0) { bad = 1; _st_message("strata: heap check: class %u queue\n", c); }
+      if (me->direct[c] != (me->queues[c].first ? me->queues[c].first : &_st_page_empty)) bad = 1;
+    }
+    if (check_queue(me, &me->full, 1, 1) != 0) { bad = 1; _st_message("strata: heap check: full list\n"); }
+  }
+  pthread_mutex_lock(&abandoned_lock);
+  for (unsigned c = 0; c < ST_NCLASSES; c++)
+    for (page_t *p = abandoned[c].first; p; p = p->next)
+      if (!p->abandoned || p->cls != c || _st_page_check(p, 0) != 0) { bad = 1; _st_message("strata: heap check: abandoned page\n"); }
+  pthread_mutex_unlock(&abandoned_lock);
+  if (_st_segments_check() != 0) bad = 1;
+  return bad ? -1 : 0;
+}

@@ -1,0 +1,55 @@
+/* Process start-up: runs once, on the first malloc (which may come before any
+ * constructor, from the dynamic loader, dlsym or pthread_create) or from the
+ * library constructor, whichever is first.
+ *
+ *   1. page size, options, the free-list key: no calls that can allocate;
+ *   2. the pthread key whose destructor hands a dying thread's pages on;
+ *   3. pthread_atfork handlers (glibc may malloc here: a malloc from the
+ *      initialising thread re-enters, sees state 1 and its own id, and goes
+ *      on, because everything it needs was set up in steps 1-2);
+ *   4. atexit(malloc_stats) when show_stats is on.
+ * Other threads arriving while state is 1 wait for 2.
+ */
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+#include "malloc/internal.h"
+
+ST_INTERNAL void _st_heaps_init(void);
+_Atomic int _st_init_state;
+static _Atomic uintptr_t init_thread;
+uintptr_t _st_free_key = 0x9e3779b97f4a7c15ull;
+
+static void stats_at_exit(void) { strata_malloc_stats(); }
+
+static void fork_prepare(void) { _st_heaps_fork_prepare(); }
+static void fork_parent(void) { _st_heaps_fork_parent(); }
+static void fork_child(void) { _st_heaps_fork_child(); }
+
+void _st_process_init(void) {
+  uintptr_t me = (uintptr_t)&_st_heap_tl;        /* unique per live thread */
+  int state = 0;
+  if (!atomic_compare_exchange_strong(&_st_init_state, &state, 1)) {
+    if (state == 2 || atomic_load(&init_thread) == me) return;
+    while (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) sched_yield();
+    return;
+  }
+  atomic_store(&init_thread, me);
+  _st_os_page_size();
+  _st_options_init();
+  const uint8_t *rnd = (const uint8_t *)getauxval(AT_RANDOM);
+  uintptr_t key = 0;
+  if (rnd) for (int i = 0; i < 8; i++) key = (key << 8) | rnd[8 + i];
+  key ^= (uintptr_t)&key ^ 0x9e3779b97f4a7c15ull;
+  _st_free_key = key | 1;                     /* odd: never a valid pointer value */
+  _st_heaps_init();
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  if (_st_option(OPT_SHOW_STATS)) atexit(stats_at_exit);
+  if (_st_option(OPT_VERBOSE)) _st_message("strata: initialised (pid %d)\n", (int)getpid());
+  atomic_store_explicit(&_st_init_state, 2, memory_order_release);
+}
+
+__attribute__((constructor)) static void strata_constructor(void) {
+  if (atomic_load(&_st_init_state) != 2) _st_process_init();
+}

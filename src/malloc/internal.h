@@ -1,0 +1,236 @@
+/* strata malloc: internal types, constants and the functions each file owns.
+ *
+ * Memory picture (see docs/malloc.md for the full story):
+ *
+ *   segment (4 MiB, aligned to 4 MiB, from the OS page layer)
+ *   +-----------+-----------+-----------+-----+-----------+
+ *   | slice 0   | slice 1   | slice 2   | ... | slice 63  |   64 KiB slices
+ *   | header:   |<- span (1 slice) ->|<--- span (n slices) --->|
+ *   | page_t[64]|  one size class each, blocks carved lazily     |
+ *   +-----------+-----------+-----------+-----+-----------+
+ *
+ *   large block (> ST_MEDIUM_MAX): its own mapping, aligned to 4 MiB,
+ *   a 64-byte large_t header at the start, the block after it.
+ *
+ * A pointer finds its owner through the segment map (segmap.c): one byte per
+ * 4 MiB of address space says "small segment here", "large block header k
+ * slots back" or "not ours".  Small: segment = p & ~(4 MiB-1), page =
+ * segment->pages[slice of p] minus its slice_offset.
+ *
+ * Glossary of page_t fields (who reads / who writes):
+ *   free, local_free, used, capacity  -- owner thread only (no atomics)
+ *   owner        -- written by the owner (or adopter), read by any freeing
+ *                   thread: (uintptr_t)owning heap | flags, 0 if abandoned;
+ *                   the free fast path is one compare with the caller's heap
+ *   xthread_free -- atomic list of blocks freed by other threads, pushed by
+ *                   anyone with CAS, taken by the owner with exchange.  Bit 0
+ *                   (XF_FULL) is set by the owner when it parks the page on
+ *                   its full list; the first remote free clears it and tells
+ *                   the heap (heap->full_dirty) that a full page has room.
+ *   heap         -- owning heap, read by remote freers (heaps are never
+ *                   unmapped, so a stale read is harmless)
+ *   everything else -- set when the span is assigned, under the page-heap lock
+ *
+ * Page invariant (checked by _st_page_check in debug builds):
+ *   used + |free| + |local_free| == capacity <= reserved,  |xthread_free| <= used
+ */
+#ifndef STRATA_MALLOC_INTERNAL_H
+#define STRATA_MALLOC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+#include "os/os.h"
+#include "strata/malloc.h"
+#include "strata/stats.h"
+
+/* ---- geometry ---------------------------------------------------------- */
+#define ST_SEGMENT_SHIFT   22
+#define ST_SEGMENT_SIZE    ((size_t)1 << ST_SEGMENT_SHIFT)      /* 4 MiB */
+#define ST_SEGMENT_MASK    (ST_SEGMENT_SIZE - 1)
+#define ST_SLICE_SHIFT     16
+#define ST_SLICE_SIZE      ((size_t)1 << ST_SLICE_SHIFT)        /* 64 KiB */
+#define ST_SLICES          (ST_SEGMENT_SIZE / ST_SLICE_SIZE)     /* 64 */
+#define ST_MEDIUM_MAX      ((size_t)128 << 10)  /* largest size served from spans */
+#define ST_SMALL_FAST_MAX  1024                 /* sizes with a table lookup */
+#define ST_NCLASSES        95
+#define ST_LARGE_HEADER    64                   /* bytes before a large block */
+#define ST_MAX_ALIGN_SMALL ST_SLICE_SIZE        /* larger alignments go large */
+#define ST_MAX_SIZE        ((size_t)PTRDIFF_MAX)
+#define ST_EXTEND_BYTES    4096                 /* carve at most this much at once */
+
+/* ---- size classes (sizeclass.c) ---------------------------------------- */
+/* Classes: 16..128 in steps of 8, then 8 classes per doubling up to 128 KiB.
+ * Waste above 64 bytes is below 12.5% of the request (tests/u_sizeclass.c). */
+extern const uint8_t _st_class_small[ST_SMALL_FAST_MAX / 8 + 1] ST_INTERNAL;
+ST_INTERNAL size_t   _st_class_size(unsigned cls);
+ST_INTERNAL unsigned _st_class_of(size_t size);      /* size <= ST_MEDIUM_MAX */
+ST_INTERNAL unsigned _st_class_slices(unsigned cls); /* span length in slices */
+
+static inline unsigned st_class_fast(size_t size) {  /* size <= ST_SMALL_FAST_MAX */
+  return _st_class_small[(size + 7) >> 3];
+}
+
+/* ---- blocks, pages, segments ------------------------------------------- */
+typedef struct block_s { struct block_s *next; } block_t;
+
+#define OWNER_FULL     ((uintptr_t)1)  /* page is on its heap's full list */
+#define OWNER_ALIGNED  ((uintptr_t)2)  /* interior (aligned) pointers were handed out */
+#define OWNER_FLAGS    ((uintptr_t)3)
+#define XF_FULL        ((uintptr_t)1)
+
+struct heap_s;
+typedef struct __attribute__((aligned(128))) page_s {
+  block_t *free;                 /* next blocks to hand out          (owner) */
+  block_t *local_free;           /* blocks the owner freed           (owner) */
+  uint32_t used;                 /* handed out, not yet back          (owner) */
+  uint32_t capacity;             /* blocks carved so far              (owner) */
+  _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */
+  _Atomic uintptr_t xthread_free;/* remote frees | XF_FULL                   */
+  struct heap_s *_Atomic heap;   /* owning heap, NULL when abandoned          */
+  struct page_s *next, *prev;    /* in a heap queue or the abandoned list     */
+  uint8_t  *start;               /* first block                               */
+  uint32_t block_size;
+  uint32_t reserved;             /* blocks the span can hold                  */
+  uint16_t cls;
+  uint8_t  slice_count;          /* span length (head slice only)             */
+  uint8_t  slice_offset;         /* distance to the head slice                */
+  uint8_t  in_use;               /* span assigned to a size class             */
+  uint8_t  abandoned;            /* on the abandoned list                     */
+  struct page_s *span;           /* head descriptor of this slice's span      */
+} page_t;
+
+/* Segment header, at the start of slice 0.
+ * Invariant: bit i of free_mask is set iff slice i is not part of a span;
+ * bit 0 (the header) is never set; the segment is on the page heap's list
+ * iff free_mask != 0. All fields under the page-heap lock. */
+typedef struct segment_s {
+  uint64_t free_mask;
+  struct segment_s *next, *prev;
+  page_t pages[ST_SLICES];
+} segment_t;
+
+/* Large block header.  Invariant: block == (uint8_t*)this + offset and
+ * map_size covers header and block; the segment map names this header for
+ * every 4 MiB slot from `this` to `block`. */
+typedef struct large_s {
+  uint64_t magic;
+  size_t   map_size;     /* bytes mapped, from the header */
+  size_t   usable;       /* bytes usable at block */
+  uint8_t *block;
+  size_t   align;        /* alignment asked for (>= 16) */
+  uint64_t pad[3];
+} large_t;
+
+static inline segment_t *st_segment_of(const void *p) {
+  return (segment_t *)((uintptr_t)p & ~(uintptr_t)ST_SEGMENT_MASK);
+}
+static inline page_t *st_page_of(segment_t *seg, const void *p) {
+  return seg->pages[((uintptr_t)p & ST_SEGMENT_MASK) >> ST_SLICE_SHIFT].span;
+}
+
+/* ---- segment map (segmap.c) -------------------------------------------- */
+/* One byte per 4 MiB slot of the 47-bit user address space (32 MiB of
+ * zero-fill-on-demand BSS; a 4 KiB page of it covers 16 GiB): 0 = not
+ * strata's, 1 = small segment, 2 + k = large block whose header is k slots
+ * back (k <= 64).  Addresses above 2^47 are never strata's. */
+#define SEGMAP_SMALL 1
+#define SEGMAP_LARGE 2
+#define SEGMAP_SLOTS ((size_t)1 << (47 - ST_SEGMENT_SHIFT))
+extern uint8_t _st_segmap[SEGMAP_SLOTS] ST_INTERNAL;
+static inline unsigned st_segmap_get(const void *p) {
+  uintptr_t slot = (uintptr_t)p >> ST_SEGMENT_SHIFT;
+  if (st_unlikely(slot >= SEGMAP_SLOTS)) return 0;
+  return __atomic_load_n(&_st_segmap[slot], __ATOMIC_RELAXED);
+}
+ST_INTERNAL int  _st_segmap_set(const void *p, size_t slots, unsigned first_value, int large);
+ST_INTERNAL void _st_segmap_clear(const void *p, size_t slots);
+
+/* ---- page heap: spans from segments (segment.c) ------------------------ */
+ST_INTERNAL page_t *_st_span_alloc(unsigned slices);     /* NULL + ENOMEM */
+ST_INTERNAL void    _st_span_free(page_t *page);
+ST_INTERNAL size_t  _st_segments_trim(void);             /* release cached segments */
+ST_INTERNAL void    _st_segments_stats(strata_stats_t *st);
+ST_INTERNAL void    _st_pageheap_lock(void), _st_pageheap_unlock(void),
+                    _st_pageheap_reinit(void);
+ST_INTERNAL int     _st_segments_check(void);
+
+/* ---- pages (page.c) ---------------------------------------------------- */
+ST_INTERNAL void  _st_page_init(page_t *page, unsigned cls);
+ST_INTERNAL bool  _st_page_extend(page_t *page);          /* carve more blocks */
+ST_INTERNAL void  _st_page_collect(page_t *page);         /* gather frees into free */
+ST_INTERNAL void  _st_page_remote_free(page_t *page, block_t *b);
+ST_INTERNAL void *_st_page_block_start(page_t *page, const void *p);
+ST_INTERNAL int   _st_page_check(page_t *page, int owner_view);
+ST_INTERNAL bool  _st_page_contains_free(page_t *page, const block_t *b);
+
+/* ---- heaps: per-thread caches (heap.c) --------------------------------- */
+typedef struct page_queue_s { page_t *first, *last; } page_queue_t;
+
+/* Invariants:
+ *  direct[c] == queues[c].first, or &_st_page_empty when the queue is empty;
+ *  every page in queues[c] and full has heap == this and owner == this|flags;
+ *  pages in `full` have OWNER_FULL set and were full when parked.
+ * Only the owner thread touches a heap, except `full_dirty` (set by remote
+ * freers) and the registry links (heaps lock). */
+typedef struct heap_s {
+  page_t *direct[ST_NCLASSES];
+  page_queue_t queues[ST_NCLASSES];
+  page_queue_t full;
+  _Atomic int full_dirty;
+  struct heap_s *next_all, *prev_all;   /* registry of live heaps (heaps lock) */
+  struct heap_s *next_free;             /* recycled heap structs (heaps lock) */
+  uint32_t slow_count;                  /* slow-path calls, to pace full-list rescans */
+  bool in_registry;
+} heap_t;
+
+extern page_t _st_page_empty ST_INTERNAL;
+extern heap_t _st_heap_empty ST_INTERNAL;        /* threads before their first malloc */
+extern heap_t _st_heap_dead ST_INTERNAL;         /* threads whose cache was destroyed */
+extern __thread heap_t *_st_heap_tl ST_INTERNAL;
+
+ST_INTERNAL void *_st_heap_malloc_slow(heap_t *heap, size_t size);
+ST_INTERNAL void  _st_heap_free_slow(page_t *page, block_t *b);
+ST_INTERNAL void  _st_heap_double_free(page_t *page, block_t *b);
+ST_INTERNAL void  _st_heap_retire(page_t *page);
+ST_INTERNAL void  _st_heap_thread_done(void *heap);
+ST_INTERNAL void  _st_heaps_fork_prepare(void), _st_heaps_fork_parent(void),
+                  _st_heaps_fork_child(void);
+ST_INTERNAL size_t _st_abandoned_trim(void);
+ST_INTERNAL void  _st_heaps_stats(strata_stats_t *st);
+ST_INTERNAL int   _st_heaps_check(void);
+
+/* ---- large blocks (large.c) -------------------------------------------- */
+ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);
+ST_INTERNAL void   _st_large_free(large_t *h, void *p);
+ST_INTERNAL large_t *_st_large_of(const void *p, unsigned mapv);
+ST_INTERNAL void  *_st_large_realloc(large_t *h, size_t size);
+ST_INTERNAL void   _st_large_stats(strata_stats_t *st);
+
+/* ---- process init, options, errors (init.c, options.c) ----------------- */
+ST_INTERNAL void _st_process_init(void);
+extern _Atomic int _st_init_state ST_INTERNAL;    /* 0 none, 1 running, 2 done */
+
+typedef enum {
+  OPT_VERBOSE, OPT_SHOW_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE,
+  OPT_COUNT
+} st_option_t;
+ST_INTERNAL long _st_option(st_option_t o);
+ST_INTERNAL void _st_options_init(void);
+
+ST_INTERNAL void _st_error(const char *what, const void *p);   /* reports; may abort */
+ST_INTERNAL void _st_message(const char *fmt, ...);            /* stderr, no malloc */
+ST_INTERNAL int  _st_snprintf(char *buf, size_t n, const char *fmt, ...);
+
+/* ---- small helpers ------------------------------------------------------ */
+static inline size_t st_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+static inline bool st_is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
+
+/* A random per-process key stored in the second word of a freed block; seeing
+ * it again on free flags a probable double free (then confirmed). */
+extern uintptr_t _st_free_key ST_INTERNAL;
+
+#endif

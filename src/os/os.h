@@ -1,0 +1,49 @@
+/* The OS page layer: the only place strata talks to the kernel about memory.
+ *
+ * Contract, for every function below:
+ *  - sizes and addresses are multiples of the OS page size (_st_os_page_size())
+ *    unless stated otherwise;
+ *  - failure returns NULL (or -1) with errno set (ENOMEM, EINVAL), never
+ *    aborts and never allocates with malloc;
+ *  - all functions are thread-safe and async-fork-safe (no locks held).
+ *
+ * Vocabulary: *reserve* takes address space only (PROT_NONE, no RSS, no
+ * commit charge); *commit* makes a reserved range usable (read/write, pages
+ * still appear only on first touch); *decommit* gives the pages back and makes
+ * the range inaccessible again; *reset* gives the pages back but keeps the
+ * range usable (it reads as zero afterwards); *release* unmaps.
+ */
+#ifndef STRATA_OS_H
+#define STRATA_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+
+ST_INTERNAL size_t _st_os_page_size(void);
+
+/* Reserve `size` bytes aligned to `align` (a power of two; 0 = page). */
+ST_INTERNAL void  *_st_os_reserve(size_t size, size_t align);
+/* Reserve and commit in one step: read/write memory aligned to `align`. */
+ST_INTERNAL void  *_st_os_alloc(size_t size, size_t align);
+ST_INTERNAL int    _st_os_commit(void *p, size_t size);
+ST_INTERNAL int    _st_os_decommit(void *p, size_t size);
+ST_INTERNAL int    _st_os_reset(void *p, size_t size);
+ST_INTERNAL void   _st_os_release(void *p, size_t size);
+/* Resize a read/write mapping.  With dst NULL only in place (shrinking always
+ * succeeds); otherwise move the pages, without copying, onto the reserved
+ * range dst (which the move replaces).  NULL/ENOMEM on failure, and then
+ * nothing changed. */
+ST_INTERNAL void  *_st_os_remap(void *p, size_t old_size, size_t new_size, void *dst);
+/* Ask for transparent huge pages on a range (a hint; errors ignored). */
+ST_INTERNAL void   _st_os_hint_huge(void *p, size_t size, int want);
+/* Resident set size of the process in bytes (0 if unreadable). */
+ST_INTERNAL size_t _st_os_resident(void);
+/* Counters of successful mmap/munmap calls (for stats). */
+ST_INTERNAL size_t _st_os_maps(void), _st_os_unmaps(void);
+/* Fault injection for tests: the next `n` mapping calls fail with ENOMEM. */
+ST_INTERNAL void   _st_os_fail_next(int n);
+/* Write a whole buffer to a file descriptor without allocating. */
+ST_INTERNAL void   _st_os_write(int fd, const char *buf, size_t len);
+
+#endif

@@ -1,0 +1,196 @@
+/* OS page layer for Linux (and other mmap/madvise systems).
+ *
+ * Aligned reservations.  The kernel only promises page alignment, but strata
+ * needs segments aligned to their size (4 MiB) so that a pointer finds its
+ * segment by masking.  We first ask for the exact size at a *hinted* address
+ * that is already aligned (the hint walks up an otherwise unused region of
+ * the address space, as mimalloc does); the kernel honours a hint whenever the
+ * range is free, so the common case is one mmap call.  If the result is not
+ * aligned we fall back to over-allocating `size + align` and trimming both
+ * ends (one mmap, up to two munmaps).
+ *
+ * Errors: every failure is returned as NULL/-1 with errno; nothing here
+ * aborts or calls malloc.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "os/os.h"
+
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0
+#endif
+
+static size_t os_page = 4096;
+static _Atomic size_t os_map_count, os_unmap_count;
+static _Atomic int os_fail_count;               /* fault injection (tests) */
+/* Next hinted address for aligned mappings: starts at 2 TiB, grows up. */
+static _Atomic uintptr_t os_hint;
+#define OS_HINT_BASE  ((uintptr_t)2 << 40)
+#define OS_HINT_LIMIT ((uintptr_t)30 << 40)
+
+size_t _st_os_page_size(void) {
+  static int init;
+  if (st_unlikely(!init)) {
+    long p = sysconf(_SC_PAGESIZE);
+    if (p > 0) os_page = (size_t)p;
+    init = 1;
+  }
+  return os_page;
+}
+
+void _st_os_fail_next(int n) { atomic_store(&os_fail_count, n); }
+
+static int os_should_fail(void) {
+  int n = atomic_load_explicit(&os_fail_count, memory_order_relaxed);
+  while (n > 0) {
+    if (atomic_compare_exchange_weak(&os_fail_count, &n, n - 1)) return 1;
+  }
+  return 0;
+}
+
+static void *os_mmap(void *hint, size_t size, int prot) {
+  if (os_should_fail()) { errno = ENOMEM; return NULL; }
+  void *p = mmap(hint, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) { errno = ENOMEM; return NULL; }
+  atomic_fetch_add_explicit(&os_map_count, 1, memory_order_relaxed);
+  return p;
+}
+
+static void os_munmap(void *p, size_t size) {
+  if (size == 0) return;
+  int saved = errno;
+  if (munmap(p, size) == 0)
+    atomic_fetch_add_explicit(&os_unmap_count, 1, memory_order_relaxed);
+  errno = saved;
+}
+
+static uintptr_t os_next_hint(size_t size, size_t align) {
+  if (align < ((size_t)1 << 20)) return 0;     /* small alignments: let the kernel choose */
+  uintptr_t cur = atomic_load_explicit(&os_hint, memory_order_relaxed), a, next;
+  do {
+    uintptr_t h = cur;
+    if (h == 0)   /* first use: the base plus a per-process spread of up to 1 TiB */
+      h = OS_HINT_BASE + ((((uintptr_t)&cur) >> 14) & 0xff) * ((uintptr_t)1 << 32);
+    a = (h + align - 1) & ~(uintptr_t)(align - 1);
+    next = a + size;
+    if (next < a || next > OS_HINT_LIMIT) return 0;
+  } while (!atomic_compare_exchange_weak(&os_hint, &cur, next));
+  return a;
+}
+
+/* mmap `size` bytes aligned to `align` with protection `prot`. */
+static void *os_map_aligned(size_t size, size_t align, int prot) {
+  size_t ps = _st_os_page_size();
+  if (align < ps) align = ps;
+  if (size == 0 || (align & (align - 1)) != 0) { errno = EINVAL; return NULL; }
+  size = (size + ps - 1) & ~(ps - 1);
+  if (size == 0 || size > (SIZE_MAX >> 2)) { errno = ENOMEM; return NULL; }
+  if (align == ps) return os_mmap(NULL, size, prot);
+
+  uintptr_t hint = os_next_hint(size, align);
+  if (hint) {
+    void *p = os_mmap((void *)hint, size, prot);
+    if (p == NULL) return NULL;
+    if (((uintptr_t)p & (align - 1)) == 0) return p;
+    os_munmap(p, size);
+  }
+  if (size + align < size) { errno = ENOMEM; return NULL; }
+  size_t over = size + align - ps;
+  uint8_t *raw = os_mmap(NULL, over, prot);
+  if (raw == NULL) return NULL;
+  uint8_t *aligned = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+  os_munmap(raw, (size_t)(aligned - raw));
+  os_munmap(aligned + size, (size_t)((raw + over) - (aligned + size)));
+  return aligned;
+}
+
+void *_st_os_reserve(size_t size, size_t align) {
+  return os_map_aligned(size, align, PROT_NONE);
+}
+
+void *_st_os_alloc(size_t size, size_t align) {
+  return os_map_aligned(size, align, PROT_READ | PROT_WRITE);
+}
+
+int _st_os_commit(void *p, size_t size) {
+  if (os_should_fail()) { errno = ENOMEM; return -1; }
+  if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0) { errno = ENOMEM; return -1; }
+  return 0;
+}
+
+int _st_os_decommit(void *p, size_t size) {
+  /* Replacing the range with a fresh PROT_NONE mapping drops the pages and
+   * the commit charge in one call. */
+  void *q = mmap(p, size, PROT_NONE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (q == MAP_FAILED) { errno = ENOMEM; return -1; }
+  return 0;
+}
+
+int _st_os_reset(void *p, size_t size) {
+  int saved = errno;
+  int r = madvise(p, size, MADV_DONTNEED);
+  errno = saved;
+  return r == 0 ? 0 : -1;
+}
+
+void _st_os_release(void *p, size_t size) { os_munmap(p, size); }
+
+void *_st_os_remap(void *p, size_t old_size, size_t new_size, void *dst) {
+  size_t ps = _st_os_page_size();
+  new_size = (new_size + ps - 1) & ~(ps - 1);
+  if (new_size == 0) { errno = EINVAL; return NULL; }
+  if (new_size <= old_size && dst == NULL) {       /* shrink: trim the tail */
+    os_munmap((uint8_t *)p + new_size, old_size - new_size);
+    return p;
+  }
+  if (os_should_fail()) { errno = ENOMEM; return NULL; }
+  void *q = dst == NULL ? mremap(p, old_size, new_size, 0)
+                        : mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+  if (q == MAP_FAILED) { errno = ENOMEM; return NULL; }
+  return q;
+}
+
+void _st_os_hint_huge(void *p, size_t size, int want) {
+#ifdef MADV_HUGEPAGE
+  int saved = errno;
+  (void)madvise(p, size, want ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  errno = saved;
+#else
+  (void)p; (void)size; (void)want;
+#endif
+}
+
+size_t _st_os_resident(void) {
+  int saved = errno;
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) { errno = saved; return 0; }
+  char buf[128];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  errno = saved;
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char *s = buf;
+  while (*s && *s != ' ') s++;                      /* skip total size */
+  while (*s == ' ') s++;
+  size_t pages = 0;
+  while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
+  return pages * _st_os_page_size();
+}
+
+size_t _st_os_maps(void) { return atomic_load(&os_map_count); }
+size_t _st_os_unmaps(void) { return atomic_load(&os_unmap_count); }
+
+void _st_os_write(int fd, const char *buf, size_t len) {
+  int saved = errno;
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0) { if (errno == EINTR) continue; break; }
+    buf += n; len -= (size_t)n;
+  }
+  errno = saved;
+}
