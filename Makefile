@@ -39,7 +39,8 @@ lib: $(SO) $(AR_LIB)
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/strata/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(SO): $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDLIBS_LIB) -Wl,-soname,libstrata.so -Wl,-z,now

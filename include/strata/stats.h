@@ -19,6 +19,7 @@ typedef struct strata_stats {
   size_t small_in_use;    /* bytes in live small/medium blocks (block sizes) */
   size_t large_in_use;    /* bytes in live large blocks (mapped sizes) */
   size_t large_count;     /* live large blocks */
+  size_t large_cached;    /* freed large mappings kept for reuse (trimmed after 2 s) */
   size_t segments;        /* live small-object segments */
   size_t pages_in_use;    /* spans assigned to a size class */
   size_t pages_abandoned; /* spans whose owner thread exited, not yet adopted */

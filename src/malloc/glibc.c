@@ -34,6 +34,7 @@ STRATA_API void strata_collect(int force) {
   (void)force;
   _st_abandoned_trim();
   _st_segments_trim();
+  _st_large_trim();
 }
 
 STRATA_API int strata_malloc_trim(size_t pad) {
@@ -41,6 +42,7 @@ STRATA_API int strata_malloc_trim(size_t pad) {
   size_t unmaps = _st_os_unmaps();
   size_t freed = _st_abandoned_trim();
   freed += _st_segments_trim();
+  freed += _st_large_trim();
   return freed > 0 || _st_os_unmaps() != unmaps;
 }
 

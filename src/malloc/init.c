@@ -23,9 +23,9 @@ uintptr_t _st_free_key = 0x9e3779b97f4a7c15ull;
 
 static void stats_at_exit(void) { strata_malloc_stats(); }
 
-static void fork_prepare(void) { _st_heaps_fork_prepare(); }
-static void fork_parent(void) { _st_heaps_fork_parent(); }
-static void fork_child(void) { _st_heaps_fork_child(); }
+static void fork_prepare(void) { _st_heaps_fork_prepare(); _st_large_fork_prepare(); }
+static void fork_parent(void) { _st_large_fork_parent(); _st_heaps_fork_parent(); }
+static void fork_child(void) { _st_large_fork_child(); _st_heaps_fork_child(); }
 
 void _st_process_init(void) {
   uintptr_t me = (uintptr_t)&_st_heap_tl;        /* unique per live thread */

@@ -56,15 +56,15 @@
 #define ST_SLICES          (ST_SEGMENT_SIZE / ST_SLICE_SIZE)     /* 64 */
 #define ST_MEDIUM_MAX      ((size_t)128 << 10)  /* largest size served from spans */
 #define ST_SMALL_FAST_MAX  1024                 /* sizes with a table lookup */
-#define ST_NCLASSES        95
+#define ST_NCLASSES        88
 #define ST_LARGE_HEADER    64                   /* bytes before a large block */
 #define ST_MAX_ALIGN_SMALL ST_SLICE_SIZE        /* larger alignments go large */
 #define ST_MAX_SIZE        ((size_t)PTRDIFF_MAX)
 #define ST_EXTEND_BYTES    4096                 /* carve at most this much at once */
 
 /* ---- size classes (sizeclass.c) ---------------------------------------- */
-/* Classes: 16..128 in steps of 8, then 8 classes per doubling up to 128 KiB.
- * Waste above 64 bytes is below 12.5% of the request (tests/u_sizeclass.c). */
+/* Classes: 16..128 in steps of 16, then 8 classes per doubling up to 128 KiB.
+ * Waste above 128 bytes is below 12.5% of the request (tests/u_sizeclass.c). */
 extern const uint8_t _st_class_small[ST_SMALL_FAST_MAX / 8 + 1] ST_INTERNAL;
 ST_INTERNAL size_t   _st_class_size(unsigned cls);
 ST_INTERNAL unsigned _st_class_of(size_t size);      /* size <= ST_MEDIUM_MAX */
@@ -209,6 +209,9 @@ ST_INTERNAL void   _st_large_free(large_t *h, void *p);
 ST_INTERNAL large_t *_st_large_of(const void *p, unsigned mapv);
 ST_INTERNAL void  *_st_large_realloc(large_t *h, size_t size);
 ST_INTERNAL void   _st_large_stats(strata_stats_t *st);
+ST_INTERNAL size_t _st_large_trim(void);             /* empty the large cache */
+ST_INTERNAL void   _st_large_fork_prepare(void), _st_large_fork_parent(void),
+                   _st_large_fork_child(void);
 
 /* ---- process init, options, errors (init.c, options.c) ----------------- */
 ST_INTERNAL void _st_process_init(void);

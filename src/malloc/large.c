@@ -15,11 +15,22 @@
  *
  * realloc grows in place with mremap when the address space after the
  * mapping is free, else moves the pages (no copy) with MREMAP_FIXED onto a
- * fresh aligned reservation; shrinking unmaps the tail.  Nothing here takes
- * a lock: a large block is touched only by the thread that frees it.
+ * fresh aligned reservation; shrinking unmaps the tail.
+ *
+ * The large cache.  A program that mallocs and frees 200 KiB buffers in a
+ * loop would pay an mmap, a munmap and ~50 page faults each time.  So a freed
+ * mapping of up to LC_MAX_BLOCK (with the plain 64-byte offset) is parked in
+ * a small cache (LC_SLOTS entries, LC_MAX_BYTES in all) and reused by an
+ * allocation that needs between 2/3 of it and all of it.  Entries older than
+ * LC_MAX_AGE are unmapped whenever the cache is touched, the oldest is
+ * evicted when it is full, and malloc_trim empties it: memory still goes back
+ * to the OS, only later.  A parked header has magic LC_MAGIC, so a double free
+ * of a large block is still reported.  The cache has its own lock (lc_lock),
+ * never held while taking another.
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include "malloc/internal.h"
 
 #define LARGE_MAGIC  0x5354524c41524745ull          /* "STRLARGE" */
@@ -28,17 +39,116 @@
 
 static _Atomic size_t large_bytes, large_count;
 
+#define LC_MAGIC      0x5354524c43414348ull        /* "STRLCACH" */
+#define LC_SLOTS      16
+#define LC_MAX_BLOCK  ((size_t)32 << 20)
+#define LC_MAX_BYTES  ((size_t)64 << 20)
+#define LC_MAX_AGE    2000000000ull                /* ns */
+typedef struct { large_t *h; uint64_t when; } lc_entry_t;
+static pthread_mutex_t lc_lock = PTHREAD_MUTEX_INITIALIZER;
+static lc_entry_t lc[LC_SLOTS];                     /* under lc_lock */
+static unsigned lc_count;
+static size_t lc_bytes;
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void large_unmap(large_t *h) {
+  size_t slots = (size_t)(h->block - (uint8_t *)h) / ST_SEGMENT_SIZE + 1;
+  size_t map_size = h->map_size;
+  h->magic = 0;
+  _st_segmap_clear(h, slots);
+  _st_os_release(h, map_size);
+}
+
+/* Remove entry i (lc_lock held); returns its header. */
+static large_t *lc_take(unsigned i) {
+  large_t *h = lc[i].h;
+  lc[i] = lc[--lc_count];
+  lc_bytes -= h->map_size;
+  return h;
+}
+
+/* Drop expired entries (all of them with force); unmaps outside the lock. */
+static size_t lc_expire(int force) {
+  large_t *dead[LC_SLOTS];
+  unsigned n = 0;
+  size_t bytes = 0;
+  pthread_mutex_lock(&lc_lock);
+  uint64_t t = lc_count ? now_ns() : 0;
+  for (unsigned i = 0; i < lc_count;) {
+    if (force || t - lc[i].when > LC_MAX_AGE) { dead[n] = lc_take(i); bytes += dead[n]->map_size; n++; }
+    else i++;
+  }
+  pthread_mutex_unlock(&lc_lock);
+  for (unsigned i = 0; i < n; i++) large_unmap(dead[i]);
+  return bytes;
+}
+
+static large_t *lc_get(size_t map_size) {
+  if (lc_count == 0) return NULL;                  /* racy peek, rechecked under the lock */
+  pthread_mutex_lock(&lc_lock);
+  int best = -1;
+  for (unsigned i = 0; i < lc_count; i++) {
+    size_t m = lc[i].h->map_size;
+    if (m >= map_size && m - map_size <= m / 3 && (best < 0 || m < lc[best].h->map_size)) best = (int)i;
+  }
+  large_t *h = best >= 0 ? lc_take((unsigned)best) : NULL;
+  pthread_mutex_unlock(&lc_lock);
+  return h;
+}
+
+/* Park h in the cache; returns 0 if it does not fit (the caller unmaps). */
+static int lc_put(large_t *h) {
+  if (h->map_size > LC_MAX_BLOCK || h->block != (uint8_t *)h + ST_LARGE_HEADER) return 0;
+  large_t *evict = NULL;
+  uint64_t t = now_ns();
+  pthread_mutex_lock(&lc_lock);
+  if (lc_count == LC_SLOTS || lc_bytes + h->map_size > LC_MAX_BYTES) {
+    unsigned old = 0;
+    for (unsigned i = 1; i < lc_count; i++) if (lc[i].when < lc[old].when) old = i;
+    if (lc_count) evict = lc_take(old);
+  }
+  int ok = lc_bytes + h->map_size <= LC_MAX_BYTES;
+  if (ok) {
+    h->magic = LC_MAGIC;
+    lc[lc_count].h = h;
+    lc[lc_count].when = t;
+    lc_count++;
+    lc_bytes += h->map_size;
+  }
+  pthread_mutex_unlock(&lc_lock);
+  if (evict) large_unmap(evict);
+  return ok;
+}
+
+size_t _st_large_trim(void) { return lc_expire(1); }
+void _st_large_fork_prepare(void) { pthread_mutex_lock(&lc_lock); }
+void _st_large_fork_parent(void) { pthread_mutex_unlock(&lc_lock); }
+void _st_large_fork_child(void) { pthread_mutex_init(&lc_lock, NULL); }
+
 static size_t large_offset(size_t align) { return align > ST_LARGE_HEADER ? align : ST_LARGE_HEADER; }
 static size_t large_map_align(size_t align) { return align > ST_SEGMENT_SIZE ? align : ST_SEGMENT_SIZE; }
 static size_t large_slots(size_t offset) { return offset / ST_SEGMENT_SIZE + 1; }
 
 void *_st_large_alloc(size_t size, size_t align, int zero) {
-  (void)zero;                       /* fresh mappings read as zero */
   if (align < 16) align = 16;
   size_t ps = _st_os_page_size();
   if (size > ST_MAX_SIZE || align > LARGE_MAX_ALIGN) { errno = ENOMEM; return NULL; }
   size_t offset = large_offset(align);
   size_t map_size = st_align_up(offset + size, ps);
+  large_t *c = offset == ST_LARGE_HEADER ? lc_get(map_size) : NULL;
+  if (c != NULL) {                           /* a parked mapping: dirty, so zero if asked */
+    c->magic = LARGE_MAGIC;
+    c->align = align;
+    atomic_fetch_add_explicit(&large_bytes, c->map_size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
+    if (zero) memset(c->block, 0, size);
+    return c->block;
+  }
   uint8_t *x = _st_os_alloc(map_size, large_map_align(align));
   if (x == NULL) return NULL;
   if (_st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
@@ -68,12 +178,10 @@ large_t *_st_large_of(const void *p, unsigned mapv) {
 
 void _st_large_free(large_t *h, void *p) {
   (void)p;
-  size_t map_size = h->map_size, slots = large_slots((size_t)(h->block - (uint8_t *)h));
-  h->magic = 0;
-  _st_segmap_clear(h, slots);
-  _st_os_release(h, map_size);
-  atomic_fetch_sub_explicit(&large_bytes, map_size, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&large_bytes, h->map_size, memory_order_relaxed);
   atomic_fetch_sub_explicit(&large_count, 1, memory_order_relaxed);
+  lc_expire(0);
+  if (!lc_put(h)) large_unmap(h);
 }
 
 void *_st_large_realloc(large_t *h, size_t size) {
@@ -113,6 +221,9 @@ void *_st_large_realloc(large_t *h, size_t size) {
 void _st_large_stats(strata_stats_t *st) {
   st->large_in_use = atomic_load(&large_bytes);
   st->large_count = atomic_load(&large_count);
-  st->reserved += st->large_in_use;
-  st->committed += st->large_in_use;
+  pthread_mutex_lock(&lc_lock);
+  st->large_cached = lc_bytes;
+  pthread_mutex_unlock(&lc_lock);
+  st->reserved += st->large_in_use + st->large_cached;
+  st->committed += st->large_in_use + st->large_cached;
 }
