@@ -43,27 +43,33 @@ $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/strata/*.h) Makefile
 	@$(CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(SO): $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS_LIB) -Wl,-soname,libstrata.so -Wl,-z,now
+	@echo "  LINK    $@"
+	@$(CC) -shared -o $@ $^ $(LDLIBS_LIB) -Wl,-soname,libstrata.so -Wl,-z,now
 $(AR_LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/tests/t_%: tests/t_%.c $(SO) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lstrata -ldl
+	@echo "  BUILD   $@"
+	@$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lstrata -ldl
 $(BUILD)/tests/u_%: tests/u_%.c $(AR_LIB) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $< -o $@ $(AR_LIB) -ldl
+	@echo "  BUILD   $@"
+	@$(CC) $(TEST_CFLAGS) $< -o $@ $(AR_LIB) -ldl
 $(BUILD)/tests/x_%: tests/x_%.cc $(SO)
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++17 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ \
+	@echo "  BUILD   $@"
+	@$(CXX) -std=c++17 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ \
 	  -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -Wl,--no-as-needed -lstrata
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
+	@echo "  BUILD   $@"
+	@$(CC) $(TEST_CFLAGS) $< -o $@ -ldl
 $(BUILD)/bench/%: bench/%.c $(AR_LIB) $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ -ldl -lm
+	@echo "  BUILD   $@"
+	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ -ldl -lm
 
 test: all
 	@sh tests/run.sh $(BUILD)

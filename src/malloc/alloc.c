@@ -36,7 +36,7 @@ static page_t *small_page_checked(void *p) {
   page_t *page = st_page_of(st_segment_of(p), p);
   const uint8_t *a = p;
   if (!page->in_use || a < page->start ||
-      a >= page->start + (size_t)page->capacity * page->block_size)
+      a >= page->start + (size_t)page->reserved * page->block_size)
     return NULL;
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
   if (!(owner & OWNER_ALIGNED) && (size_t)(a - page->start) % page->block_size != 0) return NULL;

@@ -63,6 +63,7 @@ static heap_t orphan_heap = { .direct = EMPTY_DIRECT };
 
 static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
 static page_queue_t abandoned[ST_NCLASSES];
+static _Atomic unsigned abandoned_n[ST_NCLASSES];  /* lengths: written under the lock, peeked without */
 static size_t abandoned_count;
 
 /* ---- page queues ---------------------------------------------------------- */
@@ -149,6 +150,7 @@ static void page_abandon(page_t *page) {
   pthread_mutex_lock(&abandoned_lock);
   page->abandoned = 1;
   queue_push_front(&abandoned[page->cls], page);
+  atomic_fetch_add_explicit(&abandoned_n[page->cls], 1, memory_order_relaxed);
   abandoned_count++;
   pthread_mutex_unlock(&abandoned_lock);
 }
@@ -165,10 +167,15 @@ static void heap_abandon_all(heap_t *h) {
 }
 
 static page_t *abandoned_pop(unsigned c) {
-  if (abandoned[c].first == NULL) return NULL;    /* racy peek; rechecked below */
+  if (atomic_load_explicit(&abandoned_n[c], memory_order_relaxed) == 0) return NULL;
   pthread_mutex_lock(&abandoned_lock);
   page_t *p = abandoned[c].first;
-  if (p) { queue_remove(&abandoned[c], p); p->abandoned = 0; abandoned_count--; }
+  if (p) {
+    queue_remove(&abandoned[c], p);
+    p->abandoned = 0;
+    atomic_fetch_sub_explicit(&abandoned_n[c], 1, memory_order_relaxed);
+    abandoned_count--;
+  }
   pthread_mutex_unlock(&abandoned_lock);
   return p;
 }
@@ -202,6 +209,7 @@ size_t _st_abandoned_trim(void) {
       if (p->used == 0) {
         queue_remove(&abandoned[c], p);
         p->abandoned = 0;
+        atomic_fetch_sub_explicit(&abandoned_n[c], 1, memory_order_relaxed);
         abandoned_count--;
         freed += (size_t)p->slice_count * ST_SLICE_SIZE;
         _st_span_free(p);

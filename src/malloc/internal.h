@@ -109,6 +109,8 @@ typedef struct __attribute__((aligned(128))) page_s {
  * iff free_mask != 0. All fields under the page-heap lock. */
 typedef struct segment_s {
   uint64_t free_mask;
+  uint64_t dirty_mask;           /* free slices not yet purged */
+  uint64_t dirty_since;          /* ns, when dirty_mask last became non-zero */
   struct segment_s *next, *prev;
   page_t pages[ST_SLICES];
 } segment_t;
@@ -218,7 +220,7 @@ ST_INTERNAL void _st_process_init(void);
 extern _Atomic int _st_init_state ST_INTERNAL;    /* 0 none, 1 running, 2 done */
 
 typedef enum {
-  OPT_VERBOSE, OPT_SHOW_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE,
+  OPT_VERBOSE, OPT_SHOW_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE_MS,
   OPT_COUNT
 } st_option_t;
 ST_INTERNAL long _st_option(st_option_t o);

@@ -21,7 +21,7 @@
  * loop would pay an mmap, a munmap and ~50 page faults each time.  So a freed
  * mapping of up to LC_MAX_BLOCK (with the plain 64-byte offset) is parked in
  * a small cache (LC_SLOTS entries, LC_MAX_BYTES in all) and reused by an
- * allocation that needs between 2/3 of it and all of it.  Entries older than
+ * allocation that needs between half of it and all of it.  Entries older than
  * LC_MAX_AGE are unmapped whenever the cache is touched, the oldest is
  * evicted when it is full, and malloc_trim empties it: memory still goes back
  * to the OS, only later.  A parked header has magic LC_MAGIC, so a double free
@@ -47,7 +47,7 @@ static _Atomic size_t large_bytes, large_count;
 typedef struct { large_t *h; uint64_t when; } lc_entry_t;
 static pthread_mutex_t lc_lock = PTHREAD_MUTEX_INITIALIZER;
 static lc_entry_t lc[LC_SLOTS];                     /* under lc_lock */
-static unsigned lc_count;
+static _Atomic unsigned lc_count;             /* written under lc_lock, peeked without */
 static size_t lc_bytes;
 
 static uint64_t now_ns(void) {
@@ -67,7 +67,9 @@ static void large_unmap(large_t *h) {
 /* Remove entry i (lc_lock held); returns its header. */
 static large_t *lc_take(unsigned i) {
   large_t *h = lc[i].h;
-  lc[i] = lc[--lc_count];
+  unsigned last = atomic_load_explicit(&lc_count, memory_order_relaxed) - 1;
+  lc[i] = lc[last];
+  atomic_store_explicit(&lc_count, last, memory_order_relaxed);
   lc_bytes -= h->map_size;
   return h;
 }
@@ -94,7 +96,7 @@ static large_t *lc_get(size_t map_size) {
   int best = -1;
   for (unsigned i = 0; i < lc_count; i++) {
     size_t m = lc[i].h->map_size;
-    if (m >= map_size && m - map_size <= m / 3 && (best < 0 || m < lc[best].h->map_size)) best = (int)i;
+    if (m >= map_size && m / 2 <= map_size && (best < 0 || m < lc[best].h->map_size)) best = (int)i;
   }
   large_t *h = best >= 0 ? lc_take((unsigned)best) : NULL;
   pthread_mutex_unlock(&lc_lock);
@@ -115,9 +117,10 @@ static int lc_put(large_t *h) {
   int ok = lc_bytes + h->map_size <= LC_MAX_BYTES;
   if (ok) {
     h->magic = LC_MAGIC;
-    lc[lc_count].h = h;
-    lc[lc_count].when = t;
-    lc_count++;
+    unsigned n = atomic_load_explicit(&lc_count, memory_order_relaxed);
+    lc[n].h = h;
+    lc[n].when = t;
+    atomic_store_explicit(&lc_count, n + 1, memory_order_relaxed);
     lc_bytes += h->map_size;
   }
   pthread_mutex_unlock(&lc_lock);

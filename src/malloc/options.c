@@ -8,7 +8,9 @@
  *   abort_on_error  1   abort after reporting heap misuse (invalid/double free)
  *   thp             1   transparent huge pages: 0 never, 1 for large blocks
  *                       of 2 MiB and more, 2 for small-object segments too
- *   purge           1   give a freed span's memory back to the OS at once
+ *   purge_ms      250   give a freed span's memory back to the OS (madvise)
+ *                       after this many milliseconds unused; 0 at once,
+ *                       -1 never (malloc_trim still does)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,7 +24,7 @@ static option_desc_t options[OPT_COUNT] = {
   [OPT_SHOW_STATS]     = { "show_stats",     0, 0, 1 },
   [OPT_ABORT_ON_ERROR] = { "abort_on_error", 1, 0, 1 },
   [OPT_THP]            = { "thp",            1, 0, 2 },
-  [OPT_PURGE]          = { "purge",          1, 0, 1 },
+  [OPT_PURGE_MS]       = { "purge_ms",     250, -1, 3600000 },
 };
 
 long _st_option(st_option_t o) { return __atomic_load_n(&options[o].value, __ATOMIC_RELAXED); }

@@ -2,30 +2,51 @@
  *
  * Every thread's cache gets its pages (spans) here and gives them back when
  * they empty out.  One mutex (the page-heap lock) protects all segment
- * headers' free masks and lists; it is taken once per span, i.e. once per
- * 64 KiB or more of small allocations, never on a malloc/free fast path.
+ * headers' masks and the segment list; it is taken once per span, i.e. once
+ * per 64 KiB or more of small allocations, never on a malloc/free fast path.
  *
- *  1. _st_span_alloc(n): first fit over the segments that have free slices
- *     (a run of n set bits in free_mask), else the cached empty segment, else
- *     a fresh segment from the OS page layer.
- *  2. _st_span_free(page): the span's memory goes back to the OS right away
- *     (madvise DONTNEED: RSS shrinks, the range stays mapped), its slices are
- *     marked free; a segment whose slices are all free is kept as the single
- *     cached segment, or unmapped if one is cached already.
+ *  1. _st_span_alloc(n): first fit over segments that are partly used (a run
+ *     of n set bits in free_mask), then over empty ones, else a fresh segment
+ *     from the OS page layer (mapped with the lock dropped).
+ *  2. _st_span_free(page): the slices are marked free and *dirty* (still
+ *     resident).  A later span can reuse dirty slices at no cost; otherwise
+ *     they are purged (madvise DONTNEED: RSS shrinks, the range stays mapped)
+ *     once they have been dirty for `purge_ms` milliseconds.  Purging is
+ *     checked at most every PURGE_TICK on span frees and by malloc_trim, and
+ *     runs under the lock so that nobody can be handed a slice being purged.
+ *  3. At most PH_MAX_EMPTY entirely free segments are kept; more are unmapped
+ *     (after the lock is released).
+ *
+ * Invariants (segment_t): bit i of free_mask is set iff slice i is not in a
+ * span; dirty_mask is a subset of free_mask; bit 0 (the header) is in
+ * neither; a segment is on ph_list iff free_mask != 0; dirty_since is the
+ * time the oldest dirty slice was freed (0 when dirty_mask == 0).
  *
  * Lock order: heaps lock -> orphan lock -> abandoned lock -> page-heap lock.
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include "malloc/internal.h"
 
 #define ALL_SLICES_FREE (~(uint64_t)1)   /* every slice but the header */
 
+#define PH_MAX_EMPTY 4
+#define PURGE_TICK   ((uint64_t)50 * 1000000)   /* ns between purge checks */
+
 static pthread_mutex_t ph_lock = PTHREAD_MUTEX_INITIALIZER;
-static segment_t *ph_list;       /* segments with free slices (and live spans) */
-static segment_t *ph_cache;      /* one entirely free segment, memory reset */
-static size_t ph_segments;       /* live segments, cached one included */
+static segment_t *ph_list;       /* segments with free slices */
+static size_t ph_segments;       /* live segments */
+static size_t ph_empty;          /* of those, entirely free */
 static size_t ph_spans;          /* spans handed out */
+static size_t ph_dirty;          /* free but resident slices */
+static uint64_t ph_next_purge;   /* time of the next purge check */
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 void _st_pageheap_lock(void) { pthread_mutex_lock(&ph_lock); }
 void _st_pageheap_unlock(void) { pthread_mutex_unlock(&ph_lock); }
@@ -60,30 +81,65 @@ static segment_t *segment_new(void) {
   if (_st_option(OPT_THP) >= 2) _st_os_hint_huge(s, ST_SEGMENT_SIZE, 1);
   s->free_mask = ALL_SLICES_FREE;             /* the mapping is fresh: all zero */
   for (unsigned i = 0; i < ST_SLICES; i++) s->pages[i].span = &s->pages[i];
-  ph_segments++;
   return s;
 }
 
-static void segment_release(segment_t *s) {
+static void segment_release(segment_t *s) {      /* unlinked, lock not held */
   _st_segmap_clear(s, 1);
   _st_os_release(s, ST_SEGMENT_SIZE);
-  ph_segments--;
+}
+
+/* Purge the dirty slices of s (lock held). */
+static void segment_purge(segment_t *s) {
+  uint64_t d = s->dirty_mask;
+  while (d) {
+    unsigned i = (unsigned)__builtin_ctzll(d), j = i;
+    while (j < ST_SLICES && ((d >> j) & 1)) j++;
+    _st_os_reset((uint8_t *)s + (size_t)i * ST_SLICE_SIZE, (size_t)(j - i) * ST_SLICE_SIZE);
+    d &= ~((j == 64 ? ~(uint64_t)0 : (((uint64_t)1 << j) - 1)) & ~(((uint64_t)1 << i) - 1));
+  }
+  ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask);
+  s->dirty_mask = 0;
+  s->dirty_since = 0;
+}
+
+/* Purge what has been dirty long enough (everything with force). */
+static void purge_expired(uint64_t now, int force) {
+  long ms = _st_option(OPT_PURGE_MS);
+  if (!force && (ms < 0 || now < ph_next_purge)) return;
+  ph_next_purge = now + PURGE_TICK;
+  uint64_t age = ms > 0 ? (uint64_t)ms * 1000000 : 0;
+  for (segment_t *s = ph_list; s; s = s->next)
+    if (s->dirty_mask && (force || now - s->dirty_since >= age)) segment_purge(s);
 }
 
 page_t *_st_span_alloc(unsigned n) {
   pthread_mutex_lock(&ph_lock);
-  segment_t *s;
+  segment_t *s, *empty = NULL;
   int start = -1;
-  for (s = ph_list; s != NULL; s = s->next)
+  for (s = ph_list; s != NULL; s = s->next) {
+    if (s->free_mask == ALL_SLICES_FREE) { if (!empty) empty = s; continue; }
     if ((start = find_run(s->free_mask, n)) >= 0) break;
+  }
+  if (s == NULL && empty != NULL) {
+    s = empty;
+    ph_empty--;
+    start = find_run(s->free_mask, n);
+  }
   if (s == NULL) {
-    if (ph_cache != NULL) { s = ph_cache; ph_cache = NULL; }
-    else if ((s = segment_new()) == NULL) { pthread_mutex_unlock(&ph_lock); errno = ENOMEM; return NULL; }
+    pthread_mutex_unlock(&ph_lock);               /* map without blocking others */
+    s = segment_new();
+    if (s == NULL) { errno = ENOMEM; return NULL; }
+    pthread_mutex_lock(&ph_lock);
+    ph_segments++;
     list_push(s);
     start = find_run(s->free_mask, n);
   }
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
   s->free_mask &= ~bits;
+  ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask & bits);
+  s->dirty_mask &= ~bits;
+  if (s->dirty_mask == 0) s->dirty_since = 0;
   if (s->free_mask == 0) list_remove(s);
   page_t *page = &s->pages[start];
   memset(page, 0, sizeof *page);
@@ -105,9 +161,8 @@ void _st_span_free(page_t *page) {
   unsigned start = (unsigned)(page - s->pages), n = page->slice_count;
   if (STRATA_DEBUG && (!page->in_use || start == 0 || start + n > ST_SLICES))
     _st_error("span_free: corrupt page descriptor", page);
-  /* The span is ours alone until its bits are set: give the memory back first. */
-  if (_st_option(OPT_PURGE))
-    _st_os_reset((uint8_t *)s + (size_t)start * ST_SLICE_SIZE, (size_t)n * ST_SLICE_SIZE);
+  uint64_t now = now_ns();
+  segment_t *release = NULL;
   pthread_mutex_lock(&ph_lock);
   page->in_use = 0;
   for (unsigned i = 1; i < n; i++) s->pages[start + i].span = &s->pages[start + i];
@@ -116,22 +171,44 @@ void _st_span_free(page_t *page) {
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
   if (s->free_mask == 0) list_push(s);
   s->free_mask |= bits;
+  s->dirty_mask |= bits;
+  ph_dirty += n;
+  if (s->dirty_since == 0) s->dirty_since = now;
   ph_spans--;
-  if (s->free_mask == ALL_SLICES_FREE) {
+  if (s->free_mask == ALL_SLICES_FREE && ++ph_empty > PH_MAX_EMPTY) {
     list_remove(s);
-    if (ph_cache == NULL) ph_cache = s;
-    else segment_release(s);
+    ph_empty--;
+    ph_segments--;
+    ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask);
+    release = s;
   }
+  if (_st_option(OPT_PURGE_MS) == 0 && s != release) segment_purge(s);
+  else purge_expired(now, 0);
   pthread_mutex_unlock(&ph_lock);
+  if (release) segment_release(release);
 }
 
 size_t _st_segments_trim(void) {
+  segment_t *dead = NULL;
+  size_t freed;
   pthread_mutex_lock(&ph_lock);
-  segment_t *s = ph_cache;
-  ph_cache = NULL;
-  if (s) segment_release(s);
+  freed = ph_dirty * ST_SLICE_SIZE;
+  purge_expired(now_ns(), 1);
+  segment_t *next;
+  for (segment_t *s = ph_list; s; s = next) {
+    next = s->next;
+    if (s->free_mask == ALL_SLICES_FREE) {
+      list_remove(s);
+      ph_empty--;
+      ph_segments--;
+      s->next = dead;
+      dead = s;
+      freed += ST_SEGMENT_SIZE;
+    }
+  }
   pthread_mutex_unlock(&ph_lock);
-  return s ? ST_SEGMENT_SIZE : 0;
+  while (dead) { segment_t *s = dead; dead = s->next; segment_release(s); }
+  return freed;
 }
 
 void _st_segments_stats(strata_stats_t *st) {
@@ -148,7 +225,7 @@ int _st_segments_check(void) {
   int bad = 0;
   pthread_mutex_lock(&ph_lock);
   for (segment_t *s = ph_list; s; s = s->next) {
-    if (s->free_mask == 0 || (s->free_mask & 1)) bad = 1;
+    if (s->free_mask == 0 || (s->free_mask & 1) || (s->dirty_mask & ~s->free_mask)) bad = 1;
     if (st_segmap_get(s) != SEGMAP_SMALL) bad = 1;
     for (unsigned i = 1; i < ST_SLICES;) {
       page_t *p = &s->pages[i];

@@ -1,0 +1,99 @@
+/* tests/test.h -- tiny shared helpers for strata's tests.
+ *
+ * CHECK(cond, fmt, ...): on failure print "file:line: CHECK failed: cond: msg"
+ * to stderr and exit 1 (with _exit, so a broken allocator or a wedged thread
+ * cannot hang the exit path).
+ *
+ * pat_fill / pat_check: a position-dependent byte pattern derived from a
+ * 64-bit seed.  Byte j of a block is byte (j & 7) of W(j >> 3), where
+ * W(k) = mix(seed) + k * odd constant.  Filling is word-wise on 8-aligned
+ * blocks; a prefix of a block filled with seed s has the same contents as a
+ * shorter block filled with s, so realloc can be checked with the old seed.
+ */
+#ifndef STRATA_TEST_H
+#define STRATA_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK(cond, ...)                                                     \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                          \
+      fputc('\n', stderr);                                                   \
+      fflush(stdout);                                                        \
+      _exit(1);                                                              \
+    }                                                                        \
+  } while (0)
+
+typedef uint64_t __attribute__((may_alias)) test_u64a;
+
+static inline uint64_t pat_mix(uint64_t x) {
+  x ^= x >> 31; x *= 0x7fb5d329728ea185ULL;
+  x ^= x >> 27; x *= 0x81dadef4bc2dd44dULL;
+  x ^= x >> 33;
+  return x;
+}
+/* A seed for a block from its address, size and a caller seed. */
+static inline uint64_t pat_seed(const void *p, size_t n, uint64_t seed) {
+  return pat_mix((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL ^ pat_mix(n + seed));
+}
+#define PAT_K 0xD6E8FEB86659FD93ULL
+static inline unsigned char pat_byte(uint64_t seed, size_t j) {
+  uint64_t w = pat_mix(seed) + (uint64_t)(j >> 3) * PAT_K;
+  return (unsigned char)(w >> (8 * (j & 7)));
+}
+static inline void pat_fill(void *p, size_t n, uint64_t seed) {
+  unsigned char *b = (unsigned char *)p;
+  size_t j = 0;
+  if (((uintptr_t)b & 7) == 0) {
+    uint64_t w = pat_mix(seed);
+    test_u64a *q = (test_u64a *)b;
+    for (size_t k = 0; k < n / 8; k++, w += PAT_K) q[k] = w;
+    j = n & ~(size_t)7;
+  }
+  for (; j < n; j++) b[j] = pat_byte(seed, j);
+}
+/* Returns 0 if the first n bytes of p hold the pattern, else 1 + the offset
+ * of the first bad byte. */
+static inline size_t pat_check(const void *p, size_t n, uint64_t seed) {
+  const unsigned char *b = (const unsigned char *)p;
+  size_t j = 0;
+  if (((uintptr_t)b & 7) == 0) {
+    uint64_t w = pat_mix(seed);
+    const test_u64a *q = (const test_u64a *)b;
+    for (size_t k = 0; k < n / 8; k++, w += PAT_K)
+      if (q[k] != w) { j = k * 8; goto bytes; }
+    j = n & ~(size_t)7;
+  }
+bytes:
+  for (; j < n; j++)
+    if (b[j] != pat_byte(seed, j)) return j + 1;
+  return 0;
+}
+/* 1 if the n bytes at p are all zero. */
+static inline int mem_is_zero(const void *p, size_t n) {
+  const unsigned char *b = (const unsigned char *)p;
+  size_t j = 0;
+  while (j < n && ((uintptr_t)(b + j) & 7)) if (b[j++]) return 0;
+  for (; j + 8 <= n; j += 8) if (*(const test_u64a *)(b + j)) return 0;
+  for (; j < n; j++) if (b[j]) return 0;
+  return 1;
+}
+/* xorshift64* PRNG, one state per thread. */
+static inline uint64_t rnd_next(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+  *s = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+static inline double now_sec(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+#endif
