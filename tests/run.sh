@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs every test: build/tests/* binaries, then tests/real/*.sh (real programs
-# under LD_PRELOAD).  Usage: sh tests/run.sh [builddir].  Exit status is the
+# Runs every test: build/tests/* binaries, tests/*.sh (scripted tests), then
+# tests/real/*.sh (real programs under LD_PRELOAD).  Usage: sh tests/run.sh [builddir].  Exit status is the
 # number of failures (capped), 0 when all pass.
 B=${1:-build}
 export STRATA_BUILD="$B"
@@ -21,6 +21,10 @@ for t in "$B"/tests/t_* "$B"/tests/u_* "$B"/tests/x_*; do
   [ -x "$t" ] || continue
   case "$t" in *.log) continue;; esac
   run "$(basename "$t")" "$t"
+done
+for s in tests/*.sh; do
+  case "$s" in tests/run.sh) continue;; esac
+  run "sh_$(basename "$s" .sh)" sh "$s"
 done
 for s in tests/real/*.sh; do
   [ -f "$s" ] || continue

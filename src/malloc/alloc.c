@@ -4,7 +4,7 @@
  *   pop page->free.  No lock, no atomic, no branch but "list empty?".
  * free(p):  the segment map says p is in a small segment; page = the slice's
  *   descriptor; if page->owner is exactly the caller's heap (no flags), push
- *   onto page->local_free.  Everything else (another thread's page, a parked
+ *   onto page->free, where the next malloc of that class finds it.  Everything else (another thread's page, a parked
  *   or aligned page, large blocks, NULL, pointers that are not ours) takes
  *   free_other / _st_heap_free_slow.
  *
@@ -60,8 +60,8 @@ ST_NOINLINE static void free_other(void *p, unsigned v) {
  * free normally when the key was just user data. */
 ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
   if (_st_page_contains_free(page, b)) { _st_error("free(): double free detected", b); return; }
-  b->next = page->local_free;
-  page->local_free = b;
+  b->next = page->free;
+  page->free = b;
   if (--page->used == 0) _st_heap_retire(page);
 }
 
@@ -74,8 +74,8 @@ STRATA_API void strata_free(void *p) {
       if (STRATA_DEBUG && small_page_checked(p) == NULL) { _st_error("free(): invalid pointer", p); return; }
       uintptr_t key = _st_free_key;
       if (st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
-      b->next = page->local_free;
-      page->local_free = b;
+      b->next = page->free;
+      page->free = b;
       ((uintptr_t *)b)[1] = key;
       if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
       return;

@@ -78,6 +78,11 @@ static void queue_push_front(page_queue_t *q, page_t *p) {
   if (q->first) q->first->prev = p; else q->last = p;
   q->first = p;
 }
+static void queue_push_back(page_queue_t *q, page_t *p) {
+  p->next = NULL; p->prev = q->last;
+  if (q->last) q->last->next = p; else q->first = p;
+  q->last = p;
+}
 static void heap_sync_direct(heap_t *h, unsigned c) {
   h->direct[c] = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
 }
@@ -90,13 +95,6 @@ static inline uintptr_t owner_of(heap_t *h, page_t *p) {
 static void page_collect_all(page_t *page) {
   uintptr_t x = atomic_exchange_explicit(&page->xthread_free, 0, memory_order_acquire);
   block_t *list = (block_t *)(x & ~XF_FULL);
-  if (page->local_free) {                   /* fold local_free into free */
-    block_t *t = page->local_free;
-    while (t->next) t = t->next;
-    t->next = page->free;
-    page->free = page->local_free;
-    page->local_free = NULL;
-  }
   if (list) {
     uint32_t n = 1;
     block_t *t = list;
@@ -125,7 +123,9 @@ static void heap_unpark(heap_t *h, page_t *page) {
   queue_remove(&h->full, page);
   atomic_store_explicit(&page->owner, owner_of(h, page), memory_order_relaxed);
   page_collect_all(page);
-  queue_push_front(&h->queues[page->cls], page);
+  /* To the back: the current page is used up first, and by the time the walk
+   * reaches this one more of its blocks may have come back. */
+  queue_push_back(&h->queues[page->cls], page);
   heap_sync_direct(h, page->cls);
 }
 
@@ -337,8 +337,8 @@ void _st_heap_free_slow(page_t *page, block_t *b) {
   if ((owner & ~OWNER_FLAGS) != (uintptr_t)me) { _st_page_remote_free(page, b); return; }
   if (st_unlikely(((uintptr_t *)b)[1] == _st_free_key)) _st_heap_double_free(page, b);
   if (owner & OWNER_FULL) heap_unpark(me, page);
-  b->next = page->local_free;
-  page->local_free = b;
+  b->next = page->free;
+  page->free = b;
   ((uintptr_t *)b)[1] = _st_free_key;
   if (--page->used == 0) _st_heap_retire(page);
 }

@@ -18,7 +18,7 @@
  * segment->pages[slice of p] minus its slice_offset.
  *
  * Glossary of page_t fields (who reads / who writes):
- *   free, local_free, used, capacity  -- owner thread only (no atomics)
+ *   free, used, capacity  -- owner thread only (no atomics)
  *   owner        -- written by the owner (or adopter), read by any freeing
  *                   thread: (uintptr_t)owning heap | flags, 0 if abandoned;
  *                   the free fast path is one compare with the caller's heap
@@ -32,7 +32,7 @@
  *   everything else -- set when the span is assigned, under the page-heap lock
  *
  * Page invariant (checked by _st_page_check in debug builds):
- *   used + |free| + |local_free| == capacity <= reserved,  |xthread_free| <= used
+ *   used + |free| == capacity <= reserved,  |xthread_free| <= used
  */
 #ifndef STRATA_MALLOC_INTERNAL_H
 #define STRATA_MALLOC_INTERNAL_H
@@ -84,8 +84,7 @@ typedef struct block_s { struct block_s *next; } block_t;
 
 struct heap_s;
 typedef struct __attribute__((aligned(128))) page_s {
-  block_t *free;                 /* next blocks to hand out          (owner) */
-  block_t *local_free;           /* blocks the owner freed           (owner) */
+  block_t *free;                 /* blocks to hand out; owner frees here (owner) */
   uint32_t used;                 /* handed out, not yet back          (owner) */
   uint32_t capacity;             /* blocks carved so far              (owner) */
   _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */

@@ -1,16 +1,16 @@
 /* Pages: one span holding blocks of one size class, and its free lists.
  *
- *   free        -- where malloc pops from (owner only)
- *   local_free  -- where the owner's free pushes to; becomes `free` when
- *                  `free` runs dry (two lists keep the fast paths apart and
- *                  let us notice a page going empty)
+ *   free        -- the owner's list: malloc pops from it, the owner's free
+ *                  pushes onto it (LIFO, so a freed block is reused while it
+ *                  is still in the cache)
  *   xthread_free-- other threads push here with CAS; the owner takes the
- *                  whole list with one exchange ("collect")
+ *                  whole list with one exchange ("collect") when `free` runs
+ *                  dry or it visits the page on a slow path
  *
  * Blocks are carved lazily: `capacity` grows by about one OS page of blocks
  * at a time, so a fresh 64 KiB span costs 4 KiB of RSS until it is used.
  *
- * Invariant (owner's view): used + |free| + |local_free| == capacity <=
+ * Invariant (owner's view): used + |free| == capacity <=
  * reserved, and |xthread_free| <= used (a remote free stays counted in
  * `used` until the owner collects it); every listed block lies in [start, start +
  * reserved*block_size) at a block boundary.
@@ -29,7 +29,7 @@ void _st_page_init(page_t *page, unsigned cls) {
   page->reserved = (uint32_t)(((size_t)page->slice_count * ST_SLICE_SIZE) / page->block_size);
   page->capacity = 0;
   page->used = 0;
-  page->free = page->local_free = NULL;
+  page->free = NULL;
   atomic_store_explicit(&page->xthread_free, 0, memory_order_relaxed);
 }
 
@@ -50,7 +50,6 @@ bool _st_page_extend(page_t *page) {
 }
 
 void _st_page_collect(page_t *page) {
-  if (page->free == NULL) { page->free = page->local_free; page->local_free = NULL; }
   uintptr_t x = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   if ((x & ~XF_FULL) == 0) return;
   x = atomic_exchange_explicit(&page->xthread_free, 0, memory_order_acquire);
@@ -86,11 +85,9 @@ static bool in_list(const block_t *b, const block_t *list, size_t limit) {
   return false;
 }
 
-/* Is b on the free or local_free list? (owner only; used to confirm a
- * suspected double free) */
+/* Is b on the free list? (owner only; confirms a suspected double free) */
 bool _st_page_contains_free(page_t *page, const block_t *b) {
-  return in_list(b, page->free, page->capacity + 1) ||
-         in_list(b, page->local_free, page->capacity + 1);
+  return in_list(b, page->free, page->capacity + 1);
 }
 
 static long list_check(page_t *page, const block_t *b) {
@@ -109,8 +106,8 @@ static long list_check(page_t *page, const block_t *b) {
 int _st_page_check(page_t *page, int owner_view) {
   if (!page->in_use || page->block_size != _st_class_size(page->cls)) return -1;
   if (page->capacity > page->reserved) return -1;
-  long f = list_check(page, page->free), l = list_check(page, page->local_free);
-  if (f < 0 || l < 0) return -1;
+  long f = list_check(page, page->free);
+  if (f < 0) return -1;
   long x = 0;
   if (owner_view) {
     uintptr_t xs = atomic_load_explicit(&page->xthread_free, memory_order_acquire);
@@ -118,6 +115,6 @@ int _st_page_check(page_t *page, int owner_view) {
     if (x < 0) return -1;
     if (x > (long)page->used) return -1;
   }
-  if ((long)page->used + f + l != (long)page->capacity) return -1;
+  if ((long)page->used + f != (long)page->capacity) return -1;
   return 0;
 }

@@ -108,6 +108,25 @@ show_tail() {  # file label
   fi
 }
 
+# After a crash under strata: re-run once under gdb (if installed) and print
+# the backtraces, to help whoever reads the log.  Diagnostics only.
+gdb_backtrace() {  # input cmd...
+  in=$1; shift
+  [ "$in" = - ] && in=/dev/null
+  command -v gdb >/dev/null 2>&1 || return 0
+  echo "---- re-running under gdb for a backtrace (the crash may not repeat) ----" >&2
+  # gdb's own output goes to a log file; the program's output to /dev/null.
+  timeout -k 5 180 gdb -q -nx -batch \
+    -ex "set logging file $REAL_TMP/gdb.log" -ex "set logging overwrite on" \
+    -ex "set logging redirect on" -ex "set logging enabled on" \
+    -ex "set pagination off" \
+    -ex "set environment LD_PRELOAD=$STRATA_LIB" \
+    -ex "set environment REAL_EXPECT_PRELOADED=$REAL_LIBNAME" \
+    -ex "run" -ex "thread apply all bt 30" \
+    --args "$@" <"$in" >/dev/null 2>&1
+  grep -v '^\[New Thread\|^\[Thread .* exited\|^\[Detaching after' "$REAL_TMP/gdb.log" 2>/dev/null | tail -n 120 >&2
+}
+
 # run_pair NAME INPUT CMD...
 # Runs CMD plainly and preloaded (stdin from INPUT, '-' for none), requires
 # exit 0 both times and identical stdout/stderr, prints the timings.
@@ -130,6 +149,7 @@ run_pair() {
   if [ "$s_rc" -ne 0 ]; then
     show_tail "$REAL_TMP/$name.strata.out" "strata stdout"
     show_tail "$REAL_TMP/$name.strata.err" "strata stderr"
+    case "$s_rc" in 1[3-5][0-9]) gdb_backtrace "$input" "$@" ;; esac
     fail "$name: the run under LD_PRELOAD=$STRATA_LIB failed: $(describe_rc "$s_rc"); command: $*"
   fi
   for stream in out err; do
