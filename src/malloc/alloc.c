@@ -31,26 +31,32 @@ STRATA_API void *strata_malloc(size_t size) {
   return _st_heap_malloc_slow(heap, size);
 }
 
-/* A small-segment pointer: is it the start of a live-looking block? */
-static page_t *small_page_checked(void *p) {
-  page_t *page = st_page_of(st_segment_of(p), p);
+/* The block of a small-segment pointer p (its start, which differs from p
+ * only on pages that handed out aligned interior pointers), or NULL when p
+ * is not inside a block strata handed out. */
+static inline __attribute__((always_inline))
+block_t *small_block_checked(page_t *page, void *p, uintptr_t owner) {
   const uint8_t *a = p;
-  if (!page->in_use || a < page->start ||
-      a >= page->start + (size_t)page->reserved * page->block_size)
-    return NULL;
-  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
-  if (!(owner & OWNER_ALIGNED) && (size_t)(a - page->start) % page->block_size != 0) return NULL;
-  return page;
+  if (!page->in_use || a < page->start) return NULL;
+  size_t off = (size_t)(a - page->start), idx = st_block_index(page, off);
+  if (idx >= page->reserved) return NULL;
+  uint8_t *blk = page->start + idx * page->block_size;
+  if (blk != a && !(owner & OWNER_ALIGNED)) return NULL;
+  return (block_t *)blk;
 }
 
+/* free() of a small block that is not plainly the caller's: another thread's
+ * page (the remote free), or one of ours with flags (parked, aligned). */
+ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner) {
+  block_t *b = small_block_checked(page, p, owner);
+  if (b == NULL) { _st_error("free(): invalid pointer", p); return; }
+  if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) _st_page_remote_free(page, b);
+  else _st_heap_free_slow(page, b, owner);
+}
+
+/* free() of large blocks, NULL, and pointers that are not ours. */
 ST_NOINLINE static void free_other(void *p, unsigned v) {
   if (p == NULL) return;
-  if (v == SEGMAP_SMALL) {
-    page_t *page = small_page_checked(p);
-    if (page == NULL) { _st_error("free(): invalid pointer", p); return; }
-    _st_heap_free_slow(page, p);
-    return;
-  }
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
   if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
   _st_large_free(h, p);
@@ -70,8 +76,9 @@ STRATA_API void strata_free(void *p) {
   if (st_likely(v == SEGMAP_SMALL)) {
     page_t *page = st_page_of(st_segment_of(p), p);
     block_t *b = p;
-    if (st_likely(atomic_load_explicit(&page->owner, memory_order_relaxed) == (uintptr_t)_st_heap_tl)) {
-      if (STRATA_DEBUG && small_page_checked(p) == NULL) { _st_error("free(): invalid pointer", p); return; }
+    uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+    if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
+      if (STRATA_DEBUG && small_block_checked(page, p, owner) != b) { _st_error("free(): invalid pointer", p); return; }
       uintptr_t key = _st_free_key;
       if (st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
       b->next = page->free;
@@ -80,6 +87,8 @@ STRATA_API void strata_free(void *p) {
       if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
       return;
     }
+    free_small_other(page, p, owner);
+    return;
   }
   free_other(p, v);
 }
@@ -102,11 +111,12 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
   unsigned v = st_segmap_get(p);
   *page_out = NULL; *large_out = NULL;
   if (v == SEGMAP_SMALL) {
-    page_t *page = small_page_checked(p);
-    if (page == NULL) return (size_t)-1;
+    page_t *page = st_page_of(st_segment_of(p), p);
+    uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+    block_t *b = small_block_checked(page, p, owner);
+    if (b == NULL) return (size_t)-1;
     *page_out = page;
-    uint8_t *start = _st_page_block_start(page, p);
-    return page->block_size - (size_t)((uint8_t *)p - start);
+    return page->block_size - (size_t)((uint8_t *)p - (uint8_t *)b);
   }
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
   if (h == NULL) return (size_t)-1;

@@ -324,18 +324,13 @@ void _st_heap_retire(page_t *page) {
   _st_span_free(page);
 }
 
-ST_COLD void _st_heap_double_free(page_t *page, block_t *b) {
-  if (_st_page_contains_free(page, b)) _st_error("free(): double free detected", b);
-}
-
-/* Free of a block whose page is not plainly the caller's: a page of ours with
- * flags set (parked, aligned), or another thread's / abandoned / orphan page. */
-void _st_heap_free_slow(page_t *page, block_t *b) {
+/* Free of block b (its start) by the owner of a page with flags set. */
+void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
   heap_t *me = _st_heap_tl;
-  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-  if (owner & OWNER_ALIGNED) b = _st_page_block_start(page, b);
-  if ((owner & ~OWNER_FLAGS) != (uintptr_t)me) { _st_page_remote_free(page, b); return; }
-  if (st_unlikely(((uintptr_t *)b)[1] == _st_free_key)) _st_heap_double_free(page, b);
+  if (st_unlikely(((uintptr_t *)b)[1] == _st_free_key) && _st_page_contains_free(page, b)) {
+    _st_error("free(): double free detected", b);
+    return;
+  }
   if (owner & OWNER_FULL) heap_unpark(me, page);
   b->next = page->free;
   page->free = b;

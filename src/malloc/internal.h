@@ -94,6 +94,7 @@ typedef struct __attribute__((aligned(128))) page_s {
   uint8_t  *start;               /* first block                               */
   uint32_t block_size;
   uint32_t reserved;             /* blocks the span can hold                  */
+  uint64_t bs_inv;               /* ceil(2^40 / block_size): index = off*inv >> 40 */
   uint16_t cls;
   uint8_t  slice_count;          /* span length (head slice only)             */
   uint8_t  slice_offset;         /* distance to the head slice                */
@@ -131,6 +132,13 @@ static inline segment_t *st_segment_of(const void *p) {
 }
 static inline page_t *st_page_of(segment_t *seg, const void *p) {
   return seg->pages[((uintptr_t)p & ST_SEGMENT_MASK) >> ST_SLICE_SHIFT].span;
+}
+
+/* Index of the block containing byte offset `off` of a span, without a
+ * division: exact for off < 2^23 (spans are at most 1 MiB), as the rounding
+ * error of bs_inv times off stays below 2^40. */
+static inline size_t st_block_index(const page_t *page, size_t off) {
+  return (size_t)((off * page->bs_inv) >> 40);
 }
 
 /* ---- segment map (segmap.c) -------------------------------------------- */
@@ -194,8 +202,7 @@ extern heap_t _st_heap_dead ST_INTERNAL;         /* threads whose cache was dest
 extern __thread heap_t *_st_heap_tl ST_INTERNAL;
 
 ST_INTERNAL void *_st_heap_malloc_slow(heap_t *heap, size_t size);
-ST_INTERNAL void  _st_heap_free_slow(page_t *page, block_t *b);
-ST_INTERNAL void  _st_heap_double_free(page_t *page, block_t *b);
+ST_INTERNAL void  _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner);
 ST_INTERNAL void  _st_heap_retire(page_t *page);
 ST_INTERNAL void  _st_heap_thread_done(void *heap);
 ST_INTERNAL void  _st_heaps_fork_prepare(void), _st_heaps_fork_parent(void),

@@ -25,6 +25,7 @@ void _st_page_init(page_t *page, unsigned cls) {
   size_t idx = (size_t)(page - seg->pages);
   page->cls = (uint16_t)cls;
   page->block_size = (uint32_t)_st_class_size(cls);
+  page->bs_inv = (((uint64_t)1 << 40) + page->block_size - 1) / page->block_size;
   page->start = (uint8_t *)seg + idx * ST_SLICE_SIZE;
   page->reserved = (uint32_t)(((size_t)page->slice_count * ST_SLICE_SIZE) / page->block_size);
   page->capacity = 0;
@@ -77,7 +78,7 @@ void _st_page_remote_free(page_t *page, block_t *b) {
 
 void *_st_page_block_start(page_t *page, const void *p) {
   size_t off = (size_t)((const uint8_t *)p - page->start);
-  return page->start + (off / page->block_size) * page->block_size;
+  return page->start + st_block_index(page, off) * page->block_size;
 }
 
 static bool in_list(const block_t *b, const block_t *list, size_t limit) {
