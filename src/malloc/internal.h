@@ -84,24 +84,27 @@ typedef struct block_s { struct block_s *next; } block_t;
 
 struct heap_s;
 typedef struct __attribute__((aligned(128))) page_s {
+  /* first cache line: everything the malloc and free fast paths touch */
   block_t *free;                 /* blocks to hand out; owner frees here (owner) */
+  struct page_s *span;           /* head descriptor of this slice's span      */
   uint32_t used;                 /* handed out, not yet back          (owner) */
   uint32_t capacity;             /* blocks carved so far              (owner) */
   _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */
   _Atomic uintptr_t xthread_free;/* remote frees | XF_FULL                   */
   struct heap_s *_Atomic heap;   /* owning heap, NULL when abandoned          */
   struct page_s *next, *prev;    /* in a heap queue or the abandoned list     */
+  /* second line: slow paths */
   uint8_t  *start;               /* first block                               */
+  uint64_t bs_inv;               /* ceil(2^40 / block_size): index = off*inv >> 40 */
   uint32_t block_size;
   uint32_t reserved;             /* blocks the span can hold                  */
-  uint64_t bs_inv;               /* ceil(2^40 / block_size): index = off*inv >> 40 */
   uint16_t cls;
   uint8_t  slice_count;          /* span length (head slice only)             */
   uint8_t  slice_offset;         /* distance to the head slice                */
   uint8_t  in_use;               /* span assigned to a size class             */
   uint8_t  abandoned;            /* on the abandoned list                     */
-  struct page_s *span;           /* head descriptor of this slice's span      */
 } page_t;
+_Static_assert(offsetof(page_t, prev) < 64, "fast-path fields share one cache line");
 
 /* Segment header, at the start of slice 0.
  * Invariant: bit i of free_mask is set iff slice i is not part of a span;

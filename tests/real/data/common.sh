@@ -50,7 +50,7 @@ REAL_TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-real-$REAL_NAME.XXXXXX") || fail "m
 REAL_CLEANUP_HOOK=:
 real_cleanup() {
   rc=$?
-  trap - EXIT INT TERM HUP
+  trap - EXIT INT TERM HUP PIPE
   $REAL_CLEANUP_HOOK
   rm -rf "$REAL_TMP"
   exit $rc
@@ -59,6 +59,7 @@ trap real_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
 # --- timing -------------------------------------------------------------------
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
