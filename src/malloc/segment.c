@@ -5,9 +5,10 @@
  * headers' masks and the segment list; it is taken once per span, i.e. once
  * per 64 KiB or more of small allocations, never on a malloc/free fast path.
  *
- *  1. _st_span_alloc(n): first fit over segments that are partly used (a run
- *     of n set bits in free_mask), then over empty ones, else a fresh segment
- *     from the OS page layer (mapped with the lock dropped).
+ *  1. _st_span_alloc(n): best fit (the shortest run of >= n free slices,
+ *     stopping at an exact fit) over segments that are partly used, then an
+ *     empty segment, else a fresh segment from the OS page layer (mapped with
+ *     the lock dropped).
  *  2. _st_span_free(page): the slices are marked free and *dirty* (still
  *     resident).  A later span can reuse dirty slices at no cost; otherwise
  *     they are purged (madvise DONTNEED: RSS shrinks, the range stays mapped)
@@ -63,11 +64,21 @@ static void list_push(segment_t *s) {
   ph_list = s;
 }
 
-/* Index of the first run of n set bits in m, or -1. */
-static int find_run(uint64_t m, unsigned n) {
-  uint64_t r = m;
-  for (unsigned k = 1; k < n && r; k++) r &= m >> k;
-  return r ? __builtin_ctzll(r) : -1;
+/* The best run for n slices in mask m: the start of the shortest run of set
+ * bits that is at least n long (the earliest on ties), or -1; *len_out gets
+ * that run's length. */
+static int best_run(uint64_t m, unsigned n, unsigned *len_out) {
+  int best = -1;
+  unsigned best_len = 65;
+  while (m) {
+    unsigned start = (unsigned)__builtin_ctzll(m);
+    uint64_t rest = m >> start;
+    unsigned len = ~rest == 0 ? 64 - start : (unsigned)__builtin_ctzll(~rest);
+    if (len >= n && len < best_len) { best = (int)start; best_len = len; if (len == n) break; }
+    m &= len + start >= 64 ? (((uint64_t)1 << start) - 1) : ~((((uint64_t)1 << len) - 1) << start);
+  }
+  *len_out = best_len;
+  return best;
 }
 
 static segment_t *segment_new(void) {
@@ -115,16 +126,20 @@ static void purge_expired(uint64_t now, int force) {
 
 page_t *_st_span_alloc(unsigned n) {
   pthread_mutex_lock(&ph_lock);
-  segment_t *s, *empty = NULL;
+  segment_t *s = NULL, *empty = NULL;
   int start = -1;
-  for (s = ph_list; s != NULL; s = s->next) {
-    if (s->free_mask == ALL_SLICES_FREE) { if (!empty) empty = s; continue; }
-    if ((start = find_run(s->free_mask, n)) >= 0) break;
+  unsigned best_len = 65, len;
+  /* Best fit over partly used segments (an exact fit ends the search);
+   * empty segments only when nothing else fits, to keep them empty. */
+  for (segment_t *t = ph_list; t != NULL; t = t->next) {
+    if (t->free_mask == ALL_SLICES_FREE) { if (!empty) empty = t; continue; }
+    int r = best_run(t->free_mask, n, &len);
+    if (r >= 0 && len < best_len) { s = t; start = r; best_len = len; if (len == n) break; }
   }
   if (s == NULL && empty != NULL) {
     s = empty;
     ph_empty--;
-    start = find_run(s->free_mask, n);
+    start = best_run(s->free_mask, n, &len);
   }
   if (s == NULL) {
     pthread_mutex_unlock(&ph_lock);               /* map without blocking others */
@@ -133,7 +148,7 @@ page_t *_st_span_alloc(unsigned n) {
     pthread_mutex_lock(&ph_lock);
     ph_segments++;
     list_push(s);
-    start = find_run(s->free_mask, n);
+    start = best_run(s->free_mask, n, &len);
   }
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
   s->free_mask &= ~bits;

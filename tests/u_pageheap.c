@@ -1,0 +1,95 @@
+/* Unit test: the page heap (spans from segments), pages and their free
+ * lists, and the segment map, driven through the internal interfaces. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "malloc/internal.h"
+
+#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
+  fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); exit(1); } } while (0)
+
+static uint8_t *span_start(page_t *p) {
+  segment_t *s = st_segment_of(p);
+  return (uint8_t *)s + (size_t)(p - s->pages) * ST_SLICE_SIZE;
+}
+
+int main(void) {
+  _st_process_init();
+  CHECK(strata_option_set("purge_ms", -1) == 0, "option");
+  /* 1. spans of every length: aligned, mapped, disjoint, descriptors agree */
+  enum { N = 200 };
+  page_t *sp[N];
+  unsigned len[N];
+  srand(7);
+  for (int i = 0; i < N; i++) {
+    len[i] = 1 + (unsigned)rand() % 16;
+    sp[i] = _st_span_alloc(len[i]);
+    CHECK(sp[i] != NULL, "span_alloc(%u)", len[i]);
+    segment_t *s = st_segment_of(sp[i]);
+    CHECK(((uintptr_t)s & ST_SEGMENT_MASK) == 0, "segment not aligned");
+    CHECK(st_segmap_get(s) == SEGMAP_SMALL && st_segmap_get(span_start(sp[i]) + 5) == SEGMAP_SMALL, "segmap");
+    CHECK(sp[i]->in_use && sp[i]->slice_count == len[i] && sp[i]->span == sp[i], "head descriptor");
+    for (unsigned k = 0; k < len[i]; k++) {
+      uint8_t *a = span_start(sp[i]) + (size_t)k * ST_SLICE_SIZE + 100;
+      CHECK(st_page_of(s, a) == sp[i], "slice %u of a %u-slice span maps elsewhere", k, len[i]);
+    }
+    memset(span_start(sp[i]), i & 0xff, (size_t)len[i] * ST_SLICE_SIZE);
+  }
+  for (int i = 0; i < N; i++) {
+    uint8_t *a = span_start(sp[i]);
+    for (size_t k = 0; k < (size_t)len[i] * ST_SLICE_SIZE; k += 4093)
+      CHECK(a[k] == (i & 0xff), "span %d overwritten (overlap)", i);
+  }
+  CHECK(_st_segments_check() == 0, "segments check after allocation");
+  strata_stats_t st;
+  strata_stats_get(&st);
+  size_t segs = st.segments;
+  printf("%d spans in %zu segments\n", N, segs);
+  /* 2. free every other span, reuse keeps memory (purge off): dirty reuse */
+  for (int i = 0; i < N; i += 2) _st_span_free(sp[i]);
+  CHECK(_st_segments_check() == 0, "segments check after frees");
+  for (int i = 0; i < N; i += 2) { sp[i] = _st_span_alloc(len[i]); CHECK(sp[i] != NULL, "realloc span"); }
+  strata_stats_get(&st);
+  /* best fit finds the holes again (it is not a perfect packer: allow one) */
+  CHECK(st.segments <= segs + 1, "reusing freed spans took new segments (%zu -> %zu)", segs, st.segments);
+  /* 3. everything freed: at most 4 empty segments stay; trim releases them */
+  for (int i = 0; i < N; i++) _st_span_free(sp[i]);
+  strata_stats_get(&st);
+  CHECK(st.segments <= 4 && st.pages_in_use == 0, "after freeing all: %zu segments, %zu spans", st.segments, st.pages_in_use);
+  _st_segments_trim();
+  strata_stats_get(&st);
+  CHECK(st.segments == 0, "trim left %zu segments", st.segments);
+  /* 4. purge: with purge_ms=0 a freed span's pages leave RSS at once */
+  CHECK(strata_option_set("purge_ms", 0) == 0, "option");
+  page_t *keep = _st_span_alloc(1);
+  page_t *big[8];
+  for (int i = 0; i < 8; i++) { big[i] = _st_span_alloc(16); memset(span_start(big[i]), 1, 16 * ST_SLICE_SIZE); }
+  size_t rss1 = _st_os_resident();
+  for (int i = 0; i < 8; i++) _st_span_free(big[i]);
+  size_t rss2 = _st_os_resident();
+  CHECK(rss2 + 6 * 16 * ST_SLICE_SIZE <= rss1, "purge did not lower RSS: %zu -> %zu KiB", rss1 >> 10, rss2 >> 10);
+  printf("purge: RSS %zu -> %zu KiB after freeing 8 MiB of spans\n", rss1 >> 10, rss2 >> 10);
+  /* 5. a page: lazy carving, free list, invariant */
+  _st_page_init(keep, 0);
+  CHECK(keep->block_size == 16 && keep->reserved == ST_SLICE_SIZE / 16, "page init");
+  CHECK(_st_page_extend(keep) && keep->capacity == ST_EXTEND_BYTES / 16, "first extension carves one OS page");
+  void *blk[8];
+  for (int i = 0; i < 8; i++) { blk[i] = keep->free; keep->free = keep->free->next; keep->used++; }
+  CHECK(_st_page_check(keep, 1) == 0, "invariant after pops");
+  CHECK(st_block_index(keep, (size_t)((uint8_t *)blk[5] - keep->start)) == 5, "block index");
+  for (size_t off = 0; off < ST_SLICE_SIZE * 16; off += 7) {      /* bs_inv exact for all classes */
+    for (unsigned c = 0; c < ST_NCLASSES; c += 5) {
+      page_t t; t.block_size = (uint32_t)_st_class_size(c);
+      t.bs_inv = (((uint64_t)1 << 40) + t.block_size - 1) / t.block_size;
+      CHECK(st_block_index(&t, off) == off / t.block_size, "block index %zu / %u", off, t.block_size);
+    }
+  }
+  ((block_t *)blk[3])->next = keep->free; keep->free = blk[3]; keep->used--;
+  CHECK(_st_page_check(keep, 1) == 0, "invariant after push");
+  keep->used--;                                   /* break it on purpose */
+  CHECK(_st_page_check(keep, 1) != 0, "the invariant check cannot fail");
+  keep->used++;
+  _st_span_free(keep);
+  printf("u_pageheap: all passed\n");
+  return 0;
+}
