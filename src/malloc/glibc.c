@@ -1,7 +1,9 @@
 /* glibc's extensions with strata's meaning, and strata's own statistics.
  *
- *   malloc_trim(pad)   give back cached memory now: empty abandoned pages and
- *                      the cached empty segment; 1 if anything went back.
+ *   malloc_trim(pad)   give back cached memory now: the calling thread's empty
+ *                      pages, empty abandoned pages, dirty free slices,
+ *                      empty segments and the large cache; 1 if anything
+ *                      went back.
  *   mallopt(p, v)      accepted and ignored (strata tunes itself; options
  *                      come from STRATA_OPTIONS); returns 1 like glibc.
  *   mallinfo2()        arena = bytes in small-object segments, hblks/hblkhd
@@ -32,6 +34,7 @@ STRATA_API size_t strata_os_resident(void) { return _st_os_resident(); }
 
 STRATA_API void strata_collect(int force) {
   (void)force;
+  _st_heap_trim_self();
   _st_abandoned_trim();
   _st_segments_trim();
   _st_large_trim();
@@ -40,7 +43,8 @@ STRATA_API void strata_collect(int force) {
 STRATA_API int strata_malloc_trim(size_t pad) {
   (void)pad;
   size_t unmaps = _st_os_unmaps();
-  size_t freed = _st_abandoned_trim();
+  size_t freed = _st_heap_trim_self();
+  freed += _st_abandoned_trim();
   freed += _st_segments_trim();
   freed += _st_large_trim();
   return freed > 0 || _st_os_unmaps() != unmaps;

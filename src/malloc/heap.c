@@ -338,6 +338,28 @@ void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
   if (--page->used == 0) _st_heap_retire(page);
 }
 
+/* Give the calling thread's empty pages back to the page heap, including the
+ * one page per class the retire policy keeps (malloc_trim). */
+size_t _st_heap_trim_self(void) {
+  heap_t *h = _st_heap_tl;
+  if (h == &_st_heap_empty || h == &_st_heap_dead) return 0;
+  size_t freed = 0;
+  heap_rescue(h);
+  for (unsigned c = 0; c < ST_NCLASSES; c++) {
+    page_t *next;
+    for (page_t *p = h->queues[c].first; p; p = next) {
+      next = p->next;
+      _st_page_collect(p);
+      if (p->used != 0) continue;
+      queue_remove(&h->queues[c], p);
+      freed += (size_t)p->slice_count * ST_SLICE_SIZE;
+      _st_span_free(p);
+    }
+    heap_sync_direct(h, c);
+  }
+  return freed;
+}
+
 /* ---- thread exit, fork ---------------------------------------------------- */
 
 void _st_heap_thread_done(void *arg) {

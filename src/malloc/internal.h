@@ -211,6 +211,7 @@ ST_INTERNAL void  _st_heap_thread_done(void *heap);
 ST_INTERNAL void  _st_heaps_fork_prepare(void), _st_heaps_fork_parent(void),
                   _st_heaps_fork_child(void);
 ST_INTERNAL size_t _st_abandoned_trim(void);
+ST_INTERNAL size_t _st_heap_trim_self(void);        /* the caller's empty pages */
 ST_INTERNAL void  _st_heaps_stats(strata_stats_t *st);
 ST_INTERNAL int   _st_heaps_check(void);
 
