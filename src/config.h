@@ -5,7 +5,9 @@
 #define STRATA_CONFIG_H
 
 #ifndef STRATA_DEBUG
-#define STRATA_DEBUG 0        /* 1: check invariants on every slow path and free */
+#define STRATA_DEBUG 0        /* 1: page invariant on every class allocation slow
+                                 path, block-boundary check on every local free,
+                                 span sanity on span free */
 #endif
 #ifndef STRATA_OVERRIDE
 #define STRATA_OVERRIDE 1     /* 1: also export malloc, free, ... and operator new */

@@ -7,7 +7,7 @@
   fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); exit(1); } } while (0)
 
 int main(void) {
-  /* classes increase strictly, end at ST_MEDIUM_MAX, are multiples of 8 */
+  /* classes increase strictly, end at ST_MEDIUM_MAX, are multiples of 16 */
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     size_t s = _st_class_size(c);
     CHECK(s % 16 == 0, "class %u size %zu not a multiple of 16", c, s);

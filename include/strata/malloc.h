@@ -52,8 +52,10 @@ long   strata_option_get(const char *name);   /* -1 with EINVAL if unknown */
 /* Hand cached memory back to the OS now (same as malloc_trim(0)). */
 void   strata_collect(int force);
 
-/* Check the heap's invariants (every page of every thread reachable from the
- * global lists).  Returns 0 when consistent; reports and returns -1 otherwise.
+/* Check the heap's invariants: the calling thread's cache (every page, its
+ * free list and counts), the abandoned pages, and the segments with free
+ * slices.  Other threads' caches are not walked (their owners may be
+ * running).  Returns 0 when consistent; reports and returns -1 otherwise.
  * Expensive: meant for tests and debugging. */
 int    strata_heap_check(void);
 

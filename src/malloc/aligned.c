@@ -28,11 +28,15 @@ static void *alloc_aligned(size_t align, size_t size) {
       uint8_t *p = strata_malloc(over);
       if (p == NULL) return NULL;
       uint8_t *q = (uint8_t *)st_align_up((uintptr_t)p, align);
-      if (q != p) {    /* our own heap's page: only we write its owner word */
-        page_t *page = st_page_of(st_segment_of(p), p);
+      if (q == p) return q;
+      page_t *page = st_page_of(st_segment_of(p), p);
+      uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+      if ((owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl) {
+        /* our own heap's page: only this thread writes its owner word */
         atomic_fetch_or_explicit(&page->owner, OWNER_ALIGNED, memory_order_release);
+        return q;
       }
-      return q;
+      strata_free(p);      /* a shared orphan-heap page (no thread cache): go large */
     }
   }
   return _st_large_alloc(size, align, 0);

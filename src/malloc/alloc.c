@@ -1,7 +1,7 @@
 /* malloc, free, calloc, realloc, malloc_usable_size: the fast paths.
  *
  * malloc(n), n <= 1 KiB:  class = table[(n+7)/8]; page = heap->direct[class];
- *   pop page->free.  No lock, no atomic, no branch but "list empty?".
+ *   pop page->free.  No lock, no atomic; two branches ("small?", "empty?").
  * free(p):  the segment map says p is in a small segment; page = the slice's
  *   descriptor; if page->owner is exactly the caller's heap (no flags), push
  *   onto page->free, where the next malloc of that class finds it.  Everything else (another thread's page, a parked

@@ -8,7 +8,7 @@
  * Slow path of malloc for class c (heap_find_page):
  *   1. if a remote thread freed into a parked page (full_dirty), move such
  *      pages back to their queues;
- *   2. walk queue c: collect each page's local and remote frees; the first
+ *   2. walk queue c: collect each page's remote frees; the first
  *      page with a free block (or room to carve more) becomes direct[c];
  *      exhausted pages are parked;
  *   3. else adopt a page of class c abandoned by an exited thread;
@@ -25,7 +25,7 @@
  *
  * Thread exit (heap_thread_done, from a pthread key destructor): every page
  * is collected; empty ones go back to the page heap, the others are
- * *abandoned*: owner 0, heap NULL, on the global abandoned list of their
+ * *abandoned*: owner 0 (but for the OWNER_ALIGNED bit), heap NULL, on the global abandoned list of their
  * class.  Remote frees keep landing in their xthread_free; a thread that
  * needs a page of that class adopts one (step 3).  After the destructor the
  * thread's heap pointer is _st_heap_dead, and any later malloc (from other
@@ -130,7 +130,9 @@ static void heap_unpark(heap_t *h, page_t *page) {
 }
 
 static void heap_rescue(heap_t *h) {
-  atomic_store_explicit(&h->full_dirty, 0, memory_order_relaxed);
+  /* exchange, not a store: the acquire pairs with the remote free's release,
+   * so every block pushed before a flag we clear is seen by the scan. */
+  atomic_exchange_explicit(&h->full_dirty, 0, memory_order_acquire);
   page_t *next;
   for (page_t *p = h->full.first; p; p = next) {
     next = p->next;

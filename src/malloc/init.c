@@ -13,6 +13,8 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include "malloc/internal.h"
 
@@ -20,6 +22,25 @@ ST_INTERNAL void _st_heaps_init(void);
 _Atomic int _st_init_state;
 static _Atomic uintptr_t init_thread;
 uintptr_t _st_free_key = 0x9e3779b97f4a7c15ull;
+
+/* The free key: fresh random bits (getrandom), never derived directly from
+ * AT_RANDOM, whose bytes are glibc's stack canary and pointer guard and must
+ * not be written into freed blocks. */
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27; x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+static uintptr_t free_key_new(void) {
+  uint64_t k = 0;
+  if (getrandom(&k, sizeof k, GRND_NONBLOCK) != (ssize_t)sizeof k) {
+    const uint64_t *rnd = (const uint64_t *)getauxval(AT_RANDOM);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    k = mix64((rnd ? rnd[0] ^ mix64(rnd[1]) : 0) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)&k);
+  }
+  return (uintptr_t)k;
+}
 
 static void stats_at_exit(void) { strata_malloc_stats(); }
 
@@ -38,11 +59,7 @@ void _st_process_init(void) {
   atomic_store(&init_thread, me);
   _st_os_page_size();
   _st_options_init();
-  const uint8_t *rnd = (const uint8_t *)getauxval(AT_RANDOM);
-  uintptr_t key = 0;
-  if (rnd) for (int i = 0; i < 8; i++) key = (key << 8) | rnd[8 + i];
-  key ^= (uintptr_t)&key ^ 0x9e3779b97f4a7c15ull;
-  _st_free_key = key | 1;                     /* odd: never a valid pointer value */
+  _st_free_key = free_key_new() | 1;            /* odd: never a valid pointer value */
   _st_heaps_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   if (_st_option(OPT_SHOW_STATS)) atexit(stats_at_exit);

@@ -15,12 +15,13 @@
  * A pointer finds its owner through the segment map (segmap.c): one byte per
  * 4 MiB of address space says "small segment here", "large block header k
  * slots back" or "not ours".  Small: segment = p & ~(4 MiB-1), page =
- * segment->pages[slice of p] minus its slice_offset.
+ * segment->pages[slice of p].span (the head descriptor of p's span).
  *
  * Glossary of page_t fields (who reads / who writes):
  *   free, used, capacity  -- owner thread only (no atomics)
  *   owner        -- written by the owner (or adopter), read by any freeing
- *                   thread: (uintptr_t)owning heap | flags, 0 if abandoned;
+ *                   thread: (uintptr_t)owning heap | flags; 0 (or just
+ *                   OWNER_ALIGNED) when abandoned or free;
  *                   the free fast path is one compare with the caller's heap
  *   xthread_free -- atomic list of blocks freed by other threads, pushed by
  *                   anyone with CAS, taken by the owner with exchange.  Bit 0
@@ -29,7 +30,10 @@
  *                   the heap (heap->full_dirty) that a full page has room.
  *   heap         -- owning heap, read by remote freers (heaps are never
  *                   unmapped, so a stale read is harmless)
- *   everything else -- set when the span is assigned, under the page-heap lock
+ *   next, prev   -- the owner's queue links, or the abandoned list's (under
+ *                   the abandoned lock)
+ *   everything else -- set when the span is assigned (under the page-heap
+ *                   lock) or by _st_page_init before the page is published
  *
  * Page invariant (checked by _st_page_check in debug builds):
  *   used + |free| == capacity <= reserved,  |xthread_free| <= used

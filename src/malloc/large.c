@@ -22,7 +22,7 @@
  * mapping of up to LC_MAX_BLOCK (with the plain 64-byte offset) is parked in
  * a small cache (LC_SLOTS entries, LC_MAX_BYTES in all) and reused by an
  * allocation that needs between half of it and all of it.  Entries older than
- * LC_MAX_AGE are unmapped whenever the cache is touched, the oldest is
+ * LC_MAX_AGE are unmapped on every large free, the oldest is
  * evicted when it is full, and malloc_trim empties it: memory still goes back
  * to the OS, only later.  A parked header has magic LC_MAGIC, so a double free
  * of a large block is still reported.  The cache has its own lock (lc_lock),
@@ -133,6 +133,14 @@ void _st_large_fork_prepare(void) { pthread_mutex_lock(&lc_lock); }
 void _st_large_fork_parent(void) { pthread_mutex_unlock(&lc_lock); }
 void _st_large_fork_child(void) { pthread_mutex_init(&lc_lock, NULL); }
 
+/* THP policy for a fresh mapping (option thp): 0 never, 1 or 2 for blocks of
+ * THP_MIN and more.  The hint covers the whole page-aligned mapping. */
+static void large_hint_huge(uint8_t *x, size_t map_size) {
+  long thp = _st_option(OPT_THP);
+  if (thp == 0) _st_os_hint_huge(x, map_size, 0);
+  else if (map_size >= THP_MIN) _st_os_hint_huge(x, map_size, 1);
+}
+
 static size_t large_offset(size_t align) { return align > ST_LARGE_HEADER ? align : ST_LARGE_HEADER; }
 static size_t large_map_align(size_t align) { return align > ST_SEGMENT_SIZE ? align : ST_SEGMENT_SIZE; }
 static size_t large_slots(size_t offset) { return offset / ST_SEGMENT_SIZE + 1; }
@@ -165,7 +173,7 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
   h->block = x + offset;
   h->usable = map_size - offset;
   h->align = align;
-  if (_st_option(OPT_THP) >= 1 && h->usable >= THP_MIN) _st_os_hint_huge(h->block, h->usable, 1);
+  large_hint_huge(x, map_size);
   atomic_fetch_add_explicit(&large_bytes, map_size, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
   return h->block;

@@ -6,8 +6,10 @@
  *   verbose         0   print what strata decides (start-up, errors)
  *   show_stats      0   print malloc_stats() at exit
  *   abort_on_error  1   abort after reporting heap misuse (invalid/double free)
- *   thp             1   transparent huge pages: 0 never, 1 for large blocks
- *                       of 2 MiB and more, 2 for small-object segments too
+ *   thp             1   transparent huge pages: 0 never (MADV_NOHUGEPAGE
+ *                       everywhere), 1 ask for large blocks of 2 MiB and more
+ *                       and leave segments to the system's setting, 2 ask
+ *                       for small-object segments too
  *   purge_ms      250   give a freed span's memory back to the OS (madvise)
  *                       after this many milliseconds unused; 0 at once,
  *                       -1 never (malloc_trim still does)

@@ -89,7 +89,8 @@ static segment_t *segment_new(void) {
     errno = ENOMEM;
     return NULL;
   }
-  if (_st_option(OPT_THP) >= 2) _st_os_hint_huge(s, ST_SEGMENT_SIZE, 1);
+  long thp = _st_option(OPT_THP);
+  if (thp != 1) _st_os_hint_huge(s, ST_SEGMENT_SIZE, thp == 2);   /* 1: the system's default */
   s->free_mask = ALL_SLICES_FREE;             /* the mapping is fresh: all zero */
   for (unsigned i = 0; i < ST_SLICES; i++) s->pages[i].span = &s->pages[i];
   return s;

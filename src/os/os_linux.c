@@ -6,8 +6,8 @@
  * that is already aligned (the hint walks up an otherwise unused region of
  * the address space, as mimalloc does); the kernel honours a hint whenever the
  * range is free, so the common case is one mmap call.  If the result is not
- * aligned we fall back to over-allocating `size + align` and trimming both
- * ends (one mmap, up to two munmaps).
+ * aligned we fall back to over-allocating and trimming both
+ * ends (one mmap of size + align - page, up to two munmaps).
  *
  * Errors: every failure is returned as NULL/-1 with errno; nothing here
  * aborts or calls malloc.

@@ -1,0 +1,183 @@
+/* u_failinject.c -- allocation failures from the OS layer (fault injection).
+ *
+ * With every mapping call failing (_st_os_fail_next) and the page heap
+ * exhausted, malloc/calloc/realloc/aligned_alloc/posix_memalign of small,
+ * medium, large and over-aligned sizes must return NULL (posix_memalign:
+ * ENOMEM) with errno ENOMEM, without crashing, without touching live blocks;
+ * a failed realloc leaves the old block intact; a thread whose cache cannot
+ * be created still works; free works throughout and never changes errno.
+ * Once the failures stop, everything works again and the heap checks clean.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include "malloc/internal.h"
+#include "test.h"
+
+typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
+
+enum { MAXB = 200000, MAXSPANS = 4096 };
+static blk_t blks[MAXB];
+static int nblks;
+static page_t *spans[MAXSPANS];
+static int nspans;
+
+static void keep(void *p, size_t n, uint64_t salt) {
+  CHECK(nblks < MAXB, "too many blocks");
+  blk_t *b = &blks[nblks++];
+  b->p = p; b->n = n; b->seed = pat_seed(p, n, salt);
+  pat_fill(p, n, b->seed);
+}
+static void verify_all(const char *when) {
+  for (int i = 0; i < nblks; i++) {
+    size_t bad = pat_check(blks[i].p, blks[i].n, blks[i].seed);
+    CHECK(bad == 0, "%s: block %d (%zu bytes at %p) corrupted at %zu", when, i, blks[i].n, blks[i].p, bad - 1);
+  }
+}
+
+/* Allocate `n`-byte blocks until malloc fails; the failure must be ENOMEM. */
+static void exhaust(size_t n, const char *what) {
+  for (int k = 0; k < 100000; k++) {
+    errno = 0;
+    void *p = strata_malloc(n);
+    if (p == NULL) {
+      CHECK(errno == ENOMEM, "%s: malloc(%zu) failed with errno %d, want ENOMEM", what, n, errno);
+      return;
+    }
+    keep(p, n, (uint64_t)k);
+  }
+  CHECK(0, "%s: malloc(%zu) never failed with the OS layer failing", what, n);
+}
+
+static void *thread_under_failure(void *a) {
+  (void)a;
+  /* The thread cache cannot be created (its struct comes from the OS), and
+   * the orphan heap has nothing cached: a clean ENOMEM, then frees work. */
+  errno = 0;
+  void *p = strata_malloc(100);
+  CHECK(p == NULL ? errno == ENOMEM : 1, "thread malloc: NULL with errno %d", errno);
+  if (p) strata_free(p);
+  errno = 0;
+  void *q = strata_calloc(10, 1000);
+  CHECK(q == NULL ? errno == ENOMEM : mem_is_zero(q, 10000), "thread calloc: errno %d", errno);
+  if (q) strata_free(q);
+  errno = 77;
+  strata_free(blks[nblks - 1].p);          /* a remote free, from a thread without a cache */
+  CHECK(errno == 77, "free changed errno to %d", errno);
+  return NULL;
+}
+static void *thread_after(void *a) {
+  (void)a;
+  void *p = strata_malloc(100);
+  CHECK(p != NULL, "thread malloc after the failures stopped");
+  memset(p, 1, 100);
+  strata_free(p);
+  return NULL;
+}
+
+int main(void) {
+  /* warm up: process init, this thread's cache, a few classes */
+  for (int i = 0; i < 64; i++) keep(strata_malloc((size_t)i * 16 + 1), (size_t)i * 16 + 1, 1);
+  strata_collect(1);                       /* empty the large cache */
+  printf("u_failinject: start\n");
+  fflush(stdout);
+
+  /* Fail every mapping call, then take every free slice of the page heap. */
+  _st_os_fail_next(1 << 30);
+  for (;;) {
+    errno = 0;
+    page_t *s = _st_span_alloc(1);
+    if (s == NULL) { CHECK(errno == ENOMEM, "span_alloc failed with errno %d", errno); break; }
+    CHECK(nspans < MAXSPANS, "page heap never ran out");
+    spans[nspans++] = s;
+  }
+
+  /* small and medium classes: fill what is cached, then a clean failure */
+  static const size_t sizes[] = { 16, 100, 1024, 5000, 40000, 131072 };
+  for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) exhaust(sizes[i], "small/medium");
+  verify_all("after exhausting the classes");
+
+  /* large */
+  errno = 0;
+  CHECK(strata_malloc(1 << 20) == NULL && errno == ENOMEM, "large malloc: errno %d", errno);
+  errno = 0;
+  CHECK(strata_calloc(1, 1 << 20) == NULL && errno == ENOMEM, "large calloc: errno %d", errno);
+
+  /* aligned: from the classes and large */
+  static const size_t aligns[] = { 32, 4096, 65536, 1 << 20, 1 << 23 };
+  for (unsigned i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
+    errno = 0;
+    void *p = strata_aligned_alloc(aligns[i], 131072);
+    CHECK(p == NULL && errno == ENOMEM, "aligned_alloc(%zu, 128K) = %p errno %d", aligns[i], p, errno);
+    void *out = (void *)0x1;
+    errno = 55;
+    int rc = strata_posix_memalign(&out, aligns[i], 131072);
+    CHECK(rc == ENOMEM && out == (void *)0x1 && errno == 55, "posix_memalign(%zu) = %d out %p errno %d",
+          aligns[i], rc, out, errno);
+    errno = 0;
+    p = strata_memalign(aligns[i], 300000);
+    CHECK(p == NULL && errno == ENOMEM, "memalign(%zu, 300000) = %p errno %d", aligns[i], p, errno);
+  }
+
+  /* realloc: small -> exhausted class, and small -> large */
+  blk_t *b = &blks[0];
+  for (size_t n = 5000; n <= (4u << 20); n *= 4) {
+    errno = 0;
+    void *q = strata_realloc(b->p, n);
+    CHECK(q == NULL && errno == ENOMEM, "realloc(%zu -> %zu) = %p errno %d", b->n, n, q, errno);
+  }
+  verify_all("after failed small reallocs");
+
+  /* realloc of a large block: growing (in place and moving fail), and
+   * large -> small into an exhausted class */
+  _st_os_fail_next(0);
+  void *lg = strata_malloc(300000);
+  CHECK(lg != NULL, "large malloc with the failures off");
+  keep(lg, 300000, 99);
+  _st_os_fail_next(1 << 30);
+  for (size_t n = 400000; n <= (64u << 20); n *= 2) {
+    errno = 0;
+    void *q = strata_realloc(lg, n);
+    CHECK(q == NULL && errno == ENOMEM, "realloc(large 300000 -> %zu) = %p errno %d", n, q, errno);
+  }
+  errno = 0;
+  void *q = strata_realloc(lg, 5000);
+  CHECK(q == NULL && errno == ENOMEM, "realloc(large -> 5000) = %p errno %d", q, errno);
+  verify_all("after failed large reallocs");
+
+  /* a new thread under failure */
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, thread_under_failure, NULL) == 0, "pthread_create");
+  CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+  nblks--;                                 /* that thread freed the last block */
+
+  /* frees work and keep errno while mappings fail */
+  for (int i = nblks - 1; i >= nblks / 2; i--) {
+    errno = 4242;
+    strata_free(blks[i].p);
+    CHECK(errno == 4242, "free changed errno to %d under failure", errno);
+  }
+  nblks /= 2;
+  CHECK(strata_heap_check() == 0, "heap check under failure");
+
+  /* recovery */
+  _st_os_fail_next(0);
+  for (int i = 0; i < nspans; i++) _st_span_free(spans[i]);
+  verify_all("after recovery");
+  for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    void *p = strata_malloc(sizes[i]);
+    CHECK(p != NULL, "malloc(%zu) after recovery", sizes[i]);
+    keep(p, sizes[i], 5);
+  }
+  q = strata_realloc(blks[0].p, 3u << 20);
+  CHECK(q != NULL && pat_check(q, blks[0].n, blks[0].seed) == 0, "realloc after recovery");
+  blks[0].p = q;
+  CHECK(pthread_create(&t, NULL, thread_after, NULL) == 0, "pthread_create");
+  CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+  for (int i = 0; i < nblks; i++) strata_free(blks[i].p);
+  strata_collect(1);
+  CHECK(strata_heap_check() == 0, "heap check at the end");
+  printf("u_failinject: ok (%d spans hoarded)\n", nspans);
+  return 0;
+}
