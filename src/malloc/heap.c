@@ -91,20 +91,6 @@ static inline uintptr_t owner_of(heap_t *h, page_t *p) {
   return (uintptr_t)h | (atomic_load_explicit(&p->owner, memory_order_relaxed) & OWNER_ALIGNED);
 }
 
-/* Take every pending remote free, even when only the XF_FULL bit is set. */
-static void page_collect_all(page_t *page) {
-  uintptr_t x = atomic_exchange_explicit(&page->xthread_free, 0, memory_order_acquire);
-  block_t *list = (block_t *)(x & ~XF_FULL);
-  if (list) {
-    uint32_t n = 1;
-    block_t *t = list;
-    while (t->next) { t = t->next; n++; }
-    t->next = page->free;
-    page->free = list;
-    page->used -= n;
-  }
-}
-
 /* ---- full pages ----------------------------------------------------------- */
 
 static bool heap_park(heap_t *h, page_t *page) {
@@ -122,7 +108,7 @@ static bool heap_park(heap_t *h, page_t *page) {
 static void heap_unpark(heap_t *h, page_t *page) {
   queue_remove(&h->full, page);
   atomic_store_explicit(&page->owner, owner_of(h, page), memory_order_relaxed);
-  page_collect_all(page);
+  _st_page_collect_all(page);
   /* To the back: the current page is used up first, and by the time the walk
    * reaches this one more of its blocks may have come back. */
   queue_push_back(&h->queues[page->cls], page);
@@ -144,7 +130,7 @@ static void heap_rescue(heap_t *h) {
 /* ---- abandon / adopt ------------------------------------------------------ */
 
 static void page_abandon(page_t *page) {
-  page_collect_all(page);
+  _st_page_collect_all(page);
   if (page->used == 0) { _st_span_free(page); return; }
   uintptr_t keep = atomic_load_explicit(&page->owner, memory_order_relaxed) & OWNER_ALIGNED;
   atomic_store_explicit(&page->heap, NULL, memory_order_relaxed);
@@ -189,7 +175,7 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
     if (p == NULL) return NULL;
     atomic_store_explicit(&p->heap, h, memory_order_relaxed);
     atomic_store_explicit(&p->owner, owner_of(h, p), memory_order_release);
-    page_collect_all(p);
+    _st_page_collect_all(p);
     if (p->used == 0 && h->queues[c].first != NULL) { _st_span_free(p); continue; }
     queue_push_front(&h->queues[c], p);
     heap_sync_direct(h, c);
@@ -207,7 +193,7 @@ size_t _st_abandoned_trim(void) {
     page_t *next;
     for (page_t *p = abandoned[c].first; p; p = next) {
       next = p->next;
-      page_collect_all(p);        /* no owner: the lock stands in for one */
+      _st_page_collect_all(p);        /* no owner: the lock stands in for one */
       if (p->used == 0) {
         queue_remove(&abandoned[c], p);
         p->abandoned = 0;

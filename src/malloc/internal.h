@@ -177,7 +177,8 @@ ST_INTERNAL int     _st_segments_check(void);
 /* ---- pages (page.c) ---------------------------------------------------- */
 ST_INTERNAL void  _st_page_init(page_t *page, unsigned cls);
 ST_INTERNAL bool  _st_page_extend(page_t *page);          /* carve more blocks */
-ST_INTERNAL void  _st_page_collect(page_t *page);         /* gather frees into free */
+ST_INTERNAL void  _st_page_collect(page_t *page);         /* remote frees onto free */
+ST_INTERNAL void  _st_page_collect_all(page_t *page);     /* same, and clear XF_FULL */
 ST_INTERNAL void  _st_page_remote_free(page_t *page, block_t *b);
 ST_INTERNAL void *_st_page_block_start(page_t *page, const void *p);
 ST_INTERNAL int   _st_page_check(page_t *page, int owner_view);

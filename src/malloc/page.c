@@ -50,10 +50,16 @@ bool _st_page_extend(page_t *page) {
   return true;
 }
 
+/* Take the pending remote frees onto `free`.  _st_page_collect skips the
+ * atomic exchange when nothing is pending; _st_page_collect_all always does
+ * it, so it also clears a lone XF_FULL bit. */
 void _st_page_collect(page_t *page) {
   uintptr_t x = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
-  if ((x & ~XF_FULL) == 0) return;
-  x = atomic_exchange_explicit(&page->xthread_free, 0, memory_order_acquire);
+  if ((x & ~XF_FULL) != 0) _st_page_collect_all(page);
+}
+
+void _st_page_collect_all(page_t *page) {
+  uintptr_t x = atomic_exchange_explicit(&page->xthread_free, 0, memory_order_acquire);
   block_t *list = (block_t *)(x & ~XF_FULL);
   if (list == NULL) return;
   uint32_t n = 1;
