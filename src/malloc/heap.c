@@ -395,22 +395,15 @@ void _st_heaps_fork_child(void) {
 
 /* ---- stats and checks ----------------------------------------------------- */
 
+/* Counts only: other heaps' page lists are never walked (their owners may be
+ * changing them); bytes in use come from the segments (segment.c). */
 void _st_heaps_stats(strata_stats_t *st) {
   pthread_mutex_lock(&heaps_lock);
   st->heaps = heaps_live;
-  size_t bytes = 0;
-  for (heap_t *h = heaps_all; h; h = h->next_all) {
-    for (unsigned c = 0; c < ST_NCLASSES; c++)
-      for (page_t *p = h->queues[c].first; p; p = p->next) bytes += (size_t)p->used * p->block_size;
-    for (page_t *p = h->full.first; p; p = p->next) bytes += (size_t)p->used * p->block_size;
-  }
   pthread_mutex_unlock(&heaps_lock);
   pthread_mutex_lock(&abandoned_lock);
   st->pages_abandoned = abandoned_count;
-  for (unsigned c = 0; c < ST_NCLASSES; c++)
-    for (page_t *p = abandoned[c].first; p; p = p->next) bytes += (size_t)p->used * p->block_size;
   pthread_mutex_unlock(&abandoned_lock);
-  st->small_in_use = bytes;
 }
 
 static int check_queue(heap_t *h, page_queue_t *q, int full, int owner_view) {

@@ -115,6 +115,7 @@ _Static_assert(offsetof(page_t, prev) < 64, "fast-path fields share one cache li
  * bit 0 (the header) is never set; the segment is on the page heap's list
  * iff free_mask != 0. All fields under the page-heap lock. */
 typedef struct segment_s {
+  struct segment_s *next_all, *prev_all;   /* every live segment (page-heap lock) */
   uint64_t free_mask;
   uint64_t dirty_mask;           /* free slices not yet purged */
   uint64_t dirty_since;          /* ns, when dirty_mask last became non-zero */

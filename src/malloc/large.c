@@ -201,7 +201,10 @@ void *_st_large_realloc(large_t *h, size_t size) {
   size_t old_map = h->map_size;
   size_t new_map = st_align_up(offset + size, _st_os_page_size());
   if (new_map == old_map) return h->block;
-  if (_st_os_remap(h, old_map, new_map, NULL) == (void *)h) {      /* in place */
+  int saved = errno;                  /* a failed in-place try is not an error */
+  void *in_place = _st_os_remap(h, old_map, new_map, NULL);
+  errno = saved;
+  if (in_place == (void *)h) {
     h->map_size = new_map;
     h->usable = new_map - offset;
   } else {

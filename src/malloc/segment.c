@@ -37,6 +37,7 @@
 
 static pthread_mutex_t ph_lock = PTHREAD_MUTEX_INITIALIZER;
 static segment_t *ph_list;       /* segments with free slices */
+static segment_t *ph_all;        /* every live segment */
 static size_t ph_segments;       /* live segments */
 static size_t ph_empty;          /* of those, entirely free */
 static size_t ph_spans;          /* spans handed out */
@@ -52,6 +53,16 @@ static uint64_t now_ns(void) {
 void _st_pageheap_lock(void) { pthread_mutex_lock(&ph_lock); }
 void _st_pageheap_unlock(void) { pthread_mutex_unlock(&ph_lock); }
 void _st_pageheap_reinit(void) { pthread_mutex_init(&ph_lock, NULL); }
+
+static void all_push(segment_t *s) {
+  s->prev_all = NULL; s->next_all = ph_all;
+  if (ph_all) ph_all->prev_all = s;
+  ph_all = s;
+}
+static void all_remove(segment_t *s) {
+  if (s->prev_all) s->prev_all->next_all = s->next_all; else ph_all = s->next_all;
+  if (s->next_all) s->next_all->prev_all = s->prev_all;
+}
 
 static void list_remove(segment_t *s) {
   if (s->prev) s->prev->next = s->next; else ph_list = s->next;
@@ -149,6 +160,7 @@ page_t *_st_span_alloc(unsigned n) {
     pthread_mutex_lock(&ph_lock);
     ph_segments++;
     list_push(s);
+    all_push(s);
     start = best_run(s->free_mask, n, &len);
   }
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
@@ -193,6 +205,7 @@ void _st_span_free(page_t *page) {
   ph_spans--;
   if (s->free_mask == ALL_SLICES_FREE && ++ph_empty > PH_MAX_EMPTY) {
     list_remove(s);
+    all_remove(s);
     ph_empty--;
     ph_segments--;
     ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask);
@@ -215,6 +228,7 @@ size_t _st_segments_trim(void) {
     next = s->next;
     if (s->free_mask == ALL_SLICES_FREE) {
       list_remove(s);
+      all_remove(s);
       ph_empty--;
       ph_segments--;
       s->next = dead;
@@ -231,6 +245,17 @@ void _st_segments_stats(strata_stats_t *st) {
   pthread_mutex_lock(&ph_lock);
   st->segments = ph_segments;
   st->pages_in_use = ph_spans;
+  /* Bytes in live small blocks: every span's `used` (read racily while its
+   * owner runs, so a few blocks stale; segments cannot go away meanwhile:
+   * they are unmapped only after leaving ph_all under this lock). */
+  size_t bytes = 0;
+  for (segment_t *s = ph_all; s; s = s->next_all)
+    for (unsigned i = 1; i < ST_SLICES; i++) {
+      page_t *p = &s->pages[i];
+      if (p->span != p || !__atomic_load_n(&p->in_use, __ATOMIC_RELAXED)) continue;
+      bytes += (size_t)__atomic_load_n(&p->used, __ATOMIC_RELAXED) * __atomic_load_n(&p->block_size, __ATOMIC_RELAXED);
+    }
+  st->small_in_use = bytes;
   st->reserved += ph_segments * ST_SEGMENT_SIZE;
   st->committed += ph_segments * ST_SEGMENT_SIZE;
   pthread_mutex_unlock(&ph_lock);
