@@ -37,7 +37,16 @@ int main(void) {
       CHECK(w < 0.125, "size %zu wastes %.1f%% in class %zu", n, 100 * w, s);
     }
   }
-  /* alignment: multiples of 16 give 16-aligned blocks */
+  /* natural alignment (aligned.c): for every power-of-two alignment up to
+   * 64 KiB and every size whose rounded size is a class, the class chosen
+   * for the rounded size is a multiple of the alignment */
+  for (size_t a = 16; a <= ST_SLICE_SIZE; a <<= 1)
+    for (size_t n = 0; n <= ST_MEDIUM_MAX; n++) {
+      size_t r = ((n ? n : 1) + a - 1) & ~(a - 1);
+      if (r > ST_MEDIUM_MAX) break;
+      CHECK(_st_class_size(_st_class_of(r)) % a == 0, "align %zu size %zu: class %zu", a, n,
+            _st_class_size(_st_class_of(r)));
+    }
   printf("size classes: %d, largest %zu, worst waste above 128 bytes %.2f%% (at %zu)\n",
          ST_NCLASSES, ST_MEDIUM_MAX, 100 * worst, worst_n);
   for (unsigned c = 0; c < ST_NCLASSES; c++)

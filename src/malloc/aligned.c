@@ -1,44 +1,33 @@
 /* The aligned family: posix_memalign, aligned_alloc, memalign, valloc,
  * pvalloc, free_aligned_sized.
  *
- * 1. align <= 16: an ordinary block (sizes rounded to 16 when align is 16,
- *    since classes that are multiples of 16 are 16-aligned).
- * 2. small enough: if the class for round_up(size, align) is a multiple of
- *    align, its blocks are naturally aligned (spans start on 64 KiB).
- * 3. else over-allocate size + align - 1 from the classes and hand out the
- *    aligned interior pointer; the page is flagged OWNER_ALIGNED so free()
- *    maps interior pointers back to their block start on its slow path.
- * 4. anything bigger, or aligned beyond 64 KiB: a large block (large.c),
+ * 1. align <= 16: an ordinary block (every class is a multiple of 16).
+ * 2. align <= 64 KiB and round_up(size, align) <= 128 KiB: the block of that
+ *    rounded size is naturally aligned.  Spans start on 64 KiB boundaries and
+ *    a block's address is start + k * class_size, so it suffices that the
+ *    class size is a multiple of align -- and it always is: a rounded size r
+ *    is a multiple of align; with 2^b < r <= 2^(b+1) the classes in that
+ *    doubling are the multiples of 2^(b-3), so if align <= 2^(b-3) every
+ *    class there is a multiple of align, and if align > 2^(b-3) then r itself
+ *    is a multiple of 2^(b-3), hence a class, and the one chosen.
+ *    (tests/u_sizeclass.c checks this for every size and alignment.)
+ * 3. anything bigger, or aligned beyond 64 KiB: a large block (large.c),
  *    which supports alignments up to 256 MiB.
+ * So no interior pointer is ever handed out, and free() needs no special case.
  */
 #include <errno.h>
 #include "malloc/internal.h"
 
 static void *alloc_aligned(size_t align, size_t size) {
   if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
-  if (align <= 8) return strata_malloc(size);
-  if (align == 16) return strata_malloc(size <= 16 ? 16 : st_align_up(size, 16));
-  if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
-  if (align <= ST_MAX_ALIGN_SMALL && size <= ST_MEDIUM_MAX) {
-    size_t rounded = st_align_up(size ? size : 1, align);
-    if (rounded <= ST_MEDIUM_MAX && _st_class_size(_st_class_of(rounded)) % align == 0)
-      return strata_malloc(rounded);
-    size_t over = size + align - 1;
-    if (over <= ST_MEDIUM_MAX && _st_heap_tl != &_st_heap_dead) {
-      uint8_t *p = strata_malloc(over);
-      if (p == NULL) return NULL;
-      uint8_t *q = (uint8_t *)st_align_up((uintptr_t)p, align);
-      if (q == p) return q;
-      page_t *page = st_page_of(st_segment_of(p), p);
-      uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
-      if ((owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl) {
-        /* our own heap's page: only this thread writes its owner word */
-        atomic_fetch_or_explicit(&page->owner, OWNER_ALIGNED, memory_order_release);
-        return q;
-      }
-      strata_free(p);      /* a shared orphan-heap page (no thread cache): go large */
-    }
+  if (align <= 16) return strata_malloc(size);
+  size_t rounded = st_align_up(size ? size : 1, align);
+  if (align <= ST_MAX_ALIGN_SMALL && rounded <= ST_MEDIUM_MAX) {
+    if (STRATA_DEBUG && _st_class_size(_st_class_of(rounded)) % align != 0)
+      _st_error("aligned_alloc: class not naturally aligned", NULL);
+    return strata_malloc(rounded);
   }
+  if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
   return _st_large_alloc(size, align, 0);
 }
 

@@ -31,22 +31,21 @@ STRATA_API void *strata_malloc(size_t size) {
   return _st_heap_malloc_slow(heap, size);
 }
 
-/* The block of a small-segment pointer p (its start, which differs from p
- * only on pages that handed out aligned interior pointers), or NULL when p
- * is not inside a block strata handed out. */
+/* p itself when it is the start of a block in a span in use, else NULL
+ * (strata never hands out interior pointers, see aligned.c). */
 static inline __attribute__((always_inline))
 block_t *small_block_checked(page_t *page, void *p, uintptr_t owner) {
   const uint8_t *a = p;
   if (!page->in_use || a < page->start) return NULL;
   size_t off = (size_t)(a - page->start), idx = st_block_index(page, off);
   if (idx >= page->reserved) return NULL;
-  uint8_t *blk = page->start + idx * page->block_size;
-  if (blk != a && !(owner & OWNER_ALIGNED)) return NULL;
-  return (block_t *)blk;
+  (void)owner;
+  if (page->start + idx * page->block_size != a) return NULL;
+  return (block_t *)p;
 }
 
 /* free() of a small block that is not plainly the caller's: another thread's
- * page (the remote free), or one of ours with flags (parked, aligned). */
+ * page (the remote free), or one of ours that is parked (OWNER_FULL). */
 ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner) {
   block_t *b = small_block_checked(page, p, owner);
   if (b == NULL) { _st_error("free(): invalid pointer", p); return; }
@@ -116,7 +115,7 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
     block_t *b = small_block_checked(page, p, owner);
     if (b == NULL) return (size_t)-1;
     *page_out = page;
-    return page->block_size - (size_t)((uint8_t *)p - (uint8_t *)b);
+    return page->block_size;
   }
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
   if (h == NULL) return (size_t)-1;

@@ -25,7 +25,7 @@
  *
  * Thread exit (heap_thread_done, from a pthread key destructor): every page
  * is collected; empty ones go back to the page heap, the others are
- * *abandoned*: owner 0 (but for the OWNER_ALIGNED bit), heap NULL, on the global abandoned list of their
+ * *abandoned*: owner 0, heap NULL, on the global abandoned list of their
  * class.  Remote frees keep landing in their xthread_free; a thread that
  * needs a page of that class adopts one (step 3).  After the destructor the
  * thread's heap pointer is _st_heap_dead, and any later malloc (from other
@@ -87,10 +87,6 @@ static void heap_sync_direct(heap_t *h, unsigned c) {
   h->direct[c] = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
 }
 
-static inline uintptr_t owner_of(heap_t *h, page_t *p) {
-  return (uintptr_t)h | (atomic_load_explicit(&p->owner, memory_order_relaxed) & OWNER_ALIGNED);
-}
-
 /* ---- full pages ----------------------------------------------------------- */
 
 static bool heap_park(heap_t *h, page_t *page) {
@@ -100,14 +96,14 @@ static bool heap_park(heap_t *h, page_t *page) {
     return false;                         /* remote frees arrived: keep using it */
   queue_remove(&h->queues[page->cls], page);
   heap_sync_direct(h, page->cls);
-  atomic_store_explicit(&page->owner, owner_of(h, page) | OWNER_FULL, memory_order_relaxed);
+  atomic_store_explicit(&page->owner, (uintptr_t)h | OWNER_FULL, memory_order_relaxed);
   queue_push_front(&h->full, page);
   return true;
 }
 
 static void heap_unpark(heap_t *h, page_t *page) {
   queue_remove(&h->full, page);
-  atomic_store_explicit(&page->owner, owner_of(h, page), memory_order_relaxed);
+  atomic_store_explicit(&page->owner, (uintptr_t)h, memory_order_relaxed);
   _st_page_collect_all(page);
   /* To the back: the current page is used up first, and by the time the walk
    * reaches this one more of its blocks may have come back. */
@@ -132,9 +128,8 @@ static void heap_rescue(heap_t *h) {
 static void page_abandon(page_t *page) {
   _st_page_collect_all(page);
   if (page->used == 0) { _st_span_free(page); return; }
-  uintptr_t keep = atomic_load_explicit(&page->owner, memory_order_relaxed) & OWNER_ALIGNED;
   atomic_store_explicit(&page->heap, NULL, memory_order_relaxed);
-  atomic_store_explicit(&page->owner, keep, memory_order_release);
+  atomic_store_explicit(&page->owner, 0, memory_order_release);
   pthread_mutex_lock(&abandoned_lock);
   page->abandoned = 1;
   queue_push_front(&abandoned[page->cls], page);
@@ -174,7 +169,7 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
     page_t *p = abandoned_pop(c);
     if (p == NULL) return NULL;
     atomic_store_explicit(&p->heap, h, memory_order_relaxed);
-    atomic_store_explicit(&p->owner, owner_of(h, p), memory_order_release);
+    atomic_store_explicit(&p->owner, (uintptr_t)h, memory_order_release);
     _st_page_collect_all(p);
     if (p->used == 0 && h->queues[c].first != NULL) { _st_span_free(p); continue; }
     queue_push_front(&h->queues[c], p);

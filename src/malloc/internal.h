@@ -20,8 +20,8 @@
  * Glossary of page_t fields (who reads / who writes):
  *   free, used, capacity  -- owner thread only (no atomics)
  *   owner        -- written by the owner (or adopter), read by any freeing
- *                   thread: (uintptr_t)owning heap | flags; 0 (or just
- *                   OWNER_ALIGNED) when abandoned or free;
+ *                   thread: (uintptr_t)owning heap | OWNER_FULL when
+ *                   parked; 0 when abandoned or free;
  *                   the free fast path is one compare with the caller's heap
  *   xthread_free -- atomic list of blocks freed by other threads, pushed by
  *                   anyone with CAS, taken by the owner with exchange.  Bit 0
@@ -82,8 +82,7 @@ static inline unsigned st_class_fast(size_t size) {  /* size <= ST_SMALL_FAST_MA
 typedef struct block_s { struct block_s *next; } block_t;
 
 #define OWNER_FULL     ((uintptr_t)1)  /* page is on its heap's full list */
-#define OWNER_ALIGNED  ((uintptr_t)2)  /* interior (aligned) pointers were handed out */
-#define OWNER_FLAGS    ((uintptr_t)3)
+#define OWNER_FLAGS    OWNER_FULL
 #define XF_FULL        ((uintptr_t)1)
 
 struct heap_s;
@@ -181,7 +180,6 @@ ST_INTERNAL bool  _st_page_extend(page_t *page);          /* carve more blocks *
 ST_INTERNAL void  _st_page_collect(page_t *page);         /* remote frees onto free */
 ST_INTERNAL void  _st_page_collect_all(page_t *page);     /* same, and clear XF_FULL */
 ST_INTERNAL void  _st_page_remote_free(page_t *page, block_t *b);
-ST_INTERNAL void *_st_page_block_start(page_t *page, const void *p);
 ST_INTERNAL int   _st_page_check(page_t *page, int owner_view);
 ST_INTERNAL bool  _st_page_contains_free(page_t *page, const block_t *b);
 

@@ -82,11 +82,6 @@ void _st_page_remote_free(page_t *page, block_t *b) {
     atomic_store_explicit(&h->full_dirty, 1, memory_order_release);
 }
 
-void *_st_page_block_start(page_t *page, const void *p) {
-  size_t off = (size_t)((const uint8_t *)p - page->start);
-  return page->start + st_block_index(page, off) * page->block_size;
-}
-
 static bool in_list(const block_t *b, const block_t *list, size_t limit) {
   for (; list && limit; list = list->next, limit--) if (list == b) return true;
   return false;
