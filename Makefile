@@ -33,8 +33,10 @@ BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 TEST_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc -fno-builtin \
               $(EXTRA_CFLAGS)
 
-.PHONY: all lib test demo bench debug sanitize install clean check-real
-all: lib $(TESTS) $(HELPERS) $(BENCHES)
+.PHONY: all lib test demo bench debug sanitize install clean peers
+TOOL_SRC := $(wildcard src/tools/*.c)
+TOOL     := $(if $(TOOL_SRC),$(BUILD)/strata)
+all: lib $(TESTS) $(HELPERS) $(BENCHES) $(TOOL)
 lib: $(SO) $(AR_LIB)
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/strata/*.h) Makefile
@@ -70,6 +72,17 @@ $(BUILD)/bench/%: bench/%.c $(AR_LIB) $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  BUILD   $@"
 	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ -ldl -lm
+
+# The strata command (src/tools/): not linked against the library; it runs
+# programs with LD_PRELOAD=$(BUILD)/libstrata.so.
+$(BUILD)/strata: $(TOOL_SRC) $(wildcard src/tools/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  BUILD   $@"
+	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc/tools $(TOOL_SRC) -o $@ -lm
+
+# The peer allocators strata is compared with (needs root).
+peers:
+	apt-get install -y libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 
 test: all
 	@sh tests/run.sh $(BUILD)
