@@ -111,7 +111,6 @@ static void edge_cases(void) {
 
 /* ------------------------------------------------------------- threads */
 
-typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
 enum { NT = 4, XCAP = 1024, SLOTS = 128 };
 static pthread_mutex_t xmu = PTHREAD_MUTEX_INITIALIZER;
 static blk_t xs[XCAP];
@@ -127,8 +126,7 @@ static void *worker(void *arg) {
     uint64_t r = rnd_next(&rs);
     blk_t *b = &slot[r % SLOTS];
     if (b->p) {
-      size_t bad = pat_check(b->p, b->n, b->seed);
-      CHECK(bad == 0, "block %p size %zu corrupted at %zu", b->p, b->n, bad - 1);
+      blk_vfy(b, "worker slot");
       unsigned op = (unsigned)((r >> 16) % 4);
       if (op == 0) {           /* hand it to another thread */
         int given = 0;
@@ -155,8 +153,7 @@ static void *worker(void *arg) {
       CHECK(b->p != NULL, "allocation of %zu", n);
       if (op == 0) CHECK(mem_is_zero(b->p, n), "calloc not zero");
       b->n = n;
-      b->seed = pat_seed(b->p, n, r);
-      pat_fill(b->p, n, b->seed);
+      blk_fill(b, r);
     }
     if ((r & 7) == 0) {        /* free something another thread allocated */
       blk_t o = { 0, 0, 0 };
@@ -164,7 +161,7 @@ static void *worker(void *arg) {
       if (xn) o = xs[--xn];
       pthread_mutex_unlock(&xmu);
       if (o.p) {
-        CHECK(pat_check(o.p, o.n, o.seed) == 0, "cross-thread block corrupted");
+        blk_vfy(&o, "cross-thread block");
         strata_free(o.p);
         atomic_fetch_add(&cross_frees, 1);
       }
@@ -172,7 +169,7 @@ static void *worker(void *arg) {
   }
   for (int i = 0; i < SLOTS; i++)
     if (slot[i].p) {
-      CHECK(pat_check(slot[i].p, slot[i].n, slot[i].seed) == 0, "final check");
+      blk_vfy(&slot[i], "final check");
       strata_free(slot[i].p);
     }
   return NULL;
@@ -186,13 +183,13 @@ int main(void) {
   pthread_t th[NT];
   for (int round = 0; round < 2; round++) {
     for (int i = 0; i < NT; i++)
-      CHECK(pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)(i + round * NT)) == 0, "create");
-    for (int i = 0; i < NT; i++) pthread_join(th[i], NULL);
+      th[i] = test_spawn(worker, (void *)(uintptr_t)(i + round * NT));
+    for (int i = 0; i < NT; i++) test_join(th[i]);
     ops_per_thread /= 2;
   }
   /* Blocks of exited threads, freed by main. */
   for (int i = 0; i < xn; i++) {
-    CHECK(pat_check(xs[i].p, xs[i].n, xs[i].seed) == 0, "leftover corrupted");
+    blk_vfy(&xs[i], "leftover");
     strata_free(xs[i].p);
   }
   xn = 0;

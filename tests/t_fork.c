@@ -25,20 +25,6 @@
 #include "strata/malloc.h"
 #include "test.h"
 
-typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
-
-static blk_t mk(size_t n, uint64_t salt) {
-  blk_t b = { malloc(n), n, 0 };
-  CHECK(b.p != NULL, "malloc(%zu)", n);
-  b.seed = pat_seed(b.p, n, salt);
-  pat_fill(b.p, n, b.seed);
-  return b;
-}
-static void vfy(const blk_t *b, const char *what) {
-  size_t bad = pat_check(b->p, b->n, b->seed);
-  CHECK(bad == 0, "%s: %zu-byte block %p corrupted at offset %zu", what, b->n, b->p, bad - 1);
-}
-
 enum { NHAMMER = 2, NSTABLE = 300 };
 static blk_t stable[NHAMMER + 1][NSTABLE]; /* [NHAMMER] = main's */
 static atomic_int ready, stop;
@@ -55,7 +41,7 @@ static size_t rsize(uint64_t *rs) {
 static void *hammer(void *a) {
   uintptr_t id = (uintptr_t)a;
   uint64_t rs = 0xF00D + id * 7777;
-  for (int i = 0; i < NSTABLE; i++) stable[id][i] = mk(rsize(&rs), id * 10000 + (uint64_t)i);
+  for (int i = 0; i < NSTABLE; i++) stable[id][i] = blk_new(rsize(&rs), id * 10000 + (uint64_t)i, __func__);
   atomic_fetch_add(&ready, 1);
   enum { S = 256 };
   blk_t slot[S];
@@ -64,7 +50,7 @@ static void *hammer(void *a) {
   while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
     blk_t *b = &slot[rnd_next(&rs) % S];
     if (b->p) {
-      vfy(b, "parent hammer");
+      blk_vfy(b, "parent hammer");
       if (rnd_next(&rs) & 1) { free(b->p); b->p = NULL; }
       else {
         size_t nn = rsize(&rs);
@@ -75,11 +61,11 @@ static void *hammer(void *a) {
         pat_fill(q, nn, b->seed);
       }
     } else {
-      *b = mk(rsize(&rs), (uint64_t)ops);
+      *b = blk_new(rsize(&rs), (uint64_t)ops, __func__);
     }
     if ((++ops & 255) == 0) sched_yield();
   }
-  for (int i = 0; i < S; i++) if (slot[i].p) { vfy(&slot[i], "parent hammer end"); free(slot[i].p); }
+  for (int i = 0; i < S; i++) if (slot[i].p) { blk_vfy(&slot[i], "parent hammer end"); free(slot[i].p); }
   atomic_fetch_add(&hammer_ops, ops);
   return NULL;
 }
@@ -89,8 +75,8 @@ static void *child_thread(void *a) {
   uint64_t rs = id + 1;
   blk_t b[64];
   for (int r = 0; r < 4; r++) {
-    for (int i = 0; i < 64; i++) b[i] = mk(rsize(&rs), (uint64_t)i);
-    for (int i = 0; i < 64; i++) { vfy(&b[i], "child thread"); free(b[i].p); }
+    for (int i = 0; i < 64; i++) b[i] = blk_new(rsize(&rs), (uint64_t)i, __func__);
+    for (int i = 0; i < 64; i++) { blk_vfy(&b[i], "child thread"); free(b[i].p); }
   }
   return NULL;
 }
@@ -101,12 +87,12 @@ static void child_body(int n) {
   uint64_t rs = 0xC0FFEE + (uint64_t)n;
   /* First call in the child: malloc, or free of a parent block. */
   int who = n % (NHAMMER + 1);
-  if (n & 1) { vfy(&stable[who][0], "child: parent block"); free(stable[who][0].p); }
+  if (n & 1) { blk_vfy(&stable[who][0], "child: parent block"); free(stable[who][0].p); }
   blk_t mine[100];
-  for (int i = 0; i < 100; i++) mine[i] = mk(rsize(&rs), (uint64_t)i);
+  for (int i = 0; i < 100; i++) mine[i] = blk_new(rsize(&rs), (uint64_t)i, __func__);
   /* Verify all parent blocks (of main and of every hammer thread). */
   for (int t = 0; t <= NHAMMER; t++)
-    for (int i = (t == who && (n & 1)) ? 1 : 0; i < NSTABLE; i++) vfy(&stable[t][i], "child: parent block");
+    for (int i = (t == who && (n & 1)) ? 1 : 0; i < NSTABLE; i++) blk_vfy(&stable[t][i], "child: parent block");
   /* Free those of one thread, realloc some of another. */
   for (int i = (n & 1) ? 1 : 0; i < NSTABLE; i++) free(stable[who][i].p);
   int other = (who + 1) % (NHAMMER + 1);
@@ -119,12 +105,12 @@ static void child_body(int n) {
   }
   if (n % 4 == 0) { /* threads in the child */
     pthread_t t[2];
-    for (int i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, child_thread, (void *)(uintptr_t)i) == 0, "child pthread_create");
-    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 2; i++) t[i] = test_spawn(child_thread, (void *)(uintptr_t)i);
+    for (int i = 0; i < 2; i++) test_join(t[i]);
   }
-  for (int i = 0; i < 100; i++) { vfy(&mine[i], "child own"); free(mine[i].p); }
-  blk_t big = mk(2 << 20, 3);
-  vfy(&big, "child large");
+  for (int i = 0; i < 100; i++) { blk_vfy(&mine[i], "child own"); free(mine[i].p); }
+  blk_t big = blk_new(2 << 20, 3, __func__);
+  blk_vfy(&big, "child large");
   free(big.p);
   _exit(0);
 }
@@ -156,7 +142,7 @@ static void *forker(void *a) {
       check_child(pid, n++);
       atomic_fetch_add(&fork_done, 1);
     } else {
-      blk_t b = mk(100, 1);
+      blk_t b = blk_new(100, 1, __func__);
       free(b.p);
       usleep(50);
     }
@@ -168,11 +154,11 @@ int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   double t0 = now_sec();
   uint64_t rs = 1;
-  for (int i = 0; i < NSTABLE; i++) stable[NHAMMER][i] = mk(rsize(&rs), 99990000ULL + (uint64_t)i);
+  for (int i = 0; i < NSTABLE; i++) stable[NHAMMER][i] = blk_new(rsize(&rs), 99990000ULL + (uint64_t)i, __func__);
   pthread_t h[NHAMMER], fk;
-  for (int i = 0; i < NHAMMER; i++) CHECK(pthread_create(&h[i], NULL, hammer, (void *)(uintptr_t)i) == 0, "create");
+  for (int i = 0; i < NHAMMER; i++) h[i] = test_spawn(hammer, (void *)(uintptr_t)i);
   while (atomic_load(&ready) < NHAMMER) usleep(1000);
-  CHECK(pthread_create(&fk, NULL, forker, NULL) == 0, "create");
+  fk = test_spawn(forker, NULL);
   int nforks = 200, from_thread = 0;
   for (int n = 0; n < nforks; n++) {
     if (n % 5 == 4) { /* one in five forks is made by the forker thread */
@@ -181,21 +167,21 @@ int main(void) {
       from_thread++;
       continue;
     }
-    blk_t before = mk(1000, (uint64_t)n);
+    blk_t before = blk_new(1000, (uint64_t)n, __func__);
     pid_t pid = fork();
     CHECK(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) child_body(n);
-    vfy(&before, "parent after fork");
+    blk_vfy(&before, "parent after fork");
     free(before.p);
     check_child(pid, n);
     if (now_sec() - t0 > 15) { printf("time budget reached after %d forks\n", n + 1); nforks = n + 1; break; }
   }
   atomic_store(&stop, 1);
-  for (int i = 0; i < NHAMMER; i++) pthread_join(h[i], NULL);
-  pthread_join(fk, NULL);
+  for (int i = 0; i < NHAMMER; i++) test_join(h[i]);
+  test_join(fk);
   /* The parent's stable blocks are untouched by the children. */
   for (int t = 0; t <= NHAMMER; t++)
-    for (int i = 0; i < NSTABLE; i++) { vfy(&stable[t][i], "parent stable block after forks"); free(stable[t][i].p); }
+    for (int i = 0; i < NSTABLE; i++) { blk_vfy(&stable[t][i], "parent stable block after forks"); free(stable[t][i].p); }
   CHECK(strata_heap_check() == 0, "strata_heap_check() in the parent");
   printf("t_fork: %d forks (%d from a worker thread) while %d threads ran %ld ops, %.2f s, all passed\n",
          nforks, from_thread, NHAMMER, atomic_load(&hammer_ops), now_sec() - t0);

@@ -30,37 +30,12 @@
 #include "strata/stats.h"
 #include "test.h"
 
-static pthread_t spawn(void *(*fn)(void *), void *arg) {
-  pthread_t t;
-  int rc = pthread_create(&t, NULL, fn, arg);
-  CHECK(rc == 0, "pthread_create: %d", rc);
-  return t;
-}
-static void *join(pthread_t t) {
-  void *r;
-  CHECK(pthread_join(t, &r) == 0, "pthread_join");
-  return r;
-}
-
-typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
-static blk_t mk(size_t n, uint64_t salt) {
-  blk_t b = { malloc(n), n, 0 };
-  CHECK(b.p != NULL, "malloc(%zu)", n);
-  b.seed = pat_seed(b.p, n, salt);
-  pat_fill(b.p, n, b.seed);
-  return b;
-}
-static void vfy(const blk_t *b, const char *what) {
-  size_t bad = pat_check(b->p, b->n, b->seed);
-  CHECK(bad == 0, "%s: %zu-byte block %p corrupted at offset %zu", what, b->n, b->p, bad - 1);
-}
-
 /* Some allocation traffic a thread does after its first call. */
 static void churn(uint64_t salt) {
   blk_t b[64];
-  for (int i = 0; i < 64; i++) b[i] = mk((size_t)(1 + (i * 37 + salt) % 3000) + (i == 7 ? 200000 : 0), salt + i);
-  for (int i = 0; i < 64; i += 2) { vfy(&b[i], "churn"); free(b[i].p); }
-  for (int i = 1; i < 64; i += 2) { vfy(&b[i], "churn"); free(b[i].p); }
+  for (int i = 0; i < 64; i++) b[i] = blk_new((size_t)(1 + (i * 37 + salt) % 3000) + (i == 7 ? 200000 : 0), salt + i, __func__);
+  for (int i = 0; i < 64; i += 2) { blk_vfy(&b[i], "churn"); free(b[i].p); }
+  for (int i = 1; i < 64; i += 2) { blk_vfy(&b[i], "churn"); free(b[i].p); }
 }
 
 /* ------------------------------------------------ first calls of a thread */
@@ -69,7 +44,7 @@ static blk_t given[8];
 
 static void *first_free(void *a) {
   (void)a;
-  vfy(&given[0], "first_free: block from main");
+  blk_vfy(&given[0], "first_free: block from main");
   free(given[0].p);
   churn(1);
   return NULL;
@@ -77,7 +52,7 @@ static void *first_free(void *a) {
 static void *first_realloc(void *a) {
   (void)a;
   blk_t *b = &given[1];
-  vfy(b, "first_realloc: block from main");
+  blk_vfy(b, "first_realloc: block from main");
   static const size_t sz[] = { 5000, 300000, 20, 3000000, 100 };
   for (int i = 0; i < 5; i++) {
     void *q = realloc(b->p, sz[i]);
@@ -134,7 +109,7 @@ static void *first_free_null(void *a) {
 }
 static void *first_strata_free(void *a) {
   (void)a;
-  vfy(&given[3], "first_strata_free");
+  blk_vfy(&given[3], "first_strata_free");
   strata_free(given[3].p);
   return NULL; /* and never allocates */
 }
@@ -147,25 +122,25 @@ static void *first_aligned(void *a) {
 }
 static void *first_large(void *a) {
   (void)a;
-  blk_t b = mk(9 << 20, 11);
-  vfy(&b, "first_large");
+  blk_t b = blk_new(9 << 20, 11, __func__);
+  blk_vfy(&b, "first_large");
   free(b.p);
   return NULL;
 }
 static void *first_free_large(void *a) {
   (void)a;
-  vfy(&given[4], "first_free_large");
+  blk_vfy(&given[4], "first_free_large");
   free(given[4].p);
   return NULL;
 }
 
 static void test_first_calls(void) {
   for (int round = 0; round < 20; round++) {
-    given[0] = mk(100, 1);
-    given[1] = mk(50, 2);
-    given[2] = mk(4000, 3);
-    given[3] = mk(60000, 4);
-    given[4] = mk(5 << 20, 5);
+    given[0] = blk_new(100, 1, __func__);
+    given[1] = blk_new(50, 2, __func__);
+    given[2] = blk_new(4000, 3, __func__);
+    given[3] = blk_new(60000, 4, __func__);
+    given[4] = blk_new(5 << 20, 5, __func__);
     void *(*fns[])(void *) = { first_free, first_realloc, first_realloc_null, first_calloc,
                                first_memalign, first_usable, first_free_null, first_strata_free,
                                first_aligned, first_large, first_free_large };
@@ -173,10 +148,10 @@ static void test_first_calls(void) {
     pthread_t t[NF];
     /* Sequential in even rounds (a clean first call), concurrent in odd. */
     for (int i = 0; i < NF; i++) {
-      t[i] = spawn(fns[i], NULL);
-      if (!(round & 1)) join(t[i]);
+      t[i] = test_spawn(fns[i], NULL);
+      if (!(round & 1)) test_join(t[i]);
     }
-    if (round & 1) for (int i = 0; i < NF; i++) join(t[i]);
+    if (round & 1) for (int i = 0; i < NF; i++) test_join(t[i]);
     free(given[2].p);
   }
   CHECK(strata_heap_check() == 0, "heap check after first-call threads");
@@ -188,17 +163,17 @@ enum { NONLY = 3000 };
 static blk_t only[NONLY];
 static void *only_frees(void *a) {
   uintptr_t half = (uintptr_t)a;
-  for (int i = (int)half; i < NONLY; i += 2) { vfy(&only[i], "only-free thread"); free(only[i].p); }
+  for (int i = (int)half; i < NONLY; i += 2) { blk_vfy(&only[i], "only-free thread"); free(only[i].p); }
   return NULL;
 }
 static void test_only_frees(void) {
-  for (int i = 0; i < NONLY; i++) only[i] = mk((size_t)(1 + (i * 7919) % (i % 50 == 0 ? 400000 : 2000)), (uint64_t)i);
-  pthread_t a = spawn(only_frees, (void *)0), b = spawn(only_frees, (void *)1);
-  join(a); join(b);
+  for (int i = 0; i < NONLY; i++) only[i] = blk_new((size_t)(1 + (i * 7919) % (i % 50 == 0 ? 400000 : 2000)), (uint64_t)i, __func__);
+  pthread_t a = test_spawn(only_frees, (void *)0), b = test_spawn(only_frees, (void *)1);
+  test_join(a); test_join(b);
   CHECK(strata_heap_check() == 0, "heap check after free-only threads");
   /* The memory must be reusable: allocate the same again and check. */
-  for (int i = 0; i < NONLY; i++) only[i] = mk((size_t)(1 + (i * 7919) % 2000), (uint64_t)i + 5);
-  for (int i = 0; i < NONLY; i++) { vfy(&only[i], "after only-free"); free(only[i].p); }
+  for (int i = 0; i < NONLY; i++) only[i] = blk_new((size_t)(1 + (i * 7919) % 2000), (uint64_t)i + 5, __func__);
+  for (int i = 0; i < NONLY; i++) { blk_vfy(&only[i], "after only-free"); free(only[i].p); }
 }
 
 /* ------------------------------------------------- destructors that malloc */
@@ -225,13 +200,13 @@ static void key_dtor(void *v, pthread_key_t key, atomic_int *rounds) {
   atomic_fetch_add(rounds, 1);
   /* allocate, realloc, free in the destructor */
   blk_t b[16];
-  for (int i = 0; i < 16; i++) b[i] = mk((size_t)(16 + i * 1000 + (i == 3 ? 300000 : 0)), (uint64_t)i);
+  for (int i = 0; i < 16; i++) b[i] = blk_new((size_t)(16 + i * 1000 + (i == 3 ? 300000 : 0)), (uint64_t)i, __func__);
   kv_hdr *g = realloc(h, sizeof *h + h->n * 3 + 1000);
   CHECK(g != NULL, "realloc in destructor");
   CHECK(pat_check(g + 1, g->n, g->seed) == 0, "realloc in destructor round %d lost contents", g->round);
   char *c = calloc(1, 5000);
   CHECK(c != NULL && mem_is_zero(c, 5000), "calloc in destructor");
-  for (int i = 0; i < 16; i++) { vfy(&b[i], "destructor block"); free(b[i].p); }
+  for (int i = 0; i < 16; i++) { blk_vfy(&b[i], "destructor block"); free(b[i].p); }
   free(c);
   if (g->round < DTOR_ROUNDS) {
     int next = g->round + 1;
@@ -250,12 +225,12 @@ extern int __cxa_thread_atexit_impl(void (*)(void *), void *, void *);
 extern void *__dso_handle;
 static void tls_dtor(void *v) {
   blk_t *b = v;
-  vfy(b, "thread_local destructor");
+  blk_vfy(b, "thread_local destructor");
   void *q = realloc(b->p, b->n * 4);
   CHECK(q != NULL && pat_check(q, b->n, b->seed) == 0, "realloc in thread_local destructor");
   free(q);
-  blk_t x = mk(12345, 9);
-  vfy(&x, "thread_local destructor malloc");
+  blk_t x = blk_new(12345, 9, __func__);
+  blk_vfy(&x, "thread_local destructor malloc");
   free(x.p);
   free(b);
   atomic_fetch_add(&tls_dtor_done, 1);
@@ -284,7 +259,7 @@ static void *dtor_thread(void *a) {
 #ifdef __GLIBC__
   blk_t *tb = malloc(sizeof *tb);
   CHECK(tb != NULL, "malloc");
-  *tb = mk(4000 + id, id);
+  *tb = blk_new(4000 + id, id, __func__);
   CHECK(__cxa_thread_atexit_impl(tls_dtor, tb, &__dso_handle) == 0, "__cxa_thread_atexit_impl");
 #endif
   return NULL;
@@ -297,10 +272,10 @@ static void test_destructors(void) {
   for (int round = 0; round < 2; round++) {
     pthread_t t[NT];
     for (int i = 0; i < NT; i++) {
-      t[i] = spawn(dtor_thread, (void *)(uintptr_t)i);
-      if (round == 0) join(t[i]);
+      t[i] = test_spawn(dtor_thread, (void *)(uintptr_t)i);
+      if (round == 0) test_join(t[i]);
     }
-    if (round == 1) for (int i = 0; i < NT; i++) join(t[i]);
+    if (round == 1) for (int i = 0; i < NT; i++) test_join(t[i]);
   }
   int want = 2 * NT;
   CHECK(atomic_load(&dtor_done) == 2 * want, "key destructors completed %d times, want %d",
@@ -332,22 +307,22 @@ static void *px_worker(void *a) {
   while (now_sec() < end) {
     for (int k = 0; k < 256; k++) {
       blk_t *b = &slot[rnd_next(&rs) % 200];
-      if (b->p) { vfy(b, "pthread_exit worker"); free(b->p); b->p = NULL; }
-      else *b = mk(1 + rnd_next(&rs) % (k == 0 ? 300000 : 3000), rs);
+      if (b->p) { blk_vfy(b, "pthread_exit worker"); free(b->p); b->p = NULL; }
+      else *b = blk_new(1 + rnd_next(&rs) % (k == 0 ? 300000 : 3000), rs, __func__);
       atomic_fetch_add(&px_ops, 1);
     }
   }
   /* free main's blocks (main has exited by now, or is exiting) */
   while (!atomic_load(&px_main_gone)) usleep(1000);
-  for (int i = (int)id; i < 2000; i += 4) { vfy(&px_main_blocks[i], "block of the exited main thread"); free(px_main_blocks[i].p); }
-  for (int i = 0; i < 200; i++) if (slot[i].p) { vfy(&slot[i], "pthread_exit worker end"); free(slot[i].p); }
+  for (int i = (int)id; i < 2000; i += 4) { blk_vfy(&px_main_blocks[i], "block of the exited main thread"); free(px_main_blocks[i].p); }
+  for (int i = 0; i < 200; i++) if (slot[i].p) { blk_vfy(&slot[i], "pthread_exit worker end"); free(slot[i].p); }
   return NULL;
 }
 
 static void *px_coordinator(void *a) {
   pthread_t *w = a;
   /* Wait until main is really gone: its TID no longer exists. */
-  for (int i = 0; i < 4; i++) join(w[i]);
+  for (int i = 0; i < 4; i++) test_join(w[i]);
   CHECK(strata_heap_check() == 0, "heap check after main's pthread_exit");
   char msg[64];
   int n = snprintf(msg, sizeof msg, "OK %ld\n", atomic_load(&px_ops));
@@ -359,14 +334,14 @@ static void *px_coordinator(void *a) {
 static void px_child(int fd) {
   alarm(30);
   px_pipe = fd;
-  for (int i = 0; i < 2000; i++) px_main_blocks[i] = mk((size_t)(1 + i * 13 % 5000), (uint64_t)i);
+  for (int i = 0; i < 2000; i++) px_main_blocks[i] = blk_new((size_t)(1 + i * 13 % 5000), (uint64_t)i, __func__);
   static pthread_t w[4];
-  for (int i = 0; i < 4; i++) w[i] = spawn(px_worker, (void *)(uintptr_t)i);
-  spawn(px_coordinator, w);
+  for (int i = 0; i < 4; i++) w[i] = test_spawn(px_worker, (void *)(uintptr_t)i);
+  test_spawn(px_coordinator, w);
   /* main does some more allocation, then leaves while the others work */
   churn(77);
-  blk_t last = mk(100000, 1);
-  vfy(&last, "main before pthread_exit");
+  blk_t last = blk_new(100000, 1, __func__);
+  blk_vfy(&last, "main before pthread_exit");
   free(last.p);
   atomic_store(&px_main_gone, 1);
   pthread_exit(NULL);
@@ -410,7 +385,7 @@ static void *ex_alloc(void *a) {
       ex_blocks[i].p = p; ex_blocks[i].n = n; ex_blocks[i].seed = pat_seed(p, n, 1);
       pat_fill(p, n, ex_blocks[i].seed);
     } else {
-      ex_blocks[i] = mk(n, (uint64_t)i);
+      ex_blocks[i] = blk_new(n, (uint64_t)i, __func__);
     }
   }
   return NULL;
@@ -418,7 +393,7 @@ static void *ex_alloc(void *a) {
 static void *ex_free_half(void *a) {
   uintptr_t h = (uintptr_t)a;
   for (int i = (int)h; i < NEX; i += 2) {
-    vfy(&ex_blocks[i], "block of an exited thread");
+    blk_vfy(&ex_blocks[i], "block of an exited thread");
     if (i % 4 == 1) {
       void *q = realloc(ex_blocks[i].p, ex_blocks[i].n + 5000);
       CHECK(q != NULL && pat_check(q, ex_blocks[i].n, ex_blocks[i].seed) == 0, "realloc of an exited thread's block");
@@ -431,11 +406,11 @@ static void *ex_free_half(void *a) {
 }
 static void test_exited_blocks(void) {
   for (int r = 0; r < 3; r++) {
-    join(spawn(ex_alloc, NULL));
+    test_join(test_spawn(ex_alloc, NULL));
     CHECK(strata_heap_check() == 0, "heap check with an exited thread's blocks live");
-    pthread_t b = spawn(ex_free_half, (void *)1);
+    pthread_t b = test_spawn(ex_free_half, (void *)1);
     ex_free_half((void *)0);  /* main frees the other half, concurrently */
-    join(b);
+    test_join(b);
     CHECK(strata_heap_check() == 0, "heap check after freeing an exited thread's blocks");
   }
 }
@@ -446,22 +421,22 @@ enum { NMANY = 200, PER = 100 };
 static blk_t many[NMANY][PER];
 static void *many_alloc(void *a) {
   uintptr_t id = (uintptr_t)a;
-  for (int i = 0; i < PER; i++) many[id][i] = mk((size_t)(1 + (id * 31 + (uintptr_t)i * 97) % (i == 50 ? 100000 : 1500)), id * 1000 + (uintptr_t)i);
+  for (int i = 0; i < PER; i++) many[id][i] = blk_new((size_t)(1 + (id * 31 + (uintptr_t)i * 97) % (i == 50 ? 100000 : 1500)), id * 1000 + (uintptr_t)i, __func__);
   return NULL;
 }
 static void *many_free_adopt(void *a) {
   uintptr_t id = (uintptr_t)a;
   /* free another dead thread's blocks, and allocate on top */
-  for (int i = 0; i < PER; i++) { vfy(&many[id][i], "many: block of a dead thread"); free(many[id][i].p); }
-  for (int i = 0; i < PER; i++) many[id][i] = mk((size_t)(1 + i * 11), (uint64_t)i);
-  for (int i = 0; i < PER; i++) { vfy(&many[id][i], "many: re-allocated"); free(many[id][i].p); }
+  for (int i = 0; i < PER; i++) { blk_vfy(&many[id][i], "many: block of a dead thread"); free(many[id][i].p); }
+  for (int i = 0; i < PER; i++) many[id][i] = blk_new((size_t)(1 + i * 11), (uint64_t)i, __func__);
+  for (int i = 0; i < PER; i++) { blk_vfy(&many[id][i], "many: re-allocated"); free(many[id][i].p); }
   return NULL;
 }
 static void test_many_exited(void) {
   for (int w = 0; w < NMANY; w += 8) {
     pthread_t t[8];
-    for (int i = 0; i < 8; i++) t[i] = spawn(many_alloc, (void *)(uintptr_t)(w + i));
-    for (int i = 0; i < 8; i++) join(t[i]);
+    for (int i = 0; i < 8; i++) t[i] = test_spawn(many_alloc, (void *)(uintptr_t)(w + i));
+    for (int i = 0; i < 8; i++) test_join(t[i]);
   }
   CHECK(strata_heap_check() == 0, "heap check with %d exited threads' blocks live", NMANY);
   strata_stats_t st;
@@ -470,12 +445,12 @@ static void test_many_exited(void) {
          NMANY, st.heaps, st.pages_in_use, st.pages_abandoned);
   /* main frees the first half, new threads the second half */
   for (int id = 0; id < NMANY / 2; id++)
-    for (int i = 0; i < PER; i++) { vfy(&many[id][i], "many: main frees"); free(many[id][i].p); }
+    for (int i = 0; i < PER; i++) { blk_vfy(&many[id][i], "many: main frees"); free(many[id][i].p); }
   CHECK(strata_heap_check() == 0, "heap check after main freed half");
   for (int w = NMANY / 2; w < NMANY; w += 10) {
     pthread_t t[10];
-    for (int i = 0; i < 10; i++) t[i] = spawn(many_free_adopt, (void *)(uintptr_t)(w + i));
-    for (int i = 0; i < 10; i++) join(t[i]);
+    for (int i = 0; i < 10; i++) t[i] = test_spawn(many_free_adopt, (void *)(uintptr_t)(w + i));
+    for (int i = 0; i < 10; i++) test_join(t[i]);
   }
   CHECK(strata_heap_check() == 0, "heap check after all blocks of exited threads freed");
   CHECK(strata_stats_get(&st) == 0, "stats");

@@ -83,9 +83,7 @@ static void large_double_free_cached_other_thread(void) {
   char *p = malloc(500000);
   CHECK(p != NULL, "malloc");
   free(p);
-  pthread_t t;
-  CHECK(pthread_create(&t, NULL, dfree_thread, p) == 0, "pthread_create");
-  pthread_join(t, NULL);
+  test_join(test_spawn(dfree_thread, p));
 }
 static void large_double_free_after_move(void) {
   char *p = malloc(200000);

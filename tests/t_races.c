@@ -44,35 +44,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static pthread_t spawn(void *(*fn)(void *), void *arg) {
-  pthread_t t;
-  int rc = pthread_create(&t, NULL, fn, arg);
-  CHECK(rc == 0, "pthread_create: %d", rc);
-  return t;
-}
-static void *join(pthread_t t) {
-  void *r;
-  CHECK(pthread_join(t, &r) == 0, "pthread_join");
-  return r;
-}
-
-typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
-
-static void blk_fill(blk_t *b, uint64_t salt) {
-  b->seed = pat_seed(b->p, b->n, salt);
-  pat_fill(b->p, b->n, b->seed);
-}
-static void blk_vfy(const blk_t *b, const char *what) {
-  size_t bad = pat_check(b->p, b->n, b->seed);
-  CHECK(bad == 0, "%s: %zu-byte block %p corrupted at offset %zu", what, b->n, b->p, bad - 1);
-}
-static blk_t blk_new(size_t n, uint64_t salt, const char *what) {
-  blk_t b = { malloc(n), n, 0 };
-  CHECK(b.p != NULL, "%s: malloc(%zu) failed, errno %d", what, n, errno);
-  blk_fill(&b, salt);
-  return b;
-}
-
 /* A mutex-protected pool of blocks (static storage: no allocation). */
 enum { POOL_MAX = 1 << 16 };
 typedef struct {
@@ -152,7 +123,7 @@ static void *park_consumer(void *a) {
 static void park_run(void) {
   pthread_t t[PARK_CONS];
   pthread_barrier_init(&park_bar, NULL, PARK_CONS + 1);
-  for (int i = 0; i < PARK_CONS; i++) t[i] = spawn(park_consumer, (void *)(intptr_t)i);
+  for (int i = 0; i < PARK_CONS; i++) t[i] = test_spawn(park_consumer, (void *)(intptr_t)i);
   static const size_t sizes[] = { 16, 48, 64, 100, 256, 700, 1024, 3000, 20000 };
   double end = now_sec() + 2.0;
   int round = 0;
@@ -180,7 +151,7 @@ static void park_run(void) {
   }
   atomic_store(&stop_flag, 1);
   pthread_barrier_wait(&park_bar);
-  for (int i = 0; i < PARK_CONS; i++) join(t[i]);
+  for (int i = 0; i < PARK_CONS; i++) test_join(t[i]);
   printf("park: %d rounds\n", round);
   CHECK(atomic_load(&park_fresh_rounds) == 0,
         "%d rounds needed fresh spans: remote frees into parked pages were not noticed",
@@ -216,12 +187,12 @@ static void *pr_consumer(void *a) {
 static void park_race(void) {
   atomic_store(&stop_flag, 0);
   pthread_t p[PR_PROD], c[PR_CONS];
-  for (int i = 0; i < PR_PROD; i++) p[i] = spawn(pr_producer, (void *)(intptr_t)i);
-  for (int i = 0; i < PR_CONS; i++) c[i] = spawn(pr_consumer, (void *)(intptr_t)i);
+  for (int i = 0; i < PR_PROD; i++) p[i] = test_spawn(pr_producer, (void *)(intptr_t)i);
+  for (int i = 0; i < PR_CONS; i++) c[i] = test_spawn(pr_consumer, (void *)(intptr_t)i);
   usleep(1500 * 1000);
   atomic_store(&stop_flag, 1);
-  for (int i = 0; i < PR_PROD; i++) join(p[i]);
-  for (int i = 0; i < PR_CONS; i++) join(c[i]);
+  for (int i = 0; i < PR_PROD; i++) test_join(p[i]);
+  for (int i = 0; i < PR_CONS; i++) test_join(c[i]);
   pool_drain(&pool, "park-race drain");
   CHECK(strata_heap_check() == 0, "strata_heap_check after park race");
 }
@@ -270,17 +241,17 @@ static void *ab_freer(void *a) {
 static void test_abandon(void) {
   enum { FREERS = 2, WIDTH = 4 };
   pthread_t f[FREERS], w[WIDTH];
-  for (int i = 0; i < FREERS; i++) f[i] = spawn(ab_freer, (void *)(intptr_t)i);
+  for (int i = 0; i < FREERS; i++) f[i] = test_spawn(ab_freer, (void *)(intptr_t)i);
   double end = now_sec() + 2.0;
   uintptr_t id = 1;
   int waves = 0;
   while (now_sec() < end) {
-    for (int i = 0; i < WIDTH; i++) w[i] = spawn(ab_worker, (void *)id++);
-    for (int i = 0; i < WIDTH; i++) join(w[i]);
+    for (int i = 0; i < WIDTH; i++) w[i] = test_spawn(ab_worker, (void *)id++);
+    for (int i = 0; i < WIDTH; i++) test_join(w[i]);
     waves++;
   }
   atomic_store(&stop_flag, 1);
-  for (int i = 0; i < FREERS; i++) join(f[i]);
+  for (int i = 0; i < FREERS; i++) test_join(f[i]);
   CHECK(strata_heap_check() == 0, "strata_heap_check with blocks of exited threads outstanding");
   pool_drain(&pool, "abandon drain");
   CHECK(strata_heap_check() == 0, "strata_heap_check after drain");
@@ -324,16 +295,16 @@ static void test_aligned(void) {
   enum { FREERS = 2 };
   pthread_t f[FREERS];
   atomic_store(&stop_flag, 0);
-  for (int i = 0; i < FREERS; i++) f[i] = spawn(ab_freer, (void *)(intptr_t)i);
+  for (int i = 0; i < FREERS; i++) f[i] = test_spawn(ab_freer, (void *)(intptr_t)i);
   double end = now_sec() + 1.5;
   uintptr_t id = 1;
   while (now_sec() < end) {
     pthread_t w[3];
-    for (int i = 0; i < 3; i++) w[i] = spawn(al_worker, (void *)id++);
-    for (int i = 0; i < 3; i++) join(w[i]);
+    for (int i = 0; i < 3; i++) w[i] = test_spawn(al_worker, (void *)id++);
+    for (int i = 0; i < 3; i++) test_join(w[i]);
   }
   atomic_store(&stop_flag, 1);
-  for (int i = 0; i < FREERS; i++) join(f[i]);
+  for (int i = 0; i < FREERS; i++) test_join(f[i]);
   /* the rest is freed by main after the owners exited */
   pool_drain(&pool, "aligned drain");
   strata_collect(1);
@@ -398,12 +369,12 @@ static void *lg_churn(void *a) {
 }
 static void test_large(void) {
   pthread_t o[LG_OWNERS], c[2];
-  for (int i = 0; i < LG_OWNERS; i++) o[i] = spawn(lg_owner, (void *)(intptr_t)i);
-  for (int i = 0; i < 2; i++) c[i] = spawn(lg_churn, (void *)(intptr_t)i);
+  for (int i = 0; i < LG_OWNERS; i++) o[i] = test_spawn(lg_owner, (void *)(intptr_t)i);
+  for (int i = 0; i < 2; i++) c[i] = test_spawn(lg_churn, (void *)(intptr_t)i);
   usleep(2000 * 1000);
   atomic_store(&stop_flag, 1);
-  for (int i = 0; i < LG_OWNERS; i++) join(o[i]);
-  for (int i = 0; i < 2; i++) join(c[i]);
+  for (int i = 0; i < LG_OWNERS; i++) test_join(o[i]);
+  for (int i = 0; i < 2; i++) test_join(c[i]);
   pool_drain(&pool, "large drain");
   strata_collect(1);
   strata_stats_t st = stats();
@@ -474,18 +445,18 @@ static void test_orphan(void) {
   CHECK(pthread_key_create(&orph_key, orph_dtor) == 0, "pthread_key_create");
   enum { FREERS = 2, WIDTH = 6 };
   pthread_t f[FREERS];
-  for (int i = 0; i < FREERS; i++) f[i] = spawn(ab_freer, (void *)(intptr_t)i);
+  for (int i = 0; i < FREERS; i++) f[i] = test_spawn(ab_freer, (void *)(intptr_t)i);
   double end = now_sec() + 2.0;
   uintptr_t id = 1;
   int started = 0;
   while (now_sec() < end) {
     pthread_t w[WIDTH];
-    for (int i = 0; i < WIDTH; i++) w[i] = spawn(orph_thread, (void *)id++);
-    for (int i = 0; i < WIDTH; i++) join(w[i]);
+    for (int i = 0; i < WIDTH; i++) w[i] = test_spawn(orph_thread, (void *)id++);
+    for (int i = 0; i < WIDTH; i++) test_join(w[i]);
     started += WIDTH;
   }
   atomic_store(&stop_flag, 1);
-  for (int i = 0; i < FREERS; i++) join(f[i]);
+  for (int i = 0; i < FREERS; i++) test_join(f[i]);
   CHECK(atomic_load(&orph_dtors) == started, "%d of %d destructors ran", atomic_load(&orph_dtors), started);
   pool_drain(&pool, "orphan drain");
   strata_collect(1);
@@ -526,10 +497,10 @@ static void purge_run(long ms, double secs) {
   CHECK(strata_option_set("purge_ms", ms) == 0, "strata_option_set(purge_ms, %ld)", ms);
   atomic_store(&stop_flag, 0);
   pthread_t t[3];
-  for (int i = 0; i < 3; i++) t[i] = spawn(pg_worker, (void *)(intptr_t)i);
+  for (int i = 0; i < 3; i++) t[i] = test_spawn(pg_worker, (void *)(intptr_t)i);
   usleep((useconds_t)(secs * 1e6));
   atomic_store(&stop_flag, 1);
-  for (int i = 0; i < 3; i++) join(t[i]);
+  for (int i = 0; i < 3; i++) test_join(t[i]);
   pool_drain(&pool, "purge drain");
   CHECK(strata_heap_check() == 0, "strata_heap_check after purge_ms=%ld", ms);
 }
@@ -593,10 +564,10 @@ static void test_errno(void) {
   /* concurrent */
   atomic_store(&stop_flag, 0);
   pthread_t t[3];
-  for (int i = 0; i < 3; i++) t[i] = spawn(er_worker, (void *)(intptr_t)i);
+  for (int i = 0; i < 3; i++) t[i] = test_spawn(er_worker, (void *)(intptr_t)i);
   usleep(1000 * 1000);
   atomic_store(&stop_flag, 1);
-  for (int i = 0; i < 3; i++) join(t[i]);
+  for (int i = 0; i < 3; i++) test_join(t[i]);
   blk_t x;
   while (pool_take(&pool, &x, 0)) { blk_vfy(&x, "errno drain"); FREE_KEEPS_ERRNO(x.p, "after owner exit"); }
 }
@@ -672,13 +643,13 @@ static void test_stats(void) {
   sigaction(SIGSEGV, &sa, NULL);
   sigaction(SIGBUS, &sa, NULL);
   pthread_t w[3], r[2];
-  for (int i = 0; i < 3; i++) w[i] = spawn(st_worker, NULL);
-  for (int i = 0; i < 2; i++) r[i] = spawn(st_reader, (void *)(intptr_t)i);
+  for (int i = 0; i < 3; i++) w[i] = test_spawn(st_worker, NULL);
+  for (int i = 0; i < 2; i++) r[i] = test_spawn(st_reader, (void *)(intptr_t)i);
   usleep(2500 * 1000);
   atomic_store(&stop_flag, 1);
   long calls = 0;
-  for (int i = 0; i < 3; i++) join(w[i]);
-  for (int i = 0; i < 2; i++) calls += (long)(intptr_t)join(r[i]);
+  for (int i = 0; i < 3; i++) test_join(w[i]);
+  for (int i = 0; i < 2; i++) calls += (long)(intptr_t)test_join(r[i]);
   printf("stats: %ld concurrent stats calls survived\n", calls);
 }
 

@@ -24,7 +24,6 @@
 static double RUN_SECONDS = 7.0, WARMUP = 1.0;
 enum { QCAP = 2048, MAXS = 4096 };
 
-typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t not_empty = PTHREAD_COND_INITIALIZER, not_full = PTHREAD_COND_INITIALIZER;
 static blk_t q[QCAP];
@@ -64,8 +63,7 @@ static void *producer(void *a) {
       b[k].n = pick_size(&rs, regime + (int)(uintptr_t)a);
       b[k].p = malloc(b[k].n);
       CHECK(b[k].p != NULL, "malloc(%zu)", b[k].n);
-      b[k].seed = pat_seed(b[k].p, b[k].n, rs);
-      pat_fill(b[k].p, b[k].n, b[k].seed);   /* touch every page */
+      blk_fill(&b[k], rs);   /* touch every page */
       atomic_fetch_add_explicit(&live_bytes, (long)b[k].n, memory_order_relaxed);
     }
     pthread_mutex_lock(&mu);
@@ -107,8 +105,7 @@ static void *consumer(void *a) {
     pthread_cond_broadcast(&not_full);
     pthread_mutex_unlock(&mu);
     for (int k = 0; k < n; k++) {
-      size_t bad = pat_check(b[k].p, b[k].n, b[k].seed);
-      CHECK(bad == 0, "consumer: block %p size %zu corrupted at %zu", b[k].p, b[k].n, bad - 1);
+      blk_vfy(&b[k], "consumer");
       free(b[k].p);
       atomic_fetch_sub_explicit(&live_bytes, (long)b[k].n, memory_order_relaxed);
       atomic_fetch_add_explicit(&bytes_flowed, (long)b[k].n, memory_order_relaxed);
@@ -138,8 +135,8 @@ int main(void) {
   CHECK(rss0 > 0, "cannot read /proc/self/statm");
   t0 = now_sec();
   pthread_t th[4];
-  for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, producer, (void *)(uintptr_t)i) == 0, "create");
-  for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[2 + i], NULL, consumer, (void *)(uintptr_t)i) == 0, "create");
+  for (int i = 0; i < 2; i++) th[i] = test_spawn(producer, (void *)(uintptr_t)i);
+  for (int i = 0; i < 2; i++) th[2 + i] = test_spawn(consumer, (void *)(uintptr_t)i);
 
   static double ts[MAXS];
   static size_t rss[MAXS], live[MAXS];
@@ -158,7 +155,7 @@ int main(void) {
   pthread_cond_broadcast(&not_full);
   pthread_cond_broadcast(&not_empty);
   pthread_mutex_unlock(&mu);
-  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 4; i++) test_join(th[i]);
   double el = now_sec() - t0;
 
   CHECK(ns >= 30, "only %d RSS samples", ns);

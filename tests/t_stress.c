@@ -43,17 +43,6 @@ static size_t rnd_size(uint64_t *rs) {
   return (1 << 20) + x % (3 << 20);
 }
 
-typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
-
-static void blk_fill(blk_t *b, uint64_t salt) {
-  b->seed = pat_seed(b->p, b->n, salt);
-  pat_fill(b->p, b->n, b->seed);
-}
-static void blk_verify(const blk_t *b, const char *where) {
-  size_t bad = pat_check(b->p, b->n, b->seed);
-  CHECK(bad == 0, "%s: block %p size %zu corrupted at offset %zu", where, b->p, b->n, bad - 1);
-}
-
 /* ------------------------------------------------------------ phase 1 */
 
 enum { SLOTS = 1500 };
@@ -72,7 +61,7 @@ static void *p1_worker(void *arg) {
     blk_t *b = &s[r % SLOTS];
     unsigned op = (unsigned)((r >> 32) % 100);
     if (b->p) {
-      blk_verify(b, "phase1 before free/realloc");
+      blk_vfy(b, "phase1 before free/realloc");
       if (op < 60) {
         if (op < 5) strata_free(b->p); else free(b->p);
         b->p = NULL;
@@ -122,7 +111,7 @@ static void *p1_worker(void *arg) {
     }
   }
   for (int i = 0; i < SLOTS; i++)
-    if (s[i].p) { blk_verify(&s[i], "phase1 final"); free(s[i].p); }
+    if (s[i].p) { blk_vfy(&s[i], "phase1 final"); free(s[i].p); }
   free(s);
   atomic_fetch_add(&total_ops, (unsigned long)ops);
   return (void *)(intptr_t)ops;
@@ -132,13 +121,9 @@ static void phase1(int nthreads) {
   pthread_t th[16];
   t_start = now_sec();
   for (int i = 0; i < nthreads; i++)
-    CHECK(pthread_create(&th[i], NULL, p1_worker, (void *)(intptr_t)i) == 0, "pthread_create");
+    th[i] = test_spawn(p1_worker, (void *)(intptr_t)i);
   long ops = 0;
-  for (int i = 0; i < nthreads; i++) {
-    void *r;
-    pthread_join(th[i], &r);
-    ops += (long)(intptr_t)r;
-  }
+  for (int i = 0; i < nthreads; i++) ops += (long)(intptr_t)test_join(th[i]);
   printf("phase 1: %d threads, %ld ops in %.2f s\n", nthreads, ops, now_sec() - t_start);
   CHECK(ops >= 20000, "phase 1 made too little progress (%ld ops): the allocator is far too slow", ops);
   CHECK(strata_heap_check() == 0, "strata_heap_check() after phase 1");
@@ -216,7 +201,7 @@ static void *p2_consumer(void *arg) {
   while ((n = q_pop(&q2, batch, BATCH)) > 0) {
     for (int k = 0; k < n; k++) {
       blk_t *b = &batch[k];
-      blk_verify(b, "consumer");
+      blk_vfy(b, "consumer");
       uint64_t r = rnd_next(&rs);
       if (r % 8 == 0) { /* grow or shrink in the consumer, then free */
         size_t nn = 1 + (r >> 8) % (2 * b->n + 16);
@@ -227,7 +212,7 @@ static void *p2_consumer(void *arg) {
         CHECK(bad == 0, "consumer realloc(%zu -> %zu) lost contents at %zu", b->n, nn, bad - 1);
         b->p = q; b->n = nn;
         blk_fill(b, r);
-        blk_verify(b, "consumer after realloc");
+        blk_vfy(b, "consumer after realloc");
       }
       if (r % 5 == 1) strata_free(b->p); else free(b->p);
       got++;
@@ -241,11 +226,11 @@ static void phase2(int np, int nc) {
   pthread_t pt[8], ct[8];
   t_start = now_sec();
   q2.producers_left = np;
-  for (int i = 0; i < np; i++) CHECK(pthread_create(&pt[i], NULL, p2_producer, (void *)(intptr_t)i) == 0, "create");
-  for (int i = 0; i < nc; i++) CHECK(pthread_create(&ct[i], NULL, p2_consumer, (void *)(intptr_t)i) == 0, "create");
+  for (int i = 0; i < np; i++) pt[i] = test_spawn(p2_producer, (void *)(intptr_t)i);
+  for (int i = 0; i < nc; i++) ct[i] = test_spawn(p2_consumer, (void *)(intptr_t)i);
   long made = 0, eaten = 0;
-  for (int i = 0; i < np; i++) { void *r; pthread_join(pt[i], &r); made += (long)(intptr_t)r; }
-  for (int i = 0; i < nc; i++) { void *r; pthread_join(ct[i], &r); eaten += (long)(intptr_t)r; }
+  for (int i = 0; i < np; i++) made += (long)(intptr_t)test_join(pt[i]);
+  for (int i = 0; i < nc; i++) eaten += (long)(intptr_t)test_join(ct[i]);
   printf("phase 2: %d producers, %d consumers, %ld blocks in %.2f s\n", np, nc, made, now_sec() - t_start);
   CHECK(made == eaten, "produced %ld blocks but consumed %ld", made, eaten);
   CHECK(made >= 10000, "phase 2 made too little progress (%ld blocks)", made);
@@ -269,7 +254,7 @@ static void *reaper(void *arg) {
   long got = 0;
   int n;
   while ((n = q_pop(&reap_q, batch, BATCH)) > 0)
-    for (int k = 0; k < n; k++) { blk_verify(&batch[k], "reaper"); free(batch[k].p); got++; }
+    for (int k = 0; k < n; k++) { blk_vfy(&batch[k], "reaper"); free(batch[k].p); got++; }
   atomic_fetch_add(&total_ops, (unsigned long)got);
   return (void *)(intptr_t)got;
 }
@@ -295,14 +280,14 @@ allocate:
   }
   q_push(&reap_q, mine, 8);            /* 8 to the reaper */
   for (int i = 8; i < 16; i++) {       /* 8 freed here */
-    blk_verify(&mine[i], "short-lived own");
+    blk_vfy(&mine[i], "short-lived own");
     free(mine[i].p);
     ops++;
   }
   pthread_mutex_lock(&orph_mu);        /* 8 left live for others */
   for (int i = 16; i < 24; i++) {
     if (n_orphans < ORPH_MAX) orphans[n_orphans++] = mine[i];
-    else { blk_verify(&mine[i], "short-lived own"); free(mine[i].p); }
+    else { blk_vfy(&mine[i], "short-lived own"); free(mine[i].p); }
   }
   pthread_mutex_unlock(&orph_mu);
   if (first_free) goto done;
@@ -318,7 +303,7 @@ take_orphans:
     }
     pthread_mutex_unlock(&orph_mu);
     for (int i = 0; i < k; i++) {
-      blk_verify(&took[i], "orphan from an exited thread");
+      blk_vfy(&took[i], "orphan from an exited thread");
       if (i & 1) {
         void *q = realloc(took[i].p, took[i].n * 2 + 1);
         CHECK(q != NULL, "realloc of an orphan");
@@ -339,7 +324,7 @@ static void phase3(int width) {
   pthread_t rp;
   t_start = now_sec();
   reap_q.producers_left = 1;
-  CHECK(pthread_create(&rp, NULL, reaper, NULL) == 0, "create reaper");
+  rp = test_spawn(reaper, NULL);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -350,18 +335,17 @@ static void phase3(int width) {
     int k = 0;
     for (; k < width && made < p3_threads; k++, made++)
       CHECK(pthread_create(&th[k], &attr, shortlived, (void *)(uintptr_t)made) == 0, "create short-lived #%d", made);
-    for (int i = 0; i < k; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < k; i++) test_join(th[i]);
   }
   pthread_attr_destroy(&attr);
   pthread_mutex_lock(&reap_q.mu);
   reap_q.producers_left = 0;
   pthread_cond_broadcast(&reap_q.not_empty);
   pthread_mutex_unlock(&reap_q.mu);
-  void *reaped;
-  pthread_join(rp, &reaped);
+  void *reaped = test_join(rp);
   int left = n_orphans;
   CHECK(strata_heap_check() == 0, "strata_heap_check() with %d blocks of exited threads live", left);
-  for (int i = 0; i < n_orphans; i++) { blk_verify(&orphans[i], "main freeing orphans"); free(orphans[i].p); }
+  for (int i = 0; i < n_orphans; i++) { blk_vfy(&orphans[i], "main freeing orphans"); free(orphans[i].p); }
   n_orphans = 0;
   printf("phase 3: %d short-lived threads (%d at a time), reaper freed %ld, main freed %d orphans, %.2f s\n",
          made, width, (long)(intptr_t)reaped, left, now_sec() - t_start);

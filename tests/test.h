@@ -9,10 +9,21 @@
  * W(k) = mix(seed) + k * odd constant.  Filling is word-wise on 8-aligned
  * blocks; a prefix of a block filled with seed s has the same contents as a
  * shorter block filled with s, so realloc can be checked with the old seed.
+ *
+ * blk_t: a block {p, n, seed} carrying that pattern.  blk_fill(b, salt)
+ * derives the seed from (p, n, salt) and fills; blk_vfy(b, what) CHECKs the
+ * whole block.  Neither allocates, so the san_* tests (strata_* API only)
+ * may use them.  blk_new(n, salt, what) is malloc + CHECK + blk_fill; it is
+ * left out when STRATA_OVERRIDE=0 (the san_* builds, where malloc is not
+ * strata).
+ *
+ * test_spawn / test_join: pthread_create / pthread_join that CHECK success.
  */
 #ifndef STRATA_TEST_H
 #define STRATA_TEST_H
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,5 +106,36 @@ static inline double now_sec(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
+static inline void blk_fill(blk_t *b, uint64_t salt) {
+  b->seed = pat_seed(b->p, b->n, salt);
+  pat_fill(b->p, b->n, b->seed);
+}
+static inline void blk_vfy(const blk_t *b, const char *what) {
+  size_t bad = pat_check(b->p, b->n, b->seed);
+  CHECK(bad == 0, "%s: %zu-byte block %p corrupted at offset %zu", what, b->n, b->p, bad - 1);
+}
+#if !defined(STRATA_OVERRIDE) || STRATA_OVERRIDE
+static inline blk_t blk_new(size_t n, uint64_t salt, const char *what) {
+  blk_t b = { malloc(n), n, 0 };
+  CHECK(b.p != NULL, "%s: malloc(%zu) failed, errno %d", what, n, errno);
+  blk_fill(&b, salt);
+  return b;
+}
+#endif
+
+static inline pthread_t test_spawn(void *(*fn)(void *), void *arg) {
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, fn, arg);
+  CHECK(rc == 0, "pthread_create: %d", rc);
+  return t;
+}
+static inline void *test_join(pthread_t t) {
+  void *r;
+  int rc = pthread_join(t, &r);
+  CHECK(rc == 0, "pthread_join: %d", rc);
+  return r;
 }
 #endif

@@ -15,8 +15,6 @@
 #include "malloc/internal.h"
 #include "test.h"
 
-typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
-
 enum { MAXB = 200000, MAXSPANS = 4096 };
 static blk_t blks[MAXB];
 static int nblks;
@@ -26,8 +24,8 @@ static int nspans;
 static void keep(void *p, size_t n, uint64_t salt) {
   CHECK(nblks < MAXB, "too many blocks");
   blk_t *b = &blks[nblks++];
-  b->p = p; b->n = n; b->seed = pat_seed(p, n, salt);
-  pat_fill(p, n, b->seed);
+  b->p = p; b->n = n;
+  blk_fill(b, salt);
 }
 static void verify_all(const char *when) {
   for (int i = 0; i < nblks; i++) {
@@ -147,9 +145,7 @@ int main(void) {
   verify_all("after failed large reallocs");
 
   /* a new thread under failure */
-  pthread_t t;
-  CHECK(pthread_create(&t, NULL, thread_under_failure, NULL) == 0, "pthread_create");
-  CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+  test_join(test_spawn(thread_under_failure, NULL));
   nblks--;                                 /* that thread freed the last block */
 
   /* frees work and keep errno while mappings fail */
@@ -173,8 +169,7 @@ int main(void) {
   q = strata_realloc(blks[0].p, 3u << 20);
   CHECK(q != NULL && pat_check(q, blks[0].n, blks[0].seed) == 0, "realloc after recovery");
   blks[0].p = q;
-  CHECK(pthread_create(&t, NULL, thread_after, NULL) == 0, "pthread_create");
-  CHECK(pthread_join(t, NULL) == 0, "pthread_join");
+  test_join(test_spawn(thread_after, NULL));
   for (int i = 0; i < nblks; i++) strata_free(blks[i].p);
   strata_collect(1);
   CHECK(strata_heap_check() == 0, "heap check at the end");

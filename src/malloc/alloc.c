@@ -130,8 +130,8 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   page_t *page; large_t *h;
   size_t usable = block_usable(p, &page, &h);
   if (usable == (size_t)-1) { _st_error("realloc(): invalid pointer", p); errno = EINVAL; return NULL; }
-  if (size <= usable && (size >= usable / 2 || usable <= 64)) return p;   /* fits, not too loose */
   if (h != NULL && size > ST_MEDIUM_MAX) return _st_large_realloc(h, size);
+  if (size <= usable && (size >= usable / 2 || usable <= 64)) return p;   /* fits, not too loose */
   void *q = strata_malloc(size);
   if (q == NULL) return NULL;                   /* the old block stays intact */
   memcpy(q, p, size < usable ? size : usable);

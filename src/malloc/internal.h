@@ -131,7 +131,10 @@ typedef struct large_s {
   size_t   usable;       /* bytes usable at block */
   uint8_t *block;
   size_t   align;        /* alignment asked for (>= 16) */
-  uint64_t pad[3];
+  size_t   dirty_end;    /* a bound on the bytes from `this` the program has
+                            asked for (pages past it are known clean) */
+  size_t   req;          /* the size last asked for (malloc or realloc) */
+  uint64_t pad[1];
 } large_t;
 
 static inline segment_t *st_segment_of(const void *p) {

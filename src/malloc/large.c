@@ -13,15 +13,21 @@
  * when a huge alignment put the block several slots past X.  A pointer is
  * accepted only if the header's magic matches and header->block == pointer.
  *
- * realloc grows in place with mremap when the address space after the
- * mapping is free, else moves the pages (no copy) with MREMAP_FIXED onto a
- * fresh aligned reservation; shrinking unmaps the tail.
+ * realloc within the mapping costs nothing (shrinking gives a big enough
+ * tail's pages back with madvise and keeps the address space); beyond it the
+ * mapping grows in place with mremap when the address space after it is
+ * free, else its pages move (no copy) with MREMAP_FIXED onto a fresh aligned
+ * reservation; a growth by less than half takes half as much again, so
+ * repeated growth costs a syscall every few calls.
  *
  * The large cache.  A program that mallocs and frees 200 KiB buffers in a
  * loop would pay an mmap, a munmap and ~50 page faults each time.  So a freed
  * mapping of up to LC_MAX_BLOCK (with the plain 64-byte offset) is parked in
- * a small cache (LC_SLOTS entries, LC_MAX_BYTES in all) and reused by an
- * allocation that needs between half of it and all of it.  Entries older than
+ * a small cache (LC_SLOTS entries, LC_MAX_BYTES in all) and reused, best
+ * fit, by an allocation that needs between a quarter of it and all of it;
+ * the whole mapping becomes the block (usable size, room to grow), and a
+ * growing block moves into a parked mapping (copying into resident pages)
+ * before it asks the kernel for fresh ones.  Entries older than
  * LC_MAX_AGE are unmapped on every large free, the oldest is
  * evicted when it is full, and malloc_trim empties it: memory still goes back
  * to the OS, only later.  A parked header has magic LC_MAGIC, so a double free
@@ -36,11 +42,12 @@
 #define LARGE_MAGIC  0x5354524c41524745ull          /* "STRLARGE" */
 #define LARGE_MAX_ALIGN ((size_t)256 << 20)        /* 256 MiB: 64 slots back at most */
 #define THP_MIN      ((size_t)2 << 20)
+#define LARGE_TRIM_MIN ((size_t)256 << 10)        /* reset unused tails at least this big */
 
 static _Atomic size_t large_bytes, large_count;
 
 #define LC_MAGIC      0x5354524c43414348ull        /* "STRLCACH" */
-#define LC_SLOTS      16
+#define LC_SLOTS      64
 #define LC_MAX_BLOCK  ((size_t)32 << 20)
 #define LC_MAX_BYTES  ((size_t)64 << 20)
 #define LC_MAX_AGE    2000000000ull                /* ns */
@@ -90,13 +97,14 @@ static size_t lc_expire(int force) {
   return bytes;
 }
 
+/* The smallest parked mapping of map_size to 4 * map_size bytes (best fit). */
 static large_t *lc_get(size_t map_size) {
   if (lc_count == 0) return NULL;                  /* racy peek, rechecked under the lock */
   pthread_mutex_lock(&lc_lock);
   int best = -1;
   for (unsigned i = 0; i < lc_count; i++) {
     size_t m = lc[i].h->map_size;
-    if (m >= map_size && m / 2 <= map_size && (best < 0 || m < lc[best].h->map_size)) best = (int)i;
+    if (m >= map_size && m / 4 <= map_size && (best < 0 || m < lc[best].h->map_size)) best = (int)i;
   }
   large_t *h = best >= 0 ? lc_take((unsigned)best) : NULL;
   pthread_mutex_unlock(&lc_lock);
@@ -128,6 +136,21 @@ static int lc_put(large_t *h) {
   return ok;
 }
 
+/* A parked mapping for a block of map_size bytes (offset 64), ready to hand
+ * out, or NULL.  Its pages are dirty, so they are reused without faults, and
+ * the whole mapping becomes the block (room to grow without a syscall).
+ * Mappings more than 4x the request are not used: a small block must not
+ * pin a big mapping's memory for its lifetime. */
+static large_t *lc_take_fit(size_t map_size) {
+  large_t *c = lc_get(map_size);
+  if (c == NULL) return NULL;
+  c->magic = LARGE_MAGIC;
+  c->align = 16;
+  atomic_fetch_add_explicit(&large_bytes, c->map_size, memory_order_relaxed);
+  atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
+  return c;
+}
+
 size_t _st_large_trim(void) { return lc_expire(1); }
 void _st_large_fork_prepare(void) { pthread_mutex_lock(&lc_lock); }
 void _st_large_fork_parent(void) { pthread_mutex_unlock(&lc_lock); }
@@ -151,12 +174,9 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
   if (size > ST_MAX_SIZE || align > LARGE_MAX_ALIGN) { errno = ENOMEM; return NULL; }
   size_t offset = large_offset(align);
   size_t map_size = st_align_up(offset + size, ps);
-  large_t *c = offset == ST_LARGE_HEADER ? lc_get(map_size) : NULL;
-  if (c != NULL) {                           /* a parked mapping: dirty, so zero if asked */
-    c->magic = LARGE_MAGIC;
-    c->align = align;
-    atomic_fetch_add_explicit(&large_bytes, c->map_size, memory_order_relaxed);
-    atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
+  large_t *c = offset == ST_LARGE_HEADER ? lc_take_fit(map_size) : NULL;
+  if (c != NULL) {
+    c->req = size;
     if (zero) memset(c->block, 0, size);
     return c->block;
   }
@@ -173,6 +193,8 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
   h->block = x + offset;
   h->usable = map_size - offset;
   h->align = align;
+  h->dirty_end = map_size;
+  h->req = size;
   large_hint_huge(x, map_size);
   atomic_fetch_add_explicit(&large_bytes, map_size, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
@@ -199,12 +221,42 @@ void *_st_large_realloc(large_t *h, size_t size) {
   if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
   size_t offset = (size_t)(h->block - (uint8_t *)h);
   size_t old_map = h->map_size;
-  size_t new_map = st_align_up(offset + size, _st_os_page_size());
-  if (new_map == old_map) return h->block;
+  /* Growing: leave headroom (half as much again), so a block that keeps
+   * growing -- the vector pattern -- takes a syscall only every few calls.
+   * Address space only: pages are resident once the program writes them. */
+  size_t want = size;
+  if (size > h->usable && size - h->usable < h->usable / 2 && h->usable + h->usable / 2 <= ST_MAX_SIZE)
+    want = h->usable + h->usable / 2;
+  size_t new_map = st_align_up(offset + want, _st_os_page_size());
+  if (new_map <= old_map) {
+    /* Within the mapping: keep it all (room to grow again); when shrinking,
+     * give back the pages past the new end that may have been written. */
+    if (h->dirty_end > new_map && h->dirty_end - new_map >= LARGE_TRIM_MIN && size < h->usable / 2) {
+      _st_os_reset((uint8_t *)h + new_map, h->dirty_end - new_map);
+      h->dirty_end = new_map;
+    } else if (new_map > h->dirty_end) {
+      h->dirty_end = new_map;
+    }
+    h->req = size;
+    return h->block;
+  }
+  if (offset == ST_LARGE_HEADER) {
+    /* Growing out of the mapping: a parked mapping that fits has resident
+     * pages; copying into it is cheaper than faulting in fresh ones. */
+    large_t *c = lc_take_fit(new_map);
+    if (c != NULL) {
+      memcpy(c->block, h->block, h->req < h->usable ? h->req : h->usable);
+      if (new_map > c->dirty_end) c->dirty_end = new_map;
+      c->req = size;
+      _st_large_free(h, h->block);
+      return c->block;
+    }
+  }
   int saved = errno;                  /* a failed in-place try is not an error */
   void *in_place = _st_os_remap(h, old_map, new_map, NULL);
   errno = saved;
   if (in_place == (void *)h) {
+    h->dirty_end = new_map;
     h->map_size = new_map;
     h->usable = new_map - offset;
   } else {
@@ -223,12 +275,14 @@ void *_st_large_realloc(large_t *h, size_t size) {
       return NULL;
     }
     h = (large_t *)dst;
+    h->dirty_end = new_map;
     h->map_size = new_map;
     h->block = dst + offset;
     h->usable = new_map - offset;
   }
   if (new_map > old_map) atomic_fetch_add_explicit(&large_bytes, new_map - old_map, memory_order_relaxed);
   else atomic_fetch_sub_explicit(&large_bytes, old_map - new_map, memory_order_relaxed);
+  h->req = size;
   return h->block;
 }
 

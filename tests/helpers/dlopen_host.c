@@ -34,19 +34,13 @@ static const char *lib_of(void *addr) {
   return buf;
 }
 
-typedef struct { void *p; size_t n; uint64_t seed; } blk_t;
-
+/* blk_t, blk_fill, blk_vfy: test.h (malloc here is glibc's: never blk_new). */
 static blk_t smk(size_t n, uint64_t salt) {
   blk_t b = { s_malloc(n), n, 0 };
   CHECK(b.p != NULL, "strata_malloc(%zu) failed", n);
   CHECK(s_usable(b.p) >= n, "strata_malloc_usable_size(%p) = %zu < %zu", b.p, s_usable(b.p), n);
-  b.seed = pat_seed(b.p, n, salt);
-  pat_fill(b.p, n, b.seed);
+  blk_fill(&b, salt);
   return b;
-}
-static void vfy(const blk_t *b, const char *what) {
-  size_t bad = pat_check(b->p, b->n, b->seed);
-  CHECK(bad == 0, "%s: %zu-byte block corrupted at %zu", what, b->n, bad - 1);
 }
 
 /* Cross-thread hand-off: a mutex-protected stack of blocks. */
@@ -59,7 +53,7 @@ static void give(blk_t b) {
   pthread_mutex_lock(&xmu);
   if (xn < XCAP) { xs[xn++] = b; b.p = NULL; }
   pthread_mutex_unlock(&xmu);
-  if (b.p) { vfy(&b, "give overflow"); s_free(b.p); }
+  if (b.p) { blk_vfy(&b, "give overflow"); s_free(b.p); }
 }
 static int take(blk_t *b) {
   pthread_mutex_lock(&xmu);
@@ -81,7 +75,7 @@ static void work(uintptr_t id) {
     uint64_t r = rnd_next(&rs);
     blk_t *b = &mine[r % 128];
     if (b->p) {
-      vfy(b, "worker");
+      blk_vfy(b, "worker");
       switch ((r >> 8) % 4) {
       case 0: give(*b); break;                      /* freed by someone else */
       case 1: {
@@ -100,7 +94,7 @@ static void work(uintptr_t id) {
       *b = smk(n, r);
     }
     blk_t o;
-    if ((r & 3) == 0 && take(&o)) { vfy(&o, "cross-thread free"); s_free(o.p); }
+    if ((r & 3) == 0 && take(&o)) { blk_vfy(&o, "cross-thread free"); s_free(o.p); }
     /* glibc's malloc alongside */
     if ((r & 63) == 0) {
       char *g = malloc(100);
@@ -109,7 +103,7 @@ static void work(uintptr_t id) {
       free(g);
     }
   }
-  for (int i = 0; i < 128; i++) if (mine[i].p) { vfy(&mine[i], "worker end"); s_free(mine[i].p); }
+  for (int i = 0; i < 128; i++) if (mine[i].p) { blk_vfy(&mine[i], "worker end"); s_free(mine[i].p); }
   atomic_fetch_add(&ops, 20000);
 }
 
@@ -187,7 +181,7 @@ int main(int argc, char **argv) {
     a.p = q; a.n = sz[i];
     pat_fill(a.p, a.n, a.seed);
   }
-  vfy(&b, "main"); vfy(&c, "main");
+  blk_vfy(&b, "main"); blk_vfy(&c, "main");
   give(b); /* freed later by a thread */
 
   atomic_store(&loaded, 1);
@@ -198,9 +192,9 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 2; i++) pthread_join(early[i], NULL);
   for (int i = 0; i < 2; i++) pthread_join(late[i], NULL);
   blk_t o;
-  while (take(&o)) { vfy(&o, "leftover"); s_free(o.p); }
-  vfy(&a, "main"); s_free(a.p);
-  vfy(&c, "main"); s_free(c.p);
+  while (take(&o)) { blk_vfy(&o, "leftover"); s_free(o.p); }
+  blk_vfy(&a, "main"); s_free(a.p);
+  blk_vfy(&c, "main"); s_free(c.p);
   CHECK(s_heap_check() == 0, "strata_heap_check() in the dlopened library");
   CHECK(strstr(lib_of((void *)&malloc), "libc.so") != NULL, "malloc changed owner");
   printf("dlopen_host: %ld ops through the dlopened strata from 5 threads, all passed\n", atomic_load(&ops));
