@@ -72,27 +72,35 @@ static void expect_clean(const char *name, case_fn fn) {
 /* ---- cases */
 
 static void large_double_free_cached(void) {
-  char *p = malloc(300000);
+  char *p = malloc(3000000);
   CHECK(p != NULL, "malloc");
-  memset(p, 1, 300000);
+  memset(p, 1, 3000000);
   free(p);                                 /* parked in the large cache */
   free(opaque(p));                         /* must be reported */
 }
 static void *dfree_thread(void *p) { free(opaque(p)); return NULL; }
 static void large_double_free_cached_other_thread(void) {
-  char *p = malloc(500000);
+  char *p = malloc(5000000);
   CHECK(p != NULL, "malloc");
   free(p);
   test_join(test_spawn(dfree_thread, p));
 }
 static void large_double_free_after_move(void) {
-  char *p = malloc(200000);
-  char *blocker = malloc(200000);          /* so that growing cannot stay in place */
+  char *p = malloc(2000000);
+  char *blocker = malloc(2000000);          /* so that growing cannot stay in place */
   CHECK(p && blocker, "malloc");
   char *q = realloc(p, (size_t)64 << 20);
   CHECK(q != NULL, "realloc");
   free(q);
   free(opaque(p));                         /* the old address: invalid now */
+}
+/* A span block (128 KiB .. 1 MiB): freed twice with nothing in between. */
+static void span_double_free(void) {
+  char *p = malloc(300000);
+  CHECK(p != NULL, "malloc");
+  memset(p, 1, 300000);
+  free(p);
+  free(opaque(p));                         /* its span is free: must be reported */
 }
 static void small_double_free(void) {
   char *p = malloc(48);
@@ -102,11 +110,11 @@ static void small_double_free(void) {
 }
 static void large_double_free_ignored(void) {
   CHECK(strata_option_set("abort_on_error", 0) == 0, "option");
-  char *p = malloc(400000);
+  char *p = malloc(4000000);
   CHECK(p != NULL, "malloc");
   free(p);
   free(opaque(p));                         /* reported, ignored */
-  char *a = malloc(400000), *b = malloc(400000);
+  char *a = malloc(4000000), *b = malloc(4000000);
   CHECK(a != NULL && b != NULL && a != b, "the cache handed out %p twice after a double free", a);
   memset(a, 0xaa, 400000);
   memset(b, 0xbb, 400000);
@@ -133,6 +141,7 @@ int main(void) {
   expect_abort("double free of a cached large block", large_double_free_cached);
   expect_abort("double free of a cached large block from another thread", large_double_free_cached_other_thread);
   expect_abort("free of a large block's old address after a moving realloc", large_double_free_after_move);
+  expect_abort("double free of a span block", span_double_free);
   expect_abort("double free of a small block", small_double_free);
   expect_clean("double free of a cached large block, abort_on_error=0", large_double_free_ignored);
   expect_clean("double free of a small block, abort_on_error=0", small_double_free_ignored);

@@ -130,14 +130,14 @@ int main(void) {
   /* realloc of a large block: growing (in place and moving fail), and
    * large -> small into an exhausted class */
   _st_os_fail_next(0);
-  void *lg = strata_malloc(300000);
+  void *lg = strata_malloc(3000000);
   CHECK(lg != NULL, "large malloc with the failures off");
-  keep(lg, 300000, 99);
+  keep(lg, 3000000, 99);
   _st_os_fail_next(1 << 30);
-  for (size_t n = 400000; n <= (64u << 20); n *= 2) {
+  for (size_t n = 4500000; n <= (64u << 20); n *= 2) {
     errno = 0;
     void *q = strata_realloc(lg, n);
-    CHECK(q == NULL && errno == ENOMEM, "realloc(large 300000 -> %zu) = %p errno %d", n, q, errno);
+    CHECK(q == NULL && errno == ENOMEM, "realloc(large 3000000 -> %zu) = %p errno %d", n, q, errno);
   }
   errno = 0;
   void *q = strata_realloc(lg, 5000);

@@ -49,7 +49,8 @@ block_t *small_block_checked(page_t *page, void *p, uintptr_t owner) {
 ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner) {
   block_t *b = small_block_checked(page, p, owner);
   if (b == NULL) { _st_error("free(): invalid pointer", p); return; }
-  if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) _st_page_remote_free(page, b);
+  if (owner == _st_owner_span) _st_spanblock_free(page);
+  else if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) _st_page_remote_free(page, b);
   else _st_heap_free_slow(page, b, owner);
 }
 
@@ -95,10 +96,11 @@ STRATA_API void strata_free(void *p) {
 STRATA_API void *strata_calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
-  if (total > ST_MEDIUM_MAX) {                 /* fresh mappings are already zero */
+  if (total > ST_SPAN_BLOCK_MAX) {             /* fresh mappings are already zero */
     if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
     return _st_large_alloc(total, 0, 1);
   }
+  if (total > ST_MEDIUM_MAX) return _st_spanblock_alloc(total, 1);
   void *p = strata_malloc(total);
   if (p) memset(p, 0, total);
   return p;

@@ -286,13 +286,18 @@ static void *orphan_malloc(size_t size) {
   return p;
 }
 
+/* Above the size classes: a span block up to 1 MiB, else a large block. */
+static void *heap_alloc_big(size_t size) {
+  return size <= ST_SPAN_BLOCK_MAX ? _st_spanblock_alloc(size, 0) : _st_large_alloc(size, 0, 0);
+}
+
 void *_st_heap_malloc_slow(heap_t *h, size_t size) {
   if (st_unlikely(h == &_st_heap_empty || h == &_st_heap_dead)) {
     if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
-    if (size > ST_MEDIUM_MAX) return _st_large_alloc(size, 0, 0);
+    if (size > ST_MEDIUM_MAX) return heap_alloc_big(size);
     if (h == &_st_heap_dead || (h = heap_create()) == NULL) return orphan_malloc(size);
   }
-  if (size > ST_MEDIUM_MAX) return _st_large_alloc(size, 0, 0);
+  if (size > ST_MEDIUM_MAX) return heap_alloc_big(size);
   return heap_alloc_class(h, size);
 }
 

@@ -222,6 +222,13 @@ ST_INTERNAL size_t _st_heap_trim_self(void);        /* the caller's empty pages 
 ST_INTERNAL void  _st_heaps_stats(strata_stats_t *st);
 ST_INTERNAL int   _st_heaps_check(void);
 
+/* ---- span blocks (spanblock.c) ------------------------------------------ */
+#define ST_SPAN_BLOCK_MAX  ((size_t)1 << 20)    /* above: large blocks */
+#define ST_CLASS_SPAN      0xffff                /* page->cls of a span block */
+extern const uintptr_t _st_owner_span ST_INTERNAL;   /* page->owner of a span block */
+ST_INTERNAL void *_st_spanblock_alloc(size_t size, int zero);  /* size <= ST_SPAN_BLOCK_MAX */
+ST_INTERNAL void  _st_spanblock_free(page_t *page);
+
 /* ---- large blocks (large.c) -------------------------------------------- */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);
 ST_INTERNAL void   _st_large_free(large_t *h, void *p);

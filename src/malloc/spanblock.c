@@ -1,0 +1,46 @@
+/* Span blocks: requests above the largest size class (128 KiB) up to
+ * ST_SPAN_BLOCK_MAX (1 MiB) get a span of their own, ceil(size / 64 KiB)
+ * slices, straight from the page heap.
+ *
+ * Why not a mapping of their own, like large blocks: freed slices stay in
+ * their segment, resident (dirty) until the delayed purge, so the next block
+ * of that range -- a vector growing by realloc, a server's I/O buffers --
+ * reuses pages without a syscall or a page fault, and neighbouring free
+ * slices coalesce in the segment's free mask.  Why not thread-cached size
+ * classes: a 64 KiB-granular span wastes less than a class would (the tail
+ * of the last slice, never touched, is address space only) and needs no
+ * per-thread cache of blocks this big.
+ *
+ * A span block's descriptor: cls = ST_CLASS_SPAN, one block (reserved =
+ * capacity = used = 1) of block_size = the span's bytes, owner =
+ * ST_OWNER_SPAN (never a heap's address, so every free of it leaves the
+ * fast path; free_small_other hands it to _st_spanblock_free).  No thread
+ * owns it: any thread frees it, under the page-heap lock like every span.
+ */
+#include <errno.h>
+#include <string.h>
+#include "malloc/internal.h"
+
+static const char span_owner_tag;          /* its address is ST_OWNER_SPAN */
+const uintptr_t _st_owner_span = (uintptr_t)&span_owner_tag;
+
+void *_st_spanblock_alloc(size_t size, int zero) {
+  if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
+  unsigned n = (unsigned)((size + ST_SLICE_SIZE - 1) / ST_SLICE_SIZE);
+  page_t *page = _st_span_alloc(n);
+  if (page == NULL) { errno = ENOMEM; return NULL; }
+  segment_t *seg = st_segment_of(page);
+  page->cls = ST_CLASS_SPAN;
+  page->block_size = (uint32_t)((size_t)n * ST_SLICE_SIZE);
+  page->bs_inv = (((uint64_t)1 << 40) + page->block_size - 1) / page->block_size;
+  page->start = (uint8_t *)seg + (size_t)(page - seg->pages) * ST_SLICE_SIZE;
+  page->reserved = page->capacity = page->used = 1;
+  atomic_store_explicit(&page->owner, _st_owner_span, memory_order_release);
+  if (zero) memset(page->start, 0, size);
+  return page->start;
+}
+
+void _st_spanblock_free(page_t *page) {
+  page->used = 0;
+  _st_span_free(page);
+}
