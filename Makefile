@@ -108,7 +108,7 @@ demo: all
 	@sh bench/demo.sh $(BUILD)
 
 bench: all
-	@$(BUILD)/bench/bench_malloc
+	@$(BUILD)/strata bench
 
 debug:
 	$(MAKE) BUILD=build-debug EXTRA_CFLAGS="-DSTRATA_DEBUG=1" OPT=-O1 all

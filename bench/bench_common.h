@@ -6,8 +6,11 @@
 #ifndef STRATA_BENCH_COMMON_H
 #define STRATA_BENCH_COMMON_H
 
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 /* splitmix64: fast, deterministic, good enough statistically for picking
  * sizes and slots.  One state per thread, seeded from the thread index. */
@@ -33,6 +36,31 @@ static inline double bench_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Resident set size right now, in KiB, from /proc/self/statm (field 2 is
+ * resident pages).  Unlike getrusage's ru_maxrss this goes down again when
+ * the allocator returns memory to the OS.  -1 if it cannot be read. */
+static inline long bench_rss_kb(void) {
+  /* open/read, not stdio: no malloc while measuring the allocator */
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[128];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  long size = 0, resident = -1;
+  if (sscanf(buf, "%ld %ld", &size, &resident) != 2 || resident < 0) return -1;
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* A 32-bit mix of two numbers (for data tags that do not depend on
+ * addresses or timing, so checksums compare across allocators). */
+static inline uint32_t bench_mix32(uint64_t a, uint64_t b) {
+  uint64_t z = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull);
+  z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
+  return (uint32_t)(z ^ (z >> 29));
 }
 
 #endif

@@ -1,14 +1,18 @@
 #!/bin/sh
-# bench/demo.sh -- what `make demo` runs: strata side by side with glibc.
+# bench/demo.sh -- what `make demo` runs: strata side by side with glibc
+# and the peer allocators.
 #
 #   sh bench/demo.sh [BUILD_DIR]
 #
-# 1. bench_malloc -q: every workload, glibc and strata interleaved, medians.
+# 1. BUILD_DIR/strata bench --quick: every workload under glibc, strata,
+#    jemalloc, tcmalloc and mimalloc (those installed), interleaved, medians,
+#    ratios against glibc and the best peer (docs/bench.md).  It also writes
+#    BUILD_DIR/bench.{svg,md,json} (DEMO_OUT=dir to put them elsewhere).
 # 2. bench/callgrind.sh: instructions per malloc/free (if valgrind exists).
 # 3. A real program: /usr/bin/python3 (PYTHONMALLOC=malloc, so every Python
 #    object goes through malloc) running an allocation-heavy script, plain and
 #    under LD_PRELOAD, interleaved; outputs must be identical.
-# Takes about a minute or two.  Exit status is nonzero only if something
+# Takes about two minutes.  Exit status is nonzero only if something
 # failed (a crash, a wrong output), never because of a ratio.
 set -u
 B=${1:-build}
@@ -20,6 +24,7 @@ status=0
 
 echo "=================================================================="
 echo " strata demo: a drop-in malloc, compared side by side with glibc"
+echo " and the peer allocators installed (jemalloc, tcmalloc, mimalloc)"
 echo " library: $LIB"
 echo " machine: $(nproc) CPUs, $(uname -srm); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo " (noisy shared machine: runs are interleaved; look at ratios of"
@@ -31,8 +36,16 @@ if [ ! -r "$LIB" ]; then
 fi
 
 echo
-echo "== 1. synthetic workloads (bench_malloc -q, strata vs glibc)"
-STRATA_LIB=$LIB "$B/bench/bench_malloc" -q || status=1
+echo "== 1. strata bench --quick: workloads under every allocator, interleaved"
+OUT=${DEMO_OUT:-$B}
+if [ -x "$B/strata" ]; then
+  STRATA_LIB=$LIB "$B/strata" bench --quick \
+    --svg "$OUT/bench.svg" --md "$OUT/bench.md" --json "$OUT/bench.json" || status=1
+  echo "chart: $OUT/bench.svg (open it in a browser); tables: $OUT/bench.md"
+else
+  echo "demo: $B/strata not found -- build it with make" >&2
+  status=1
+fi
 
 echo
 echo "== 2. fast-path instruction counts"

@@ -1,0 +1,18 @@
+#!/bin/sh
+# bench/real/python.sh -- the system CPython (/usr/bin/python3, not a
+# pyenv shim) with PYTHONMALLOC=malloc, so every Python object goes through
+# malloc, on bench/real/alloc.py (dicts, strings, sorting, JSON, linked
+# objects).  figure = wall seconds of the whole run (lower is better).
+# See common.sh for BENCH_PRELOAD, BENCH_QUICK, BENCH_BIN_DIR and the output.
+. "$(dirname "$0")/common.sh"
+
+PY=${BENCH_PYTHON:-/usr/bin/python3}
+[ -x "$PY" ] || die "$PY not found (apt-get install python3)"
+if [ "$REAL_QUICK" = 1 ]; then SCALE=2; else SCALE=6; fi
+
+export PYTHONMALLOC=malloc PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1
+unset PYTHONPATH PYTHONHOME PYTHONSTARTUP 2>/dev/null || true
+
+run_measured py - "$PY" -s -E "$REAL_DIR/alloc.py" "$SCALE"
+grep -q '^done$' "$REAL_TMP/py.out" || fail "alloc.py did not finish: $(tail -n 3 "$REAL_TMP/py.err")"
+emit python 1 "$SCALE" "$RUN_SECS" "$RUN_RSS_KB" "$RUN_MD5" secs "$RUN_SECS" lower "scale=$SCALE"
