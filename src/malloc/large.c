@@ -23,7 +23,7 @@
  * The large cache.  A program that mallocs and frees 200 KiB buffers in a
  * loop would pay an mmap, a munmap and ~50 page faults each time.  So a freed
  * mapping of up to LC_MAX_BLOCK (with the plain 64-byte offset) is parked in
- * a small cache (LC_SLOTS entries, LC_MAX_BYTES in all) and reused, best
+ * a small cache (LC_SLOTS entries, lc_budget() bytes in all) and reused, best
  * fit, by an allocation that needs between a quarter of it and all of it;
  * the whole mapping becomes the block (usable size, room to grow), and a
  * growing block moves into a parked mapping (copying into resident pages)
@@ -50,6 +50,14 @@ static _Atomic size_t large_bytes, large_count;
 #define LC_SLOTS      64
 #define LC_MAX_BLOCK  ((size_t)32 << 20)
 #define LC_MAX_BYTES  ((size_t)64 << 20)
+#define LC_MIN_BYTES  ((size_t)32 << 20)
+/* The cache's budget follows the live large bytes (half of them, between 32
+ * and 64 MiB): parked memory is resident, and a program with little live
+ * should not keep much parked. */
+static size_t lc_budget(void) {
+  size_t live = atomic_load_explicit(&large_bytes, memory_order_relaxed) / 2;
+  return live < LC_MIN_BYTES ? LC_MIN_BYTES : live > LC_MAX_BYTES ? LC_MAX_BYTES : live;
+}
 #define LC_MAX_AGE    2000000000ull                /* ns */
 typedef struct { large_t *h; uint64_t when; } lc_entry_t;
 static pthread_mutex_t lc_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -117,12 +125,13 @@ static int lc_put(large_t *h) {
   large_t *evict = NULL;
   uint64_t t = now_ns();
   pthread_mutex_lock(&lc_lock);
-  if (lc_count == LC_SLOTS || lc_bytes + h->map_size > LC_MAX_BYTES) {
+  size_t budget = lc_budget();
+  if (lc_count == LC_SLOTS || lc_bytes + h->map_size > budget) {
     unsigned old = 0;
     for (unsigned i = 1; i < lc_count; i++) if (lc[i].when < lc[old].when) old = i;
     if (lc_count) evict = lc_take(old);
   }
-  int ok = lc_bytes + h->map_size <= LC_MAX_BYTES;
+  int ok = lc_bytes + h->map_size <= budget;
   if (ok) {
     h->magic = LC_MAGIC;
     unsigned n = atomic_load_explicit(&lc_count, memory_order_relaxed);
