@@ -133,6 +133,10 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   size_t usable = block_usable(p, &page, &h);
   if (usable == (size_t)-1) { _st_error("realloc(): invalid pointer", p); errno = EINVAL; return NULL; }
   if (h != NULL && size > ST_MEDIUM_MAX) return _st_large_realloc(h, size);
+  if (size > usable && size <= ST_SPAN_BLOCK_MAX &&
+      atomic_load_explicit(&page->owner, memory_order_relaxed) == _st_owner_span &&
+      _st_spanblock_grow(page, size))
+    return p;
   if (size <= usable && (size >= usable / 2 || usable <= 64)) return p;   /* fits, not too loose */
   void *q = strata_malloc(size);
   if (q == NULL) return NULL;                   /* the old block stays intact */

@@ -171,6 +171,7 @@ ST_INTERNAL void _st_segmap_clear(const void *p, size_t slots);
 /* ---- page heap: spans from segments (segment.c) ------------------------ */
 ST_INTERNAL page_t *_st_span_alloc(unsigned slices);     /* NULL + ENOMEM */
 ST_INTERNAL void    _st_span_free(page_t *page);
+ST_INTERNAL bool    _st_span_grow(page_t *page, unsigned slices);  /* in place, if free */
 ST_INTERNAL size_t  _st_segments_trim(void);             /* release cached segments */
 ST_INTERNAL void    _st_segments_stats(strata_stats_t *st);
 ST_INTERNAL void    _st_pageheap_lock(void), _st_pageheap_unlock(void),
@@ -228,6 +229,7 @@ ST_INTERNAL int   _st_heaps_check(void);
 extern const uintptr_t _st_owner_span ST_INTERNAL;   /* page->owner of a span block */
 ST_INTERNAL void *_st_spanblock_alloc(size_t size, int zero);  /* size <= ST_SPAN_BLOCK_MAX */
 ST_INTERNAL void  _st_spanblock_free(page_t *page);
+ST_INTERNAL bool  _st_spanblock_grow(page_t *page, size_t size);  /* in place */
 
 /* ---- large blocks (large.c) -------------------------------------------- */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);

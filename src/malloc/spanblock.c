@@ -40,6 +40,17 @@ void *_st_spanblock_alloc(size_t size, int zero) {
   return page->start;
 }
 
+/* realloc to size (<= ST_SPAN_BLOCK_MAX) by taking the free slices after
+ * the block, without copying.  Only the thread reallocating touches the
+ * block's geometry: nobody else may use the block meanwhile. */
+bool _st_spanblock_grow(page_t *page, size_t size) {
+  unsigned n = (unsigned)((size + ST_SLICE_SIZE - 1) / ST_SLICE_SIZE);
+  if (!_st_span_grow(page, n)) return false;
+  page->block_size = (uint32_t)((size_t)n * ST_SLICE_SIZE);
+  page->bs_inv = (((uint64_t)1 << 40) + page->block_size - 1) / page->block_size;
+  return true;
+}
+
 void _st_spanblock_free(page_t *page) {
   page->used = 0;
   _st_span_free(page);
