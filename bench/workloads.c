@@ -34,145 +34,50 @@
  * nobody touches.
  *
  * Not linked against strata: the allocator is chosen with LD_PRELOAD.
+ * The shared helpers are in workloads_harness.h, the `threads` and `frag`
+ * workloads in workloads_release.h (headers: the Makefile builds every
+ * .c file in bench/ into a binary of its own).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
-#include "bench_common.h"
-
-#define CACHELINE 64
-#define PAGE 4096
-
-static void die(const char *msg) {
-  fprintf(stderr, "workloads: %s\n", msg);
-  exit(2);
-}
-
-static void *xmalloc(size_t n) {
-  void *p = malloc(n);
-  if (!p) die("malloc returned NULL");
-  return p;
-}
-
-/* Write the first and last byte of a fresh block (the allocator must have
- * handed out real, writable memory of at least n bytes). */
-static inline void touch(void *p, size_t n, unsigned char v) {
-  unsigned char *c = p;
-  c[0] = v;
-  c[n - 1] = v;
-}
-
-/* Write one byte in every 4 KiB page of [from, to) of p: byte `from`, every
- * 4096-aligned offset in the range, and byte to-1, so every page of the
- * range is really faulted in (and a vector grown piecewise has the same
- * aligned bytes written as one touched at once).  sum_pages reads the same
- * bytes back. */
-static inline void touch_pages(unsigned char *p, size_t from, size_t to, unsigned char v) {
-  p[from] = v;
-  for (size_t o = (from + PAGE) & ~(size_t)(PAGE - 1); o < to; o += PAGE)
-    p[o] = (unsigned char)(v + (o >> 12));
-  p[to - 1] = v;
-}
-static inline uint64_t sum_pages(const unsigned char *p, size_t from, size_t to) {
-  uint64_t s = p[from];
-  for (size_t o = (from + PAGE) & ~(size_t)(PAGE - 1); o < to; o += PAGE) s += p[o];
-  return s + p[to - 1];
-}
-
-/* Tagged blocks (>= 8 bytes): a 32-bit tag and the block's size at the
- * start, the tag's low byte at the end.  Reading a block back needs nothing
- * but the pointer, so blocks can be freed by any thread and still be folded
- * into a checksum that does not depend on who freed them or when. */
-#define MAX_TAGGED (64u << 20)
-static inline void tag_block(unsigned char *p, size_t n, uint32_t tag) {
-  uint32_t n32 = (uint32_t)n;
-  memcpy(p, &tag, 4);
-  memcpy(p + 4, &n32, 4);
-  p[n - 1] = (unsigned char)tag;
-}
-static inline uint64_t read_tagged(const unsigned char *p) {
-  uint32_t tag, n32;
-  memcpy(&tag, p, 4);
-  memcpy(&n32, p + 4, 4);
-  if (n32 < 8 || n32 > MAX_TAGGED) die("corrupt block (size field overwritten)");
-  if (p[n32 - 1] != (unsigned char)tag) die("corrupt block (last byte overwritten)");
-  return (uint64_t)tag + n32;
-}
-
-typedef struct {
-  pthread_t tid;
-  int index;
-  uint64_t ops;       /* operations this thread must do */
-  uint64_t check;     /* folded bytes read back */
-  void *arg;          /* workload-specific */
-} worker_t;
-
-/* Start nthreads workers running fn, wait for all, return elapsed seconds.
- * The clock starts after all threads are created and have reached a
- * barrier, so thread creation is not charged to the allocator. */
-static pthread_barrier_t start_barrier;
-static double run_threads(worker_t *w, int nthreads, void *(*fn)(void *)) {
-  if (nthreads == 1) {            /* no thread at all: main thread works */
-    double t0 = bench_now();
-    fn(&w[0]);
-    return bench_now() - t0;
-  }
-  pthread_barrier_init(&start_barrier, NULL, (unsigned)nthreads + 1);
-  for (int i = 0; i < nthreads; i++)
-    if (pthread_create(&w[i].tid, NULL, fn, &w[i]) != 0) die("pthread_create failed");
-  pthread_barrier_wait(&start_barrier);
-  double t0 = bench_now();
-  for (int i = 0; i < nthreads; i++) pthread_join(w[i].tid, NULL);
-  double t = bench_now() - t0;
-  pthread_barrier_destroy(&start_barrier);
-  return t;
-}
-static int g_threads_started;   /* 1 when run_threads made real threads */
-static void wait_start(void) {
-  if (g_threads_started) pthread_barrier_wait(&start_barrier);
-}
-
-/* What main prints besides the common keys.  Workloads set these and may
- * add keys with extra_key(). */
-static struct {
-  uint64_t check_extra;           /* folded by main-thread cleanup code */
-  int check_stable;
-  const char *figure_name;        /* NULL = ops_per_sec */
-  double figure;
-  const char *figure_better;
-  char extra[1024];
-} g_res = {0, 1, NULL, 0, "higher", ""};
-
-static void extra_key(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void extra_key(const char *fmt, ...) {
-  size_t len = strlen(g_res.extra);
-  if (len + 2 >= sizeof g_res.extra) return;
-  g_res.extra[len++] = ' ';
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(g_res.extra + len, sizeof g_res.extra - len, fmt, ap);
-  va_end(ap);
-}
+/* die, xmalloc, touching and tagging blocks, worker_t and run_threads, the
+ * extra keys of the result line (g_res, extra_key) */
+#include "workloads_harness.h"
+/* the `threads` and `frag` workloads (run_threads_wl, run_frag) */
+#include "workloads_release.h"
 
 /* ------------------------------------------------------------------ churn
  * Single-thread small-object churn: a window of CHURN_WINDOW live blocks; at
  * every step a random slot is freed and refilled with a new block of a
  * random size 8..256, skewed toward small (50% 8..32, 30% 33..96, 20%
  * 97..256).  One op = one malloc + one free.  With threads > 1 every thread
- * runs its own independent window (no sharing). */
+ * runs its own independent window (no sharing).
+ * ------------------------------------------------------------------ mixed
+ * T threads, each with its own window of MIXED_WINDOW slots.  Sizes: 89%
+ * small (8..256, skewed), 10% medium (1K..64K), 1% large (64K..1M).  One in
+ * MIXED_XFER_EVERY frees does not free the block but exchanges it into a
+ * shared array of atomic slots and frees whatever was there, typically a
+ * block another thread allocated.  One op = one malloc + one free.
+ * The checksum is stable: every block is read once when it leaves its
+ * owner's window and once more when it leaves the shared array (or at the
+ * end), and which blocks go through the shared array is decided by the
+ * owner's own PRNG, so the interleaving changes who reads, not the sum. */
 #define CHURN_WINDOW 10000
+#define MIXED_WINDOW 1000
+#define MIXED_SHARED 1024
+#define MIXED_XFER_EVERY 8
+
+static _Atomic(void *) mixed_shared[MIXED_SHARED];
 
 static inline size_t small_size(bench_rng_t *r) {
   uint64_t x = bench_rng_next(r);
@@ -183,32 +88,60 @@ static inline size_t small_size(bench_rng_t *r) {
   return 97 + x % 160;                  /* 97..256 */
 }
 
-static void *churn_thread(void *arg) {
-  worker_t *w = arg;
-  bench_rng_t r;
-  bench_rng_seed(&r, 1000u + (uint64_t)w->index);
-  void **slot = calloc(CHURN_WINDOW, sizeof *slot);
+static inline size_t mixed_size(bench_rng_t *r) {
+  uint64_t pick = bench_rng_next(r) % 100;
+  if (pick < 89) return small_size(r);
+  if (pick < 99) return (size_t)bench_rng_range(r, 1024, 64 * 1024);
+  return (size_t)bench_rng_range(r, 64 * 1024 + 1, 1024 * 1024);
+}
+
+/* A window thread (churn, mixed): fill a window of `window` blocks (sizes
+ * from size_fn; not timed ops), then per op read and free the block of a
+ * random slot and put a fresh one there; at the end free the window.  mixed
+ * != 0: one free in MIXED_XFER_EVERY goes through mixed_shared, and the
+ * window is read again as it is freed at the end.  Always inlined with
+ * constant arguments: each workload gets a loop of its own, with direct
+ * calls, as if written out. */
+static inline __attribute__((always_inline)) void
+window_thread(worker_t *w, uint64_t seed, int window, size_t (*size_fn)(bench_rng_t *),
+              int mixed) {
+  bench_rng_t r = worker_rng(w, seed);
+  void **slot = calloc((size_t)window, sizeof *slot);
   if (!slot) die("calloc failed");
   uint64_t check = 0;
-  for (int i = 0; i < CHURN_WINDOW; i++) {          /* fill (not timed ops) */
-    size_t n = small_size(&r);
-    slot[i] = xmalloc(n);
-    touch(slot[i], n, (unsigned char)i);
+  for (int i = 0; i < window; i++) {
+    size_t n = size_fn(&r);
+    slot[i] = fresh_block(n, (unsigned char)i);
   }
   wait_start();
   for (uint64_t k = 0; k < w->ops; k++) {
     uint64_t x = bench_rng_next(&r);
-    size_t i = (size_t)(x % CHURN_WINDOW);
+    size_t i = (size_t)(x % (uint64_t)window);
     unsigned char *old = slot[i];
     check += old[0];
-    free(old);
-    size_t n = small_size(&r);
-    slot[i] = xmalloc(n);
-    touch(slot[i], n, (unsigned char)k);
+    if (mixed && (x >> 32) % MIXED_XFER_EVERY == 0) {
+      size_t j = (size_t)((x >> 40) % MIXED_SHARED);
+      old = atomic_exchange_explicit(&mixed_shared[j], old, memory_order_acq_rel);
+      if (old) check += old[0];
+    }
+    free(old);                                  /* free(NULL) is fine */
+    slot[i] = fresh_block(size_fn(&r), (unsigned char)k);
   }
-  for (int i = 0; i < CHURN_WINDOW; i++) free(slot[i]);
+  for (int i = 0; i < window; i++) {
+    if (mixed) check += ((unsigned char *)slot[i])[0];
+    free(slot[i]);
+  }
   free(slot);
   w->check = check;
+}
+
+static void *churn_thread(void *arg) {
+  window_thread(arg, 1000u, CHURN_WINDOW, small_size, 0);
+  return NULL;
+}
+
+static void *mixed_thread(void *arg) {
+  window_thread(arg, 3000u, MIXED_WINDOW, mixed_size, 1);
   return NULL;
 }
 
@@ -240,14 +173,11 @@ static inline void backoff(unsigned *spins) {
 static void *producer_thread(void *arg) {
   worker_t *w = arg;
   ring_t *ring = w->arg;
-  bench_rng_t r;
-  bench_rng_seed(&r, 2000u + (uint64_t)w->index);
+  bench_rng_t r = worker_rng(w, 2000u);
   size_t tail = 0, head_cache = 0;
   wait_start();
   for (uint64_t k = 0; k < w->ops; k++) {
-    size_t n = (size_t)bench_rng_range(&r, 16, 512);
-    unsigned char *p = xmalloc(n);
-    touch(p, n, (unsigned char)k);
+    unsigned char *p = fresh_block((size_t)bench_rng_range(&r, 16, 512), (unsigned char)k);
     unsigned spins = 0;
     while (tail - head_cache >= RING_SIZE) {
       head_cache = atomic_load_explicit(&ring->head, memory_order_acquire);
@@ -280,66 +210,6 @@ static void *consumer_thread(void *arg) {
   return NULL;
 }
 
-/* ------------------------------------------------------------------ mixed
- * T threads, each with its own window of MIXED_WINDOW slots.  Sizes: 89%
- * small (8..256, skewed), 10% medium (1K..64K), 1% large (64K..1M).  One in
- * MIXED_XFER_EVERY frees does not free the block but exchanges it into a
- * shared array of atomic slots and frees whatever was there, typically a
- * block another thread allocated.  One op = one malloc + one free.
- * The checksum is stable: every block is read once when it leaves its
- * owner's window and once more when it leaves the shared array (or at the
- * end), and which blocks go through the shared array is decided by the
- * owner's own PRNG, so the interleaving changes who reads, not the sum. */
-#define MIXED_WINDOW 1000
-#define MIXED_SHARED 1024
-#define MIXED_XFER_EVERY 8
-
-static _Atomic(void *) mixed_shared[MIXED_SHARED];
-
-static inline size_t mixed_size(bench_rng_t *r) {
-  uint64_t pick = bench_rng_next(r) % 100;
-  if (pick < 89) return small_size(r);
-  if (pick < 99) return (size_t)bench_rng_range(r, 1024, 64 * 1024);
-  return (size_t)bench_rng_range(r, 64 * 1024 + 1, 1024 * 1024);
-}
-
-static void *mixed_thread(void *arg) {
-  worker_t *w = arg;
-  bench_rng_t r;
-  bench_rng_seed(&r, 3000u + (uint64_t)w->index);
-  void **slot = calloc(MIXED_WINDOW, sizeof *slot);
-  if (!slot) die("calloc failed");
-  uint64_t check = 0;
-  for (int i = 0; i < MIXED_WINDOW; i++) {
-    size_t n = mixed_size(&r);
-    slot[i] = xmalloc(n);
-    touch(slot[i], n, (unsigned char)i);
-  }
-  wait_start();
-  for (uint64_t k = 0; k < w->ops; k++) {
-    uint64_t x = bench_rng_next(&r);
-    size_t i = (size_t)(x % MIXED_WINDOW);
-    unsigned char *old = slot[i];
-    check += old[0];
-    if ((x >> 32) % MIXED_XFER_EVERY == 0) {
-      size_t j = (size_t)((x >> 40) % MIXED_SHARED);
-      old = atomic_exchange_explicit(&mixed_shared[j], old, memory_order_acq_rel);
-      if (old) check += old[0];
-    }
-    free(old);                                  /* free(NULL) is fine */
-    size_t n = mixed_size(&r);
-    slot[i] = xmalloc(n);
-    touch(slot[i], n, (unsigned char)k);
-  }
-  for (int i = 0; i < MIXED_WINDOW; i++) {
-    check += ((unsigned char *)slot[i])[0];
-    free(slot[i]);
-  }
-  free(slot);
-  w->check = check;
-  return NULL;
-}
-
 /* ---------------------------------------------------------------- realloc
  * Growing buffers: each thread keeps REALLOC_VECS vectors growing at the
  * same time (round robin), like strings/arrays being built up.  A vector
@@ -361,25 +231,22 @@ static size_t realloc_target(bench_rng_t *r) {
   return base + (size_t)(bench_rng_next(r) % base);
 }
 
+/* A new vector: 16 bytes, growing to a fresh target. */
+static void realloc_start(unsigned char **vec, size_t *len, size_t *target, bench_rng_t *r) {
+  *len = 16;
+  *vec = fresh_block(16, 1);
+  *target = realloc_target(r);
+}
+
 static void *realloc_thread(void *arg) {
   worker_t *w = arg;
-  bench_rng_t r;
-  bench_rng_seed(&r, 4000u + (uint64_t)w->index);
+  bench_rng_t r = worker_rng(w, 4000u);
   unsigned char *vec[REALLOC_VECS];
   size_t len[REALLOC_VECS], target[REALLOC_VECS];
   void *noise[REALLOC_NOISE];
   uint64_t check = 0;
-  for (int v = 0; v < REALLOC_VECS; v++) {
-    len[v] = 16;
-    vec[v] = xmalloc(16);
-    touch(vec[v], 16, 1);
-    target[v] = realloc_target(&r);
-  }
-  for (int i = 0; i < REALLOC_NOISE; i++) {
-    size_t n = small_size(&r);
-    noise[i] = xmalloc(n);
-    touch(noise[i], n, 2);
-  }
+  for (int v = 0; v < REALLOC_VECS; v++) realloc_start(&vec[v], &len[v], &target[v], &r);
+  for (int i = 0; i < REALLOC_NOISE; i++) noise[i] = fresh_block(small_size(&r), 2);
   wait_start();
   for (uint64_t k = 0; k < w->ops; k++) {
     int v = (int)(k % REALLOC_VECS);
@@ -391,18 +258,12 @@ static void *realloc_thread(void *arg) {
     vec[v] = p;
     len[v] = n;
     if (n >= target[v]) {                   /* done: drop it, start over */
-      check += sum_pages(p, 0, n);
-      free(p);
-      len[v] = 16;
-      vec[v] = xmalloc(16);
-      touch(vec[v], 16, 1);
-      target[v] = realloc_target(&r);
+      check += free_pages(p, n);
+      realloc_start(&vec[v], &len[v], &target[v], &r);
     }
     size_t i = (size_t)(bench_rng_next(&r) % REALLOC_NOISE);
     free(noise[i]);
-    size_t m = small_size(&r);
-    noise[i] = xmalloc(m);
-    touch(noise[i], m, (unsigned char)k);
+    noise[i] = fresh_block(small_size(&r), (unsigned char)k);
   }
   for (int v = 0; v < REALLOC_VECS; v++) free(vec[v]);
   for (int i = 0; i < REALLOC_NOISE; i++) free(noise[i]);
@@ -428,6 +289,9 @@ static void *realloc_thread(void *arg) {
 static _Atomic(unsigned char *) *larson_slots;
 static size_t larson_nslots;
 
+/* Size of a larson block from its random number x: 16..1024. */
+static inline size_t larson_size(uint64_t x) { return (size_t)(16 + (x >> 32) % 1009); }
+
 typedef struct {
   uint64_t ops_left;
   uint64_t seed;
@@ -444,9 +308,7 @@ static void *larson_round(void *arg) {
   for (uint64_t k = 0; k < n_ops; k++) {
     uint64_t x = bench_rng_next(&r);
     size_t i = (size_t)(x % larson_nslots);
-    size_t n = (size_t)(16 + (x >> 32) % 1009);
-    unsigned char *p = xmalloc(n);
-    tag_block(p, n, (uint32_t)(x >> 11));
+    unsigned char *p = new_tagged(larson_size(x), (uint32_t)(x >> 11));
     unsigned char *old = atomic_exchange_explicit(&larson_slots[i], p, memory_order_acq_rel);
     check += read_tagged(old);
     free(old);
@@ -466,11 +328,7 @@ static void *larson_chain(void *arg) {
   st.ops_left = w->ops;
   st.check = 0;
   wait_start();
-  while (st.ops_left > 0) {
-    pthread_t t;
-    if (pthread_create(&t, NULL, larson_round, &st) != 0) die("pthread_create failed");
-    pthread_join(t, NULL);
-  }
+  while (st.ops_left > 0) run_in_thread(larson_round, &st);
   w->check = st.check;
   return NULL;
 }
@@ -483,10 +341,7 @@ static double run_larson(worker_t *w, int threads) {
   bench_rng_seed(&r, 5077);
   for (size_t i = 0; i < larson_nslots; i++) {     /* initial fill: not timed */
     uint64_t x = bench_rng_next(&r);
-    size_t n = (size_t)(16 + (x >> 32) % 1009);
-    unsigned char *p = xmalloc(n);
-    tag_block(p, n, (uint32_t)x);
-    atomic_store(&larson_slots[i], p);
+    atomic_store(&larson_slots[i], new_tagged(larson_size(x), (uint32_t)x));
   }
   double secs = run_threads(w, threads, larson_chain);
   for (size_t i = 0; i < larson_nslots; i++) {
@@ -547,124 +402,6 @@ static double run_falseshare(worker_t *w, int threads) {
   return run_threads(w, threads, fs_thread);
 }
 
-/* ---------------------------------------------------------------- threads
- * Threads that come and go.  `threads` lanes run at once; each lane is a
- * chain of short-lived threads (created, joined, next).  A thread lives for
- * TH_ALLOCS allocations: it first adopts one batch of blocks left behind by
- * some earlier thread (any lane; the pool keeps TH_POOL_KEEP batches aged)
- * and frees it, then churns a window of TH_WINDOW blocks (95% 16..1024 B,
- * 5% 4..32 KiB) and exits leaving the window behind in the pool: objects
- * outlive the thread that made them and are freed by a thread that did not
- * make them, after their maker is gone.  When every lane is done, main
- * frees what is still in the pool and reports the resident memory left:
- * rss_after_exit_kb (statm, all threads exited, every block freed) and
- * rss_left_kb = rss_after_exit_kb - rss_before_kb (statm before the first
- * thread).  One op = one malloc + one free; ops are split over the lanes. */
-#define TH_ALLOCS 1000
-#define TH_WINDOW 100
-#define TH_POOL_KEEP 8
-
-typedef struct {
-  size_t n;
-  unsigned char *p[TH_WINDOW];
-} th_batch_t;
-
-static pthread_mutex_t th_lock = PTHREAD_MUTEX_INITIALIZER;
-static th_batch_t **th_pool;      /* ring of batches */
-static size_t th_head, th_tail, th_cap;
-static atomic_ulong th_lifetimes;
-
-typedef struct {
-  uint64_t seed;
-  uint64_t allocs;
-  uint64_t check;
-} th_life_t;
-
-static inline size_t th_size(bench_rng_t *r) {
-  uint64_t x = bench_rng_next(r);
-  if (x % 20 == 0) return (size_t)(4096 + (x >> 8) % (28 * 1024 + 1));
-  return (size_t)(16 + (x >> 8) % 1009);
-}
-
-static void *th_lifetime(void *arg) {
-  th_life_t *life = arg;
-  bench_rng_t r;
-  bench_rng_seed(&r, life->seed);
-  uint64_t check = 0;
-  th_batch_t *old = NULL;
-  pthread_mutex_lock(&th_lock);
-  if (th_tail - th_head > TH_POOL_KEEP) old = th_pool[th_head++ % th_cap];
-  pthread_mutex_unlock(&th_lock);
-  if (old) {
-    for (size_t i = 0; i < old->n; i++) {
-      check += read_tagged(old->p[i]);
-      free(old->p[i]);
-    }
-    free(old);
-  }
-  th_batch_t *b = xmalloc(sizeof *b);
-  b->n = life->allocs < TH_WINDOW ? (size_t)life->allocs : TH_WINDOW;
-  for (size_t i = 0; i < b->n; i++) {
-    size_t n = th_size(&r);
-    b->p[i] = xmalloc(n);
-    tag_block(b->p[i], n, (uint32_t)bench_rng_next(&r));
-  }
-  for (uint64_t k = b->n; k < life->allocs; k++) {
-    size_t i = (size_t)(bench_rng_next(&r) % b->n);
-    check += read_tagged(b->p[i]);
-    free(b->p[i]);
-    size_t n = th_size(&r);
-    b->p[i] = xmalloc(n);
-    tag_block(b->p[i], n, (uint32_t)bench_rng_next(&r));
-  }
-  pthread_mutex_lock(&th_lock);
-  if (th_tail - th_head >= th_cap) die("threads: pool overflow");
-  th_pool[th_tail++ % th_cap] = b;
-  pthread_mutex_unlock(&th_lock);
-  life->check += check;
-  atomic_fetch_add(&th_lifetimes, 1);
-  return NULL;
-}
-
-static void *th_lane(void *arg) {
-  worker_t *w = arg;
-  th_life_t life = {0, 0, 0};
-  uint64_t left = w->ops;
-  wait_start();
-  for (uint64_t j = 0; left > 0; j++) {
-    life.seed = ((uint64_t)bench_mix32(7000u + (uint64_t)w->index, j) << 32) | j;
-    life.allocs = left < TH_ALLOCS ? left : TH_ALLOCS;
-    left -= life.allocs;
-    pthread_t t;
-    if (pthread_create(&t, NULL, th_lifetime, &life) != 0) die("pthread_create failed");
-    pthread_join(t, NULL);
-  }
-  w->check = life.check;
-  return NULL;
-}
-
-static double run_threads_wl(worker_t *w, int threads) {
-  th_cap = TH_POOL_KEEP + (size_t)threads + 8;
-  th_pool = calloc(th_cap, sizeof *th_pool);
-  if (!th_pool) die("calloc failed");
-  long rss_before = bench_rss_kb();
-  double secs = run_threads(w, threads, th_lane);
-  while (th_head < th_tail) {                   /* survivors: freed by main */
-    th_batch_t *b = th_pool[th_head++ % th_cap];
-    for (size_t i = 0; i < b->n; i++) {
-      g_res.check_extra += read_tagged(b->p[i]);
-      free(b->p[i]);
-    }
-    free(b);
-  }
-  free(th_pool);
-  long rss_after = bench_rss_kb();
-  extra_key("lifetimes=%lu rss_before_kb=%ld rss_after_exit_kb=%ld rss_left_kb=%ld",
-            (unsigned long)atomic_load(&th_lifetimes), rss_before, rss_after,
-            rss_after - rss_before);
-  return secs;
-}
-
 /* ------------------------------------------------------------------ order
  * Reverse-order and FIFO-order frees.  Each thread (independently)
  * repeats: allocate ORDER_N blocks of mixed small sizes (small_size, 8..256
@@ -677,19 +414,14 @@ static double run_threads_wl(worker_t *w, int threads) {
 
 static void *order_thread(void *arg) {
   worker_t *w = arg;
-  bench_rng_t r;
-  bench_rng_seed(&r, 8000u + (uint64_t)w->index);
+  bench_rng_t r = worker_rng(w, 8000u);
   unsigned char **blk = calloc(ORDER_N, sizeof *blk);
   if (!blk) die("calloc failed");
   uint64_t check = 0, done = 0;
   wait_start();
   for (unsigned round = 0; done < w->ops; round++) {
     size_t n = w->ops - done < ORDER_N ? (size_t)(w->ops - done) : ORDER_N;
-    for (size_t i = 0; i < n; i++) {
-      size_t sz = small_size(&r);
-      blk[i] = xmalloc(sz);
-      touch(blk[i], sz, (unsigned char)(i + round));
-    }
+    for (size_t i = 0; i < n; i++) blk[i] = fresh_block(small_size(&r), (unsigned char)(i + round));
     for (size_t i = 0; i < n; i++) check += blk[i][0];
     if ((round & 1) == 0) {
       for (size_t i = n; i-- > 0;) { check += blk[i][0] * 3u; free(blk[i]); }
@@ -718,174 +450,30 @@ static inline size_t large_size(bench_rng_t *r) {
   return base + (size_t)(bench_rng_next(r) % base);       /* < 8 MiB */
 }
 
-static void *large_thread(void *arg) {
-  worker_t *w = arg;
-  bench_rng_t r;
-  bench_rng_seed(&r, 9000u + (uint64_t)w->index);
-  unsigned char *blk[LARGE_WINDOW];
-  size_t len[LARGE_WINDOW];
-  uint64_t check = 0;
-  for (int i = 0; i < LARGE_WINDOW; i++) {
-    len[i] = large_size(&r);
-    blk[i] = xmalloc(len[i]);
-    touch_pages(blk[i], 0, len[i], (unsigned char)i);
-  }
-  wait_start();
-  for (uint64_t k = 0; k < w->ops; k++) {
-    size_t i = (size_t)(bench_rng_next(&r) % LARGE_WINDOW);
-    check += sum_pages(blk[i], 0, len[i]);
-    free(blk[i]);
-    len[i] = large_size(&r);
-    blk[i] = xmalloc(len[i]);
-    touch_pages(blk[i], 0, len[i], (unsigned char)k);
-  }
-  for (int i = 0; i < LARGE_WINDOW; i++) {
-    check += sum_pages(blk[i], 0, len[i]);
-    free(blk[i]);
-  }
-  w->check = check;
-  return NULL;
-}
-
-/* ------------------------------------------------------------------- frag
- * Fragmentation and release.  Build a heap of `ops` bytes (split over the
- * threads) of blocks of 16 B..16 KiB (log-uniform), every byte written;
- * then free a random 90% of the blocks (random order); then free all the
- * rest (allocation order).  Resident memory (statm) is sampled after each
- * step: rss_peak_kb (heap built), rss_after90_kb (with live_after90_kb of
- * blocks still live), rss_after_all_kb (everything freed) and, after one
- * more second with the threads idle, rss_after_all_1s_kb (an allocator may
- * purge after a delay).  The threads stay alive until that last sample.
- * The bookkeeping arrays are mmap'ed, outside the allocator.  secs = build
- * + both frees.  figure = rss_after_all_kb (lower is better). */
-#define FRAG_MIN 16
-
-typedef struct {
-  unsigned char **p;
-  uint32_t *n;
-  uint32_t *perm;
-  size_t count;
-  uint64_t live_after90;
-} frag_t;
-
-static int frag_nthreads;
-static pthread_barrier_t frag_bar;
-static long frag_rss[4];
-static double frag_time[4];
-
-static void frag_sample(int phase) {
-  if (phase == 3) sleep(1);
-  frag_time[phase] = bench_now();
-  frag_rss[phase] = bench_rss_kb();
-}
-
-/* End of a phase: with one thread sample now; with more, meet main (which
- * samples between the two barriers). */
-static void frag_phase(int phase) {
-  if (frag_nthreads == 1) { frag_sample(phase); return; }
-  pthread_barrier_wait(&frag_bar);
-  pthread_barrier_wait(&frag_bar);
-}
-
-static void *frag_map(size_t bytes) {
-  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) die("mmap failed");
+/* A fresh large block (its size in *len), every page touched with v. */
+static inline unsigned char *large_block(size_t *len, bench_rng_t *r, unsigned char v) {
+  *len = large_size(r);
+  unsigned char *p = xmalloc(*len);
+  touch_pages(p, 0, *len, v);
   return p;
 }
 
-static void *frag_thread(void *arg) {
+static void *large_thread(void *arg) {
   worker_t *w = arg;
-  frag_t *f = w->arg;
-  bench_rng_t r;
-  bench_rng_seed(&r, 10000u + (uint64_t)w->index);
-  uint64_t check = 0, bytes = 0;
-  size_t cap = (size_t)(w->ops / FRAG_MIN) + 2;
-  f->p = frag_map(cap * sizeof *f->p);
-  f->n = frag_map(cap * sizeof *f->n);
-  f->perm = frag_map(cap * sizeof *f->perm);
-  if (frag_nthreads > 1) pthread_barrier_wait(&frag_bar);       /* start */
-  size_t c = 0;
-  while (bytes < w->ops && c < cap) {
-    unsigned e = (unsigned)(bench_rng_next(&r) % 10);           /* 16..8K base */
-    size_t base = (size_t)FRAG_MIN << e;
-    size_t n = base + (size_t)(bench_rng_next(&r) % base);       /* 16..16383 */
-    unsigned char *p = xmalloc(n);
-    memset(p, (int)(unsigned char)(c * 7 + (size_t)w->index), n);
-    f->p[c] = p;
-    f->n[c] = (uint32_t)n;
-    f->perm[c] = (uint32_t)c;            /* bookkeeping resident before sample 0 */
-    c++;
-    bytes += n;
+  bench_rng_t r = worker_rng(w, 9000u);
+  unsigned char *blk[LARGE_WINDOW];
+  size_t len[LARGE_WINDOW];
+  uint64_t check = 0;
+  for (int i = 0; i < LARGE_WINDOW; i++) blk[i] = large_block(&len[i], &r, (unsigned char)i);
+  wait_start();
+  for (uint64_t k = 0; k < w->ops; k++) {
+    size_t i = (size_t)(bench_rng_next(&r) % LARGE_WINDOW);
+    check += free_pages(blk[i], len[i]);
+    blk[i] = large_block(&len[i], &r, (unsigned char)k);
   }
-  f->count = c;
-  frag_phase(0);
-  for (size_t i = c; i > 1; i--) {                               /* shuffle */
-    size_t j = (size_t)(bench_rng_next(&r) % i);
-    uint32_t t = f->perm[i - 1];
-    f->perm[i - 1] = f->perm[j];
-    f->perm[j] = t;
-  }
-  size_t n90 = c - c / 10;
-  for (size_t k = 0; k < n90; k++) {
-    size_t i = f->perm[k];
-    check += f->p[i][0] + f->p[i][f->n[i] - 1];
-    free(f->p[i]);
-    f->p[i] = NULL;
-  }
-  uint64_t live = 0;
-  for (size_t i = 0; i < c; i++)
-    if (f->p[i]) live += f->n[i];
-  f->live_after90 = live;
-  frag_phase(1);
-  for (size_t i = 0; i < c; i++)
-    if (f->p[i]) {
-      check += (uint64_t)(f->p[i][0] + f->p[i][f->n[i] - 1]) * 3u;
-      free(f->p[i]);
-    }
-  frag_phase(2);
-  frag_phase(3);                                   /* idle 1 s, then sample */
-  munmap(f->p, cap * sizeof *f->p);
-  munmap(f->n, cap * sizeof *f->n);
-  munmap(f->perm, cap * sizeof *f->perm);
+  for (int i = 0; i < LARGE_WINDOW; i++) check += free_pages(blk[i], len[i]);
   w->check = check;
   return NULL;
-}
-
-static double run_frag(worker_t *w, int threads) {
-  frag_t *f = calloc((size_t)threads, sizeof *f);
-  if (!f) die("calloc failed");
-  for (int i = 0; i < threads; i++) w[i].arg = &f[i];
-  frag_nthreads = threads;
-  double t0;
-  if (threads == 1) {
-    t0 = bench_now();
-    frag_thread(&w[0]);
-  } else {
-    pthread_barrier_init(&frag_bar, NULL, (unsigned)threads + 1);
-    for (int i = 0; i < threads; i++)
-      if (pthread_create(&w[i].tid, NULL, frag_thread, &w[i]) != 0) die("pthread_create failed");
-    pthread_barrier_wait(&frag_bar);               /* all set up: start */
-    t0 = bench_now();
-    for (int phase = 0; phase < 4; phase++) {
-      pthread_barrier_wait(&frag_bar);             /* all done with phase */
-      frag_sample(phase);
-      pthread_barrier_wait(&frag_bar);
-    }
-    for (int i = 0; i < threads; i++) pthread_join(w[i].tid, NULL);
-    pthread_barrier_destroy(&frag_bar);
-  }
-  uint64_t live = 0, blocks = 0;
-  for (int i = 0; i < threads; i++) { live += f[i].live_after90; blocks += f[i].count; }
-  free(f);
-  extra_key("blocks=%llu build_secs=%.6f rss_peak_kb=%ld rss_after90_kb=%ld live_after90_kb=%llu "
-            "rss_after_all_kb=%ld rss_after_all_1s_kb=%ld",
-            (unsigned long long)blocks, frag_time[0] - t0, frag_rss[0], frag_rss[1],
-            (unsigned long long)(live / 1024), frag_rss[2], frag_rss[3]);
-  g_res.figure_name = "rss_after_all_kb";
-  g_res.figure = (double)frag_rss[2];
-  g_res.figure_better = "lower";
-  return frag_time[2] - t0;
 }
 
 /* ------------------------------------------------------------------- main */
@@ -902,22 +490,13 @@ static double run_xthread(worker_t **wp, int *threadsp, uint64_t ops, ring_t **r
   *ringsp = rings;
   memset(rings, 0, sizeof(ring_t) * (size_t)pairs);
   for (int p = 0; p < pairs; p++) {
-    uint64_t n = ops / (uint64_t)pairs + ((uint64_t)p < ops % (uint64_t)pairs);
+    uint64_t n = ops_share(ops, pairs, p);
     w[2 * p] = (worker_t){.index = p, .ops = n, .arg = &rings[p]};
     w[2 * p + 1] = (worker_t){.index = p, .ops = n, .arg = &rings[p]};
   }
   g_threads_started = 1;
-  /* run_threads starts one fn for all: dispatch on the odd/even slot */
-  pthread_barrier_init(&start_barrier, NULL, (unsigned)threads + 1);
-  for (int i = 0; i < threads; i++)
-    if (pthread_create(&w[i].tid, NULL, (i & 1) ? consumer_thread : producer_thread, &w[i]) != 0)
-      die("pthread_create failed");
-  pthread_barrier_wait(&start_barrier);
-  double t0 = bench_now();
-  for (int i = 0; i < threads; i++) pthread_join(w[i].tid, NULL);
-  double secs = bench_now() - t0;
-  pthread_barrier_destroy(&start_barrier);
-  return secs;
+  /* producers on the even slots, consumers on the odd ones (threads >= 2) */
+  return run_threads2(w, threads, producer_thread, consumer_thread);
 }
 
 typedef struct {
@@ -1003,8 +582,7 @@ int main(int argc, char **argv) {
   if (!w) die("calloc failed");
   for (int i = 0; i < threads; i++) {
     w[i].index = i;
-    /* split the op count evenly; the first threads take the remainder */
-    w[i].ops = ops / (uint64_t)threads + ((uint64_t)i < ops % (uint64_t)threads);
+    w[i].ops = ops_share(ops, threads, i);
   }
   g_threads_started = threads > 1;
 

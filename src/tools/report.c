@@ -35,6 +35,34 @@ static void fmt_spread(char *buf, size_t n, const bench_cell_t *c) {
   else snprintf(buf, n, "%.1f%%", 100 * (c->t_max - c->t_min) / c->t_med);
 }
 
+/* Four ratios side by side, in the order given. */
+static void fmt_ratios(char r[4][24], double v0, double v1, double v2, double v3) {
+  fmt_ratio(r[0], sizeof r[0], v0);
+  fmt_ratio(r[1], sizeof r[1], v1);
+  fmt_ratio(r[2], sizeof r[2], v2);
+  fmt_ratio(r[3], sizeof r[3], v3);
+}
+
+/* One cell of a workload table as text (the text table and Markdown): time,
+ * spread, peak RSS, figure, then time/glibc, time/best, RSS/glibc, RSS/best. */
+typedef struct {
+  char t[24], sp[24], rss[24], fig[24], r[4][24];
+} cell_text_t;
+
+static void fmt_cell(cell_text_t *x, const bench_cell_t *c) {
+  fmt_secs(x->t, sizeof x->t, c->t_med);
+  fmt_spread(x->sp, sizeof x->sp, c);
+  fmt_mib(x->rss, sizeof x->rss, c->rss_med);
+  tool_fmt_num(x->fig, sizeof x->fig, c->fig_med);
+  fmt_ratios(x->r, c->t_vs_glibc, c->t_vs_best, c->rss_vs_glibc, c->rss_vs_best);
+}
+
+/* The geometric means of one allocator as text: time/glibc, RSS/glibc,
+ * time/best, RSS/best (the order of the summary tables). */
+static void fmt_geo(char r[4][24], const bench_geo_t *g) {
+  fmt_ratios(r, g->t_vs_glibc, g->rss_vs_glibc, g->t_vs_best, g->rss_vs_best);
+}
+
 static const char *alloc_name(const bench_t *b, int a) {
   return a >= 0 ? b->allocs[a].name : "-";
 }
@@ -58,6 +86,16 @@ static const char *peer_names(const bench_t *b, char *buf, size_t n) {
   return buf;
 }
 
+/* One line per allocator: fmt gets three strings, its name, its library
+ * (glibc_lib for glibc, which has none) and peer_note for a peer ("" for
+ * the others). */
+static void list_allocs(FILE *f, const bench_t *b, const char *fmt, const char *glibc_lib,
+                        const char *peer_note) {
+  for (int a = 0; a < b->n_allocs; a++)
+    fprintf(f, fmt, b->allocs[a].name, b->allocs[a].lib ? b->allocs[a].lib : glibc_lib,
+            b->allocs[a].is_peer ? peer_note : "");
+}
+
 void report_header(FILE *f, const bench_t *b) {
   fprintf(f, "# strata bench: %d workload%s x %d allocators x %d runs, interleaved%s\n",
           b->n_wls, b->n_wls == 1 ? "" : "s", b->n_allocs, b->n_runs,
@@ -65,10 +103,7 @@ void report_header(FILE *f, const bench_t *b) {
   fprintf(f, "# %d runs in all, each a fresh process\n", b->total_runs);
   fprintf(f, "# %s; %ld CPUs, %s; load %.2f %.2f %.2f\n", b->date, b->ncpu, b->uname,
           b->load_start[0], b->load_start[1], b->load_start[2]);
-  for (int a = 0; a < b->n_allocs; a++)
-    fprintf(f, "#   %-9s %s%s\n", b->allocs[a].name,
-            b->allocs[a].lib ? b->allocs[a].lib : "system malloc (no preload)",
-            b->allocs[a].is_peer ? "  (peer)" : "");
+  list_allocs(f, b, "#   %-9s %s%s\n", "system malloc (no preload)", "  (peer)");
   fprintf(f, "# time = median of the workload's own timed section; lower is better.\n"
              "# ratios are ratios of medians, < 1.00x is better: /glibc against glibc,\n"
              "# /best against the best peer (fastest, resp. leanest, peer on that workload).\n");
@@ -85,15 +120,8 @@ void report_workload(FILE *f, const bench_t *b, const bench_wl_t *w) {
           "peak RSS", fw, fig_name, "time/glibc", "time/best", "RSS/glibc", "RSS/best");
   for (int a = 0; a < b->n_allocs; a++) {
     const bench_cell_t *c = &w->cell[a];
-    char t[24], sp[24], rss[24], fig[24], r1[24], r2[24], r3[24], r4[24];
-    fmt_secs(t, sizeof t, c->t_med);
-    fmt_spread(sp, sizeof sp, c);
-    fmt_mib(rss, sizeof rss, c->rss_med);
-    tool_fmt_num(fig, sizeof fig, c->fig_med);
-    fmt_ratio(r1, sizeof r1, c->t_vs_glibc);
-    fmt_ratio(r2, sizeof r2, c->t_vs_best);
-    fmt_ratio(r3, sizeof r3, c->rss_vs_glibc);
-    fmt_ratio(r4, sizeof r4, c->rss_vs_best);
+    cell_text_t x;
+    fmt_cell(&x, c);
     int strata = a == b->strata;
     char note[64] = "";
     if (c->n_fail && !c->n_ok) snprintf(note, sizeof note, "  FAILED");
@@ -101,8 +129,8 @@ void report_workload(FILE *f, const bench_t *b, const bench_wl_t *w) {
                                  c->n_fail + c->n_ok);
     char line[256];
     snprintf(line, sizeof line, "%-10s %8s %7s %11s %*s %10s %9s%s %10s %9s%s%s",
-             b->allocs[a].name, t, sp, rss, fw, fig, r1, r2,
-             strata && c->t_vs_best > TARGET_WORST ? "!" : " ", r3, r4,
+             b->allocs[a].name, x.t, x.sp, x.rss, fw, x.fig, x.r[0], x.r[1],
+             strata && c->t_vs_best > TARGET_WORST ? "!" : " ", x.r[2], x.r[3],
              strata && c->rss_vs_best > TARGET_WORST ? "!" : " ", note);
     size_t len = strlen(line);
     while (len && line[len - 1] == ' ') line[--len] = 0;
@@ -121,14 +149,11 @@ void report_summary(FILE *f, const bench_t *b) {
           "time/best peer", "RSS/best peer", "workloads", "failed");
   for (int a = 0; a < b->n_allocs; a++) {
     const bench_geo_t *g = &b->geo[a];
-    char r1[24], r2[24], r3[24], r4[24];
-    fmt_ratio(r1, sizeof r1, g->t_vs_glibc);
-    fmt_ratio(r2, sizeof r2, g->rss_vs_glibc);
-    fmt_ratio(r3, sizeof r3, g->t_vs_best);
-    fmt_ratio(r4, sizeof r4, g->rss_vs_best);
+    char r[4][24];
+    fmt_geo(r, g);
     int failed = 0;
     for (int i = 0; i < b->n_wls; i++) failed += b->wls[i].cell[a].n_fail;
-    fprintf(f, "%-10s %11s %11s %15s %15s %10d %7d\n", b->allocs[a].name, r1, r2, r3, r4,
+    fprintf(f, "%-10s %11s %11s %15s %15s %10d %7d\n", b->allocs[a].name, r[0], r[1], r[2], r[3],
             g->n_glibc, failed);
   }
   fprintf(f, "(best peer = per workload, the fastest resp. leanest of: %s)\n",
@@ -169,6 +194,12 @@ static void json_str(FILE *f, const char *s) {
   fputc('"', f);
 }
 
+/* A string, or null for NULL. */
+static void json_opt_str(FILE *f, const char *s) {
+  if (s) json_str(f, s);
+  else fputs("null", f);
+}
+
 static void json_num(FILE *f, double v) {
   if (isnan(v) || isinf(v)) fputs("null", f);
   else fprintf(f, "%.6g", v);
@@ -205,8 +236,7 @@ int report_json(const char *path, const bench_t *b) {
     fprintf(f, "%s\n    {\"name\": ", a ? "," : "");
     json_str(f, b->allocs[a].name);
     fputs(", \"lib\": ", f);
-    if (b->allocs[a].lib) json_str(f, b->allocs[a].lib);
-    else fputs("null", f);
+    json_opt_str(f, b->allocs[a].lib);
     fprintf(f, ", \"peer\": %s}", b->allocs[a].is_peer ? "true" : "false");
   }
   fputs("\n  ],\n  \"workloads\": [", f);
@@ -224,9 +254,9 @@ int report_json(const char *path, const bench_t *b) {
             w->figure_higher ? "higher" : "lower", w->check_stable ? "true" : "false",
             w->mismatch ? "true" : "false");
     fputs(", \"best_peer_time\": ", f);
-    if (w->best_t >= 0) json_str(f, b->allocs[w->best_t].name); else fputs("null", f);
+    json_opt_str(f, w->best_t >= 0 ? b->allocs[w->best_t].name : NULL);
     fputs(", \"best_peer_rss\": ", f);
-    if (w->best_rss >= 0) json_str(f, b->allocs[w->best_rss].name); else fputs("null", f);
+    json_opt_str(f, w->best_rss >= 0 ? b->allocs[w->best_rss].name : NULL);
     fputs(",\n     \"results\": [", f);
     for (int a = 0; a < b->n_allocs; a++) {
       const bench_cell_t *c = &w->cell[a];
@@ -326,6 +356,17 @@ static void md_text(FILE *f, const char *s) {
   }
 }
 
+/* A "## title" section listing the n strings, or nothing when n == 0. */
+static void md_list(FILE *f, const char *title, char **list, int n) {
+  if (!n) return;
+  fprintf(f, "\n## %s\n\n", title);
+  for (int i = 0; i < n; i++) {
+    fputs("* ", f);
+    md_text(f, list[i]);
+    fputc('\n', f);
+  }
+}
+
 int report_md(const char *path, const bench_t *b) {
   FILE *f = fopen(path, "w");
   if (!f) { perror(path); return -1; }
@@ -336,10 +377,7 @@ int report_md(const char *path, const bench_t *b) {
           b->date, b->ncpu, b->uname, b->n_runs, b->quick ? " (quick mode)" : "",
           b->load_start[0], b->load_end[0], b->elapsed);
   fprintf(f, "| allocator | library |\n|---|---|\n");
-  for (int a = 0; a < b->n_allocs; a++)
-    fprintf(f, "| %s | `%s`%s |\n", b->allocs[a].name,
-            b->allocs[a].lib ? b->allocs[a].lib : "system malloc",
-            b->allocs[a].is_peer ? " (peer)" : "");
+  list_allocs(f, b, "| %s | `%s`%s |\n", "system malloc", " (peer)");
   fprintf(f, "\nTime is the median of the workload's own timed section, peak RSS the median "
              "peak resident set size. Ratios are ratios of medians; below 1.00x is better. "
              "*Best peer* is, per workload, the fastest (for time) or leanest (for RSS) of: "
@@ -350,14 +388,11 @@ int report_md(const char *path, const bench_t *b) {
              "| workloads |\n|---|---:|---:|---:|---:|---:|\n");
   for (int a = 0; a < b->n_allocs; a++) {
     const bench_geo_t *g = &b->geo[a];
-    char r1[24], r2[24], r3[24], r4[24];
-    fmt_ratio(r1, sizeof r1, g->t_vs_glibc);
-    fmt_ratio(r2, sizeof r2, g->rss_vs_glibc);
-    fmt_ratio(r3, sizeof r3, g->t_vs_best);
-    fmt_ratio(r4, sizeof r4, g->rss_vs_best);
+    char r[4][24];
+    fmt_geo(r, g);
     const char *em = a == b->strata ? "**" : "";
-    fprintf(f, "| %s%s%s | %s | %s | %s%s%s | %s%s%s | %d |\n", em, b->allocs[a].name, em, r1,
-            r2, em, r3, em, em, r4, em, g->n_glibc);
+    fprintf(f, "| %s%s%s | %s | %s | %s%s%s | %s%s%s | %d |\n", em, b->allocs[a].name, em, r[0],
+            r[1], em, r[2], em, em, r[3], em, g->n_glibc);
   }
   if (b->has_targets) {
     const bench_geo_t *g = &b->geo[b->strata];
@@ -387,35 +422,14 @@ int report_md(const char *path, const bench_t *b) {
             w->figure_name[0] ? w->figure_name : "figure");
     for (int a = 0; a < b->n_allocs; a++) {
       const bench_cell_t *c = &w->cell[a];
-      char t[24], sp[24], rss[24], fig[24], r1[24], r2[24], r3[24], r4[24];
-      fmt_secs(t, sizeof t, c->t_med);
-      fmt_spread(sp, sizeof sp, c);
-      fmt_mib(rss, sizeof rss, c->rss_med);
-      tool_fmt_num(fig, sizeof fig, c->fig_med);
-      fmt_ratio(r1, sizeof r1, c->t_vs_glibc);
-      fmt_ratio(r2, sizeof r2, c->t_vs_best);
-      fmt_ratio(r3, sizeof r3, c->rss_vs_glibc);
-      fmt_ratio(r4, sizeof r4, c->rss_vs_best);
-      fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", b->allocs[a].name, t,
-              sp, rss, fig, r1, r2, r3, r4, c->n_fail);
+      cell_text_t x;
+      fmt_cell(&x, c);
+      fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", b->allocs[a].name, x.t,
+              x.sp, x.rss, x.fig, x.r[0], x.r[1], x.r[2], x.r[3], c->n_fail);
     }
   }
-  if (b->n_notices) {
-    fprintf(f, "\n## Notes\n\n");
-    for (int i = 0; i < b->n_notices; i++) {
-      fputs("* ", f);
-      md_text(f, b->notices[i]);
-      fputc('\n', f);
-    }
-  }
-  if (b->n_failures) {
-    fprintf(f, "\n## Failures\n\n");
-    for (int i = 0; i < b->n_failures; i++) {
-      fputs("* ", f);
-      md_text(f, b->failures[i]);
-      fputc('\n', f);
-    }
-  }
+  md_list(f, "Notes", b->notices, b->n_notices);
+  md_list(f, "Failures", b->failures, b->n_failures);
   if (fclose(f) != 0) { perror(path); return -1; }
   return 0;
 }
