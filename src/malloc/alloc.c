@@ -50,6 +50,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
   block_t *b = small_block_checked(page, p, owner);
   if (b == NULL) { _st_error("free(): invalid pointer", p); return; }
   if (owner == _st_owner_span) _st_spanblock_free(page);
+  else if (owner == _st_owner_span_cached) _st_error("free(): double free detected", p);
   else if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) _st_page_remote_free(page, b);
   else _st_heap_free_slow(page, b, owner);
 }

@@ -140,6 +140,7 @@ static void page_abandon(page_t *page) {
 
 static void heap_abandon_all(heap_t *h) {
   page_t *p, *next;
+  _st_spanblock_flush(h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     for (p = h->queues[c].first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
     h->queues[c].first = h->queues[c].last = NULL;
@@ -331,7 +332,8 @@ void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
 size_t _st_heap_trim_self(void) {
   heap_t *h = _st_heap_tl;
   if (h == &_st_heap_empty || h == &_st_heap_dead) return 0;
-  size_t freed = 0;
+  size_t freed = h->span_cache_bytes;
+  _st_spanblock_flush(h);
   heap_rescue(h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     page_t *next;

@@ -118,6 +118,7 @@ typedef struct segment_s {
   uint64_t free_mask;
   uint64_t dirty_mask;           /* free slices not yet purged */
   uint64_t dirty_since;          /* ns, when dirty_mask last became non-zero */
+  unsigned max_run;              /* longest run of free slices in free_mask */
   struct segment_s *next, *prev;
   page_t pages[ST_SLICES];
 } segment_t;
@@ -178,6 +179,9 @@ ST_INTERNAL void    _st_pageheap_lock(void), _st_pageheap_unlock(void),
                     _st_pageheap_reinit(void);
 ST_INTERNAL int     _st_segments_check(void);
 
+#define ST_SPAN_CACHE       8                     /* span blocks cached per thread */
+#define ST_SPAN_CACHE_BYTES ((size_t)4 << 20)     /* ... and bytes at most */
+
 /* ---- pages (page.c) ---------------------------------------------------- */
 ST_INTERNAL void  _st_page_init(page_t *page, unsigned cls);
 ST_INTERNAL bool  _st_page_extend(page_t *page);          /* carve more blocks */
@@ -204,6 +208,9 @@ typedef struct heap_s {
   struct heap_s *next_all, *prev_all;   /* registry of live heaps (heaps lock) */
   struct heap_s *next_free;             /* recycled heap structs (heaps lock) */
   uint32_t slow_count;                  /* slow-path calls, to pace full-list rescans */
+  /* span blocks this thread freed, kept for its next ones (spanblock.c) */
+  page_t *span_cache[ST_SPAN_CACHE];
+  size_t span_cache_bytes;
   bool in_registry;
 } heap_t;
 
@@ -227,6 +234,9 @@ ST_INTERNAL int   _st_heaps_check(void);
 #define ST_SPAN_BLOCK_MAX  ((size_t)1 << 20)    /* above: large blocks */
 #define ST_CLASS_SPAN      0xffff                /* page->cls of a span block */
 extern const uintptr_t _st_owner_span ST_INTERNAL;   /* page->owner of a span block */
+extern const uintptr_t _st_owner_span_cached ST_INTERNAL; /* ... while in a thread's cache */
+struct heap_s;
+ST_INTERNAL void  _st_spanblock_flush(struct heap_s *h);       /* empty h's span cache */
 ST_INTERNAL void *_st_spanblock_alloc(size_t size, int zero);  /* size <= ST_SPAN_BLOCK_MAX */
 ST_INTERNAL void  _st_spanblock_free(page_t *page);
 ST_INTERNAL bool  _st_spanblock_grow(page_t *page, size_t size);  /* in place */

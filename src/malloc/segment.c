@@ -19,7 +19,9 @@
  *     (after the lock is released).
  *
  * Invariants (segment_t): bit i of free_mask is set iff slice i is not in a
- * span; dirty_mask is a subset of free_mask; bit 0 (the header) is in
+ * span; max_run is the longest run of set bits in free_mask (best fit skips
+ * segments that cannot hold a request, or cannot beat the best found);
+ * dirty_mask is a subset of free_mask; bit 0 (the header) is in
  * neither; a segment is on ph_list iff free_mask != 0; dirty_since is the
  * time the oldest dirty slice was freed (0 when dirty_mask == 0).
  *
@@ -92,6 +94,19 @@ static int best_run(uint64_t m, unsigned n, unsigned *len_out) {
   return best;
 }
 
+/* Longest run of set bits in m. */
+static unsigned longest_run(uint64_t m) {
+  unsigned best = 0;
+  while (m) {
+    unsigned start = (unsigned)__builtin_ctzll(m);
+    uint64_t rest = m >> start;
+    unsigned len = ~rest == 0 ? 64 - start : (unsigned)__builtin_ctzll(~rest);
+    if (len > best) best = len;
+    m &= len + start >= 64 ? (((uint64_t)1 << start) - 1) : ~((((uint64_t)1 << len) - 1) << start);
+  }
+  return best;
+}
+
 static segment_t *segment_new(void) {
   segment_t *s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
   if (s == NULL) return NULL;
@@ -103,6 +118,7 @@ static segment_t *segment_new(void) {
   long thp = _st_option(OPT_THP);
   if (thp != 1) _st_os_hint_huge(s, ST_SEGMENT_SIZE, thp == 2);   /* 1: the system's default */
   s->free_mask = ALL_SLICES_FREE;             /* the mapping is fresh: all zero */
+  s->max_run = ST_SLICES - 1;
   for (unsigned i = 0; i < ST_SLICES; i++) s->pages[i].span = &s->pages[i];
   return s;
 }
@@ -145,6 +161,7 @@ page_t *_st_span_alloc(unsigned n) {
    * empty segments only when nothing else fits, to keep them empty. */
   for (segment_t *t = ph_list; t != NULL; t = t->next) {
     if (t->free_mask == ALL_SLICES_FREE) { if (!empty) empty = t; continue; }
+    if (t->max_run < n || t->max_run >= best_len) continue;   /* cannot fit, or fit better */
     int r = best_run(t->free_mask, n, &len);
     if (r >= 0 && len < best_len) { s = t; start = r; best_len = len; if (len == n) break; }
   }
@@ -165,6 +182,7 @@ page_t *_st_span_alloc(unsigned n) {
   }
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
   s->free_mask &= ~bits;
+  s->max_run = longest_run(s->free_mask);
   ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask & bits);
   s->dirty_mask &= ~bits;
   if (s->dirty_mask == 0) s->dirty_since = 0;
@@ -199,6 +217,7 @@ void _st_span_free(page_t *page) {
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
   if (s->free_mask == 0) list_push(s);
   s->free_mask |= bits;
+  s->max_run = longest_run(s->free_mask);
   s->dirty_mask |= bits;
   ph_dirty += n;
   if (s->dirty_since == 0) s->dirty_since = now;
@@ -227,6 +246,7 @@ bool _st_span_grow(page_t *page, unsigned n) {
   pthread_mutex_lock(&ph_lock);
   if ((s->free_mask & bits) != bits) { pthread_mutex_unlock(&ph_lock); return false; }
   s->free_mask &= ~bits;
+  s->max_run = longest_run(s->free_mask);
   ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask & bits);
   s->dirty_mask &= ~bits;
   if (s->dirty_mask == 0) s->dirty_since = 0;
@@ -291,6 +311,7 @@ int _st_segments_check(void) {
   pthread_mutex_lock(&ph_lock);
   for (segment_t *s = ph_list; s; s = s->next) {
     if (s->free_mask == 0 || (s->free_mask & 1) || (s->dirty_mask & ~s->free_mask)) bad = 1;
+    if (s->max_run != longest_run(s->free_mask)) bad = 1;
     if (st_segmap_get(s) != SEGMAP_SMALL) bad = 1;
     for (unsigned i = 1; i < ST_SLICES;) {
       page_t *p = &s->pages[i];
