@@ -83,7 +83,12 @@ typedef struct block_s { struct block_s *next; } block_t;
 
 #define OWNER_FULL     ((uintptr_t)1)  /* page is on its heap's full list */
 #define OWNER_FLAGS    OWNER_FULL
+/* xthread_free word:  63..48 count | 47..1 first block | 0 XF_FULL.
+ * User-space addresses fit in 47 bits, and a page holds at most 4096 blocks,
+ * so the count never overflows its 16 bits. */
 #define XF_FULL        ((uintptr_t)1)
+#define XF_COUNT_SHIFT 48
+#define XF_PTR_MASK    ((((uintptr_t)1 << XF_COUNT_SHIFT) - 1) & ~XF_FULL)
 
 struct heap_s;
 typedef struct __attribute__((aligned(128))) page_s {
@@ -93,7 +98,7 @@ typedef struct __attribute__((aligned(128))) page_s {
   uint32_t used;                 /* handed out, not yet back          (owner) */
   uint32_t capacity;             /* blocks carved so far              (owner) */
   _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */
-  _Atomic uintptr_t xthread_free;/* remote frees | XF_FULL                   */
+  _Atomic uintptr_t xthread_free;/* count | remote frees | XF_FULL           */
   struct heap_s *_Atomic heap;   /* owning heap, NULL when abandoned          */
   struct page_s *next, *prev;    /* in a heap queue or the abandoned list     */
   /* second line: slow paths */

@@ -58,25 +58,31 @@ void _st_page_collect(page_t *page) {
   if ((x & ~XF_FULL) != 0) _st_page_collect_all(page);
 }
 
+/* The list's length travels in the word (XF_COUNT), so taking it costs no
+ * walk over blocks another core touched last, unless `free` is non-empty
+ * and the list must be appended to it. */
 void _st_page_collect_all(page_t *page) {
   uintptr_t x = atomic_exchange_explicit(&page->xthread_free, 0, memory_order_acquire);
-  block_t *list = (block_t *)(x & ~XF_FULL);
+  block_t *list = (block_t *)(x & XF_PTR_MASK);
   if (list == NULL) return;
-  uint32_t n = 1;
-  block_t *tail = list;
-  while (tail->next) { tail = tail->next; n++; }
-  tail->next = page->free;
+  if (page->free != NULL) {
+    block_t *tail = list;
+    while (tail->next) tail = tail->next;
+    tail->next = page->free;
+  }
   page->free = list;
-  page->used -= n;
+  page->used -= (uint32_t)(x >> XF_COUNT_SHIFT);
 }
 
 void _st_page_remote_free(page_t *page, block_t *b) {
   heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
   ((uintptr_t *)b)[1] = _st_free_key;
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
+  uintptr_t want;
   do {
-    b->next = (block_t *)(old & ~XF_FULL);
-  } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)b,
+    b->next = (block_t *)(old & XF_PTR_MASK);
+    want = (uintptr_t)b | (((old >> XF_COUNT_SHIFT) + 1) << XF_COUNT_SHIFT);   /* clears XF_FULL */
+  } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, want,
                                                   memory_order_acq_rel, memory_order_relaxed));
   if ((old & XF_FULL) && h != NULL)       /* first free into a parked page: wake its heap */
     atomic_store_explicit(&h->full_dirty, 1, memory_order_release);
@@ -113,8 +119,8 @@ int _st_page_check(page_t *page, int owner_view) {
   long x = 0;
   if (owner_view) {
     uintptr_t xs = atomic_load_explicit(&page->xthread_free, memory_order_acquire);
-    x = list_check(page, (block_t *)(xs & ~XF_FULL));
-    if (x < 0) return -1;
+    x = list_check(page, (block_t *)(xs & XF_PTR_MASK));
+    if (x < 0 || (uintptr_t)x != xs >> XF_COUNT_SHIFT) return -1;
     if (x > (long)page->used) return -1;
   }
   if ((long)page->used + f != (long)page->capacity) return -1;
