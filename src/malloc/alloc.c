@@ -18,15 +18,17 @@
 
 STRATA_API void *strata_malloc(size_t size) {
   heap_t *heap = _st_heap_tl;
-  if (st_likely(size <= ST_SMALL_FAST_MAX)) {
-    page_t *page = heap->direct[st_class_fast(size)];
-    block_t *b = page->free;
-    if (st_likely(b != NULL)) {
-      page->free = b->next;
-      page->used++;
-      ((uintptr_t *)b)[1] = 0;
-      return b;
-    }
+  unsigned c;
+  if (st_likely(size <= ST_SMALL_FAST_MAX)) c = st_class_fast(size);
+  else if (size <= ST_MEDIUM_MAX) c = st_class_medium(size);
+  else return _st_heap_malloc_slow(heap, size);
+  page_t *page = heap->direct[c];
+  block_t *b = page->free;
+  if (st_likely(b != NULL)) {
+    page->free = b->next;
+    page->used++;
+    ((uintptr_t *)b)[1] = 0;
+    return b;
   }
   return _st_heap_malloc_slow(heap, size);
 }

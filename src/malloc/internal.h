@@ -77,6 +77,11 @@ ST_INTERNAL unsigned _st_class_slices(unsigned cls); /* span length in slices */
 static inline unsigned st_class_fast(size_t size) {  /* size <= ST_SMALL_FAST_MAX */
   return _st_class_small[(size + 7) >> 3];
 }
+/* 1 KiB < size <= ST_MEDIUM_MAX: the classes' formula (see sizeclass.c). */
+static inline unsigned st_class_medium(size_t size) {
+  unsigned b = 63u - (unsigned)__builtin_clzl(size - 1);     /* 2^b < size <= 2^(b+1) */
+  return 8 + (b - 7) * 8 + (unsigned)(((size - 1) >> (b - 3)) & 7);
+}
 
 /* ---- blocks, pages, segments ------------------------------------------- */
 typedef struct block_s { struct block_s *next; } block_t;

@@ -37,8 +37,7 @@ size_t _st_class_size(unsigned c) {
 
 unsigned _st_class_of(size_t n) {
   if (n <= 128) return n <= 16 ? 0 : (unsigned)((n + 15) >> 4) - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzl(n - 1);     /* 2^b < n <= 2^(b+1) */
-  return 8 + (b - 7) * 8 + (unsigned)(((n - 1) >> (b - 3)) & 7);
+  return st_class_medium(n);
 }
 
 /* A span holds at least 8 blocks, so the unused tail is below 1/8 of it. */
