@@ -190,7 +190,7 @@ ST_INTERNAL void    _st_pageheap_lock(void), _st_pageheap_unlock(void),
 ST_INTERNAL int     _st_segments_check(void);
 
 #define ST_SPAN_CACHE       8                     /* span blocks cached per thread */
-#define ST_SPAN_CACHE_BYTES ((size_t)4 << 20)     /* ... and bytes at most */
+#define ST_SPAN_CACHE_BYTES ((size_t)2 << 20)     /* ... and bytes at most */
 
 /* ---- pages (page.c) ---------------------------------------------------- */
 ST_INTERNAL void  _st_page_init(page_t *page, unsigned cls);
