@@ -33,7 +33,7 @@ BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 TEST_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc -fno-builtin \
               $(EXTRA_CFLAGS)
 
-.PHONY: all lib test demo bench debug sanitize install clean peers
+.PHONY: all lib test demo bench debug sanitize install clean peers deps
 TOOL_SRC := $(wildcard src/tools/*.c)
 TOOL     := $(if $(TOOL_SRC),$(BUILD)/strata)
 all: lib $(TESTS) $(HELPERS) $(BENCHES) $(TOOL)
@@ -84,7 +84,9 @@ $(BUILD)/strata: $(TOOL_SRC) $(wildcard src/tools/*.h)
 peers:
 	apt-get install -y libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
 
-test: all
+test:
+	@sh tests/deps.sh
+	@$(MAKE) --no-print-directory all
 	@sh tests/run.sh $(BUILD)
 	@$(MAKE) --no-print-directory sanitize
 
@@ -104,8 +106,14 @@ sanitize:
 	      timeout 300 $(BUILD)/san/$$n-$$s; \
 	  done; done; echo "sanitize: all passed"
 
-demo: all
+demo:
+	@sh tests/deps.sh demo
+	@$(MAKE) --no-print-directory all
 	@sh bench/demo.sh $(BUILD)
+
+# What the tests need, installed with apt-get when missing (tests/deps.sh).
+deps:
+	@sh tests/deps.sh
 
 bench: all
 	@$(BUILD)/strata bench
