@@ -107,6 +107,16 @@ static unsigned longest_run(uint64_t m) {
   return best;
 }
 
+/* Mark the free slices `bits` of s as used (lock held). */
+static void take_slices(segment_t *s, uint64_t bits) {
+  s->free_mask &= ~bits;
+  s->max_run = longest_run(s->free_mask);
+  ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask & bits);
+  s->dirty_mask &= ~bits;
+  if (s->dirty_mask == 0) s->dirty_since = 0;
+  if (s->free_mask == 0) list_remove(s);
+}
+
 static segment_t *segment_new(void) {
   segment_t *s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
   if (s == NULL) return NULL;
@@ -181,12 +191,7 @@ page_t *_st_span_alloc(unsigned n) {
     start = best_run(s->free_mask, n, &len);
   }
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
-  s->free_mask &= ~bits;
-  s->max_run = longest_run(s->free_mask);
-  ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask & bits);
-  s->dirty_mask &= ~bits;
-  if (s->dirty_mask == 0) s->dirty_since = 0;
-  if (s->free_mask == 0) list_remove(s);
+  take_slices(s, bits);
   page_t *page = &s->pages[start];
   memset(page, 0, sizeof *page);
   page->slice_count = (uint8_t)n;
@@ -245,12 +250,7 @@ bool _st_span_grow(page_t *page, unsigned n) {
   uint64_t bits = (((uint64_t)1 << (n - old)) - 1) << (start + old);
   pthread_mutex_lock(&ph_lock);
   if ((s->free_mask & bits) != bits) { pthread_mutex_unlock(&ph_lock); return false; }
-  s->free_mask &= ~bits;
-  s->max_run = longest_run(s->free_mask);
-  ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask & bits);
-  s->dirty_mask &= ~bits;
-  if (s->dirty_mask == 0) s->dirty_since = 0;
-  if (s->free_mask == 0) list_remove(s);
+  take_slices(s, bits);
   for (unsigned i = old; i < n; i++) {
     memset(&s->pages[start + i], 0, sizeof(page_t));
     s->pages[start + i].slice_offset = (uint8_t)i;
