@@ -271,7 +271,6 @@ static heap_t *heap_create(void) {
   h->next_all = heaps_all;
   if (heaps_all) heaps_all->prev_all = h;
   heaps_all = h;
-  h->in_registry = true;
   heaps_live++;
   pthread_mutex_unlock(&heaps_lock);
   /* Publish before pthread_setspecific, which may itself call malloc. */
@@ -360,7 +359,6 @@ void _st_heap_thread_done(void *arg) {
   pthread_mutex_lock(&heaps_lock);
   if (h->prev_all) h->prev_all->next_all = h->next_all; else heaps_all = h->next_all;
   if (h->next_all) h->next_all->prev_all = h->prev_all;
-  h->in_registry = false;
   heaps_live--;
   h->next_free = heaps_free;     /* recycled, never unmapped (see header) */
   heaps_free = h;

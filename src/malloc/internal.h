@@ -221,7 +221,6 @@ typedef struct heap_s {
   /* span blocks this thread freed, kept for its next ones (spanblock.c) */
   page_t *span_cache[ST_SPAN_CACHE];
   size_t span_cache_bytes;
-  bool in_registry;
 } heap_t;
 
 extern page_t _st_page_empty ST_INTERNAL;
