@@ -61,20 +61,8 @@ else
 fi
 
 # --- temp dir, removed on every exit --------------------------------------
-REAL_TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-bench-$REAL_NAME.XXXXXX") || die "mktemp -d failed"
-REAL_CLEANUP_HOOK=:
-real_cleanup() {
-  rc=$?
-  trap - EXIT INT TERM HUP PIPE
-  $REAL_CLEANUP_HOOK
-  rm -rf "$REAL_TMP"
-  exit $rc
-}
-trap real_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-trap 'exit 141' PIPE
+. "$REAL_ROOT/tests/real/data/shlib.sh"
+real_tmpdir "strata-bench-$REAL_NAME"
 
 now_ns() { date +%s%N; }
 

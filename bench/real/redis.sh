@@ -50,19 +50,7 @@ while [ -z "$REDIS_PID" ]; do
     timeout -k 5 120 "$@" </dev/null >"$REAL_TMP/redis.stdout" 2>&1 &
   fi
   SRV_PID=$!
-  i=0
-  while [ $i -lt 100 ] && kill -0 "$SRV_PID" 2>/dev/null; do     # up to 10 s
-    [ "$(cli ping 2>/dev/null)" = PONG ] && break
-    sleep 0.1
-    i=$((i + 1))
-  done
-  if kill -0 "$SRV_PID" 2>/dev/null && [ "$(cli ping 2>/dev/null)" = PONG ]; then
-    REDIS_PID=$(cli info server | tr -d '\r' | sed -n 's/^process_id://p')
-    [ -n "$REDIS_PID" ] || fail "cannot get the server's process_id"
-    # The server answering must be ours: its parent is our timeout process.
-    ppid=$(awk '{print $4}' "/proc/$REDIS_PID/stat" 2>/dev/null)
-    [ "$ppid" = "$SRV_PID" ] || fail "the redis on port $PORT (pid $REDIS_PID) is not the one we started"
-  else
+  if ! redis_wait; then
     wait "$SRV_PID" 2>/dev/null
     SRV_PID=
     grep -q "Address already in use" "$log" "$REAL_TMP/redis.stdout" 2>/dev/null && continue

@@ -56,21 +56,7 @@ start_server() {
       timeout -k 5 300 env -u LD_PRELOAD "$@" </dev/null >"$D/redis-$mode.stdout" 2>&1 &
     fi
     SRV_PID=$!
-    i=0
-    while [ $i -lt 100 ]; do      # up to 10 s
-      if ! kill -0 "$SRV_PID" 2>/dev/null; then break; fi
-      [ "$(cli ping 2>/dev/null)" = PONG ] && break
-      sleep 0.1
-      i=$((i + 1))
-    done
-    if kill -0 "$SRV_PID" 2>/dev/null && [ "$(cli ping 2>/dev/null)" = PONG ]; then
-      REDIS_PID=$(cli info server | tr -d '\r' | sed -n 's/^process_id://p')
-      [ -n "$REDIS_PID" ] || fail "$mode: cannot get the server's process_id"
-      # The server answering must be ours: its parent is our timeout process.
-      ppid=$(awk '{print $4}' "/proc/$REDIS_PID/stat" 2>/dev/null)
-      [ "$ppid" = "$SRV_PID" ] || fail "$mode: the redis on port $PORT (pid $REDIS_PID) is not the one we started"
-      return 0
-    fi
+    redis_wait && return 0
     wait "$SRV_PID"; rc=$?
     SRV_PID=
     if grep -q "Address already in use" "$log" "$D/redis-$mode.stdout" 2>/dev/null; then

@@ -46,20 +46,8 @@ LD_PRELOAD=$STRATA_LIB timeout 20 cat /proc/self/maps 2>/dev/null | grep -qF "/$
   || fail "$REAL_LIBNAME is not mapped in a preloaded 'cat /proc/self/maps'"
 
 # --- temp dir, cleaned up on every exit --------------------------------------
-REAL_TMP=$(mktemp -d "${TMPDIR:-/tmp}/strata-real-$REAL_NAME.XXXXXX") || fail "mktemp -d failed"
-REAL_CLEANUP_HOOK=:
-real_cleanup() {
-  rc=$?
-  trap - EXIT INT TERM HUP PIPE
-  $REAL_CLEANUP_HOOK
-  rm -rf "$REAL_TMP"
-  exit $rc
-}
-trap real_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-trap 'exit 141' PIPE
+. "$REAL_DATA/shlib.sh"
+real_tmpdir "strata-real-$REAL_NAME"
 
 # --- timing -------------------------------------------------------------------
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
