@@ -10,7 +10,7 @@ if ! cc -static -O2 -Iinclude tests/data/static_prog.c "$B/libstrata.a" -pthread
   if grep -q "cannot find -lc" "$out.err"; then echo "static libc not installed: skipped"; exit 0; fi
   cat "$out.err"; echo "FAIL: static link with libstrata.a"; exit 1
 fi
-got=$(STRATA_OPTIONS=show_stats=1 "$out" 2>&1)
+got=$(STRATA_OPTIONS=stats=1 "$out" 2>&1)
 echo "$got"
 echo "$got" | grep -q "^hello dup$" || { echo "FAIL: wrong output"; exit 1; }
 echo "$got" | grep -q "^check 0" || { echo "FAIL: heap check"; exit 1; }

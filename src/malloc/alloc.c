@@ -28,6 +28,8 @@ STRATA_API void *strata_malloc(size_t size) {
     page->free = b->next;
     page->used++;
     ((uintptr_t *)b)[1] = 0;
+    heap->req_count[c]++;
+    heap->req_bytes[c] += size;
     return b;
   }
   return _st_heap_malloc_slow(heap, size);
@@ -53,7 +55,11 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
   if (b == NULL) { _st_error("free(): invalid pointer", p); return; }
   if (owner == _st_owner_span) _st_spanblock_free(page);
   else if (owner == _st_owner_span_cached) _st_error("free(): double free detected", p);
-  else if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) _st_page_remote_free(page, b);
+  else if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) {
+    heap_t *me = _st_heap_tl;
+    if (me != &_st_heap_empty && me != &_st_heap_dead) me->remote_frees++;
+    _st_page_remote_free(page, b);
+  }
   else _st_heap_free_slow(page, b, owner);
 }
 

@@ -1,4 +1,4 @@
-/* glibc's extensions with strata's meaning, and strata's own statistics.
+/* glibc's extensions with strata's meaning.
  *
  *   malloc_trim(pad)   give back cached memory now: the calling thread's empty
  *                      pages, empty abandoned pages, dirty free slices,
@@ -9,7 +9,7 @@
  *   mallinfo2()        arena = bytes in small-object segments, hblks/hblkhd
  *                      = large blocks, uordblks = bytes in live blocks,
  *                      fordblks = arena - small bytes in use.
- *   malloc_stats()     a summary on stderr.
+ *   malloc_stats()     strata_stats_print(stderr, text) (stats.c).
  *   malloc_info(0, fp) the same as XML.
  * Nothing here holds a lock while calling stdio (which may call malloc).
  */
@@ -18,26 +18,20 @@
 #include <string.h>
 #include "malloc/internal.h"
 
-STRATA_API int strata_stats_get(strata_stats_t *st) {
-  if (st == NULL) { errno = EINVAL; return -1; }
-  memset(st, 0, sizeof *st);
-  _st_segments_stats(st);
-  _st_large_stats(st);
-  _st_heaps_stats(st);
-  st->resident = _st_os_resident();
-  st->os_maps = _st_os_maps();
-  st->os_unmaps = _st_os_unmaps();
-  return 0;
-}
-
-STRATA_API size_t strata_os_resident(void) { return _st_os_resident(); }
-
 STRATA_API void strata_collect(int force) {
   (void)force;
   _st_heap_trim_self();
   _st_abandoned_trim();
   _st_segments_trim();
   _st_large_trim();
+}
+
+STRATA_API size_t strata_purge(void) {
+  size_t freed = _st_heap_trim_self();
+  freed += _st_abandoned_trim();
+  freed += _st_segments_trim();
+  freed += _st_large_trim();
+  return freed;
 }
 
 STRATA_API int strata_malloc_trim(size_t pad) {
@@ -87,17 +81,7 @@ STRATA_API struct st_mallinfo strata_mallinfo(void) {
   return mi;
 }
 
-STRATA_API void strata_malloc_stats(void) {
-  strata_stats_t st;
-  strata_stats_get(&st);
-  _st_message("strata %d.%d: resident %zu KiB, segments %zu (%zu KiB), spans in use %zu, "
-              "abandoned %zu\n  small/medium in use %zu KiB, large %zu blocks (%zu KiB), "
-              "thread caches %zu, mmap %zu, munmap %zu\n",
-              STRATA_VERSION_MAJOR, STRATA_VERSION_MINOR, st.resident >> 10, st.segments,
-              (st.segments * ST_SEGMENT_SIZE) >> 10, st.pages_in_use, st.pages_abandoned,
-              st.small_in_use >> 10, st.large_count, st.large_in_use >> 10, st.heaps,
-              st.os_maps, st.os_unmaps);
-}
+STRATA_API void strata_malloc_stats(void) { strata_stats_print(stderr, 0); }
 
 STRATA_API int strata_malloc_info(int options, FILE *fp) {
   if (options != 0 || fp == NULL) { errno = EINVAL; return -1; }

@@ -127,7 +127,7 @@ static void heap_rescue(heap_t *h) {
 
 static void page_abandon(page_t *page) {
   _st_page_collect_all(page);
-  if (page->used == 0) { _st_span_free(page); return; }
+  if (st_page_used(page) == 0) { _st_span_free(page); return; }
   atomic_store_explicit(&page->heap, NULL, memory_order_relaxed);
   atomic_store_explicit(&page->owner, 0, memory_order_release);
   pthread_mutex_lock(&abandoned_lock);
@@ -172,7 +172,7 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
     atomic_store_explicit(&p->heap, h, memory_order_relaxed);
     atomic_store_explicit(&p->owner, (uintptr_t)h, memory_order_release);
     _st_page_collect_all(p);
-    if (p->used == 0 && h->queues[c].first != NULL) { _st_span_free(p); continue; }
+    if (st_page_used(p) == 0 && h->queues[c].first != NULL) { _st_span_free(p); continue; }
     queue_push_front(&h->queues[c], p);
     heap_sync_direct(h, c);
     if (p->free || _st_page_extend(p)) return p;
@@ -190,7 +190,7 @@ size_t _st_abandoned_trim(void) {
     for (page_t *p = abandoned[c].first; p; p = next) {
       next = p->next;
       _st_page_collect_all(p);        /* no owner: the lock stands in for one */
-      if (p->used == 0) {
+      if (st_page_used(p) == 0) {
         queue_remove(&abandoned[c], p);
         p->abandoned = 0;
         atomic_fetch_sub_explicit(&abandoned_n[c], 1, memory_order_relaxed);
@@ -252,6 +252,8 @@ static void *heap_alloc_class(heap_t *h, size_t size) {
   p->free = b->next;
   p->used++;
   ((uintptr_t *)b)[1] = 0;
+  h->req_count[c]++;
+  h->req_bytes[c] += size;
   if (STRATA_DEBUG && _st_page_check(p, 1) != 0) _st_error("malloc: page invariant broken", b);
   return b;
 }
@@ -303,7 +305,10 @@ void *_st_heap_malloc_slow(heap_t *h, size_t size) {
 
 /* ---- free slow paths ------------------------------------------------------ */
 
+/* `used` reached 0: the page is empty, or reached its armed low-water mark
+ * (page.c, "Sparse pages"). */
 void _st_heap_retire(page_t *page) {
+  if (page->purge_low != 0) { _st_page_low_water(page); return; }
   heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
   page_queue_t *q = &h->queues[page->cls];
   if (q->first == page && page->next == NULL) return;   /* keep the class's last page */
@@ -339,7 +344,7 @@ size_t _st_heap_trim_self(void) {
     for (page_t *p = h->queues[c].first; p; p = next) {
       next = p->next;
       _st_page_collect(p);
-      if (p->used != 0) continue;
+      if (st_page_used(p) != 0) { freed += _st_page_purge(p); continue; }
       queue_remove(&h->queues[c], p);
       freed += (size_t)p->slice_count * ST_SLICE_SIZE;
       _st_span_free(p);
@@ -351,6 +356,25 @@ size_t _st_heap_trim_self(void) {
 
 /* ---- thread exit, fork ---------------------------------------------------- */
 
+/* Counters of heaps that are gone (heaps lock). */
+static size_t dead_remote_frees, dead_req_count[ST_NCLASSES], dead_req_bytes[ST_NCLASSES];
+
+static void stats_fold(heap_t *h) {         /* heaps lock held */
+  dead_remote_frees += h->remote_frees;
+  for (unsigned c = 0; c < ST_NCLASSES; c++) {
+    dead_req_count[c] += h->req_count[c];
+    dead_req_bytes[c] += h->req_bytes[c];
+  }
+}
+
+static void stats_add(strata_stats_t *st, const heap_t *h) {
+  st->remote_frees += __atomic_load_n(&h->remote_frees, __ATOMIC_RELAXED);
+  for (unsigned c = 0; c < ST_NCLASSES; c++) {
+    st->classes[c].mallocs += __atomic_load_n(&h->req_count[c], __ATOMIC_RELAXED);
+    st->classes[c].requested += __atomic_load_n(&h->req_bytes[c], __ATOMIC_RELAXED);
+  }
+}
+
 void _st_heap_thread_done(void *arg) {
   heap_t *h = arg;
   if (h == NULL || h == &_st_heap_empty || h == &_st_heap_dead) return;
@@ -360,6 +384,7 @@ void _st_heap_thread_done(void *arg) {
   if (h->prev_all) h->prev_all->next_all = h->next_all; else heaps_all = h->next_all;
   if (h->next_all) h->next_all->prev_all = h->prev_all;
   heaps_live--;
+  stats_fold(h);
   h->next_free = heaps_free;     /* recycled, never unmapped (see header) */
   heaps_free = h;
   pthread_mutex_unlock(&heaps_lock);
@@ -400,6 +425,15 @@ void _st_heaps_fork_child(void) {
 void _st_heaps_stats(strata_stats_t *st) {
   pthread_mutex_lock(&heaps_lock);
   st->heaps = heaps_live;
+  for (heap_t *h = heaps_all; h; h = h->next_all) stats_add(st, h);
+  st->remote_frees += dead_remote_frees;
+  for (unsigned c = 0; c < ST_NCLASSES; c++) {
+    st->classes[c].mallocs += dead_req_count[c];
+    st->classes[c].requested += dead_req_bytes[c];
+  }
+  pthread_mutex_lock(&orphan_lock);
+  stats_add(st, &orphan_heap);
+  pthread_mutex_unlock(&orphan_lock);
   pthread_mutex_unlock(&heaps_lock);
   pthread_mutex_lock(&abandoned_lock);
   st->pages_abandoned = abandoned_count;

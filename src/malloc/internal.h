@@ -116,6 +116,16 @@ typedef struct __attribute__((aligned(128))) page_s {
   uint8_t  slice_offset;         /* distance to the head slice                */
   uint8_t  in_use;               /* span assigned to a size class             */
   uint8_t  abandoned;            /* on the abandoned list                     */
+  /* purging inside a span that still holds live blocks (page.c, "Sparse
+   * pages"), all owner-only: */
+  uint32_t purge_low;            /* armed low-water mark: `used` counts down
+                                    from real-used - purge_low, so the free
+                                    fast path's "--used == 0" fires there too;
+                                    0 when not armed (st_page_used)            */
+  uint32_t held;                 /* free blocks in purged units, not listed   */
+  uint64_t purged;               /* bit u: unit u of the span is purged       */
+  uint32_t purge_stamp;          /* ms clock of the last purge of this span   */
+  uint8_t  unit_shift;           /* log2 bytes per purge unit (>= OS page)    */
 } page_t;
 _Static_assert(offsetof(page_t, prev) < 64, "fast-path fields share one cache line");
 
@@ -188,6 +198,7 @@ ST_INTERNAL void    _st_segments_stats(strata_stats_t *st);
 ST_INTERNAL void    _st_pageheap_lock(void), _st_pageheap_unlock(void),
                     _st_pageheap_reinit(void);
 ST_INTERNAL int     _st_segments_check(void);
+ST_INTERNAL void    _st_segments_walk(void (*fn)(segment_t *seg, page_t *span, void *arg), void *arg);
 
 #define ST_SPAN_CACHE       8                     /* span blocks cached per thread */
 #define ST_SPAN_CACHE_BYTES ((size_t)2 << 20)     /* ... and bytes at most */
@@ -200,6 +211,14 @@ ST_INTERNAL void  _st_page_collect_all(page_t *page);     /* same, and clear XF_
 ST_INTERNAL void  _st_page_remote_free(page_t *page, block_t *b);
 ST_INTERNAL int   _st_page_check(page_t *page, int owner_view);
 ST_INTERNAL bool  _st_page_contains_free(page_t *page, const block_t *b);
+ST_INTERNAL void  _st_page_low_water(page_t *page);       /* used hit purge_low */
+ST_INTERNAL void  _st_page_arm(page_t *page);             /* set purge_low if worth it */
+ST_INTERNAL size_t _st_page_purge(page_t *page);          /* purge free units now */
+ST_INTERNAL size_t _st_page_purged_bytes(const page_t *page);
+
+/* Blocks handed out and not freed (the `used` field counts down to the
+ * armed low-water mark, see page_t). */
+static inline uint32_t st_page_used(const page_t *page) { return page->used + page->purge_low; }
 
 /* ---- heaps: per-thread caches (heap.c) --------------------------------- */
 typedef struct page_queue_s { page_t *first, *last; } page_queue_t;
@@ -221,6 +240,11 @@ typedef struct heap_s {
   /* span blocks this thread freed, kept for its next ones (spanblock.c) */
   page_t *span_cache[ST_SPAN_CACHE];
   size_t span_cache_bytes;
+  /* statistics: written by the owner only (plain stores), read racily by
+   * strata_stats_get; folded into the totals when the heap is recycled */
+  size_t remote_frees;                  /* this thread's frees into others' pages */
+  size_t req_count[ST_NCLASSES];        /* mallocs served from class c */
+  size_t req_bytes[ST_NCLASSES];        /* bytes those mallocs asked for */
 } heap_t;
 
 extern page_t _st_page_empty ST_INTERNAL;
@@ -265,15 +289,31 @@ ST_INTERNAL void _st_process_init(void);
 extern _Atomic int _st_init_state ST_INTERNAL;    /* 0 none, 1 running, 2 done */
 
 typedef enum {
-  OPT_VERBOSE, OPT_SHOW_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE_MS,
+  OPT_VERBOSE, OPT_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE_MS,
+  OPT_PURGE_THREAD, OPT_SOFT_LIMIT, OPT_HARD_LIMIT,
   OPT_COUNT
 } st_option_t;
 ST_INTERNAL long _st_option(st_option_t o);
 ST_INTERNAL void _st_options_init(void);
+/* The `report` option: a file the exit report goes to ("" when unset). */
+ST_INTERNAL const char *_st_option_report(void);
 
 ST_INTERNAL void _st_error(const char *what, const void *p);   /* reports; may abort */
 ST_INTERNAL void _st_message(const char *fmt, ...);            /* stderr, no malloc */
 ST_INTERNAL int  _st_snprintf(char *buf, size_t n, const char *fmt, ...);
+
+/* ---- memory limits (limits.c) ------------------------------------------ */
+/* The charge: bytes strata holds that may be resident -- slices in spans or
+ * free but dirty, segment headers, large mappings -- minus what was purged.
+ * _st_charge fails (false, limit_failures counted) when the hard limit
+ * would be crossed; it never blocks.  _st_over_soft: purge at once. */
+ST_INTERNAL bool _st_charge(size_t bytes);
+ST_INTERNAL void _st_uncharge(size_t bytes);
+ST_INTERNAL void _st_charge_force(size_t bytes);   /* memory that is back already */
+ST_INTERNAL bool _st_over_soft(void);
+ST_INTERNAL void _st_limits_init(void);
+ST_INTERNAL void _st_limits_changed(void);
+ST_INTERNAL void _st_limits_stats(strata_stats_t *st);
 
 /* ---- small helpers ------------------------------------------------------ */
 static inline size_t st_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }

@@ -45,6 +45,7 @@
 #define LARGE_TRIM_MIN ((size_t)256 << 10)        /* reset unused tails at least this big */
 
 static _Atomic size_t large_bytes, large_count;
+static _Atomic size_t large_req;          /* sum of live blocks' req (stats) */
 
 #define LC_MAGIC      0x5354524c43414348ull        /* "STRLCACH" */
 #define LC_SLOTS      64
@@ -77,6 +78,7 @@ static void large_unmap(large_t *h) {
   h->magic = 0;
   _st_segmap_clear(h, slots);
   _st_os_release(h, map_size);
+  _st_uncharge(map_size);
 }
 
 /* Remove entry i (lc_lock held); returns its header. */
@@ -186,13 +188,19 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
   large_t *c = offset == ST_LARGE_HEADER ? lc_take_fit(map_size) : NULL;
   if (c != NULL) {
     c->req = size;
+    atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
     if (zero) memset(c->block, 0, size);
     return c->block;
   }
+  if (!_st_charge(map_size)) {                 /* hard limit: try without the cache */
+    _st_large_trim();
+    if (!_st_charge(map_size)) { errno = ENOMEM; return NULL; }
+  }
   uint8_t *x = _st_os_alloc(map_size, large_map_align(align));
-  if (x == NULL) return NULL;
+  if (x == NULL) { _st_uncharge(map_size); return NULL; }
   if (_st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
     _st_os_release(x, map_size);
+    _st_uncharge(map_size);
     errno = ENOMEM;
     return NULL;
   }
@@ -204,6 +212,7 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
   h->align = align;
   h->dirty_end = map_size;
   h->req = size;
+  atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
   large_hint_huge(x, map_size);
   atomic_fetch_add_explicit(&large_bytes, map_size, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
@@ -220,10 +229,11 @@ large_t *_st_large_of(const void *p, unsigned mapv) {
 
 void _st_large_free(large_t *h, void *p) {
   (void)p;
+  atomic_fetch_sub_explicit(&large_req, h->req, memory_order_relaxed);
   atomic_fetch_sub_explicit(&large_bytes, h->map_size, memory_order_relaxed);
   atomic_fetch_sub_explicit(&large_count, 1, memory_order_relaxed);
   lc_expire(0);
-  if (!lc_put(h)) large_unmap(h);
+  if (_st_over_soft() || !lc_put(h)) large_unmap(h);
 }
 
 void *_st_large_realloc(large_t *h, size_t size) {
@@ -246,6 +256,7 @@ void *_st_large_realloc(large_t *h, size_t size) {
     } else if (new_map > h->dirty_end) {
       h->dirty_end = new_map;
     }
+    atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
     h->req = size;
     return h->block;
   }
@@ -257,10 +268,12 @@ void *_st_large_realloc(large_t *h, size_t size) {
       memcpy(c->block, h->block, h->req < h->usable ? h->req : h->usable);
       if (new_map > c->dirty_end) c->dirty_end = new_map;
       c->req = size;
+      atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
       _st_large_free(h, h->block);
       return c->block;
     }
   }
+  if (!_st_charge(new_map - old_map)) { errno = ENOMEM; return NULL; }   /* hard limit */
   int saved = errno;                  /* a failed in-place try is not an error */
   void *in_place = _st_os_remap(h, old_map, new_map, NULL);
   errno = saved;
@@ -271,8 +284,13 @@ void *_st_large_realloc(large_t *h, size_t size) {
   } else {
     size_t slots = large_slots(offset);
     uint8_t *dst = _st_os_reserve(new_map, large_map_align(h->align));
-    if (dst == NULL) return NULL;
-    if (_st_segmap_set(dst, slots, SEGMAP_LARGE, 1) != 0) { _st_os_release(dst, new_map); errno = ENOMEM; return NULL; }
+    if (dst == NULL) { _st_uncharge(new_map - old_map); return NULL; }
+    if (_st_segmap_set(dst, slots, SEGMAP_LARGE, 1) != 0) {
+      _st_os_release(dst, new_map);
+      _st_uncharge(new_map - old_map);
+      errno = ENOMEM;
+      return NULL;
+    }
     /* Unmark the old range before the move frees it: once unmapped, another
      * thread may map a segment there and mark it. */
     _st_segmap_clear(h, slots);
@@ -280,6 +298,7 @@ void *_st_large_realloc(large_t *h, size_t size) {
       _st_segmap_set(h, slots, SEGMAP_LARGE, 1);     /* leaves exist: cannot fail */
       _st_segmap_clear(dst, slots);
       _st_os_release(dst, new_map);
+      _st_uncharge(new_map - old_map);
       errno = ENOMEM;
       return NULL;
     }
@@ -291,6 +310,7 @@ void *_st_large_realloc(large_t *h, size_t size) {
   }
   if (new_map > old_map) atomic_fetch_add_explicit(&large_bytes, new_map - old_map, memory_order_relaxed);
   else atomic_fetch_sub_explicit(&large_bytes, old_map - new_map, memory_order_relaxed);
+  atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
   h->req = size;
   return h->block;
 }
@@ -298,6 +318,8 @@ void *_st_large_realloc(large_t *h, size_t size) {
 void _st_large_stats(strata_stats_t *st) {
   st->large_in_use = atomic_load(&large_bytes);
   st->large_count = atomic_load(&large_count);
+  st->requested += atomic_load(&large_req);
+  st->in_blocks += st->large_in_use;
   pthread_mutex_lock(&lc_lock);
   st->large_cached = lc_bytes;
   pthread_mutex_unlock(&lc_lock);

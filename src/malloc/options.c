@@ -1,35 +1,56 @@
 /* Options: one table, set from the STRATA_OPTIONS environment variable at
  * start-up ("name=value,name=value", also ':' or ' ' separated) or through
- * strata_option_set().  A bad name or value is reported on stderr and
- * ignored, never fatal.  Read on slow paths only.
+ * strata_option_set().  A bad name or value is reported on stderr (what was
+ * wrong, what is accepted) and ignored: the default stays.  Never fatal.
+ * Read on slow paths only.  Sizes accept a k, m, g or t suffix (powers of
+ * 1024).
  *
- *   verbose         0   print what strata decides (start-up, errors)
- *   show_stats      0   print malloc_stats() at exit
+ *   verbose         0   print what strata decides (start-up, errors, limits)
+ *   stats           0   print the statistics at exit: 1 text, 2 JSON (stderr)
  *   abort_on_error  1   abort after reporting heap misuse (invalid/double free)
  *   thp             1   transparent huge pages: 0 never (MADV_NOHUGEPAGE
  *                       everywhere), 1 ask for large blocks of 2 MiB and more
  *                       and leave segments to the system's setting, 2 ask
  *                       for small-object segments too
- *   purge_ms      250   give a freed span's memory back to the OS (madvise)
- *                       after this many milliseconds unused; 0 at once,
- *                       -1 never (malloc_trim still does)
+ *   purge_ms      250   give freed memory back to the OS (madvise) after it
+ *                       has been unused this many milliseconds; 0 at once,
+ *                       -1 never (malloc_trim and strata_purge still do)
+ *   purge_thread    1   allow a background thread that purges on time when
+ *                       the program is idle (started only once there is
+ *                       something to purge); 0: purge only inside calls
+ *   soft_limit     -1   bytes: above it, purge at once and hard; -1 follows
+ *                       the cgroup v2 memory.max of the process (if any), 0 none
+ *   hard_limit      0   bytes of memory strata may hold (resident or not);
+ *                       an allocation that would cross it fails with ENOMEM;
+ *                       0 none
+ *   report       (unset) write the exit report (statistics, leaks, heap
+ *                       map data; see src/malloc/report.c) to this file
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "malloc/internal.h"
 
-typedef struct { const char *name; long value, min, max; } option_desc_t;
+typedef struct { const char *name; long value, min, max; int size; } option_desc_t;
 
+#define TB ((long)1 << 40)
 static option_desc_t options[OPT_COUNT] = {
-  [OPT_VERBOSE]        = { "verbose",        0, 0, 1 },
-  [OPT_SHOW_STATS]     = { "show_stats",     0, 0, 1 },
-  [OPT_ABORT_ON_ERROR] = { "abort_on_error", 1, 0, 1 },
-  [OPT_THP]            = { "thp",            1, 0, 2 },
-  [OPT_PURGE_MS]       = { "purge_ms",     250, -1, 3600000 },
+  [OPT_VERBOSE]        = { "verbose",        0, 0, 1, 0 },
+  [OPT_STATS]          = { "stats",          0, 0, 2, 0 },
+  [OPT_ABORT_ON_ERROR] = { "abort_on_error", 1, 0, 1, 0 },
+  [OPT_THP]            = { "thp",            1, 0, 2, 0 },
+  [OPT_PURGE_MS]       = { "purge_ms",     250, -1, 3600000, 0 },
+  [OPT_PURGE_THREAD]   = { "purge_thread",   1, 0, 1, 0 },
+  [OPT_SOFT_LIMIT]     = { "soft_limit",    -1, -1, 64 * TB, 1 },
+  [OPT_HARD_LIMIT]     = { "hard_limit",     0, 0, 64 * TB, 1 },
 };
 
+#define REPORT_MAX 256
+static char report_path[REPORT_MAX];
+
 long _st_option(st_option_t o) { return __atomic_load_n(&options[o].value, __ATOMIC_RELAXED); }
+const char *_st_option_report(void) { return report_path; }
 
 static int option_find(const char *name, size_t len) {
   for (int i = 0; i < OPT_COUNT; i++)
@@ -37,18 +58,66 @@ static int option_find(const char *name, size_t len) {
   return -1;
 }
 
-static int parse_long(const char *s, size_t len, long *out) {
-  if (len == 0 || len > 18) return -1;
-  long v = 0;
-  int neg = 0;
+/* A decimal integer, optionally negative, with a k/m/g/t suffix when
+ * `size`; 0 or -1 on a malformed or overflowing value. */
+static int parse_long(const char *s, size_t len, int size, long *out) {
+  if (len == 0 || len > 24) return -1;
+  unsigned shift = 0;
+  if (size) {
+    switch (s[len - 1]) {
+      case 'k': case 'K': shift = 10; break;
+      case 'm': case 'M': shift = 20; break;
+      case 'g': case 'G': shift = 30; break;
+      case 't': case 'T': shift = 40; break;
+      default: break;
+    }
+    if (shift) len--;
+  }
   size_t i = 0;
-  if (s[0] == '-') { neg = 1; i = 1; if (len == 1) return -1; }
+  int neg = 0;
+  if (len > 0 && s[0] == '-') { neg = 1; i = 1; }
+  if (i == len || len - i > 18) return -1;
+  long v = 0;
   for (; i < len; i++) {
     if (s[i] < '0' || s[i] > '9') return -1;
     v = v * 10 + (s[i] - '0');
   }
+  if (shift && v > (LONG_MAX >> shift)) return -1;
+  v <<= shift;
   *out = neg ? -v : v;
   return 0;
+}
+
+static void known_options(void) {
+  _st_message("strata: STRATA_OPTIONS: known options:");
+  for (int i = 0; i < OPT_COUNT; i++) _st_message(" %s", options[i].name);
+  _st_message(" report\n");
+}
+
+/* One name=value pair from the environment. */
+static void option_from_env(const char *name, size_t nlen, const char *val, size_t vlen) {
+  if (nlen == 6 && memcmp(name, "report", 6) == 0) {
+    if (vlen == 0 || vlen >= REPORT_MAX) {
+      _st_message("strata: STRATA_OPTIONS: bad value for 'report' (a file name of 1..%d bytes); ignored\n",
+                  REPORT_MAX - 1);
+      return;
+    }
+    memcpy(report_path, val, vlen);
+    report_path[vlen] = 0;
+    return;
+  }
+  int i = option_find(name, nlen);
+  long v;
+  if (i < 0) {
+    _st_message("strata: STRATA_OPTIONS: unknown option '%.*s' ignored\n", (int)nlen, name);
+    known_options();
+  } else if (parse_long(val, vlen, options[i].size, &v) != 0 || v < options[i].min || v > options[i].max) {
+    _st_message("strata: STRATA_OPTIONS: bad value '%.*s' for '%s' (expected %s%ld..%ld); default %ld kept\n",
+                (int)vlen, val, options[i].name, options[i].size ? "a size, k/m/g suffix ok, " : "",
+                options[i].min, options[i].max, options[i].value);
+  } else {
+    options[i].value = v;
+  }
 }
 
 void _st_options_init(void) {
@@ -65,15 +134,12 @@ void _st_options_init(void) {
     size_t vlen = 1;
     if (*s == '=') {
       val = ++s;
-      while (*s && *s != ',' && *s != ':' && *s != ' ') s++;
+      /* report= takes the rest up to a comma (a path may hold ':') */
+      int path = nlen == 6 && memcmp(name, "report", 6) == 0;
+      while (*s && *s != ',' && (path || (*s != ':' && *s != ' '))) s++;
       vlen = (size_t)(s - val);
     }
-    int i = option_find(name, nlen);
-    long v;
-    if (i < 0) _st_message("strata: STRATA_OPTIONS: unknown option '%.*s' ignored\n", (int)nlen, name);
-    else if (parse_long(val, vlen, &v) != 0 || v < options[i].min || v > options[i].max)
-      _st_message("strata: STRATA_OPTIONS: bad value for '%s' ignored\n", options[i].name);
-    else options[i].value = v;
+    option_from_env(name, nlen, val, vlen);
   }
 }
 
@@ -81,6 +147,7 @@ STRATA_API int strata_option_set(const char *name, long value) {
   int i = name ? option_find(name, strlen(name)) : -1;
   if (i < 0 || value < options[i].min || value > options[i].max) { errno = EINVAL; return -1; }
   __atomic_store_n(&options[i].value, value, __ATOMIC_RELAXED);
+  if (i == OPT_SOFT_LIMIT || i == OPT_HARD_LIMIT) _st_limits_changed();
   return 0;
 }
 

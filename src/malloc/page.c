@@ -10,12 +10,37 @@
  * Blocks are carved lazily: `capacity` grows by about one OS page of blocks
  * at a time, so a fresh 64 KiB span costs 4 KiB of RSS until it is used.
  *
- * Invariant (owner's view): used + |free| == capacity <=
- * reserved, and |xthread_free| <= used (a remote free stays counted in
- * `used` until the owner collects it); every listed block lies in [start, start +
+ * Invariant (owner's view): used + |free| + held == capacity <= reserved,
+ * where used means st_page_used (the field plus purge_low), and
+ * |xthread_free| <= used (a remote free stays counted in `used` until the
+ * owner collects it); every listed block lies in [start, start +
  * reserved*block_size) at a block boundary.
+ *
+ * Sparse pages.  A span whose blocks are mostly free can give back the OS
+ * pages that hold only free blocks without waiting to be empty: this is what
+ * brings RSS down toward the live bytes after a program frees most of a
+ * fragmented heap.  The span is cut into 64 or fewer *units* (an OS page, or
+ * span/64 for big spans).
+ *   arm:        when the owner finds the free list dry (extend, park), a span
+ *               with more than a quarter of its blocks in use gets purge_low =
+ *               reserved/4 and `used` counts down to it, so the existing
+ *               "--used == 0" test of the free fast path fires at the low-water
+ *               mark at no extra cost (_st_heap_retire tells the two apart);
+ *   low water:  disarm, and unless this span was unpurged less than purge_ms
+ *               ago (it churns), purge: every carved unit all of whose
+ *               overlapping blocks are free is madvise'd away, and the free
+ *               blocks that overlap a purged unit leave the free list and are
+ *               counted in `held`; then arm again at 3/4 of the mark;
+ *   unpurge:    when the list is dry and nothing is left to carve, all held
+ *               blocks are listed again (their memory comes back zeroed on
+ *               first touch), purged = 0.
+ * Invariant: a free block overlaps a purged unit iff it is held; held blocks
+ * are never listed; purged units lie below capacity*block_size.  The charge
+ * (limits.c) drops by the purged bytes and comes back at unpurge.
+ * Limitation: a double free of a held block is not detected.
  */
 #include <string.h>
+#include <time.h>
 #include "malloc/internal.h"
 
 _Static_assert(sizeof(segment_t) <= ST_SLICE_SIZE, "segment header fits in slice 0");
@@ -31,12 +56,22 @@ void _st_page_init(page_t *page, unsigned cls) {
   page->capacity = 0;
   page->used = 0;
   page->free = NULL;
+  page->purge_low = 0;
+  page->held = 0;
+  page->purged = 0;
+  page->purge_stamp = 0;
+  unsigned sh = 12;
+  while (((size_t)page->slice_count * ST_SLICE_SIZE >> sh) > 64 || ((size_t)1 << sh) < _st_os_page_size()) sh++;
+  page->unit_shift = (uint8_t)sh;
   atomic_store_explicit(&page->xthread_free, 0, memory_order_relaxed);
 }
 
+static bool page_unpurge(page_t *page);
+
 bool _st_page_extend(page_t *page) {
+  _st_page_arm(page);
   uint32_t left = page->reserved - page->capacity;
-  if (left == 0) return false;
+  if (left == 0) return page_unpurge(page);
   uint32_t n = (uint32_t)(ST_EXTEND_BYTES / page->block_size);
   if (n == 0) n = 1;
   if (n > left) n = left;
@@ -71,7 +106,133 @@ void _st_page_collect_all(page_t *page) {
     tail->next = page->free;
   }
   page->free = list;
-  page->used -= (uint32_t)(x >> XF_COUNT_SHIFT);
+  uint32_t n = (uint32_t)(x >> XF_COUNT_SHIFT);
+  if (n < page->used) page->used -= n;
+  else { page->used = st_page_used(page) - n; page->purge_low = 0; }   /* past the mark: disarm */
+}
+
+/* ---- sparse pages (see the header) ---------------------------------------- */
+
+static uint32_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* Bits of the units block i overlaps, shifted so bit 0 is its first unit. */
+static inline uint64_t block_units(const page_t *page, size_t i, unsigned *first) {
+  size_t a = i * page->block_size, b = a + page->block_size - 1;
+  *first = (unsigned)(a >> page->unit_shift);
+  unsigned n = (unsigned)(b >> page->unit_shift) - *first + 1;
+  return n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1);
+}
+static inline bool block_held(const page_t *page, size_t i) {
+  unsigned first;
+  uint64_t m = block_units(page, i, &first);
+  return ((page->purged >> first) & m) != 0;
+}
+
+size_t _st_page_purged_bytes(const page_t *page) {
+  return (size_t)__builtin_popcountll(__atomic_load_n(&page->purged, __ATOMIC_RELAXED)) << page->unit_shift;
+}
+
+void _st_page_arm(page_t *page) {
+  if (page->purge_low != 0 || page->purged != 0) return;
+  uint32_t target = page->reserved / 4;
+  if (target == 0 || page->used <= target) return;
+  page->purge_low = target;
+  page->used -= target;
+}
+
+void _st_page_low_water(page_t *page) {
+  uint32_t mark = page->purge_low;
+  page->used = mark;
+  page->purge_low = 0;
+  long ms = _st_option(OPT_PURGE_MS);
+  if (ms < 0) return;
+  /* A span that was unpurged (refilled) less than purge_ms ago is churning:
+   * leave it be rather than pay madvise and page faults on every cycle. */
+  if (page->purge_stamp != 0 && now_ms() - page->purge_stamp < (uint32_t)ms && !_st_over_soft()) return;
+  _st_page_purge(page);
+  /* Cascade: purge again at 3/4 of the mark, as more of the span empties. */
+  uint32_t next = mark - mark / 8 - 1;
+  if (next > 0) { page->purge_low = next; page->used = mark - next; }
+}
+
+#define PURGE_MIN_UNITS 1     /* fewer free units are not worth a syscall */
+
+/* Purge every carved unit that holds only free blocks (owner only). */
+size_t _st_page_purge(page_t *page) {
+  size_t cap = page->capacity, bs = page->block_size;
+  if (cap == 0 || page->free == NULL) return 0;
+  uint64_t freebits[4096 / 64];
+  if (cap > 4096) return 0;                     /* cannot happen: 64 KiB / 16 B */
+  memset(freebits, 0, ((cap + 63) / 64) * sizeof(uint64_t));
+  for (block_t *b = page->free; b; b = b->next) {
+    size_t i = st_block_index(page, (size_t)((uint8_t *)b - page->start));
+    freebits[i / 64] |= (uint64_t)1 << (i % 64);
+  }
+  size_t carved = cap * bs;
+  unsigned sh = page->unit_shift, nunits = (unsigned)(carved >> sh);   /* whole units only */
+  uint64_t cand = 0;
+  for (unsigned u = 0; u < nunits; u++) {
+    if ((page->purged >> u) & 1) continue;
+    size_t i0 = st_block_index(page, (size_t)u << sh);
+    size_t i1 = st_block_index(page, ((size_t)(u + 1) << sh) - 1);
+    bool all = true;
+    for (size_t i = i0; i <= i1 && all; i++)
+      all = ((freebits[i / 64] >> (i % 64)) & 1) || block_held(page, i);
+    if (all) cand |= (uint64_t)1 << u;
+  }
+  if (__builtin_popcountll(cand) < PURGE_MIN_UNITS) return 0;
+  /* Unlist the blocks that will overlap a purged unit (keeping list order)
+   * before the memory holding their links goes away. */
+  __atomic_store_n(&page->purged, page->purged | cand, __ATOMIC_RELAXED);
+  block_t *keep = NULL, **tail = &keep;
+  uint32_t removed = 0;
+  for (block_t *b = page->free, *next; b; b = next) {
+    next = b->next;
+    size_t i = st_block_index(page, (size_t)((uint8_t *)b - page->start));
+    if (block_held(page, i)) { removed++; continue; }
+    *tail = b;
+    tail = &b->next;
+  }
+  *tail = NULL;
+  page->free = keep;
+  page->held += removed;
+  /* A run whose madvise fails stays resident but counts as purged: its
+   * blocks are held either way, and unpurge charges it back. */
+  for (uint64_t c = cand; c;) {
+    unsigned i = (unsigned)__builtin_ctzll(c), j = i;
+    while (j < 64 && ((c >> j) & 1)) j++;
+    uint64_t run = (j == 64 ? ~(uint64_t)0 : (((uint64_t)1 << j) - 1)) & ~(((uint64_t)1 << i) - 1);
+    _st_os_reset(page->start + ((size_t)i << sh), (size_t)(j - i) << sh);
+    c &= ~run;
+  }
+  size_t bytes = (size_t)__builtin_popcountll(cand) << sh;
+  _st_uncharge(bytes);
+  return bytes;
+}
+
+/* List the held blocks again (owner only); false if there were none or the
+ * hard limit does not allow their memory back. */
+static bool page_unpurge(page_t *page) {
+  if (page->held == 0) return false;
+  size_t bytes = _st_page_purged_bytes(page);
+  if (!_st_charge(bytes)) return false;
+  block_t *list = page->free;
+  for (size_t i = page->capacity; i-- > 0;) {
+    if (!block_held(page, i)) continue;
+    block_t *b = (block_t *)(page->start + i * page->block_size);
+    b->next = list;
+    ((uintptr_t *)b)[1] = _st_free_key;
+    list = b;
+  }
+  page->free = list;
+  page->held = 0;
+  __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
+  page->purge_stamp = now_ms() | 1;
+  return true;
 }
 
 void _st_page_remote_free(page_t *page, block_t *b) {
@@ -121,8 +282,8 @@ int _st_page_check(page_t *page, int owner_view) {
     uintptr_t xs = atomic_load_explicit(&page->xthread_free, memory_order_acquire);
     x = list_check(page, (block_t *)(xs & XF_PTR_MASK));
     if (x < 0 || (uintptr_t)x != xs >> XF_COUNT_SHIFT) return -1;
-    if (x > (long)page->used) return -1;
+    if (x > (long)st_page_used(page)) return -1;
   }
-  if ((long)page->used + f != (long)page->capacity) return -1;
+  if ((long)st_page_used(page) + f + (long)page->held != (long)page->capacity) return -1;
   return 0;
 }

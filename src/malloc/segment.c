@@ -118,10 +118,12 @@ static void take_slices(segment_t *s, uint64_t bits) {
 }
 
 static segment_t *segment_new(void) {
+  if (!_st_charge(ST_SLICE_SIZE)) { errno = ENOMEM; return NULL; }   /* the header slice */
   segment_t *s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
-  if (s == NULL) return NULL;
+  if (s == NULL) { _st_uncharge(ST_SLICE_SIZE); return NULL; }
   if (_st_segmap_set(s, 1, SEGMAP_SMALL, 0) != 0) {
     _st_os_release(s, ST_SEGMENT_SIZE);
+    _st_uncharge(ST_SLICE_SIZE);
     errno = ENOMEM;
     return NULL;
   }
@@ -136,6 +138,7 @@ static segment_t *segment_new(void) {
 static void segment_release(segment_t *s) {      /* unlinked, lock not held */
   _st_segmap_clear(s, 1);
   _st_os_release(s, ST_SEGMENT_SIZE);
+  _st_uncharge(ST_SLICE_SIZE);
 }
 
 /* Purge the dirty slices of s (lock held). */
@@ -148,6 +151,7 @@ static void segment_purge(segment_t *s) {
     d &= ~((j == 64 ? ~(uint64_t)0 : (((uint64_t)1 << j) - 1)) & ~(((uint64_t)1 << i) - 1));
   }
   ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask);
+  _st_uncharge((size_t)__builtin_popcountll(s->dirty_mask) * ST_SLICE_SIZE);
   s->dirty_mask = 0;
   s->dirty_since = 0;
 }
@@ -191,6 +195,17 @@ page_t *_st_span_alloc(unsigned n) {
     start = best_run(s->free_mask, n, &len);
   }
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
+  size_t clean = (size_t)__builtin_popcountll(bits & ~s->dirty_mask) * ST_SLICE_SIZE;
+  if (clean && !_st_charge(clean)) {            /* hard limit: purge what waits, retry once */
+    purge_expired(now_ns(), 1);
+    clean = (size_t)__builtin_popcountll(bits & ~s->dirty_mask) * ST_SLICE_SIZE;
+    if (!_st_charge(clean)) {
+      if (s->free_mask == ALL_SLICES_FREE) ph_empty++;
+      pthread_mutex_unlock(&ph_lock);
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
   take_slices(s, bits);
   page_t *page = &s->pages[start];
   memset(page, 0, sizeof *page);
@@ -214,6 +229,8 @@ void _st_span_free(page_t *page) {
     _st_error("span_free: corrupt page descriptor", page);
   uint64_t now = now_ns();
   segment_t *release = NULL;
+  size_t purged = _st_page_purged_bytes(page);   /* its slices count as dirty again */
+  if (purged) { _st_charge_force(purged); page->purged = 0; page->held = 0; }
   pthread_mutex_lock(&ph_lock);
   page->in_use = 0;
   for (unsigned i = 1; i < n; i++) s->pages[start + i].span = &s->pages[start + i];
@@ -233,9 +250,10 @@ void _st_span_free(page_t *page) {
     ph_empty--;
     ph_segments--;
     ph_dirty -= (size_t)__builtin_popcountll(s->dirty_mask);
+    _st_uncharge((size_t)__builtin_popcountll(s->dirty_mask) * ST_SLICE_SIZE);
     release = s;
   }
-  if (_st_option(OPT_PURGE_MS) == 0 && s != release) segment_purge(s);
+  if ((_st_option(OPT_PURGE_MS) == 0 || _st_over_soft()) && s != release) segment_purge(s);
   else purge_expired(now, 0);
   pthread_mutex_unlock(&ph_lock);
   if (release) segment_release(release);
@@ -250,6 +268,8 @@ bool _st_span_grow(page_t *page, unsigned n) {
   uint64_t bits = (((uint64_t)1 << (n - old)) - 1) << (start + old);
   pthread_mutex_lock(&ph_lock);
   if ((s->free_mask & bits) != bits) { pthread_mutex_unlock(&ph_lock); return false; }
+  size_t clean = (size_t)__builtin_popcountll(bits & ~s->dirty_mask) * ST_SLICE_SIZE;
+  if (clean && !_st_charge(clean)) { pthread_mutex_unlock(&ph_lock); return false; }
   take_slices(s, bits);
   for (unsigned i = old; i < n; i++) {
     memset(&s->pages[start + i], 0, sizeof(page_t));
@@ -289,19 +309,61 @@ void _st_segments_stats(strata_stats_t *st) {
   pthread_mutex_lock(&ph_lock);
   st->segments = ph_segments;
   st->pages_in_use = ph_spans;
-  /* Bytes in live small blocks: every span's `used` (read racily while its
-   * owner runs, so a few blocks stale; segments cannot go away meanwhile:
-   * they are unmapped only after leaving ph_all under this lock). */
-  size_t bytes = 0;
-  for (segment_t *s = ph_all; s; s = s->next_all)
-    for (unsigned i = 1; i < ST_SLICES; i++) {
+  /* Live blocks: every span's `used` minus its pending remote frees (read
+   * racily while owners run, so a few blocks stale; segments cannot go away
+   * meanwhile: they are unmapped only after leaving ph_all under this lock). */
+  size_t small = 0, spanblocks = 0, in_spans = 0, purged = 0;
+  for (segment_t *s = ph_all; s; s = s->next_all) {
+    purged += (size_t)__builtin_popcountll(s->free_mask & ~s->dirty_mask) * ST_SLICE_SIZE;
+    for (unsigned i = 1; i < ST_SLICES;) {
       page_t *p = &s->pages[i];
-      if (p->span != p || !__atomic_load_n(&p->in_use, __ATOMIC_RELAXED)) continue;
-      bytes += (size_t)__atomic_load_n(&p->used, __ATOMIC_RELAXED) * __atomic_load_n(&p->block_size, __ATOMIC_RELAXED);
+      if (p->span != p || !__atomic_load_n(&p->in_use, __ATOMIC_RELAXED)) { i++; continue; }
+      size_t bytes = (size_t)p->slice_count * ST_SLICE_SIZE;
+      uintptr_t owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
+      size_t bs = __atomic_load_n(&p->block_size, __ATOMIC_RELAXED);
+      in_spans += bytes;
+      purged += _st_page_purged_bytes(p);
+      if (owner == _st_owner_span) spanblocks += bs;
+      else if (owner != _st_owner_span_cached && p->cls < ST_NCLASSES) {
+        size_t used = __atomic_load_n(&p->used, __ATOMIC_RELAXED) + __atomic_load_n(&p->purge_low, __ATOMIC_RELAXED);
+        size_t pending = atomic_load_explicit(&p->xthread_free, memory_order_relaxed) >> XF_COUNT_SHIFT;
+        used = used > pending ? used - pending : 0;
+        strata_class_stats_t *c = &st->classes[p->cls];
+        c->blocks_in_use += used;
+        c->spans++;
+        c->span_bytes += bytes;
+        small += used * bs;
+      }
+      i += p->slice_count ? p->slice_count : 1;
     }
-  st->small_in_use = bytes;
+  }
+  st->small_in_use = small + spanblocks;
+  st->in_blocks += small + spanblocks;
+  st->in_spans += in_spans;
+  st->purged += purged;
   st->reserved += ph_segments * ST_SEGMENT_SIZE;
-  st->committed += ph_segments * ST_SEGMENT_SIZE;
+  st->committed += ph_segments * ST_SEGMENT_SIZE - purged;
+  pthread_mutex_unlock(&ph_lock);
+}
+
+/* Call fn(segment, span head, arg) for every span in use, and fn(segment,
+ * NULL, arg) once per segment first, under the page-heap lock (fn must not
+ * allocate or take a strata lock).  Span fields that the owner thread writes
+ * (used, capacity, free) are read racily: exact when the process is quiet. */
+void _st_segments_walk(void (*fn)(segment_t *, page_t *, void *), void *arg) {
+  pthread_mutex_lock(&ph_lock);
+  for (segment_t *s = ph_all; s; s = s->next_all) {
+    fn(s, NULL, arg);
+    for (unsigned i = 1; i < ST_SLICES;) {
+      page_t *p = &s->pages[i];
+      if (p->span == p && __atomic_load_n(&p->in_use, __ATOMIC_RELAXED)) {
+        fn(s, p, arg);
+        i += p->slice_count ? p->slice_count : 1;
+      } else {
+        i++;
+      }
+    }
+  }
   pthread_mutex_unlock(&ph_lock);
 }
 

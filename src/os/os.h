@@ -41,6 +41,9 @@ ST_INTERNAL void   _st_os_hint_huge(void *p, size_t size, int want);
 ST_INTERNAL size_t _st_os_resident(void);
 /* Counters of successful mmap/munmap calls (for stats). */
 ST_INTERNAL size_t _st_os_maps(void), _st_os_unmaps(void);
+/* Every OS memory call so far (mmap, munmap, madvise, mremap, mprotect);
+ * purges (successful _st_os_reset calls) and, in *bytes, the bytes purged. */
+ST_INTERNAL size_t _st_os_calls(void), _st_os_purges(size_t *bytes);
 /* Fault injection for tests: the next `n` mapping calls fail with ENOMEM. */
 ST_INTERNAL void   _st_os_fail_next(int n);
 /* Write a whole buffer to a file descriptor without allocating. */

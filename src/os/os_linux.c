@@ -26,6 +26,8 @@
 
 static size_t os_page = 4096;
 static _Atomic size_t os_map_count, os_unmap_count;
+static _Atomic size_t os_other_count;                 /* madvise, mremap, mprotect */
+static _Atomic size_t os_purge_count, os_purge_bytes;
 static _Atomic int os_fail_count;               /* fault injection (tests) */
 /* Next hinted address for aligned mappings: starts at 2 TiB, grows up. */
 static _Atomic uintptr_t os_hint;
@@ -118,6 +120,7 @@ void *_st_os_alloc(size_t size, size_t align) {
 
 int _st_os_commit(void *p, size_t size) {
   if (os_should_fail()) { errno = ENOMEM; return -1; }
+  atomic_fetch_add_explicit(&os_other_count, 1, memory_order_relaxed);
   if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0) { errno = ENOMEM; return -1; }
   return 0;
 }
@@ -134,6 +137,11 @@ int _st_os_reset(void *p, size_t size) {
   int saved = errno;
   int r = madvise(p, size, MADV_DONTNEED);
   errno = saved;
+  atomic_fetch_add_explicit(&os_other_count, 1, memory_order_relaxed);
+  if (r == 0) {
+    atomic_fetch_add_explicit(&os_purge_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&os_purge_bytes, size, memory_order_relaxed);
+  }
   return r == 0 ? 0 : -1;
 }
 
@@ -148,6 +156,7 @@ void *_st_os_remap(void *p, size_t old_size, size_t new_size, void *dst) {
     return p;
   }
   if (os_should_fail()) { errno = ENOMEM; return NULL; }
+  atomic_fetch_add_explicit(&os_other_count, 1, memory_order_relaxed);
   void *q = dst == NULL ? mremap(p, old_size, new_size, 0)
                         : mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
   if (q == MAP_FAILED) { errno = ENOMEM; return NULL; }
@@ -157,6 +166,7 @@ void *_st_os_remap(void *p, size_t old_size, size_t new_size, void *dst) {
 void _st_os_hint_huge(void *p, size_t size, int want) {
 #ifdef MADV_HUGEPAGE
   int saved = errno;
+  atomic_fetch_add_explicit(&os_other_count, 1, memory_order_relaxed);
   (void)madvise(p, size, want ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   errno = saved;
 #else
@@ -183,6 +193,13 @@ size_t _st_os_resident(void) {
 }
 
 size_t _st_os_maps(void) { return atomic_load(&os_map_count); }
+size_t _st_os_calls(void) {
+  return atomic_load(&os_map_count) + atomic_load(&os_unmap_count) + atomic_load(&os_other_count);
+}
+size_t _st_os_purges(size_t *bytes) {
+  *bytes = atomic_load(&os_purge_bytes);
+  return atomic_load(&os_purge_count);
+}
 size_t _st_os_unmaps(void) { return atomic_load(&os_unmap_count); }
 
 void _st_os_write(int fd, const char *buf, size_t len) {
