@@ -14,6 +14,6 @@ got=$(STRATA_OPTIONS=stats=1 "$out" 2>&1)
 echo "$got"
 echo "$got" | grep -q "^hello dup$" || { echo "FAIL: wrong output"; exit 1; }
 echo "$got" | grep -q "^check 0" || { echo "FAIL: heap check"; exit 1; }
-echo "$got" | grep -q "strata 0.1: resident" || { echo "FAIL: strata's malloc_stats did not run: not strata's malloc"; exit 1; }
+echo "$got" | grep -q "^strata 0.1 statistics" || { echo "FAIL: strata's malloc_stats did not run: not strata's malloc"; exit 1; }
 nm "$out" | grep -q " T __libc_malloc$" || { echo "FAIL: __libc_malloc not defined"; exit 1; }
 echo "static link: ok"
