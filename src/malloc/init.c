@@ -7,7 +7,8 @@
  *   3. pthread_atfork handlers (glibc may malloc here: a malloc from the
  *      initialising thread re-enters, sees state 1 and its own id, and goes
  *      on, because everything it needs was set up in steps 1-2);
- *   4. atexit(malloc_stats) when show_stats is on.
+ *   4. atexit(malloc_stats) when show_stats is on, and the exit report
+ *      (report.c) when the `report` option names a file.
  * Other threads arriving while state is 1 wait for 2.
  */
 #include <sched.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "malloc/internal.h"
+#include "malloc/report.h"
 
 ST_INTERNAL void _st_heaps_init(void);
 _Atomic int _st_init_state;
@@ -63,6 +65,7 @@ void _st_process_init(void) {
   _st_heaps_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   if (_st_option(OPT_SHOW_STATS)) atexit(stats_at_exit);
+  if (*_st_option_report()) atexit(_st_report_at_exit);
   if (_st_option(OPT_VERBOSE)) _st_message("strata: initialised (pid %d)\n", (int)getpid());
   atomic_store_explicit(&_st_init_state, 2, memory_order_release);
 }

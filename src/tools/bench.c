@@ -204,9 +204,7 @@ static int find_allocs(bench_t *b, const bench_opts_t *o, const char *self_dir) 
   b->strata = -1;
   add_alloc(b, "glibc", NULL, 0);
   char strata_lib[PATH_MAX];
-  const char *env = getenv("STRATA_LIB");
-  if (env && *env) snprintf(strata_lib, sizeof strata_lib, "%s", env);
-  else snprintf(strata_lib, sizeof strata_lib, "%s/libstrata.so", self_dir);
+  tool_strata_lib(self_dir, strata_lib, sizeof strata_lib);
 
   if (o->alloc) {       /* custom NAME=PATH entries and unknown names */
     char *copy = strdup(o->alloc), *save = NULL;

@@ -321,6 +321,12 @@ char *tool_self_dir(void) {
   return strdup(buf);
 }
 
+void tool_strata_lib(const char *self_dir, char *buf, size_t n) {
+  const char *env = getenv("STRATA_LIB");
+  if (env && *env) snprintf(buf, n, "%s", env);
+  else snprintf(buf, n, "%s/libstrata.so", self_dir);
+}
+
 const char *tool_basename(const char *p) {
   const char *s = strrchr(p, '/');
   return s ? s + 1 : p;

@@ -1,12 +1,14 @@
 /* src/tools/strata.c -- the `strata` command: subcommand dispatch.
  *
  *   strata bench [options]     side-by-side allocator benchmark (bench.c)
+ *   strata run [options] -- PROGRAM ARGS
+ *                              a program on strata, its exit report (run.c)
  *   strata help [COMMAND]      usage
  *
  * Each subcommand is one row of `commands` and one function
  * `int cmd_NAME(int argc, char **argv)` that gets argv[0] == its name and
  * returns the exit status (0 ok, 1 something it checked failed, 2 usage or
- * setup error).  Add `strata run` and others the same way.
+ * setup error).  Add others the same way.
  *
  * The binary is not linked against strata; it finds the library next to
  * itself (<dir of /proc/self/exe>/libstrata.so, or $STRATA_LIB) and loads it
@@ -24,6 +26,7 @@ static const struct {
   const char *summary;
 } commands[] = {
   {"bench", cmd_bench, "run the workloads under glibc, strata and the peer allocators, side by side"},
+  {"run", cmd_run, "run a program on strata; report statistics, leaks and a heap map at exit"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

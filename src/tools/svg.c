@@ -28,7 +28,7 @@ static const char *const palette[] = {"#9e9e9e", "#e15759", "#4e79a7", "#59a14f"
                                       "#f28e2b", "#b07aa1", "#76b7b2", "#edc948"};
 #define N_PALETTE (int)(sizeof palette / sizeof palette[0])
 
-static void xml_text(FILE *f, const char *s) {
+void tool_xml_text(FILE *f, const char *s) {
   for (; *s; s++) {
     if (*s == '<') fputs("&lt;", f);
     else if (*s == '>') fputs("&gt;", f);
@@ -102,7 +102,7 @@ static void panel(FILE *f, const bench_t *b, int rss, double y0, double bar_w, d
     }
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"xl\">", gx + bar_w * b->n_allocs / 2,
             y0 + PANEL_H + 16);
-    xml_text(f, w->def->name);
+    tool_xml_text(f, w->def->name);
     fprintf(f, "</text>\n");
     if (w->mismatch)
       fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"na\">checksum!</text>\n",
@@ -158,11 +158,11 @@ int report_svg(const char *path, const bench_t *b) {
   char fewer[48] = "";
   if (min_runs < b->n_runs) snprintf(fewer, sizeof fewer, ", %d for some workloads", min_runs);
   snprintf(info, sizeof info, "%s; %ld CPUs, %s", b->date, b->ncpu, b->uname);
-  xml_text(f, info);
+  tool_xml_text(f, info);
   fprintf(f, "</text>\n<text x=\"%d\" y=\"56\" class=\"s\">", LEFT);
   snprintf(info, sizeof info, "medians of interleaved runs (%d per allocator%s); "
            "dashed line: glibc", b->n_runs, fewer);
-  xml_text(f, info);
+  tool_xml_text(f, info);
   fprintf(f, "</text>\n");
   /* legend */
   double lx = LEFT;
@@ -171,7 +171,7 @@ int report_svg(const char *path, const bench_t *b) {
     fprintf(f, "<rect x=\"%.1f\" y=\"70\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", lx,
             palette[col % N_PALETTE]);
     fprintf(f, "<text x=\"%.1f\" y=\"82\" class=\"lg\">", lx + 19);
-    xml_text(f, b->allocs[a].name);
+    tool_xml_text(f, b->allocs[a].name);
     fprintf(f, "</text>\n");
     lx += 19 + 8.0 * (double)strlen(b->allocs[a].name) + 20;
   }

@@ -7,7 +7,9 @@
  *   bench.c   `strata bench`: options, discovery of allocators and
  *             workloads, the interleaved runs, the statistics
  *   report.c  the text tables, the summary, JSON and Markdown
- *   svg.c     the SVG chart
+ *   svg.c     the SVG chart (and the XML escaper run.c shares)
+ *   run.c     `strata run`: a program on strata, its exit report (statistics,
+ *             leaks) and the SVG heap map
  *
  * It is not linked against strata: every allocator, strata included, is
  * loaded into a child process with LD_PRELOAD.
@@ -63,6 +65,9 @@ int tool_run(const tool_cmd_t *cmd, tool_proc_t *res);
 
 /* Directory of the running binary (from /proc/self/exe), malloc'd. */
 char *tool_self_dir(void);
+/* The strata library to preload: $STRATA_LIB when set, else
+ * <self_dir>/libstrata.so (not checked), into buf[n]. */
+void tool_strata_lib(const char *self_dir, char *buf, size_t n);
 const char *tool_basename(const char *path);
 double tool_now(void);                      /* CLOCK_MONOTONIC seconds */
 double tool_median(double *v, int n);       /* sorts v; NAN when n == 0 */
@@ -210,5 +215,11 @@ int report_md(const char *path, const bench_t *b);
 /* ------------------------------------------------------------ svg.c */
 
 int report_svg(const char *path, const bench_t *b);
+/* Write s with the XML special characters escaped (text and attributes). */
+void tool_xml_text(FILE *f, const char *s);
+
+/* ------------------------------------------------------------ run.c */
+
+int cmd_run(int argc, char **argv);
 
 #endif
