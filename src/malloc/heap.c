@@ -21,7 +21,8 @@
  * with its push, and sets the owning heap's full_dirty flag.  Heap structs
  * are never unmapped, so a remote thread reading a stale `heap` pointer can
  * at worst set a flag on a recycled heap: a wasted rescan, never a fault.
- * As a backstop against such lost wake-ups, every 256th slow path rescans.
+ * As a backstop against such lost wake-ups, a slow path rescans every
+ * max(256, parked pages) slow paths (amortized O(1) per slow path).
  *
  * Thread exit (heap_thread_done, from a pthread key destructor): every page
  * is collected; empty ones go back to the page heap, the others are
@@ -116,11 +117,14 @@ static void heap_rescue(heap_t *h) {
    * so every block pushed before a flag we clear is seen by the scan. */
   atomic_exchange_explicit(&h->full_dirty, 0, memory_order_acquire);
   page_t *next;
-  for (page_t *p = h->full.first; p; p = next) {
+  size_t n = 0;
+  for (page_t *p = h->full.first; p; p = next, n++) {
     next = p->next;
     if (atomic_load_explicit(&p->xthread_free, memory_order_acquire) & ~XF_FULL)
       heap_unpark(h, p);
   }
+  /* the backstop scan costs O(parked pages): space it by as many slow paths */
+  h->rescue_at = h->slow_count + (n > 256 ? n : 256);
 }
 
 /* ---- abandon / adopt ------------------------------------------------------ */
@@ -219,7 +223,7 @@ static page_t *heap_fresh_page(heap_t *h, unsigned c) {
 }
 
 static page_t *heap_find_page(heap_t *h, unsigned c) {
-  if (atomic_load_explicit(&h->full_dirty, memory_order_acquire) || (++h->slow_count & 255) == 0)
+  if (atomic_load_explicit(&h->full_dirty, memory_order_acquire) || ++h->slow_count >= h->rescue_at)
     heap_rescue(h);
   page_t *next;
   for (page_t *p = h->queues[c].first; p; p = next) {
@@ -294,6 +298,7 @@ static void *heap_alloc_big(size_t size) {
 }
 
 void *_st_heap_malloc_slow(heap_t *h, size_t size) {
+  _st_purge_poll();
   if (st_unlikely(h == &_st_heap_empty || h == &_st_heap_dead)) {
     if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
     if (size > ST_MEDIUM_MAX) return heap_alloc_big(size);
@@ -315,6 +320,7 @@ void _st_heap_retire(page_t *page) {
   queue_remove(q, page);
   heap_sync_direct(h, page->cls);
   _st_span_free(page);
+  _st_purge_poll();
 }
 
 /* Free of block b (its start) by the owner of a page with flags set. */

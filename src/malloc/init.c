@@ -12,6 +12,7 @@
  * Other threads arriving while state is 1 wait for 2.
  */
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
 #include <sys/random.h>
@@ -44,11 +45,11 @@ static uintptr_t free_key_new(void) {
   return (uintptr_t)k;
 }
 
-static void stats_at_exit(void) { strata_malloc_stats(); }
+static void stats_at_exit(void) { strata_stats_print(stderr, _st_option(OPT_STATS) == 2); }
 
 static void fork_prepare(void) { _st_heaps_fork_prepare(); _st_large_fork_prepare(); }
 static void fork_parent(void) { _st_large_fork_parent(); _st_heaps_fork_parent(); }
-static void fork_child(void) { _st_large_fork_child(); _st_heaps_fork_child(); }
+static void fork_child(void) { _st_purge_fork_child(); _st_large_fork_child(); _st_heaps_fork_child(); }
 
 void _st_process_init(void) {
   uintptr_t me = (uintptr_t)&_st_heap_tl;        /* unique per live thread */
@@ -61,10 +62,11 @@ void _st_process_init(void) {
   atomic_store(&init_thread, me);
   _st_os_page_size();
   _st_options_init();
+  _st_limits_init();
   _st_free_key = free_key_new() | 1;            /* odd: never a valid pointer value */
   _st_heaps_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
-  if (_st_option(OPT_SHOW_STATS)) atexit(stats_at_exit);
+  if (_st_option(OPT_STATS)) atexit(stats_at_exit);
   if (*_st_option_report()) atexit(_st_report_at_exit);
   if (_st_option(OPT_VERBOSE)) _st_message("strata: initialised (pid %d)\n", (int)getpid());
   atomic_store_explicit(&_st_init_state, 2, memory_order_release);

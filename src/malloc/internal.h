@@ -195,6 +195,7 @@ ST_INTERNAL void    _st_span_free(page_t *page);
 ST_INTERNAL bool    _st_span_grow(page_t *page, unsigned slices);  /* in place, if free */
 ST_INTERNAL size_t  _st_segments_trim(void);             /* release cached segments */
 ST_INTERNAL void    _st_segments_stats(strata_stats_t *st);
+ST_INTERNAL size_t  _st_segments_tick(void);            /* purge expired; dirty bytes left */
 ST_INTERNAL void    _st_pageheap_lock(void), _st_pageheap_unlock(void),
                     _st_pageheap_reinit(void);
 ST_INTERNAL int     _st_segments_check(void);
@@ -236,7 +237,8 @@ typedef struct heap_s {
   _Atomic int full_dirty;
   struct heap_s *next_all, *prev_all;   /* registry of live heaps (heaps lock) */
   struct heap_s *next_free;             /* recycled heap structs (heaps lock) */
-  uint32_t slow_count;                  /* slow-path calls, to pace full-list rescans */
+  uint64_t slow_count;                  /* slow-path calls, to pace full-list rescans */
+  uint64_t rescue_at;                   /* slow_count of the next backstop rescan */
   /* span blocks this thread freed, kept for its next ones (spanblock.c) */
   page_t *span_cache[ST_SPAN_CACHE];
   size_t span_cache_bytes;
@@ -281,6 +283,7 @@ ST_INTERNAL large_t *_st_large_of(const void *p, unsigned mapv);
 ST_INTERNAL void  *_st_large_realloc(large_t *h, size_t size);
 ST_INTERNAL void   _st_large_stats(strata_stats_t *st);
 ST_INTERNAL size_t _st_large_trim(void);             /* empty the large cache */
+ST_INTERNAL size_t _st_large_tick(void);             /* expire old entries; bytes left */
 ST_INTERNAL void   _st_large_fork_prepare(void), _st_large_fork_parent(void),
                    _st_large_fork_child(void);
 
@@ -301,6 +304,13 @@ ST_INTERNAL const char *_st_option_report(void);
 ST_INTERNAL void _st_error(const char *what, const void *p);   /* reports; may abort */
 ST_INTERNAL void _st_message(const char *fmt, ...);            /* stderr, no malloc */
 ST_INTERNAL int  _st_snprintf(char *buf, size_t n, const char *fmt, ...);
+
+/* ---- the purge thread (purge.c) ----------------------------------------- */
+/* There is memory waiting to be purged: make sure someone will (wakes the
+ * thread if it sleeps; asks _st_purge_poll to start it).  Any context. */
+ST_INTERNAL void _st_purge_kick(size_t pending_bytes);
+ST_INTERNAL void _st_purge_poll(void);           /* no strata lock held: may start it */
+ST_INTERNAL void _st_purge_fork_child(void);
 
 /* ---- memory limits (limits.c) ------------------------------------------ */
 /* The charge: bytes strata holds that may be resident -- slices in spans or

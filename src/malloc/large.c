@@ -163,6 +163,13 @@ static large_t *lc_take_fit(size_t map_size) {
 }
 
 size_t _st_large_trim(void) { return lc_expire(1); }
+size_t _st_large_tick(void) {
+  lc_expire(0);
+  pthread_mutex_lock(&lc_lock);
+  size_t left = lc_bytes;
+  pthread_mutex_unlock(&lc_lock);
+  return left;
+}
 void _st_large_fork_prepare(void) { pthread_mutex_lock(&lc_lock); }
 void _st_large_fork_parent(void) { pthread_mutex_unlock(&lc_lock); }
 void _st_large_fork_child(void) { pthread_mutex_init(&lc_lock, NULL); }
@@ -234,6 +241,7 @@ void _st_large_free(large_t *h, void *p) {
   atomic_fetch_sub_explicit(&large_count, 1, memory_order_relaxed);
   lc_expire(0);
   if (_st_over_soft() || !lc_put(h)) large_unmap(h);
+  else { _st_purge_kick(lc_bytes); _st_purge_poll(); }   /* racy read: a hint */
 }
 
 void *_st_large_realloc(large_t *h, size_t size) {

@@ -45,6 +45,11 @@ static size_t ph_empty;          /* of those, entirely free */
 static size_t ph_spans;          /* spans handed out */
 static size_t ph_dirty;          /* free but resident slices */
 static uint64_t ph_next_purge;   /* time of the next purge check */
+/* Adaptive delay: ph_delay_ns starts at purge_ms and doubles (up to 16x)
+ * when a span needs fresh memory soon after a purge (the purge was
+ * regretted: the program frees and reallocates in a loop), and halves back
+ * after a quiet spell. */
+static uint64_t ph_delay_ns, ph_last_purge, ph_last_regret;
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -156,14 +161,42 @@ static void segment_purge(segment_t *s) {
   s->dirty_since = 0;
 }
 
+static uint64_t purge_delay(uint64_t now) {
+  long ms = _st_option(OPT_PURGE_MS);
+  uint64_t base = ms > 0 ? (uint64_t)ms * 1000000 : 0;
+  if (ph_delay_ns < base) ph_delay_ns = base;
+  if (ph_delay_ns > base && now - ph_last_regret > 4 * ph_delay_ns) {
+    ph_delay_ns /= 2;                          /* quiet: decay back */
+    ph_last_regret = now;
+  }
+  return _st_over_soft() ? 0 : ph_delay_ns;
+}
+
+/* Fresh (clean) slices were needed: was the last purge too eager? */
+static void purge_regret(uint64_t now) {
+  long ms = _st_option(OPT_PURGE_MS);
+  if (ms <= 0 || ph_last_purge == 0 || now - ph_last_purge > 2 * ph_delay_ns) return;
+  if (ph_delay_ns < (uint64_t)ms * 16000000) ph_delay_ns *= 2;
+  ph_last_regret = now;
+}
+
 /* Purge what has been dirty long enough (everything with force). */
 static void purge_expired(uint64_t now, int force) {
   long ms = _st_option(OPT_PURGE_MS);
   if (!force && (ms < 0 || now < ph_next_purge)) return;
   ph_next_purge = now + PURGE_TICK;
-  uint64_t age = ms > 0 ? (uint64_t)ms * 1000000 : 0;
+  uint64_t age = force ? 0 : purge_delay(now);
   for (segment_t *s = ph_list; s; s = s->next)
-    if (s->dirty_mask && (force || now - s->dirty_since >= age)) segment_purge(s);
+    if (s->dirty_mask && (force || now - s->dirty_since >= age)) { segment_purge(s); ph_last_purge = now; }
+}
+
+/* For the purge thread: purge what expired; returns the dirty bytes left. */
+size_t _st_segments_tick(void) {
+  pthread_mutex_lock(&ph_lock);
+  purge_expired(now_ns(), 0);
+  size_t left = ph_dirty * ST_SLICE_SIZE;
+  pthread_mutex_unlock(&ph_lock);
+  return left;
 }
 
 page_t *_st_span_alloc(unsigned n) {
@@ -196,6 +229,7 @@ page_t *_st_span_alloc(unsigned n) {
   }
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
   size_t clean = (size_t)__builtin_popcountll(bits & ~s->dirty_mask) * ST_SLICE_SIZE;
+  if (clean) purge_regret(now_ns());
   if (clean && !_st_charge(clean)) {            /* hard limit: purge what waits, retry once */
     purge_expired(now_ns(), 1);
     clean = (size_t)__builtin_popcountll(bits & ~s->dirty_mask) * ST_SLICE_SIZE;
@@ -255,8 +289,10 @@ void _st_span_free(page_t *page) {
   }
   if ((_st_option(OPT_PURGE_MS) == 0 || _st_over_soft()) && s != release) segment_purge(s);
   else purge_expired(now, 0);
+  size_t pending = ph_dirty * ST_SLICE_SIZE;
   pthread_mutex_unlock(&ph_lock);
   if (release) segment_release(release);
+  if (pending) _st_purge_kick(pending);
 }
 
 /* Grow the span of `page` in place to n slices, if the slices after it are

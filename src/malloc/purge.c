@@ -1,0 +1,161 @@
+/* The purge thread: gives freed memory back to the OS on time while the
+ * program is idle.
+ *
+ * Without it, purging happens inside the program's own calls (span frees,
+ * malloc_trim, strata_purge): a program that frees a lot and then sleeps
+ * would keep its RSS.  The thread is optional (option purge_thread=0 turns
+ * it off) and lazy: it is created the first time there is something to
+ * purge later (dirty free slices or a parked large mapping), never in a
+ * program that never frees memory.  It does only what a caller could do:
+ * the page heap's and the large cache's timed expiry, under their locks.
+ * It never touches a thread's pages (their owners' fast paths take no lock).
+ * It is created only once 16 MiB or more wait to be purged, blocks every
+ * signal, and leaves as soon as it is the last thread of the process (a
+ * main thread that called pthread_exit), so it never keeps a process alive.
+ *
+ * States (pt_state): 0 not started, 1 running, 2 could not start (never
+ * retried).  While running it sleeps a tick (purge_ms/2, 10 ms .. 1 s)
+ * while anything is pending, else waits on pt_cond until kicked.  A kick
+ * takes pt_lock only when the thread is waiting (pt_waiting), so the common
+ * kick is two relaxed loads.  A fork child starts with no thread (state 0).
+ * A kick may come with strata locks held (a span freed under the orphan or
+ * abandoned lock), and creating a thread allocates; so a kick only sets
+ * pt_wanted, and _st_purge_poll, called where no strata lock is held (the
+ * free slow path that retired a span, the malloc slow path, large frees),
+ * starts the thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "malloc/internal.h"
+
+/* A program that never has this much to purge never gets the thread:
+ * small programs stay single-threaded (some check, e.g. before fork). */
+#define PT_START_BYTES ((size_t)16 << 20)
+
+static _Atomic int pt_state;
+static _Atomic int pt_waiting;
+static pthread_mutex_t pt_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pt_cond = PTHREAD_COND_INITIALIZER;
+
+static void tick_sleep(void) {
+  long ms = _st_option(OPT_PURGE_MS) / 2;
+  if (ms < 10) ms = 10;
+  if (ms > 1000) ms = 1000;
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+  while (nanosleep(&ts, &ts) != 0) {}
+}
+
+/* Threads in the process (/proc/self/stat field 20), 0 if unknown. */
+static long thread_count(void) {
+  char buf[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char *p = strrchr(buf, ')');           /* the name may hold spaces */
+  if (p == NULL) return 0;
+  for (int field = 2; field < 20 && *p; p++) if (*p == ' ') field++;
+  long v = 0;
+  while (*p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
+  return v;
+}
+
+/* Never keep a process alive: when the program's last thread is gone (its
+ * main thread called pthread_exit and the others ended), leave, and the
+ * process ends as it would have without us. */
+static void exit_if_alone(void) {
+  if (thread_count() == 1) pthread_exit(NULL);
+}
+
+static void *purge_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    tick_sleep();
+    exit_if_alone();
+    size_t left = _st_segments_tick();
+    left += _st_large_tick();
+    if (left == 0) {
+      pthread_mutex_lock(&pt_lock);
+      atomic_store(&pt_waiting, 1);
+      /* re-check under the lock: a kick before pt_waiting was set is seen here */
+      pthread_mutex_unlock(&pt_lock);
+      left = _st_segments_tick() + _st_large_tick();
+      pthread_mutex_lock(&pt_lock);
+      while (left == 0 && atomic_load(&pt_waiting)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;                          /* wake now and then: exit_if_alone */
+        if (pthread_cond_timedwait(&pt_cond, &pt_lock, &ts) != 0) {
+          pthread_mutex_unlock(&pt_lock);
+          exit_if_alone();
+          pthread_mutex_lock(&pt_lock);
+        }
+      }
+      atomic_store(&pt_waiting, 0);
+      pthread_mutex_unlock(&pt_lock);
+    }
+  }
+  return NULL;
+}
+
+static void purge_start(void) {
+  int expect = 0;
+  if (!atomic_compare_exchange_strong(&pt_state, &expect, 1)) return;
+  int saved = errno;                            /* free() must not change errno */
+  pthread_attr_t attr;
+  pthread_t t;
+  int ok = pthread_attr_init(&attr) == 0;
+  if (ok) {
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    /* the thread must not take the program's signals */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    ok = pthread_create(&t, &attr, purge_main, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+  }
+  if (!ok) atomic_store(&pt_state, 2);
+  else if (_st_option(OPT_VERBOSE)) _st_message("strata: purge thread started\n");
+  errno = saved;
+}
+
+static _Atomic int pt_wanted;
+
+void _st_purge_poll(void) {
+  if (atomic_load_explicit(&pt_wanted, memory_order_relaxed) == 0) return;
+  atomic_store_explicit(&pt_wanted, 0, memory_order_relaxed);
+  if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) return;
+  purge_start();
+}
+
+void _st_purge_kick(size_t pending) {
+  if (_st_option(OPT_PURGE_THREAD) == 0 || _st_option(OPT_PURGE_MS) <= 0) return;
+  int st = atomic_load_explicit(&pt_state, memory_order_relaxed);
+  if (st == 0) {
+    if (pending >= PT_START_BYTES) atomic_store_explicit(&pt_wanted, 1, memory_order_relaxed);
+    return;
+  }
+  if (st == 1 && atomic_load_explicit(&pt_waiting, memory_order_relaxed)) {
+    pthread_mutex_lock(&pt_lock);
+    atomic_store(&pt_waiting, 0);
+    pthread_cond_signal(&pt_cond);
+    pthread_mutex_unlock(&pt_lock);
+  }
+}
+
+void _st_purge_fork_child(void) {
+  pthread_mutex_init(&pt_lock, NULL);
+  pthread_cond_init(&pt_cond, NULL);
+  atomic_store(&pt_waiting, 0);
+  atomic_store(&pt_state, 0);
+  atomic_store(&pt_wanted, 0);
+}
