@@ -50,28 +50,39 @@ static void tick_sleep(void) {
   while (nanosleep(&ts, &ts) != 0) {}
 }
 
-/* Threads in the process (/proc/self/stat field 20), 0 if unknown. */
-static long thread_count(void) {
+/* Field `field` (1-based, >= 3) of a /proc stat file, after the ")" that
+ * ends the name; as a number, or the state letter for field 3.  -1 if
+ * unreadable. */
+static long stat_field(const char *path, int field) {
   char buf[1024];
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
-  if (n <= 0) return 0;
+  if (n <= 0) return -1;
   buf[n] = 0;
   const char *p = strrchr(buf, ')');           /* the name may hold spaces */
-  if (p == NULL) return 0;
-  for (int field = 2; field < 20 && *p; p++) if (*p == ' ') field++;
+  if (p == NULL) return -1;
+  p++;
+  for (int f = 2; f < field && *p; p++) if (*p == ' ') f++;
+  if (field == 3) return *p;
   long v = 0;
   while (*p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
   return v;
 }
 
 /* Never keep a process alive: when the program's last thread is gone (its
- * main thread called pthread_exit and the others ended), leave, and the
- * process ends as it would have without us. */
+ * main thread called pthread_exit -- it stays a zombie, still counted -- and
+ * the others ended), leave, and the process ends as it would have without
+ * us (the last thread to exit ends it with status 0). */
 static void exit_if_alone(void) {
-  if (thread_count() == 1) pthread_exit(NULL);
+  long threads = stat_field("/proc/self/stat", 20);
+  if (threads == 1) pthread_exit(NULL);
+  if (threads == 2) {
+    char path[64];
+    _st_snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)getpid());
+    if (stat_field(path, 3) == 'Z') pthread_exit(NULL);
+  }
 }
 
 static void *purge_main(void *arg) {
