@@ -144,6 +144,7 @@ static void page_abandon(page_t *page) {
 
 static void heap_abandon_all(heap_t *h) {
   page_t *p, *next;
+  _st_sparse_drain(h, 2);
   _st_spanblock_flush(h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     for (p = h->queues[c].first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
@@ -249,6 +250,7 @@ static page_t *heap_find_page(heap_t *h, unsigned c) {
 }
 
 static void *heap_alloc_class(heap_t *h, size_t size) {
+  if (h->sparse_n) _st_sparse_drain(h, 0);
   unsigned c = size <= ST_SMALL_FAST_MAX ? st_class_fast(size) : _st_class_of(size);
   page_t *p = h->direct[c];
   if (p->free == NULL && (p = heap_find_page(h, c)) == NULL) { errno = ENOMEM; return NULL; }
@@ -319,6 +321,7 @@ void _st_heap_retire(page_t *page) {
   if (q->first == page && page->next == NULL) return;   /* keep the class's last page */
   queue_remove(q, page);
   heap_sync_direct(h, page->cls);
+  _st_sparse_unqueue(h, page);
   _st_span_free(page);
   _st_purge_poll();
 }
@@ -343,6 +346,7 @@ size_t _st_heap_trim_self(void) {
   heap_t *h = _st_heap_tl;
   if (h == &_st_heap_empty || h == &_st_heap_dead) return 0;
   size_t freed = h->span_cache_bytes;
+  _st_sparse_drain(h, 1);
   _st_spanblock_flush(h);
   heap_rescue(h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
@@ -352,6 +356,7 @@ size_t _st_heap_trim_self(void) {
       _st_page_collect(p);
       if (st_page_used(p) != 0) { freed += _st_page_purge(p); continue; }
       queue_remove(&h->queues[c], p);
+      _st_sparse_unqueue(h, p);
       freed += (size_t)p->slice_count * ST_SLICE_SIZE;
       _st_span_free(p);
     }

@@ -124,8 +124,9 @@ typedef struct __attribute__((aligned(128))) page_s {
                                     0 when not armed (st_page_used)            */
   uint32_t held;                 /* free blocks in purged units, not listed   */
   uint64_t purged;               /* bit u: unit u of the span is purged       */
-  uint32_t purge_stamp;          /* ms clock of the last purge of this span   */
+  uint32_t purge_stamp;          /* ms clock of the last unpurge of this span */
   uint8_t  unit_shift;           /* log2 bytes per purge unit (>= OS page)    */
+  uint8_t  sparse_queued;        /* in its heap's sparse_q                    */
 } page_t;
 _Static_assert(offsetof(page_t, prev) < 64, "fast-path fields share one cache line");
 
@@ -213,6 +214,8 @@ ST_INTERNAL void  _st_page_remote_free(page_t *page, block_t *b);
 ST_INTERNAL int   _st_page_check(page_t *page, int owner_view);
 ST_INTERNAL bool  _st_page_contains_free(page_t *page, const block_t *b);
 ST_INTERNAL void  _st_page_low_water(page_t *page);       /* used hit purge_low */
+ST_INTERNAL void  _st_sparse_unqueue(struct heap_s *h, page_t *page);  /* before its span goes */
+ST_INTERNAL void  _st_sparse_drain(struct heap_s *h, int mode);  /* 0 aged, 1 all, 2 drop */
 ST_INTERNAL void  _st_page_arm(page_t *page);             /* set purge_low if worth it */
 ST_INTERNAL size_t _st_page_purge(page_t *page);          /* purge free units now */
 ST_INTERNAL size_t _st_page_purged_bytes(const page_t *page);
@@ -223,6 +226,7 @@ static inline uint32_t st_page_used(const page_t *page) { return page->used + pa
 
 /* ---- heaps: per-thread caches (heap.c) --------------------------------- */
 typedef struct page_queue_s { page_t *first, *last; } page_queue_t;
+#define ST_SPARSE_Q 16
 
 /* Invariants:
  *  direct[c] == queues[c].first, or &_st_page_empty when the queue is empty;
@@ -247,6 +251,13 @@ typedef struct heap_s {
   size_t remote_frees;                  /* this thread's frees into others' pages */
   size_t req_count[ST_NCLASSES];        /* mallocs served from class c */
   size_t req_bytes[ST_NCLASSES];        /* bytes those mallocs asked for */
+  /* sparse pages waiting to be purged (page.c, "Sparse pages"): a FIFO
+   * ring; a queued page has sparse_queued set and leaves the ring before
+   * its span is freed (heap_release_span) */
+  struct page_s *sparse_q[ST_SPARSE_Q];
+  size_t sparse_seen[ST_SPARSE_Q];      /* req_count of its class when queued */
+  uint32_t sparse_when[ST_SPARSE_Q];    /* ms clock when queued */
+  unsigned sparse_head, sparse_n;
 } heap_t;
 
 extern page_t _st_page_empty ST_INTERNAL;

@@ -22,15 +22,22 @@
  * fragmented heap.  The span is cut into 64 or fewer *units* (an OS page, or
  * span/64 for big spans).
  *   arm:        when the owner finds the free list dry (extend, park), a span
- *               with more than a quarter of its blocks in use gets purge_low =
+ *               of blocks of 256 bytes or more (smaller ones hardly ever
+ *               leave a whole unit free) with more than a quarter of its
+ *               blocks in use gets purge_low =
  *               reserved/4 and `used` counts down to it, so the existing
  *               "--used == 0" test of the free fast path fires at the low-water
  *               mark at no extra cost (_st_heap_retire tells the two apart);
- *   low water:  disarm, and unless this span was unpurged less than purge_ms
- *               ago (it churns), purge: every carved unit all of whose
- *               overlapping blocks are free is madvise'd away, and the free
- *               blocks that overlap a purged unit leave the free list and are
- *               counted in `held`; then arm again at 3/4 of the mark;
+ *   low water:  disarm and queue the span on its heap's sparse ring (16
+ *               entries).  When it leaves the ring (overflow, or purge_ms
+ *               later on a malloc slow path, or malloc_trim), it is purged
+ *               if it is still sparse and not empty, its class has not
+ *               churned meanwhile (more than 1/8 of a span's mallocs), and it
+ *               was not unpurged less than purge_ms ago: every carved unit
+ *               all of whose overlapping blocks are free is madvise'd away,
+ *               and the free blocks that overlap a purged unit leave the free
+ *               list and are counted in `held`; then it is armed again at
+ *               3/4 of its level;
  *   unpurge:    when the list is dry and nothing is left to carve, all held
  *               blocks are listed again (their memory comes back zeroed on
  *               first touch), purged = 0.
@@ -136,27 +143,93 @@ size_t _st_page_purged_bytes(const page_t *page) {
   return (size_t)__builtin_popcountll(__atomic_load_n(&page->purged, __ATOMIC_RELAXED)) << page->unit_shift;
 }
 
+/* Spans of blocks below this size are not armed: a purge unit holds more
+ * than 16 of them, and at a quarter full or less the chance that all are
+ * free is below 1%: the free-list walk would cost more than it returns. */
+#define SPARSE_MIN_BLOCK 256
+
 void _st_page_arm(page_t *page) {
-  if (page->purge_low != 0 || page->purged != 0) return;
+  if (page->purge_low != 0 || page->purged != 0 || page->block_size < SPARSE_MIN_BLOCK) return;
   uint32_t target = page->reserved / 4;
   if (target == 0 || page->used <= target) return;
   page->purge_low = target;
   page->used -= target;
 }
 
-void _st_page_low_water(page_t *page) {
-  uint32_t mark = page->purge_low;
-  page->used = mark;
-  page->purge_low = 0;
+/* Should the queued sparse page be purged now?  (owner) */
+static bool sparse_worth(heap_t *h, page_t *page, size_t seen, int force) {
+  uint32_t used = st_page_used(page);
+  if (used == 0 || used > page->reserved / 4) return false;   /* emptied or refilled */
+  if (force || _st_over_soft()) return true;
+  /* A class that kept allocating since (more than an eighth of a span's
+   * mallocs) is churning: its free blocks will be reused soon, and purging
+   * them would cost a syscall now and page faults later. */
+  if ((h->req_count[page->cls] - seen) * 8 > page->reserved) return false;
+  /* So is a span that was refilled from its purged units lately. */
   long ms = _st_option(OPT_PURGE_MS);
-  if (ms < 0) return;
-  /* A span that was unpurged (refilled) less than purge_ms ago is churning:
-   * leave it be rather than pay madvise and page faults on every cycle. */
-  if (page->purge_stamp != 0 && now_ms() - page->purge_stamp < (uint32_t)ms && !_st_over_soft()) return;
+  return page->purge_stamp == 0 || now_ms() - page->purge_stamp >= (uint32_t)ms;
+}
+
+/* Take the oldest queued page out of h's ring and purge it if worth it. */
+static void sparse_pop(heap_t *h, int force) {
+  unsigned i = h->sparse_head;
+  page_t *page = h->sparse_q[i];
+  size_t seen = h->sparse_seen[i];
+  h->sparse_head = (i + 1) % ST_SPARSE_Q;
+  h->sparse_n--;
+  page->sparse_queued = 0;
+  if (!sparse_worth(h, page, seen, force)) return;
   _st_page_purge(page);
-  /* Cascade: purge again at 3/4 of the mark, as more of the span empties. */
-  uint32_t next = mark - mark / 8 - 1;
-  if (next > 0) { page->purge_low = next; page->used = mark - next; }
+  /* Cascade: arm again a little lower, as more of the span empties. */
+  uint32_t used = st_page_used(page), next = used - used / 4 - 1;
+  if (page->purge_low == 0 && next > 0) { page->purge_low = next; page->used = used - next; }
+}
+
+void _st_sparse_drain(heap_t *h, int mode) {
+  if (mode == 2) {
+    while (h->sparse_n) { h->sparse_q[h->sparse_head]->sparse_queued = 0; h->sparse_head = (h->sparse_head + 1) % ST_SPARSE_Q; h->sparse_n--; }
+    return;
+  }
+  long ms = _st_option(OPT_PURGE_MS);
+  uint32_t now = h->sparse_n ? now_ms() : 0;
+  while (h->sparse_n && (mode == 1 || now - h->sparse_when[h->sparse_head] >= (uint32_t)ms))
+    sparse_pop(h, mode == 1);
+}
+
+void _st_sparse_unqueue(heap_t *h, page_t *page) {
+  if (!page->sparse_queued) return;
+  page->sparse_queued = 0;
+  for (unsigned k = 0; k < h->sparse_n; k++) {
+    unsigned i = (h->sparse_head + k) % ST_SPARSE_Q;
+    if (h->sparse_q[i] != page) continue;
+    /* close the gap: shift the later entries down by one */
+    for (unsigned m = k; m + 1 < h->sparse_n; m++) {
+      unsigned a = (h->sparse_head + m) % ST_SPARSE_Q, b = (a + 1) % ST_SPARSE_Q;
+      h->sparse_q[a] = h->sparse_q[b]; h->sparse_seen[a] = h->sparse_seen[b]; h->sparse_when[a] = h->sparse_when[b];
+    }
+    h->sparse_n--;
+    return;
+  }
+}
+
+/* `used` reached the armed mark: disarm and queue the page; the ring's
+ * oldest page is looked at when it overflows, or once it is purge_ms old
+ * (malloc slow path).  Deciding later rather than now lets a page that is
+ * on its way to empty (it will go back whole, without a purge) or that is
+ * refilling (churn) be left alone. */
+void _st_page_low_water(page_t *page) {
+  page->used += page->purge_low;
+  page->purge_low = 0;
+  if (_st_option(OPT_PURGE_MS) < 0 || page->sparse_queued) return;
+  heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
+  if (h == NULL) return;                        /* abandoned: not ours to queue */
+  if (h->sparse_n == ST_SPARSE_Q) sparse_pop(h, 0);
+  unsigned i = (h->sparse_head + h->sparse_n) % ST_SPARSE_Q;
+  h->sparse_q[i] = page;
+  h->sparse_seen[i] = h->req_count[page->cls];
+  h->sparse_when[i] = now_ms();
+  h->sparse_n++;
+  page->sparse_queued = 1;
 }
 
 #define PURGE_MIN_UNITS 1     /* fewer free units are not worth a syscall */

@@ -46,7 +46,7 @@
  * missing are skipped with a notice (the set is still growing).  Quick op
  * counts aim at ~0.1-0.2 s per run under glibc on a 2-core machine, so
  * that quick mode with 5 allocators x 3 runs stays under a minute;
- * "/8" means the workload's own default divided by 8.  frag sleeps 1 s
+ * "/8" means the workload's own default divided by 8.  frag idles 2 s
  * per run whatever its size, and a real program takes 2-4 s even with
  * BENCH_QUICK=1, so in quick mode they get one run per allocator, and only
  * one real program (python) runs. */
@@ -71,7 +71,7 @@ static const wl_def_t wl_table[] = {
   {"large",      "large",      WL_SYNTH, 0,              "0", "/8",  1, 0,
    "large blocks (128 KiB..8 MiB): mapping, reuse, return to the OS"},
   {"frag",       "frag",       WL_SYNTH, 0,              "0", "/32", 1, 1,
-   "fragmentation: RSS after most, then all blocks are freed (sleeps 1 s)"},
+   "fragmentation: RSS after most, then all blocks are freed (idles 2 s)"},
   {"mixed",      "mixed",      WL_SYNTH, 0,              "0", "1M",  1, 0,
    "server-like size mix with cross-thread frees"},
   {"redis",      "redis",      WL_REAL,  0,              "0", "0",   0, 0,
