@@ -1,0 +1,171 @@
+/* Memory goes back to the OS: resident memory (read from /proc) after a
+ * program frees everything, and after it frees 90% of a fragmented heap at
+ * random.
+ *
+ * Bounds held here (measured on the 2-core CI machines, see the closing notes
+ * of issue 4; the margins absorb noise and a different kernel):
+ *   - all freed, then idle for purge_ms + 750 ms: the RSS above the
+ *     baseline is at most 5% of the peak above the baseline (the purge
+ *     thread does it; no call into strata needed);
+ *   - the same with purge_thread=0: malloc_trim(0) does it at once;
+ *   - 90% freed at random: after 1 s idle, RSS above the baseline at most
+ *     2.75x the live bytes asked for (measured 2.3-2.5x; the peers keep
+ *     more than 10x); after strata_purge(), at most 2.5x (measured ~2.2x);
+ *   - a steady churn of small blocks makes (almost) no purge calls.
+ * Every block is filled with a pattern and checked before it is freed.
+ */
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <strata/malloc.h>
+#include <strata/stats.h>
+#include "test.h"
+
+#define MiB ((size_t)1 << 20)
+
+static size_t rss(void) { return strata_os_resident(); }
+
+static void sleep_ms(long ms) {
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+  while (nanosleep(&ts, &ts) != 0) {}
+}
+
+typedef struct { unsigned char *p; uint32_t n; } blk;
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
+
+/* A heap of `total` bytes of 16 B .. 16 KiB blocks (one size octave chosen
+ * uniformly, then a size in it), every byte written. */
+static blk *build(size_t total, size_t *count) {
+  size_t cap = total / 16 + 1, n = 0, bytes = 0;
+  blk *b = malloc(cap * sizeof *b);
+  CHECK(b != NULL, "bookkeeping");
+  while (bytes < total) {
+    size_t base = (size_t)16 << (next() % 10);
+    size_t sz = base + next() % base;
+    b[n].p = malloc(sz);
+    CHECK(b[n].p != NULL, "malloc(%zu)", sz);
+    memset(b[n].p, (int)(n & 0xff), sz);
+    b[n].n = (uint32_t)sz;
+    bytes += sz;
+    n++;
+  }
+  *count = n;
+  return b;
+}
+
+static void release(blk *b, size_t i) {
+  unsigned char want = (unsigned char)(i & 0xff);
+  CHECK(b[i].p[0] == want && b[i].p[b[i].n / 2] == want && b[i].p[b[i].n - 1] == want,
+        "block %zu corrupted before free", i);
+  free(b[i].p);
+  b[i].p = NULL;
+}
+
+/* Free everything; RSS must come down with no further call (purge thread)
+ * or at malloc_trim (purge_thread=0). */
+static void test_free_all(int with_thread) {
+  size_t base = rss();
+  size_t n;
+  blk *b = build(192 * MiB, &n);
+  size_t peak = rss();
+  for (size_t i = 0; i < n; i++) release(b, i);
+  free(b);
+  size_t after = rss();
+  if (with_thread) {
+    long wait = strata_option_get("purge_ms") + 750;
+    for (long t = 0; t < wait && rss() > base + (peak - base) / 20; t += 50) sleep_ms(50);
+  } else {
+    sleep_ms(strata_option_get("purge_ms") + 50);
+    CHECK(malloc_trim(0) == 1, "malloc_trim(0) released nothing");
+  }
+  size_t end = rss();
+  printf("free all (%s): baseline %zu MiB, peak %zu MiB, right after %zu MiB, then %zu MiB (%.1f%% of the peak above baseline)\n",
+         with_thread ? "purge thread" : "malloc_trim", base / MiB, peak / MiB, after / MiB, end / MiB,
+         100.0 * (double)(end > base ? end - base : 0) / (double)(peak - base));
+  CHECK(end <= base + (peak - base) / 20, "RSS %zu MiB not within 5%% of the peak %zu MiB (baseline %zu MiB)",
+        end / MiB, peak / MiB, base / MiB);
+}
+
+/* Free a random 90%: RSS must come down toward the live bytes. */
+static void test_free_90(void) {
+  size_t base = rss();
+  size_t n;
+  blk *b = build(256 * MiB, &n);
+  size_t *perm = malloc(n * sizeof *perm);
+  CHECK(perm != NULL, "perm");
+  for (size_t i = 0; i < n; i++) perm[i] = i;
+  for (size_t i = n; i > 1; i--) { size_t j = next() % i, t = perm[i - 1]; perm[i - 1] = perm[j]; perm[j] = t; }
+  size_t peak = rss();
+  for (size_t k = 0; k < n - n / 10; k++) release(b, perm[k]);
+  size_t live = 0;
+  for (size_t i = 0; i < n; i++) if (b[i].p) live += b[i].n;
+  size_t now = rss();
+  sleep_ms(1000);
+  size_t idle = rss();
+  double r_now = (double)(now - base) / (double)live, r_idle = (double)(idle - base) / (double)live;
+  strata_purge();
+  size_t purged = rss();
+  double r_purged = (double)(purged - base) / (double)live;
+  printf("free 90%%: peak %zu MiB, live %zu MiB; RSS above baseline %.2fx live at once, %.2fx after 1 s idle, %.2fx after strata_purge\n",
+         (peak - base) / MiB, live / MiB, r_now, r_idle, r_purged);
+  CHECK(r_idle <= 2.75, "RSS after 90%% freed and 1 s idle is %.2fx the live bytes (bound 2.75x)", r_idle);
+  CHECK(r_purged <= 2.5, "RSS after strata_purge is %.2fx the live bytes (bound 2.5x)", r_purged);
+  /* the survivors are intact, and the purged space is usable again */
+  for (size_t i = 0; i < n; i++) if (b[i].p) release(b, i);
+  blk *again = build(64 * MiB, &n);
+  for (size_t i = 0; i < n; i++) release(again, i);
+  free(again);
+  free(perm);
+  free(b);
+}
+
+/* Steady churn must not turn into syscalls: a window of small blocks
+ * replaced at random for a while makes (almost) no purges. */
+static void test_churn_no_purge(void) {
+  enum { W = 20000 };
+  static blk w[W];
+  for (size_t i = 0; i < W; i++) { w[i].n = (uint32_t)(16 + next() % 1000); w[i].p = malloc(w[i].n); memset(w[i].p, (int)(i & 0xff), w[i].n); }
+  strata_stats_t a, z;
+  strata_stats_get(&a);
+  for (size_t k = 0; k < 2000000; k++) {
+    size_t i = next() % W;
+    release(w, i);
+    w[i].n = (uint32_t)(16 + next() % 1000);
+    w[i].p = malloc(w[i].n);
+    CHECK(w[i].p != NULL, "malloc");
+    memset(w[i].p, (int)(i & 0xff), w[i].n);
+  }
+  strata_stats_get(&z);
+  printf("churn: 2M replacements, %zu purge calls\n", z.purges - a.purges);
+  CHECK(z.purges - a.purges <= 20, "steady churn made %zu purge calls", z.purges - a.purges);
+  for (size_t i = 0; i < W; i++) release(w, i);
+}
+
+/* Each case in its own process, so one's memory is not another's baseline. */
+static void in_child(void (*fn)(void), const char *what) {
+  fflush(stdout);
+  pid_t pid = fork();
+  CHECK(pid >= 0, "fork");
+  if (pid == 0) { fn(); fflush(stdout); _exit(0); }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed", what);
+}
+
+static void free_all_thread(void) { test_free_all(1); }
+static void free_all_trim(void) { CHECK(strata_option_set("purge_thread", 0) == 0, "option"); test_free_all(0); }
+
+int main(void) {
+  in_child(free_all_thread, "free all, purge thread");
+  in_child(free_all_trim, "free all, malloc_trim");
+  in_child(test_free_90, "free 90%");
+  in_child(test_churn_no_purge, "churn");
+  printf("t_purge: all passed\n");
+  return 0;
+}
