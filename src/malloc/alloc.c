@@ -28,8 +28,8 @@ STRATA_API void *strata_malloc(size_t size) {
     page->free = b->next;
     page->used++;
     ((uintptr_t *)b)[1] = 0;
-    heap->req_count[c]++;
-    heap->req_bytes[c] += size;
+    heap->req[c].count++;
+    heap->req[c].bytes += size;
     return b;
   }
   return _st_heap_malloc_slow(heap, size);

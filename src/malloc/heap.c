@@ -8,9 +8,10 @@
  * Slow path of malloc for class c (heap_find_page):
  *   1. if a remote thread freed into a parked page (full_dirty), move such
  *      pages back to their queues;
- *   2. walk queue c: collect each page's remote frees; the first
- *      page with a free block (or room to carve more) becomes direct[c];
- *      exhausted pages are parked;
+ *   2. walk queue c: collect each page's remote frees; exhausted pages are
+ *      parked; of the first 8 pages that can serve (free blocks, room to
+ *      carve, or held blocks to unpurge), the fullest becomes direct[c]
+ *      (fragmentation control: sparse pages are left to empty out);
  *   3. else adopt a page of class c abandoned by an exited thread;
  *   4. else take a fresh span from the page heap (segment.c).
  *
@@ -223,26 +224,38 @@ static page_t *heap_fresh_page(heap_t *h, unsigned c) {
   return p;
 }
 
+/* Fragmentation control: among the first FIND_CANDIDATES pages of the
+ * queue that can serve, take the fullest, so that sparse pages are not
+ * refilled and get a chance to empty out (and go back to the page heap) or
+ * to stay purged. */
+#define FIND_CANDIDATES 8
+
 static page_t *heap_find_page(heap_t *h, unsigned c) {
   if (atomic_load_explicit(&h->full_dirty, memory_order_acquire) || ++h->slow_count >= h->rescue_at)
     heap_rescue(h);
-  page_t *next;
-  for (page_t *p = h->queues[c].first; p; p = next) {
+  page_t *next, *best = NULL;
+  uint32_t best_used = 0;
+  int seen = 0;
+  for (page_t *p = h->queues[c].first; p && seen < FIND_CANDIDATES; p = next) {
     next = p->next;
     _st_page_collect(p);
-    if (p->free || _st_page_extend(p)) {
-      if (p != h->queues[c].first) {
-        queue_remove(&h->queues[c], p);
-        queue_push_front(&h->queues[c], p);
-        heap_sync_direct(h, c);
-      }
-      return p;
+    if (p->free == NULL && p->capacity == p->reserved && p->held == 0) {
+      _st_page_arm(p);
+      if (heap_park(h, p)) continue;            /* exhausted: parked */
+      _st_page_collect(p);                      /* a remote free raced the park */
+      if (p->free == NULL) continue;
     }
-    if (!heap_park(h, p)) {
-      _st_page_collect(p);
-      if (p->free) { queue_remove(&h->queues[c], p); queue_push_front(&h->queues[c], p);
-                     heap_sync_direct(h, c); return p; }
+    seen++;
+    uint32_t used = st_page_used(p);
+    if (best == NULL || used > best_used) { best = p; best_used = used; }
+  }
+  if (best != NULL && (best->free != NULL || _st_page_extend(best))) {
+    if (best != h->queues[c].first) {
+      queue_remove(&h->queues[c], best);
+      queue_push_front(&h->queues[c], best);
+      heap_sync_direct(h, c);
     }
+    return best;
   }
   page_t *p = heap_adopt(h, c);
   if (p) return p;
@@ -258,8 +271,8 @@ static void *heap_alloc_class(heap_t *h, size_t size) {
   p->free = b->next;
   p->used++;
   ((uintptr_t *)b)[1] = 0;
-  h->req_count[c]++;
-  h->req_bytes[c] += size;
+  h->req[c].count++;
+  h->req[c].bytes += size;
   if (STRATA_DEBUG && _st_page_check(p, 1) != 0) _st_error("malloc: page invariant broken", b);
   return b;
 }
@@ -373,16 +386,16 @@ static size_t dead_remote_frees, dead_req_count[ST_NCLASSES], dead_req_bytes[ST_
 static void stats_fold(heap_t *h) {         /* heaps lock held */
   dead_remote_frees += h->remote_frees;
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
-    dead_req_count[c] += h->req_count[c];
-    dead_req_bytes[c] += h->req_bytes[c];
+    dead_req_count[c] += h->req[c].count;
+    dead_req_bytes[c] += h->req[c].bytes;
   }
 }
 
 static void stats_add(strata_stats_t *st, const heap_t *h) {
   st->remote_frees += __atomic_load_n(&h->remote_frees, __ATOMIC_RELAXED);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
-    st->classes[c].mallocs += __atomic_load_n(&h->req_count[c], __ATOMIC_RELAXED);
-    st->classes[c].requested += __atomic_load_n(&h->req_bytes[c], __ATOMIC_RELAXED);
+    st->classes[c].mallocs += __atomic_load_n(&h->req[c].count, __ATOMIC_RELAXED);
+    st->classes[c].requested += __atomic_load_n(&h->req[c].bytes, __ATOMIC_RELAXED);
   }
 }
 

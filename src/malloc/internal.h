@@ -249,8 +249,8 @@ typedef struct heap_s {
   /* statistics: written by the owner only (plain stores), read racily by
    * strata_stats_get; folded into the totals when the heap is recycled */
   size_t remote_frees;                  /* this thread's frees into others' pages */
-  size_t req_count[ST_NCLASSES];        /* mallocs served from class c */
-  size_t req_bytes[ST_NCLASSES];        /* bytes those mallocs asked for */
+  struct { size_t count, bytes; } req[ST_NCLASSES];  /* mallocs of class c, bytes asked
+                                                        (one cache line per 4 classes) */
   /* sparse pages waiting to be purged (page.c, "Sparse pages"): a FIFO
    * ring; a queued page has sparse_queued set and leaves the ring before
    * its span is freed (heap_release_span) */

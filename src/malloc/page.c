@@ -164,7 +164,7 @@ static bool sparse_worth(heap_t *h, page_t *page, size_t seen, int force) {
   /* A class that kept allocating since (more than an eighth of a span's
    * mallocs) is churning: its free blocks will be reused soon, and purging
    * them would cost a syscall now and page faults later. */
-  if ((h->req_count[page->cls] - seen) * 8 > page->reserved) return false;
+  if ((h->req[page->cls].count - seen) * 8 > page->reserved) return false;
   /* So is a span that was refilled from its purged units lately. */
   long ms = _st_option(OPT_PURGE_MS);
   return page->purge_stamp == 0 || now_ms() - page->purge_stamp >= (uint32_t)ms;
@@ -226,7 +226,7 @@ void _st_page_low_water(page_t *page) {
   if (h->sparse_n == ST_SPARSE_Q) sparse_pop(h, 0);
   unsigned i = (h->sparse_head + h->sparse_n) % ST_SPARSE_Q;
   h->sparse_q[i] = page;
-  h->sparse_seen[i] = h->req_count[page->cls];
+  h->sparse_seen[i] = h->req[page->cls].count;
   h->sparse_when[i] = now_ms();
   h->sparse_n++;
   page->sparse_queued = 1;
