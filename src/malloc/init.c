@@ -7,7 +7,7 @@
  *   3. pthread_atfork handlers (glibc may malloc here: a malloc from the
  *      initialising thread re-enters, sees state 1 and its own id, and goes
  *      on, because everything it needs was set up in steps 1-2);
- *   4. atexit(malloc_stats) when show_stats is on, and the exit report
+ *   4. atexit(the statistics) when stats is on, and the exit report
  *      (report.c) when the `report` option names a file.
  * Other threads arriving while state is 1 wait for 2.
  */

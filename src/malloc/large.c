@@ -199,8 +199,9 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
     if (zero) memset(c->block, 0, size);
     return c->block;
   }
-  if (!_st_charge(map_size)) {                 /* hard limit: try without the cache */
+  if (!_st_charge(map_size)) {                 /* hard limit: give back what is cached */
     _st_large_trim();
+    _st_segments_trim();
     if (!_st_charge(map_size)) { errno = ENOMEM; return NULL; }
   }
   uint8_t *x = _st_os_alloc(map_size, large_map_align(align));
@@ -255,6 +256,12 @@ void *_st_large_realloc(large_t *h, size_t size) {
   if (size > h->usable && size - h->usable < h->usable / 2 && h->usable + h->usable / 2 <= ST_MAX_SIZE)
     want = h->usable + h->usable / 2;
   size_t new_map = st_align_up(offset + want, _st_os_page_size());
+  if (new_map > old_map && want > size && _st_option(OPT_HARD_LIMIT) > 0 && !_st_charge(new_map - old_map)) {
+    want = size;                                  /* no room for headroom under the limit */
+    new_map = st_align_up(offset + want, _st_os_page_size());
+  } else if (new_map > old_map && want > size && _st_option(OPT_HARD_LIMIT) > 0) {
+    _st_uncharge(new_map - old_map);              /* it fits: charged again below */
+  }
   if (new_map <= old_map) {
     /* Within the mapping: keep it all (room to grow again); when shrinking,
      * give back the pages past the new end that may have been written. */
@@ -281,7 +288,11 @@ void *_st_large_realloc(large_t *h, size_t size) {
       return c->block;
     }
   }
-  if (!_st_charge(new_map - old_map)) { errno = ENOMEM; return NULL; }   /* hard limit */
+  if (!_st_charge(new_map - old_map)) {          /* hard limit */
+    _st_large_trim();
+    _st_segments_trim();
+    if (!_st_charge(new_map - old_map)) { errno = ENOMEM; return NULL; }
+  }
   int saved = errno;                  /* a failed in-place try is not an error */
   void *in_place = _st_os_remap(h, old_map, new_map, NULL);
   errno = saved;

@@ -95,9 +95,10 @@ static void known_options(void) {
 }
 
 /* One name=value pair from the environment. */
-static void option_from_env(const char *name, size_t nlen, const char *val, size_t vlen) {
+static void option_from_env(const char *name, size_t nlen, const char *val, size_t vlen, int has_value) {
+  if (nlen > 64) nlen = 64;                     /* messages stay short and whole */
   if (nlen == 6 && memcmp(name, "report", 6) == 0) {
-    if (vlen == 0 || vlen >= REPORT_MAX) {
+    if (!has_value || vlen == 0 || vlen >= REPORT_MAX) {
       _st_message("strata: STRATA_OPTIONS: bad value for 'report' (a file name of 1..%d bytes); ignored\n",
                   REPORT_MAX - 1);
       return;
@@ -112,8 +113,8 @@ static void option_from_env(const char *name, size_t nlen, const char *val, size
     _st_message("strata: STRATA_OPTIONS: unknown option '%.*s' ignored\n", (int)nlen, name);
     known_options();
   } else if (parse_long(val, vlen, options[i].size, &v) != 0 || v < options[i].min || v > options[i].max) {
-    _st_message("strata: STRATA_OPTIONS: bad value '%.*s' for '%s' (expected %s%ld..%ld); default %ld kept\n",
-                (int)vlen, val, options[i].name, options[i].size ? "a size, k/m/g suffix ok, " : "",
+    _st_message("strata: STRATA_OPTIONS: bad value '%.*s%s' for '%s' (expected %s%ld..%ld); default %ld kept\n",
+                (int)(vlen > 64 ? 64 : vlen), val, vlen > 64 ? "..." : "", options[i].name, options[i].size ? "a size, k/m/g suffix ok, " : "",
                 options[i].min, options[i].max, options[i].value);
   } else {
     options[i].value = v;
@@ -132,14 +133,15 @@ void _st_options_init(void) {
     size_t nlen = (size_t)(s - name);
     const char *val = "1";
     size_t vlen = 1;
-    if (*s == '=') {
+    int has_value = *s == '=';
+    if (has_value) {
       val = ++s;
       /* report= takes the rest up to a comma (a path may hold ':') */
       int path = nlen == 6 && memcmp(name, "report", 6) == 0;
       while (*s && *s != ',' && (path || (*s != ':' && *s != ' '))) s++;
       vlen = (size_t)(s - val);
     }
-    option_from_env(name, nlen, val, vlen);
+    option_from_env(name, nlen, val, vlen, has_value);
   }
 }
 

@@ -199,7 +199,7 @@ size_t _st_segments_tick(void) {
   return left;
 }
 
-page_t *_st_span_alloc(unsigned n) {
+static page_t *span_alloc(unsigned n) {
   pthread_mutex_lock(&ph_lock);
   segment_t *s = NULL, *empty = NULL;
   int start = -1;
@@ -263,8 +263,15 @@ void _st_span_free(page_t *page) {
     _st_error("span_free: corrupt page descriptor", page);
   uint64_t now = now_ns();
   segment_t *release = NULL;
-  size_t purged = _st_page_purged_bytes(page);   /* its slices count as dirty again */
-  if (purged) { _st_charge_force(purged); page->purged = 0; page->held = 0; }
+  /* A span with purged units goes back clean: purge the rest of it too, so
+   * its slices need no charge until a span takes them again (charging the
+   * purged units back here could cross the hard limit). */
+  size_t purged = _st_page_purged_bytes(page), span_bytes = (size_t)n * ST_SLICE_SIZE;
+  bool clean = purged != 0 && _st_os_reset((uint8_t *)s + (size_t)start * ST_SLICE_SIZE, span_bytes) == 0;
+  if (clean) _st_uncharge(span_bytes - purged);
+  else if (purged) _st_charge_force(purged);      /* madvise failed: it is resident again */
+  page->purged = 0;
+  page->held = 0;
   pthread_mutex_lock(&ph_lock);
   page->in_use = 0;
   for (unsigned i = 1; i < n; i++) s->pages[start + i].span = &s->pages[start + i];
@@ -274,9 +281,11 @@ void _st_span_free(page_t *page) {
   if (s->free_mask == 0) list_push(s);
   s->free_mask |= bits;
   s->max_run = longest_run(s->free_mask);
-  s->dirty_mask |= bits;
-  ph_dirty += n;
-  if (s->dirty_since == 0) s->dirty_since = now;
+  if (!clean) {
+    s->dirty_mask |= bits;
+    ph_dirty += n;
+    if (s->dirty_since == 0) s->dirty_since = now;
+  }
   ph_spans--;
   if (s->free_mask == ALL_SLICES_FREE && ++ph_empty > PH_MAX_EMPTY) {
     list_remove(s);
@@ -293,6 +302,19 @@ void _st_span_free(page_t *page) {
   pthread_mutex_unlock(&ph_lock);
   if (release) segment_release(release);
   if (pending) _st_purge_kick(pending);
+}
+
+page_t *_st_span_alloc(unsigned n) {
+  page_t *p = span_alloc(n);
+  if (p == NULL && _st_option(OPT_HARD_LIMIT) > 0) {
+    /* At the hard limit: give back what is only cached (parked large
+     * mappings, dirty slices, empty segments), then try once more. */
+    _st_large_trim();
+    _st_segments_trim();
+    p = span_alloc(n);
+    if (p == NULL) errno = ENOMEM;
+  }
+  return p;
 }
 
 /* Grow the span of `page` in place to n slices, if the slices after it are
