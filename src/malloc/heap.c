@@ -10,8 +10,9 @@
  *      pages back to their queues;
  *   2. walk queue c: collect each page's remote frees; exhausted pages are
  *      parked; of the first 8 pages that can serve (free blocks, room to
- *      carve, or held blocks to unpurge), the fullest becomes direct[c]
- *      (fragmentation control: sparse pages are left to empty out);
+ *      carve, or held blocks to unpurge), the fullest becomes direct[c],
+ *      or the first one half full (fragmentation control: sparse pages
+ *      are left to empty out);
  *   3. else adopt a page of class c abandoned by an exited thread;
  *   4. else take a fresh span from the page heap (segment.c).
  *
@@ -225,9 +226,9 @@ static page_t *heap_fresh_page(heap_t *h, unsigned c) {
 }
 
 /* Fragmentation control: among the first FIND_CANDIDATES pages of the
- * queue that can serve, take the fullest, so that sparse pages are not
- * refilled and get a chance to empty out (and go back to the page heap) or
- * to stay purged. */
+ * queue that can serve, take the fullest (the first one at least half full
+ * ends the search), so that sparse pages are not refilled and get a chance
+ * to empty out (and go back to the page heap) or to stay purged. */
 #define FIND_CANDIDATES 8
 
 static page_t *heap_find_page(heap_t *h, unsigned c) {
@@ -248,6 +249,7 @@ static page_t *heap_find_page(heap_t *h, unsigned c) {
     seen++;
     uint32_t used = st_page_used(p);
     if (best == NULL || used > best_used) { best = p; best_used = used; }
+    if (best_used >= p->reserved / 2) break;    /* half full or more: good enough */
   }
   if (best != NULL && (best->free != NULL || _st_page_extend(best))) {
     if (best != h->queues[c].first) {
@@ -263,7 +265,7 @@ static page_t *heap_find_page(heap_t *h, unsigned c) {
 }
 
 static void *heap_alloc_class(heap_t *h, size_t size) {
-  if (h->sparse_n) _st_sparse_drain(h, 0);
+  if (h->sparse_n && (h->slow_count & 15) == 0) _st_sparse_drain(h, 0);
   unsigned c = size <= ST_SMALL_FAST_MAX ? st_class_fast(size) : _st_class_of(size);
   page_t *p = h->direct[c];
   if (p->free == NULL && (p = heap_find_page(h, c)) == NULL) { errno = ENOMEM; return NULL; }
