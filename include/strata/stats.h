@@ -63,8 +63,10 @@ typedef struct strata_stats {
   strata_class_stats_t classes[STRATA_STATS_CLASSES];
 } strata_stats_t;
 
-/* Fill *out.  Returns 0, or -1 with errno EINVAL if out is NULL. */
+/* Fill *out.  Returns 0, or -1 with errno EINVAL if out is NULL.
+ * strata_stats is the same function under the name issue 4 gave it. */
 int    strata_stats_get(strata_stats_t *out);
+int    strata_stats(strata_stats_t *out);
 
 /* Write the statistics to fp: json == 0 as text for people, json != 0 as
  * one JSON object.  Returns 0, or -1 with errno set (EINVAL for a NULL fp). */

@@ -49,6 +49,8 @@ STRATA_API int strata_stats_get(strata_stats_t *st) {
   return 0;
 }
 
+STRATA_API int strata_stats(strata_stats_t *st) __attribute__((alias("strata_stats_get")));
+
 STRATA_API size_t strata_os_resident(void) { return _st_os_resident(); }
 
 static void print_text(FILE *fp, const strata_stats_t *st) {
