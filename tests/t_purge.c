@@ -130,6 +130,7 @@ static void test_free_90(void) {
  * replaced at random for a while makes (almost) no purges. */
 static void test_churn_no_purge(void) {
   enum { W = 20000 };
+  CHECK(strata_option_set("purge_ms", 250) == 0, "purge_ms");   /* the default, whatever the environment says */
   static blk w[W];
   for (size_t i = 0; i < W; i++) { w[i].n = (uint32_t)(16 + next() % 1000); w[i].p = malloc(w[i].n); memset(w[i].p, (int)(i & 0xff), w[i].n); }
   strata_stats_t a, z;
