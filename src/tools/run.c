@@ -339,20 +339,12 @@ static int svg_heap_map(const char *path, const run_opts_t *o, report_t *r, int 
   double large_top = MAP_TOP + nseg * MAP_ROW + (r->n_segs > nseg ? 18 : 0) + 40;
   double height = large_top + (nlarge ? nlarge * MAP_ROW + 10 : 0) + (r->n_larges > nlarge ? 18 : 0) + 20;
 
-  fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-             "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" "
-             "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n", width, height, width, height);
-  fprintf(f, "<style>\n"
-             "text { font-family: sans-serif; fill: #222; }\n"
-             ".t { font-size: 16px; font-weight: bold; }\n"
-             ".s { font-size: 11px; fill: #555; }\n"
-             ".h { font-size: 13px; font-weight: bold; }\n"
-             ".lg { font-size: 11px; }\n"
+  tool_svg_begin(f, width, height);
+  fprintf(f, ".lg { font-size: 11px; }\n"
              ".ad { font-size: 10px; font-family: monospace; text-anchor: end; }\n"
              ".span { fill: none; stroke: #333; stroke-width: 0.7; }\n"
-             ".ab { fill: none; stroke: #000; stroke-width: 1; stroke-dasharray: 2,1.5; }\n"
-             "</style>\n");
-  fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#fff\"/>\n", width, height);
+             ".ab { fill: none; stroke: #000; stroke-width: 1; stroke-dasharray: 2,1.5; }\n");
+  tool_svg_end_style(f, width, height);
 
   /* title and totals */
   const char *name = r->exe[0] ? tool_basename(r->exe) : o->argv[0];

@@ -38,6 +38,25 @@ void tool_xml_text(FILE *f, const char *s) {
   }
 }
 
+/* The SVG header and the start of the style sheet the charts share (text,
+ * .t title, .s subtitle, .h heading); the caller adds its own classes and
+ * calls tool_svg_end_style, which also paints the white background. */
+void tool_svg_begin(FILE *f, double width, double height) {
+  fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+             "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" "
+             "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n", width, height, width, height);
+  fprintf(f, "<style>\n"
+             "text { font-family: sans-serif; fill: #222; }\n"
+             ".t { font-size: 16px; font-weight: bold; }\n"
+             ".s { font-size: 11px; fill: #555; }\n"
+             ".h { font-size: 13px; font-weight: bold; }\n");
+}
+
+void tool_svg_end_style(FILE *f, double width, double height) {
+  fprintf(f, "</style>\n<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#fff\"/>\n",
+          width, height);
+}
+
 static double cell_value(const bench_cell_t *c, int rss) {
   return rss ? c->rss_vs_glibc : c->t_vs_glibc;
 }
@@ -129,25 +148,16 @@ int report_svg(const char *path, const bench_t *b) {
   if (width < 560) width = 560;
   double height = TOP + 2 * PANEL_H + 2 * PANEL_GAP;
 
-  fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-             "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" "
-             "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\">\n", width, height, width, height);
-  fprintf(f, "<style>\n"
-             "text { font-family: sans-serif; fill: #222; }\n"
-             ".t { font-size: 16px; font-weight: bold; }\n"
-             ".s { font-size: 11px; fill: #555; }\n"
-             ".h { font-size: 13px; font-weight: bold; }\n"
-             ".yl { font-size: 10px; text-anchor: end; }\n"
+  tool_svg_begin(f, width, height);
+  fprintf(f, ".yl { font-size: 10px; text-anchor: end; }\n"
              ".xl { font-size: 11px; text-anchor: middle; }\n"
              ".lg { font-size: 12px; }\n"
              ".na { font-size: 9px; text-anchor: middle; fill: #b00; }\n"
              ".cut { font-size: 9px; text-anchor: middle; }\n"
              ".grid { stroke: #e4e4e4; stroke-width: 1; }\n"
              ".axis { stroke: #444; stroke-width: 1; }\n"
-             ".one { stroke: #222; stroke-width: 1.2; stroke-dasharray: 5,3; }\n"
-             "</style>\n");
-  fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#fff\"/>\n", width,
-          height);
+             ".one { stroke: #222; stroke-width: 1.2; stroke-dasharray: 5,3; }\n");
+  tool_svg_end_style(f, width, height);
   fprintf(f, "<text x=\"%d\" y=\"24\" class=\"t\">strata bench: allocators side by side%s</text>\n",
           LEFT, b->quick ? " (quick mode)" : "");
   fprintf(f, "<text x=\"%d\" y=\"42\" class=\"s\">", LEFT);

@@ -215,6 +215,8 @@ int report_md(const char *path, const bench_t *b);
 /* ------------------------------------------------------------ svg.c */
 
 int report_svg(const char *path, const bench_t *b);
+void tool_svg_begin(FILE *f, double width, double height);      /* header, shared styles */
+void tool_svg_end_style(FILE *f, double width, double height);  /* </style>, background */
 /* Write s with the XML special characters escaped (text and attributes). */
 void tool_xml_text(FILE *f, const char *s);
 
