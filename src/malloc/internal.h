@@ -330,7 +330,8 @@ ST_INTERNAL void _st_purge_fork_child(void);
  * would be crossed; it never blocks.  _st_over_soft: purge at once. */
 ST_INTERNAL bool _st_charge(size_t bytes);
 ST_INTERNAL void _st_uncharge(size_t bytes);
-ST_INTERNAL void _st_charge_force(size_t bytes);   /* memory that is back already */
+ST_INTERNAL void _st_charge_force(size_t bytes);
+ST_INTERNAL bool _st_charge_fits(size_t bytes);    /* a hint: would it fit now? */   /* memory that is back already */
 ST_INTERNAL bool _st_over_soft(void);
 ST_INTERNAL void _st_limits_init(void);
 ST_INTERNAL void _st_limits_changed(void);

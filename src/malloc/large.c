@@ -256,11 +256,9 @@ void *_st_large_realloc(large_t *h, size_t size) {
   if (size > h->usable && size - h->usable < h->usable / 2 && h->usable + h->usable / 2 <= ST_MAX_SIZE)
     want = h->usable + h->usable / 2;
   size_t new_map = st_align_up(offset + want, _st_os_page_size());
-  if (new_map > old_map && want > size && _st_option(OPT_HARD_LIMIT) > 0 && !_st_charge(new_map - old_map)) {
+  if (want > size && new_map > old_map && !_st_charge_fits(new_map - old_map)) {
     want = size;                                  /* no room for headroom under the limit */
     new_map = st_align_up(offset + want, _st_os_page_size());
-  } else if (new_map > old_map && want > size && _st_option(OPT_HARD_LIMIT) > 0) {
-    _st_uncharge(new_map - old_map);              /* it fits: charged again below */
   }
   if (new_map <= old_map) {
     /* Within the mapping: keep it all (room to grow again); when shrinking,

@@ -42,6 +42,11 @@ bool _st_charge(size_t bytes) {
   return true;
 }
 
+bool _st_charge_fits(size_t bytes) {
+  size_t hard = atomic_load_explicit(&hard_limit, memory_order_relaxed);
+  return hard == 0 || atomic_load_explicit(&charged, memory_order_relaxed) + bytes <= hard;
+}
+
 void _st_charge_force(size_t bytes) { atomic_fetch_add_explicit(&charged, bytes, memory_order_relaxed); }
 
 void _st_uncharge(size_t bytes) { atomic_fetch_sub_explicit(&charged, bytes, memory_order_relaxed); }
