@@ -18,14 +18,9 @@
 #include <string.h>
 #include "malloc/internal.h"
 
-STRATA_API void strata_collect(int force) {
-  (void)force;
-  _st_heap_trim_self();
-  _st_abandoned_trim();
-  _st_segments_trim();
-  _st_large_trim();
-}
-
+/* Everything that can go back at once: the calling thread's empty pages and
+ * sparse units, empty abandoned pages, dirty slices, empty segments and the
+ * large cache.  Returns the bytes released. */
 STRATA_API size_t strata_purge(void) {
   size_t freed = _st_heap_trim_self();
   freed += _st_abandoned_trim();
@@ -34,14 +29,15 @@ STRATA_API size_t strata_purge(void) {
   return freed;
 }
 
+STRATA_API void strata_collect(int force) {
+  (void)force;
+  strata_purge();
+}
+
 STRATA_API int strata_malloc_trim(size_t pad) {
   (void)pad;
   size_t unmaps = _st_os_unmaps();
-  size_t freed = _st_heap_trim_self();
-  freed += _st_abandoned_trim();
-  freed += _st_segments_trim();
-  freed += _st_large_trim();
-  return freed > 0 || _st_os_unmaps() != unmaps;
+  return strata_purge() > 0 || _st_os_unmaps() != unmaps;
 }
 
 STRATA_API int strata_mallopt(int param, int value) {
