@@ -651,20 +651,11 @@ static int parse_opts(int argc, char **argv, bench_opts_t *o) {
   memset(o, 0, sizeof *o);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-    const char *val = NULL;
     /* --opt=value and --opt value */
     static const char *const with_val[] = {"--only", "--runs", "--alloc", "--threads",
                                            "--json", "--md", "--svg"};
-    int takes = -1;
-    for (int k = 0; k < 7; k++) {
-      size_t n = strlen(with_val[k]);
-      if (!strncmp(a, with_val[k], n) && (a[n] == 0 || a[n] == '=')) {
-        takes = k;
-        if (a[n] == '=') val = a + n + 1;
-        else if (next) { val = next; i++; }
-      }
-    }
+    const char *val;
+    int takes = tool_opt_value(argc, argv, &i, with_val, 7, &val);
     if (takes >= 0 && !val) {
       fprintf(stderr, "strata bench: %s needs a value\n", a);
       return 2;

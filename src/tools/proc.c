@@ -374,4 +374,17 @@ void tool_copy(char *dst, size_t n, const char *src) {
   dst[len] = 0;
 }
 
+int tool_opt_value(int argc, char **argv, int *i, const char *const *names, int n, const char **val) {
+  const char *a = argv[*i];
+  *val = NULL;
+  for (int k = 0; k < n; k++) {
+    size_t len = strlen(names[k]);
+    if (strncmp(a, names[k], len) != 0 || (a[len] != 0 && a[len] != '=')) continue;
+    if (a[len] == '=') *val = a + len + 1;
+    else if (*i + 1 < argc) *val = argv[++*i];
+    return k;
+  }
+  return -1;
+}
+
 int tool_isatty_stderr(void) { return isatty(2); }

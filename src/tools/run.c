@@ -533,16 +533,8 @@ static int parse_opts(int argc, char **argv, run_opts_t *o) {
     if (!strcmp(a, "--")) { i++; break; }
     if (a[0] != '-') break;
     static const char *const with_val[] = {"--heap-map", "--lib", "--report"};
-    const char *val = NULL;
-    int takes = -1;
-    for (int k = 0; k < 3; k++) {
-      size_t n = strlen(with_val[k]);
-      if (!strncmp(a, with_val[k], n) && (a[n] == 0 || a[n] == '=')) {
-        takes = k;
-        if (a[n] == '=') val = a + n + 1;
-        else if (i + 1 < argc) val = argv[++i];
-      }
-    }
+    const char *val;
+    int takes = tool_opt_value(argc, argv, &i, with_val, 3, &val);
     if (takes >= 0 && (!val || !*val)) {
       fprintf(stderr, "strata run: %s needs a value\n", a);
       return 2;

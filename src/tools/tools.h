@@ -78,6 +78,10 @@ void tool_fmt_num(char *buf, size_t n, double v);
 /* Copy src into dst[n], truncating; always NUL-terminates. */
 void tool_copy(char *dst, size_t n, const char *src);
 int tool_isatty_stderr(void);
+/* Is argv[*i] one of the n options in names, given as "--opt value" or
+ * "--opt=value"?  Returns its index (and advances *i past a separate value)
+ * or -1; *val is the value, NULL when missing. */
+int tool_opt_value(int argc, char **argv, int *i, const char *const *names, int n, const char **val);
 
 /* ------------------------------------------------------------ bench.c */
 
