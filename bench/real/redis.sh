@@ -17,21 +17,7 @@ need redis-benchmark "apt-get install redis-tools"
 if [ "$REAL_QUICK" = 1 ]; then N=100000; else N=500000; fi
 TESTS=set,get,lpush,lpop
 
-SRV_PID=      # pid of `timeout` wrapping the server
-REDIS_PID=    # pid of redis-server itself
-PORT=
-stop_server() {
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null
-  [ -n "$SRV_PID" ] && { kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; }
-  SRV_PID=; REDIS_PID=
-}
-REAL_CLEANUP_HOOK=stop_server
-
-cli() { timeout 30 redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
-port_in_use() {
-  command -v ss >/dev/null 2>&1 || return 1
-  ss -Htln 2>/dev/null | awk '{print $4}' | grep -q ":$1\$"
-}
+REAL_CLEANUP_HOOK=redis_stop   # shlib.sh: redis_stop, cli, port_in_use
 
 attempt=0
 while [ -z "$REDIS_PID" ]; do

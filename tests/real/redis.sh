@@ -16,25 +16,7 @@ done
 say "$(redis-server --version | cut -d' ' -f1-3), library: $STRATA_LIB"
 D=$REAL_TMP
 CMDS=$REAL_DATA/redis_cmds.txt
-SRV_PID=      # pid of `timeout` wrapping the server
-REDIS_PID=    # pid of redis-server itself
-PORT=
-
-stop_quietly() {
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null
-  [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null
-  [ -n "$SRV_PID" ] && wait "$SRV_PID" 2>/dev/null
-  SRV_PID=; REDIS_PID=
-}
-REAL_CLEANUP_HOOK=stop_quietly
-
-cli() { timeout 30 redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
-
-# Without ss (iproute2) we just try the port and retry if redis cannot bind.
-port_in_use() {
-  command -v ss >/dev/null 2>&1 || return 1
-  ss -Htln 2>/dev/null | awk '{print $4}' | grep -q ":$1\$"
-}
+REAL_CLEANUP_HOOK=redis_stop   # shlib.sh: redis_stop, cli, port_in_use
 
 # start_server MODE (plain|strata): sets PORT, SRV_PID, REDIS_PID
 start_server() {

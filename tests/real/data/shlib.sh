@@ -1,6 +1,5 @@
 # tests/real/data/shlib.sh -- shell helpers shared by tests/real/*.sh and
-# bench/real/*.sh (POSIX sh; sourced after the caller defines `fail` and,
-# for redis_wait, `cli`).
+# bench/real/*.sh (POSIX sh; sourced after the caller defines `fail`).
 
 # real_tmpdir TAG: make $REAL_TMP, removed on every exit (after running
 # $REAL_CLEANUP_HOOK, which callers set to stop their servers).
@@ -19,6 +18,25 @@ real_cleanup() {
   $REAL_CLEANUP_HOOK
   rm -rf "$REAL_TMP"
   exit $rc
+}
+
+# A redis-server the caller started: SRV_PID is the `timeout` process wrapping
+# it, REDIS_PID the server, PORT its port.  redis_stop ends both (set
+# REAL_CLEANUP_HOOK=redis_stop); cli talks to it; port_in_use PORT says
+# whether something listens there (without ss, assume not: the caller retries
+# when redis cannot bind).
+SRV_PID=
+REDIS_PID=
+PORT=
+redis_stop() {
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null
+  [ -n "$SRV_PID" ] && { kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; }
+  SRV_PID=; REDIS_PID=
+}
+cli() { timeout 30 redis-cli -h 127.0.0.1 -p "$PORT" "$@"; }
+port_in_use() {
+  command -v ss >/dev/null 2>&1 || return 1
+  ss -Htln 2>/dev/null | awk '{print $4}' | grep -q ":$1\$"
 }
 
 # redis_wait: wait up to 10 s for the redis-server started as $SRV_PID (a
