@@ -396,6 +396,9 @@ void _st_segments_stats(strata_stats_t *st) {
     }
   }
   st->small_in_use = small + spanblocks;
+  /* span blocks (128 KiB .. 1 MiB) are not counted per request: their block
+   * size stands for it (their waste is below 1/8) */
+  st->requested += spanblocks;
   st->in_blocks += small + spanblocks;
   st->in_spans += in_spans;
   st->purged += purged;

@@ -30,11 +30,6 @@ STRATA_API int strata_stats_get(strata_stats_t *st) {
     small_req += (size_t)(mean * (double)k->blocks_in_use);
   }
   st->requested += small_req;
-  /* span blocks (128 KiB .. 1 MiB) are not counted per request: take their
-   * block size (their waste is below 1/8 of it) */
-  size_t small_blocks = 0;
-  for (unsigned c = 0; c < ST_NCLASSES; c++) small_blocks += st->classes[c].blocks_in_use * st->classes[c].block_size;
-  if (st->small_in_use > small_blocks) st->requested += st->small_in_use - small_blocks;
   if (st->requested > st->in_blocks) st->requested = st->in_blocks;
   st->internal_frag = st->in_blocks ? 1.0 - (double)st->requested / (double)st->in_blocks : 0.0;
   double held = (double)(st->in_spans + st->large_in_use);
