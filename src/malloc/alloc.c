@@ -38,12 +38,11 @@ STRATA_API ST_SCALAR void *strata_malloc(size_t size) {
 /* p itself when it is the start of a block in a span in use, else NULL
  * (strata never hands out interior pointers, see aligned.c). */
 static inline __attribute__((always_inline))
-block_t *small_block_checked(page_t *page, void *p, uintptr_t owner) {
+block_t *small_block_checked(page_t *page, void *p) {
   const uint8_t *a = p;
   if (!page->in_use || a < page->start) return NULL;
   size_t off = (size_t)(a - page->start), idx = st_block_index(page, off);
   if (idx >= page->reserved) return NULL;
-  (void)owner;
   if (page->start + idx * page->block_size != a) return NULL;
   return (block_t *)p;
 }
@@ -51,7 +50,7 @@ block_t *small_block_checked(page_t *page, void *p, uintptr_t owner) {
 /* free() of a small block that is not plainly the caller's: another thread's
  * page (the remote free), or one of ours that is parked (OWNER_FULL). */
 ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner) {
-  block_t *b = small_block_checked(page, p, owner);
+  block_t *b = small_block_checked(page, p);
   if (b == NULL) { _st_error("free(): invalid pointer", p); return; }
   if (owner == _st_owner_span) _st_spanblock_free(page);
   else if (owner == _st_owner_span_cached) _st_error("free(): double free detected", p);
@@ -87,7 +86,7 @@ STRATA_API void strata_free(void *p) {
     block_t *b = p;
     uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
     if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
-      if (STRATA_DEBUG && small_block_checked(page, p, owner) != b) { _st_error("free(): invalid pointer", p); return; }
+      if (STRATA_DEBUG && small_block_checked(page, p) != b) { _st_error("free(): invalid pointer", p); return; }
       uintptr_t key = _st_free_key;
       if (st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
       b->next = page->free;
@@ -122,8 +121,7 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
   *page_out = NULL; *large_out = NULL;
   if (v == SEGMAP_SMALL) {
     page_t *page = st_page_of(st_segment_of(p), p);
-    uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-    block_t *b = small_block_checked(page, p, owner);
+    block_t *b = small_block_checked(page, p);
     if (b == NULL) return (size_t)-1;
     *page_out = page;
     return page->block_size;
