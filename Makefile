@@ -12,7 +12,7 @@ LIB_CFLAGS  = $(CFLAGS_BASE) -ftls-model=initial-exec -fno-builtin-malloc \
               -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fexceptions
 LDLIBS_LIB  = -pthread
 
-LIB_SRC  := $(wildcard src/os/*.c src/malloc/*.c)
+LIB_SRC  := $(wildcard src/os/*.c src/malloc/*.c src/arena/*.c src/rc/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SO       := $(BUILD)/libstrata.so
 AR_LIB   := $(BUILD)/libstrata.a
@@ -30,13 +30,25 @@ TESTS    := $(T_SRC:tests/%.c=$(BUILD)/tests/%) $(U_SRC:tests/%.c=$(BUILD)/tests
 HELPERS  := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+# bench/own/*.c, *.cc: benchmarks of the ownership layer (arenas, pools, rc),
+# linked against libstrata.a.  talloc and APR pools are compared when their
+# development packages are installed (`make peers`); otherwise left out.
+OWN_C       := $(wildcard bench/own/*.c)
+OWN_CC      := $(wildcard bench/own/*.cc)
+OWN_BENCHES := $(OWN_C:bench/own/%.c=$(BUILD)/bench/own/%) $(OWN_CC:bench/own/%.cc=$(BUILD)/bench/own/%)
+OWN_PEERS   := $(if $(shell pkg-config --exists talloc 2>/dev/null && echo y),-DHAVE_TALLOC) \
+               $(if $(shell pkg-config --exists apr-1 2>/dev/null && echo y),-DHAVE_APR)
+OWN_PEER_CFLAGS := $(if $(findstring HAVE_TALLOC,$(OWN_PEERS)),$(shell pkg-config --cflags talloc)) \
+                   $(if $(findstring HAVE_APR,$(OWN_PEERS)),$(shell pkg-config --cflags apr-1))
+OWN_PEER_LIBS   := $(if $(findstring HAVE_TALLOC,$(OWN_PEERS)),$(shell pkg-config --libs talloc)) \
+                   $(if $(findstring HAVE_APR,$(OWN_PEERS)),$(shell pkg-config --libs apr-1))
 TEST_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc -fno-builtin \
               $(EXTRA_CFLAGS)
 
 .PHONY: all lib test demo bench debug sanitize install clean peers deps
 TOOL_SRC := $(wildcard src/tools/*.c)
 TOOL     := $(if $(TOOL_SRC),$(BUILD)/strata)
-all: lib $(TESTS) $(HELPERS) $(BENCHES) $(TOOL)
+all: lib $(TESTS) $(HELPERS) $(BENCHES) $(OWN_BENCHES) $(TOOL)
 lib: $(SO) $(AR_LIB)
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/strata/*.h) Makefile
@@ -73,6 +85,16 @@ $(BUILD)/bench/%: bench/%.c $(AR_LIB) $(wildcard bench/*.h)
 	@echo "  BUILD   $@"
 	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ -ldl -lm
 
+$(BUILD)/bench/own/%: bench/own/%.c $(AR_LIB) $(wildcard bench/*.h bench/own/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  BUILD   $@"
+	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $(OWN_PEERS) $(OWN_PEER_CFLAGS) \
+	  $< -o $@ $(AR_LIB) $(OWN_PEER_LIBS) -ldl -lm
+$(BUILD)/bench/own/%: bench/own/%.cc $(wildcard bench/*.h bench/own/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  BUILD   $@"
+	@$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@
+
 # The strata command (src/tools/): not linked against the library; it runs
 # programs with LD_PRELOAD=$(BUILD)/libstrata.so.
 $(BUILD)/strata: $(TOOL_SRC) $(wildcard src/tools/*.h)
@@ -82,7 +104,7 @@ $(BUILD)/strata: $(TOOL_SRC) $(wildcard src/tools/*.h)
 
 # The peer allocators strata is compared with (needs root).
 peers:
-	apt-get install -y libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev
+	apt-get install -y libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev libtalloc-dev libapr1-dev libgc-dev
 
 test:
 	@sh tests/deps.sh
