@@ -171,6 +171,31 @@ int main(void) {
   blks[0].p = q;
   test_join(test_spawn(thread_after, NULL));
   for (int i = 0; i < nblks; i++) strata_free(blks[i].p);
+
+  /* A parked large mapping too small for a request is grown (its pages move
+   * with mremap) and serves it; when the move fails the parked mapping is
+   * dropped and a fresh one serves it.  Both keep the content right. */
+  for (int fail = 0; fail <= 2; fail += 2) {
+    strata_collect(1);                             /* nothing parked */
+    unsigned char *a = strata_malloc(2u << 20);
+    CHECK(a != NULL, "2 MiB block");
+    memset(a, 0x5a, 2u << 20);
+    strata_free(a);                                /* parked, dirty */
+    _st_os_fail_next(fail);        /* 2: the in-place mremap and the reservation fail */
+    size_t big = (5u << 20) + 12345;
+    unsigned char *b = strata_malloc(big);
+    CHECK(b != NULL, "5 MiB block from a parked 2 MiB mapping (fail=%d): errno %d", fail, errno);
+    CHECK(strata_malloc_usable_size(b) >= big, "usable %zu < %zu", strata_malloc_usable_size(b), big);
+    /* the moved pages still hold the old block's bytes; fresh ones are zero */
+    CHECK(b[1000] == (fail ? 0 : 0x5a), "byte 1000 is %#x (fail=%d)", b[1000], fail);
+    for (size_t i = 0; i < big; i += 4096) b[i] = (unsigned char)(i >> 12);
+    b[big - 1] = 0xee;
+    for (size_t i = 0; i < big; i += 4096) CHECK(b[i] == (unsigned char)(i >> 12), "byte %zu", i);
+    CHECK(b[big - 1] == 0xee, "last byte");
+    CHECK(strata_heap_check() == 0, "heap check after the grown block (fail=%d)", fail);
+    strata_free(b);
+  }
+  _st_os_fail_next(0);
   strata_collect(1);
   CHECK(strata_heap_check() == 0, "heap check at the end");
   printf("u_failinject: ok (%d spans hoarded)\n", nspans);

@@ -107,15 +107,22 @@ static size_t lc_expire(int force) {
   return bytes;
 }
 
-/* The smallest parked mapping of map_size to 4 * map_size bytes (best fit). */
-static large_t *lc_get(size_t map_size) {
+/* The smallest parked mapping of map_size to 4 * map_size bytes (best fit);
+ * failing that, with `smaller`, the largest one of at least map_size / 8
+ * bytes (its resident pages are worth moving into a bigger mapping). */
+static large_t *lc_get(size_t map_size, int smaller) {
   if (lc_count == 0) return NULL;                  /* racy peek, rechecked under the lock */
   pthread_mutex_lock(&lc_lock);
-  int best = -1;
+  int best = -1, below = -1;
   for (unsigned i = 0; i < lc_count; i++) {
     size_t m = lc[i].h->map_size;
-    if (m >= map_size && m / 4 <= map_size && (best < 0 || m < lc[best].h->map_size)) best = (int)i;
+    if (m >= map_size) {
+      if (m / 4 <= map_size && (best < 0 || m < lc[best].h->map_size)) best = (int)i;
+    } else if (m >= map_size / 8 && (below < 0 || m > lc[below].h->map_size)) {
+      below = (int)i;
+    }
   }
+  if (best < 0 && smaller) best = below;
   large_t *h = best >= 0 ? lc_take((unsigned)best) : NULL;
   pthread_mutex_unlock(&lc_lock);
   return h;
@@ -147,16 +154,27 @@ static int lc_put(large_t *h) {
   return ok;
 }
 
+static large_t *large_remap(large_t *h, size_t new_map);
+
 /* A parked mapping for a block of map_size bytes (offset 64), ready to hand
  * out, or NULL.  Its pages are dirty, so they are reused without faults, and
  * the whole mapping becomes the block (room to grow without a syscall).
  * Mappings more than 4x the request are not used: a small block must not
- * pin a big mapping's memory for its lifetime. */
-static large_t *lc_take_fit(size_t map_size) {
-  large_t *c = lc_get(map_size);
+ * pin a big mapping's memory for its lifetime.  With `smaller`, a parked
+ * mapping too small for the request may be grown to fit: mremap moves its
+ * resident pages into the bigger mapping (page tables only, no copy), so only
+ * the growth faults -- the large blocks of a program whose sizes vary reuse
+ * each other's pages, as blocks carved from one coalescing heap would. */
+static large_t *lc_take_fit(size_t map_size, int smaller) {
+  large_t *c = lc_get(map_size, smaller);
   if (c == NULL) return NULL;
   c->magic = LARGE_MAGIC;
   c->align = 16;
+  if (c->map_size < map_size) {
+    large_t *g = large_remap(c, map_size);
+    if (g == NULL) { large_unmap(c); return NULL; }
+    c = g;
+  }
   atomic_fetch_add_explicit(&large_bytes, c->map_size, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
   return c;
@@ -192,7 +210,7 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
   if (size > ST_MAX_SIZE || align > LARGE_MAX_ALIGN) { errno = ENOMEM; return NULL; }
   size_t offset = large_offset(align);
   size_t map_size = st_align_up(offset + size, ps);
-  large_t *c = offset == ST_LARGE_HEADER ? lc_take_fit(map_size) : NULL;
+  large_t *c = offset == ST_LARGE_HEADER ? lc_take_fit(map_size, 1) : NULL;
   if (c != NULL) {
     c->req = size;
     atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
@@ -245,47 +263,13 @@ void _st_large_free(large_t *h, void *p) {
   else { _st_purge_kick(lc_bytes); _st_purge_poll(); }   /* racy read: a hint */
 }
 
-void *_st_large_realloc(large_t *h, size_t size) {
-  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+/* Grow h's mapping to new_map bytes: in place when the address space after
+ * it is free, else its pages move (no copy) onto a fresh reservation aligned
+ * like the old one.  Charges the growth.  Returns the header at its new place,
+ * or NULL with errno set and nothing changed.  Does not touch large_bytes. */
+static large_t *large_remap(large_t *h, size_t new_map) {
   size_t offset = (size_t)(h->block - (uint8_t *)h);
   size_t old_map = h->map_size;
-  /* Growing: leave headroom (half as much again), so a block that keeps
-   * growing -- the vector pattern -- takes a syscall only every few calls.
-   * Address space only: pages are resident once the program writes them. */
-  size_t want = size;
-  if (size > h->usable && size - h->usable < h->usable / 2 && h->usable + h->usable / 2 <= ST_MAX_SIZE)
-    want = h->usable + h->usable / 2;
-  size_t new_map = st_align_up(offset + want, _st_os_page_size());
-  if (want > size && new_map > old_map && !_st_charge_fits(new_map - old_map)) {
-    want = size;                                  /* no room for headroom under the limit */
-    new_map = st_align_up(offset + want, _st_os_page_size());
-  }
-  if (new_map <= old_map) {
-    /* Within the mapping: keep it all (room to grow again); when shrinking,
-     * give back the pages past the new end that may have been written. */
-    if (h->dirty_end > new_map && h->dirty_end - new_map >= LARGE_TRIM_MIN && size < h->usable / 2) {
-      _st_os_reset((uint8_t *)h + new_map, h->dirty_end - new_map);
-      h->dirty_end = new_map;
-    } else if (new_map > h->dirty_end) {
-      h->dirty_end = new_map;
-    }
-    atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
-    h->req = size;
-    return h->block;
-  }
-  if (offset == ST_LARGE_HEADER) {
-    /* Growing out of the mapping: a parked mapping that fits has resident
-     * pages; copying into it is cheaper than faulting in fresh ones. */
-    large_t *c = lc_take_fit(new_map);
-    if (c != NULL) {
-      memcpy(c->block, h->block, h->req < h->usable ? h->req : h->usable);
-      if (new_map > c->dirty_end) c->dirty_end = new_map;
-      c->req = size;
-      atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
-      _st_large_free(h, h->block);
-      return c->block;
-    }
-  }
   if (!_st_charge(new_map - old_map)) {          /* hard limit */
     _st_large_trim();
     _st_segments_trim();
@@ -325,6 +309,55 @@ void *_st_large_realloc(large_t *h, size_t size) {
     h->block = dst + offset;
     h->usable = new_map - offset;
   }
+  return h;
+}
+
+void *_st_large_realloc(large_t *h, size_t size) {
+  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  size_t offset = (size_t)(h->block - (uint8_t *)h);
+  size_t old_map = h->map_size;
+  /* Growing: leave headroom (half as much again), so a block that keeps
+   * growing -- the vector pattern -- takes a syscall only every few calls.
+   * Address space only: pages are resident once the program writes them. */
+  size_t want = size;
+  if (size > h->usable && size - h->usable < h->usable / 2 && h->usable + h->usable / 2 <= ST_MAX_SIZE)
+    want = h->usable + h->usable / 2;
+  size_t new_map = st_align_up(offset + want, _st_os_page_size());
+  if (want > size && new_map > old_map && !_st_charge_fits(new_map - old_map)) {
+    want = size;                                  /* no room for headroom under the limit */
+    new_map = st_align_up(offset + want, _st_os_page_size());
+  }
+  if (new_map <= old_map) {
+    /* Within the mapping: keep it all (room to grow again); when shrinking
+     * below half, give back the pages past the new end that may have been
+     * written.  A block growing inside a parked mapping it was given whole
+     * keeps the mapping's dirty pages: they are what it grows into. */
+    if (size < h->req && h->dirty_end > new_map && h->dirty_end - new_map >= LARGE_TRIM_MIN &&
+        size < h->usable / 2) {
+      _st_os_reset((uint8_t *)h + new_map, h->dirty_end - new_map);
+      h->dirty_end = new_map;
+    } else if (new_map > h->dirty_end) {
+      h->dirty_end = new_map;
+    }
+    atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
+    h->req = size;
+    return h->block;
+  }
+  if (offset == ST_LARGE_HEADER) {
+    /* Growing out of the mapping: a parked mapping that fits has resident
+     * pages; copying into it is cheaper than faulting in fresh ones. */
+    large_t *c = lc_take_fit(new_map, 0);
+    if (c != NULL) {
+      memcpy(c->block, h->block, h->req < h->usable ? h->req : h->usable);
+      if (new_map > c->dirty_end) c->dirty_end = new_map;
+      c->req = size;
+      atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
+      _st_large_free(h, h->block);
+      return c->block;
+    }
+  }
+  h = large_remap(h, new_map);
+  if (h == NULL) return NULL;
   if (new_map > old_map) atomic_fetch_add_explicit(&large_bytes, new_map - old_map, memory_order_relaxed);
   else atomic_fetch_sub_explicit(&large_bytes, old_map - new_map, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
