@@ -155,6 +155,7 @@ static int lc_put(large_t *h) {
 }
 
 static large_t *large_remap(large_t *h, size_t new_map);
+static void large_hint_huge(uint8_t *x, size_t map_size);
 
 /* A parked mapping for a block of map_size bytes (offset 64), ready to hand
  * out, or NULL.  Its pages are dirty, so they are reused without faults, and
@@ -174,6 +175,7 @@ static large_t *lc_take_fit(size_t map_size, int smaller) {
     large_t *g = large_remap(c, map_size);
     if (g == NULL) { large_unmap(c); return NULL; }
     c = g;
+    large_hint_huge((uint8_t *)c, c->map_size);
   }
   atomic_fetch_add_explicit(&large_bytes, c->map_size, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
