@@ -1,0 +1,513 @@
+/* Object pools: fixed-size objects from one contiguous reserved range.
+ *
+ * Design (the slab pattern, with magazine-style per-thread caches as in
+ * Bonwick's vmem/magazines and the kernels' SLUB):
+ *
+ *   base                    fresh                committed          base+range
+ *   +-------+-------+-------+--------------------+--------------------+
+ *   | obj 0 | obj 1 | ...   | committed, unused  | reserved (PROT_NONE)|
+ *   +-------+-------+-------+--------------------+--------------------+
+ *   <- slots handed out at least once ->
+ *
+ *  1. strata_pool_new reserves capacity * stride bytes of address space
+ *     (no memory) and commits it 64 KiB slab by slab as objects are first
+ *     needed.  Objects of a pool are contiguous; object i is at base + i *
+ *     stride.
+ *  2. A free object's first word links the free list (and in a batch, the
+ *     second word of the batch's first object holds the next batch and the
+ *     batch's count).
+ *  3. Plain pool: get pops the free list, else carves the next slot
+ *     (fresh); put pushes.  No locks, one owner thread at a time.
+ *  4. Thread-safe pool: each thread has, per pool, a cache of up to one
+ *     loose list of < batch objects plus one spare full batch.  get pops the
+ *     loose list; when it is empty the spare batch becomes the loose list;
+ *     only when both are empty does the thread lock the pool and take a
+ *     whole batch (from the shared batch list, or carved).  put pushes; a
+ *     full loose list becomes the spare, and an old spare goes to the pool
+ *     under its lock.  So a thread takes the lock at most once per `batch`
+ *     operations, and a get/put ping-pong never takes it (hysteresis).
+ *  5. put checks in every build that the pointer is the start of a slot
+ *     handed out by this pool: (obj - base) < (fresh - base), and
+ *     divisible by the stride (a multiply by the inverse of its odd part).
+ *     An immediate double put (obj == the list head) is caught too; debug
+ *     builds keep a bit per slot and catch every double put.
+ *
+ * Concurrency protocol (thread-safe pools):
+ *   reg_lock (the slot registry) -> pool->lock; both leaves otherwise: no
+ *   allocation and no user code runs under them.
+ *   - pool->lock guards batches, fresh (writes), committed, out, caches.
+ *   - fresh is atomic: put's range check reads it without the lock,
+ *     relaxed: a thread putting an object got it after it was carved
+ *     (through the lock, or through whatever hand-off the user made), so
+ *     the carve is visible to it.
+ *   - a cache (tcache_t) is written only by its thread; its counts n, ns are
+ *     atomic (relaxed) so stats may read them under pool->lock; the links
+ *     next/pprev are written under pool->lock.
+ *   - thread exit (a pthread key destructor) flushes the thread's caches
+ *     under reg_lock -> pool->lock, checking that the pool still exists
+ *     (slot registered with the same generation); destroy unregisters under
+ *     reg_lock first, so the two never overlap.  A cache of a destroyed
+ *     pool is dropped without touching its objects.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include "arena/internal.h"
+#include "os/os.h"
+#include "strata/malloc.h"
+
+#define POOL_SLOTS      64                      /* thread-safe pools with caches */
+#define POOL_SLAB       ((size_t)64 << 10)      /* commit granularity */
+#define POOL_RANGE_DEF  ((size_t)1 << 30)       /* default reservation */
+#define POOL_OBJ_MAX    ((size_t)1 << 20)
+#define POOL_ALIGN_MAX  4096
+#define BATCH_SHIFT     48                      /* user addresses < 2^47 on x86-64 / arm64 */
+
+/* A thread's cache for one pool.  Invariant: valid iff gen == pool->gen of
+ * a registered pool; head holds n < batch objects, spare holds ns objects
+ * (0 or batch); both lists NULL-terminated. */
+typedef struct tcache {
+  strata_pool_t *pool;
+  uint64_t gen;
+  void *head;
+  void *spare;
+  _Atomic size_t n, ns;
+  struct tcache *next, **pprev;                 /* pool->caches, under pool->lock */
+} tcache_t;
+
+typedef struct tset { tcache_t c[POOL_SLOTS]; } tset_t;
+
+/* The pool.  Immutable after creation: base, range, stride, obj_size,
+ * capacity, flags, slot, gen, batch, shift, inv, qmax, bits.  The rest: by
+ * the owner (plain pool) or under lock (thread-safe; see above).
+ * Invariants (quiescent):
+ *   base <= fresh <= committed <= base + range, fresh = base + carved*stride;
+ *   carved = out + |free| + sum of batch counts;
+ *   out = live + sum over caches (n + ns) (plain pool: out = live). */
+struct strata_pool {
+  char *base;
+  size_t range, stride, obj_size, capacity, batch;
+  unsigned flags;
+  int slot;                          /* -1: thread-safe without caches */
+  uint64_t gen;
+  unsigned shift;                    /* stride = d << shift, d odd */
+  uint64_t inv, qmax;                /* d * inv == 1 mod 2^64; qmax = UINT64_MAX / d */
+  uint64_t *bits;                    /* STRATA_DEBUG: 1 bit per slot, 1 = handed out */
+  size_t bits_bytes;
+  void *free;                        /* plain pool: the free list */
+  uintptr_t batches;                 /* thread-safe: shared batch list */
+  _Atomic(char *) fresh;
+  char *committed;
+  size_t out;
+  tcache_t *caches;
+  tcache_t locked;                   /* slot -1: the one cache, under lock */
+  pthread_mutex_t lock;
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static strata_pool_t *reg_pool[POOL_SLOTS];
+static uint64_t reg_gen;
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+static __thread tset_t *tl_set;
+
+#define NEXT(o) (*(void **)(o))
+
+/* ---- checks --------------------------------------------------------------- */
+
+static inline int slot_ok(const strata_pool_t *p, const void *obj) {
+  uint64_t off = (uint64_t)((uintptr_t)obj - (uintptr_t)p->base);
+  uint64_t lim = (uint64_t)(atomic_load_explicit(&((strata_pool_t *)p)->fresh, memory_order_relaxed) - p->base);
+  return off < lim && (off & ((1ull << p->shift) - 1)) == 0 && (off >> p->shift) * p->inv <= p->qmax;
+}
+
+static size_t slot_index(const strata_pool_t *p, const void *obj) {
+  return (size_t)((const char *)obj - p->base) / p->stride;
+}
+
+/* Debug: flip the slot's bit; `want` is the state it must be in. */
+static void bits_flip(strata_pool_t *p, const void *obj, int want, const char *what) {
+  size_t i = slot_index(p, obj);
+  _Atomic uint64_t *w = (_Atomic uint64_t *)&p->bits[i / 64];
+  uint64_t m = 1ull << (i % 64);
+  uint64_t old = atomic_fetch_xor_explicit(w, m, memory_order_relaxed);
+  if (((old & m) != 0) != want) {
+    atomic_fetch_xor_explicit(w, m, memory_order_relaxed);
+    _st_arena_misuse(what, obj);
+  }
+}
+
+ST_COLD static void bad_put(const strata_pool_t *p, const void *obj) {
+  (void)p;
+  _st_arena_misuse("strata_pool_put(): pointer not from this pool", obj);
+}
+ST_COLD static void double_put(const void *obj) {
+  _st_arena_misuse("strata_pool_put(): double put", obj);
+}
+
+/* ---- carving -------------------------------------------------------------- */
+
+/* Up to `want` never-used slots as a NULL-terminated list; the count in
+ * *got.  Owner or pool->lock.  NULL + ENOMEM when none can be had. */
+static void *carve(strata_pool_t *p, size_t want, size_t *got) {
+  char *f = atomic_load_explicit(&p->fresh, memory_order_relaxed);
+  size_t left = (size_t)(p->base + p->capacity * p->stride - f) / p->stride;
+  if (want > left) want = left;
+  if (want == 0) { errno = ENOMEM; return NULL; }
+  char *end = f + want * p->stride;
+  if (end > p->committed) {
+    size_t grow = (size_t)(end - p->committed);
+    grow = (grow + POOL_SLAB - 1) & ~(POOL_SLAB - 1);
+    if (grow > (size_t)(p->base + p->range - p->committed)) grow = (size_t)(p->base + p->range - p->committed);
+    if (_st_os_commit(p->committed, grow) != 0) {
+      want = (size_t)(p->committed - f) / p->stride;       /* what is there */
+      if (want == 0) { errno = ENOMEM; return NULL; }
+      end = f + want * p->stride;
+    } else {
+      p->committed += grow;
+    }
+  }
+  for (char *o = f; o < end; o += p->stride) NEXT(o) = o + p->stride < end ? o + p->stride : NULL;
+  /* release: a put's relaxed range check never needs more than "carved
+   * before handed out", which the hand-off provides; release costs nothing
+   * on x86 and documents the pairing */
+  atomic_store_explicit(&p->fresh, end, memory_order_release);
+  *got = want;
+  return f;
+}
+
+/* ---- plain pools ---------------------------------------------------------- */
+
+ST_NOINLINE static void *plain_get_slow(strata_pool_t *p) {
+  size_t got;
+  void *o = carve(p, p->batch, &got);
+  if (!o) return NULL;
+  p->free = NEXT(o);
+  p->out++;
+  return o;
+}
+
+/* ---- thread-safe pools ---------------------------------------------------- */
+
+static void tl_exit(void *arg);
+static void tl_key_init(void) { pthread_key_create(&tl_key, tl_exit); }
+
+/* Caller holds p->lock.  A batch's first object: word 0 links its objects,
+ * word 1 = next batch | (count << BATCH_SHIFT). */
+#define BATCH_MASK ((((uintptr_t)1) << BATCH_SHIFT) - 1)
+static void batch_push(strata_pool_t *p, void *list, size_t n) {
+  ((uintptr_t *)list)[1] = p->batches | ((uintptr_t)n << BATCH_SHIFT);
+  p->batches = (uintptr_t)list;
+  p->out -= n;
+}
+
+/* Caller holds p->lock: give the cache's objects to the pool. */
+static void __tcache_flush(strata_pool_t *p, tcache_t *c) {
+  size_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
+  size_t ns = atomic_load_explicit(&c->ns, memory_order_relaxed);
+  if (n) batch_push(p, c->head, n);
+  if (ns) batch_push(p, c->spare, ns);
+  c->head = c->spare = NULL;
+  atomic_store_explicit(&c->n, 0, memory_order_relaxed);
+  atomic_store_explicit(&c->ns, 0, memory_order_relaxed);
+}
+
+/* Caller holds p->lock: fill the empty cache with a batch.  -1 + ENOMEM. */
+static int __tcache_refill(strata_pool_t *p, tcache_t *c) {
+  size_t n;
+  void *list;
+  if (p->batches) {
+    uintptr_t link = ((uintptr_t *)p->batches)[1];
+    list = (void *)p->batches;
+    n = (size_t)(link >> BATCH_SHIFT);
+    p->batches = link & BATCH_MASK;
+  } else {
+    list = carve(p, p->batch, &n);
+    if (!list) return -1;
+  }
+  p->out += n;
+  c->head = list;
+  atomic_store_explicit(&c->n, n, memory_order_relaxed);
+  return 0;
+}
+
+/* Caller holds p->lock: the loose list is full; make it the spare. */
+static void __tcache_spill(strata_pool_t *p, tcache_t *c) {
+  if (c->spare) batch_push(p, c->spare, atomic_load_explicit(&c->ns, memory_order_relaxed));
+  c->spare = c->head;
+  atomic_store_explicit(&c->ns, atomic_load_explicit(&c->n, memory_order_relaxed), memory_order_relaxed);
+  c->head = NULL;
+  atomic_store_explicit(&c->n, 0, memory_order_relaxed);
+}
+
+static void tcache_link(strata_pool_t *p, tcache_t *c) {
+  c->pool = p;
+  c->gen = p->gen;
+  c->head = c->spare = NULL;
+  atomic_store_explicit(&c->n, 0, memory_order_relaxed);
+  atomic_store_explicit(&c->ns, 0, memory_order_relaxed);
+  c->next = p->caches;
+  if (c->next) c->next->pprev = &c->next;
+  c->pprev = &p->caches;
+  p->caches = c;
+}
+
+static void tcache_unlink(tcache_t *c) {
+  *c->pprev = c->next;
+  if (c->next) c->next->pprev = c->pprev;
+  c->gen = 0;
+  c->pool = NULL;
+}
+
+/* The calling thread's cache for p, bound on first use; NULL: use the
+ * locked path (no slot, or no memory for the thread's cache set). */
+ST_NOINLINE static tcache_t *tcache_bind(strata_pool_t *p) {
+  if (p->slot < 0) return NULL;
+  if (!tl_set) {
+    pthread_once(&tl_once, tl_key_init);
+    tset_t *s = (tset_t *)strata_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    tl_set = s;
+    pthread_setspecific(tl_key, s);
+  }
+  tcache_t *c = &tl_set->c[p->slot];             /* stale (gen mismatch): drop */
+  pthread_mutex_lock(&p->lock);
+  tcache_link(p, c);
+  pthread_mutex_unlock(&p->lock);
+  return c;
+}
+
+static inline tcache_t *tcache_of(strata_pool_t *p) {
+  tset_t *s = tl_set;
+  if (st_likely(s && p->slot >= 0)) {
+    tcache_t *c = &s->c[p->slot];
+    if (st_likely(c->gen == p->gen)) return c;
+  }
+  return tcache_bind(p);
+}
+
+ST_NOINLINE static void *ts_get_slow(strata_pool_t *p, tcache_t *c) {
+  int locked = 0;
+  if (!c) { pthread_mutex_lock(&p->lock); locked = 1; c = &p->locked; }
+  if (!c->head) {
+    if (c->spare) {
+      c->head = c->spare;
+      c->spare = NULL;
+      atomic_store_explicit(&c->n, atomic_load_explicit(&c->ns, memory_order_relaxed), memory_order_relaxed);
+      atomic_store_explicit(&c->ns, 0, memory_order_relaxed);
+    } else {
+      if (!locked) pthread_mutex_lock(&p->lock);
+      int r = __tcache_refill(p, c);
+      if (!locked) pthread_mutex_unlock(&p->lock);
+      if (r != 0) {
+        if (locked) pthread_mutex_unlock(&p->lock);
+        return NULL;
+      }
+    }
+  }
+  void *o = c->head;
+  c->head = NEXT(o);
+  atomic_store_explicit(&c->n, atomic_load_explicit(&c->n, memory_order_relaxed) - 1, memory_order_relaxed);
+  if (locked) pthread_mutex_unlock(&p->lock);
+  return o;
+}
+
+ST_NOINLINE static void ts_put_slow(strata_pool_t *p, tcache_t *c, void *obj) {
+  int locked = 0;
+  if (!c) { pthread_mutex_lock(&p->lock); locked = 1; c = &p->locked; }
+  if (st_unlikely(obj == c->head || (!c->head && obj == c->spare))) {
+    if (locked) pthread_mutex_unlock(&p->lock);
+    double_put(obj);
+    return;
+  }
+  NEXT(obj) = c->head;
+  c->head = obj;
+  size_t n = atomic_load_explicit(&c->n, memory_order_relaxed) + 1;
+  atomic_store_explicit(&c->n, n, memory_order_relaxed);
+  if (n >= p->batch) {
+    if (!c->spare) {
+      c->spare = c->head;
+      c->head = NULL;
+      atomic_store_explicit(&c->ns, n, memory_order_relaxed);
+      atomic_store_explicit(&c->n, 0, memory_order_relaxed);
+    } else {
+      if (!locked) pthread_mutex_lock(&p->lock);
+      __tcache_spill(p, c);
+      if (!locked) pthread_mutex_unlock(&p->lock);
+    }
+  }
+  if (locked) pthread_mutex_unlock(&p->lock);
+}
+
+/* Thread exit: every still-registered pool gets this thread's objects. */
+static void tl_exit(void *arg) {
+  tset_t *s = (tset_t *)arg;
+  pthread_mutex_lock(&reg_lock);
+  for (int i = 0; i < POOL_SLOTS; i++) {
+    tcache_t *c = &s->c[i];
+    strata_pool_t *p = reg_pool[i];
+    if (!c->gen || !p || p->gen != c->gen) continue;
+    pthread_mutex_lock(&p->lock);
+    __tcache_flush(p, c);
+    tcache_unlink(c);
+    pthread_mutex_unlock(&p->lock);
+  }
+  pthread_mutex_unlock(&reg_lock);
+  if (tl_set == s) tl_set = NULL;
+  strata_free(s);
+}
+
+/* ---- the API -------------------------------------------------------------- */
+
+STRATA_API void *strata_pool_get(strata_pool_t *p) {
+  void *o;
+  if (st_likely(!(p->flags & STRATA_POOL_THREADSAFE))) {
+    o = p->free;
+    if (st_unlikely(!o)) o = plain_get_slow(p);
+    else { p->free = NEXT(o); p->out++; }
+  } else {
+    tcache_t *c = tcache_of(p);
+    o = c ? c->head : NULL;
+    if (st_likely(o)) {
+      c->head = NEXT(o);
+      atomic_store_explicit(&c->n, atomic_load_explicit(&c->n, memory_order_relaxed) - 1, memory_order_relaxed);
+    } else {
+      o = ts_get_slow(p, c);
+    }
+  }
+  if (STRATA_DEBUG && o) bits_flip(p, o, 0, "strata_pool_get(): slot already handed out (pool corrupted)");
+  return o;
+}
+
+STRATA_API void strata_pool_put(strata_pool_t *p, void *obj) {
+  if (!obj) return;
+  if (st_unlikely(!slot_ok(p, obj))) { bad_put(p, obj); return; }
+  if (STRATA_DEBUG) bits_flip(p, obj, 1, "strata_pool_put(): double put");
+  if (st_likely(!(p->flags & STRATA_POOL_THREADSAFE))) {
+    if (st_unlikely(obj == p->free)) { double_put(obj); return; }
+    NEXT(obj) = p->free;
+    p->free = obj;
+    p->out--;
+    return;
+  }
+  tcache_t *c = tcache_of(p);
+  /* an empty loose list goes the slow way (once per batch), which also
+   * compares with the spare's top: the object put last */
+  if (st_likely(c && c->head && obj != c->head)) {
+    size_t n = atomic_load_explicit(&c->n, memory_order_relaxed) + 1;
+    if (st_likely(n < p->batch)) {
+      NEXT(obj) = c->head;
+      c->head = obj;
+      atomic_store_explicit(&c->n, n, memory_order_relaxed);
+      return;
+    }
+  }
+  ts_put_slow(p, c, obj);
+}
+
+STRATA_API void strata_pool_flush(strata_pool_t *p) {
+  if (!(p->flags & STRATA_POOL_THREADSAFE)) return;
+  tset_t *s = tl_set;
+  if (!s || p->slot < 0) return;
+  tcache_t *c = &s->c[p->slot];
+  if (c->gen != p->gen) return;
+  pthread_mutex_lock(&p->lock);
+  __tcache_flush(p, c);
+  pthread_mutex_unlock(&p->lock);
+}
+
+STRATA_API int strata_pool_owns(const strata_pool_t *p, const void *obj) {
+  return obj && slot_ok(p, obj);
+}
+
+STRATA_API strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t max_objects, unsigned flags) {
+  if (obj_size == 0 || obj_size > POOL_OBJ_MAX || (flags & ~STRATA_POOL_THREADSAFE) ||
+      (align & (align - 1)) || align > POOL_ALIGN_MAX) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (align == 0) align = obj_size <= 8 ? 8 : 16;
+  size_t words = flags & STRATA_POOL_THREADSAFE ? 16 : 8;       /* free-list links */
+  size_t stride = obj_size < words ? words : obj_size;
+  stride = (stride + align - 1) & ~(align - 1);
+  size_t ps = _st_os_page_size();
+  size_t cap = max_objects ? max_objects : POOL_RANGE_DEF / stride;
+  size_t range;
+  if (cap == 0 || __builtin_mul_overflow(cap, stride, &range) || range > (SIZE_MAX >> 3)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  range = (range + ps - 1) & ~(ps - 1);
+  strata_pool_t *p = (strata_pool_t *)strata_aligned_alloc(64, (sizeof *p + 63) & ~(size_t)63);
+  if (!p) return NULL;
+  memset(p, 0, sizeof *p);
+  p->base = (char *)_st_os_reserve(range, 0);
+  if (!p->base) { strata_free(p); errno = ENOMEM; return NULL; }
+  if (STRATA_DEBUG) {
+    p->bits_bytes = ((cap + 63) / 64 * 8 + ps - 1) & ~(ps - 1);
+    p->bits = (uint64_t *)_st_os_alloc(p->bits_bytes, 0);
+    if (!p->bits) { _st_os_release(p->base, range); strata_free(p); errno = ENOMEM; return NULL; }
+  }
+  p->range = range;
+  p->stride = stride;
+  p->obj_size = obj_size;
+  p->capacity = cap;
+  p->flags = flags;
+  p->batch = (16384 / stride < 8) ? 8 : (16384 / stride > 64 ? 64 : 16384 / stride);
+  p->shift = (unsigned)__builtin_ctzll(stride);
+  uint64_t d = stride >> p->shift, inv = d;          /* Newton: inverse of odd d mod 2^64 */
+  for (int i = 0; i < 5; i++) inv *= 2 - d * inv;
+  p->inv = inv;
+  p->qmax = UINT64_MAX / d;
+  atomic_init(&p->fresh, p->base);
+  p->committed = p->base;
+  p->slot = -1;
+  if (flags & STRATA_POOL_THREADSAFE) {
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_lock(&reg_lock);
+    p->gen = ++reg_gen;
+    for (int i = 0; i < POOL_SLOTS; i++)
+      if (!reg_pool[i]) { reg_pool[i] = p; p->slot = i; break; }
+    pthread_mutex_unlock(&reg_lock);
+  }
+  return p;
+}
+
+STRATA_API void strata_pool_destroy(strata_pool_t *p) {
+  if (!p) return;
+  if (p->flags & STRATA_POOL_THREADSAFE) {
+    pthread_mutex_lock(&reg_lock);
+    if (p->slot >= 0) reg_pool[p->slot] = NULL;
+    pthread_mutex_unlock(&reg_lock);
+    /* the calling thread's cache: forget it now (others: dropped when stale) */
+    if (tl_set && p->slot >= 0 && tl_set->c[p->slot].gen == p->gen) tl_set->c[p->slot].gen = 0;
+    pthread_mutex_destroy(&p->lock);
+  }
+  _st_os_release(p->base, p->range);
+  if (p->bits) _st_os_release(p->bits, p->bits_bytes);
+  strata_free(p);
+}
+
+STRATA_API void strata_pool_stats(strata_pool_t *p, strata_pool_stats_t *st) {
+  memset(st, 0, sizeof *st);
+  int ts = (p->flags & STRATA_POOL_THREADSAFE) != 0;
+  if (ts) pthread_mutex_lock(&p->lock);
+  size_t carved = (size_t)(atomic_load_explicit(&p->fresh, memory_order_relaxed) - p->base) / p->stride;
+  size_t cached = 0;
+  if (ts) {
+    for (tcache_t *c = p->caches; c; c = c->next)
+      cached += atomic_load_explicit(&c->n, memory_order_relaxed) + atomic_load_explicit(&c->ns, memory_order_relaxed);
+    cached += atomic_load_explicit(&p->locked.n, memory_order_relaxed) +
+              atomic_load_explicit(&p->locked.ns, memory_order_relaxed);
+  }
+  st->obj_size = p->obj_size;
+  st->stride = p->stride;
+  st->carved = carved;
+  st->cached = cached;
+  st->live = p->out - cached;
+  st->free = p->capacity - p->out;
+  st->committed = (size_t)(p->committed - p->base);
+  st->capacity = p->capacity;
+  if (ts) pthread_mutex_unlock(&p->lock);
+}
