@@ -1,0 +1,494 @@
+/* cycle.c -- the candidate buffer and the cycle collector.
+ *
+ * Reference counting cannot reclaim a cycle: every member keeps the next one
+ * alive.  This is synchronous trial deletion (D. F. Bacon and V. T. Rajan,
+ * "Concurrent Cycle Collection in Reference Counted Systems", ECOOP 2001,
+ * section 3), with CPython's refinement of keeping the trial count in a
+ * separate field (gc) so the real counts are never touched:
+ *
+ *   Buffering.  When a release leaves a traced object with a count > 0, the
+ *   object may have become the root of a garbage cycle ("purple").  The
+ *   release slow path buffers it in the calling thread's candidate buffer
+ *   (once: WANT -> BUF).  The entry holds a storage unit, so a candidate that
+ *   dies later is still readable when the collector looks at it.
+ *
+ *   A collection of the calling thread's buffer, when it holds `threshold`
+ *   entries or on strata_rc_collect():
+ *   1. MarkGray.  Every live candidate and every traced object reachable from
+ *      one is colored GRAY and appended to the scan list L, with
+ *      gc = its count.  Each reference from a member of L to a member of L
+ *      then subtracts 1 from the target's gc.  Afterwards
+ *          gc(x) = count(x) - |refs to x from L|
+ *      = the references to x from outside L (program variables, untraced or
+ *      non-candidate objects).  L is a queue threaded through `link`, so this
+ *      phase needs no memory.
+ *   2. Scan.  Every x in L with gc(x) > 0 is externally referenced: it and
+ *      everything reachable from it in L is live (ScanBlack: GRAY -> BLACK,
+ *      depth first on a work stack).  The rest turns WHITE: garbage.
+ *          Invariant after Scan (the tri-color predicate):
+ *          no BLACK object references a WHITE one, and every WHITE object's
+ *          count equals the number of references to it from WHITE objects.
+ *   3. CollectWhite.  The WHITE objects move to the garbage list G (grouped
+ *      by a depth-first walk from each white candidate: one group per walk,
+ *      the `cycles` statistic).  A validation pass recounts the references
+ *      among G and compares with the counts (the predicate above): a
+ *      mismatch means the graph changed during the collection (a broken
+ *      concurrency contract or a traverse callback that lies) and the
+ *      collection reports it and frees nothing.
+ *   4. Condemn.  Every member of G becomes DEAD: weak references to it stop
+ *      upgrading, before any destructor runs.
+ *   5. Destroy.  Each member's destructor runs; all members' memory is valid
+ *      throughout, so a destructor may read its neighbours.  Releases of
+ *      DEAD objects never run a second destructor (rc.c).
+ *   6. Free.  Each member's count must now be 0 (its destructors released
+ *      all references among G); the strong side's storage unit is dropped.
+ *      A member still counted was resurrected by a destructor: reported,
+ *      and leaked rather than freed.
+ *   7. The old buffer entries leave the buffer (BUF -> WANT if still alive)
+ *      and drop their storage units.
+ *
+ * If the scan stack cannot grow (phase 2 or 3), the collection is undone --
+ * colors reset from L, the candidates put back -- and returns -1/ENOMEM.
+ *
+ * Threads.  Each thread has its own buffer (thread-local: no lock), and a
+ * collection only starts from the calling thread's candidates.  It reads
+ * every object reachable from them, so the contract in rc.h applies: no
+ * other thread may change those objects while it runs.  The buffer's
+ * entries are released at thread exit (after a collection if automatic
+ * collection is on).  Destructors run by a collection may release and
+ * buffer objects; they go into a fresh buffer, and an automatic collection
+ * never starts inside another.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+#include "rc/internal.h"
+
+/* Per-thread collector state.  Owner thread only, no locks.
+ *   buf[0..n) -- candidates: every entry has BUF set and holds a weak unit,
+ *                no object appears twice, n <= cap (rc_buffer_is_valid)
+ *   stack     -- the scan stack of phases 2-3, kept between collections
+ *   collecting -- a collection runs on this thread (no nested collection) */
+typedef struct {
+  st_rc_hdr_t **buf;
+  size_t n, cap;
+  st_rc_hdr_t **stack;
+  size_t scap;
+  bool collecting;
+  bool key_set;       /* the thread-exit destructor is registered */
+} rc_thread_t;
+
+static __thread rc_thread_t rc_tl;
+
+/* Process-wide: the threshold (relaxed: a hint read on slow paths) and the
+ * statistics (relaxed atomic adds, once per collection). */
+static size_t rc_threshold = 10000;
+static strata_rc_stats_t rc_stats;
+static pthread_key_t rc_key;
+static pthread_once_t rc_key_once = PTHREAD_ONCE_INIT;
+
+static void stat_add(uint64_t *f, uint64_t v) { if (v) __atomic_fetch_add(f, v, __ATOMIC_RELAXED); }
+void _st_rc_stat_live(long d) { __atomic_fetch_add(&rc_stats.objects_live, (uint64_t)d, __ATOMIC_RELAXED); }
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- colors and the scan list ----------------------------------------- */
+
+static inline unsigned color(const st_rc_hdr_t *h) { return h->link & GC_COLOR; }
+static inline void set_color(st_rc_hdr_t *h, unsigned c) { h->link = (h->link & ~(uintptr_t)GC_COLOR) | c; }
+static inline st_rc_hdr_t *next_of(const st_rc_hdr_t *h) { return (st_rc_hdr_t *)(h->link & ~(uintptr_t)GC_COLOR); }
+static inline void set_next(st_rc_hdr_t *h, st_rc_hdr_t *n) { h->link = (uintptr_t)n | color(h); }
+
+typedef struct {
+  st_rc_hdr_t *head, *tail;     /* L, linked through `link` */
+  size_t len;
+  rc_thread_t *t;
+  size_t sp;                    /* scan stack depth */
+  bool oom;                     /* the stack could not grow */
+  void *bad;                    /* an object with more refs than its count */
+} scan_t;
+
+static void list_append(scan_t *s, st_rc_hdr_t *h) {
+  h->link = GC_GRAY;            /* next = NULL */
+  if (s->tail) set_next(s->tail, h); else s->head = h;
+  s->tail = h;
+  s->len++;
+}
+
+static void traverse(st_rc_hdr_t *h, strata_rc_visit_fn fn, void *arg) {
+  rc_type(h)->traverse(rc_obj(h), fn, arg);
+}
+
+/* ---- phase 1: MarkGray --------------------------------------------------- */
+
+static void visit_gray(void *child, void *arg) {
+  if (!child) return;
+  scan_t *s = arg;
+  st_rc_hdr_t *c = rc_hdr(child);
+  if (!rc_traced(c)) return;                 /* cannot close a cycle: external */
+  if (color(c) == GC_BLACK) {
+    uint64_t w = rc_load(c);
+    if (!rc_alive(w)) {                      /* a live object holds a dead one */
+      _st_rc_misuse("traverse visited a dead object (a reference held without a count?)", child);
+      s->bad = child;                        /* reported; the undo says no more */
+      return;
+    }
+    c->gc = rc_count(w);
+    list_append(s, c);
+  }
+  if (c->gc == 0) {                          /* more references than counted */
+    s->bad = child;
+    return;
+  }
+  c->gc--;
+}
+
+static void mark_gray(scan_t *s, st_rc_hdr_t **roots, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    st_rc_hdr_t *r = roots[i];
+    uint64_t w = rc_load(r);
+    if (!rc_alive(w) || color(r) != GC_BLACK) continue;
+    r->gc = rc_count(w);
+    list_append(s, r);
+  }
+  for (st_rc_hdr_t *x = s->head; x; x = next_of(x)) traverse(x, visit_gray, s);
+}
+
+/* ---- phases 2 and 3: the scan stack ------------------------------------ */
+
+static bool push(scan_t *s, st_rc_hdr_t *h) {
+  rc_thread_t *t = s->t;
+  if (s->sp == t->scap) {
+    size_t cap = t->scap ? 2 * t->scap : 1024;
+    st_rc_hdr_t **ns = strata_realloc(t->stack, cap * sizeof *ns);
+    if (!ns) { s->oom = true; return false; }
+    t->stack = ns;
+    t->scap = cap;
+  }
+  t->stack[s->sp++] = h;
+  return true;
+}
+
+/* phase 2: ScanBlack -- GRAY -> BLACK for everything reachable */
+static void visit_black(void *child, void *arg) {
+  if (!child) return;
+  scan_t *s = arg;
+  st_rc_hdr_t *c = rc_hdr(child);
+  if (rc_traced(c) && color(c) == GC_GRAY) {
+    set_color(c, GC_BLACK);
+    push(s, c);
+  }
+}
+
+static bool scan(scan_t *s) {
+  for (st_rc_hdr_t *x = s->head; x; x = next_of(x)) {
+    if (color(x) != GC_GRAY || x->gc == 0) continue;
+    set_color(x, GC_BLACK);
+    if (!push(s, x)) return false;
+    while (s->sp) {
+      st_rc_hdr_t *y = s->t->stack[--s->sp];
+      traverse(y, visit_black, s);
+      if (s->oom) return false;
+    }
+  }
+  for (st_rc_hdr_t *x = s->head; x; x = next_of(x))
+    if (color(x) == GC_GRAY) set_color(x, GC_WHITE);
+  return true;
+}
+
+/* phase 3: the garbage list G, grouped by depth-first walks from each white
+ * candidate.  G reuses `link` (members leave L: L is not walked again until
+ * the cleanup, which walks the kept copy of L's black members). */
+typedef struct { st_rc_hdr_t *head, *tail; size_t len; } glist_t;
+
+static void visit_group(void *child, void *arg) {
+  if (!child) return;
+  scan_t *s = arg;
+  st_rc_hdr_t *c = rc_hdr(child);
+  if (rc_traced(c) && color(c) == GC_WHITE) {
+    set_color(c, GC_GRAY);                   /* GRAY now means "grouped" */
+    push(s, c);
+  }
+}
+
+static void visit_count(void *child, void *arg) {
+  (void)arg;
+  if (!child) return;
+  st_rc_hdr_t *c = rc_hdr(child);
+  if (rc_traced(c) && color(c) == GC_WHITE) c->gc++;
+}
+
+/* Phase 3.  Splits L into the black objects (chained into *blacks) and the
+ * garbage list G (WHITE, linked), counting the depth-first groups.  On OOM
+ * relinks everything into s->head for the undo and returns false. */
+static bool collect_white(scan_t *s, st_rc_hdr_t **roots, size_t nroots, glist_t *g,
+                          st_rc_hdr_t **blacks, uint64_t *groups) {
+  st_rc_hdr_t *whites = NULL, *x = s->head;
+  while (x) {                                /* both chains keep the color bits */
+    st_rc_hdr_t *n = next_of(x);
+    if (color(x) == GC_BLACK) { x->link = (uintptr_t)*blacks; *blacks = x; }
+    else { x->link = (uintptr_t)whites | GC_WHITE; whites = x; }
+    x = n;
+  }
+  s->head = s->tail = NULL;
+  /* Walks from the white candidates first (buffer order).  Every white was
+   * reached from a candidate through whites (a black one on the way would
+   * have blackened it), so the second loop only guards the invariant. */
+  s->sp = 0;
+  for (size_t i = 0; i < nroots + 1; i++) {
+    st_rc_hdr_t *w = i < nroots ? roots[i] : whites;
+    for (; w; w = i < nroots ? NULL : next_of(w)) {
+      if (color(w) != GC_WHITE) continue;
+      (*groups)++;
+      set_color(w, GC_GRAY);                 /* GRAY here means "grouped" */
+      if (!push(s, w)) goto oom;
+      while (s->sp) {
+        st_rc_hdr_t *y = s->t->stack[--s->sp];
+        traverse(y, visit_group, s);
+        if (s->oom) goto oom;
+      }
+    }
+  }
+  for (x = whites; x;) {                     /* G, every member WHITE again */
+    st_rc_hdr_t *n = next_of(x);
+    x->link = GC_WHITE;
+    if (g->tail) set_next(g->tail, x); else g->head = x;
+    g->tail = x;
+    g->len++;
+    x = n;
+  }
+  return true;
+oom:
+  for (x = whites; x;) { st_rc_hdr_t *n = next_of(x); x->link = (uintptr_t)s->head; s->head = x; x = n; }
+  for (x = *blacks; x;) { st_rc_hdr_t *n = next_of(x); x->link = (uintptr_t)s->head; s->head = x; x = n; }
+  *blacks = NULL;
+  return false;
+}
+
+/* Undo: every object of L back to BLACK with no link. */
+static void reset_list(st_rc_hdr_t *head) {
+  while (head) {
+    st_rc_hdr_t *n = next_of(head);
+    head->link = 0;
+    head = n;
+  }
+}
+
+/* ---- the collection --------------------------------------------------- */
+
+static void unbuffer(st_rc_hdr_t *h) {
+  uint64_t old = rc_load(h), nw;
+  do {
+    nw = old & ~RC_BUF;
+    if (rc_alive(old)) nw |= RC_WANT;
+    if (!rc_atomic(h)) { h->rc = nw; break; }
+  } while (!__atomic_compare_exchange_n(&h->rc, &old, nw, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+  _st_rc_weak_drop(h);
+}
+
+static int rc_buffer_is_valid(const rc_thread_t *t);
+
+static long collect(rc_thread_t *t, bool automatic) {
+  if (t->collecting) { errno = EDEADLK; return -1; }
+  if (STRATA_DEBUG && rc_buffer_is_valid(t) != 0) abort();
+  t->collecting = true;
+  uint64_t t0 = now_ns();
+  st_rc_hdr_t **roots = t->buf;
+  size_t nroots = t->n, rcap = t->cap;
+  t->buf = NULL; t->n = t->cap = 0;          /* destructors buffer into a fresh one */
+
+  scan_t s = { .t = t };
+  mark_gray(&s, roots, nroots);
+  size_t scanned = s.len;
+  if (s.bad || !scan(&s)) goto undo;
+
+  /* phase 3: white -> G, grouped; the black ones leave L */
+  glist_t g = { NULL, NULL, 0 };
+  st_rc_hdr_t *blacks = NULL;
+  uint64_t groups = 0;
+  if (!collect_white(&s, roots, nroots, &g, &blacks, &groups)) goto undo;
+  reset_list(blacks);                        /* live: BLACK, no link */
+
+  /* validation: every WHITE object's count equals the references to it from
+   * WHITE objects (the Scan predicate).  Otherwise the graph changed. */
+  for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) x->gc = 0;
+  for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) traverse(x, visit_count, NULL);
+  for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) {
+    if (x->gc != rc_count(rc_load(x)) || !rc_alive(rc_load(x))) {
+      _st_rc_misuse("object count changed during cycle collection (concurrent mutation? "
+                    "see docs/rc.md); nothing freed", rc_obj(x));
+      reset_list(g.head);
+      g.head = NULL; g.len = 0; groups = 0;
+      break;
+    }
+  }
+
+  /* phase 4: condemn -- weak refs stop upgrading before any destructor */
+  for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) {
+    uint64_t old = rc_load(x), nw;
+    do {
+      nw = (old & ~RC_WANT) | RC_DEAD;
+      if (!rc_atomic(x)) { x->rc = nw; break; }
+    } while (!__atomic_compare_exchange_n(&x->rc, &old, nw, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+  }
+  /* phase 5: destroy, every member's memory valid */
+  for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) {
+    const strata_rc_type_t *ty = rc_type(x);
+    if (ty->destroy) ty->destroy(rc_obj(x));
+  }
+  /* phase 6: free */
+  uint64_t reclaimed = 0, resurrected = 0;
+  for (st_rc_hdr_t *x = g.head; x; ) {
+    st_rc_hdr_t *n = next_of(x);
+    x->link = 0;
+    if (rc_count(rc_load(x)) != 0) {
+      resurrected++;
+      _st_rc_misuse("a destructor kept a reference to a collected object (leaked)", rc_obj(x));
+    } else {
+      reclaimed++;
+      _st_rc_weak_drop(x);
+    }
+    x = n;
+  }
+  /* phase 7: the old entries leave the buffer */
+  for (size_t i = 0; i < nroots; i++) unbuffer(roots[i]);
+  if (!t->buf) { t->buf = roots; t->cap = rcap; }
+  else strata_free(roots);
+
+  stat_add(&rc_stats.collections, 1);
+  stat_add(&rc_stats.auto_collections, automatic);
+  stat_add(&rc_stats.candidates, nroots);
+  stat_add(&rc_stats.scanned, scanned);
+  stat_add(&rc_stats.cycles, groups);
+  stat_add(&rc_stats.reclaimed, reclaimed);
+  stat_add(&rc_stats.resurrected, resurrected);
+  stat_add(&rc_stats.time_ns, now_ns() - t0);
+  t->collecting = false;
+  if (STRATA_DEBUG && rc_buffer_is_valid(t) != 0) abort();
+  return (long)reclaimed;
+
+undo:
+  reset_list(s.head);
+  t->buf = roots; t->n = nroots; t->cap = rcap;  /* no destructor ran: t->buf was NULL */
+  t->collecting = false;
+  if (s.bad) {
+    if (rc_alive(rc_load(rc_hdr(s.bad))))
+      _st_rc_misuse("traverse reported more references than the count (nothing collected)", s.bad);
+    errno = EINVAL;
+  } else {
+    errno = ENOMEM;
+  }
+  return -1;
+}
+
+/* ---- the buffer -------------------------------------------------------- */
+
+static void rc_thread_exit(void *arg) {
+  rc_thread_t *t = arg;
+  if (t != &rc_tl) return;
+  if (t->n && __atomic_load_n(&rc_threshold, __ATOMIC_RELAXED)) collect(t, true);
+  while (t->n) unbuffer(t->buf[--t->n]);
+  strata_free(t->buf);
+  strata_free(t->stack);
+  t->buf = NULL; t->stack = NULL; t->cap = t->scap = 0;
+  t->key_set = false;                        /* a later buffering re-arms the key */
+}
+
+static void key_create(void) {
+  if (pthread_key_create(&rc_key, rc_thread_exit) != 0) rc_key = (pthread_key_t)-1;
+}
+
+bool _st_rc_buffer(st_rc_hdr_t *h) {
+  uint64_t old = rc_load(h);
+  do {
+    if (!(old & RC_WANT)) return false;      /* someone else buffered it */
+    if (!rc_atomic(h)) { h->rc = (old & ~RC_WANT) | RC_BUF; break; }
+  } while (!__atomic_compare_exchange_n(&h->rc, &old, (old & ~RC_WANT) | RC_BUF, 1,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+  rc_thread_t *t = &rc_tl;
+  if (t->n == t->cap) {
+    size_t cap = t->cap ? 2 * t->cap : 256;
+    st_rc_hdr_t **nb = strata_realloc(t->buf, cap * sizeof *nb);
+    if (!nb) {
+      /* not buffered: WANT again, so a later release retries */
+      if (rc_atomic(h)) __atomic_fetch_xor(&h->rc, RC_WANT | RC_BUF, __ATOMIC_ACQ_REL);
+      else h->rc ^= RC_WANT | RC_BUF;
+      stat_add(&rc_stats.buffer_failures, 1);
+      return false;
+    }
+    t->buf = nb;
+    t->cap = cap;
+    if (!t->key_set) {
+      pthread_once(&rc_key_once, key_create);
+      t->key_set = true;
+      if (rc_key != (pthread_key_t)-1) pthread_setspecific(rc_key, t);
+    }
+  }
+  _st_rc_weak_add(h);
+  t->buf[t->n++] = h;
+  return true;
+}
+
+void _st_rc_maybe_collect(void) {
+  rc_thread_t *t = &rc_tl;
+  size_t thr = __atomic_load_n(&rc_threshold, __ATOMIC_RELAXED);
+  if (thr && t->n >= thr && !t->collecting) collect(t, true);
+}
+
+/* The buffer invariant (see rc_thread_t).  Duplicates are found by coloring
+ * each entry GRAY in a second pass and looking for one already GRAY. */
+static int rc_buffer_is_valid(const rc_thread_t *t) {
+  if (t->n > t->cap || (t->cap && !t->buf)) {
+    _st_message("strata: rc: candidate buffer holds %zu > capacity %zu\n", t->n, t->cap);
+    return -1;
+  }
+  for (size_t i = 0; i < t->n; i++) {
+    st_rc_hdr_t *h = t->buf[i];
+    const char *why = NULL;
+    uint64_t w = h ? rc_load(h) : 0;
+    uint32_t weak = h ? (rc_atomic(h) ? __atomic_load_n(&h->weak, __ATOMIC_RELAXED) : h->weak) : 0;
+    if (!h) why = "NULL entry";
+    else if (!rc_traced(h)) why = "untraced object buffered";
+    else if (!(w & RC_BUF)) why = "entry without BUF";
+    else if (w & RC_WANT) why = "entry still WANTs buffering";
+    else if (weak == 0) why = "entry holds no storage unit";
+    else if (!t->collecting && h->link != 0) why = "collector mark left outside a collection";
+    if (why) {
+      _st_message("strata: rc: candidate buffer entry %zu (%p): %s\n", i, h ? rc_obj(h) : NULL, why);
+      return -1;
+    }
+  }
+  if (t->collecting) return 0;               /* colors belong to the collector */
+  size_t i;
+  int bad = 0;
+  for (i = 0; i < t->n; i++) {
+    if (color(t->buf[i]) == GC_GRAY) { bad = 1; break; }
+    set_color(t->buf[i], GC_GRAY);
+  }
+  for (size_t j = 0; j < i; j++) set_color(t->buf[j], GC_BLACK);
+  if (bad) _st_message("strata: rc: candidate buffer entry %zu (%p): duplicate entry\n", i, rc_obj(t->buf[i]));
+  return bad ? -1 : 0;
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+STRATA_API long strata_rc_collect(void) { return collect(&rc_tl, false); }
+
+STRATA_API size_t strata_rc_set_threshold(size_t n) {
+  return __atomic_exchange_n(&rc_threshold, n, __ATOMIC_RELAXED);
+}
+STRATA_API size_t strata_rc_get_threshold(void) { return __atomic_load_n(&rc_threshold, __ATOMIC_RELAXED); }
+STRATA_API size_t strata_rc_candidates(void) { return rc_tl.n; }
+
+STRATA_API void strata_rc_stats_get(strata_rc_stats_t *out) {
+  uint64_t *src = (uint64_t *)&rc_stats, *dst = (uint64_t *)out;
+  for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
+    dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+STRATA_API int strata_rc_check(void) { return rc_buffer_is_valid(&rc_tl); }
