@@ -11,7 +11,8 @@
  *   - 90% freed at random: after 1 s idle, RSS above the baseline at most
  *     2.75x the live bytes asked for (measured 2.3-2.5x; the peers keep
  *     more than 10x); after strata_purge(), at most 2.5x (measured ~2.2x);
- *   - a steady churn of small blocks makes (almost) no purge calls.
+ *   - a steady churn of small blocks makes (almost) no purge calls;
+ *   - pages of an exited thread go back once their last block is freed.
  * Every block is filled with a pattern and checked before it is freed.
  */
 #include <malloc.h>
@@ -159,6 +160,40 @@ static void in_child(void (*fn)(void), const char *what) {
   CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed", what);
 }
 
+/* Blocks that outlive their thread: once the last one is freed (by another
+ * thread, with no owner left to collect it), the page goes back to the page
+ * heap at once -- not only when some thread adopts a page of its class or
+ * malloc_trim runs. */
+#define ORPHANS 2000
+static void *make_orphans(void *arg) {
+  unsigned char **v = arg;
+  for (size_t i = 0; i < ORPHANS; i++) {
+    size_t n = 16 + (i * 37) % 3000;
+    v[i] = malloc(n);
+    CHECK(v[i] != NULL, "malloc");
+    memset(v[i], (int)(i & 0xff), n);
+  }
+  return NULL;
+}
+static void test_orphans(void) {
+  CHECK(strata_option_set("purge_thread", 0) == 0, "option");
+  static unsigned char *v[ORPHANS];
+  test_join(test_spawn(make_orphans, v));
+  strata_stats_t st;
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  size_t before = st.pages_abandoned;
+  CHECK(before >= 10, "the thread's pages are abandoned: %zu", before);
+  for (size_t i = 0; i < ORPHANS; i++) {
+    size_t n = 16 + (i * 37) % 3000;
+    for (size_t k = 0; k < n; k += 97) CHECK(v[i][k] == (unsigned char)(i & 0xff), "block %zu", i);
+    free(v[i]);
+  }
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  CHECK(st.pages_abandoned == 0, "%zu of %zu abandoned pages left after every block was freed",
+        st.pages_abandoned, before);
+  printf("orphans: %zu abandoned pages, 0 left after the frees\n", before);
+}
+
 static void free_all_thread(void) { test_free_all(1); }
 static void free_all_trim(void) { CHECK(strata_option_set("purge_thread", 0) == 0, "option"); test_free_all(0); }
 
@@ -167,6 +202,7 @@ int main(void) {
   in_child(free_all_trim, "free all, malloc_trim");
   in_child(test_free_90, "free 90%");
   in_child(test_churn_no_purge, "churn");
+  in_child(test_orphans, "orphans");
   printf("t_purge: all passed\n");
   return 0;
 }

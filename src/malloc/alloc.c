@@ -57,7 +57,8 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
   else if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) {
     heap_t *me = _st_heap_tl;
     if (me != &_st_heap_empty && me != &_st_heap_dead) me->remote_frees++;
-    _st_page_remote_free(page, b);
+    if (owner == 0) _st_abandoned_free(page, b);
+    else _st_page_remote_free(page, b);
   }
   else _st_heap_free_slow(page, b, owner);
 }

@@ -157,16 +157,19 @@ static void heap_abandon_all(heap_t *h) {
   h->full.first = h->full.last = NULL;
 }
 
+/* Take p off the abandoned list (abandoned_lock held). */
+static void abandoned_unlist(page_t *p) {
+  queue_remove(&abandoned[p->cls], p);
+  p->abandoned = 0;
+  atomic_fetch_sub_explicit(&abandoned_n[p->cls], 1, memory_order_relaxed);
+  abandoned_count--;
+}
+
 static page_t *abandoned_pop(unsigned c) {
   if (atomic_load_explicit(&abandoned_n[c], memory_order_relaxed) == 0) return NULL;
   pthread_mutex_lock(&abandoned_lock);
   page_t *p = abandoned[c].first;
-  if (p) {
-    queue_remove(&abandoned[c], p);
-    p->abandoned = 0;
-    atomic_fetch_sub_explicit(&abandoned_n[c], 1, memory_order_relaxed);
-    abandoned_count--;
-  }
+  if (p) abandoned_unlist(p);
   pthread_mutex_unlock(&abandoned_lock);
   return p;
 }
@@ -188,6 +191,25 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
   return NULL;
 }
 
+/* free() into a page that had no owner when the caller looked.  Under
+ * abandoned_lock, which stands in for the owner of a listed page: push the
+ * block like any remote free; if that leaves no live block in a page that is
+ * still listed, give its span back to the page heap at once.  Otherwise a
+ * page whose blocks all die after their thread left would stay resident
+ * until some thread happened to adopt a page of its class.  The lock also
+ * keeps _st_abandoned_trim and adopters from freeing the span under us; the
+ * page cannot go away before the push, since the caller's block is live.
+ * A page adopted since the caller looked is simply pushed to. */
+void _st_abandoned_free(page_t *page, block_t *b) {
+  pthread_mutex_lock(&abandoned_lock);
+  size_t pending = _st_page_remote_free(page, b);
+  if (page->abandoned && pending >= st_page_used(page)) {
+    _st_page_collect_all(page);
+    if (st_page_used(page) == 0) { abandoned_unlist(page); _st_span_free(page); }
+  }
+  pthread_mutex_unlock(&abandoned_lock);
+}
+
 /* Give abandoned pages that emptied out back to the page heap. */
 size_t _st_abandoned_trim(void) {
   size_t freed = 0;
@@ -198,10 +220,7 @@ size_t _st_abandoned_trim(void) {
       next = p->next;
       _st_page_collect_all(p);        /* no owner: the lock stands in for one */
       if (st_page_used(p) == 0) {
-        queue_remove(&abandoned[c], p);
-        p->abandoned = 0;
-        atomic_fetch_sub_explicit(&abandoned_n[c], 1, memory_order_relaxed);
-        abandoned_count--;
+        abandoned_unlist(p);
         freed += (size_t)p->slice_count * ST_SLICE_SIZE;
         _st_span_free(p);
       }

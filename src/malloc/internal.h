@@ -210,7 +210,7 @@ ST_INTERNAL void  _st_page_init(page_t *page, unsigned cls);
 ST_INTERNAL bool  _st_page_extend(page_t *page);          /* carve more blocks */
 ST_INTERNAL void  _st_page_collect(page_t *page);         /* remote frees onto free */
 ST_INTERNAL void  _st_page_collect_all(page_t *page);     /* same, and clear XF_FULL */
-ST_INTERNAL void  _st_page_remote_free(page_t *page, block_t *b);
+ST_INTERNAL size_t _st_page_remote_free(page_t *page, block_t *b);  /* returns the count pending */
 ST_INTERNAL int   _st_page_check(page_t *page, int owner_view);
 ST_INTERNAL bool  _st_page_contains_free(page_t *page, const block_t *b);
 ST_INTERNAL void  _st_page_low_water(page_t *page);       /* used hit purge_low */
@@ -272,6 +272,7 @@ ST_INTERNAL void  _st_heap_thread_done(void *heap);
 ST_INTERNAL void  _st_heaps_fork_prepare(void), _st_heaps_fork_parent(void),
                   _st_heaps_fork_child(void);
 ST_INTERNAL size_t _st_abandoned_trim(void);
+ST_INTERNAL void  _st_abandoned_free(page_t *page, block_t *b);
 ST_INTERNAL size_t _st_heap_trim_self(void);        /* the caller's empty pages */
 ST_INTERNAL void  _st_heaps_stats(strata_stats_t *st);
 ST_INTERNAL int   _st_heaps_check(void);

@@ -308,7 +308,7 @@ static bool page_unpurge(page_t *page) {
   return true;
 }
 
-void _st_page_remote_free(page_t *page, block_t *b) {
+size_t _st_page_remote_free(page_t *page, block_t *b) {
   heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
   ((uintptr_t *)b)[1] = _st_free_key;
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
@@ -320,6 +320,7 @@ void _st_page_remote_free(page_t *page, block_t *b) {
                                                   memory_order_acq_rel, memory_order_relaxed));
   if ((old & XF_FULL) && h != NULL)       /* first free into a parked page: wake its heap */
     atomic_store_explicit(&h->full_dirty, 1, memory_order_release);
+  return (size_t)(want >> XF_COUNT_SHIFT);
 }
 
 static bool in_list(const block_t *b, const block_t *list, size_t limit) {
