@@ -23,6 +23,8 @@
  *                  destructors read their neighbours, statistics
  *  threads         2 threads run seeds at the same time (thread-local
  *                  candidate buffers)
+ *  orphans         a garbage ring buffered by a thread that exits is
+ *                  reclaimed by the next collection in another thread
  *  misuse          in a child: a destructor that resurrects a collected
  *                  object aborts with the one-line report; a traverse that
  *                  reports a dead object too
@@ -451,6 +453,25 @@ static void misuse(void) {
   printf("misuse: ok\n");
 }
 
+/* A thread leaves a garbage ring in its buffer and exits (automatic
+ * collection off): the next collection anywhere adopts and reclaims it. */
+static void *leave_ring(void *arg) {
+  (void)arg;
+  rnode_t *a = ring(10);
+  strata_rc_release(a);
+  CHECK(strata_rc_candidates() == 1, "candidate in the exiting thread");
+  return NULL;
+}
+static void orphans(void) {
+  strata_rc_set_threshold(0);
+  long d0 = r_destroyed;
+  test_join(test_spawn(leave_ring, NULL));
+  CHECK(r_destroyed == d0, "ring died without a collection");
+  long r = strata_rc_collect();
+  CHECK(r == 10 && r_destroyed == d0 + 10, "orphaned ring: %ld reclaimed", r);
+  printf("orphans: ok\n");
+}
+
 int main(void) {
   const char *l = getenv("T_CYCLE_LIE");
   lie = l ? atoi(l) : 0;
@@ -476,6 +497,7 @@ int main(void) {
   CHECK(s1.objects_live == s0.objects_live, "objects_live %llu -> %llu", (unsigned long long)s0.objects_live,
         (unsigned long long)s1.objects_live);
   shapes();
+  orphans();
   misuse();
   strata_rc_set_threshold(0);
   pthread_t a = test_spawn(thread_seeds, (void *)(uintptr_t)77777), b = test_spawn(thread_seeds, (void *)(uintptr_t)99999);

@@ -53,9 +53,10 @@
  * Threads.  Each thread has its own buffer (thread-local: no lock), and a
  * collection only starts from the calling thread's candidates.  It reads
  * every object reachable from them, so the contract in rc.h applies: no
- * other thread may change those objects while it runs.  The buffer's
- * entries are released at thread exit (after a collection if automatic
- * collection is on).  Destructors run by a collection may release and
+ * other thread may change those objects while it runs.  At thread exit the
+ * buffer is collected (if automatic collection is on) and what is left goes
+ * to a process-wide orphan set that the next collection in any thread
+ * adopts.  Destructors run by a collection may release and
  * buffer objects; they go into a fresh buffer, and an automatic collection
  * never starts inside another.
  */
@@ -292,9 +293,11 @@ static void unbuffer(st_rc_hdr_t *h) {
 }
 
 static int rc_buffer_is_valid(const rc_thread_t *t);
+static void orphans_adopt(rc_thread_t *t);
 
 static long collect(rc_thread_t *t, bool automatic) {
   if (t->collecting) { errno = EDEADLK; return -1; }
+  orphans_adopt(t);
   if (STRATA_DEBUG && rc_buffer_is_valid(t) != 0) abort();
   t->collecting = true;
   uint64_t t0 = now_ns();
@@ -388,11 +391,73 @@ undo:
 
 /* ---- the buffer -------------------------------------------------------- */
 
+/* Candidates of exited threads, waiting for the next collection in any
+ * thread (a dead thread's non-atomic objects, if any are still alive, have
+ * been handed to another thread; atomic ones fall under the contract).
+ * Lock-free hand-over, so fork needs no handler: the whole set is one
+ * pointer, taken with an exchange (NULL left behind) and given with a CAS
+ * from NULL; a giver that finds the slot taken takes it, merges, retries. */
+typedef struct { st_rc_hdr_t **buf; size_t n; } rc_orphans_t;
+static rc_orphans_t *rc_orphans;
+
+static bool append(rc_thread_t *t, st_rc_hdr_t **v, size_t n) {
+  if (t->n + n > t->cap) {
+    size_t cap = t->cap ? t->cap : 256;
+    while (cap < t->n + n) cap *= 2;
+    st_rc_hdr_t **nb = strata_realloc(t->buf, cap * sizeof *nb);
+    if (!nb) return false;
+    t->buf = nb;
+    t->cap = cap;
+  }
+  for (size_t i = 0; i < n; i++) t->buf[t->n++] = v[i];
+  return true;
+}
+
+static void orphans_free(rc_orphans_t *o, bool drop_entries) {
+  if (drop_entries) for (size_t i = 0; i < o->n; i++) unbuffer(o->buf[i]);  /* candidacy lost */
+  strata_free(o->buf);
+  strata_free(o);
+}
+
+/* Take the orphans into t's buffer (a collection is about to start). */
+static void orphans_adopt(rc_thread_t *t) {
+  if (!__atomic_load_n(&rc_orphans, __ATOMIC_RELAXED)) return;
+  rc_orphans_t *o = __atomic_exchange_n(&rc_orphans, NULL, __ATOMIC_ACQ_REL);
+  if (!o) return;
+  if (append(t, o->buf, o->n)) { orphans_free(o, false); return; }
+  rc_orphans_t *none = NULL;                 /* no memory: leave them there */
+  if (!__atomic_compare_exchange_n(&rc_orphans, &none, o, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    orphans_free(o, true);
+}
+
+/* Give t's whole buffer to the orphans. */
+static void orphans_give(rc_thread_t *t) {
+  while (t->n) {
+    rc_orphans_t *o = __atomic_exchange_n(&rc_orphans, NULL, __ATOMIC_ACQ_REL);
+    if (o) {
+      if (append(t, o->buf, o->n)) orphans_free(o, false);
+      else orphans_free(o, true);
+    }
+    rc_orphans_t *mine = strata_malloc(sizeof *mine);
+    if (!mine) { while (t->n) unbuffer(t->buf[--t->n]); return; }
+    mine->buf = t->buf;
+    mine->n = t->n;
+    rc_orphans_t *none = NULL;
+    if (__atomic_compare_exchange_n(&rc_orphans, &none, mine, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+      t->buf = NULL; t->n = t->cap = 0;
+      return;
+    }
+    strata_free(mine);                       /* slot taken meanwhile: merge again */
+  }
+}
+
+/* Thread exit (pthread key destructor): collect if automatic collection is
+ * on, then hand what is left to the orphans. */
 static void rc_thread_exit(void *arg) {
   rc_thread_t *t = arg;
   if (t != &rc_tl) return;
   if (t->n && __atomic_load_n(&rc_threshold, __ATOMIC_RELAXED)) collect(t, true);
-  while (t->n) unbuffer(t->buf[--t->n]);
+  orphans_give(t);
   strata_free(t->buf);
   strata_free(t->stack);
   t->buf = NULL; t->stack = NULL; t->cap = t->scap = 0;
