@@ -327,7 +327,7 @@ static void *thread_seeds(void *arg) {
 /* A simple ring node for the shapes below. */
 typedef struct rnode { uint64_t magic; struct rnode *next; uint64_t val; } rnode_t;
 static long r_destroyed, r_bad_neighbour;
-static rnode_t *resurrect_into;          /* misuse case: a destructor stores self here */
+static rnode_t *resurrect_into;          /* misuse case: its destructor keeps a reference */
 static void r_traverse(void *p, strata_rc_visit_fn visit, void *arg) { visit(((rnode_t *)p)->next, arg); }
 static void r_destroy(void *p) {
   rnode_t *n = p;
@@ -336,7 +336,7 @@ static void r_destroy(void *p) {
   if (n->next && n->next->val != n->val + 1 && n->next->val != 0) r_bad_neighbour++;
   n->magic = MAGIC_DEST;
   r_destroyed++;
-  if (resurrect_into == p) { strata_rc_retain(p); return; }   /* misuse */
+  if (resurrect_into == p) return;      /* misuse: keeps its reference to next */
   rnode_t *x = n->next;
   n->next = NULL;
   if (x) strata_rc_release(x);

@@ -78,6 +78,7 @@ typedef struct {
   size_t scap;
   bool collecting;
   bool key_set;       /* the thread-exit destructor is registered */
+  struct live_slot *live;   /* this thread's objects_live counter */
 } rc_thread_t;
 
 static __thread rc_thread_t rc_tl;
@@ -90,7 +91,47 @@ static pthread_key_t rc_key;
 static pthread_once_t rc_key_once = PTHREAD_ONCE_INIT;
 
 static void stat_add(uint64_t *f, uint64_t v) { if (v) __atomic_fetch_add(f, v, __ATOMIC_RELAXED); }
-void _st_rc_stat_live(long d) { __atomic_fetch_add(&rc_stats.objects_live, (uint64_t)d, __ATOMIC_RELAXED); }
+
+/* objects_live without a shared atomic on every create and free (that
+ * would cost a lock-prefixed add twice per object): one counter slot per
+ * thread, summed by strata_rc_stats_get.  Slots are claimed with a CAS on
+ * `used`, given back at thread exit with their count kept (the next thread
+ * to claim one continues from it; only sums matter: an object made in one
+ * thread and freed in another is +1 there and -1 here), and never freed.
+ * The owner updates `n` with a relaxed load and store (a plain add). */
+typedef struct live_slot { struct live_slot *next; int64_t n; int used; } live_slot_t;
+static live_slot_t *live_slots;
+
+static void key_arm(rc_thread_t *t);
+
+static ST_NOINLINE live_slot_t *live_claim(rc_thread_t *t) {
+  live_slot_t *l;
+  for (l = __atomic_load_n(&live_slots, __ATOMIC_ACQUIRE); l; l = l->next) {
+    int z = 0;
+    if (__atomic_compare_exchange_n(&l->used, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) break;
+  }
+  if (!l) {
+    l = strata_malloc(sizeof *l);
+    if (!l) return NULL;                     /* no memory: the shared counter */
+    l->n = 0;
+    l->used = 1;
+    l->next = __atomic_load_n(&live_slots, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&live_slots, &l->next, l, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {}
+  }
+  t->live = l;
+  key_arm(t);
+  return l;
+}
+
+void _st_rc_stat_live(long d) {
+  rc_thread_t *t = &rc_tl;
+  live_slot_t *l = t->live;
+  if (st_unlikely(!l) && !(l = live_claim(t))) {
+    __atomic_fetch_add(&rc_stats.objects_live, (uint64_t)d, __ATOMIC_RELAXED);
+    return;
+  }
+  __atomic_store_n(&l->n, __atomic_load_n(&l->n, __ATOMIC_RELAXED) + d, __ATOMIC_RELAXED);
+}
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -107,6 +148,7 @@ static inline void set_next(st_rc_hdr_t *h, st_rc_hdr_t *n) { h->link = (uintptr
 
 typedef struct {
   st_rc_hdr_t *head, *tail;     /* L, linked through `link` */
+  st_rc_hdr_t *ins;             /* MarkGray inserts new grays after this one */
   size_t len;
   rc_thread_t *t;
   size_t sp;                    /* scan stack depth */
@@ -114,10 +156,20 @@ typedef struct {
   void *bad;                    /* an object with more refs than its count */
 } scan_t;
 
-static void list_append(scan_t *s, st_rc_hdr_t *h) {
-  h->link = GC_GRAY;            /* next = NULL */
-  if (s->tail) set_next(s->tail, h); else s->head = h;
-  s->tail = h;
+/* Inserts h (GRAY) after s->ins, or at the tail when ins is NULL.  The
+ * children of the object being traversed go right after it, so L comes out
+ * in depth-first preorder: a ring or a list is walked in its own order,
+ * which is usually its allocation order (breadth-first order would hop
+ * between structures and miss the cache on every object of every pass). */
+static void list_insert(scan_t *s, st_rc_hdr_t *h) {
+  st_rc_hdr_t *after = s->ins ? s->ins : s->tail;
+  if (!after) { h->link = GC_GRAY; s->head = s->tail = h; }
+  else {
+    h->link = (after->link & ~(uintptr_t)GC_COLOR) | GC_GRAY;
+    set_next(after, h);
+    if (s->tail == after) s->tail = h;
+  }
+  if (s->ins) s->ins = h;
   s->len++;
 }
 
@@ -140,7 +192,7 @@ static void visit_gray(void *child, void *arg) {
       return;
     }
     c->gc = rc_count(w);
-    list_append(s, c);
+    list_insert(s, c);
   }
   if (c->gc == 0) {                          /* more references than counted */
     s->bad = child;
@@ -155,9 +207,13 @@ static void mark_gray(scan_t *s, st_rc_hdr_t **roots, size_t n) {
     uint64_t w = rc_load(r);
     if (!rc_alive(w) || color(r) != GC_BLACK) continue;
     r->gc = rc_count(w);
-    list_append(s, r);
+    list_insert(s, r);                       /* ins == NULL: at the tail */
   }
-  for (st_rc_hdr_t *x = s->head; x; x = next_of(x)) traverse(x, visit_gray, s);
+  for (st_rc_hdr_t *x = s->head; x; x = next_of(x)) {
+    s->ins = x;
+    traverse(x, visit_gray, s);
+  }
+  s->ins = NULL;
 }
 
 /* ---- phases 2 and 3: the scan stack ------------------------------------ */
@@ -175,7 +231,8 @@ static bool push(scan_t *s, st_rc_hdr_t *h) {
   return true;
 }
 
-/* phase 2: ScanBlack -- GRAY -> BLACK for everything reachable */
+/* phase 2: ScanBlack -- GRAY -> BLACK for everything reachable.  The GRAY
+ * objects left afterwards are the WHITE ones (phase 3 recolors them). */
 static void visit_black(void *child, void *arg) {
   if (!child) return;
   scan_t *s = arg;
@@ -197,43 +254,46 @@ static bool scan(scan_t *s) {
       if (s->oom) return false;
     }
   }
-  for (st_rc_hdr_t *x = s->head; x; x = next_of(x))
-    if (color(x) == GC_GRAY) set_color(x, GC_WHITE);
   return true;
 }
 
 /* phase 3: the garbage list G, grouped by depth-first walks from each white
- * candidate.  G reuses `link` (members leave L: L is not walked again until
- * the cleanup, which walks the kept copy of L's black members). */
+ * candidate; the same walks count the references among G (gc) for the
+ * validation.  G reuses `link`. */
 typedef struct { st_rc_hdr_t *head, *tail; size_t len; } glist_t;
 
 static void visit_group(void *child, void *arg) {
   if (!child) return;
   scan_t *s = arg;
   st_rc_hdr_t *c = rc_hdr(child);
-  if (rc_traced(c) && color(c) == GC_WHITE) {
-    set_color(c, GC_GRAY);                   /* GRAY now means "grouped" */
+  if (!rc_traced(c)) return;
+  unsigned col = color(c);
+  if (col == GC_BLACK) return;
+  c->gc++;                                   /* a reference from a white object */
+  if (col == GC_WHITE) {
+    set_color(c, GC_GRAY);                   /* GRAY here means "grouped" */
     push(s, c);
   }
 }
 
-static void visit_count(void *child, void *arg) {
-  (void)arg;
-  if (!child) return;
-  st_rc_hdr_t *c = rc_hdr(child);
-  if (rc_traced(c) && color(c) == GC_WHITE) c->gc++;
-}
-
 /* Phase 3.  Splits L into the black objects (chained into *blacks) and the
- * garbage list G (WHITE, linked), counting the depth-first groups.  On OOM
- * relinks everything into s->head for the undo and returns false. */
-static bool collect_white(scan_t *s, st_rc_hdr_t **roots, size_t nroots, glist_t *g,
-                          st_rc_hdr_t **blacks, uint64_t *groups) {
-  st_rc_hdr_t *whites = NULL, *x = s->head;
-  while (x) {                                /* both chains keep the color bits */
+ * garbage list G (WHITE, in L's order), counting the depth-first groups and
+ * the references among G.  Returns 1, 0 if a member of G fails the
+ * validation (its count differs from the references to it from G: set
+ * *bad), or -1 on OOM after relinking everything into s->head. */
+static int collect_white(scan_t *s, st_rc_hdr_t **roots, size_t nroots, glist_t *g,
+                         st_rc_hdr_t **blacks, uint64_t *groups, st_rc_hdr_t **bad) {
+  st_rc_hdr_t *x = s->head;
+  while (x) {
     st_rc_hdr_t *n = next_of(x);
     if (color(x) == GC_BLACK) { x->link = (uintptr_t)*blacks; *blacks = x; }
-    else { x->link = (uintptr_t)whites | GC_WHITE; whites = x; }
+    else {                                   /* GRAY after Scan: garbage */
+      x->link = GC_WHITE;
+      x->gc = 0;
+      if (g->tail) set_next(g->tail, x); else g->head = x;
+      g->tail = x;
+      g->len++;
+    }
     x = n;
   }
   s->head = s->tail = NULL;
@@ -242,11 +302,11 @@ static bool collect_white(scan_t *s, st_rc_hdr_t **roots, size_t nroots, glist_t
    * have blackened it), so the second loop only guards the invariant. */
   s->sp = 0;
   for (size_t i = 0; i < nroots + 1; i++) {
-    st_rc_hdr_t *w = i < nroots ? roots[i] : whites;
+    st_rc_hdr_t *w = i < nroots ? roots[i] : g->head;
     for (; w; w = i < nroots ? NULL : next_of(w)) {
       if (color(w) != GC_WHITE) continue;
       (*groups)++;
-      set_color(w, GC_GRAY);                 /* GRAY here means "grouped" */
+      set_color(w, GC_GRAY);
       if (!push(s, w)) goto oom;
       while (s->sp) {
         st_rc_hdr_t *y = s->t->stack[--s->sp];
@@ -255,20 +315,21 @@ static bool collect_white(scan_t *s, st_rc_hdr_t **roots, size_t nroots, glist_t
       }
     }
   }
-  for (x = whites; x;) {                     /* G, every member WHITE again */
-    st_rc_hdr_t *n = next_of(x);
-    x->link = GC_WHITE;
-    if (g->tail) set_next(g->tail, x); else g->head = x;
-    g->tail = x;
-    g->len++;
-    x = n;
+  /* validation: the Scan predicate, every WHITE object's count equals the
+   * references to it from WHITE objects */
+  int ok = 1;
+  for (x = g->head; x; x = next_of(x)) {
+    set_color(x, GC_WHITE);
+    uint64_t w = rc_load(x);
+    if (ok && (x->gc != rc_count(w) || !rc_alive(w))) { ok = 0; *bad = x; }
   }
-  return true;
+  return ok;
 oom:
-  for (x = whites; x;) { st_rc_hdr_t *n = next_of(x); x->link = (uintptr_t)s->head; s->head = x; x = n; }
+  for (x = g->head; x;) { st_rc_hdr_t *n = next_of(x); x->link = (uintptr_t)s->head; s->head = x; x = n; }
   for (x = *blacks; x;) { st_rc_hdr_t *n = next_of(x); x->link = (uintptr_t)s->head; s->head = x; x = n; }
   *blacks = NULL;
-  return false;
+  g->head = g->tail = NULL;
+  return -1;
 }
 
 /* Undo: every object of L back to BLACK with no link. */
@@ -310,25 +371,18 @@ static long collect(rc_thread_t *t, bool automatic) {
   size_t scanned = s.len;
   if (s.bad || !scan(&s)) goto undo;
 
-  /* phase 3: white -> G, grouped; the black ones leave L */
+  /* phase 3: white -> G, grouped and validated; the black ones leave L */
   glist_t g = { NULL, NULL, 0 };
-  st_rc_hdr_t *blacks = NULL;
+  st_rc_hdr_t *blacks = NULL, *bad = NULL;
   uint64_t groups = 0;
-  if (!collect_white(&s, roots, nroots, &g, &blacks, &groups)) goto undo;
+  int v = collect_white(&s, roots, nroots, &g, &blacks, &groups, &bad);
+  if (v < 0) goto undo;
   reset_list(blacks);                        /* live: BLACK, no link */
-
-  /* validation: every WHITE object's count equals the references to it from
-   * WHITE objects (the Scan predicate).  Otherwise the graph changed. */
-  for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) x->gc = 0;
-  for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) traverse(x, visit_count, NULL);
-  for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) {
-    if (x->gc != rc_count(rc_load(x)) || !rc_alive(rc_load(x))) {
-      _st_rc_misuse("object count changed during cycle collection (concurrent mutation? "
-                    "see docs/rc.md); nothing freed", rc_obj(x));
-      reset_list(g.head);
-      g.head = NULL; g.len = 0; groups = 0;
-      break;
-    }
+  if (v == 0) {                              /* the graph changed under us */
+    _st_rc_misuse("object count changed during cycle collection (concurrent mutation? "
+                  "see docs/rc.md); nothing freed", rc_obj(bad));
+    reset_list(g.head);
+    g.head = NULL; g.len = 0; groups = 0;
   }
 
   /* phase 4: condemn -- weak refs stop upgrading before any destructor */
@@ -461,11 +515,20 @@ static void rc_thread_exit(void *arg) {
   strata_free(t->buf);
   strata_free(t->stack);
   t->buf = NULL; t->stack = NULL; t->cap = t->scap = 0;
-  t->key_set = false;                        /* a later buffering re-arms the key */
+  if (t->live) { __atomic_store_n(&t->live->used, 0, __ATOMIC_RELEASE); t->live = NULL; }
+  t->key_set = false;                        /* a later use re-arms the key */
 }
 
 static void key_create(void) {
   if (pthread_key_create(&rc_key, rc_thread_exit) != 0) rc_key = (pthread_key_t)-1;
+}
+
+/* Registers the thread-exit destructor for this thread (once). */
+static void key_arm(rc_thread_t *t) {
+  if (t->key_set) return;
+  pthread_once(&rc_key_once, key_create);
+  t->key_set = true;
+  if (rc_key != (pthread_key_t)-1) pthread_setspecific(rc_key, t);
 }
 
 bool _st_rc_buffer(st_rc_hdr_t *h) {
@@ -488,11 +551,7 @@ bool _st_rc_buffer(st_rc_hdr_t *h) {
     }
     t->buf = nb;
     t->cap = cap;
-    if (!t->key_set) {
-      pthread_once(&rc_key_once, key_create);
-      t->key_set = true;
-      if (rc_key != (pthread_key_t)-1) pthread_setspecific(rc_key, t);
-    }
+    key_arm(t);
   }
   _st_rc_weak_add(h);
   t->buf[t->n++] = h;
@@ -554,6 +613,10 @@ STRATA_API void strata_rc_stats_get(strata_rc_stats_t *out) {
   uint64_t *src = (uint64_t *)&rc_stats, *dst = (uint64_t *)out;
   for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
     dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+  int64_t live = (int64_t)out->objects_live;     /* the no-memory fallback */
+  for (live_slot_t *l = __atomic_load_n(&live_slots, __ATOMIC_ACQUIRE); l; l = l->next)
+    live += __atomic_load_n(&l->n, __ATOMIC_RELAXED);
+  out->objects_live = (uint64_t)live;
 }
 
 STRATA_API int strata_rc_check(void) { return rc_buffer_is_valid(&rc_tl); }
