@@ -6,7 +6,7 @@
 // Same loops, same barriers and same counts as rc.c:
 //   sp_copy    copy + destroy of a shared_ptr (atomic increment, atomic
 //              decrement-and-test)
-//   sp_copy_x  copy of 1024 shared_ptrs, then destroy of all (per pair)
+//   sp_copy_x  copy of 256 shared_ptrs, then destroy of all (per pair)
 //   wp_lock    weak_ptr::lock() + destroy of the result
 //   sp_make    make_shared<16 bytes> + destroy
 //
@@ -45,7 +45,7 @@ static double t_copy(long n) {
 }
 
 static double t_copy_x(long n) {
-  const int NX = 1024;
+  const int NX = 256;
   std::vector<std::shared_ptr<payload>> v(NX), c(NX);
   for (auto &x : v) x = std::make_shared<payload>();
   long rounds = n / NX;

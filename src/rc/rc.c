@@ -96,9 +96,13 @@ void _st_rc_weak_add(st_rc_hdr_t *h) {
 void _st_rc_weak_drop(st_rc_hdr_t *h) {
   uint32_t n;
   /* release: our writes to the object happen before the free; acquire: the
-   * freeing thread sees everyone else's. */
-  if (rc_atomic(h)) n = __atomic_sub_fetch(&h->weak, 1, __ATOMIC_ACQ_REL);
-  else n = --h->weak;
+   * freeing thread sees everyone else's.  A caller holding the only unit
+   * (weak == 1) frees without the atomic decrement, as libstdc++ does: no
+   * unit can be added meanwhile (that takes a strong reference, and the
+   * object is dead or dying, or another unit). */
+  if (!rc_atomic(h)) n = --h->weak;
+  else if (__atomic_load_n(&h->weak, __ATOMIC_ACQUIRE) == 1) n = 0;
+  else n = __atomic_sub_fetch(&h->weak, 1, __ATOMIC_ACQ_REL);
   if (st_likely(n != 0)) {
     if (STRATA_DEBUG && n > STRATA_RC_MAX) _st_rc_misuse("weak count below zero", rc_obj(h));
     return;
@@ -111,16 +115,18 @@ void _st_rc_weak_drop(st_rc_hdr_t *h) {
 
 /* ---- death ------------------------------------------------------------ */
 
-/* Count reached 0 through a release. */
+/* Count reached 0 through a release.  The caller dropped the last strong
+ * reference, so nobody else writes the rc word any more: weak upgrades CAS
+ * from a count > 0 and fail, buffering needs a strong reference, and a
+ * collection in another thread reaching this object would break the
+ * contract.  A release store suffices (no second lock-prefixed operation). */
 static ST_NOINLINE void rc_die(st_rc_hdr_t *h) {
-  uint64_t old = rc_load(h), nw;
-  do {
-    if (old & RC_DEAD) return;            /* condemned: the collector frees it */
-    if (rc_count(old) != 0) return;       /* a racing misuse revived it; reported there */
-    nw = (old & ~RC_WANT) | RC_DEAD;
-  } while (rc_atomic(h) ? !__atomic_compare_exchange_n(&h->rc, &old, nw, 0, __ATOMIC_ACQ_REL,
-                                                       __ATOMIC_ACQUIRE)
-                        : (h->rc = nw, 0));
+  uint64_t old = rc_load(h);
+  if (old & RC_DEAD) return;              /* condemned: the collector frees it */
+  if (rc_count(old) != 0) return;         /* a racing misuse revived it; reported there */
+  uint64_t nw = (old & ~RC_WANT) | RC_DEAD;
+  if (rc_atomic(h)) __atomic_store_n(&h->rc, nw, __ATOMIC_RELEASE);
+  else h->rc = nw;
   const strata_rc_type_t *t = rc_type(h);
   if (t->destroy) t->destroy(rc_obj(h));
   _st_rc_weak_drop(h);                    /* the strong side's unit */
