@@ -92,6 +92,12 @@ void strata_arena_reset(strata_arena_t *a);
  * future resets (SIZE_MAX: keep all; 0: keep only the first chunk). */
 void strata_arena_set_retain(strata_arena_t *a, size_t bytes);
 
+/* Small chunks (4..32 KiB) of destroyed arenas are kept in a per-thread
+ * cache (up to 64 of each size) for the next arena; this gives the calling
+ * thread's cache back to malloc now (a thread's cache also goes when the
+ * thread exits). */
+void strata_arena_cache_flush(void);
+
 /* The parent given at creation (NULL for a root), or NULL after it was
  * released. */
 strata_arena_t *strata_arena_parent(const strata_arena_t *a);

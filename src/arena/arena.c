@@ -11,9 +11,10 @@
  *     the current chunk (whose room stays in use); otherwise the current
  *     chunk is retired and a new one becomes current: the first kept chunk
  *     that is big enough, else a fresh one of next_chunk bytes (x2 each
- *     time, up to max_chunk).  Chunks under 64 KiB come from strata_malloc
- *     (its thread caches make a child arena cost one cached allocation);
- *     larger ones straight from the page layer.
+ *     time, up to max_chunk).  Chunks under 64 KiB come from strata_malloc,
+ *     through a small per-thread cache of the common sizes (chunk.c), so a
+ *     short-lived child arena costs a list pop; larger ones straight from
+ *     the page layer.
  *  3. The arena struct lives in its first chunk, so creating an arena is
  *     one allocation and destroying it one free per chunk.
  *  4. Registrations (children, destructors) carry a number; release undoes
@@ -25,24 +26,15 @@
 #include <errno.h>
 #include <string.h>
 #include "arena/internal.h"
-#include "os/os.h"
 #include "strata/malloc.h"
 
 /* ---- chunks --------------------------------------------------------------- */
 
 static chunk_t *chunk_new(strata_arena_t *a, size_t size) {
-  chunk_t *c;
-  if (size >= ARENA_OS_MIN) {
-    size_t ps = _st_os_page_size();
-    size = (size + ps - 1) & ~(ps - 1);
-    c = (chunk_t *)_st_os_alloc(size, 0);
-    if (!c) return NULL;
-    c->from_os = 1;
-  } else {
-    c = (chunk_t *)strata_malloc(size);
-    if (!c) return NULL;
-    c->from_os = 0;
-  }
+  uint8_t from_os;
+  chunk_t *c = (chunk_t *)_st_arena_mem_get(&size, &from_os);
+  if (!c) return NULL;
+  c->from_os = from_os;
   c->size = size;
   c->oversize = 0;
   c->next = NULL;
@@ -55,8 +47,7 @@ static chunk_t *chunk_new(strata_arena_t *a, size_t size) {
 static void chunk_free(strata_arena_t *a, chunk_t *c) {
   a->reserved -= c->size;
   a->chunk_frees++;
-  if (c->from_os) _st_os_release(c, c->size);
-  else strata_free(c);
+  _st_arena_mem_put(c, c->size, c->from_os);
 }
 
 /* Put c on the kept list in size order, or free it: oversize chunks and

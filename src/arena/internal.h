@@ -93,6 +93,14 @@ struct strata_arena {
   uint32_t releasing;                /* registrations are being undone */
 };
 
+/* chunk.c: chunk memory.  get: *size bytes (rounded up to pages, and
+ * *size updated, from the page layer at ARENA_OS_MIN and above; else
+ * strata_malloc or the thread's cache); *from_os says which.  NULL + ENOMEM.
+ * put: give it back (cached when it is a small power of two and the
+ * thread's cache has room). */
+ST_INTERNAL void *_st_arena_mem_get(size_t *size, uint8_t *from_os);
+ST_INTERNAL void  _st_arena_mem_put(void *p, size_t size, int from_os);
+
 /* arena.c */
 ST_INTERNAL int _st_arena_check(const strata_arena_t *a);   /* 0 or reports, -1 */
 

@@ -76,7 +76,10 @@ typedef struct tcache {
   struct tcache *next, **pprev;                 /* pool->caches, under pool->lock */
 } tcache_t;
 
-typedef struct tset { tcache_t c[POOL_SLOTS]; } tset_t;
+/* A thread's caches, indexed by pool slot; entry POOL_SLOTS is never valid
+ * (the slot of thread-safe pools that got none), so lookups need no bounds
+ * check.  Threads start on tset_empty (all gens 0): no NULL check either. */
+typedef struct tset { tcache_t c[POOL_SLOTS + 1]; } tset_t;
 
 /* The pool.  Immutable after creation: base, range, stride, obj_size,
  * capacity, flags, slot, gen, batch, shift, inv, qmax, bits.  The rest: by
@@ -89,9 +92,10 @@ struct strata_pool {
   char *base;
   size_t range, stride, obj_size, capacity, batch;
   unsigned flags;
-  int slot;                          /* -1: thread-safe without caches */
+  unsigned slot;                     /* POOL_SLOTS: thread-safe without caches */
   uint64_t gen;
   unsigned shift;                    /* stride = d << shift, d odd */
+  uint64_t lowmask;                  /* (1 << shift) - 1 */
   uint64_t inv, qmax;                /* d * inv == 1 mod 2^64; qmax = UINT64_MAX / d */
   uint64_t *bits;                    /* STRATA_DEBUG: 1 bit per slot, 1 = handed out */
   size_t bits_bytes;
@@ -110,7 +114,8 @@ static strata_pool_t *reg_pool[POOL_SLOTS];
 static uint64_t reg_gen;
 static pthread_key_t tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
-static __thread tset_t *tl_set;
+static tset_t tset_empty;
+static __thread tset_t *tl_set = &tset_empty;
 
 #define NEXT(o) (*(void **)(o))
 
@@ -119,7 +124,7 @@ static __thread tset_t *tl_set;
 static inline int slot_ok(const strata_pool_t *p, const void *obj) {
   uint64_t off = (uint64_t)((uintptr_t)obj - (uintptr_t)p->base);
   uint64_t lim = (uint64_t)(atomic_load_explicit(&((strata_pool_t *)p)->fresh, memory_order_relaxed) - p->base);
-  return off < lim && (off & ((1ull << p->shift) - 1)) == 0 && (off >> p->shift) * p->inv <= p->qmax;
+  return off < lim && (off & p->lowmask) == 0 && (off >> p->shift) * p->inv <= p->qmax;
 }
 
 static size_t slot_index(const strata_pool_t *p, const void *obj) {
@@ -263,8 +268,8 @@ static void tcache_unlink(tcache_t *c) {
 /* The calling thread's cache for p, bound on first use; NULL: use the
  * locked path (no slot, or no memory for the thread's cache set). */
 ST_NOINLINE static tcache_t *tcache_bind(strata_pool_t *p) {
-  if (p->slot < 0) return NULL;
-  if (!tl_set) {
+  if (p->slot >= POOL_SLOTS) return NULL;
+  if (tl_set == &tset_empty) {
     pthread_once(&tl_once, tl_key_init);
     tset_t *s = (tset_t *)strata_calloc(1, sizeof *s);
     if (!s) return NULL;
@@ -279,11 +284,8 @@ ST_NOINLINE static tcache_t *tcache_bind(strata_pool_t *p) {
 }
 
 static inline tcache_t *tcache_of(strata_pool_t *p) {
-  tset_t *s = tl_set;
-  if (st_likely(s && p->slot >= 0)) {
-    tcache_t *c = &s->c[p->slot];
-    if (st_likely(c->gen == p->gen)) return c;
-  }
+  tcache_t *c = &tl_set->c[p->slot];
+  if (st_likely(c->gen == p->gen)) return c;
   return tcache_bind(p);
 }
 
@@ -316,20 +318,19 @@ ST_NOINLINE static void *ts_get_slow(strata_pool_t *p, tcache_t *c) {
 ST_NOINLINE static void ts_put_slow(strata_pool_t *p, tcache_t *c, void *obj) {
   int locked = 0;
   if (!c) { pthread_mutex_lock(&p->lock); locked = 1; c = &p->locked; }
-  if (st_unlikely(obj == c->head || (!c->head && obj == c->spare))) {
+  if (st_unlikely(obj == c->head)) {
     if (locked) pthread_mutex_unlock(&p->lock);
     double_put(obj);
     return;
   }
-  NEXT(obj) = c->head;
-  c->head = obj;
-  size_t n = atomic_load_explicit(&c->n, memory_order_relaxed) + 1;
-  atomic_store_explicit(&c->n, n, memory_order_relaxed);
-  if (n >= p->batch) {
+  /* full loose list: it becomes the spare (the old spare goes to the pool)
+   * before obj is pushed, so the object put last is always the head and
+   * an immediate double put is always seen */
+  if (atomic_load_explicit(&c->n, memory_order_relaxed) >= p->batch) {
     if (!c->spare) {
       c->spare = c->head;
       c->head = NULL;
-      atomic_store_explicit(&c->ns, n, memory_order_relaxed);
+      atomic_store_explicit(&c->ns, atomic_load_explicit(&c->n, memory_order_relaxed), memory_order_relaxed);
       atomic_store_explicit(&c->n, 0, memory_order_relaxed);
     } else {
       if (!locked) pthread_mutex_lock(&p->lock);
@@ -337,6 +338,9 @@ ST_NOINLINE static void ts_put_slow(strata_pool_t *p, tcache_t *c, void *obj) {
       if (!locked) pthread_mutex_unlock(&p->lock);
     }
   }
+  NEXT(obj) = c->head;
+  c->head = obj;
+  atomic_store_explicit(&c->n, atomic_load_explicit(&c->n, memory_order_relaxed) + 1, memory_order_relaxed);
   if (locked) pthread_mutex_unlock(&p->lock);
 }
 
@@ -354,63 +358,83 @@ static void tl_exit(void *arg) {
     pthread_mutex_unlock(&p->lock);
   }
   pthread_mutex_unlock(&reg_lock);
-  if (tl_set == s) tl_set = NULL;
+  if (tl_set == s) tl_set = &tset_empty;
   strata_free(s);
 }
 
 /* ---- the API -------------------------------------------------------------- */
 
-STRATA_API void *strata_pool_get(strata_pool_t *p) {
-  void *o;
-  if (st_likely(!(p->flags & STRATA_POOL_THREADSAFE))) {
-    o = p->free;
-    if (st_unlikely(!o)) o = plain_get_slow(p);
-    else { p->free = NEXT(o); p->out++; }
-  } else {
-    tcache_t *c = tcache_of(p);
-    o = c ? c->head : NULL;
-    if (st_likely(o)) {
-      c->head = NEXT(o);
-      atomic_store_explicit(&c->n, atomic_load_explicit(&c->n, memory_order_relaxed) - 1, memory_order_relaxed);
-    } else {
-      o = ts_get_slow(p, c);
-    }
-  }
-  if (STRATA_DEBUG && o) bits_flip(p, o, 0, "strata_pool_get(): slot already handed out (pool corrupted)");
-  return o;
+/* Thread-safe pools: the cache's loose list, else the slow path (which
+ * also binds the cache on first use).  The fast paths make no calls, so
+ * they need no stack frame; the slow paths are tail calls. */
+static inline tcache_t *tcache_fast(strata_pool_t *p) {
+  tcache_t *c = &tl_set->c[p->slot];
+  return st_likely(c->gen == p->gen) ? c : NULL;
 }
 
-STRATA_API void strata_pool_put(strata_pool_t *p, void *obj) {
-  if (!obj) return;
-  if (st_unlikely(!slot_ok(p, obj))) { bad_put(p, obj); return; }
-  if (STRATA_DEBUG) bits_flip(p, obj, 1, "strata_pool_put(): double put");
-  if (st_likely(!(p->flags & STRATA_POOL_THREADSAFE))) {
-    if (st_unlikely(obj == p->free)) { double_put(obj); return; }
-    NEXT(obj) = p->free;
-    p->free = obj;
-    p->out--;
-    return;
+ST_NOINLINE static void *ts_get_bind(strata_pool_t *p) { return ts_get_slow(p, tcache_of(p)); }
+ST_NOINLINE static void ts_put_bind(strata_pool_t *p, void *obj) { ts_put_slow(p, tcache_of(p), obj); }
+
+static inline void *ts_get(strata_pool_t *p) {
+  tcache_t *c = tcache_fast(p);
+  void *o;
+  if (st_likely(c && (o = c->head) != NULL)) {
+    c->head = NEXT(o);
+    atomic_store_explicit(&c->n, atomic_load_explicit(&c->n, memory_order_relaxed) - 1, memory_order_relaxed);
+    return o;
   }
-  tcache_t *c = tcache_of(p);
-  /* an empty loose list goes the slow way (once per batch), which also
-   * compares with the spare's top: the object put last */
-  if (st_likely(c && c->head && obj != c->head)) {
-    size_t n = atomic_load_explicit(&c->n, memory_order_relaxed) + 1;
+  return ts_get_bind(p);
+}
+
+static inline void ts_put(strata_pool_t *p, void *obj) {
+  tcache_t *c = tcache_fast(p);
+  if (st_likely(c && obj != c->head)) {
+    size_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
     if (st_likely(n < p->batch)) {
       NEXT(obj) = c->head;
       c->head = obj;
-      atomic_store_explicit(&c->n, n, memory_order_relaxed);
+      atomic_store_explicit(&c->n, n + 1, memory_order_relaxed);
       return;
     }
   }
-  ts_put_slow(p, c, obj);
+  ts_put_bind(p, obj);
+}
+
+static void *pool_get(strata_pool_t *p) {
+  if (st_unlikely(p->flags & STRATA_POOL_THREADSAFE)) return ts_get(p);
+  void *o = p->free;
+  if (st_unlikely(!o)) return plain_get_slow(p);
+  p->free = NEXT(o);
+  p->out++;
+  return o;
+}
+
+ST_NOINLINE static void *debug_get(strata_pool_t *p) {
+  void *o = pool_get(p);
+  if (o) bits_flip(p, o, 0, "strata_pool_get(): slot already handed out (pool corrupted)");
+  return o;
+}
+
+STRATA_API void *strata_pool_get(strata_pool_t *p) {
+  if (STRATA_DEBUG) return debug_get(p);
+  return pool_get(p);
+}
+
+STRATA_API void strata_pool_put(strata_pool_t *p, void *obj) {
+  /* NULL fails the range check too (the base is never 0) */
+  if (st_unlikely(!slot_ok(p, obj))) { if (obj) bad_put(p, obj); return; }
+  if (STRATA_DEBUG) bits_flip(p, obj, 1, "strata_pool_put(): double put");
+  if (st_unlikely(p->flags & STRATA_POOL_THREADSAFE)) { ts_put(p, obj); return; }
+  void *h = p->free;
+  if (st_unlikely(obj == h)) { double_put(obj); return; }
+  NEXT(obj) = h;
+  p->free = obj;
+  p->out--;
 }
 
 STRATA_API void strata_pool_flush(strata_pool_t *p) {
   if (!(p->flags & STRATA_POOL_THREADSAFE)) return;
-  tset_t *s = tl_set;
-  if (!s || p->slot < 0) return;
-  tcache_t *c = &s->c[p->slot];
+  tcache_t *c = &tl_set->c[p->slot];
   if (c->gen != p->gen) return;
   pthread_mutex_lock(&p->lock);
   __tcache_flush(p, c);
@@ -456,19 +480,20 @@ STRATA_API strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t 
   p->flags = flags;
   p->batch = (16384 / stride < 8) ? 8 : (16384 / stride > 64 ? 64 : 16384 / stride);
   p->shift = (unsigned)__builtin_ctzll(stride);
+  p->lowmask = ((uint64_t)1 << p->shift) - 1;
   uint64_t d = stride >> p->shift, inv = d;          /* Newton: inverse of odd d mod 2^64 */
   for (int i = 0; i < 5; i++) inv *= 2 - d * inv;
   p->inv = inv;
   p->qmax = UINT64_MAX / d;
   atomic_init(&p->fresh, p->base);
   p->committed = p->base;
-  p->slot = -1;
+  p->slot = POOL_SLOTS;
   if (flags & STRATA_POOL_THREADSAFE) {
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_lock(&reg_lock);
     p->gen = ++reg_gen;
     for (int i = 0; i < POOL_SLOTS; i++)
-      if (!reg_pool[i]) { reg_pool[i] = p; p->slot = i; break; }
+      if (!reg_pool[i]) { reg_pool[i] = p; p->slot = (unsigned)i; break; }
     pthread_mutex_unlock(&reg_lock);
   }
   return p;
@@ -478,10 +503,10 @@ STRATA_API void strata_pool_destroy(strata_pool_t *p) {
   if (!p) return;
   if (p->flags & STRATA_POOL_THREADSAFE) {
     pthread_mutex_lock(&reg_lock);
-    if (p->slot >= 0) reg_pool[p->slot] = NULL;
+    if (p->slot < POOL_SLOTS) reg_pool[p->slot] = NULL;
     pthread_mutex_unlock(&reg_lock);
     /* the calling thread's cache: forget it now (others: dropped when stale) */
-    if (tl_set && p->slot >= 0 && tl_set->c[p->slot].gen == p->gen) tl_set->c[p->slot].gen = 0;
+    if (p->slot < POOL_SLOTS && tl_set->c[p->slot].gen == p->gen) tl_set->c[p->slot].gen = 0;
     pthread_mutex_destroy(&p->lock);
   }
   _st_os_release(p->base, p->range);
