@@ -430,7 +430,7 @@ static void dead_child_traverse(void *p, strata_rc_visit_fn visit, void *arg) {
   visit(dangling, arg);                  /* a reference it does not hold */
 }
 static void dead_child(void) {
-  static const strata_rc_type_t T_BADTRAV = { "badtrav", NULL, dead_child_traverse, 0 };
+  static const strata_rc_type_t T_BADTRAV = { "badtrav", r_destroy, dead_child_traverse, 0 };
   rnode_t *d = strata_rc_new(&T_R, sizeof *d);
   strata_weak_t w = strata_weak_new(d);  /* keep the storage */
   (void)w;

@@ -2,7 +2,8 @@
  *
  *  basics        count starts at 1, retain/release exact, destructor exactly
  *                once at the last release, zeroed 16-aligned payload, errno
- *                of bad strata_rc_new calls, flavour reported
+ *                of bad strata_rc_new calls (NULL type, bad flags, traverse
+ *                without destroy, huge size), flavour reported
  *  threads       atomic flavour: 4 threads x 1M retain/release (+ weak
  *                upgrades) on one object: final count 1, no destructor
  *                until the last release, then exactly one; 20k objects
@@ -69,6 +70,8 @@ static obj_t *mk(const strata_rc_type_t *t, uint64_t id) {
   return o;
 }
 
+static void trav_none(void *p, strata_rc_visit_fn v, void *a) { (void)p; (void)v; (void)a; }
+
 static void basics(void) {
   CHECK(dlsym(RTLD_DEFAULT, "strata_rc_new") != NULL, "strata_rc_new not exported");
   long d0 = destroyed;
@@ -99,6 +102,9 @@ static void basics(void) {
   static const strata_rc_type_t bad = { "bad", NULL, NULL, 0x10 };
   errno = 0;
   CHECK(strata_rc_new(&bad, 8) == NULL && errno == EINVAL, "new(bad flags)");
+  static const strata_rc_type_t nodestroy = { "nodestroy", NULL, trav_none, 0 };
+  errno = 0;
+  CHECK(strata_rc_new(&nodestroy, 8) == NULL && errno == EINVAL, "new(traverse without destroy)");
   errno = 0;
   volatile size_t huge = SIZE_MAX - 8;
   CHECK(strata_rc_new(&T_PLAIN, huge) == NULL && errno == ENOMEM, "new(huge)");

@@ -11,16 +11,19 @@
 //   sp_make    make_shared<16 bytes> + destroy
 //
 // libstdc++ skips the atomic instructions when it thinks the program is
-// single-threaded (__gthread_active_p() false: not linked with pthread on
-// glibc < 2.34).  This program is linked with -pthread, starts and joins a
-// std::thread before measuring, and prints __gthread_active_p(): the line
-// "atomic_path yes" means the lock-prefixed path is what is measured.
+// single-threaded: with glibc >= 2.32 it tests __libc_single_threaded (true
+// until the first thread is created), before that __gthread_active_p()
+// (false when not linked with pthread).  This program is linked with
+// -pthread, starts and joins a std::thread before measuring, and prints
+// both: the line "atomic_path yes" means the lock-prefixed path (lock add
+// for a copy, lock xadd for a destroy) is what is measured.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <sys/single_threaded.h>
 #include <thread>
 #include <vector>
 
@@ -107,8 +110,9 @@ int main(int argc, char **argv) {
     }
   }
   if (!once) { fprintf(stderr, "usage: %s --once [--quick] | --cg MODE K\n", argv[0]); return 2; }
-  printf("atomic_path %s (__gthread_active_p() = %d)\n", __gthread_active_p() ? "yes" : "NO",
-         (int)__gthread_active_p());
+  bool atomic = __gthread_active_p() && !__libc_single_threaded;
+  printf("atomic_path %s (__libc_single_threaded = %d, __gthread_active_p() = %d)\n",
+         atomic ? "yes" : "NO", (int)__libc_single_threaded, (int)__gthread_active_p());
   long k = quick ? 1 : 4;
   printf("sp_copy %.3f\n", t_copy(k * 5000000));
   printf("sp_copy_x %.3f\n", t_copy_x(k * 5000000));

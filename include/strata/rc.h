@@ -72,8 +72,9 @@ typedef struct strata_rc_type {
    * strong reference the object holds and must not store a new reference
    * to the object anywhere.  May be NULL.  Does not free the object. */
   void (*destroy)(void *obj);
-  /* Calls visit(child, arg) for each strong reference held.  NULL: the type
-   * cannot be part of a cycle and is never buffered. */
+  /* Calls visit(child, arg) for each strong reference held (exactly the
+   * ones destroy releases).  NULL: the type cannot be part of a cycle and is
+   * never buffered.  A type with traverse must have destroy. */
   void (*traverse)(void *obj, strata_rc_visit_fn visit, void *arg);
   unsigned flags;                /* 0 or STRATA_RC_ATOMIC */
 } strata_rc_type_t;
@@ -97,8 +98,9 @@ void strata__rc_release_slow(void *obj, uint64_t w, int atomic_api);
 
 /* New object of `size` zeroed payload bytes with count 1, 16-byte aligned.
  * Returns the payload; NULL with errno ENOMEM (no memory, or size above
- * PTRDIFF_MAX - STRATA_RC_HDR) or EINVAL (type NULL, misaligned, or flags
- * other than STRATA_RC_ATOMIC). */
+ * PTRDIFF_MAX - STRATA_RC_HDR) or EINVAL (type NULL, misaligned, flags
+ * other than STRATA_RC_ATOMIC, or a traverse without a destroy: the
+ * references it reports would never be released). */
 void *strata_rc_new(const strata_rc_type_t *type, size_t size);
 
 /* Non-atomic flavour.  retain returns obj.  Never fail; misuse aborts. */

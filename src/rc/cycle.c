@@ -20,8 +20,9 @@
  *      then subtracts 1 from the target's gc.  Afterwards
  *          gc(x) = count(x) - |refs to x from L|
  *      = the references to x from outside L (program variables, untraced or
- *      non-candidate objects).  L is a queue threaded through `link`, so this
- *      phase needs no memory.
+ *      non-candidate objects).  L is threaded through `link`, so this phase
+ *      needs no memory, and built in depth-first preorder (children are
+ *      inserted right after their parent) for locality.
  *   2. Scan.  Every x in L with gc(x) > 0 is externally referenced: it and
  *      everything reachable from it in L is live (ScanBlack: GRAY -> BLACK,
  *      depth first on a work stack).  The rest turns WHITE: garbage.
@@ -30,8 +31,8 @@
  *          count equals the number of references to it from WHITE objects.
  *   3. CollectWhite.  The WHITE objects move to the garbage list G (grouped
  *      by a depth-first walk from each white candidate: one group per walk,
- *      the `cycles` statistic).  A validation pass recounts the references
- *      among G and compares with the counts (the predicate above): a
+ *      the `cycles` statistic).  The same walks recount the references
+ *      among G, compared with the counts (the predicate above): a
  *      mismatch means the graph changed during the collection (a broken
  *      concurrency contract or a traverse callback that lies) and the
  *      collection reports it and frees nothing.

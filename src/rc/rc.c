@@ -55,7 +55,8 @@ static void rc_add(st_rc_hdr_t *h, uint64_t d) {
 /* ---- objects --------------------------------------------------------- */
 
 STRATA_API void *strata_rc_new(const strata_rc_type_t *type, size_t size) {
-  if (!type || (type->flags & ~STRATA_RC_ATOMIC) || ((uintptr_t)type & TF_MASK)) {
+  if (!type || (type->flags & ~STRATA_RC_ATOMIC) || ((uintptr_t)type & TF_MASK) ||
+      (type->traverse && !type->destroy)) {   /* its references would never be released */
     errno = EINVAL;
     return NULL;
   }
