@@ -28,8 +28,9 @@
  * way; the comparison pairs are arc_pair/sp_copy, arc_pair_x/sp_copy_x,
  * weak_lock/wp_lock, new_release/sp_make.
  *
- * Each round runs every loop once in this process and the peer once in a
- * fresh process; the table shows medians over rounds, the min-max spread,
+ * Times are the thread's CPU time (CLOCK_THREAD_CPUTIME_ID), so time slices
+ * lost to other programs on the shared machine do not count.  Each round
+ * runs every loop once in this process and the peer once in a fresh process; the table shows medians over rounds, the min-max spread,
  * and the median of the per-round ratios (strata / peer: below 1 is faster).
  */
 #ifndef _GNU_SOURCE
@@ -45,6 +46,14 @@
 #include "strata/malloc.h"
 #include "strata/rc.h"
 #include "../bench_common.h"
+
+/* Per-thread CPU time, not wall time: on a shared 2-core machine a
+ * preempted loop would count the other programs' time slices. */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 #define BARRIER(p) __asm__ volatile("" : : "r"(p) : "memory")
 
@@ -67,14 +76,14 @@ static int quick;
 
 static double t_rc_pair(long n) {
   void *o = strata_rc_new(&T_PLAIN, 16);
-  double t0 = bench_now();
+  double t0 = cpu_now();
   for (long i = 0; i < n; i++) {
     strata_rc_retain(o);
     BARRIER(o);
     strata_rc_release(o);
     BARRIER(o);
   }
-  double dt = bench_now() - t0;
+  double dt = cpu_now() - t0;
   strata_rc_release(o);
   return dt * 1e9 / (double)n;
 }
@@ -84,7 +93,7 @@ static double t_pair_x(long n, int atomic) {
   static void *v[NX];
   for (int i = 0; i < NX; i++) v[i] = strata_rc_new(atomic ? &T_ATOMIC : &T_PLAIN, 16);
   long rounds = n / NX;
-  double t0 = bench_now();
+  double t0 = cpu_now();
   for (long r = 0; r < rounds; r++) {
     if (atomic) {
       for (int i = 0; i < NX; i++) strata_arc_retain(v[i]);
@@ -97,21 +106,21 @@ static double t_pair_x(long n, int atomic) {
     }
     BARRIER(v);
   }
-  double dt = bench_now() - t0;
+  double dt = cpu_now() - t0;
   for (int i = 0; i < NX; i++) atomic ? strata_arc_release(v[i]) : strata_rc_release(v[i]);
   return dt * 1e9 / (double)(rounds * NX);
 }
 
 static double t_arc_pair(long n) {
   void *o = strata_rc_new(&T_ATOMIC, 16);
-  double t0 = bench_now();
+  double t0 = cpu_now();
   for (long i = 0; i < n; i++) {
     strata_arc_retain(o);
     BARRIER(o);
     strata_arc_release(o);
     BARRIER(o);
   }
-  double dt = bench_now() - t0;
+  double dt = cpu_now() - t0;
   strata_arc_release(o);
   return dt * 1e9 / (double)n;
 }
@@ -119,26 +128,26 @@ static double t_arc_pair(long n) {
 static double t_weak_lock(long n) {
   void *o = strata_rc_new(&T_ATOMIC, 16);
   strata_weak_t w = strata_weak_new(o);
-  double t0 = bench_now();
+  double t0 = cpu_now();
   for (long i = 0; i < n; i++) {
     void *p = strata_weak_lock(w);
     BARRIER(p);
     strata_arc_release(p);
   }
-  double dt = bench_now() - t0;
+  double dt = cpu_now() - t0;
   strata_arc_release(o);
   strata_weak_release(w);
   return dt * 1e9 / (double)n;
 }
 
 static double t_new_release(long n) {
-  double t0 = bench_now();
+  double t0 = cpu_now();
   for (long i = 0; i < n; i++) {
     void *p = strata_rc_new(&T_ATOMIC, 16);
     BARRIER(p);
     strata_arc_release(p);
   }
-  return (bench_now() - t0) * 1e9 / (double)n;
+  return (cpu_now() - t0) * 1e9 / (double)n;
 }
 
 /* 1M objects in rings of 100; live: one external ref kept per ring. */
@@ -159,9 +168,9 @@ static double t_collect(long nobj, int live) {
   for (long r = 0; r < nrings; r++) strata_rc_release(heads[r]);   /* buffered */
   strata_rc_stats_t a, b;
   strata_rc_stats_get(&a);
-  double t0 = bench_now();
+  double t0 = cpu_now();
   long got = strata_rc_collect();
-  double dt = bench_now() - t0;
+  double dt = cpu_now() - t0;
   strata_rc_stats_get(&b);
   if (got != (live ? 0 : nrings * 100)) {
     fprintf(stderr, "rc bench: collect returned %ld\n", got);

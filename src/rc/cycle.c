@@ -124,13 +124,16 @@ static ST_NOINLINE live_slot_t *live_claim(rc_thread_t *t) {
   return l;
 }
 
-void _st_rc_stat_live(long d) {
+__thread int64_t *_st_rc_live;              /* &rc_tl.live->n, for rc_stat_live */
+
+void _st_rc_stat_live_slow(long d) {
   rc_thread_t *t = &rc_tl;
   live_slot_t *l = t->live;
-  if (st_unlikely(!l) && !(l = live_claim(t))) {
+  if (!l && !(l = live_claim(t))) {
     __atomic_fetch_add(&rc_stats.objects_live, (uint64_t)d, __ATOMIC_RELAXED);
     return;
   }
+  _st_rc_live = &l->n;
   __atomic_store_n(&l->n, __atomic_load_n(&l->n, __ATOMIC_RELAXED) + d, __ATOMIC_RELAXED);
 }
 
@@ -516,7 +519,11 @@ static void rc_thread_exit(void *arg) {
   strata_free(t->buf);
   strata_free(t->stack);
   t->buf = NULL; t->stack = NULL; t->cap = t->scap = 0;
-  if (t->live) { __atomic_store_n(&t->live->used, 0, __ATOMIC_RELEASE); t->live = NULL; }
+  if (t->live) {
+    _st_rc_live = NULL;
+    __atomic_store_n(&t->live->used, 0, __ATOMIC_RELEASE);
+    t->live = NULL;
+  }
   t->key_set = false;                        /* a later use re-arms the key */
 }
 

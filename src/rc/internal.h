@@ -131,6 +131,13 @@ ST_INTERNAL void _st_rc_misuse(const char *what, const void *obj); /* reports; m
 ST_INTERNAL bool _st_rc_buffer(st_rc_hdr_t *h);
 /* After a release that buffered: run the automatic collection if due. */
 ST_INTERNAL void _st_rc_maybe_collect(void);
-ST_INTERNAL void _st_rc_stat_live(long d);   /* objects_live += d */
+/* objects_live += d: this thread's counter slot (NULL until claimed) */
+ST_INTERNAL extern __thread int64_t *_st_rc_live;
+ST_INTERNAL void _st_rc_stat_live_slow(long d);
+static inline void rc_stat_live(long d) {
+  int64_t *n = _st_rc_live;
+  if (st_likely(n != NULL)) __atomic_store_n(n, __atomic_load_n(n, __ATOMIC_RELAXED) + d, __ATOMIC_RELAXED);
+  else _st_rc_stat_live_slow(d);
+}
 
 #endif

@@ -68,7 +68,7 @@ STRATA_API void *strata_rc_new(const strata_rc_type_t *type, size_t size) {
   h->tf = (uintptr_t)type | (at ? TF_ATOMIC : 0) | (type->traverse ? TF_TRACED : 0);
   h->weak = 1;                                   /* the strong side's unit */
   h->rc = RC_ONE | (at ? RC_A : 0) | (type->traverse ? RC_WANT : 0);
-  _st_rc_stat_live(1);
+  rc_stat_live(1);
   return rc_obj(h);
 }
 
@@ -110,7 +110,7 @@ void _st_rc_weak_drop(st_rc_hdr_t *h) {
   }
   if (STRATA_DEBUG && !(rc_load(h) & RC_DEAD))
     _st_rc_misuse("storage freed while the object is alive", rc_obj(h));
-  _st_rc_stat_live(-1);
+  rc_stat_live(-1);
   strata_free(h);
 }
 
@@ -121,7 +121,7 @@ void _st_rc_weak_drop(st_rc_hdr_t *h) {
  * from a count > 0 and fail, buffering needs a strong reference, and a
  * collection in another thread reaching this object would break the
  * contract.  A release store suffices (no second lock-prefixed operation). */
-static ST_NOINLINE void rc_die(st_rc_hdr_t *h) {
+static void rc_die(st_rc_hdr_t *h) {
   uint64_t old = rc_load(h);
   if (old & RC_DEAD) return;              /* condemned: the collector frees it */
   if (rc_count(old) != 0) return;         /* a racing misuse revived it; reported there */
