@@ -222,11 +222,13 @@ static void mark_gray(scan_t *s, st_rc_hdr_t **roots, size_t n) {
 
 /* ---- phases 2 and 3: the scan stack ------------------------------------ */
 
+int _st_rc_fail_alloc;                      /* test hook: growth fails (u_rc) */
+
 static bool push(scan_t *s, st_rc_hdr_t *h) {
   rc_thread_t *t = s->t;
   if (s->sp == t->scap) {
     size_t cap = t->scap ? 2 * t->scap : 1024;
-    st_rc_hdr_t **ns = strata_realloc(t->stack, cap * sizeof *ns);
+    st_rc_hdr_t **ns = _st_rc_fail_alloc ? NULL : strata_realloc(t->stack, cap * sizeof *ns);
     if (!ns) { s->oom = true; return false; }
     t->stack = ns;
     t->scap = cap;
@@ -549,7 +551,7 @@ bool _st_rc_buffer(st_rc_hdr_t *h) {
   rc_thread_t *t = &rc_tl;
   if (t->n == t->cap) {
     size_t cap = t->cap ? 2 * t->cap : 256;
-    st_rc_hdr_t **nb = strata_realloc(t->buf, cap * sizeof *nb);
+    st_rc_hdr_t **nb = _st_rc_fail_alloc ? NULL : strata_realloc(t->buf, cap * sizeof *nb);
     if (!nb) {
       /* not buffered: WANT again, so a later release retries */
       if (rc_atomic(h)) __atomic_fetch_xor(&h->rc, RC_WANT | RC_BUF, __ATOMIC_ACQ_REL);

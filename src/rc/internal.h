@@ -129,6 +129,9 @@ ST_INTERNAL void _st_rc_misuse(const char *what, const void *obj); /* reports; m
  * caller holds a strong reference): one CAS WANT -> BUF, a weak unit, an
  * entry in the calling thread's buffer.  Returns true if it buffered. */
 ST_INTERNAL bool _st_rc_buffer(st_rc_hdr_t *h);
+/* Test hook (tests/u_rc.c): nonzero makes the growth of the candidate
+ * buffer and of the scan stack fail, as if out of memory. */
+ST_INTERNAL extern int _st_rc_fail_alloc;
 /* After a release that buffered: run the automatic collection if due. */
 ST_INTERNAL void _st_rc_maybe_collect(void);
 /* objects_live += d: this thread's counter slot (NULL until claimed) */
