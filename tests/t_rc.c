@@ -345,7 +345,7 @@ static void wrong_flavour_arc(void) { strata_arc_release(mk(&T_PLAIN, 1)); }
 static void overflow_plain(void) {
   obj_t *o = mk(&T_PLAIN, 1);
   /* white-box: set the count to STRATA_RC_MAX through the public layout */
-  *strata__rc_word(o) += (uint64_t)(STRATA_RC_MAX - 1) * STRATA_RC_ONE;
+  *strata_rc_hdr_word(o) += (uint64_t)(STRATA_RC_MAX - 1) * STRATA_RC_ONE;
   CHECK(strata_rc_count(o) == STRATA_RC_MAX, "count");
   strata_rc_retain(o);                           /* MAX + 1: reported */
 }
@@ -353,7 +353,7 @@ static void overflow_saturates(void) {
   strata_option_set("abort_on_error", 0);
   long d0 = destroyed;
   obj_t *o = mk(&T_ATOMIC, 1);
-  *strata__rc_word(o) += (uint64_t)(STRATA_RC_MAX - 1) * STRATA_RC_ONE;
+  *strata_rc_hdr_word(o) += (uint64_t)(STRATA_RC_MAX - 1) * STRATA_RC_ONE;
   strata_arc_retain(o);
   uint32_t c = strata_rc_count(o);
   /* saturated far from 0 and from 2^32: a release cannot free it */

@@ -87,12 +87,12 @@ typedef struct strata_rc_type {
 #define STRATA_RC_F_ATOMIC 1ull          /* rc word: atomic flavour (constant) */
 #define STRATA_RC_F_WANT   2ull          /* rc word: traced, not buffered, alive */
 
-static inline uint64_t *strata__rc_word(const void *obj) {
+static inline uint64_t *strata_rc_hdr_word(const void *obj) {
   return (uint64_t *)((char *)obj - STRATA_RC_HDR);
 }
 /* Out-of-line slow paths (not for direct use). */
-void strata__rc_retain_slow(void *obj, int atomic_api);
-void strata__rc_release_slow(void *obj, uint64_t w, int atomic_api);
+void strata_rc_slow_retain(void *obj, int atomic_api);
+void strata_rc_slow_release(void *obj, uint64_t w, int atomic_api);
 
 /* ---- objects ------------------------------------------------------------ */
 
@@ -105,44 +105,44 @@ void *strata_rc_new(const strata_rc_type_t *type, size_t size);
 
 /* Non-atomic flavour.  retain returns obj.  Never fail; misuse aborts. */
 static inline void *strata_rc_retain(void *obj) {
-  uint64_t *rc = strata__rc_word(obj);
+  uint64_t *rc = strata_rc_hdr_word(obj);
   uint64_t old = *rc, nw = old + STRATA_RC_ONE;
   *rc = nw;
   /* slow (sign bit): count was 0, new count past STRATA_RC_MAX, or the
    * atomic flavour (bit 0 shifted to bit 63) */
   if (__builtin_expect((int64_t)((old - STRATA_RC_ONE) | nw | (old << 63)) < 0, 0))
-    strata__rc_retain_slow(obj, 0);
+    strata_rc_slow_retain(obj, 0);
   return obj;
 }
 static inline void strata_rc_release(void *obj) {
-  uint64_t *rc = strata__rc_word(obj);
+  uint64_t *rc = strata_rc_hdr_word(obj);
   uint64_t w = *rc - STRATA_RC_ONE;
   *rc = w;
   /* slow: now 0 (or was 0), buffer as a cycle candidate, wrong flavour */
   if (__builtin_expect((int64_t)(w - STRATA_RC_ONE) < 0 ||
                        (w & (STRATA_RC_F_WANT | STRATA_RC_F_ATOMIC)) != 0, 0))
-    strata__rc_release_slow(obj, w, 0);
+    strata_rc_slow_release(obj, w, 0);
 }
 
 /* Atomic flavour.  retain returns obj.  Never fail; misuse aborts. */
 static inline void *strata_arc_retain(void *obj) {
-  uint64_t old = __atomic_fetch_add(strata__rc_word(obj), STRATA_RC_ONE, __ATOMIC_RELAXED);
+  uint64_t old = __atomic_fetch_add(strata_rc_hdr_word(obj), STRATA_RC_ONE, __ATOMIC_RELAXED);
   /* slow: count was 0, new count past STRATA_RC_MAX, or non-atomic flavour */
   if (__builtin_expect((int64_t)((old - STRATA_RC_ONE) | (old + STRATA_RC_ONE) | (~old << 63)) < 0, 0))
-    strata__rc_retain_slow(obj, 1);
+    strata_rc_slow_retain(obj, 1);
   return obj;
 }
 static inline void strata_arc_release(void *obj) {
-  uint64_t *rc = strata__rc_word(obj);
+  uint64_t *rc = strata_rc_hdr_word(obj);
   /* A candidate must be buffered while we still hold our reference (after
    * the decrement another thread may free it): test WANT first. */
   if (__builtin_expect((__atomic_load_n(rc, __ATOMIC_RELAXED) & STRATA_RC_F_WANT) != 0, 0)) {
-    strata__rc_release_slow(obj, 0, 2);
+    strata_rc_slow_release(obj, 0, 2);
     return;
   }
   uint64_t w = __atomic_fetch_sub(rc, STRATA_RC_ONE, __ATOMIC_ACQ_REL) - STRATA_RC_ONE;
   if (__builtin_expect((int64_t)(w - STRATA_RC_ONE) < 0 || !(w & STRATA_RC_F_ATOMIC), 0))
-    strata__rc_release_slow(obj, w, 1);
+    strata_rc_slow_release(obj, w, 1);
 }
 
 /* Strong count now (a snapshot for the atomic flavour).  Never fails. */

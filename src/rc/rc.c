@@ -135,7 +135,7 @@ static void rc_die(st_rc_hdr_t *h) {
 
 /* ---- slow paths of the inline fast paths ----------------------------- */
 
-STRATA_API void strata__rc_retain_slow(void *obj, int atomic_api) {
+STRATA_API void strata_rc_slow_retain(void *obj, int atomic_api) {
   st_rc_hdr_t *h = rc_hdr(obj);
   uint64_t now = rc_load(h);
   if ((bool)atomic_api != rc_atomic(h)) {
@@ -164,7 +164,7 @@ STRATA_API void strata__rc_retain_slow(void *obj, int atomic_api) {
 /* w: the rc word after the fast path's decrement.  api: 0 non-atomic fast
  * path, 1 atomic fast path, 2 atomic fast path that saw WANT (nothing
  * decremented yet). */
-STRATA_API void strata__rc_release_slow(void *obj, uint64_t w, int api) {
+STRATA_API void strata_rc_slow_release(void *obj, uint64_t w, int api) {
   st_rc_hdr_t *h = rc_hdr(obj);
   bool at = rc_atomic(h);
   if (api == 2) {
