@@ -27,7 +27,12 @@
  *                  reclaimed by the next collection in another thread
  *  misuse          in a child: a destructor that resurrects a collected
  *                  object aborts with the one-line report; a traverse that
- *                  reports a dead object too
+ *                  reports a dead object too; a count that changes during
+ *                  the collection (a traverse that retains, as a racing
+ *                  thread would) is reported, and with abort_on_error=0
+ *                  the collection frees nothing, restores the condemned
+ *                  members (weak upgrade works again), and a later one
+ *                  reclaims them
  *
  * T_CYCLE_LIE=1 (traverse visits a child twice) or =2 (skips a child) break
  * the traverse contract on purpose: the test must then fail.
@@ -441,6 +446,39 @@ static void dead_child(void) {
   strata_rc_release(x);                  /* buffered */
   strata_rc_collect();
 }
+/* A traverse that retains a member of the garbage ring the second time it
+ * is called (phase 3): what a racing thread would do.  The collector must
+ * notice, report, undo and free nothing. */
+static rnode_t *evil_target;
+static int evil_calls;
+static void evil_traverse(void *p, strata_rc_visit_fn visit, void *arg) {
+  if (p == evil_target && ++evil_calls == 2) strata_rc_retain(p);
+  visit(((rnode_t *)p)->next, arg);
+}
+static const strata_rc_type_t T_EVIL = { "evil", r_destroy, evil_traverse, 0 };
+static void changed_count(void) {
+  int ignore = getenv("T_IGNORE") != NULL;
+  if (ignore) strata_option_set("abort_on_error", 0);
+  rnode_t *a = strata_rc_new(&T_EVIL, sizeof *a), *b = strata_rc_new(&T_R, sizeof *b);
+  a->magic = b->magic = MAGIC_LIVE;
+  a->next = b;                           /* a -> b -> a */
+  b->next = strata_rc_retain(a);
+  strata_weak_t w = strata_weak_new(b);
+  evil_target = a;
+  strata_rc_release(a);                  /* garbage, a buffered */
+  long d0 = r_destroyed;
+  long r = strata_rc_collect();          /* aborts unless ignored */
+  if (r != 0 || r_destroyed != d0 || strata_rc_check() != 0) _exit(10);
+  rnode_t *bb = strata_weak_lock(w);     /* restored: alive again */
+  if (bb != b || a->magic != MAGIC_LIVE) _exit(11);
+  strata_rc_release(bb);
+  strata_rc_release(a);                  /* the evil extra reference */
+  evil_target = NULL;
+  if (strata_rc_collect() != 2 || r_destroyed != d0 + 2) _exit(12);
+  strata_weak_release(w);
+  _exit(0);
+}
+
 static void misuse(void) {
   char buf[2048];
   int st = child_status(resurrect, buf, sizeof buf);
@@ -450,6 +488,15 @@ static void misuse(void) {
   st = child_status(dead_child, buf, sizeof buf);
   CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(buf, "strata: rc: traverse visited a dead object"),
         "dead child: status %d stderr %s", st, buf);
+  st = child_status(changed_count, buf, sizeof buf);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
+        strstr(buf, "strata: rc: object count changed during cycle collection"),
+        "count changed: status %d stderr %s", st, buf);
+  setenv("T_IGNORE", "1", 1);
+  st = child_status(changed_count, buf, sizeof buf);
+  unsetenv("T_IGNORE");
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "nothing freed") && strstr(buf, "; ignored"),
+        "count changed, ignored: status %d stderr %s", st, buf);
   printf("misuse: ok\n");
 }
 

@@ -32,12 +32,14 @@
  *   3. CollectWhite.  The WHITE objects move to the garbage list G (grouped
  *      by a depth-first walk from each white candidate: one group per walk,
  *      the `cycles` statistic).  The same walks recount the references
- *      among G, compared with the counts (the predicate above): a
- *      mismatch means the graph changed during the collection (a broken
- *      concurrency contract or a traverse callback that lies) and the
- *      collection reports it and frees nothing.
- *   4. Condemn.  Every member of G becomes DEAD: weak references to it stop
- *      upgrading, before any destructor runs.
+ *      among G.
+ *   4. Validate and condemn.  Each member's count is compared with the
+ *      references to it from G (the predicate above) and the member becomes
+ *      DEAD: weak references to it stop upgrading, before any destructor
+ *      runs.  A mismatch means the graph changed during the collection (a
+ *      broken concurrency contract or a traverse callback that lies): the
+ *      members condemned so far are restored, the collection reports it and
+ *      frees nothing.
  *   5. Destroy.  Each member's destructor runs; all members' memory is valid
  *      throughout, so a destructor may read its neighbours.  Releases of
  *      DEAD objects never run a second destructor (rc.c).
@@ -282,17 +284,16 @@ static void visit_group(void *child, void *arg) {
   }
 }
 
-/* Phase 3.  Splits L into the black objects (chained into *blacks) and the
- * garbage list G (WHITE, in L's order), counting the depth-first groups and
- * the references among G.  Returns 1, 0 if a member of G fails the
- * validation (its count differs from the references to it from G: set
- * *bad), or -1 on OOM after relinking everything into s->head. */
-static int collect_white(scan_t *s, st_rc_hdr_t **roots, size_t nroots, glist_t *g,
-                         st_rc_hdr_t **blacks, uint64_t *groups, st_rc_hdr_t **bad) {
+/* Phase 3.  Splits L into the black objects (done: link 0) and the garbage
+ * list G (in L's order), counting the depth-first groups and, in gc, the
+ * references among G.  Returns false on OOM after relinking G into s->head
+ * for the undo (the black ones need none). */
+static bool collect_white(scan_t *s, st_rc_hdr_t **roots, size_t nroots, glist_t *g,
+                          uint64_t *groups) {
   st_rc_hdr_t *x = s->head;
   while (x) {
     st_rc_hdr_t *n = next_of(x);
-    if (color(x) == GC_BLACK) { x->link = (uintptr_t)*blacks; *blacks = x; }
+    if (color(x) == GC_BLACK) x->link = 0;   /* live: BLACK, no link */
     else {                                   /* GRAY after Scan: garbage */
       x->link = GC_WHITE;
       x->gc = 0;
@@ -312,7 +313,7 @@ static int collect_white(scan_t *s, st_rc_hdr_t **roots, size_t nroots, glist_t 
     for (; w; w = i < nroots ? NULL : next_of(w)) {
       if (color(w) != GC_WHITE) continue;
       (*groups)++;
-      set_color(w, GC_GRAY);
+      set_color(w, GC_GRAY);                 /* GRAY here means "grouped" */
       if (!push(s, w)) goto oom;
       while (s->sp) {
         st_rc_hdr_t *y = s->t->stack[--s->sp];
@@ -321,21 +322,40 @@ static int collect_white(scan_t *s, st_rc_hdr_t **roots, size_t nroots, glist_t 
       }
     }
   }
-  /* validation: the Scan predicate, every WHITE object's count equals the
-   * references to it from WHITE objects */
-  int ok = 1;
-  for (x = g->head; x; x = next_of(x)) {
-    set_color(x, GC_WHITE);
-    uint64_t w = rc_load(x);
-    if (ok && (x->gc != rc_count(w) || !rc_alive(w))) { ok = 0; *bad = x; }
-  }
-  return ok;
+  return true;
 oom:
-  for (x = g->head; x;) { st_rc_hdr_t *n = next_of(x); x->link = (uintptr_t)s->head; s->head = x; x = n; }
-  for (x = *blacks; x;) { st_rc_hdr_t *n = next_of(x); x->link = (uintptr_t)s->head; s->head = x; x = n; }
-  *blacks = NULL;
+  s->head = g->head;
   g->head = g->tail = NULL;
-  return -1;
+  return false;
+}
+
+/* Phase 4.  Validates each member of G against the Scan predicate (its
+ * count equals the references to it from G, counted in phase 3) and
+ * condemns it (DEAD, not WANT) in the same step.  On a mismatch the members
+ * condemned so far are restored -- no destructor has run -- and the
+ * offending member is returned. */
+static st_rc_hdr_t *condemn(glist_t *g) {
+  st_rc_hdr_t *x;
+  for (x = g->head; x; x = next_of(x)) {
+    uint64_t old = rc_load(x);
+    for (;;) {
+      if (x->gc != rc_count(old) || !rc_alive(old)) goto bad;
+      uint64_t nw = (old & ~RC_WANT) | RC_DEAD;
+      if (!rc_atomic(x)) { x->rc = nw; break; }
+      if (__atomic_compare_exchange_n(&x->rc, &old, nw, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+    }
+  }
+  return NULL;
+bad:
+  for (st_rc_hdr_t *y = g->head; y != x; y = next_of(y)) {
+    uint64_t old = rc_load(y), nw;
+    do {
+      nw = old & ~RC_DEAD;
+      if (!(old & RC_BUF)) nw |= RC_WANT;    /* traced and alive again */
+      if (!rc_atomic(y)) { y->rc = nw; break; }
+    } while (!__atomic_compare_exchange_n(&y->rc, &old, nw, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+  }
+  return x;
 }
 
 /* Undo: every object of L back to BLACK with no link. */
@@ -377,27 +397,19 @@ static long collect(rc_thread_t *t, bool automatic) {
   size_t scanned = s.len;
   if (s.bad || !scan(&s)) goto undo;
 
-  /* phase 3: white -> G, grouped and validated; the black ones leave L */
+  /* phase 3: white -> G, grouped, references among G counted */
   glist_t g = { NULL, NULL, 0 };
-  st_rc_hdr_t *blacks = NULL, *bad = NULL;
   uint64_t groups = 0;
-  int v = collect_white(&s, roots, nroots, &g, &blacks, &groups, &bad);
-  if (v < 0) goto undo;
-  reset_list(blacks);                        /* live: BLACK, no link */
-  if (v == 0) {                              /* the graph changed under us */
+  if (!collect_white(&s, roots, nroots, &g, &groups)) goto undo;
+
+  /* phase 4: validate and condemn -- weak refs stop upgrading before any
+   * destructor runs */
+  st_rc_hdr_t *bad = condemn(&g);
+  if (bad) {                                 /* the graph changed under us */
     _st_rc_misuse("object count changed during cycle collection (concurrent mutation? "
                   "see docs/rc.md); nothing freed", rc_obj(bad));
     reset_list(g.head);
     g.head = NULL; g.len = 0; groups = 0;
-  }
-
-  /* phase 4: condemn -- weak refs stop upgrading before any destructor */
-  for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) {
-    uint64_t old = rc_load(x), nw;
-    do {
-      nw = (old & ~RC_WANT) | RC_DEAD;
-      if (!rc_atomic(x)) { x->rc = nw; break; }
-    } while (!__atomic_compare_exchange_n(&x->rc, &old, nw, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
   }
   /* phase 5: destroy, every member's memory valid */
   for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) {
