@@ -135,16 +135,20 @@ static void rc_die(st_rc_hdr_t *h) {
 
 /* ---- slow paths of the inline fast paths ----------------------------- */
 
+/* The fast path's increment is done.  The word before it is reloaded rather
+ * than passed (passing it costs the fast path an instruction): exact for the
+ * non-atomic flavour; for the atomic one, racing retains may make a retain
+ * of a dead object read as an overflow -- misuse either way, reported. */
 STRATA_API void strata_rc_slow_retain(void *obj, int atomic_api) {
   st_rc_hdr_t *h = rc_hdr(obj);
-  uint64_t now = rc_load(h);
+  uint64_t old = rc_load(h) - RC_ONE;
   if ((bool)atomic_api != rc_atomic(h)) {
     rc_add(h, -RC_ONE);
     _st_rc_misuse(atomic_api ? "strata_arc_retain on a non-atomic object (use strata_rc_retain)"
                              : "strata_rc_retain on an atomic object (use strata_arc_retain)", obj);
     return;
   }
-  if (rc_count(now - RC_ONE) == 0) {
+  if (rc_count(old) == 0) {
     rc_add(h, -RC_ONE);
     _st_rc_misuse("retain of an object whose count is zero (dead)", obj);
     return;
@@ -153,7 +157,7 @@ STRATA_API void strata_rc_slow_retain(void *obj, int atomic_api) {
    * refcount_t saturates): the object is leaked, never freed early. */
   _st_rc_misuse("reference count overflow (saturated, object leaked)", obj);
   if (rc_atomic(h)) {
-    uint64_t old = __atomic_load_n(&h->rc, __ATOMIC_RELAXED);
+    old = __atomic_load_n(&h->rc, __ATOMIC_RELAXED);
     while (!__atomic_compare_exchange_n(&h->rc, &old, (old & RC_FLAGS) | RC_SATURATED, 1,
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
   } else {
