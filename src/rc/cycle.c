@@ -152,6 +152,12 @@ static inline void set_color(st_rc_hdr_t *h, unsigned c) { h->link = (h->link & 
 static inline st_rc_hdr_t *next_of(const st_rc_hdr_t *h) { return (st_rc_hdr_t *)(h->link & ~(uintptr_t)GC_COLOR); }
 static inline void set_next(st_rc_hdr_t *h, st_rc_hdr_t *n) { h->link = (uintptr_t)n | color(h); }
 
+/* One collection's scan state (the collecting thread's stack frame).
+ *   L = head -> ... -> tail through `link`; len = |L|; every member is GRAY
+ *   after phase 1, GRAY or BLACK after phase 2; a member appears once (it
+ *   is inserted when it turns GRAY, which happens once)
+ *   stack[0..sp) -- pending objects of a depth-first walk (t->stack)
+ *   oom, bad -- the collection must be undone (ENOMEM / EINVAL) */
 typedef struct {
   st_rc_hdr_t *head, *tail;     /* L, linked through `link` */
   st_rc_hdr_t *ins;             /* MarkGray inserts new grays after this one */
@@ -268,6 +274,9 @@ static bool scan(scan_t *s) {
 /* phase 3: the garbage list G, grouped by depth-first walks from each white
  * candidate; the same walks count the references among G (gc) for the
  * validation.  G reuses `link`. */
+/* The garbage list G: head -> ... -> tail through `link`, len members,
+ * every one WHITE (then GRAY = grouped) and alive until phase 4 condemns it;
+ * disjoint from L's black objects, which are unlinked by then. */
 typedef struct { st_rc_hdr_t *head, *tail; size_t len; } glist_t;
 
 static void visit_group(void *child, void *arg) {
