@@ -87,6 +87,7 @@ typedef struct strata_rc_type {
 #define STRATA_RC_F_ATOMIC 1ull          /* rc word: atomic flavour (constant) */
 #define STRATA_RC_F_WANT   2ull          /* rc word: traced, not buffered, alive */
 
+/* The rc word of an object (for the inline fast paths and white-box tests). */
 static inline uint64_t *strata_rc_hdr_word(const void *obj) {
   return (uint64_t *)((char *)obj - STRATA_RC_HDR);
 }
@@ -103,7 +104,8 @@ void strata_rc_slow_release(void *obj, uint64_t w, int atomic_api);
  * references it reports would never be released). */
 void *strata_rc_new(const strata_rc_type_t *type, size_t size);
 
-/* Non-atomic flavour.  retain returns obj.  Never fail; misuse aborts. */
+/* Non-atomic flavour.  obj must be a live rc object (not NULL); retain
+ * returns obj.  Never fail; misuse is reported (see above). */
 static inline void *strata_rc_retain(void *obj) {
   uint64_t *rc = strata_rc_hdr_word(obj);
   uint64_t old = *rc, nw = old + STRATA_RC_ONE;
@@ -124,7 +126,8 @@ static inline void strata_rc_release(void *obj) {
     strata_rc_slow_release(obj, w, 0);
 }
 
-/* Atomic flavour.  retain returns obj.  Never fail; misuse aborts. */
+/* Atomic flavour.  obj must be a live rc object (not NULL); retain returns
+ * obj.  Never fail; misuse is reported (see above). */
 static inline void *strata_arc_retain(void *obj) {
   uint64_t old = __atomic_fetch_add(strata_rc_hdr_word(obj), STRATA_RC_ONE, __ATOMIC_RELAXED);
   /* slow: count was 0, new count past STRATA_RC_MAX, or non-atomic flavour */
