@@ -19,8 +19,10 @@
  *                  weak refs to it are already cleared, and that every
  *                  neighbour's memory is still valid (magic LIVE or DESTROYED,
  *                  never freed).  Many seeds.
- *  shapes          a 200k ring (iterative collector), a 3-ring whose
- *                  destructors read their neighbours, statistics
+ *  shapes          a 3-ring whose destructors read their neighbours, a
+ *                  referenced ring kept, the automatic trigger at exactly
+ *                  the threshold, a 200k ring (iterative collector),
+ *                  statistics
  *  threads         2 threads run seeds at the same time (thread-local
  *                  candidate buffers)
  *  orphans         a garbage ring buffered by a thread that exits is
@@ -365,6 +367,7 @@ static rnode_t *ring(uint32_t n) {
 }
 
 static void shapes(void) {
+  strata_rc_stats_t s0, s1;
   strata_rc_set_threshold(0);
   /* 3-ring: every destructor reads its neighbour */
   long d0 = r_destroyed;
@@ -386,9 +389,21 @@ static void shapes(void) {
   strata_rc_release(c);
   CHECK(strata_rc_collect() == 50, "dropped ring not collected");
 
+  /* the automatic trigger: the 10th buffered candidate starts a collection */
+  CHECK(strata_rc_set_threshold(10) == 0 && strata_rc_get_threshold() == 10, "threshold get/set");
+  d0 = r_destroyed;
+  strata_rc_stats_get(&s0);
+  for (int i = 0; i < 10; i++) {
+    rnode_t *x = ring(1);                  /* a self-loop */
+    strata_rc_release(x);
+    CHECK(strata_rc_candidates() == (size_t)(i + 1) % 10, "candidates %zu after %d", strata_rc_candidates(), i + 1);
+  }
+  strata_rc_stats_get(&s1);
+  CHECK(r_destroyed == d0 + 10 && s1.auto_collections == s0.auto_collections + 1, "automatic collection");
+  strata_rc_set_threshold(0);
+
   /* 200k ring: the collector is iterative */
   const uint32_t N = 200000;
-  strata_rc_stats_t s0, s1;
   strata_rc_stats_get(&s0);
   d0 = r_destroyed;
   a = ring(N);
