@@ -12,7 +12,7 @@ LIB_CFLAGS  = $(CFLAGS_BASE) -ftls-model=initial-exec -fno-builtin-malloc \
               -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fexceptions
 LDLIBS_LIB  = -pthread
 
-LIB_SRC  := $(wildcard src/os/*.c src/malloc/*.c src/arena/*.c src/rc/*.c)
+LIB_SRC  := $(wildcard src/os/*.c src/malloc/*.c src/arena/*.c src/rc/*.c src/gc/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SO       := $(BUILD)/libstrata.so
 AR_LIB   := $(BUILD)/libstrata.a
@@ -33,6 +33,13 @@ BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # bench/own/*.c, *.cc: benchmarks of the ownership layer (arenas, pools, rc),
 # linked against libstrata.a.  talloc and APR pools are compared when their
 # development packages are installed (`make peers`); otherwise left out.
+# bench/gc/*.c: collector benchmarks, each built twice from one source:
+# NAME-strata (strata's GC, libstrata.a) and NAME-boehm (the Boehm GC,
+# -DBENCH_BOEHM, when libgc-dev is installed).
+GCB_SRC     := $(wildcard bench/gc/*.c)
+HAVE_BOEHM  := $(shell pkg-config --exists bdw-gc 2>/dev/null && echo y)
+GC_BENCHES  := $(GCB_SRC:bench/gc/%.c=$(BUILD)/bench/gc/%-strata) \
+               $(if $(HAVE_BOEHM),$(GCB_SRC:bench/gc/%.c=$(BUILD)/bench/gc/%-boehm))
 OWN_C       := $(wildcard bench/own/*.c)
 OWN_CC      := $(wildcard bench/own/*.cc)
 OWN_BENCHES := $(OWN_C:bench/own/%.c=$(BUILD)/bench/own/%) $(OWN_CC:bench/own/%.cc=$(BUILD)/bench/own/%)
@@ -48,7 +55,7 @@ TEST_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc
 .PHONY: all lib test demo bench debug sanitize install clean peers deps
 TOOL_SRC := $(wildcard src/tools/*.c)
 TOOL     := $(if $(TOOL_SRC),$(BUILD)/strata)
-all: lib $(TESTS) $(HELPERS) $(BENCHES) $(OWN_BENCHES) $(TOOL)
+all: lib $(TESTS) $(HELPERS) $(BENCHES) $(OWN_BENCHES) $(GC_BENCHES) $(TOOL)
 lib: $(SO) $(AR_LIB)
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/strata/*.h) Makefile
@@ -94,6 +101,16 @@ $(BUILD)/bench/own/%: bench/own/%.cc $(wildcard bench/*.h bench/own/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  BUILD   $@"
 	@$(CXX) -std=c++17 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@
+
+$(BUILD)/bench/gc/%-strata: bench/gc/%.c $(AR_LIB) $(wildcard bench/gc/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  BUILD   $@"
+	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ $(AR_LIB) -ldl -lm
+$(BUILD)/bench/gc/%-boehm: bench/gc/%.c $(wildcard bench/gc/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  BUILD   $@"
+	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -DBENCH_BOEHM \
+	  $(shell pkg-config --cflags bdw-gc 2>/dev/null) $< -o $@ $(shell pkg-config --libs bdw-gc 2>/dev/null) -ldl -lm
 
 # The strata command (src/tools/): not linked against the library; it runs
 # programs with LD_PRELOAD=$(BUILD)/libstrata.so.
