@@ -176,7 +176,11 @@ STRATA_API void strata_rc_slow_release(void *obj, uint64_t w, int api) {
       _st_rc_misuse("strata_arc_release on a non-atomic object (use strata_rc_release)", obj);
       return;
     }
-    bool buffered = _st_rc_buffer(h);     /* we still hold our reference */
+    /* Buffer while we still hold our reference -- unless it is the last
+     * one (count 1): then the object is about to die, not to become a
+     * cycle root.  (A weak upgrade racing in after this test only makes it
+     * live on unbuffered; its own release buffers it later.) */
+    bool buffered = rc_count(__atomic_load_n(&h->rc, __ATOMIC_RELAXED)) > 1 && _st_rc_buffer(h);
     w = __atomic_fetch_sub(&h->rc, RC_ONE, __ATOMIC_ACQ_REL) - RC_ONE;
     if ((int64_t)(w - RC_ONE) >= 0) {
       if (buffered) _st_rc_maybe_collect();
