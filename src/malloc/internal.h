@@ -306,6 +306,7 @@ extern _Atomic int _st_init_state ST_INTERNAL;    /* 0 none, 1 running, 2 done *
 typedef enum {
   OPT_VERBOSE, OPT_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE_MS,
   OPT_PURGE_THREAD, OPT_SOFT_LIMIT, OPT_HARD_LIMIT,
+  OPT_GC_GOAL, OPT_GC_LIMIT, OPT_GC_MAX_HEAP, OPT_GC_FINALIZER_THREAD, OPT_GC_DEBUG,
   OPT_COUNT
 } st_option_t;
 ST_INTERNAL long _st_option(st_option_t o);
@@ -313,6 +314,7 @@ ST_INTERNAL void _st_options_init(void);
 /* The `report` option: a file the exit report goes to ("" when unset). */
 ST_INTERNAL const char *_st_option_report(void);
 
+ST_INTERNAL size_t _st_cgroup_max(void);   /* cgroup v2 memory.max, 0 none (limits.c) */
 ST_INTERNAL void _st_error(const char *what, const void *p);   /* reports; may abort */
 ST_INTERNAL void _st_message(const char *fmt, ...);            /* stderr, no malloc */
 ST_INTERNAL int  _st_snprintf(char *buf, size_t n, const char *fmt, ...);

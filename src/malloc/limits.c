@@ -103,6 +103,8 @@ void _st_limits_init(void) {
                 (size_t)soft_limit, (size_t)hard_limit, cgroup_max);
 }
 
+size_t _st_cgroup_max(void) { return cgroup_max; }
+
 void _st_limits_stats(strata_stats_t *st) {
   st->soft_limit = atomic_load(&soft_limit);
   st->hard_limit = atomic_load(&hard_limit);

@@ -25,6 +25,18 @@
  *                       0 none
  *   report       (unset) write the exit report (statistics, leaks, heap
  *                       map data; see src/malloc/report.c) to this file
+ *
+ * The garbage collector's (src/gc, docs/gc.md):
+ *   gc_goal       100   heap growth between collections, in percent of the
+ *                       live heap (like GOGC); -1 no automatic collection
+ *   gc_limit       -1   soft limit of the GC heap in bytes (like GOMEMLIMIT):
+ *                       collections come sooner near it; -1 follows 90% of
+ *                       the cgroup v2 memory.max (if any), 0 none
+ *   gc_max_heap    16g  address space reserved for the GC heap (its hard cap)
+ *   gc_finalizer_thread 1  run finalizers on a thread of their own (0: only
+ *                       in strata_gc_run_finalizers)
+ *   gc_debug        0   1: poison freed slots and check the heap after every
+ *                       collection (slow)
  */
 #include <errno.h>
 #include <limits.h>
@@ -44,6 +56,11 @@ static option_desc_t options[OPT_COUNT] = {
   [OPT_PURGE_THREAD]   = { "purge_thread",   1, 0, 1, 0 },
   [OPT_SOFT_LIMIT]     = { "soft_limit",    -1, -1, 64 * TB, 1 },
   [OPT_HARD_LIMIT]     = { "hard_limit",     0, 0, 64 * TB, 1 },
+  [OPT_GC_GOAL]        = { "gc_goal",      100, -1, 100000, 0 },
+  [OPT_GC_LIMIT]       = { "gc_limit",      -1, -1, 64 * TB, 1 },
+  [OPT_GC_MAX_HEAP]    = { "gc_max_heap", 16L << 30, 64L << 20, 64 * TB, 1 },
+  [OPT_GC_FINALIZER_THREAD] = { "gc_finalizer_thread", 1, 0, 1, 0 },
+  [OPT_GC_DEBUG]       = { "gc_debug",       0, 0, 1, 0 },
 };
 
 #define REPORT_MAX 256

@@ -1,0 +1,346 @@
+/* Allocation and sweeping.
+ *
+ * Fast path (no lock, no atomic read-modify-write): the thread's cache holds
+ * one span per (kind, class); pop a slot from its free list, zero it, write
+ * its state byte (born marked with the current epoch) and, for typed
+ * objects, its type.  The whole of it runs with in_alloc set, so a thread
+ * stop never sees it half done (world.c).
+ *
+ * Slow path (gc_lock): give the exhausted span back (to `full`), run the
+ * pacer (which may collect), then find a span for (kind, class):
+ *   1. a swept span with free slots (`partial`);
+ *   2. an unswept one, swept now (lazy sweeping; spans that turn out empty
+ *      go back to the page allocator);
+ *   3. a fresh span from the page allocator.
+ * Objects above GC_SMALL_MAX get a span of their own (`large`).
+ *
+ * Span lists, per (kind, class), all under gc_lock:
+ *   partial   swept for the current epoch, free slots on s->free
+ *   full      swept (or handed back by a cache), no free slot known
+ *   unswept   in use, not yet swept since the last mark
+ * A span in a thread cache is on no list (cached = 1).  After a mark
+ * (_st_gc_after_mark, world stopped) every span in use is moved to unswept.
+ *
+ * Accounting (the pacer's): a mark sets gc_allocated to the bytes it found
+ * live; from there it counts the free slots handed to caches (an
+ * approximation from above; what a cache gives back unused is taken off)
+ * and large objects, minus explicit frees.  Sweeping does not change it:
+ * garbage was never counted after the mark.
+ */
+#include <errno.h>
+#include <string.h>
+#include "gc/internal.h"
+
+gc_list_t gc_unswept[GC_NKINDS][GC_NCLASSES + 1];
+static gc_list_t partial[GC_NKINDS][GC_NCLASSES], full[GC_NKINDS][GC_NCLASSES + 1];
+_Atomic size_t gc_allocated, gc_nobjects, gc_nfreed;
+_Atomic uint64_t gc_sweep_ns;
+
+size_t _st_gc_class_size(unsigned c) { return _st_class_size(c); }
+
+static unsigned kind_of(const strata_gc_type_t *type) {
+  if (type == NULL || type->kind == STRATA_GC_CONSERVATIVE) return GC_KIND_CONS;
+  if (type->kind == STRATA_GC_NOSCAN) return GC_KIND_NOSCAN;
+  return GC_KIND_TYPED;
+}
+
+/* ---- sweeping ------------------------------------------------------------- */
+
+/* Sweep small span s (on no list, not cached): free the slots not marked in
+ * this epoch and rebuild its free list.  Returns false if the span was
+ * empty and went back to the page allocator. */
+static bool sweep_small(gc_span_t *s) {
+  uint8_t mv = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  int poison = _st_option(OPT_GC_DEBUG) != 0;
+  void *list = NULL;
+  uint32_t nfree = 0, freed = 0;
+  for (uint32_t i = s->nslots; i-- > 0;) {
+    uint8_t *slot = s->start + (size_t)i * s->slot_size;
+    uint8_t *st = &gc_state[gc_granule(slot)];
+    if (*st & 1) {
+      if (*st == mv) continue;                       /* live */
+      *st = 0;
+      freed++;
+      if (poison) memset(slot, 0xdb, s->slot_size);
+    }
+    *(void **)slot = list;
+    list = slot;
+    nfree++;
+  }
+  s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
+  atomic_fetch_add_explicit(&gc_nfreed, freed, memory_order_relaxed);
+  if (nfree == s->nslots) { _st_gc_span_free(s); return false; }
+  s->free = list;
+  s->nfree = nfree;
+  return true;
+}
+
+static bool sweep_large(gc_span_t *s) {
+  uint8_t *st = &gc_state[gc_granule(s->start)];
+  s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
+  if (*st == gc_mark_value(s->swept_epoch)) return true;
+  *st = 0;
+  atomic_fetch_add_explicit(&gc_nfreed, 1, memory_order_relaxed);
+  _st_gc_span_free(s);
+  return false;
+}
+
+/* Put a swept span on the list its state calls for. */
+static void file_span(gc_span_t *s) {
+  if (s->cls == GC_NCLASSES) _st_gc_list_push(&full[s->kind][GC_NCLASSES], s, GC_LIST_LARGE);
+  else if (s->nfree) _st_gc_list_push(&partial[s->kind][s->cls], s, GC_LIST_PARTIAL);
+  else _st_gc_list_push(&full[s->kind][s->cls], s, GC_LIST_FULL);
+}
+
+void _st_gc_sweep_all(void) {
+  uint64_t t0 = _st_gc_now();
+  for (unsigned k = 0; k < GC_NKINDS; k++)
+    for (unsigned c = 0; c <= GC_NCLASSES; c++) {
+      gc_span_t *s;
+      while ((s = gc_unswept[k][c].first) != NULL) {
+        _st_gc_list_remove(&gc_unswept[k][c], s);
+        if (c == GC_NCLASSES ? sweep_large(s) : sweep_small(s)) file_span(s);
+      }
+    }
+  atomic_fetch_add_explicit(&gc_sweep_ns, _st_gc_now() - t0, memory_order_relaxed);
+}
+
+/* ---- after a mark, and thread caches -------------------------------------- */
+
+static void span_uncache(gc_span_t *s) {
+  s->cached = 0;
+  atomic_fetch_add_explicit(&gc_nobjects, s->nfree_cached - s->nfree, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&gc_allocated, (size_t)s->nfree * s->slot_size, memory_order_relaxed);
+  _st_gc_list_push(&full[s->kind][s->cls], s, GC_LIST_FULL);
+}
+
+/* Give back every span thread t caches (gc_lock held; t stopped or t itself). */
+static void cache_flush(gc_thread_t *t) {
+  for (unsigned k = 0; k < GC_NKINDS; k++)
+    for (unsigned c = 0; c < GC_NCLASSES; c++) {
+      gc_span_t *s = t->cache[k][c];
+      if (s) { t->cache[k][c] = NULL; span_uncache(s); }
+    }
+}
+
+void _st_gc_flush_caches(void) {
+  for (gc_thread_t *t = gc_threads; t; t = t->next) cache_flush(t);
+}
+void _st_gc_thread_flush(gc_thread_t *t);
+void _st_gc_thread_flush(gc_thread_t *t) { cache_flush(t); }
+
+static void list_append(gc_list_t *dst, gc_list_t *src) {
+  gc_span_t *s;
+  while ((s = src->first) != NULL) { _st_gc_list_remove(src, s); _st_gc_list_push(dst, s, GC_LIST_UNSWEPT); }
+}
+
+void _st_gc_after_mark(void) {
+  for (unsigned k = 0; k < GC_NKINDS; k++) {
+    for (unsigned c = 0; c < GC_NCLASSES; c++) {
+      list_append(&gc_unswept[k][c], &partial[k][c]);
+      list_append(&gc_unswept[k][c], &full[k][c]);
+    }
+    list_append(&gc_unswept[k][GC_NCLASSES], &full[k][GC_NCLASSES]);
+  }
+}
+
+/* ---- the slow path ----------------------------------------------------------- */
+
+static gc_span_t *span_new_small(unsigned kind, unsigned c) {
+  gc_span_t *s = _st_gc_span_alloc(_st_class_slices(c));
+  if (s == NULL) return NULL;
+  s->kind = (uint8_t)kind;
+  s->cls = (uint8_t)c;
+  s->slot_size = _st_class_size(c);
+  s->slot_inv = (((uint64_t)1 << 40) + s->slot_size - 1) / s->slot_size;
+  s->nslots = (uint32_t)(s->nslices * GC_SLICE / s->slot_size);
+  s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
+  void *list = NULL;
+  for (uint32_t i = s->nslots; i-- > 0;) {
+    uint8_t *slot = s->start + (size_t)i * s->slot_size;
+    *(void **)slot = list;
+    list = slot;
+  }
+  s->free = list;
+  s->nfree = s->nslots;
+  return s;
+}
+
+/* A span of (kind, c) with free slots, off every list (gc_lock held). */
+static gc_span_t *span_refill(unsigned kind, unsigned c) {
+  gc_span_t *s = partial[kind][c].first;
+  if (s) { _st_gc_list_remove(&partial[kind][c], s); return s; }
+  uint64_t t0 = 0;
+  while ((s = gc_unswept[kind][c].first) != NULL) {
+    if (!t0) t0 = _st_gc_now();
+    _st_gc_list_remove(&gc_unswept[kind][c], s);
+    if (!sweep_small(s)) continue;
+    if (s->nfree) break;
+    file_span(s);
+  }
+  if (t0) atomic_fetch_add_explicit(&gc_sweep_ns, _st_gc_now() - t0, memory_order_relaxed);
+  return s ? s : span_new_small(kind, c);
+}
+
+static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *type) {
+  size_t n = (size + GC_SLICE - 1) / GC_SLICE;
+  pthread_mutex_lock(&gc_lock);
+  _st_gc_maybe_collect(n * GC_SLICE);
+  gc_span_t *s = _st_gc_span_alloc(n);
+  if (s == NULL) {                                  /* out of heap: collect, retry */
+    _st_gc_collect_locked("heap full");
+    _st_gc_sweep_all();
+    s = _st_gc_span_alloc(n);
+  }
+  if (s == NULL) { pthread_mutex_unlock(&gc_lock); errno = ENOMEM; return NULL; }
+  if (s->dirty) {
+    if (size >= ((size_t)1 << 20) && _st_os_reset(s->start, n * GC_SLICE) == 0) {}
+    else memset(s->start, 0, size);
+  }
+  s->kind = (uint8_t)kind;
+  s->cls = GC_NCLASSES;
+  s->slot_size = n * GC_SLICE;
+  s->nslots = 1;
+  s->large_size = size;
+  s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
+  size_t g = gc_granule(s->start);
+  if (kind == GC_KIND_TYPED) gc_types[g] = type;
+  gc_state[g] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  _st_gc_list_push(&full[kind][GC_NCLASSES], s, GC_LIST_LARGE);
+  atomic_fetch_add_explicit(&gc_allocated, n * GC_SLICE, memory_order_relaxed);
+  atomic_fetch_add_explicit(&gc_nobjects, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&gc_lock);
+  return s->start;
+}
+
+static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
+                                    const strata_gc_type_t *type) {
+  pthread_mutex_lock(&gc_lock);
+  gc_span_t *s = t->cache[kind][c];
+  if (s) { t->cache[kind][c] = NULL; span_uncache(s); }
+  _st_gc_maybe_collect(_st_class_slices(c) * GC_SLICE);
+  s = span_refill(kind, c);
+  if (s == NULL) {                                  /* out of heap: collect, retry */
+    _st_gc_collect_locked("heap full");
+    _st_gc_sweep_all();
+    s = span_refill(kind, c);
+  }
+  if (s == NULL) { pthread_mutex_unlock(&gc_lock); errno = ENOMEM; return NULL; }
+  s->cached = 1;
+  s->nfree_cached = s->nfree;
+  atomic_fetch_add_explicit(&gc_allocated, (size_t)s->nfree * s->slot_size, memory_order_relaxed);
+  /* one object now, under the lock (no collection can run) */
+  uint8_t *p = s->free;
+  s->free = *(void **)p;
+  s->nfree--;
+  memset(p, 0, s->slot_size);
+  size_t g = gc_granule(p);
+  if (kind == GC_KIND_TYPED) gc_types[g] = type;
+  gc_state[g] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  t->cache[kind][c] = s;
+  pthread_mutex_unlock(&gc_lock);
+  return p;
+}
+
+/* ---- the fast path --------------------------------------------------------------- */
+
+static inline void *gc_alloc_kind(unsigned kind, size_t size, const strata_gc_type_t *type) {
+  gc_thread_t *t = gc_thread();
+  if (st_unlikely(t == NULL)) { errno = ENOMEM; return NULL; }
+  if (st_unlikely(size > GC_SMALL_MAX)) return alloc_large(kind, size, type);
+  unsigned c = size <= ST_SMALL_FAST_MAX ? st_class_fast(size) : _st_class_of(size);
+  t->in_alloc = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+  gc_span_t *s = t->cache[kind][c];
+  uint8_t *p;
+  if (st_likely(s != NULL && (p = s->free) != NULL)) {
+    s->free = *(void **)p;
+    s->nfree--;
+    memset(p, 0, s->slot_size);
+    size_t g = gc_granule(p);
+    if (kind == GC_KIND_TYPED) gc_types[g] = type;
+    gc_state[g] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+    atomic_signal_fence(memory_order_seq_cst);
+    t->in_alloc = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (st_unlikely(t->stop_pending)) _st_gc_safepoint();
+    return p;
+  }
+  atomic_signal_fence(memory_order_seq_cst);
+  t->in_alloc = 0;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (st_unlikely(t->stop_pending)) _st_gc_safepoint();
+  return alloc_slow(t, kind, c, type);
+}
+
+STRATA_API void *strata_gc_alloc(const strata_gc_type_t *type, size_t size) {
+  if (type != NULL && ((unsigned)type->kind > STRATA_GC_TRACE ||
+                       (type->kind == STRATA_GC_TRACE && type->trace == NULL) ||
+                       (type->kind == STRATA_GC_OFFSETS && type->noffsets && type->offsets == NULL) ||
+                       ((type->kind == STRATA_GC_BITMAP || type->kind == STRATA_GC_OFFSETS) &&
+                        (type->size == 0 || type->size % sizeof(void *))))) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  return gc_alloc_kind(kind_of(type), size, type);
+}
+STRATA_API void *strata_gc_malloc(size_t size) {
+  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  return gc_alloc_kind(GC_KIND_CONS, size, NULL);
+}
+STRATA_API void *strata_gc_malloc_atomic(size_t size) {
+  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  return gc_alloc_kind(GC_KIND_NOSCAN, size, NULL);
+}
+
+/* ---- queries and explicit free --------------------------------------------------- */
+
+/* The live object holding p: its span and start, or NULL. */
+static uint8_t *object_of(const void *p, gc_span_t **span_out) {
+  if (gc_base == NULL || !gc_in_heap(p)) return NULL;
+  gc_span_t *s = gc_span_of(p);
+  if (s == NULL || !s->in_use) return NULL;
+  uint8_t *slot = gc_slot_of(s, p);
+  if (slot == NULL || !(gc_state[gc_granule(slot)] & 1)) return NULL;
+  if (s->cls == GC_NCLASSES && (size_t)((const uint8_t *)p - slot) >= s->large_size && p != slot)
+    return NULL;
+  *span_out = s;
+  return slot;
+}
+
+STRATA_API size_t strata_gc_size(const void *p) {
+  gc_span_t *s;
+  if (object_of(p, &s) == NULL) return 0;
+  return s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
+}
+
+STRATA_API void *strata_gc_base(const void *p) {
+  gc_span_t *s;
+  return object_of(p, &s);
+}
+
+STRATA_API void strata_gc_free(void *p) {
+  if (p == NULL) return;
+  gc_thread();                                      /* registered, so the lock is safe */
+  pthread_mutex_lock(&gc_lock);
+  gc_span_t *s;
+  uint8_t *obj = object_of(p, &s);
+  if (obj != p) {
+    pthread_mutex_unlock(&gc_lock);
+    _st_error("strata_gc_free(): not the start of a live GC object", p);
+    return;
+  }
+  gc_state[gc_granule(obj)] = 0;
+  atomic_fetch_add_explicit(&gc_nfreed, 1, memory_order_relaxed);
+  if (s->cls == GC_NCLASSES) {
+    _st_gc_list_remove(s->list == GC_LIST_UNSWEPT ? &gc_unswept[s->kind][GC_NCLASSES]
+                                                  : &full[s->kind][GC_NCLASSES], s);
+    atomic_fetch_sub_explicit(&gc_allocated, (size_t)s->nslices * GC_SLICE, memory_order_relaxed);
+    _st_gc_span_free(s);
+  } else {
+    atomic_fetch_sub_explicit(&gc_allocated, s->slot_size, memory_order_relaxed);
+    if (_st_option(OPT_GC_DEBUG)) memset(obj, 0xdb, s->slot_size);
+  }
+  pthread_mutex_unlock(&gc_lock);
+}

@@ -1,0 +1,221 @@
+/* Finalizers and weak references.
+ *
+ * Finalizers.  A table maps objects to (fn, arg): open addressing, keys are
+ * object starts, in memory from the OS layer, under gc_fin_lock.  At the end
+ * of a mark (world stopped, after short weak references were cleared):
+ *   1. every entry whose object is unmarked moves to the ready queue;
+ *   2. each ready object is marked and traced, so it and everything it
+ *      references stay allocated until its finalizer has run (the queue is a
+ *      root at every collection until then);
+ *   3. long weak references to objects still unmarked are cleared.
+ * Finalizers run from the queue, with no lock held, on the finalizer thread
+ * (started on first need, option gc_finalizer_thread) or in
+ * strata_gc_run_finalizers().  A finalizer runs at most once; an object it
+ * makes reachable again lives on without one.  Objects that become
+ * unreachable in the same collection are finalized in no particular order.
+ *
+ * Weak references are small malloc'd records on a list (gc_fin_lock).  The
+ * collector clears them with the world stopped, so a thread that read a
+ * target before a stop holds it in a register or on its stack, and the
+ * stop's scan keeps the target alive: a read never returns freed memory.
+ */
+#include <errno.h>
+#include <string.h>
+#include "gc/internal.h"
+
+pthread_mutex_t gc_fin_lock = PTHREAD_MUTEX_INITIALIZER;
+size_t gc_finalizers_run, gc_weak_cleared;
+
+typedef struct { void *obj; strata_gc_finalizer_fn fn; void *arg; } fin_t;
+#define FIN_TOMB ((void *)1)
+
+static fin_t *table;            /* open addressing; obj NULL empty, FIN_TOMB deleted */
+static size_t table_cap, table_used, table_live;
+static fin_t *ready;            /* ready queue (a ring would do; an array suffices) */
+static size_t ready_n, ready_cap;
+
+struct strata_gc_weak {
+  void *target;
+  int track;
+  struct strata_gc_weak *next, *prev;
+};
+static strata_gc_weak_t *weaks;
+
+static pthread_cond_t fin_cond = PTHREAD_COND_INITIALIZER;
+static int fin_thread_started;
+
+static size_t hash(const void *p) { return (size_t)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull); }
+
+static void *os_grow(void *old, size_t old_bytes, size_t new_bytes) {
+  size_t ps = _st_os_page_size();
+  void *n = _st_os_alloc(st_align_up(new_bytes, ps), 0);
+  if (n && old) {
+    memcpy(n, old, old_bytes);
+    _st_os_release(old, st_align_up(old_bytes, ps));
+  }
+  return n;
+}
+
+static fin_t *table_slot(const void *obj, int for_insert) {
+  size_t m = table_cap - 1, i = hash(obj) & m;
+  fin_t *tomb = NULL;
+  for (;;) {
+    fin_t *e = &table[i];
+    if (e->obj == obj) return e;
+    if (e->obj == NULL) return for_insert ? (tomb ? tomb : e) : NULL;
+    if (e->obj == FIN_TOMB && !tomb) tomb = e;
+    i = (i + 1) & m;
+  }
+}
+
+static int table_grow(void) {
+  size_t cap = table_cap ? table_cap * 2 : 256;
+  if (table_live * 4 < table_cap) cap = table_cap;           /* only tombstones: rehash */
+  fin_t *old = table;
+  size_t old_cap = table_cap;
+  table = _st_os_alloc(st_align_up(cap * sizeof(fin_t), _st_os_page_size()), 0);
+  if (table == NULL) { table = old; return -1; }
+  table_cap = cap;
+  table_used = table_live = 0;
+  for (size_t i = 0; i < old_cap; i++)
+    if (old[i].obj && old[i].obj != FIN_TOMB) { *table_slot(old[i].obj, 1) = old[i]; table_used++; table_live++; }
+  if (old) _st_os_release(old, st_align_up(old_cap * sizeof(fin_t), _st_os_page_size()));
+  return 0;
+}
+
+STRATA_API int strata_gc_set_finalizer(void *obj, strata_gc_finalizer_fn fn, void *arg) {
+  if (strata_gc_base(obj) != obj) { errno = EINVAL; return -1; }
+  pthread_mutex_lock(&gc_fin_lock);
+  if (fn && (table_used + 1) * 4 >= table_cap * 3 && table_grow() != 0) {
+    pthread_mutex_unlock(&gc_fin_lock);
+    errno = ENOMEM;
+    return -1;
+  }
+  fin_t *e = table_cap ? table_slot(obj, fn != NULL) : NULL;
+  if (fn == NULL) {
+    if (e) { e->obj = FIN_TOMB; table_live--; }
+  } else {
+    if (e->obj != obj) { table_used += e->obj == NULL; table_live++; }
+    e->obj = obj; e->fn = fn; e->arg = arg;
+  }
+  pthread_mutex_unlock(&gc_fin_lock);
+  return 0;
+}
+
+/* World stopped, gc_fin_lock held: steps 1 and 2 above. */
+void _st_gc_finalize_mark(void) {
+  size_t first = ready_n;
+  for (size_t i = 0; i < table_cap; i++) {
+    fin_t *e = &table[i];
+    if (e->obj == NULL || e->obj == FIN_TOMB || _st_gc_is_marked(e->obj)) continue;
+    if (ready_n == ready_cap) {
+      size_t cap = ready_cap ? ready_cap * 2 : 256;
+      fin_t *n = os_grow(ready, ready_cap * sizeof(fin_t), cap * sizeof(fin_t));
+      if (n == NULL) break;                       /* stays in the table: next time */
+      ready = n;
+      ready_cap = cap;
+    }
+    ready[ready_n++] = *e;
+    e->obj = FIN_TOMB;
+    table_live--;
+  }
+  for (size_t i = first; i < ready_n; i++) _st_gc_mark_ptr(ready[i].obj);
+}
+
+/* Every collection: the queued objects are roots until their finalizer ran. */
+ST_INTERNAL void _st_gc_mark_fin_roots(void);
+void _st_gc_mark_fin_roots(void) {
+  for (size_t i = 0; i < ready_n; i++) _st_gc_mark_ptr(ready[i].obj);
+}
+
+void _st_gc_weak_clear(int long_refs) {
+  for (strata_gc_weak_t *w = weaks; w; w = w->next)
+    if (w->track == long_refs && w->target && !_st_gc_is_marked(w->target)) {
+      w->target = NULL;
+      gc_weak_cleared++;
+    }
+}
+
+STRATA_API size_t strata_gc_run_finalizers(void) {
+  size_t ran = 0;
+  for (;;) {
+    pthread_mutex_lock(&gc_fin_lock);
+    if (ready_n == 0) { pthread_mutex_unlock(&gc_fin_lock); return ran; }
+    fin_t f = ready[--ready_n];
+    gc_finalizers_run++;
+    /* From here the object is reachable only through f (this stack). */
+    pthread_mutex_unlock(&gc_fin_lock);
+    f.fn(f.obj, f.arg);
+    f.obj = NULL;
+    ran++;
+  }
+}
+
+static void *finalizer_main(void *arg) {
+  (void)arg;
+  strata_gc_register_thread();
+  pthread_mutex_lock(&gc_fin_lock);
+  for (;;) {
+    while (ready_n == 0) pthread_cond_wait(&fin_cond, &gc_fin_lock);
+    pthread_mutex_unlock(&gc_fin_lock);
+    strata_gc_blocking_leave();
+    strata_gc_run_finalizers();
+    strata_gc_blocking_enter();                  /* idle: never holds up a collection */
+    pthread_mutex_lock(&gc_fin_lock);
+  }
+  return NULL;
+}
+
+void _st_gc_finalize_wake(void) {
+  pthread_mutex_lock(&gc_fin_lock);
+  int work = ready_n > 0;
+  int start = work && !fin_thread_started && _st_option(OPT_GC_FINALIZER_THREAD);
+  if (start) fin_thread_started = 1;
+  if (work) pthread_cond_signal(&fin_cond);
+  pthread_mutex_unlock(&gc_fin_lock);
+  if (start) {
+    pthread_t th;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &a, finalizer_main, NULL) != 0) fin_thread_started = 0;
+    pthread_attr_destroy(&a);
+  }
+}
+
+void _st_gc_fin_fork_child(void) {
+  pthread_mutex_init(&gc_fin_lock, NULL);
+  pthread_cond_init(&fin_cond, NULL);
+  fin_thread_started = 0;                          /* it did not survive the fork */
+}
+
+/* ---- weak references ---------------------------------------------------------- */
+
+STRATA_API strata_gc_weak_t *strata_gc_weak_new(void *obj, int track_resurrection) {
+  if (obj != NULL && strata_gc_base(obj) == NULL) { errno = EINVAL; return NULL; }
+  strata_gc_weak_t *w = strata_malloc(sizeof *w);
+  if (w == NULL) return NULL;
+  w->target = obj;
+  w->track = track_resurrection != 0;
+  w->prev = NULL;
+  pthread_mutex_lock(&gc_fin_lock);
+  w->next = weaks;
+  if (weaks) weaks->prev = w;
+  weaks = w;
+  pthread_mutex_unlock(&gc_fin_lock);
+  return w;
+}
+
+STRATA_API void *strata_gc_weak_get(strata_gc_weak_t *w) {
+  if (w == NULL) return NULL;
+  return *(void *volatile *)&w->target;
+}
+
+STRATA_API void strata_gc_weak_free(strata_gc_weak_t *w) {
+  if (w == NULL) return;
+  pthread_mutex_lock(&gc_fin_lock);
+  if (w->prev) w->prev->next = w->next; else weaks = w->next;
+  if (w->next) w->next->prev = w->prev;
+  pthread_mutex_unlock(&gc_fin_lock);
+  strata_free(w);
+}

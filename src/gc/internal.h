@@ -1,0 +1,225 @@
+/* src/gc/internal.h -- the collector's data structures and protocols.
+ *
+ * The heap (pages.c).  One contiguous range of address space, reserved at
+ * start-up (option gc_max_heap) and committed as it is used, is cut into
+ * 64 KiB *slices*; a *span* is a run of slices that holds objects of one
+ * size class and one kind (small objects, many slots), or one large object.
+ *
+ *   gc_base                                              gc_base + gc_reserved
+ *   +--------+--------+--------+---- ... ----+--------+----------------+
+ *   | span A (class 3, typed)  | span B      | free   | not committed  |
+ *   +--------+--------+--------+---- ... ----+--------+----------------+
+ *   ^ slice 0                                         ^ gc_top (committed)
+ *
+ * Side tables, indexed by address, so objects carry no header:
+ *   gc_span_map[(p - gc_base) >> 16]   the span holding slice p (NULL: none)
+ *   gc_state[(p - gc_base) >> 4]       one byte per 16-byte granule, read at
+ *                                      the granule where a slot starts:
+ *                                      0 free; odd: allocated, and bits 7..1
+ *                                      hold the epoch of the last mark
+ *   gc_types[(p - gc_base) >> 4]       the type of a typed object
+ * They are reserved with the heap and committed along with it.
+ *
+ * A pointer p is resolved (conservative roots, interior pointers) in O(1):
+ * range check, span map, slot index by a multiply (slot_inv), state byte.
+ *
+ * Epochs.  Each collection increments gc_epoch (1..127, wrapping).  An
+ * object is *marked* in this cycle iff state == (epoch << 1) | 1.  Objects
+ * are born with the current epoch, so an object allocated after a mark is
+ * never taken for garbage by the sweep of that mark.  Sweeping a span after
+ * the mark of epoch e frees exactly the allocated slots whose epoch != e;
+ * it may happen at any time before the next mark.  No mark array is ever
+ * cleared.  (Invariant: when a mark starts, every span has been swept for
+ * the previous epoch, so no stale epoch can alias after a wrap.)
+ *
+ * Locks (in this order), and what they protect:
+ *   gc_lock      the page allocator, span lists, thread caches' refills,
+ *                roots, pacer counters; held by a collection for its whole
+ *                stop-the-world phase (so no thread is stopped inside it)
+ *   gc_world     the thread registry and blocking-region transitions
+ *   gc_fin_lock  the finalizer table and ready queue, weak references
+ * A collection takes gc_lock, gc_world and gc_fin_lock, then stops the
+ * other threads, so a stopped thread never holds one of them.  Nothing
+ * under these locks calls malloc while the world is stopped (a stopped
+ * thread may hold a malloc lock): marking uses memory from the OS layer.
+ *
+ * Thread stops (world.c).  Each registered thread is stopped with a signal
+ * (SIGPWR); its handler saves the registers on its stack, acknowledges and
+ * waits for SIGXCPU.  A thread inside the allocation fast path (in_alloc)
+ * defers: the handler only sets stop_pending, and the fast path stops at its
+ * end.  So a stop never sees a half-made object or a cache mid-update.
+ */
+#ifndef STRATA_GC_INTERNAL_H
+#define STRATA_GC_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <strata/gc.h>
+#include "config.h"
+#include "os/os.h"
+#include "malloc/internal.h"
+
+static inline size_t gc_align_down(size_t n, size_t a) { return n & ~(a - 1); }
+
+#define GC_SLICE_SHIFT   16
+#define GC_SLICE         ((size_t)1 << GC_SLICE_SHIFT)        /* 64 KiB */
+#define GC_GRANULE_SHIFT 4
+#define GC_GRANULE       ((size_t)1 << GC_GRANULE_SHIFT)      /* 16 B */
+#define GC_SMALL_MAX     ((size_t)32 << 10)     /* larger: a span of its own */
+#define GC_NCLASSES      72                     /* classes for <= GC_SMALL_MAX (32 KiB: class 71) */
+#define GC_NKINDS        3                      /* noscan, conservative, typed */
+#define GC_KIND_NOSCAN   0
+#define GC_KIND_CONS     1
+#define GC_KIND_TYPED    2
+#define GC_EPOCH_MAX     127
+
+/* A span.  Fields under gc_lock unless noted.
+ *   in_use: assigned to objects (class or large); otherwise a free run of
+ *     slices in the page allocator (pages.c), listed in gc_free_runs.
+ *   Small spans: nslots slots of slot_size bytes from start.  free is a
+ *     list threaded through free slots (word 0), built by the sweep; it
+ *     belongs to the thread whose cache holds the span (cached != 0), else
+ *     to gc_lock.  nfree counts it.
+ *   swept_epoch: the epoch of the last sweep; the span needs sweeping iff
+ *     swept_epoch != gc_epoch (and no thread caches it). */
+typedef struct gc_span {
+  uint8_t *start;
+  size_t   slot_size;
+  uint64_t slot_inv;        /* ceil(2^40 / slot_size): idx = off * inv >> 40 */
+  uint32_t nslots;
+  uint32_t nslices;
+  uint8_t  in_use;
+  uint8_t  kind;            /* GC_KIND_* */
+  uint8_t  cls;             /* size class; GC_NCLASSES for a large object */
+  uint8_t  cached;          /* in a thread cache */
+  uint8_t  swept_epoch;
+  uint8_t  dirty;           /* free run: pages may be resident */
+  uint8_t  list;            /* which list it is on (GC_LIST_*) */
+  void    *free;
+  uint32_t nfree;
+  uint32_t nfree_cached;    /* nfree when a cache took it (object counts) */
+  size_t   large_size;      /* a large object: the bytes asked for */
+  uint64_t freed_at;        /* free run: when it became free (ns) */
+  struct gc_span *next, *prev;
+} gc_span_t;
+
+enum { GC_LIST_NONE, GC_LIST_FREE_RUN, GC_LIST_PARTIAL, GC_LIST_FULL, GC_LIST_UNSWEPT,
+       GC_LIST_LARGE };
+
+typedef struct { gc_span_t *first, *last; } gc_list_t;
+
+/* ---- globals (pages.c) ---- */
+extern uint8_t *gc_base ST_INTERNAL;
+extern size_t gc_reserved ST_INTERNAL;
+extern _Atomic size_t gc_top ST_INTERNAL;          /* committed bytes from gc_base */
+extern gc_span_t **gc_span_map ST_INTERNAL;
+extern uint8_t *gc_state ST_INTERNAL;
+extern const strata_gc_type_t **gc_types ST_INTERNAL;
+extern _Atomic unsigned gc_epoch ST_INTERNAL;
+extern pthread_mutex_t gc_lock ST_INTERNAL;
+
+static inline bool gc_in_heap(const void *p) {
+  return (uintptr_t)p - (uintptr_t)gc_base < atomic_load_explicit(&gc_top, memory_order_acquire);
+}
+static inline gc_span_t *gc_span_of(const void *p) {
+  return gc_span_map[((uintptr_t)p - (uintptr_t)gc_base) >> GC_SLICE_SHIFT];
+}
+static inline size_t gc_granule(const void *p) {
+  return ((uintptr_t)p - (uintptr_t)gc_base) >> GC_GRANULE_SHIFT;
+}
+/* The slot of s that contains p (p inside s's slices), or NULL. */
+static inline uint8_t *gc_slot_of(const gc_span_t *s, const void *p) {
+  if ((const uint8_t *)p < s->start) return NULL;
+  size_t off = (size_t)((const uint8_t *)p - s->start);
+  size_t idx = s->nslots == 1 ? (off < s->slot_size ? 0 : 1) : (size_t)((off * s->slot_inv) >> 40);
+  if (idx >= s->nslots) return NULL;
+  return s->start + idx * s->slot_size;
+}
+static inline uint8_t gc_mark_value(unsigned epoch) { return (uint8_t)((epoch << 1) | 1); }
+
+ST_INTERNAL int  _st_gc_pages_init(size_t reserve);
+ST_INTERNAL gc_span_t *_st_gc_span_alloc(size_t nslices);      /* gc_lock held */
+ST_INTERNAL void _st_gc_span_free(gc_span_t *s);               /* gc_lock held */
+ST_INTERNAL size_t _st_gc_purge(uint64_t now, int all);        /* gc_lock held */
+ST_INTERNAL void _st_gc_list_push(gc_list_t *l, gc_span_t *s, int which);
+ST_INTERNAL void _st_gc_list_remove(gc_list_t *l, gc_span_t *s);
+ST_INTERNAL uint64_t _st_gc_now(void);
+extern size_t gc_committed_spans ST_INTERNAL;      /* bytes in spans in use (gc_lock) */
+extern size_t gc_free_bytes ST_INTERNAL;           /* bytes in free runs (gc_lock) */
+
+/* ---- allocation and sweeping (alloc.c) ---- */
+ST_INTERNAL size_t _st_gc_class_size(unsigned c);
+ST_INTERNAL void   _st_gc_sweep_all(void);                     /* gc_lock held */
+ST_INTERNAL void   _st_gc_flush_caches(void);                  /* gc_lock, world stopped */
+ST_INTERNAL void   _st_gc_after_mark(void);                    /* gc_lock, world stopped */
+extern gc_list_t gc_unswept[GC_NKINDS][GC_NCLASSES + 1] ST_INTERNAL;
+extern _Atomic size_t gc_allocated ST_INTERNAL;    /* bytes in objects, approximate */
+extern _Atomic size_t gc_nobjects ST_INTERNAL, gc_nfreed ST_INTERNAL;
+extern _Atomic uint64_t gc_sweep_ns ST_INTERNAL;
+
+/* ---- threads (world.c) ---- */
+#define GC_CACHE_NONE ((gc_span_t *)0)
+typedef struct gc_thread {
+  pthread_t tid;
+  struct gc_thread *next, *prev;      /* registry (gc_world) */
+  uint8_t *stack_lo, *stack_hi;       /* the thread's own stack */
+  uint8_t *alt_lo, *alt_hi;           /* a fiber stack set with set_stack, or NULL */
+  volatile uint8_t *stop_sp;          /* where its stack ended when stopped */
+  volatile sig_atomic_t in_alloc;     /* inside the allocation fast path */
+  volatile sig_atomic_t stop_pending; /* a stop arrived during in_alloc */
+  volatile sig_atomic_t blocking;     /* in a blocking region (gc_world) */
+  strata_gc_frame_t *frames;          /* shadow stack */
+  gc_span_t *cache[GC_NKINDS][GC_NCLASSES];   /* spans it allocates from (gc_lock
+                                          for install/flush; fast path reads) */
+  uint8_t regs[512] __attribute__((aligned(16)));  /* registers saved by a stop or
+                                          a blocking region (jmp_buf/ucontext) */
+} gc_thread_t;
+
+extern __thread gc_thread_t *gc_self ST_INTERNAL;
+extern gc_thread_t *gc_threads ST_INTERNAL;        /* registry (gc_world) */
+extern pthread_mutex_t gc_world ST_INTERNAL;
+ST_INTERNAL gc_thread_t *_st_gc_thread_slow(void);  /* register the caller */
+ST_INTERNAL void _st_gc_stop_world(void);          /* gc_lock and gc_world held */
+ST_INTERNAL void _st_gc_start_world(void);
+ST_INTERNAL void _st_gc_safepoint(void);           /* honour a deferred stop */
+ST_INTERNAL void _st_gc_world_init(void);
+ST_INTERNAL void _st_gc_world_fork_child(void);
+ST_INTERNAL void _st_gc_pause_record(uint64_t ns);  /* one thread stop, for stats */
+
+static inline gc_thread_t *gc_thread(void) {
+  gc_thread_t *t = gc_self;
+  return st_likely(t != NULL) ? t : _st_gc_thread_slow();
+}
+
+/* ---- marking (mark.c) ---- */
+ST_INTERNAL void _st_gc_mark_init(void);
+ST_INTERNAL void _st_gc_mark_range(const void *lo, const void *hi);  /* conservative */
+ST_INTERNAL void _st_gc_mark_ptr(const void *p);   /* a candidate pointer */
+ST_INTERNAL void _st_gc_drain(void);               /* scan until the mark stack is empty */
+ST_INTERNAL void _st_gc_mark_roots(void);          /* root ranges, frames, stacks */
+ST_INTERNAL bool _st_gc_is_marked(const void *obj); /* obj: an object start */
+extern size_t gc_marked_bytes ST_INTERNAL;         /* this cycle's live bytes */
+ST_INTERNAL int  _st_gc_roots_add(void *lo, void *hi);
+ST_INTERNAL int  _st_gc_roots_remove(void *lo, void *hi);
+
+/* ---- finalizers and weak references (finalize.c) ---- */
+extern pthread_mutex_t gc_fin_lock ST_INTERNAL;
+ST_INTERNAL void _st_gc_weak_clear(int long_refs); /* world stopped, after marking */
+ST_INTERNAL void _st_gc_finalize_mark(void);       /* resurrect finalizable garbage */
+ST_INTERNAL void _st_gc_finalize_wake(void);       /* after the world restarts */
+ST_INTERNAL void _st_gc_fin_fork_child(void);
+extern size_t gc_finalizers_run ST_INTERNAL, gc_weak_cleared ST_INTERNAL;
+
+/* ---- collection (collect.c) ---- */
+ST_INTERNAL void _st_gc_init(void);
+extern _Atomic int gc_ready ST_INTERNAL;
+static inline void gc_ensure_init(void) {
+  if (st_unlikely(!atomic_load_explicit(&gc_ready, memory_order_acquire))) _st_gc_init();
+}
+ST_INTERNAL void _st_gc_maybe_collect(size_t more);  /* pacer check; gc_lock held */
+ST_INTERNAL void _st_gc_collect_locked(const char *why);  /* gc_lock held */
+
+#endif

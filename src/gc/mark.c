@@ -1,0 +1,214 @@
+/* Marking: the grey stack, scanning objects by kind, and the roots.
+ *
+ * Tri-color, with the colours stored as:
+ *   white  allocated, state byte != mark value of this epoch
+ *   grey   marked (state byte == mark value) and on the mark stack
+ *   black  marked and scanned (popped from the stack)
+ * mark_obj() turns a white object grey (noscan objects go straight to
+ * black); drain() pops grey objects and marks what they point to.  The mark
+ * stack is a list of chunks from the OS layer (never malloc: the world may be
+ * stopped with a malloc lock held by a stopped thread).  Invariant while
+ * draining: every object reachable from the roots is black, grey, or
+ * reachable from a grey object through white objects only.  When the stack
+ * is empty, every reachable object is black.
+ *
+ * Pointers are resolved conservatively everywhere (any word that falls in a
+ * live object, interior pointers included, marks it); typed objects only
+ * have their pointer fields looked at.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <string.h>
+#include "gc/internal.h"
+
+#define CHUNK_ENTRIES ((size_t)32768 - 2)
+typedef struct mchunk { struct mchunk *prev; size_t n; uint8_t *e[CHUNK_ENTRIES]; } mchunk_t;
+
+static mchunk_t *stack_top;          /* current chunk (gc_lock) */
+static mchunk_t *spare;              /* one kept for reuse */
+static uint8_t mark_value;           /* this cycle's, set by mark_begin */
+size_t gc_marked_bytes;
+static int mark_overflow;            /* a chunk could not be mapped */
+
+typedef struct { void *lo, *hi; } range_t;
+static range_t *roots;
+static size_t nroots, roots_cap;
+
+static void push(uint8_t *obj) {
+  mchunk_t *c = stack_top;
+  if (st_unlikely(c == NULL || c->n == CHUNK_ENTRIES)) {
+    mchunk_t *n = spare;
+    if (n) spare = NULL;
+    else n = _st_os_alloc(sizeof(mchunk_t), 0);
+    if (n == NULL) { mark_overflow = 1; return; }
+    n->prev = c;
+    n->n = 0;
+    stack_top = c = n;
+  }
+  c->e[c->n++] = obj;
+}
+
+static uint8_t *pop(void) {
+  mchunk_t *c = stack_top;
+  while (c && c->n == 0) {
+    stack_top = c->prev;
+    if (spare == NULL) spare = c; else _st_os_release(c, sizeof(mchunk_t));
+    c = stack_top;
+  }
+  return c ? c->e[--c->n] : NULL;
+}
+
+/* Mark the object holding p, if p points into a live one. */
+static inline void mark_ptr(const void *p) {
+  if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_relaxed)) return;
+  gc_span_t *s = gc_span_of(p);
+  if (s == NULL || !s->in_use) return;
+  uint8_t *slot = gc_slot_of(s, p);
+  if (slot == NULL) return;
+  uint8_t *st = &gc_state[gc_granule(slot)];
+  if (!(*st & 1) || *st == mark_value) return;
+  *st = mark_value;
+  gc_marked_bytes += s->cls == GC_NCLASSES ? (size_t)s->nslices * GC_SLICE : s->slot_size;
+  if (s->kind != GC_KIND_NOSCAN) push(slot);
+}
+
+void _st_gc_mark_ptr(const void *p) { mark_ptr(p); }
+
+void _st_gc_mark_range(const void *lo, const void *hi) {
+  uintptr_t a = ((uintptr_t)lo + sizeof(void *) - 1) & ~(uintptr_t)(sizeof(void *) - 1);
+  for (const void *const *w = (const void *const *)a; (const void *)(w + 1) <= hi; w++) mark_ptr(*w);
+}
+
+static void visit(void *const *slot, void *ctx) { (void)ctx; mark_ptr(*slot); }
+
+static void scan_typed(uint8_t *obj, size_t size, const strata_gc_type_t *t) {
+  switch (t->kind) {
+    case STRATA_GC_NOSCAN: return;
+    case STRATA_GC_CONSERVATIVE: _st_gc_mark_range(obj, obj + size); return;
+    case STRATA_GC_BITMAP:
+      for (size_t e = 0; e + t->size <= size; e += t->size) {
+        uint64_t m = t->bitmap;
+        while (m) {
+          unsigned i = (unsigned)__builtin_ctzll(m);
+          m &= m - 1;
+          if ((size_t)(i + 1) * sizeof(void *) <= t->size) mark_ptr(*(void **)(obj + e + i * sizeof(void *)));
+        }
+      }
+      return;
+    case STRATA_GC_OFFSETS:
+      for (size_t e = 0; e + t->size <= size; e += t->size)
+        for (size_t i = 0; i < t->noffsets; i++)
+          if (t->offsets[i] + sizeof(void *) <= t->size) mark_ptr(*(void **)(obj + e + t->offsets[i]));
+      return;
+    case STRATA_GC_TRACE: t->trace(obj, size, visit, NULL); return;
+  }
+}
+
+static void scan(uint8_t *obj) {
+  gc_span_t *s = gc_span_of(obj);
+  size_t size = s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
+  if (s->kind == GC_KIND_CONS) _st_gc_mark_range(obj, obj + size);
+  else if (s->kind == GC_KIND_TYPED) {
+    const strata_gc_type_t *t = gc_types[gc_granule(obj)];
+    if (t) scan_typed(obj, size, t);
+  }
+}
+
+/* Rescan the whole heap for grey objects that fell off a full mark stack:
+ * every marked object is scanned again (idempotent), until nothing new gets
+ * marked.  Slow, but only when the OS refused memory for the stack. */
+static void recover_overflow(void) {
+  while (mark_overflow) {
+    mark_overflow = 0;
+    size_t top = atomic_load_explicit(&gc_top, memory_order_relaxed);
+    for (size_t off = 0; off < top; off += GC_SLICE) {
+      gc_span_t *s = gc_span_map[off >> GC_SLICE_SHIFT];
+      if (s == NULL || !s->in_use || s->start != gc_base + off || s->kind == GC_KIND_NOSCAN) continue;
+      for (uint32_t i = 0; i < s->nslots; i++) {
+        uint8_t *slot = s->start + (size_t)i * s->slot_size;
+        if (gc_state[gc_granule(slot)] == mark_value) {
+          scan(slot);
+          uint8_t *o;
+          while ((o = pop()) != NULL) scan(o);
+        }
+      }
+    }
+  }
+}
+
+void _st_gc_drain(void) {
+  mark_value = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  uint8_t *o;
+  while ((o = pop()) != NULL) scan(o);
+  recover_overflow();
+}
+
+bool _st_gc_is_marked(const void *p) {
+  if (!gc_in_heap(p)) return true;                 /* not ours: never cleared */
+  gc_span_t *s = gc_span_of(p);
+  if (s == NULL || !s->in_use) return false;
+  uint8_t *slot = gc_slot_of(s, p);
+  return slot && gc_state[gc_granule(slot)] == gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+}
+
+/* ---- roots -------------------------------------------------------------------- */
+
+int _st_gc_roots_add(void *lo, void *hi) {
+  if (lo == NULL || hi == NULL || (uintptr_t)hi < (uintptr_t)lo) { errno = EINVAL; return -1; }
+  if (nroots == roots_cap) {
+    size_t cap = roots_cap ? roots_cap * 2 : 64;
+    range_t *n = _st_os_alloc(st_align_up(cap * sizeof(range_t), _st_os_page_size()), 0);
+    if (n == NULL) { errno = ENOMEM; return -1; }
+    if (roots) {
+      memcpy(n, roots, nroots * sizeof(range_t));
+      _st_os_release(roots, st_align_up(roots_cap * sizeof(range_t), _st_os_page_size()));
+    }
+    roots = n;
+    roots_cap = cap;
+  }
+  roots[nroots].lo = lo;
+  roots[nroots].hi = hi;
+  nroots++;
+  return 0;
+}
+
+int _st_gc_roots_remove(void *lo, void *hi) {
+  for (size_t i = nroots; i-- > 0;)
+    if (roots[i].lo == lo && roots[i].hi == hi) { roots[i] = roots[--nroots]; return 0; }
+  errno = EINVAL;
+  return -1;
+}
+
+/* The stack of t as it was stopped (or of the caller, from here). */
+static void mark_stack_of(gc_thread_t *t, const uint8_t *sp) {
+  const uint8_t *lo = t->stack_lo, *hi = t->stack_hi;
+  if (t->alt_lo && sp >= t->alt_lo && sp < t->alt_hi) { lo = t->alt_lo; hi = t->alt_hi; }
+  if (sp >= lo && sp < hi) lo = sp;
+  else if (t->alt_lo) { lo = t->alt_lo; hi = t->alt_hi; }   /* unknown: all of it */
+  _st_gc_mark_range(lo, hi);
+  _st_gc_mark_range(t->regs, t->regs + sizeof t->regs);
+  for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
+    for (size_t i = 0; i < f->n; i++) mark_ptr(f->slots[i]);
+}
+
+ST_INTERNAL void _st_gc_mark_fin_roots(void);
+
+void _st_gc_mark_roots(void) {
+  mark_value = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  for (size_t i = 0; i < nroots; i++) { _st_gc_mark_range(roots[i].lo, roots[i].hi); _st_gc_drain(); }
+  gc_thread_t *me = gc_self;
+  for (gc_thread_t *t = gc_threads; t; t = t->next) {
+    if (t == me) {
+      jmp_buf regs;                                 /* spill the caller's registers */
+      setjmp(regs);
+      volatile uint8_t here = 0;
+      mark_stack_of(t, (const uint8_t *)&here);
+      _st_gc_mark_range(&regs, (uint8_t *)&regs + sizeof regs);
+    } else if (t->stop_sp != NULL) {              /* NULL: it could not be stopped */
+      mark_stack_of(t, (const uint8_t *)t->stop_sp);
+    }
+    _st_gc_drain();
+  }
+  _st_gc_mark_fin_roots();
+  _st_gc_drain();
+}

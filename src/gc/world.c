@@ -1,0 +1,275 @@
+/* Threads: the registry, stopping and restarting them, blocking regions,
+ * shadow-stack frames and fiber stacks.
+ *
+ * Stop protocol (the collector holds gc_lock and gc_world):
+ *   1. for every registered thread t but the caller, not in a blocking
+ *      region: pthread_kill(t, SIG_SUSPEND); then wait for as many acks;
+ *   2. t's handler (SA_SIGINFO, SIG_RESUME blocked while it runs):
+ *        - if t->in_alloc: set t->stop_pending and return; the allocation
+ *          fast path calls _st_gc_safepoint() when it leaves (same steps);
+ *        - else copy the interrupted registers into t->regs, set t->stop_sp
+ *          to the interrupted stack pointer (minus the red zone), post the
+ *          ack semaphore and sigsuspend until world_gen changes;
+ *   3. restart: world_gen++, then SIG_RESUME to every stopped thread (the
+ *      handler does nothing; it only ends sigsuspend; a signal that comes
+ *      early stays pending and ends it at once).
+ * sem_post, sigsuspend and pthread_sigmask are async-signal-safe; the
+ * handler saves and restores errno.
+ *
+ * Blocking regions: enter saves the registers (setjmp into t->regs) and the
+ * stack pointer and sets t->blocking under gc_world; leave clears it under
+ * gc_world, so it waits while a collection has the world stopped (and may
+ * be reading that stack).
+ *
+ * Registration: a thread is registered by its first GC allocation or by
+ * strata_gc_register_thread; a pthread key destructor unregisters it at
+ * exit (its cached spans go back under gc_lock first).
+ */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <semaphore.h>
+#include <setjmp.h>
+#include <string.h>
+#include <ucontext.h>
+#include "gc/internal.h"
+
+#define SIG_SUSPEND SIGPWR
+#define SIG_RESUME  SIGXCPU
+#define RED_ZONE    128
+
+__thread gc_thread_t *gc_self;
+gc_thread_t *gc_threads;
+pthread_mutex_t gc_world = PTHREAD_MUTEX_INITIALIZER;
+static sem_t ack_sem;
+static volatile sig_atomic_t world_gen;
+static pthread_key_t thread_key;
+static gc_thread_t *recycled;          /* unregistered thread structs (gc_world) */
+
+ST_INTERNAL void _st_gc_thread_flush(gc_thread_t *t);
+
+/* Wait, with SIG_RESUME blocked on entry, until the world restarts. */
+static void wait_for_restart(sig_atomic_t gen) {
+  sigset_t wait_mask;
+  pthread_sigmask(SIG_BLOCK, NULL, &wait_mask);
+  sigdelset(&wait_mask, SIG_RESUME);
+  while (world_gen == gen) sigsuspend(&wait_mask);
+}
+
+static void suspend_handler(int sig, siginfo_t *info, void *ctx) {
+  (void)sig; (void)info;
+  int saved = errno;
+  gc_thread_t *t = gc_self;
+  if (t == NULL) { errno = saved; return; }
+  if (t->in_alloc) { t->stop_pending = 1; errno = saved; return; }
+  ucontext_t *uc = ctx;
+  size_t n = sizeof uc->uc_mcontext.gregs < sizeof t->regs ? sizeof uc->uc_mcontext.gregs : sizeof t->regs;
+  memcpy(t->regs, uc->uc_mcontext.gregs, n);
+  t->stop_sp = (uint8_t *)uc->uc_mcontext.gregs[REG_RSP] - RED_ZONE;
+  sig_atomic_t gen = world_gen;
+  sem_post(&ack_sem);
+  wait_for_restart(gen);
+  errno = saved;
+}
+
+static void resume_handler(int sig) { (void)sig; }
+
+/* An address a little below the caller's frame (its red zone included). */
+static inline __attribute__((always_inline)) uint8_t *below_here(void) {
+  return (uint8_t *)((uintptr_t)__builtin_frame_address(0) - RED_ZONE - 256);
+}
+
+void _st_gc_safepoint(void) {
+  gc_thread_t *t = gc_self;
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIG_RESUME);
+  sigaddset(&block, SIG_SUSPEND);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  if (t->stop_pending) {
+    t->stop_pending = 0;
+    jmp_buf regs;
+    setjmp(regs);
+    memcpy(t->regs, &regs, sizeof regs < sizeof t->regs ? sizeof regs : sizeof t->regs);
+    t->stop_sp = below_here();
+    sig_atomic_t gen = world_gen;
+    sem_post(&ack_sem);
+    wait_for_restart(gen);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ---- stop and restart ------------------------------------------------------- */
+
+static uint64_t stop_started;
+
+void _st_gc_stop_world(void) {
+  stop_started = _st_gc_now();
+  gc_thread_t *me = gc_self;
+  int n = 0;
+  for (gc_thread_t *t = gc_threads; t; t = t->next) {
+    t->stop_pending = 0;
+    if (t == me || t->blocking) continue;
+    if (pthread_kill(t->tid, SIG_SUSPEND) == 0) n++;
+    else t->stop_sp = NULL;                       /* gone: nothing to scan */
+  }
+  while (n > 0) {
+    if (sem_wait(&ack_sem) == 0) n--;
+    else if (errno != EINTR) break;
+  }
+}
+
+void _st_gc_start_world(void) {
+  gc_thread_t *me = gc_self;
+  world_gen++;
+  for (gc_thread_t *t = gc_threads; t; t = t->next)
+    if (t != me && !t->blocking && t->stop_sp) pthread_kill(t->tid, SIG_RESUME);
+  _st_gc_pause_record(_st_gc_now() - stop_started);
+}
+
+/* ---- registration ------------------------------------------------------------- */
+
+static void stack_bounds(gc_thread_t *t) {
+  pthread_attr_t a;
+  void *addr = NULL;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &a) == 0) {
+    pthread_attr_getstack(&a, &addr, &size);
+    pthread_attr_destroy(&a);
+  }
+  if (addr == NULL) {                              /* unknown: from here, 1 MiB up */
+    addr = (void *)((uintptr_t)__builtin_frame_address(0) - 4096);
+    size = (size_t)1 << 20;
+  }
+  t->stack_lo = addr;
+  t->stack_hi = (uint8_t *)addr + size;
+}
+
+static void unregister(gc_thread_t *t) {
+  pthread_mutex_lock(&gc_lock);
+  _st_gc_thread_flush(t);
+  pthread_mutex_lock(&gc_world);
+  if (t->prev) t->prev->next = t->next; else gc_threads = t->next;
+  if (t->next) t->next->prev = t->prev;
+  t->next = recycled;
+  recycled = t;
+  pthread_mutex_unlock(&gc_world);
+  pthread_mutex_unlock(&gc_lock);
+}
+
+static void thread_exit(void *arg) {
+  gc_thread_t *t = arg;
+  if (gc_self == t) gc_self = NULL;
+  unregister(t);
+}
+
+gc_thread_t *_st_gc_thread_slow(void) {
+  gc_ensure_init();
+  if (gc_self) return gc_self;
+  pthread_mutex_lock(&gc_world);
+  gc_thread_t *t = recycled;
+  if (t) recycled = t->next;
+  pthread_mutex_unlock(&gc_world);
+  if (t == NULL) t = _st_os_alloc(st_align_up(sizeof *t, _st_os_page_size()), 0);
+  if (t == NULL) return NULL;
+  memset(t, 0, sizeof *t);
+  t->tid = pthread_self();
+  stack_bounds(t);
+  pthread_mutex_lock(&gc_world);
+  t->next = gc_threads;
+  if (gc_threads) gc_threads->prev = t;
+  gc_threads = t;
+  gc_self = t;
+  pthread_mutex_unlock(&gc_world);
+  pthread_setspecific(thread_key, t);
+  return t;
+}
+
+STRATA_API int strata_gc_register_thread(void) {
+  return gc_thread() ? 0 : -1;
+}
+
+STRATA_API void strata_gc_unregister_thread(void) {
+  gc_thread_t *t = gc_self;
+  if (t == NULL) return;
+  pthread_setspecific(thread_key, NULL);
+  gc_self = NULL;
+  unregister(t);
+}
+
+STRATA_API void strata_gc_set_stack(void *lo, void *hi) {
+  gc_thread_t *t = gc_thread();
+  if (t == NULL) return;
+  pthread_mutex_lock(&gc_world);
+  t->alt_lo = lo;
+  t->alt_hi = hi;
+  pthread_mutex_unlock(&gc_world);
+}
+
+STRATA_API void strata_gc_blocking_enter(void) {
+  gc_thread_t *t = gc_thread();
+  if (t == NULL) return;
+  pthread_mutex_lock(&gc_world);
+  jmp_buf regs;
+  setjmp(regs);
+  memcpy(t->regs, &regs, sizeof regs < sizeof t->regs ? sizeof regs : sizeof t->regs);
+  /* The caller's frames are above this one: scanning from here covers them. */
+  t->stop_sp = below_here();
+  t->blocking = 1;
+  pthread_mutex_unlock(&gc_world);
+}
+
+STRATA_API void strata_gc_blocking_leave(void) {
+  gc_thread_t *t = gc_self;
+  if (t == NULL) return;
+  pthread_mutex_lock(&gc_world);
+  t->blocking = 0;
+  pthread_mutex_unlock(&gc_world);
+}
+
+STRATA_API void strata_gc_push_frame(strata_gc_frame_t *f) {
+  gc_thread_t *t = gc_thread();
+  if (t == NULL) return;
+  f->prev = t->frames;
+  atomic_signal_fence(memory_order_seq_cst);
+  t->frames = f;
+}
+
+STRATA_API void strata_gc_pop_frame(strata_gc_frame_t *f) {
+  gc_thread_t *t = gc_self;
+  if (t == NULL || t->frames != f) { _st_error("strata_gc_pop_frame(): not the innermost frame", f); return; }
+  t->frames = f->prev;
+}
+
+void _st_gc_world_init(void) {
+  sem_init(&ack_sem, 0, 0);
+  pthread_key_create(&thread_key, thread_exit);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sa.sa_sigaction = suspend_handler;
+  sigfillset(&sa.sa_mask);                         /* nothing interrupts the handler */
+  sigdelset(&sa.sa_mask, SIGSEGV);
+  sigdelset(&sa.sa_mask, SIGBUS);
+  sigaction(SIG_SUSPEND, &sa, NULL);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_flags = SA_RESTART;
+  sa.sa_handler = resume_handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIG_RESUME, &sa, NULL);
+}
+
+/* In a fork child only the forking thread lives: forget the others (their
+ * cached spans go back to the lists). */
+void _st_gc_world_fork_child(void) {
+  pthread_mutex_init(&gc_world, NULL);
+  sem_init(&ack_sem, 0, 0);
+  gc_thread_t *me = gc_self, *next;
+  for (gc_thread_t *t = gc_threads; t; t = next) {
+    next = t->next;
+    if (t == me) continue;
+    _st_gc_thread_flush(t);
+    if (t->prev) t->prev->next = t->next; else gc_threads = t->next;
+    if (t->next) t->next->prev = t->prev;
+  }
+  if (me) me->tid = pthread_self();
+}
