@@ -30,7 +30,7 @@
 
 _Atomic unsigned gc_epoch = 1;
 _Atomic int gc_ready;
-volatile int strata_gc_marking_flag;
+STRATA_API volatile int strata_gc_marking_flag;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static size_t trigger = GC_MIN_TRIGGER, live_after;

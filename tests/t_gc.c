@@ -1,0 +1,348 @@
+/* The garbage collector's API, one case at a time (strata/gc.h):
+ *   - each root kind keeps objects alive (registered range, shadow frame,
+ *     a local on the stack, another thread's stack, a blocking thread's
+ *     stack), and dropping it lets them go (a weak reference is cleared);
+ *   - interior pointers keep objects alive; noscan objects are not scanned;
+ *     typed objects (bitmap, offsets, trace callback) are scanned precisely;
+ *   - large objects, strata_gc_size/base/free, bad types (EINVAL);
+ *   - finalizers: run once, after the short weak reference to the object
+ *     was cleared and while the long one still holds; resurrection; the
+ *     objects a finalizable object references stay intact until it ran;
+ *   - a heap with a steady live set stays bounded over many cycles, and a
+ *     soft limit makes collections more frequent;
+ *   - a fork child can allocate and collect.
+ * Unreachability is checked through weak references, after the stack was
+ * scrubbed (a conservative scan may find stale copies of pointers in dead
+ * stack slots; the helpers allocate in noinline frames and scrub after).
+ */
+#include <string.h>
+#include <sys/wait.h>
+#include <strata/gc.h>
+#include "test.h"
+
+#define NOINLINE __attribute__((noinline))
+
+typedef struct node { struct node *left, *right; uint64_t payload[2]; } node_t;
+static const strata_gc_type_t node_bitmap = { STRATA_GC_BITMAP, "node", sizeof(node_t), 3, NULL, 0, NULL };
+static const uint32_t node_offs[] = { 0, 8 };
+static const strata_gc_type_t node_offsets = { STRATA_GC_OFFSETS, "node-o", sizeof(node_t), 0, node_offs, 2, NULL };
+static void node_trace(const void *obj, size_t size, strata_gc_visit_fn visit, void *ctx) {
+  (void)size;
+  const node_t *n = obj;
+  visit((void *const *)&n->left, ctx);
+  visit((void *const *)&n->right, ctx);
+}
+static const strata_gc_type_t node_traced = { STRATA_GC_TRACE, "node-t", 0, 0, NULL, 0, node_trace };
+
+static NOINLINE void scrub(void) {
+  volatile char pad[32768];
+  memset((char *)pad, 0, sizeof pad);
+  __asm__ volatile("" ::: "memory");
+}
+static void collect(void) { scrub(); strata_gc_collect(); }
+
+static NOINLINE strata_gc_weak_t *weak_to_new(const strata_gc_type_t *t, size_t size, void **keep_in) {
+  void *p = strata_gc_alloc(t, size);
+  CHECK(p != NULL, "alloc %zu", size);
+  memset(p, 0x11, size < 64 ? size : 64);
+  if (t && t->kind != STRATA_GC_NOSCAN && t->kind != STRATA_GC_CONSERVATIVE) memset(p, 0, 16);
+  if (keep_in) *keep_in = p;
+  return strata_gc_weak_new(p, 0);
+}
+
+/* ---- roots ------------------------------------------------------------------ */
+
+static void *global_root[4];
+
+static void test_root_range(void) {
+  CHECK(strata_gc_add_roots(global_root, global_root + 4) == 0, "add_roots");
+  strata_gc_weak_t *w = weak_to_new(NULL, 48, &global_root[2]);
+  collect();
+  CHECK(strata_gc_weak_get(w) == global_root[2], "object held by a root range was collected");
+  global_root[2] = NULL;
+  collect();
+  CHECK(strata_gc_weak_get(w) == NULL, "object no longer referenced was not collected");
+  CHECK(strata_gc_remove_roots(global_root, global_root + 4) == 0, "remove_roots");
+  CHECK(strata_gc_remove_roots(global_root, global_root + 4) == -1 && errno == EINVAL, "remove twice");
+  strata_gc_weak_free(w);
+}
+
+static void test_frame(void) {
+  void *slots[2] = { NULL, NULL };
+  strata_gc_frame_t f = { NULL, 2, slots };
+  strata_gc_push_frame(&f);
+  strata_gc_weak_t *w = weak_to_new(NULL, 32, &slots[1]);
+  collect();
+  CHECK(strata_gc_weak_get(w) != NULL, "object in a shadow frame was collected");
+  slots[1] = NULL;
+  strata_gc_pop_frame(&f);
+  collect();
+  CHECK(strata_gc_weak_get(w) == NULL, "object in a popped frame survived");
+  strata_gc_weak_free(w);
+}
+
+static NOINLINE void stack_holder(strata_gc_weak_t **out) {
+  volatile uintptr_t hidden = 0;
+  node_t *n = strata_gc_alloc(&node_bitmap, sizeof *n);
+  n->payload[0] = 42;
+  hidden = (uintptr_t)n;                      /* only on this frame's stack */
+  n = NULL;
+  *out = strata_gc_weak_new((void *)hidden, 0);
+  for (int i = 0; i < 5000; i++) strata_gc_malloc(64);   /* churn around it */
+  collect();
+  CHECK(strata_gc_weak_get(*out) == (void *)hidden, "object on the stack was collected");
+  CHECK(((node_t *)hidden)->payload[0] == 42, "object on the stack was overwritten");
+}
+
+static void test_stack(void) {
+  strata_gc_weak_t *w;
+  stack_holder(&w);
+  strata_gc_weak_free(w);
+}
+
+/* another thread's stack, and a thread in a blocking region */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static int hold_state;               /* 1 holding, 2 release */
+static strata_gc_weak_t *held_weak;
+static int hold_blocking;
+
+static void *holder_thread(void *arg) {
+  (void)arg;
+  volatile uintptr_t hidden = (uintptr_t)strata_gc_malloc(100);
+  memset((void *)hidden, 7, 100);
+  held_weak = strata_gc_weak_new((void *)hidden, 0);
+  if (hold_blocking) strata_gc_blocking_enter();
+  pthread_mutex_lock(&hold_lock);
+  hold_state = 1;
+  pthread_cond_broadcast(&hold_cond);
+  while (hold_state != 2) pthread_cond_wait(&hold_cond, &hold_lock);
+  pthread_mutex_unlock(&hold_lock);
+  if (hold_blocking) strata_gc_blocking_leave();
+  for (int i = 0; i < 100; i++) CHECK(((unsigned char *)hidden)[i] == 7, "held object changed");
+  return NULL;
+}
+
+static void test_other_stack(int blocking) {
+  hold_state = 0;
+  hold_blocking = blocking;
+  pthread_t th = test_spawn(holder_thread, NULL);
+  pthread_mutex_lock(&hold_lock);
+  while (hold_state != 1) pthread_cond_wait(&hold_cond, &hold_lock);
+  pthread_mutex_unlock(&hold_lock);
+  for (int i = 0; i < 3; i++) {
+    for (int k = 0; k < 20000; k++) strata_gc_malloc(48);
+    collect();
+    CHECK(strata_gc_weak_get(held_weak) != NULL, "object on another %sthread's stack was collected",
+          blocking ? "(blocking) " : "");
+  }
+  pthread_mutex_lock(&hold_lock);
+  hold_state = 2;
+  pthread_cond_broadcast(&hold_cond);
+  pthread_mutex_unlock(&hold_lock);
+  test_join(th);
+  strata_gc_weak_free(held_weak);
+}
+
+/* ---- kinds -------------------------------------------------------------------- */
+
+static void *kept[8];
+
+static NOINLINE void build_kinds(strata_gc_weak_t **w) {
+  /* interior pointer: a pointer 40 bytes into a 64-byte object */
+  char *a = strata_gc_malloc(64);
+  kept[0] = a + 40;
+  w[0] = strata_gc_weak_new(a, 0);
+  /* a noscan object does not keep what it "points" to */
+  void **ns = strata_gc_malloc_atomic(64);
+  void *victim = strata_gc_malloc(32);
+  ns[0] = victim;
+  kept[1] = ns;
+  w[1] = strata_gc_weak_new(victim, 0);
+  /* typed objects keep their children through each layout kind */
+  const strata_gc_type_t *types[3] = { &node_bitmap, &node_offsets, &node_traced };
+  for (int i = 0; i < 3; i++) {
+    node_t *parent = strata_gc_alloc(types[i], sizeof(node_t));
+    node_t *child = strata_gc_alloc(types[i], sizeof(node_t));
+    child->payload[0] = 1000 + (uint64_t)i;
+    STRATA_GC_WRITE(parent, parent->right, child);
+    /* a pointer in a non-pointer field is not followed by a precise type */
+    void *loose = strata_gc_malloc(32);
+    parent->payload[1] = (uint64_t)(uintptr_t)loose;
+    kept[2 + i] = parent;
+    w[2 + 2 * i] = strata_gc_weak_new(child, 0);
+    w[3 + 2 * i] = strata_gc_weak_new(loose, 0);
+  }
+  /* a large conservative object keeps an object it points to at its end */
+  void **big = strata_gc_malloc(3 << 20);
+  void *tail = strata_gc_malloc(16);
+  big[(3 << 20) / sizeof(void *) - 1] = tail;
+  kept[5] = big;
+  w[8] = strata_gc_weak_new(tail, 0);
+}
+
+static void test_kinds(void) {
+  CHECK(strata_gc_add_roots(kept, kept + 8) == 0, "roots");
+  strata_gc_weak_t *w[9];
+  build_kinds(w);
+  collect();
+  CHECK(strata_gc_weak_get(w[0]) != NULL, "interior pointer did not keep its object");
+  CHECK(strata_gc_weak_get(w[1]) == NULL, "a noscan object's contents were scanned");
+  for (int i = 0; i < 3; i++) {
+    node_t *c = strata_gc_weak_get(w[2 + 2 * i]);
+    CHECK(c != NULL && c->payload[0] == 1000 + (uint64_t)i, "typed kind %d lost a child", i);
+    CHECK(strata_gc_weak_get(w[3 + 2 * i]) == NULL, "typed kind %d followed a non-pointer field", i);
+  }
+  CHECK(strata_gc_weak_get(w[8]) != NULL, "large object's last word not scanned");
+  CHECK(strata_gc_size(kept[5]) == (3u << 20), "size of the large object: %zu", strata_gc_size(kept[5]));
+  CHECK(strata_gc_base((char *)kept[5] + 12345) == kept[5], "base of an interior pointer");
+  CHECK(strata_gc_base(&kept) == NULL, "base of a non-GC address");
+  CHECK(strata_gc_size(kept[0]) >= 64, "size via interior pointer");
+  memset(kept, 0, sizeof kept);
+  collect();
+  for (int i = 0; i < 9; i++) CHECK(strata_gc_weak_get(w[i]) == NULL, "weak %d not cleared once unreachable", i);
+  for (int i = 0; i < 9; i++) strata_gc_weak_free(w[i]);
+  CHECK(strata_gc_remove_roots(kept, kept + 8) == 0, "remove roots");
+
+  static const strata_gc_type_t bad = { STRATA_GC_TRACE, "bad", 0, 0, NULL, 0, NULL };
+  errno = 0;
+  CHECK(strata_gc_alloc(&bad, 16) == NULL && errno == EINVAL, "trace type without a callback");
+  static const strata_gc_type_t bad2 = { STRATA_GC_BITMAP, "bad2", 12, 1, NULL, 0, NULL };
+  CHECK(strata_gc_alloc(&bad2, 16) == NULL && errno == EINVAL, "bitmap type with an odd element size");
+  void *z = strata_gc_malloc(0);
+  CHECK(z != NULL && z != strata_gc_malloc(0), "size 0 gives unique objects");
+  unsigned char *q = strata_gc_malloc(1000);
+  for (int i = 0; i < 1000; i++) CHECK(q[i] == 0, "not zeroed");
+  strata_gc_free(q);
+  CHECK(strata_gc_base(q) == NULL, "freed object still live");
+}
+
+/* ---- finalizers ------------------------------------------------------------------- */
+
+static int fin_calls, fin_short_was_clear, fin_long_was_set, fin_child_ok;
+static strata_gc_weak_t *fin_short, *fin_long;
+static void *resurrected;
+
+static void finalizer(void *obj, void *arg) {
+  fin_calls++;
+  fin_short_was_clear = strata_gc_weak_get(fin_short) == NULL;
+  fin_long_was_set = strata_gc_weak_get(fin_long) == obj;
+  node_t *n = obj;
+  fin_child_ok = n->left != NULL && n->left->payload[0] == 777;
+  if (arg) resurrected = obj;
+}
+
+static NOINLINE void make_finalizable(int resurrect) {
+  node_t *n = strata_gc_alloc(&node_bitmap, sizeof *n);
+  node_t *child = strata_gc_alloc(&node_bitmap, sizeof *child);
+  child->payload[0] = 777;
+  STRATA_GC_WRITE(n, n->left, child);
+  CHECK(strata_gc_set_finalizer(n, finalizer, resurrect ? (void *)1 : NULL) == 0, "set_finalizer");
+  fin_short = strata_gc_weak_new(n, 0);
+  fin_long = strata_gc_weak_new(n, 1);
+}
+
+static void test_finalizers(void) {
+  strata_gc_add_roots(&resurrected, &resurrected + 1);
+  for (int resurrect = 0; resurrect <= 1; resurrect++) {
+    fin_calls = 0;
+    make_finalizable(resurrect);
+    collect();
+    strata_gc_run_finalizers();
+    CHECK(fin_calls == 1, "finalizer ran %d times", fin_calls);
+    CHECK(fin_short_was_clear, "short weak ref not cleared before the finalizer");
+    CHECK(fin_long_was_set, "long weak ref cleared before the finalizer");
+    CHECK(fin_child_ok, "a finalizable object's child was not kept");
+    collect();
+    strata_gc_run_finalizers();
+    CHECK(fin_calls == 1, "finalizer ran again (%d)", fin_calls);
+    if (resurrect) {
+      CHECK(strata_gc_weak_get(fin_long) == resurrected, "resurrected object lost");
+      resurrected = NULL;
+      collect();
+    }
+    CHECK(strata_gc_weak_get(fin_long) == NULL, "long weak ref kept after the object died");
+    strata_gc_weak_free(fin_short);
+    strata_gc_weak_free(fin_long);
+  }
+  CHECK(strata_gc_set_finalizer(&fin_calls, finalizer, NULL) == -1 && errno == EINVAL, "finalizer on a non-GC address");
+}
+
+/* ---- steady state and limits ----------------------------------------------------- */
+
+static node_t *ring[4096];
+
+static void churn_ring(size_t rounds) {
+  for (size_t r = 0; r < rounds; r++) {
+    size_t i = (r * 2654435761u) % 4096;
+    node_t *n = strata_gc_alloc(&node_bitmap, sizeof *n);
+    node_t *child = strata_gc_alloc(&node_offsets, sizeof *child);
+    n->payload[0] = r;
+    child->payload[0] = r ^ 0x5555;
+    STRATA_GC_WRITE(n, n->left, child);
+    STRATA_GC_WRITE(NULL, ring[i], n);
+    strata_gc_malloc_atomic(200 + r % 300);    /* garbage */
+  }
+}
+
+static void test_steady(void) {
+  strata_gc_add_roots(ring, ring + 4096);
+  strata_gc_stats_t a, b;
+  churn_ring(200000);
+  strata_gc_stats_get(&a);
+  churn_ring(2000000);
+  strata_gc_stats_get(&b);
+  CHECK(b.cycles > a.cycles + 5, "no collections over a steady churn (%zu -> %zu)", a.cycles, b.cycles);
+  CHECK(b.heap_committed <= a.heap_committed + (8u << 20), "heap grew from %zu to %zu with a steady live set",
+        a.heap_committed, b.heap_committed);
+  CHECK(b.objects_freed > 3000000, "only %zu objects freed", b.objects_freed);
+  for (int i = 0; i < 4096; i++)
+    if (ring[i]) CHECK(ring[i]->left && ring[i]->left->payload[0] == (ring[i]->payload[0] ^ 0x5555),
+                       "ring %d: child lost or overwritten", i);
+  /* a soft limit near the live set makes collections more frequent */
+  size_t old = strata_gc_set_limit(b.heap_live + (2u << 20));
+  strata_gc_stats_get(&a);
+  churn_ring(500000);
+  strata_gc_stats_get(&b);
+  size_t with_limit = b.cycles - a.cycles;
+  strata_gc_set_limit(old);
+  strata_gc_stats_get(&a);
+  churn_ring(500000);
+  strata_gc_stats_get(&b);
+  size_t without = b.cycles - a.cycles;
+  CHECK(with_limit > without, "the soft limit did not make collections more frequent (%zu vs %zu)",
+        with_limit, without);
+  printf("steady: heap committed %zu KiB, live %zu KiB; cycles with limit %zu, without %zu\n",
+         b.heap_committed >> 10, b.heap_live >> 10, with_limit, without);
+  memset(ring, 0, sizeof ring);
+}
+
+static void test_fork(void) {
+  pid_t pid = fork();
+  CHECK(pid >= 0, "fork");
+  if (pid == 0) {
+    for (int i = 0; i < 100000; i++) strata_gc_malloc(64);
+    strata_gc_collect();
+    strata_gc_stats_t st;
+    strata_gc_stats_get(&st);
+    _exit(st.cycles > 0 ? 0 : 3);
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "fork child failed");
+}
+
+int main(void) {
+  strata_gc_set_goal(100);
+  test_root_range();
+  test_frame();
+  test_stack();
+  test_other_stack(0);
+  test_other_stack(1);
+  test_kinds();
+  test_finalizers();
+  test_fork();
+  test_steady();
+  strata_gc_stats_print(stdout);
+  printf("t_gc: all passed\n");
+  return 0;
+}
