@@ -349,6 +349,7 @@ static void test_helpers(void) {
 }
 
 int main(void) {
+  alarm(120);                          /* a hang (e.g. a broken release loop) fails */
   test_content();
   test_align();
   test_overflow();

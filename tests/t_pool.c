@@ -18,7 +18,9 @@
  *            slot reused by a new pool with a stale cache in another thread
  * misuse:    in fork children: a pointer of another pool, an interior
  *            pointer, a malloc'd pointer, an immediate double put (plain and
- *            thread-safe pools): exit by SIGABRT and the expected stderr line
+ *            thread-safe pools): exit by SIGABRT and the expected stderr line;
+ *            debug builds (STRATA_DEBUG=1): also a double put that is not
+ *            the last put
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "config.h"              /* STRATA_DEBUG: the same flags built the library */
 #include "strata/arena.h"
 #include "strata/malloc.h"
 #include "test.h"
@@ -315,6 +318,14 @@ static void m_double(unsigned fl) {
   strata_pool_put(a, o);
 }
 
+static void m_double_later(unsigned fl) {    /* caught only by debug builds' bitmap */
+  strata_pool_t *a = strata_pool_new(48, 0, 0, fl);
+  void *o = strata_pool_get(a), *q = strata_pool_get(a);
+  strata_pool_put(a, o);
+  strata_pool_put(a, q);
+  strata_pool_put(a, o);
+}
+
 static void test_misuse(void) {
   for (unsigned fl = 0; fl <= STRATA_POOL_THREADSAFE; fl++) {
     const char *wrong = "strata: strata_pool_put(): pointer not from this pool (pointer 0x";
@@ -323,10 +334,13 @@ static void test_misuse(void) {
     expect_abort(m_malloc, fl, wrong, "m_malloc");
     expect_abort(m_beyond, fl, wrong, "m_beyond");
     expect_abort(m_double, fl, "strata: strata_pool_put(): double put (pointer 0x", "m_double");
+    if (STRATA_DEBUG)
+      expect_abort(m_double_later, fl, "strata: strata_pool_put(): double put (pointer 0x", "m_double_later");
   }
 }
 
 int main(void) {
+  alarm(120);                          /* a hang (e.g. a broken release loop) fails */
   test_basic();
   test_align_args();
   test_threads();

@@ -203,6 +203,7 @@ static void test_scratch(void) {
 }
 
 int main(void) {
+  alarm(120);                          /* a hang (e.g. a broken release loop) fails */
   test_free_paths();
   ndestroyed = 0;
   test_arena_paths();

@@ -441,8 +441,8 @@ static NOINLINE void cg_loop(long k) {
     char *p;
     switch (cg_mode) {
     case 0: p = (char *)&sink; break;
-    case 1: p = raw_bump(&rb, 32); break;
-    case 2: p = strata_arena_alloc(cg_arena, 32); break;
+    case 1: p = raw_bump(&rb, 32); *(volatile char *)p = 1; break;
+    case 2: p = strata_arena_alloc(cg_arena, 32); *(volatile char *)p = 1; break;
     case 3: p = strata_pool_get(pool_plain); *(volatile char *)p = 1; strata_pool_put(pool_plain, p); break;
     case 4: p = strata_pool_get(pool_ts); *(volatile char *)p = 1; strata_pool_put(pool_ts, p); break;
     case 5: p = strata_malloc(OBJ); *(volatile char *)p = 1; strata_free(p); break;
@@ -459,7 +459,7 @@ static NOINLINE void cg_loop(long k) {
 #endif
     default: p = (char *)&sink; break;
     }
-    *(volatile char *)p = 1;
+    (void)p;
   }
 }
 
@@ -485,12 +485,9 @@ static int cg_main(const char *mode, long k) {
   if (cg_mode == 9) ok = load_pair("libmimalloc.so.2", "mi_malloc", "mi_free", &mi_malloc_p, &mi_free_p);
   if (!ok) return 3;
   cg_arena = strata_arena_new(NULL);
-  for (long i = 0; i < k; i++) strata_arena_alloc(cg_arena, 32);   /* warm: chunks kept */
+  for (long i = 0; i < k + 200; i++) strata_arena_alloc(cg_arena, 32);   /* warm: chunks kept */
   strata_arena_reset(cg_arena);
-  int save = cg_mode;
-  for (cg_mode = 3; cg_mode <= 5; cg_mode++) cg_loop(100);           /* warm pools, caches */
-  cg_mode = save;
-  if (cg_mode >= 6) cg_loop(cg_mode >= 10 ? 2 : 100);
+  cg_loop(cg_mode >= 10 ? 2 : 100);             /* warm: caches, pages, first calls */
   cg_loop(k);
   printf("cg %s: %ld iterations\n", mode, k);
   return 0;
