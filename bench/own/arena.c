@@ -44,11 +44,14 @@
  *             Time per get+put pair: strata pool (plain and thread-safe)
  *             against malloc+free of strata, glibc, jemalloc, tcmalloc,
  *             mimalloc.
+ *  4. threads: the batch workload in 2 threads at once (one shared
+ *             thread-safe pool; each malloc with its own thread caches).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,7 +236,7 @@ static NOINLINE double run_tree_apr(void) {
 #define PAIRS_N (1 << 20)
 #define BATCH 1000
 #define RANDOM_LIVE 4096
-static void *slots[RANDOM_LIVE];
+static __thread void *slots[RANDOM_LIVE];     /* per thread: table 4 runs two at once */
 static void *(*glibc_malloc)(size_t), (*glibc_free)(void *);
 static void *(*je_malloc)(size_t), (*je_free)(void *);
 static void *(*tc_malloc_p)(size_t), (*tc_free_p)(void *);
@@ -427,6 +430,51 @@ static void table_pool(int runs) {
   }
 }
 
+/* ---- 4. two threads ------------------------------------------------------- */
+/* The batch workload in 2 threads at once on the same allocator (the
+ * thread-safe pool is shared): wall time per get+put pair per thread. */
+#define NTHREADS 2
+static pthread_barrier_t t4_bar;
+static double (*t4_fn)(void);
+static void *t4_thread(void *arg) {
+  (void)arg;
+  pthread_barrier_wait(&t4_bar);
+  t4_fn();
+  return NULL;
+}
+static double run_threads(double (*fn)(void)) {
+  pthread_t t[NTHREADS];
+  t4_fn = fn;
+  pthread_barrier_init(&t4_bar, NULL, NTHREADS + 1);
+  for (int i = 0; i < NTHREADS; i++) pthread_create(&t[i], NULL, t4_thread, NULL);
+  double t0 = bench_now();
+  pthread_barrier_wait(&t4_bar);
+  for (int i = 0; i < NTHREADS; i++) pthread_join(t[i], NULL);
+  double dt = bench_now() - t0;
+  pthread_barrier_destroy(&t4_bar);
+  return dt * 1e9 / ((PAIRS_N / BATCH) * BATCH);
+}
+
+static void table_threads(int runs) {
+  double t[NPOOLS][MAXRUNS];
+  for (int r = 0; r < runs; r++)
+    for (int j = 0; j < NPOOLS; j++) {
+      int k = (j + r) % NPOOLS;
+      if (k != 0 && pools[k].present) t[k][r] = run_threads(pools[k].fn[1]);
+    }
+  printf("\n== 4. %d threads at once, batch workload each (the thread-safe pool shared); wall ns per get+put"
+         " per thread; %d runs\n", NTHREADS, runs);
+  printf("%-28s %8s %6s %7s\n", "", "batch", "spread", "ratio");
+  for (int k = 1; k < NPOOLS; k++) {
+    if (!pools[k].present) continue;
+    double ratio[MAXRUNS], sp = 0;
+    for (int r = 0; r < runs; r++) ratio[r] = t[k][r] / t[1][r];
+    double m = median(t[k], runs, &sp);
+    printf("%-28s %8.2f %5.0f%% %6.2fx\n", pools[k].name, m, sp, median(ratio, runs, NULL));
+  }
+  printf("(ratio against the thread-safe pool; on a 2-core machine shared with other work)\n");
+}
+
 /* ---- callgrind mode -------------------------------------------------------- */
 /* One operation K times inside cg_loop (callgrind --toggle-collect=cg_loop):
  * bump / arena: one 32-byte allocation (the arena was warmed with the same
@@ -530,6 +578,7 @@ int main(int argc, char **argv) {
   run_tree_strata();
   table_tree(runs);
   table_pool(runs);
+  table_threads(runs);
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   for (int i = 0; i < NPEERS && n > 0; i++) {

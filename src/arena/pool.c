@@ -18,14 +18,17 @@
  *     batch's count).
  *  3. Plain pool: get pops the free list, else carves the next slot
  *     (fresh); put pushes.  No locks, one owner thread at a time.
- *  4. Thread-safe pool: each thread has, per pool, a cache of up to one
- *     loose list of < batch objects plus one spare full batch.  get pops the
- *     loose list; when it is empty the spare batch becomes the loose list;
- *     only when both are empty does the thread lock the pool and take a
+ *  4. Thread-safe pool: each thread has, per pool, a cache: a loose list of
+ *     at most `batch` objects plus up to SPARES full batches.  get pops the
+ *     loose list; when it is empty the newest spare becomes the loose list;
+ *     only when there is none does the thread lock the pool and take a
  *     whole batch (from the shared batch list, or carved).  put pushes; a
- *     full loose list becomes the spare, and an old spare goes to the pool
- *     under its lock.  So a thread takes the lock at most once per `batch`
- *     operations, and a get/put ping-pong never takes it (hysteresis).
+ *     full loose list becomes a spare, and when all spare places are taken
+ *     the oldest (coldest) spare goes to the pool under its lock.  So a
+ *     thread takes the lock at most once per `batch` operations, a get/put
+ *     ping-pong never takes it (hysteresis), and a thread that frees and
+ *     reallocates up to (SPARES + 1) * batch objects keeps them to itself
+ *     (no cache lines moving between cores).
  *  5. put checks in every build that the pointer is the start of a slot
  *     handed out by this pool: (obj - base) < (fresh - base), and
  *     divisible by the stride (a multiply by the inverse of its odd part).
@@ -62,17 +65,21 @@
 #define POOL_RANGE_DEF  ((size_t)1 << 30)       /* default reservation */
 #define POOL_OBJ_MAX    ((size_t)1 << 20)
 #define POOL_ALIGN_MAX  4096
+#define POOL_BATCH_BYTES 16384                  /* a batch: about this many bytes */
 #define BATCH_SHIFT     48                      /* user addresses < 2^47 on x86-64 / arm64 */
 
 /* A thread's cache for one pool.  Invariant: valid iff gen == pool->gen of
- * a registered pool; head holds n < batch objects, spare holds ns objects
- * (0 or batch); both lists NULL-terminated. */
+ * a registered pool; head holds n <= batch objects; spare[0 .. nsp-1] hold
+ * batch objects each, oldest first; ns == nsp * batch; all lists
+ * NULL-terminated. */
+#define SPARES 4
 typedef struct tcache {
   strata_pool_t *pool;
   uint64_t gen;
   void *head;
-  void *spare;
   _Atomic size_t n, ns;
+  unsigned nsp;
+  void *spare[SPARES];
   struct tcache *next, **pprev;                 /* pool->caches, under pool->lock */
 } tcache_t;
 
@@ -210,10 +217,10 @@ static void batch_push(strata_pool_t *p, void *list, size_t n) {
 /* Caller holds p->lock: give the cache's objects to the pool. */
 static void __tcache_flush(strata_pool_t *p, tcache_t *c) {
   size_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
-  size_t ns = atomic_load_explicit(&c->ns, memory_order_relaxed);
   if (n) batch_push(p, c->head, n);
-  if (ns) batch_push(p, c->spare, ns);
-  c->head = c->spare = NULL;
+  for (unsigned i = 0; i < c->nsp; i++) batch_push(p, c->spare[i], p->batch);
+  c->head = NULL;
+  c->nsp = 0;
   atomic_store_explicit(&c->n, 0, memory_order_relaxed);
   atomic_store_explicit(&c->ns, 0, memory_order_relaxed);
 }
@@ -237,11 +244,16 @@ static int __tcache_refill(strata_pool_t *p, tcache_t *c) {
   return 0;
 }
 
-/* Caller holds p->lock: the loose list is full; make it the spare. */
+/* Caller holds p->lock (when all spare places are taken): the full loose
+ * list becomes the newest spare; the oldest goes to the pool. */
 static void __tcache_spill(strata_pool_t *p, tcache_t *c) {
-  if (c->spare) batch_push(p, c->spare, atomic_load_explicit(&c->ns, memory_order_relaxed));
-  c->spare = c->head;
-  atomic_store_explicit(&c->ns, atomic_load_explicit(&c->n, memory_order_relaxed), memory_order_relaxed);
+  if (c->nsp == SPARES) {
+    batch_push(p, c->spare[0], p->batch);
+    for (unsigned i = 1; i < SPARES; i++) c->spare[i - 1] = c->spare[i];
+    c->nsp--;
+  }
+  c->spare[c->nsp++] = c->head;
+  atomic_store_explicit(&c->ns, c->nsp * p->batch, memory_order_relaxed);
   c->head = NULL;
   atomic_store_explicit(&c->n, 0, memory_order_relaxed);
 }
@@ -249,7 +261,8 @@ static void __tcache_spill(strata_pool_t *p, tcache_t *c) {
 static void tcache_link(strata_pool_t *p, tcache_t *c) {
   c->pool = p;
   c->gen = p->gen;
-  c->head = c->spare = NULL;
+  c->head = NULL;
+  c->nsp = 0;
   atomic_store_explicit(&c->n, 0, memory_order_relaxed);
   atomic_store_explicit(&c->ns, 0, memory_order_relaxed);
   c->next = p->caches;
@@ -293,11 +306,10 @@ ST_NOINLINE static void *ts_get_slow(strata_pool_t *p, tcache_t *c) {
   int locked = 0;
   if (!c) { pthread_mutex_lock(&p->lock); locked = 1; c = &p->locked; }
   if (!c->head) {
-    if (c->spare) {
-      c->head = c->spare;
-      c->spare = NULL;
-      atomic_store_explicit(&c->n, atomic_load_explicit(&c->ns, memory_order_relaxed), memory_order_relaxed);
-      atomic_store_explicit(&c->ns, 0, memory_order_relaxed);
+    if (c->nsp) {
+      c->head = c->spare[--c->nsp];
+      atomic_store_explicit(&c->n, p->batch, memory_order_relaxed);
+      atomic_store_explicit(&c->ns, c->nsp * p->batch, memory_order_relaxed);
     } else {
       if (!locked) pthread_mutex_lock(&p->lock);
       int r = __tcache_refill(p, c);
@@ -323,20 +335,14 @@ ST_NOINLINE static void ts_put_slow(strata_pool_t *p, tcache_t *c, void *obj) {
     double_put(obj);
     return;
   }
-  /* full loose list: it becomes the spare (the old spare goes to the pool)
-   * before obj is pushed, so the object put last is always the head and
-   * an immediate double put is always seen */
+  /* full loose list: it becomes a spare (the oldest spare may go to the
+   * pool) before obj is pushed, so the object put last is always the head
+   * and an immediate double put is always seen */
   if (atomic_load_explicit(&c->n, memory_order_relaxed) >= p->batch) {
-    if (!c->spare) {
-      c->spare = c->head;
-      c->head = NULL;
-      atomic_store_explicit(&c->ns, atomic_load_explicit(&c->n, memory_order_relaxed), memory_order_relaxed);
-      atomic_store_explicit(&c->n, 0, memory_order_relaxed);
-    } else {
-      if (!locked) pthread_mutex_lock(&p->lock);
-      __tcache_spill(p, c);
-      if (!locked) pthread_mutex_unlock(&p->lock);
-    }
+    int lock = !locked && c->nsp == SPARES;
+    if (lock) pthread_mutex_lock(&p->lock);
+    __tcache_spill(p, c);
+    if (lock) pthread_mutex_unlock(&p->lock);
   }
   NEXT(obj) = c->head;
   c->head = obj;
@@ -379,7 +385,9 @@ static inline void *ts_get(strata_pool_t *p) {
   tcache_t *c = tcache_fast(p);
   void *o;
   if (st_likely(c && (o = c->head) != NULL)) {
-    c->head = NEXT(o);
+    void *n = NEXT(o);
+    c->head = n;
+    __builtin_prefetch(n);
     atomic_store_explicit(&c->n, atomic_load_explicit(&c->n, memory_order_relaxed) - 1, memory_order_relaxed);
     return o;
   }
@@ -404,8 +412,10 @@ static void *pool_get(strata_pool_t *p) {
   if (st_unlikely(p->flags & STRATA_POOL_THREADSAFE)) return ts_get(p);
   void *o = p->free;
   if (st_unlikely(!o)) return plain_get_slow(p);
-  p->free = NEXT(o);
+  void *n = NEXT(o);
+  p->free = n;
   p->out++;
+  __builtin_prefetch(n);          /* the next get reads NEXT(n): overlap the miss */
   return o;
 }
 
@@ -478,7 +488,9 @@ STRATA_API strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t 
   p->obj_size = obj_size;
   p->capacity = cap;
   p->flags = flags;
-  p->batch = (16384 / stride < 8) ? 8 : (16384 / stride > 64 ? 64 : 16384 / stride);
+  p->batch = POOL_BATCH_BYTES / stride;             /* 8..256 objects, ~32 KiB */
+  if (p->batch < 8) p->batch = 8;
+  if (p->batch > 256) p->batch = 256;
   p->shift = (unsigned)__builtin_ctzll(stride);
   p->lowmask = ((uint64_t)1 << p->shift) - 1;
   uint64_t d = stride >> p->shift, inv = d;          /* Newton: inverse of odd d mod 2^64 */
