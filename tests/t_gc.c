@@ -3,7 +3,8 @@
  *     a local on the stack, another thread's stack, a blocking thread's
  *     stack), and dropping it lets them go (a weak reference is cleared);
  *   - interior pointers keep objects alive; noscan objects are not scanned;
- *     typed objects (bitmap, offsets, trace callback) are scanned precisely;
+ *     typed objects (bitmap, offsets, trace callback) are scanned precisely,
+ *     also when objects of two layouts share a span;
  *   - large objects, strata_gc_size/base/free, bad types (EINVAL);
  *   - finalizers: run once, after the short weak reference to the object
  *     was cleared and while the long one still holds; resurrection; the
@@ -217,6 +218,46 @@ static void test_kinds(void) {
   CHECK(strata_gc_base(q) == NULL, "freed object still live");
 }
 
+/* Two layouts in one size class: the span becomes mixed and each object
+ * must still be scanned with its own type. */
+static const strata_gc_type_t left_only = { STRATA_GC_BITMAP, "left", sizeof(node_t), 1, NULL, 0, NULL };
+static const strata_gc_type_t right_only = { STRATA_GC_BITMAP, "right", sizeof(node_t), 2, NULL, 0, NULL };
+#define MIXED_N 300
+static node_t *mixed_roots[MIXED_N];
+static strata_gc_weak_t *mixed_w[MIXED_N][2];
+
+static NOINLINE void build_mixed(void) {
+  for (int i = 0; i < MIXED_N; i++) {
+    int b = (i * 7 + i / 3) % 2;             /* irregular alternation */
+    node_t *n = strata_gc_alloc(b ? &right_only : &left_only, sizeof *n);
+    node_t *l = strata_gc_alloc(&node_bitmap, sizeof *l), *r = strata_gc_alloc(&node_bitmap, sizeof *r);
+    n->payload[0] = (uint64_t)b;
+    STRATA_GC_WRITE(n, n->left, l);
+    STRATA_GC_WRITE(n, n->right, r);
+    mixed_roots[i] = n;
+    mixed_w[i][0] = strata_gc_weak_new(l, 0);
+    mixed_w[i][1] = strata_gc_weak_new(r, 0);
+  }
+}
+
+static void test_mixed_types(void) {
+  CHECK(strata_gc_add_roots(mixed_roots, mixed_roots + MIXED_N) == 0, "roots");
+  build_mixed();
+  for (int round = 0; round < 2; round++) {
+    collect();
+    for (int i = 0; i < MIXED_N; i++) {
+      int b = (int)mixed_roots[i]->payload[0];
+      CHECK((strata_gc_weak_get(mixed_w[i][0]) != NULL) == !b, "object %d (%s): left child %s", i,
+            b ? "right_only" : "left_only", strata_gc_weak_get(mixed_w[i][0]) ? "kept" : "lost");
+      CHECK((strata_gc_weak_get(mixed_w[i][1]) != NULL) == b, "object %d (%s): right child %s", i,
+            b ? "right_only" : "left_only", strata_gc_weak_get(mixed_w[i][1]) ? "kept" : "lost");
+    }
+  }
+  for (int i = 0; i < MIXED_N; i++) { strata_gc_weak_free(mixed_w[i][0]); strata_gc_weak_free(mixed_w[i][1]); }
+  memset(mixed_roots, 0, sizeof mixed_roots);
+  strata_gc_remove_roots(mixed_roots, mixed_roots + MIXED_N);
+}
+
 /* ---- finalizers ------------------------------------------------------------------- */
 
 static int fin_calls, fin_short_was_clear, fin_long_was_set, fin_child_ok;
@@ -339,6 +380,7 @@ int main(void) {
   test_other_stack(0);
   test_other_stack(1);
   test_kinds();
+  test_mixed_types();
   test_finalizers();
   test_fork();
   test_steady();

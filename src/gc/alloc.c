@@ -44,6 +44,11 @@ static unsigned kind_of(const strata_gc_type_t *type) {
   return GC_KIND_TYPED;
 }
 
+static void span_drop_types(gc_span_t *s) {
+  if (s->types) { strata_free((void *)s->types); s->types = NULL; }
+  s->type = NULL;
+}
+
 /* ---- sweeping ------------------------------------------------------------- */
 
 /* Sweep small span s (on no list, not cached): free the slots not marked in
@@ -69,7 +74,7 @@ static bool sweep_small(gc_span_t *s) {
   }
   s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
   atomic_fetch_add_explicit(&gc_nfreed, freed, memory_order_relaxed);
-  if (nfree == s->nslots) { _st_gc_span_free(s); return false; }
+  if (nfree == s->nslots) { span_drop_types(s); _st_gc_span_free(s); return false; }
   s->free = list;
   s->nfree = nfree;
   return true;
@@ -81,6 +86,7 @@ static bool sweep_large(gc_span_t *s) {
   if (*st == gc_mark_value(s->swept_epoch)) return true;
   *st = 0;
   atomic_fetch_add_explicit(&gc_nfreed, 1, memory_order_relaxed);
+  s->type = NULL;
   _st_gc_span_free(s);
   return false;
 }
@@ -146,6 +152,23 @@ void _st_gc_after_mark(void) {
 
 /* ---- the slow path ----------------------------------------------------------- */
 
+/* Typed spans remember the type of their objects while they all share one
+ * (span->type), so neither allocation nor marking touches memory per object
+ * for it.  The first object of another type makes the span mixed: a per-slot
+ * array (malloc'd, under gc_lock, never with in_alloc set) filled with the
+ * old type, and from then on the fast path writes each object's entry.
+ * Returns false if the array cannot be had (the caller fails with ENOMEM). */
+static bool span_note_type(gc_span_t *s, const strata_gc_type_t *type) {
+  if (s->types) return true;
+  if (s->type == NULL && s->nfree == s->nslots) { s->type = type; return true; }
+  const strata_gc_type_t **a = strata_malloc(s->nslots * sizeof *a);
+  if (a == NULL) return false;
+  for (uint32_t i = 0; i < s->nslots; i++) a[i] = s->type;
+  s->types = a;
+  s->type = NULL;
+  return true;
+}
+
 static gc_span_t *span_new_small(unsigned kind, unsigned c) {
   gc_span_t *s = _st_gc_span_alloc(_st_class_slices(c));
   if (s == NULL) return NULL;
@@ -204,7 +227,7 @@ static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *typ
   s->large_size = size;
   s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
   size_t g = gc_granule(s->start);
-  if (kind == GC_KIND_TYPED) gc_types[g] = type;
+  if (kind == GC_KIND_TYPED) s->type = type;
   gc_state[g] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
   _st_gc_list_push(&full[kind][GC_NCLASSES], s, GC_LIST_LARGE);
   atomic_fetch_add_explicit(&gc_allocated, n * GC_SLICE, memory_order_relaxed);
@@ -217,27 +240,33 @@ static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
                                     const strata_gc_type_t *type) {
   pthread_mutex_lock(&gc_lock);
   gc_span_t *s = t->cache[kind][c];
-  if (s) { t->cache[kind][c] = NULL; span_uncache(s); }
-  _st_gc_maybe_collect(_st_class_slices(c) * GC_SLICE);
-  s = span_refill(kind, c);
-  if (s == NULL) {                                  /* out of heap: collect, retry */
-    _st_gc_collect_locked("heap full");
-    _st_gc_sweep_all();
+  if (s == NULL || s->free == NULL) {              /* exhausted: another span */
+    if (s) { t->cache[kind][c] = NULL; span_uncache(s); }
+    _st_gc_maybe_collect(_st_class_slices(c) * GC_SLICE);
     s = span_refill(kind, c);
+    if (s == NULL) {                                /* out of heap: collect, retry */
+      _st_gc_collect_locked("heap full");
+      _st_gc_sweep_all();
+      s = span_refill(kind, c);
+    }
+    if (s == NULL) { pthread_mutex_unlock(&gc_lock); errno = ENOMEM; return NULL; }
+    s->cached = 1;
+    s->nfree_cached = s->nfree;
+    atomic_fetch_add_explicit(&gc_allocated, (size_t)s->nfree * s->slot_size, memory_order_relaxed);
+    t->cache[kind][c] = s;
   }
-  if (s == NULL) { pthread_mutex_unlock(&gc_lock); errno = ENOMEM; return NULL; }
-  s->cached = 1;
-  s->nfree_cached = s->nfree;
-  atomic_fetch_add_explicit(&gc_allocated, (size_t)s->nfree * s->slot_size, memory_order_relaxed);
   /* one object now, under the lock (no collection can run) */
+  if (kind == GC_KIND_TYPED && s->type != type && !span_note_type(s, type)) {
+    pthread_mutex_unlock(&gc_lock);
+    errno = ENOMEM;
+    return NULL;
+  }
   uint8_t *p = s->free;
   s->free = *(void **)p;
   s->nfree--;
   memset(p, 0, s->slot_size);
-  size_t g = gc_granule(p);
-  if (kind == GC_KIND_TYPED) gc_types[g] = type;
-  gc_state[g] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
-  t->cache[kind][c] = s;
+  if (s->types) s->types[gc_slot_index(s, p)] = type;
+  gc_state[gc_granule(p)] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
   pthread_mutex_unlock(&gc_lock);
   return p;
 }
@@ -253,13 +282,13 @@ static inline void *gc_alloc_kind(unsigned kind, size_t size, const strata_gc_ty
   atomic_signal_fence(memory_order_seq_cst);
   gc_span_t *s = t->cache[kind][c];
   uint8_t *p;
-  if (st_likely(s != NULL && (p = s->free) != NULL)) {
+  if (st_likely(s != NULL && (p = s->free) != NULL) &&
+      (kind != GC_KIND_TYPED || st_likely(s->type == type) || s->types != NULL)) {
     s->free = *(void **)p;
     s->nfree--;
     memset(p, 0, s->slot_size);
-    size_t g = gc_granule(p);
-    if (kind == GC_KIND_TYPED) gc_types[g] = type;
-    gc_state[g] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+    if (kind == GC_KIND_TYPED && st_unlikely(s->types != NULL)) s->types[gc_slot_index(s, p)] = type;
+    gc_state[gc_granule(p)] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
     atomic_signal_fence(memory_order_seq_cst);
     t->in_alloc = 0;
     atomic_signal_fence(memory_order_seq_cst);

@@ -17,8 +17,10 @@
  *                                      the granule where a slot starts:
  *                                      0 free; odd: allocated, and bits 7..1
  *                                      hold the epoch of the last mark
- *   gc_types[(p - gc_base) >> 4]       the type of a typed object
- * They are reserved with the heap and committed along with it.
+ * They are reserved with the heap and committed along with it.  The type of
+ * a typed object is kept by its span: one type for all its objects while
+ * they share one (the common case: no memory per object), else an array
+ * with one entry per slot (span->types, from malloc).
  *
  * A pointer p is resolved (conservative roots, interior pointers) in O(1):
  * range check, span map, slot index by a multiply (slot_inv), state byte.
@@ -102,6 +104,9 @@ typedef struct gc_span {
   uint32_t nfree;
   uint32_t nfree_cached;    /* nfree when a cache took it (object counts) */
   size_t   large_size;      /* a large object: the bytes asked for */
+  const strata_gc_type_t *type;  /* typed span: the type of all its objects
+                                 (NULL: none yet, or mixed) */
+  const strata_gc_type_t **types; /* mixed typed span: the type of each slot */
   uint64_t freed_at;        /* free run: when it became free (ns) */
   struct gc_span *next, *prev;
 } gc_span_t;
@@ -117,7 +122,6 @@ extern size_t gc_reserved ST_INTERNAL;
 extern _Atomic size_t gc_top ST_INTERNAL;          /* committed bytes from gc_base */
 extern gc_span_t **gc_span_map ST_INTERNAL;
 extern uint8_t *gc_state ST_INTERNAL;
-extern const strata_gc_type_t **gc_types ST_INTERNAL;
 extern _Atomic unsigned gc_epoch ST_INTERNAL;
 extern pthread_mutex_t gc_lock ST_INTERNAL;
 
@@ -139,6 +143,14 @@ static inline uint8_t *gc_slot_of(const gc_span_t *s, const void *p) {
   return s->start + idx * s->slot_size;
 }
 static inline uint8_t gc_mark_value(unsigned epoch) { return (uint8_t)((epoch << 1) | 1); }
+static inline size_t gc_slot_index(const gc_span_t *s, const void *slot) {
+  return (size_t)((((size_t)((const uint8_t *)slot - s->start)) * s->slot_inv) >> 40);
+}
+/* The type of typed object obj in span s. */
+static inline const strata_gc_type_t *gc_type_of(const gc_span_t *s, const void *obj) {
+  if (s->type) return s->type;
+  return s->types ? s->types[gc_slot_index(s, obj)] : NULL;
+}
 
 ST_INTERNAL int  _st_gc_pages_init(size_t reserve);
 ST_INTERNAL gc_span_t *_st_gc_span_alloc(size_t nslices);      /* gc_lock held */

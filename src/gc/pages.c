@@ -2,7 +2,7 @@
  * reserved range of address space (see the picture in internal.h).
  *
  * 1. Start-up reserves the heap range and its side tables (span map, state
- *    bytes, type pointers) as address space only; both are committed
+ *    bytes) as address space only; both are committed
  *    together, 4 MiB of heap at a time, as the heap grows (gc_top).
  * 2. _st_gc_span_alloc(n): first fit among the free runs, by size bucket
  *    (exact buckets for 1..GC_RUN_BUCKETS-1 slices, one bucket above); the
@@ -37,7 +37,6 @@ size_t gc_reserved;
 _Atomic size_t gc_top;
 gc_span_t **gc_span_map;
 uint8_t *gc_state;
-const strata_gc_type_t **gc_types;
 pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
 size_t gc_committed_spans, gc_free_bytes;
 
@@ -102,13 +101,10 @@ static int commit_to(size_t top) {
   if (top > gc_reserved) top = gc_reserved;
   size_t ps = _st_os_page_size();
   size_t st_lo = gc_align_down(cur >> GC_GRANULE_SHIFT, ps), st_hi = st_align_up(top >> GC_GRANULE_SHIFT, ps);
-  size_t ty_lo = gc_align_down((cur >> GC_GRANULE_SHIFT) * sizeof(void *), ps);
-  size_t ty_hi = st_align_up((top >> GC_GRANULE_SHIFT) * sizeof(void *), ps);
   size_t mp_lo = gc_align_down((cur >> GC_SLICE_SHIFT) * sizeof(void *), ps);
   size_t mp_hi = st_align_up((top >> GC_SLICE_SHIFT) * sizeof(void *), ps);
   if (_st_os_commit(gc_base + cur, top - cur) != 0) return -1;
   if (_st_os_commit(gc_state + st_lo, st_hi - st_lo) != 0 ||
-      _st_os_commit((uint8_t *)gc_types + ty_lo, ty_hi - ty_lo) != 0 ||
       _st_os_commit((uint8_t *)gc_span_map + mp_lo, mp_hi - mp_lo) != 0) {
     _st_os_decommit(gc_base + cur, top - cur);
     return -1;
@@ -123,11 +119,9 @@ int _st_gc_pages_init(size_t reserve) {
     gc_base = _st_os_reserve(reserve, GC_COMMIT_STEP);
     if (gc_base == NULL) continue;
     gc_state = _st_os_reserve(st_align_up(reserve >> GC_GRANULE_SHIFT, ps), 0);
-    gc_types = _st_os_reserve(st_align_up((reserve >> GC_GRANULE_SHIFT) * sizeof(void *), ps), 0);
     gc_span_map = _st_os_reserve(st_align_up((reserve >> GC_SLICE_SHIFT) * sizeof(void *), ps), 0);
-    if (gc_state && gc_types && gc_span_map) break;
+    if (gc_state && gc_span_map) break;
     if (gc_state) _st_os_release(gc_state, st_align_up(reserve >> GC_GRANULE_SHIFT, ps));
-    if (gc_types) _st_os_release((void *)gc_types, st_align_up((reserve >> GC_GRANULE_SHIFT) * sizeof(void *), ps));
     if (gc_span_map) _st_os_release(gc_span_map, st_align_up((reserve >> GC_SLICE_SHIFT) * sizeof(void *), ps));
     _st_os_release(gc_base, reserve);
     gc_base = NULL;
