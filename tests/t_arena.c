@@ -14,8 +14,13 @@
  *            after the mark, keeps what came before (content), nests;
  *            invalid marks EINVAL
  * reset:     chunks reused (no chunk allocation after the first round) and
- *            RSS stable over 40 rounds of 24 MiB; retain budget frees kept
+ *            RSS stable over 40 rounds of 24 MiB; after a spike, chunks left
+ *            unused by a whole cycle go back (unless keep_unused); the
+ *            retain budget frees kept ones
  * helpers:   strdup/strndup/memdup/calloc/realloc, alloc_dtor, stats
+ * cache:     a destroyed arena's first chunk is reused by the next arena
+ *            (per-thread chunk cache); flush; threads exiting with cached
+ *            chunks
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -148,6 +153,14 @@ static void test_zero_and_oversize(void) {
   CHECK(s2 == s1 + 32, "small after oversize not adjacent: %p %p", (void *)s1, (void *)s2);
   CHECK(st1.chunks == st0.chunks + 1 && st1.chunk_allocs == st0.chunk_allocs + 1, "oversize chunk count");
   strata_arena_reset(a);                           /* oversize chunks go back */
+  {
+    strata_arena_t *u = strata_arena_new(NULL);    /* uniform mid-size requests: chunks grow */
+    for (int i = 0; i < 2000; i++) CHECK(strata_arena_alloc(u, 4000), "4000");
+    strata_arena_stats_t su;
+    strata_arena_stats(u, &su);
+    CHECK(su.chunk_allocs < 20, "2000 x 4000 B took %zu chunks", su.chunk_allocs);
+    strata_arena_destroy(u);
+  }
   strata_arena_stats(a, &st1);
   CHECK(st1.kept_chunks == 0 && st1.chunk_frees == 1, "oversize not released on reset: kept %zu frees %zu",
         st1.kept_chunks, st1.chunk_frees);
@@ -305,6 +318,32 @@ static void test_reset_reuse(void) {
   strata_arena_stats(a, &st);
   size_t kept = st.kept_chunks, reserved = st.reserved;
   CHECK(kept > 5 && reserved > (24u << 20), "kept %zu reserved %zu", kept, reserved);
+  /* a spike, then small cycles: the chunks the small cycles leave unused go
+   * back at the second reset after the spike */
+  for (int i = 0; i < 20000; i++) CHECK(strata_arena_alloc(a, 4000), "spike");
+  strata_arena_reset(a);
+  strata_arena_stats(a, &st);
+  size_t spike_reserved = st.reserved;
+  CHECK(spike_reserved >= (75u << 20) && st.chunk_frees == 0, "after the spike: reserved %zu frees %zu",
+        spike_reserved, st.chunk_frees);
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 1000; i++) CHECK(strata_arena_alloc(a, 1000), "small cycle");
+    strata_arena_reset(a);
+  }
+  strata_arena_stats(a, &st);
+  CHECK(st.reserved < (4u << 20) && st.chunk_frees > 0, "after small cycles: reserved %zu (spike %zu)",
+        st.reserved, spike_reserved);
+  /* keep_unused: nothing goes back */
+  strata_arena_opts_t ko = { .keep_unused = 1 };
+  strata_arena_t *k = strata_arena_new_opts(NULL, &ko);
+  for (int i = 0; i < 20000; i++) CHECK(strata_arena_alloc(k, 4000), "spike");
+  strata_arena_reset(k);
+  for (int round = 0; round < 3; round++) { strata_arena_alloc(k, 1000); strata_arena_reset(k); }
+  strata_arena_stats(k, &st);
+  CHECK(st.chunk_frees == 0 && st.reserved >= (75u << 20), "keep_unused: frees %zu", st.chunk_frees);
+  strata_arena_destroy(k);
+  for (int i = 0; i < 20000; i++) CHECK(strata_arena_alloc(a, 1000), "again");
+  strata_arena_reset(a);
   strata_arena_set_retain(a, 2u << 20);              /* excess goes back */
   strata_arena_stats(a, &st);
   CHECK(st.reserved <= (2u << 20) + 8192 && st.chunk_frees >= 1, "retain 2 MiB: reserved %zu frees %zu",
@@ -348,6 +387,30 @@ static void test_helpers(void) {
   strata_arena_destroy(NULL);
 }
 
+/* ---- the per-thread chunk cache ------------------------------------------- */
+static void *cache_thread(void *arg) {
+  (void)arg;
+  for (int r = 0; r < 50; r++) {                 /* chunks cached in this thread */
+    strata_arena_t *root = strata_arena_new(NULL);
+    for (int i = 0; i < 20; i++) memset(strata_arena_alloc(strata_arena_new(root), 6000), r, 6000);
+    strata_arena_destroy(root);
+  }
+  return NULL;                                   /* the cache is drained at exit */
+}
+
+static void test_chunk_cache(void) {
+  strata_arena_t *a = strata_arena_new(NULL);
+  strata_arena_destroy(a);
+  strata_arena_t *b = strata_arena_new(NULL);    /* LIFO cache: the same first chunk */
+  CHECK(b == a, "first chunk not reused from the thread's cache: %p then %p", (void *)a, (void *)b);
+  strata_arena_destroy(b);
+  strata_arena_cache_flush();
+  for (int i = 0; i < 4; i++) test_join(test_spawn(cache_thread, NULL));
+  b = strata_arena_new(NULL);
+  CHECK(b && strata_arena_strdup(b, "after flush"), "arena after flush");
+  strata_arena_destroy(b);
+}
+
 int main(void) {
   alarm(120);                          /* a hang (e.g. a broken release loop) fails */
   test_content();
@@ -358,6 +421,7 @@ int main(void) {
   test_marks();
   test_reset_reuse();
   test_helpers();
+  test_chunk_cache();
   printf("t_arena: all passed\n");
   return 0;
 }

@@ -64,13 +64,16 @@ typedef struct strata_arena strata_arena_t;
 /* Creation options; zero fields take the defaults. */
 typedef struct strata_arena_opts {
   size_t first_chunk;  /* bytes of the first chunk, which also holds the
-                          arena itself (default 4 KiB, at least 256) */
+                          arena itself (default 4 KiB, at least 512) */
   size_t max_chunk;    /* chunks grow x2 up to this (default 1 MiB); a request
-                          above a quarter of the next chunk gets its own */
-  size_t retain;       /* bytes of chunks reset/restore keep for reuse; the
-                          rest goes back (default SIZE_MAX: keep all but
-                          oversize chunks, so a steady reset cycle makes no
-                          OS or malloc calls).  See strata_arena_set_retain. */
+                          above a quarter of it gets a chunk of its own */
+  size_t retain;       /* bytes of chunks reset/restore may keep for reuse
+                          (default: no cap); see strata_arena_set_retain */
+  int keep_unused;     /* 0 (default): a reset gives back the kept chunks
+                          that went unused since the previous reset, so
+                          after a spike the arena shrinks back to what a
+                          cycle needs, while a steady reset cycle makes no
+                          OS or malloc calls; 1: keep them (up to retain) */
 } strata_arena_opts_t;
 
 /* A new arena; with a parent, it is destroyed when the parent is destroyed,
@@ -84,8 +87,10 @@ strata_arena_t *strata_arena_new_opts(strata_arena_t *parent, const strata_arena
  * called), then return every chunk and unlink from the parent.  NULL: no-op. */
 void strata_arena_destroy(strata_arena_t *a);
 
-/* Like destroy, but the arena stays usable: chunks are kept for reuse up to
- * the retain budget (largest first); oversize chunks and the excess go back. */
+/* Like destroy, but the arena stays usable: the chunks used since the last
+ * reset are kept for reuse up to the retain budget (largest first); oversize
+ * chunks, chunks that went unused for a whole cycle (unless keep_unused) and
+ * the excess go back. */
 void strata_arena_reset(strata_arena_t *a);
 
 /* Return kept chunks beyond `bytes` now and make that the retain budget for

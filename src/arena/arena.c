@@ -7,11 +7,11 @@
  *     sizes that wrap when rounded: both land in the slow path.
  *  2. Slow path (strata_arena_alloc_slow): validate size and alignment;
  *     retry the window with the alignment; a request above a quarter of
- *     the next chunk size gets an oversize chunk of its own, slotted behind
- *     the current chunk (whose room stays in use); otherwise the current
- *     chunk is retired and a new one becomes current: the first kept chunk
- *     that is big enough, else a fresh one of next_chunk bytes (x2 each
- *     time, up to max_chunk).  Chunks under 64 KiB come from strata_malloc,
+ *     max_chunk gets an oversize chunk of its own, slotted behind the
+ *     current chunk (whose room stays in use); otherwise the current chunk
+ *     is retired and a new one becomes current: the smallest kept chunk
+ *     that is big enough, else a fresh one of max(next_chunk, request)
+ *     bytes (next_chunk doubles each time, up to max_chunk).  Chunks under 64 KiB come from strata_malloc,
  *     through a small per-thread cache of the common sizes (chunk.c), so a
  *     short-lived child arena costs a list pop; larger ones straight from
  *     the page layer.
@@ -21,7 +21,9 @@
  *     them newest first by merging the two lists on that number.  Memory is
  *     handed back only after all of them ran.
  *  5. reset and restore put chunks on the kept list (largest first) up to
- *     the retain budget; oversize chunks and the excess go back below.
+ *     the retain budget; oversize chunks and the excess go back below.  A
+ *     reset also gives back kept chunks that nobody took since the previous
+ *     reset (the `used` mark), so an arena shrinks back after a spike.
  */
 #include <errno.h>
 #include <string.h>
@@ -37,6 +39,7 @@ static chunk_t *chunk_new(strata_arena_t *a, size_t size) {
   c->from_os = from_os;
   c->size = size;
   c->oversize = 0;
+  c->used = 1;
   c->next = NULL;
   c->top = CHUNK_DATA(c);
   a->reserved += size;
@@ -76,6 +79,7 @@ static chunk_t *chunk_get(strata_arena_t *a, size_t need, size_t fresh_size) {
       *pp = c->next;
       a->nkept--;
       a->kept_bytes -= c->size;
+      c->used = 1;
       return c;
     }
   }
@@ -107,8 +111,9 @@ ST_NOINLINE STRATA_API void *strata_arena_alloc_slow(strata_arena_t *a, size_t s
   }
   size_t need = CHUNK_HDR + (align - ARENA_ALIGN) + n;
 
-  /* 2. oversize: a chunk of its own, behind the current one */
-  if (need > a->next_chunk / 4) {
+  /* 2. oversize (above a quarter of the largest chunk size): a chunk of its
+   * own, behind the current one */
+  if (need > a->max_chunk / 4) {
     chunk_t *c = chunk_get(a, need, 0);
     if (!c) { errno = ENOMEM; return NULL; }
     c->oversize = 1;
@@ -146,6 +151,7 @@ STRATA_API strata_arena_t *strata_arena_new_opts(strata_arena_t *parent, const s
   size_t first = o && o->first_chunk ? o->first_chunk : ARENA_FIRST_DEF;
   size_t maxc = o && o->max_chunk ? o->max_chunk : ARENA_MAX_DEF;
   size_t retain = o && o->retain ? o->retain : SIZE_MAX;
+  int keep_unused = o && o->keep_unused;
   if (first < ARENA_FIRST_MIN) first = ARENA_FIRST_MIN;
   if (first > ARENA_CHUNK_LIMIT || maxc > ARENA_CHUNK_LIMIT) { errno = EINVAL; return NULL; }
   if (maxc < first) {
@@ -170,6 +176,7 @@ STRATA_API strata_arena_t *strata_arena_new_opts(strata_arena_t *parent, const s
   a->next_chunk = first * 2 < maxc ? first * 2 : maxc;
   a->max_chunk = maxc;
   a->retain = retain;
+  a->keep_unused = (uint32_t)keep_unused;
   chunk_make_current(a, c, (char *)a + ARENA_STRUCT);
   if (parent) {
     a->parent = parent;
@@ -258,7 +265,22 @@ static void chunks_drop_after(strata_arena_t *a, uint64_t chunk_seq) {
 STRATA_API void strata_arena_reset(strata_arena_t *a) {
   if (STRATA_DEBUG) _st_arena_check(a);
   release_regs(a, 0);
+  /* kept chunks nobody took during this cycle go back (chunks that a
+   * restore put there count as used); all kept ones start the next cycle
+   * unused */
+  for (chunk_t **pp = &a->kept; *pp;) {
+    chunk_t *c = *pp;
+    if (!c->used && !a->keep_unused) {
+      *pp = c->next;
+      a->nkept--;
+      a->kept_bytes -= c->size;
+      chunk_free(a, c);
+    } else {
+      pp = &c->next;
+    }
+  }
   chunks_drop_after(a, 0);
+  for (chunk_t *c = a->kept; c; c = c->next) c->used = 0;   /* a new cycle */
   a->first->seq = a->chunk_seq = a->chunk_seq + 1;
   chunk_make_current(a, a->first, (char *)a + ARENA_STRUCT);
   if (STRATA_DEBUG) _st_arena_check(a);

@@ -33,7 +33,7 @@
 
 #define ARENA_ALIGN       16u
 #define ARENA_MAGIC       0x41524e41u            /* "ARNA"; 0 once destroyed */
-#define ARENA_FIRST_MIN   256u
+#define ARENA_FIRST_MIN   512u
 #define ARENA_FIRST_DEF   4096u
 #define ARENA_MAX_DEF     ((size_t)1 << 20)
 #define ARENA_CHUNK_LIMIT ((size_t)1 << 30)      /* largest first/max chunk option */
@@ -53,6 +53,7 @@ typedef struct chunk {
   uint64_t seq;
   uint8_t from_os;    /* 1: _st_os_alloc (size is page-rounded), 0: strata_malloc */
   uint8_t oversize;   /* made for one large request; never kept by reset */
+  uint8_t used;       /* put in use since the last reset (kept list only) */
 } chunk_t;
 #define CHUNK_HDR ((sizeof(chunk_t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1))
 #define CHUNK_DATA(c) ((char *)(c) + CHUNK_HDR)
@@ -91,7 +92,12 @@ struct strata_arena {
   size_t chunk_allocs, chunk_frees, nchildren, ndtors;
   uint32_t magic;
   uint32_t releasing;                /* registrations are being undone */
+  uint32_t keep_unused;              /* opts.keep_unused */
 };
+
+_Static_assert(offsetof(struct strata_arena, bump) == 0, "arena.h's fast path reads the bump window first");
+_Static_assert(CHUNK_HDR + sizeof(struct strata_arena) + 2 * ARENA_ALIGN <= ARENA_FIRST_MIN,
+               "the smallest first chunk must hold the arena and some room");
 
 /* chunk.c: chunk memory.  get: *size bytes (rounded up to pages, and
  * *size updated, from the page layer at ARENA_OS_MIN and above; else
