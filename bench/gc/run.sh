@@ -23,11 +23,13 @@
 #   --only L  benchmarks to run: gcbench,gcbench-cons,binarytrees,
 #             binarytrees-mt,pauses,pauses-cons (default: all but pauses-cons)
 #   --gc L    collectors: strata,boehm,boehm-incr (default: all three)
+#   --report F  run nothing: print the tables for the result lines in F
+#             (a --raw file of an earlier run)
 # A collector whose binary is missing (strata before the collector links)
 # is skipped with a note.  Exit status 1 if a run failed or checks differ.
 set -u
 
-quick=0 runs=3 md= raw= build=build only= gcs="strata boehm boehm-incr" verbose=0
+quick=0 runs=3 md= raw= build=build only= gcs="strata boehm boehm-incr" verbose=0 report= only_set=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -35,8 +37,9 @@ while [ $# -gt 0 ]; do
     --md) md=$2; shift ;;
     --raw) raw=$2; shift ;;
     --build) build=$2; shift ;;
-    --only) only=$(echo "$2" | tr , ' '); shift ;;
+    --only) only=$(echo "$2" | tr , ' '); only_set=1; shift ;;
     --gc) gcs=$(echo "$2" | tr , ' '); shift ;;
+    --report) report=$2; shift ;;
     -v) verbose=1 ;;
     -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -57,8 +60,8 @@ else
 gcbench-cons|gcbench|--conservative
 binarytrees|binarytrees|21
 binarytrees-mt|binarytrees|--threads 2 21
-pauses|pauses|--heap 1g --seconds 10
-pauses-cons|pauses|--conservative --heap 1g --seconds 10"
+pauses|pauses|--heap 1g --seconds 20
+pauses-cons|pauses|--conservative --heap 1g --seconds 20"
 fi
 [ -n "$only" ] || only="gcbench gcbench-cons binarytrees binarytrees-mt pauses"
 
@@ -66,7 +69,6 @@ bindir=$build/bench/gc
 tmp=$(mktemp -d /tmp/gcbench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 [ -n "$raw" ] || raw=$tmp/raw
-: > "$raw"
 failed=0
 
 binary_of() {  # collector binary-name -> path ("" when missing)
@@ -74,6 +76,15 @@ binary_of() {  # collector binary-name -> path ("" when missing)
   [ -x "$f" ] && echo "$f"
 }
 
+if [ -n "$report" ]; then
+  raw=$report
+  runs=$(awk '{ sub(/^run=/, "", $1); if ($1 + 0 > n) n = $1 + 0 } END { print n + 0 }' "$raw")
+  grep -q 'heap_mb=64 ' "$raw" && quick=1
+  [ -n "$only_set" ] || only=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^name=/) { n = substr($i, 6); if (!(n in s)) { s[n] = 1; printf "%s ", n } } }' "$raw")
+  present=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^gc=/) print substr($i, 4) }' "$raw" | sort -u)
+  g2=; for g in $gcs; do echo "$present" | grep -qx "$g" && g2="$g2 $g"; done; gcs=$g2
+else
+: > "$raw"
 for g in $gcs; do
   for b in $only; do
     bin=$(echo "$table" | awk -F'|' -v n="$b" '$1 == n { print $2 }')
@@ -112,6 +123,7 @@ while [ $r -le $runs ]; do
   echo "run $r of $runs done" >&2
   r=$((r + 1))
 done
+fi
 
 boehm_ver=$(pkg-config --modversion bdw-gc 2>/dev/null || echo "?")
 header="Collector benchmarks: medians of $runs run(s)$( [ $quick = 1 ] && echo ', --quick sizes'), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC'), Boehm GC $boehm_ver."
@@ -123,6 +135,13 @@ function med(key,   n, i, j, t, v) {
   for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
   return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 }
+function checkcol(b, g,   c) {
+  c = ((b, g) in mine) ? mine[b, g] : "-"
+  if ((b in mismatch) && ((b, g) in mine)) c = "**MISMATCH " c "**"
+  if (wrong[b, g]) c = c " **WRONG " wrong[b, g] "/" runs[b, g] "**"
+  if (crashed[b, g]) c = c " **crashed " crashed[b, g] "/" runs[b, g] "**"
+  return c
+}
 function fmt(x, d) { return x == "" ? "-" : sprintf("%." d "f", x) }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
 BEGIN {
@@ -132,9 +151,14 @@ BEGIN {
   delete kv
   for (i = 1; i <= NF; i++) { p = index($i, "="); if (p) kv[substr($i, 1, p - 1)] = substr($i, p + 1) }
   b = kv["name"]; g = kv["gc"]
-  if (!((b, "check") in checks)) checks[b, "check"] = kv["check"]
-  else if (checks[b, "check"] != kv["check"]) bad[b] = 1
-  if (kv["check"] == "FAIL") bad[b] = 1
+  runs[b, g]++
+  if ("exit" in kv) { crashed[b, g]++; nbad++ }
+  else if (kv["check"] == "FAIL") { wrong[b, g]++; nbad++ }
+  else {
+    if (!((b, g) in mine)) mine[b, g] = kv["check"]
+    if (!(b in checks)) checks[b] = kv["check"]
+    else if (checks[b] != kv["check"]) { mismatch[b] = 1; nbad++ }
+  }
   for (i = 1; i <= nf; i++) {
     f = fields[i]
     if (f in kv) { k = b SUBSEP g SUBSEP f; cnt[k]++; val[k, cnt[k]] = kv[f] + 0 }
@@ -154,7 +178,7 @@ END {
       fmt(med(k "time_s"), 3), fmt(rss, 1), fmt(med(k "collections"), 0),
       fmt(med(k "pause_p50_us"), 0), fmt(med(k "pause_p99_us"), 0), fmt(med(k "pause_max_us"), 0),
       fmt(med(k "stall_max_us"), 0), fmt(med(k "alloc_mb_s"), 1),
-      (b in bad) ? "**MISMATCH/FAIL**" : checks[b, "check"]
+      checkcol(b, g)
   }
   print ""
   print "Ratios of medians, strata / Boehm (below 1: strata better; for pauses, time is the fixed run length and alloc MB/s is the throughput, higher is better):"
@@ -172,8 +196,7 @@ END {
   }
   print ""
   print "Pause p50/p99 are upper bounds of power-of-two histogram buckets (strata_gc_pause_percentile rule, applied to Boehm too); max is exact. Boehm pauses are stops of the world; strata pauses are stops of any thread. stall max: the longest single operation seen by a mutator thread (pauses only)."
-  nbad = 0; for (b in bad) nbad++
-  if (nbad) { print ""; print "**Check values differ or a run failed:** see the raw lines." }
+  if (nbad) { print ""; print "**" nbad " run(s) crashed, found damage (WRONG) or disagreed on the check value (MISMATCH):** see the raw lines and stderr." }
   exit nbad ? 1 : 0
 }' "$raw" > "$tmp/md"
 st=$?
