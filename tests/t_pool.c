@@ -16,6 +16,9 @@
  *            hands out each carved slot exactly once again
  * exit:      a thread's cache is flushed when it exits; a destroyed pool's
  *            slot reused by a new pool with a stale cache in another thread
+ * many:      70 thread-safe pools (more than the 64 cache slots: the rest
+ *            use the locked path) from 3 threads, content checked, every
+ *            object back
  * misuse:    in fork children: a pointer of another pool, an interior
  *            pointer, a malloc'd pointer, an immediate double put (plain and
  *            thread-safe pools): exit by SIGABRT and the expected stderr line;
@@ -261,6 +264,43 @@ static void test_exit_and_stale(void) {
   pthread_barrier_destroy(&bar);
 }
 
+/* ---- more thread-safe pools than cache slots (64): the locked path ------- */
+enum { NP = 70 };
+static strata_pool_t *many[NP];
+static void *many_worker(void *arg) {
+  uint64_t rng = 77 + (uintptr_t)arg;
+  void *held[NP][8] = { { 0 } };
+  for (int i = 0; i < 40000; i++) {
+    uint64_t r = rnd_next(&rng);
+    int k = (int)(r % NP), j = (int)((r >> 8) % 8);
+    if (held[k][j]) {
+      CHECK(*(uint64_t *)held[k][j] == (uint64_t)(uintptr_t)held[k][j] * 3 + (uint64_t)k, "pool %d object", k);
+      strata_pool_put(many[k], held[k][j]);
+      held[k][j] = NULL;
+    } else {
+      held[k][j] = strata_pool_get(many[k]);
+      CHECK(held[k][j], "get from pool %d", k);
+      *(uint64_t *)held[k][j] = (uint64_t)(uintptr_t)held[k][j] * 3 + (uint64_t)k;
+    }
+  }
+  for (int k = 0; k < NP; k++)
+    for (int j = 0; j < 8; j++) if (held[k][j]) strata_pool_put(many[k], held[k][j]);
+  return NULL;
+}
+static void test_many_pools(void) {
+  for (int k = 0; k < NP; k++) CHECK((many[k] = strata_pool_new(24 + (size_t)k, 0, 0, STRATA_POOL_THREADSAFE)), "pool %d", k);
+  pthread_t t[3];
+  for (long i = 0; i < 3; i++) t[i] = test_spawn(many_worker, (void *)i);
+  for (int i = 0; i < 3; i++) test_join(t[i]);
+  for (int k = 0; k < NP; k++) {
+    strata_pool_flush(many[k]);
+    strata_pool_stats_t st;
+    strata_pool_stats(many[k], &st);
+    CHECK(st.live == 0 && st.free == st.capacity, "pool %d: live %zu cached %zu", k, st.live, st.cached);
+    strata_pool_destroy(many[k]);
+  }
+}
+
 /* ---- misuse in fork children ---------------------------------------------- */
 static void expect_abort(void (*fn)(unsigned), unsigned fl, const char *line, const char *what) {
   int fd[2];
@@ -345,6 +385,7 @@ int main(void) {
   test_align_args();
   test_threads();
   test_exit_and_stale();
+  test_many_pools();
   test_misuse();
   printf("t_pool: all passed\n");
   return 0;

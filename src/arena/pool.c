@@ -445,9 +445,9 @@ STRATA_API void strata_pool_put(strata_pool_t *p, void *obj) {
 STRATA_API void strata_pool_flush(strata_pool_t *p) {
   if (!(p->flags & STRATA_POOL_THREADSAFE)) return;
   tcache_t *c = &tl_set->c[p->slot];
-  if (c->gen != p->gen) return;
   pthread_mutex_lock(&p->lock);
-  __tcache_flush(p, c);
+  if (c->gen == p->gen) __tcache_flush(p, c);
+  __tcache_flush(p, &p->locked);
   pthread_mutex_unlock(&p->lock);
 }
 
@@ -531,19 +531,19 @@ STRATA_API void strata_pool_stats(strata_pool_t *p, strata_pool_stats_t *st) {
   int ts = (p->flags & STRATA_POOL_THREADSAFE) != 0;
   if (ts) pthread_mutex_lock(&p->lock);
   size_t carved = (size_t)(atomic_load_explicit(&p->fresh, memory_order_relaxed) - p->base) / p->stride;
-  size_t cached = 0;
+  size_t cached = 0, shared = 0;   /* shared: the locked cache, free to any thread */
   if (ts) {
     for (tcache_t *c = p->caches; c; c = c->next)
       cached += atomic_load_explicit(&c->n, memory_order_relaxed) + atomic_load_explicit(&c->ns, memory_order_relaxed);
-    cached += atomic_load_explicit(&p->locked.n, memory_order_relaxed) +
-              atomic_load_explicit(&p->locked.ns, memory_order_relaxed);
+    shared = atomic_load_explicit(&p->locked.n, memory_order_relaxed) +
+             atomic_load_explicit(&p->locked.ns, memory_order_relaxed);
   }
   st->obj_size = p->obj_size;
   st->stride = p->stride;
   st->carved = carved;
   st->cached = cached;
-  st->live = p->out - cached;
-  st->free = p->capacity - p->out;
+  st->live = p->out - cached - shared;
+  st->free = p->capacity - p->out + shared;
   st->committed = (size_t)(p->committed - p->base);
   st->capacity = p->capacity;
   if (ts) pthread_mutex_unlock(&p->lock);
