@@ -5,7 +5,8 @@
  * oversize allocations, content checked before every release), all sharing
  * one thread-safe pool: objects are filled, handed between threads through
  * a mutex-protected exchange, checked and put back by whichever thread
- * holds them.  At the end every pool object must be back.
+ * holds them; each thread also churns a plain pool of its own.  At the end
+ * every pool object must be back.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -81,6 +82,27 @@ static void *worker(void *arg) {
   }
   for (int k = 0; k < 16; k++) if (mine[k]) { obj_check(mine[k]); strata_pool_put(pool, mine[k]); }
   strata_arena_destroy(root);
+  /* a plain pool of its own (the inline paths) */
+  strata_pool_t *pp = strata_pool_new(24, 8, 0, 0);
+  CHECK(pp, "plain pool");
+  void *objs[300];
+  for (int r = 0; r < 50; r++) {
+    for (int i = 0; i < 300; i++) {
+      objs[i] = strata_pool_get(pp);
+      CHECK(objs[i], "plain get");
+      memset(objs[i], i, 24);
+    }
+    for (int i = 299; i >= 0; i -= 1 + (r & 1)) {
+      CHECK(((unsigned char *)objs[i])[23] == (unsigned char)i, "plain object");
+      strata_pool_put(pp, objs[i]);
+      objs[i] = NULL;
+    }
+    for (int i = 0; i < 300; i++) if (objs[i]) strata_pool_put(pp, objs[i]);
+  }
+  strata_pool_stats_t st;
+  strata_pool_stats(pp, &st);
+  CHECK(st.live == 0, "plain pool live %zu", st.live);
+  strata_pool_destroy(pp);
   return NULL;
 }
 

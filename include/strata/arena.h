@@ -179,13 +179,18 @@ strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t max_objects
  * objects are dropped without being touched.  NULL: no-op. */
 void  strata_pool_destroy(strata_pool_t *p);
 /* An object (contents undefined).  NULL + ENOMEM when max_objects are live
- * or memory cannot be committed. */
-void *strata_pool_get(strata_pool_t *p);
+ * or memory cannot be committed.  Inline: a free-list pop for plain pools;
+ * everything else goes to strata_pool_get_slow. */
+static inline void *strata_pool_get(strata_pool_t *p);
 /* Give an object back (NULL: no-op).  A pointer that is not the start of an
  * object of this pool is reported ("strata: strata_pool_put(): pointer not
  * from this pool") and aborts; so is an immediate double put, and in debug
- * builds any double put. */
-void  strata_pool_put(strata_pool_t *p, void *obj);
+ * builds any double put.  Inline: the slot check and a push for plain
+ * pools; everything else (and every report) in strata_pool_put_slow. */
+static inline void strata_pool_put(strata_pool_t *p, void *obj);
+/* The complete out-of-line versions (any pool; what dlsym finds). */
+void *strata_pool_get_slow(strata_pool_t *p);
+void  strata_pool_put_slow(strata_pool_t *p, void *obj);
 /* The calling thread's cached objects of a thread-safe pool go back to the
  * pool (also done automatically when the thread exits). */
 void  strata_pool_flush(strata_pool_t *p);
@@ -237,6 +242,48 @@ static inline void *strata_arena_alloc_aligned(strata_arena_t *a, size_t size, s
     }
   }
   return strata_arena_alloc_slow(a, size, align);
+}
+
+/* The first fields of every pool: what the inline paths read and write.
+ * fast is 1 for plain pools in release builds; thread-safe pools and debug
+ * builds always take the out-of-line paths (whose checks are the same and
+ * more).  A slot test: off = obj - base is a slot handed out iff
+ * off < fresh - base, (off & lowmask) == 0 and (off >> shift) * inv <= qmax
+ * (stride = odd << shift; inv is the odd part's inverse mod 2^64). */
+struct strata_pool_head {
+  void *free;                    /* plain pools: the free list */
+  char *base;                    /* start of the reserved range */
+  char *fresh;                   /* end of the slots handed out at least once */
+  uint64_t lowmask, inv, qmax;
+  size_t out;                    /* objects not in the pool */
+  unsigned shift;
+  unsigned fast;
+};
+
+static inline void *strata_pool_get(strata_pool_t *p) {
+  struct strata_pool_head *h = (struct strata_pool_head *)p;
+  void *o = h->free;
+  if (__builtin_expect(h->fast && o != NULL, 1)) {
+    void *n = *(void **)o;
+    h->free = n;
+    h->out++;
+    __builtin_prefetch(n);       /* the next get reads it */
+    return o;
+  }
+  return strata_pool_get_slow(p);
+}
+
+static inline void strata_pool_put(strata_pool_t *p, void *obj) {
+  struct strata_pool_head *h = (struct strata_pool_head *)p;
+  uint64_t off = (uint64_t)((uintptr_t)obj - (uintptr_t)h->base);
+  if (__builtin_expect(h->fast && off < (uint64_t)(h->fresh - h->base) && !(off & h->lowmask) &&
+                       (off >> h->shift) * h->inv <= h->qmax && obj != h->free, 1)) {
+    *(void **)obj = h->free;
+    h->free = obj;
+    h->out--;
+    return;
+  }
+  strata_pool_put_slow(p, obj);
 }
 
 #ifdef __cplusplus

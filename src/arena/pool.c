@@ -88,33 +88,32 @@ typedef struct tcache {
  * check.  Threads start on tset_empty (all gens 0): no NULL check either. */
 typedef struct tset { tcache_t c[POOL_SLOTS + 1]; } tset_t;
 
-/* The pool.  Immutable after creation: base, range, stride, obj_size,
- * capacity, flags, slot, gen, batch, shift, inv, qmax, bits.  The rest: by
- * the owner (plain pool) or under lock (thread-safe; see above).
+/* The pool.  Immutable after creation: h.base, h.shift, h.lowmask, h.inv,
+ * h.qmax, h.fast, range, stride, obj_size, capacity, flags, slot, gen,
+ * batch, bits.  The rest: by the owner (plain pool) or under lock
+ * (thread-safe; see above); h.fresh is read without the lock by put's range
+ * check (__atomic builtins, relaxed).  h.free is the free list of plain
+ * pools, unused by thread-safe ones.
  * Invariants (quiescent):
  *   base <= fresh <= committed <= base + range, fresh = base + carved*stride;
  *   carved = out + |free| + sum of batch counts;
  *   out = live + sum over caches (n + ns) (plain pool: out = live). */
 struct strata_pool {
-  char *base;
+  struct strata_pool_head h;         /* first: arena.h's inline paths read it */
   size_t range, stride, obj_size, capacity, batch;
   unsigned flags;
   unsigned slot;                     /* POOL_SLOTS: thread-safe without caches */
   uint64_t gen;
-  unsigned shift;                    /* stride = d << shift, d odd */
-  uint64_t lowmask;                  /* (1 << shift) - 1 */
-  uint64_t inv, qmax;                /* d * inv == 1 mod 2^64; qmax = UINT64_MAX / d */
   uint64_t *bits;                    /* STRATA_DEBUG: 1 bit per slot, 1 = handed out */
   size_t bits_bytes;
-  void *free;                        /* plain pool: the free list */
   uintptr_t batches;                 /* thread-safe: shared batch list */
-  _Atomic(char *) fresh;
   char *committed;
-  size_t out;
   tcache_t *caches;
-  tcache_t locked;                   /* slot -1: the one cache, under lock */
+  tcache_t locked;                   /* no slot: the one cache, under lock */
   pthread_mutex_t lock;
 };
+
+_Static_assert(offsetof(struct strata_pool, h) == 0, "arena.h's inline paths read the head first");
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static strata_pool_t *reg_pool[POOL_SLOTS];
@@ -129,13 +128,13 @@ static __thread tset_t *tl_set = &tset_empty;
 /* ---- checks --------------------------------------------------------------- */
 
 static inline int slot_ok(const strata_pool_t *p, const void *obj) {
-  uint64_t off = (uint64_t)((uintptr_t)obj - (uintptr_t)p->base);
-  uint64_t lim = (uint64_t)(atomic_load_explicit(&((strata_pool_t *)p)->fresh, memory_order_relaxed) - p->base);
-  return off < lim && (off & p->lowmask) == 0 && (off >> p->shift) * p->inv <= p->qmax;
+  uint64_t off = (uint64_t)((uintptr_t)obj - (uintptr_t)p->h.base);
+  uint64_t lim = (uint64_t)(__atomic_load_n(&p->h.fresh, __ATOMIC_RELAXED) - p->h.base);
+  return off < lim && (off & p->h.lowmask) == 0 && (off >> p->h.shift) * p->h.inv <= p->h.qmax;
 }
 
 static size_t slot_index(const strata_pool_t *p, const void *obj) {
-  return (size_t)((const char *)obj - p->base) / p->stride;
+  return (size_t)((const char *)obj - p->h.base) / p->stride;
 }
 
 /* Debug: flip the slot's bit; `want` is the state it must be in. */
@@ -163,15 +162,15 @@ ST_COLD static void double_put(const void *obj) {
 /* Up to `want` never-used slots as a NULL-terminated list; the count in
  * *got.  Owner or pool->lock.  NULL + ENOMEM when none can be had. */
 static void *carve(strata_pool_t *p, size_t want, size_t *got) {
-  char *f = atomic_load_explicit(&p->fresh, memory_order_relaxed);
-  size_t left = (size_t)(p->base + p->capacity * p->stride - f) / p->stride;
+  char *f = __atomic_load_n(&p->h.fresh, __ATOMIC_RELAXED);
+  size_t left = (size_t)(p->h.base + p->capacity * p->stride - f) / p->stride;
   if (want > left) want = left;
   if (want == 0) { errno = ENOMEM; return NULL; }
   char *end = f + want * p->stride;
   if (end > p->committed) {
     size_t grow = (size_t)(end - p->committed);
     grow = (grow + POOL_SLAB - 1) & ~(POOL_SLAB - 1);
-    if (grow > (size_t)(p->base + p->range - p->committed)) grow = (size_t)(p->base + p->range - p->committed);
+    if (grow > (size_t)(p->h.base + p->range - p->committed)) grow = (size_t)(p->h.base + p->range - p->committed);
     if (_st_os_commit(p->committed, grow) != 0) {
       want = (size_t)(p->committed - f) / p->stride;       /* what is there */
       if (want == 0) { errno = ENOMEM; return NULL; }
@@ -184,7 +183,7 @@ static void *carve(strata_pool_t *p, size_t want, size_t *got) {
   /* release: a put's relaxed range check never needs more than "carved
    * before handed out", which the hand-off provides; release costs nothing
    * on x86 and documents the pairing */
-  atomic_store_explicit(&p->fresh, end, memory_order_release);
+  __atomic_store_n(&p->h.fresh, end, __ATOMIC_RELEASE);
   *got = want;
   return f;
 }
@@ -195,8 +194,8 @@ ST_NOINLINE static void *plain_get_slow(strata_pool_t *p) {
   size_t got;
   void *o = carve(p, p->batch, &got);
   if (!o) return NULL;
-  p->free = NEXT(o);
-  p->out++;
+  p->h.free = NEXT(o);
+  p->h.out++;
   return o;
 }
 
@@ -211,7 +210,7 @@ static void tl_key_init(void) { pthread_key_create(&tl_key, tl_exit); }
 static void batch_push(strata_pool_t *p, void *list, size_t n) {
   ((uintptr_t *)list)[1] = p->batches | ((uintptr_t)n << BATCH_SHIFT);
   p->batches = (uintptr_t)list;
-  p->out -= n;
+  p->h.out -= n;
 }
 
 /* Caller holds p->lock: give the cache's objects to the pool. */
@@ -238,7 +237,7 @@ static int __tcache_refill(strata_pool_t *p, tcache_t *c) {
     list = carve(p, p->batch, &n);
     if (!list) return -1;
   }
-  p->out += n;
+  p->h.out += n;
   c->head = list;
   atomic_store_explicit(&c->n, n, memory_order_relaxed);
   return 0;
@@ -410,11 +409,11 @@ static inline void ts_put(strata_pool_t *p, void *obj) {
 
 static void *pool_get(strata_pool_t *p) {
   if (st_unlikely(p->flags & STRATA_POOL_THREADSAFE)) return ts_get(p);
-  void *o = p->free;
+  void *o = p->h.free;
   if (st_unlikely(!o)) return plain_get_slow(p);
   void *n = NEXT(o);
-  p->free = n;
-  p->out++;
+  p->h.free = n;
+  p->h.out++;
   __builtin_prefetch(n);          /* the next get reads NEXT(n): overlap the miss */
   return o;
 }
@@ -425,21 +424,23 @@ ST_NOINLINE static void *debug_get(strata_pool_t *p) {
   return o;
 }
 
-STRATA_API void *strata_pool_get(strata_pool_t *p) {
+/* The out-of-line paths: every pool kind, every check (arena.h inlines the
+ * plain pools' common case). */
+STRATA_API void *strata_pool_get_slow(strata_pool_t *p) {
   if (STRATA_DEBUG) return debug_get(p);
   return pool_get(p);
 }
 
-STRATA_API void strata_pool_put(strata_pool_t *p, void *obj) {
+STRATA_API void strata_pool_put_slow(strata_pool_t *p, void *obj) {
   /* NULL fails the range check too (the base is never 0) */
   if (st_unlikely(!slot_ok(p, obj))) { if (obj) bad_put(p, obj); return; }
   if (STRATA_DEBUG) bits_flip(p, obj, 1, "strata_pool_put(): double put");
   if (st_unlikely(p->flags & STRATA_POOL_THREADSAFE)) { ts_put(p, obj); return; }
-  void *h = p->free;
+  void *h = p->h.free;
   if (st_unlikely(obj == h)) { double_put(obj); return; }
   NEXT(obj) = h;
-  p->free = obj;
-  p->out--;
+  p->h.free = obj;
+  p->h.out--;
 }
 
 STRATA_API void strata_pool_flush(strata_pool_t *p) {
@@ -476,12 +477,12 @@ STRATA_API strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t 
   strata_pool_t *p = (strata_pool_t *)strata_aligned_alloc(64, (sizeof *p + 63) & ~(size_t)63);
   if (!p) return NULL;
   memset(p, 0, sizeof *p);
-  p->base = (char *)_st_os_reserve(range, 0);
-  if (!p->base) { strata_free(p); errno = ENOMEM; return NULL; }
+  p->h.base = (char *)_st_os_reserve(range, 0);
+  if (!p->h.base) { strata_free(p); errno = ENOMEM; return NULL; }
   if (STRATA_DEBUG) {
     p->bits_bytes = ((cap + 63) / 64 * 8 + ps - 1) & ~(ps - 1);
     p->bits = (uint64_t *)_st_os_alloc(p->bits_bytes, 0);
-    if (!p->bits) { _st_os_release(p->base, range); strata_free(p); errno = ENOMEM; return NULL; }
+    if (!p->bits) { _st_os_release(p->h.base, range); strata_free(p); errno = ENOMEM; return NULL; }
   }
   p->range = range;
   p->stride = stride;
@@ -491,14 +492,15 @@ STRATA_API strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t 
   p->batch = POOL_BATCH_BYTES / stride;             /* 8..256 objects, ~32 KiB */
   if (p->batch < 8) p->batch = 8;
   if (p->batch > 256) p->batch = 256;
-  p->shift = (unsigned)__builtin_ctzll(stride);
-  p->lowmask = ((uint64_t)1 << p->shift) - 1;
-  uint64_t d = stride >> p->shift, inv = d;          /* Newton: inverse of odd d mod 2^64 */
+  p->h.shift = (unsigned)__builtin_ctzll(stride);
+  p->h.lowmask = ((uint64_t)1 << p->h.shift) - 1;
+  uint64_t d = stride >> p->h.shift, inv = d;          /* Newton: inverse of odd d mod 2^64 */
   for (int i = 0; i < 5; i++) inv *= 2 - d * inv;
-  p->inv = inv;
-  p->qmax = UINT64_MAX / d;
-  atomic_init(&p->fresh, p->base);
-  p->committed = p->base;
+  p->h.inv = inv;
+  p->h.qmax = UINT64_MAX / d;
+  p->h.fresh = p->h.base;
+  p->h.fast = !(flags & STRATA_POOL_THREADSAFE) && !STRATA_DEBUG;
+  p->committed = p->h.base;
   p->slot = POOL_SLOTS;
   if (flags & STRATA_POOL_THREADSAFE) {
     pthread_mutex_init(&p->lock, NULL);
@@ -521,7 +523,7 @@ STRATA_API void strata_pool_destroy(strata_pool_t *p) {
     if (p->slot < POOL_SLOTS && tl_set->c[p->slot].gen == p->gen) tl_set->c[p->slot].gen = 0;
     pthread_mutex_destroy(&p->lock);
   }
-  _st_os_release(p->base, p->range);
+  _st_os_release(p->h.base, p->range);
   if (p->bits) _st_os_release(p->bits, p->bits_bytes);
   strata_free(p);
 }
@@ -530,7 +532,7 @@ STRATA_API void strata_pool_stats(strata_pool_t *p, strata_pool_stats_t *st) {
   memset(st, 0, sizeof *st);
   int ts = (p->flags & STRATA_POOL_THREADSAFE) != 0;
   if (ts) pthread_mutex_lock(&p->lock);
-  size_t carved = (size_t)(atomic_load_explicit(&p->fresh, memory_order_relaxed) - p->base) / p->stride;
+  size_t carved = (size_t)(__atomic_load_n(&p->h.fresh, __ATOMIC_RELAXED) - p->h.base) / p->stride;
   size_t cached = 0, shared = 0;   /* shared: the locked cache, free to any thread */
   if (ts) {
     for (tcache_t *c = p->caches; c; c = c->next)
@@ -542,9 +544,9 @@ STRATA_API void strata_pool_stats(strata_pool_t *p, strata_pool_stats_t *st) {
   st->stride = p->stride;
   st->carved = carved;
   st->cached = cached;
-  st->live = p->out - cached - shared;
-  st->free = p->capacity - p->out + shared;
-  st->committed = (size_t)(p->committed - p->base);
+  st->live = p->h.out - cached - shared;
+  st->free = p->capacity - p->h.out + shared;
+  st->committed = (size_t)(p->committed - p->h.base);
   st->capacity = p->capacity;
   if (ts) pthread_mutex_unlock(&p->lock);
 }
