@@ -211,13 +211,17 @@ void  strata_pool_stats(strata_pool_t *p, strata_pool_stats_t *st);
 
 /* ---- inline fast paths (implementation) ----------------------------------- */
 
+/* Always inlined: a call would cost as much as the bump or the pop itself
+ * (and gcc tends to outline a static inline used at many call sites). */
+#define STRATA__INLINE static inline __attribute__((always_inline))
+
 /* The first two fields of every arena: the bump window of its current chunk.
  * Invariant: cur and end are 16-aligned, cur <= end. */
 struct strata_arena_bump { char *cur; char *end; };
 
 void *strata_arena_alloc_slow(strata_arena_t *a, size_t size, size_t align);
 
-static inline void *strata_arena_alloc(strata_arena_t *a, size_t size) {
+STRATA__INLINE void *strata_arena_alloc(strata_arena_t *a, size_t size) {
   struct strata_arena_bump *b = (struct strata_arena_bump *)a;
   /* n - 1 < room  <=>  0 < n <= room: size 0 and sizes that wrap when rounded
    * (n == 0) both fall to the slow path, which sorts them out. */
@@ -260,7 +264,7 @@ struct strata_pool_head {
   unsigned fast;
 };
 
-static inline void *strata_pool_get(strata_pool_t *p) {
+STRATA__INLINE void *strata_pool_get(strata_pool_t *p) {
   struct strata_pool_head *h = (struct strata_pool_head *)p;
   void *o = h->free;
   if (__builtin_expect(h->fast && o != NULL, 1)) {
@@ -273,7 +277,7 @@ static inline void *strata_pool_get(strata_pool_t *p) {
   return strata_pool_get_slow(p);
 }
 
-static inline void strata_pool_put(strata_pool_t *p, void *obj) {
+STRATA__INLINE void strata_pool_put(strata_pool_t *p, void *obj) {
   struct strata_pool_head *h = (struct strata_pool_head *)p;
   uint64_t off = (uint64_t)((uintptr_t)obj - (uintptr_t)h->base);
   if (__builtin_expect(h->fast && off < (uint64_t)(h->fresh - h->base) && !(off & h->lowmask) &&
