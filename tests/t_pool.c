@@ -341,6 +341,18 @@ static void m_interior(unsigned fl) {
   strata_pool_get(a);
   strata_pool_put(a, o + 16);
 }
+static void m_interior8(unsigned fl) {         /* offset 8 of a 48-byte stride: low bits */
+  strata_pool_t *a = strata_pool_new(48, 0, 0, fl);
+  char *o = strata_pool_get(a);
+  strata_pool_get(a);
+  strata_pool_put(a, o + 8);
+}
+static void m_interior_pow2(unsigned fl) {     /* a power-of-two stride: only the mask sees it */
+  strata_pool_t *a = strata_pool_new(64, 0, 0, fl);
+  char *o = strata_pool_get(a);
+  strata_pool_get(a);
+  strata_pool_put(a, o + 32);
+}
 static void m_malloc(unsigned fl) {
   strata_pool_t *a = strata_pool_new(48, 0, 0, fl);
   strata_pool_get(a);
@@ -371,6 +383,8 @@ static void test_misuse(void) {
     const char *wrong = "strata: strata_pool_put(): pointer not from this pool (pointer 0x";
     expect_abort(m_other_pool, fl, wrong, "m_other_pool");
     expect_abort(m_interior, fl, wrong, "m_interior");
+    expect_abort(m_interior8, fl, wrong, "m_interior8");
+    expect_abort(m_interior_pow2, fl, wrong, "m_interior_pow2");
     expect_abort(m_malloc, fl, wrong, "m_malloc");
     expect_abort(m_beyond, fl, wrong, "m_beyond");
     expect_abort(m_double, fl, "strata: strata_pool_put(): double put (pointer 0x", "m_double");
