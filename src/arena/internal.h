@@ -59,6 +59,10 @@ typedef struct chunk {
 #define CHUNK_DATA(c) ((char *)(c) + CHUNK_HDR)
 #define CHUNK_END(c)  ((char *)(c) + (c)->size)
 
+/* A destructor record, allocated in its own arena (so it lives exactly as
+ * long as the memory it may read).  Invariant: on the arena's dtors list,
+ * newest first, seq strictly decreasing; run (and unlinked) exactly once,
+ * by release_regs, before any chunk is given back. */
 typedef struct dtor {
   struct dtor *next;        /* older registration */
   void (*fn)(void *);

@@ -115,6 +115,10 @@ struct strata_pool {
 
 _Static_assert(offsetof(struct strata_pool, h) == 0, "arena.h's inline paths read the head first");
 
+/* The slot registry, all under reg_lock: reg_pool[i] is the thread-safe
+ * pool that owns cache slot i (NULL: free); reg_gen hands out generation
+ * numbers, never reused, so a cache bound to a destroyed pool can never
+ * match the slot's next owner. */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static strata_pool_t *reg_pool[POOL_SLOTS];
 static uint64_t reg_gen;
