@@ -19,6 +19,7 @@
  *                              which the thread touches no GC object
  *   gc_stats(&s)               collections and pauses so far (cumulative)
  *   gc_stats_window(a, b, &w)  what happened between two gc_stats snapshots
+ *   gc_hist_percentile(h, p)   percentile p of a pause histogram, in ns
  *   gc_name()                  "strata", "boehm" or "boehm-incr"
  *
  * How each backend maps, and why:
@@ -75,7 +76,8 @@ typedef struct gcb_stats {
 } gcb_stats_t;
 
 /* The upper bound, in ns, of the histogram bucket that holds percentile pct
- * of the pauses (0 when there was none): strata_gc_pause_percentile's rule. */
+ * of the pauses (0 when there was none): strata_gc_pause_percentile's rule
+ * as gc.h states it, used for Boehm (strata's figures come from strata). */
 static inline uint64_t gcb_hist_percentile(const uint64_t *hist, double pct) {
   uint64_t n = 0;
   for (int i = 0; i < GCB_PAUSE_BUCKETS; i++) n += hist[i];
@@ -135,6 +137,11 @@ static void gcb_boehm_event(GC_EventType ev) {
     if (d > gcb_boehm.max_ns) gcb_boehm.max_ns = d;
     gcb_boehm.hist[gcb_bucket_of(d)]++;
   }
+}
+
+/* Boehm keeps no histogram: the rule of strata_gc_pause_percentile. */
+static inline uint64_t gc_hist_percentile(const uint64_t *hist, double pct) {
+  return gcb_hist_percentile(hist, pct);
 }
 
 static inline void gc_init(void) {
@@ -227,6 +234,17 @@ static inline void gc_register_thread(void) { strata_gc_register_thread(); }
 static inline void gc_unregister_thread(void) { strata_gc_unregister_thread(); }
 static inline void gc_block_begin(void) { strata_gc_blocking_enter(); }
 static inline void gc_block_end(void) { strata_gc_blocking_leave(); }
+
+/* The percentile of a (window's) histogram by strata's own rule. */
+static inline uint64_t gc_hist_percentile(const uint64_t *hist, double pct) {
+  strata_gc_stats_t st;
+  memset(&st, 0, sizeof st);
+  for (int i = 0; i < GCB_PAUSE_BUCKETS && i < STRATA_GC_PAUSE_BUCKETS; i++) {
+    st.pause_hist[i] = (size_t)hist[i];
+    st.pauses += (size_t)hist[i];
+  }
+  return strata_gc_pause_percentile(&st, pct);
+}
 
 static inline void gc_stats(gcb_stats_t *s) {
   strata_gc_stats_t st;

@@ -82,7 +82,7 @@ static inline void gcb_report(const char *bench, double time_s, const gcb_stats_
          "pause_p50_us=%.1f pause_p99_us=%.1f pause_max_us=%.1f check=%s "
          "pauses=%llu pause_total_ms=%.1f pause_max_exact=%d",
          bench, gc_name(), time_s, gcb_peak_rss_kb(), (unsigned long long)w->collections,
-         gcb_hist_percentile(w->hist, 50) / 1e3, gcb_hist_percentile(w->hist, 99) / 1e3,
+         gc_hist_percentile(w->hist, 50) / 1e3, gc_hist_percentile(w->hist, 99) / 1e3,
          w->pause_max_ns / 1e3, check, (unsigned long long)w->pauses,
          w->pause_total_ns / 1e6, w->pause_max_exact);
   if (w->p99_exact_ns)
