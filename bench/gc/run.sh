@@ -145,7 +145,7 @@ function checkcol(b, g,   c) {
 function fmt(x, d) { return x == "" ? "-" : sprintf("%." d "f", x) }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }
 BEGIN {
-  nf = split("time_s peak_rss_kb collections pause_p50_us pause_p99_us pause_max_us stall_max_us alloc_mb_s", fields, " ")
+  nf = split("time_s peak_rss_kb collections pause_p50_us pause_p99_us pause_max_us stall_max_us alloc_mb_s pauses pause_total_ms pause_p50_exact_us pause_p99_exact_us stalls_1ms", fields, " ")
 }
 {
   delete kv
@@ -193,6 +193,18 @@ END {
       ratio(med(s "pause_p50_us"), med(o "pause_p50_us")), ratio(med(s "pause_p99_us"), med(o "pause_p99_us")),
       ratio(med(s "pause_max_us"), med(o "pause_max_us")), ratio(med(s "stall_max_us"), med(o "stall_max_us")),
       ratio(med(s "alloc_mb_s"), med(o "alloc_mb_s"))
+  }
+  print ""
+  print "Pause detail (medians): every pause counted and summed; exact percentiles where the collector reports each pause (Boehm); operations over 1 ms seen by the mutators (pauses only):"
+  print ""
+  print "| benchmark | collector | pauses | total paused s | exact p50 us | exact p99 us | ops over 1 ms |"
+  print "|---|---|---:|---:|---:|---:|---:|"
+  for (i = 1; i <= nb; i++) for (j = 1; j <= ng; j++) {
+    b = bs[i]; g = gg[j]; if (!((b, g) in seen)) continue
+    k = b SUBSEP g SUBSEP
+    tp = med(k "pause_total_ms"); if (tp != "") tp = tp / 1000
+    printf "| %s | %s | %s | %s | %s | %s | %s |\n", b, g, fmt(med(k "pauses"), 0), fmt(tp, 2),
+      fmt(med(k "pause_p50_exact_us"), 0), fmt(med(k "pause_p99_exact_us"), 0), fmt(med(k "stalls_1ms"), 0)
   }
   print ""
   print "Pause p50/p99 are upper bounds of power-of-two histogram buckets (strata_gc_pause_percentile rule, applied to Boehm too); max is exact. Boehm pauses are stops of the world; strata pauses are stops of any thread. stall max: the longest single operation seen by a mutator thread (pauses only)."
