@@ -110,12 +110,14 @@ typedef struct gc_type { size_t size; uint64_t bitmap; const char *name; } gc_ty
   { .size = (elem_size), .bitmap = (bits), .name = (nm) }
 
 #define BOEHM_SAMPLES 65536
-/* Written only by the collecting thread, under Boehm's allocation lock. */
+/* Written only by the collecting thread, under Boehm's allocation lock.
+ * The samples live in malloc memory, which Boehm does not scan (static data
+ * it does: half a MiB there would be scanned at every collection). */
 static struct {
   uint64_t stop_start_ns;
   uint64_t pauses, total_ns, max_ns;
   uint64_t hist[GCB_PAUSE_BUCKETS];
-  uint64_t samples[BOEHM_SAMPLES];
+  uint64_t *samples;
   int incremental;
 } gcb_boehm;
 
@@ -131,7 +133,7 @@ static void gcb_boehm_event(GC_EventType ev) {
   } else if (ev == GC_EVENT_POST_START_WORLD && gcb_boehm.stop_start_ns) {
     uint64_t d = gcb_mono_ns() - gcb_boehm.stop_start_ns;
     gcb_boehm.stop_start_ns = 0;
-    if (gcb_boehm.pauses < BOEHM_SAMPLES) gcb_boehm.samples[gcb_boehm.pauses] = d;
+    if (gcb_boehm.samples && gcb_boehm.pauses < BOEHM_SAMPLES) gcb_boehm.samples[gcb_boehm.pauses] = d;
     gcb_boehm.pauses++;
     gcb_boehm.total_ns += d;
     if (d > gcb_boehm.max_ns) gcb_boehm.max_ns = d;
@@ -145,6 +147,7 @@ static inline uint64_t gc_hist_percentile(const uint64_t *hist, double pct) {
 }
 
 static inline void gc_init(void) {
+  gcb_boehm.samples = malloc(BOEHM_SAMPLES * sizeof(uint64_t));
   GC_INIT();
   GC_set_on_collection_event(gcb_boehm_event);
   const char *e = getenv("BENCH_GC_INCREMENTAL");
@@ -181,7 +184,7 @@ static inline int gcb_cmp_u64(const void *a, const void *b) {
 }
 static inline uint64_t gcb_exact_pct(uint64_t from, uint64_t to, double pct) {
   if (to > BOEHM_SAMPLES) to = BOEHM_SAMPLES;
-  if (to <= from) return 0;
+  if (to <= from || !gcb_boehm.samples) return 0;
   size_t n = to - from;
   uint64_t *v = malloc(n * sizeof *v);
   if (!v) return 0;
@@ -291,7 +294,7 @@ static inline void gc_stats_window(const gcb_stats_t *a, const gcb_stats_t *b, g
   w->p50_exact_ns = gcb_exact_pct(a->pauses, b->pauses, 50);
   w->p99_exact_ns = gcb_exact_pct(a->pauses, b->pauses, 99);
   /* every stop is sampled (up to BOEHM_SAMPLES): the exact max is known */
-  if (!w->pause_max_exact && b->pauses <= BOEHM_SAMPLES) {
+  if (!w->pause_max_exact && b->pauses <= BOEHM_SAMPLES && gcb_boehm.samples) {
     w->pause_max_ns = gcb_exact_pct(a->pauses, b->pauses, 100);
     w->pause_max_exact = 1;
   }
