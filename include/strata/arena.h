@@ -98,7 +98,7 @@ void strata_arena_reset(strata_arena_t *a);
 void strata_arena_set_retain(strata_arena_t *a, size_t bytes);
 
 /* Small chunks (4..32 KiB) of destroyed arenas are kept in a per-thread
- * cache (up to 64 of each size) for the next arena; this gives the calling
+ * cache (up to 64 of each size and 512 KiB per size) for the next arena; this gives the calling
  * thread's cache back to malloc now (a thread's cache also goes when the
  * thread exits). */
 void strata_arena_cache_flush(void);

@@ -6,11 +6,12 @@
  * Those sizes fill only a few blocks per malloc page, so a burst of frees
  * empties whole pages, the malloc layer retires them, and the next burst
  * pays for setting them up again.  APR keeps a free list of blocks in its
- * allocator for the same reason.  Here a thread keeps up to CC_MAX chunks of
- * each power-of-two size from 4 to 32 KiB (at most 1.9 MiB per thread),
- * last in, first out; anything beyond goes back to strata_free at once, and
- * the cache is emptied when the thread exits (a pthread key destructor) or
- * on strata_arena_cache_flush().
+ * allocator for the same reason.  Here a thread keeps, of each power-of-two
+ * size from 4 to 32 KiB, up to CC_MAX chunks and CC_CLASS_BYTES bytes (64,
+ * 64, 32 and 16 chunks: at most 1.75 MiB per thread), last in, first
+ * out; anything beyond goes back to strata_free at once, and the cache is
+ * emptied when the thread exits (a pthread key destructor) or on
+ * strata_arena_cache_flush().
  *
  * Protocol: the cache is thread-local; no locks, no atomics.  A chunk may be
  * freed by another thread than the one that made it (it is plain malloc
@@ -24,6 +25,7 @@
 #define CC_MIN_SHIFT 12                         /* 4 KiB */
 #define CC_CLASSES   4                          /* 4, 8, 16, 32 KiB */
 #define CC_MAX       64                         /* chunks per class and thread */
+#define CC_CLASS_BYTES ((size_t)512 << 10)      /* and bytes per class and thread */
 
 /* Invariant: n[k] = |list[k]|, every block on list[k] is a strata_malloc
  * block of exactly 4 KiB << k, linked through its first word. */
@@ -96,7 +98,7 @@ ST_INTERNAL void _st_arena_mem_put(void *p, size_t size, int from_os) {
   if (k >= 0) {
     ccache_t *cc = tl_cc;
     if (!cc) cc = cc_create();
-    if (cc && cc->n[k] < CC_MAX) {
+    if (cc && cc->n[k] < CC_MAX && (size_t)(cc->n[k] + 1) * size <= CC_CLASS_BYTES) {
       *(void **)p = cc->list[k];
       cc->list[k] = p;
       cc->n[k]++;
