@@ -23,13 +23,15 @@
 #   --only L  benchmarks to run: gcbench,gcbench-cons,binarytrees,
 #             binarytrees-mt,pauses,pauses-cons (default: all but pauses-cons)
 #   --gc L    collectors: strata,boehm,boehm-incr (default: all three)
+#   --heap SIZE, --seconds S   override the pauses benchmarks' live heap
+#             (1g; --quick 64m) and measured time (20; --quick 2)
 #   --report F  run nothing: print the tables for the result lines in F
 #             (a --raw file of an earlier run)
 # A collector whose binary is missing (strata before the collector links)
 # is skipped with a note.  Exit status 1 if a run failed or checks differ.
 set -u
 
-quick=0 runs=3 md= raw= build=build only= gcs="strata boehm boehm-incr" verbose=0 report= only_set=
+quick=0 runs=3 md= raw= build=build only= gcs="strata boehm boehm-incr" verbose=0 report= only_set= heap= seconds=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -40,6 +42,8 @@ while [ $# -gt 0 ]; do
     --only) only=$(echo "$2" | tr , ' '); only_set=1; shift ;;
     --gc) gcs=$(echo "$2" | tr , ' '); shift ;;
     --report) report=$2; shift ;;
+    --heap) heap=$2; shift ;;
+    --seconds) seconds=$2; shift ;;
     -v) verbose=1 ;;
     -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -63,6 +67,8 @@ binarytrees-mt|binarytrees|--threads 2 21
 pauses|pauses|--heap 1g --seconds 20
 pauses-cons|pauses|--conservative --heap 1g --seconds 20"
 fi
+[ -n "$heap" ] && table=$(echo "$table" | sed "s/--heap [^ ]*/--heap $heap/")
+[ -n "$seconds" ] && table=$(echo "$table" | sed "s/--seconds [^ ]*/--seconds $seconds/")
 [ -n "$only" ] || only="gcbench gcbench-cons binarytrees binarytrees-mt pauses"
 
 bindir=$build/bench/gc
