@@ -111,6 +111,25 @@ void _st_gc_sweep_all(void) {
   atomic_fetch_add_explicit(&gc_sweep_ns, _st_gc_now() - t0, memory_order_relaxed);
 }
 
+/* Sweep up to max unswept spans (gc_lock held); returns how many.  The
+ * collector thread calls it in batches after a cycle, so garbage goes back
+ * without waiting for allocation to come by (background sweeping). */
+size_t _st_gc_sweep_some(size_t max) {
+  size_t n = 0;
+  uint64_t t0 = _st_gc_now();
+  for (unsigned k = 0; k < GC_NKINDS && n < max; k++)
+    for (unsigned c = 0; c <= GC_NCLASSES && n < max; c++) {
+      gc_span_t *s;
+      while (n < max && (s = gc_unswept[k][c].first) != NULL) {
+        _st_gc_list_remove(&gc_unswept[k][c], s);
+        if (c == GC_NCLASSES ? sweep_large(s) : sweep_small(s)) file_span(s);
+        n++;
+      }
+    }
+  atomic_fetch_add_explicit(&gc_sweep_ns, _st_gc_now() - t0, memory_order_relaxed);
+  return n;
+}
+
 /* ---- after a mark, and thread caches -------------------------------------- */
 
 static void span_uncache(gc_span_t *s) {

@@ -1,20 +1,40 @@
 /* A collection, the pacer, start-up, fork and statistics.
  *
- * A collection (_st_gc_collect_locked, gc_lock held by the caller, which is
- * a registered thread):
- *   1. finish sweeping the previous cycle (spans still unswept), so that no
- *      stale epoch survives into this one (see "Epochs" in internal.h);
- *   2. take gc_world and gc_fin_lock, stop every other thread (world.c);
- *   3. give back every thread cache's span; advance the epoch;
- *   4. mark from the roots (ranges, shadow frames, every stack and its saved
- *      registers, the finalizer queue) and drain;
- *   5. clear short weak references to unmarked objects; queue and mark the
- *      finalizable unmarked objects; drain; clear long weak references;
- *   6. move every span to the unswept lists, set the next trigger, restart
- *      the world; sweeping is lazy (alloc.c), finalizers run later.
- * In this version the whole mark is one stop of every thread; the pause is
- * recorded.  The write barrier is already in the API (and in every store
- * the program makes), so marking can move off the pause without changing it.
+ * A cycle runs on the collector thread (started on first need), mostly
+ * concurrently with the program:
+ *   1. (gc_lock) finish sweeping the previous cycle, so no stale epoch
+ *      survives into this one (see "Epochs" in internal.h);
+ *   2. stop the world, briefly: give back the thread caches' spans, advance
+ *      the epoch, turn the write barrier on; restart the world.  From here
+ *      objects are born marked (black);
+ *   3. one thread at a time, a handshake (world.c): stop it, scan its stack,
+ *      registers and shadow frames, take what its barrier shaded, restart
+ *      it.  Heap objects are scanned only after every thread has passed its
+ *      handshake, so a store that read the barrier flag before step 2 has
+ *      landed by then;
+ *   4. the registered ranges and the finalizer queue; then drain the mark
+ *      stack concurrently, taking in what the barriers shade;
+ *   5. stop the world again (termination): rescan every stack and range
+ *      (cheap: almost everything they hold is marked by now; it also covers
+ *      programs that store into roots without the barrier), take the shade
+ *      buffers, drain; clear short weak references, queue and mark the
+ *      finalizable garbage, drain, clear long weak references; turn the
+ *      barrier off; move every span to the unswept lists; restart.
+ * The barrier is the hybrid one: while marking, a store shades the old and
+ * the new target (strata_gc_write_slow).  Argument: an object reachable at
+ * step 2 (the snapshot) is either still reachable through the path the
+ * marker follows, or a store cut that path, and the store shaded it (the
+ * deletion half); an object hidden in a stack that was not yet scanned and
+ * moved into the heap is shaded by the insertion half.  New objects are
+ * black.  So every object reachable at the snapshot or allocated since is
+ * marked when the stack is empty, and nothing reachable is swept.
+ *
+ * After a cycle the collector thread sweeps the spans in the background, 16
+ * at a time (allocation sweeps the ones it needs first, lazily).
+ *
+ * A collection from strata_gc_collect() waits for a cycle that starts after
+ * the call.  When the heap is full (or twice past the trigger while a cycle
+ * runs), the allocating thread waits for the cycle to end.
  *
  * Pacer.  After a mark with `live` bytes marked, the next collection starts
  * when allocated bytes reach
@@ -36,7 +56,6 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static size_t trigger = GC_MIN_TRIGGER, live_after;
 static int goal = 100, disabled;
 static size_t soft_limit;
-static int collecting;                   /* gc_lock: a collection runs (no nesting) */
 
 /* statistics (gc_lock) */
 static size_t cycles, pauses, pause_hist[STRATA_GC_PAUSE_BUCKETS];
@@ -67,19 +86,35 @@ static void set_trigger(void) {
   trigger = t;
 }
 
+static pthread_mutex_t cycle_lock;
+static pthread_cond_t cycle_cond;
+static uint64_t cycles_requested, cycles_started, cycles_done;
+static int collector_started;
+ST_INTERNAL void _st_gc_mark_fork_child(void);
+
 static void fork_prepare(void) {
   pthread_mutex_lock(&gc_lock);
+  pthread_mutex_lock(&cycle_lock);
   pthread_mutex_lock(&gc_world);
   pthread_mutex_lock(&gc_fin_lock);
 }
 static void fork_parent(void) {
   pthread_mutex_unlock(&gc_fin_lock);
   pthread_mutex_unlock(&gc_world);
+  pthread_mutex_unlock(&cycle_lock);
   pthread_mutex_unlock(&gc_lock);
 }
+/* The collector thread does not survive: a cycle in progress is dropped
+ * (the barrier goes off; the next cycle starts from scratch). */
 static void fork_child(void) {
   _st_gc_fin_fork_child();
   _st_gc_world_fork_child();
+  _st_gc_mark_fork_child();
+  pthread_mutex_init(&cycle_lock, NULL);
+  pthread_cond_init(&cycle_cond, NULL);      /* the parent's waiters are not here */
+  collector_started = 0;
+  cycles_requested = cycles_started = cycles_done = 0;
+  strata_gc_marking_flag = 0;
   pthread_mutex_init(&gc_lock, NULL);
 }
 
@@ -100,42 +135,166 @@ static void gc_init_once(void) {
 
 void _st_gc_init(void) { pthread_once(&init_once, gc_init_once); }
 
-void _st_gc_collect_locked(const char *why) {
-  (void)why;
-  if (collecting) return;
-  collecting = 1;
+/* ---- the cycle ---------------------------------------------------------------- */
+
+static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cycle_cond = PTHREAD_COND_INITIALIZER;
+/* cycle_lock: cycles_requested, cycles_started, cycles_done, collector_started */
+static size_t allocated_at_start;
+
+static void cb_mark_thread(gc_thread_t *t, void *arg) { (void)arg; _st_gc_mark_thread(t); }
+
+/* Steps 1 and 2. */
+static void cycle_start(void) {
+  pthread_mutex_lock(&gc_lock);
   _st_gc_sweep_all();
   pthread_mutex_lock(&gc_world);
   pthread_mutex_lock(&gc_fin_lock);
   _st_gc_stop_world();
-  uint64_t t0 = _st_gc_now();
   _st_gc_flush_caches();
   unsigned e = atomic_load_explicit(&gc_epoch, memory_order_relaxed);
   atomic_store_explicit(&gc_epoch, e >= GC_EPOCH_MAX ? 1 : e + 1, memory_order_relaxed);
+  _st_gc_mark_begin();
   gc_marked_bytes = 0;
-  _st_gc_mark_roots();
+  allocated_at_start = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
+  for (gc_thread_t *t = gc_threads; t; t = t->next) t->shaded_bytes = 0;
+  strata_gc_marking_flag = 1;
+  _st_gc_start_world();
+  pthread_mutex_unlock(&gc_fin_lock);
+  pthread_mutex_unlock(&gc_world);
+  pthread_mutex_unlock(&gc_lock);
+}
+
+/* Steps 3 and 4. */
+static void cycle_mark(void) {
+  pthread_mutex_lock(&gc_world);
+  for (gc_thread_t *t = gc_threads; t; t = t->next) _st_gc_handshake(t, cb_mark_thread, NULL);
+  pthread_mutex_unlock(&gc_world);
+  pthread_mutex_lock(&gc_lock);
+  _st_gc_mark_ranges();
+  pthread_mutex_unlock(&gc_lock);
+  pthread_mutex_lock(&gc_fin_lock);
+  _st_gc_mark_fin_roots();
+  pthread_mutex_unlock(&gc_fin_lock);
+  do {
+    _st_gc_drain();
+    _st_gc_take_shaded();
+  } while (!_st_gc_mark_idle());
+}
+
+/* Step 5. */
+static void cycle_finish(void) {
+  pthread_mutex_lock(&gc_lock);
+  pthread_mutex_lock(&gc_world);
+  pthread_mutex_lock(&gc_fin_lock);
+  _st_gc_stop_world();
+  size_t shaded = 0;
+  _st_gc_mark_ranges();
+  for (gc_thread_t *t = gc_threads; t; t = t->next) {
+    _st_gc_mark_thread(t);
+    shaded += t->shaded_bytes;
+  }
+  _st_gc_mark_fin_roots();
+  _st_gc_take_shaded();
+  _st_gc_drain();
   _st_gc_weak_clear(0);
   _st_gc_finalize_mark();
   _st_gc_drain();
   _st_gc_weak_clear(1);
+  strata_gc_marking_flag = 0;
+  _st_gc_flush_caches();
   _st_gc_after_mark();
-  live_after = gc_marked_bytes;
-  atomic_store_explicit(&gc_allocated, live_after, memory_order_relaxed);
+  /* The goal follows what was found live; what was allocated during the
+   * cycle (born marked) is occupancy, not live: counting it as live would
+   * let floating garbage raise every next goal. */
+  size_t now = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
+  live_after = gc_marked_bytes + shaded;
+  atomic_store_explicit(&gc_allocated, live_after + (now > allocated_at_start ? now - allocated_at_start : 0),
+                        memory_order_relaxed);
   set_trigger();
-  mark_total += _st_gc_now() - t0;
   cycles++;
   _st_gc_start_world();
   pthread_mutex_unlock(&gc_fin_lock);
   pthread_mutex_unlock(&gc_world);
   _st_gc_purge(_st_gc_now(), 0);
-  collecting = 0;
+  pthread_mutex_unlock(&gc_lock);
 }
 
+static void *collector_main(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  pthread_mutex_lock(&cycle_lock);
+  for (;;) {
+    while (cycles_done >= cycles_requested) pthread_cond_wait(&cycle_cond, &cycle_lock);
+    cycles_started++;
+    pthread_mutex_unlock(&cycle_lock);
+    uint64_t t0 = _st_gc_now();
+    cycle_start();
+    cycle_mark();
+    cycle_finish();
+    mark_total += _st_gc_now() - t0;
+    _st_gc_finalize_wake();
+    /* background sweeping, a batch at a time so allocation is not held up */
+    for (;;) {
+      pthread_mutex_lock(&gc_lock);
+      size_t n = _st_gc_sweep_some(16);
+      pthread_mutex_unlock(&gc_lock);
+      if (n == 0) break;
+    }
+    pthread_mutex_lock(&cycle_lock);
+    cycles_done++;
+    pthread_cond_broadcast(&cycle_cond);
+  }
+  return NULL;
+}
+
+/* Ask for a cycle; with wait, for one that starts after this call, and wait
+ * for its end.  Never called with gc_lock held when waiting. */
+static void cycle_request(int wait) {
+  pthread_mutex_lock(&cycle_lock);
+  if (!collector_started) {
+    pthread_t th;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &a, collector_main, NULL) == 0) collector_started = 1;
+    pthread_attr_destroy(&a);
+    if (!collector_started) { pthread_mutex_unlock(&cycle_lock); return; }
+  }
+  uint64_t want = wait ? cycles_started + 1 : cycles_done + 1;
+  if (cycles_requested < want) cycles_requested = want;
+  pthread_cond_broadcast(&cycle_cond);
+  while (wait && cycles_done < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
+  pthread_mutex_unlock(&cycle_lock);
+}
+
+/* gc_lock held: wait (lock dropped) for a full cycle, then sweep. */
+void _st_gc_collect_locked(const char *why) {
+  (void)why;
+  pthread_mutex_unlock(&gc_lock);
+  cycle_request(1);
+  pthread_mutex_lock(&gc_lock);
+}
+
+/* The pacer, from the allocation slow path (gc_lock held).  At the trigger
+ * a cycle is asked for; at twice the trigger (the collector has fallen
+ * behind, or not started yet) the allocating thread waits for it to end. */
 void _st_gc_maybe_collect(size_t more) {
-  if (disabled || atomic_load_explicit(&gc_allocated, memory_order_relaxed) + more < trigger) return;
-  _st_gc_collect_locked("pacer");
-  pthread_mutex_unlock(&gc_lock);            /* finalizers are started without the lock */
-  _st_gc_finalize_wake();
+  size_t a = atomic_load_explicit(&gc_allocated, memory_order_relaxed) + more;
+  if (disabled || a < trigger) return;
+  int behind = trigger <= SIZE_MAX / 2 && a >= trigger * 2;
+  pthread_mutex_lock(&cycle_lock);
+  int pending = cycles_requested > cycles_done;
+  pthread_mutex_unlock(&cycle_lock);
+  if (!pending) cycle_request(0);
+  if (!behind) return;
+  pthread_mutex_unlock(&gc_lock);
+  pthread_mutex_lock(&cycle_lock);
+  uint64_t want = cycles_requested;
+  while (cycles_done < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
+  pthread_mutex_unlock(&cycle_lock);
   pthread_mutex_lock(&gc_lock);
 }
 
@@ -143,18 +302,26 @@ void _st_gc_maybe_collect(size_t more) {
 
 STRATA_API void strata_gc_collect(void) {
   if (gc_thread() == NULL) return;
-  pthread_mutex_lock(&gc_lock);
-  _st_gc_collect_locked("explicit");
-  pthread_mutex_unlock(&gc_lock);
-  _st_gc_finalize_wake();
+  cycle_request(1);
 }
 
+/* The barrier while marking: shade the old and the new target, then store,
+ * all inside the critical section (a handshake waits for its end). */
 STRATA_API void strata_gc_write_slow(void *obj, void **field, void *value) {
   (void)obj;
-  /* Marking runs with the world stopped in this version, so a running
-   * thread never sees the flag set; when it does (concurrent marking), the
-   * old and the new target are shaded here. */
+  gc_thread_t *t = gc_thread();
+  if (t == NULL) { *field = value; return; }
+  t->in_alloc = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (strata_gc_marking_flag) {
+    _st_gc_shade(t, *field);
+    (void)0;
+  }
   *field = value;
+  atomic_signal_fence(memory_order_seq_cst);
+  t->in_alloc = 0;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (st_unlikely(t->stop_pending)) _st_gc_safepoint();
 }
 
 STRATA_API int strata_gc_set_goal(int percent) {

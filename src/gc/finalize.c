@@ -123,7 +123,6 @@ void _st_gc_finalize_mark(void) {
 }
 
 /* Every collection: the queued objects are roots until their finalizer ran. */
-ST_INTERNAL void _st_gc_mark_fin_roots(void);
 void _st_gc_mark_fin_roots(void) {
   for (size_t i = 0; i < ready_n; i++) _st_gc_mark_ptr(ready[i].obj);
 }
@@ -138,13 +137,26 @@ void _st_gc_weak_clear(int long_refs) {
 
 STRATA_API size_t strata_gc_run_finalizers(void) {
   size_t ran = 0;
+  gc_thread_t *t = gc_thread();                /* registered before taking the lock */
   for (;;) {
     pthread_mutex_lock(&gc_fin_lock);
     if (ready_n == 0) { pthread_mutex_unlock(&gc_fin_lock); return ran; }
     fin_t f = ready[--ready_n];
     gc_finalizers_run++;
-    /* From here the object is reachable only through f (this stack). */
+    /* From here the object is reachable only through f (this stack, which
+     * a running mark may have scanned already): shade it, as a barrier
+     * would when a root lets go of an object. */
+    if (strata_gc_marking_flag) {
+      if (t) {
+        t->in_alloc = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (strata_gc_marking_flag) _st_gc_shade(t, f.obj);
+        atomic_signal_fence(memory_order_seq_cst);
+        t->in_alloc = 0;
+      }
+    }
     pthread_mutex_unlock(&gc_fin_lock);
+    if (t && st_unlikely(t->stop_pending)) _st_gc_safepoint();
     f.fn(f.obj, f.arg);
     f.obj = NULL;
     ran++;
@@ -206,9 +218,23 @@ STRATA_API strata_gc_weak_t *strata_gc_weak_new(void *obj, int track_resurrectio
   return w;
 }
 
+/* While marking, the target is shaded before it is returned: the caller's
+ * stack may have been scanned already, and the target must not be swept
+ * from under it (a read never returns freed memory). */
 STRATA_API void *strata_gc_weak_get(strata_gc_weak_t *w) {
   if (w == NULL) return NULL;
-  return *(void *volatile *)&w->target;
+  if (st_likely(!strata_gc_marking_flag)) return *(void *volatile *)&w->target;
+  gc_thread_t *t = gc_thread();
+  if (t == NULL) return NULL;
+  t->in_alloc = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+  void *p = *(void *volatile *)&w->target;
+  if (p && strata_gc_marking_flag) _st_gc_shade(t, p);
+  atomic_signal_fence(memory_order_seq_cst);
+  t->in_alloc = 0;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (st_unlikely(t->stop_pending)) _st_gc_safepoint();
+  return p;
 }
 
 STRATA_API void strata_gc_weak_free(strata_gc_weak_t *w) {

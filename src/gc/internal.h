@@ -165,6 +165,7 @@ extern size_t gc_free_bytes ST_INTERNAL;           /* bytes in free runs (gc_loc
 /* ---- allocation and sweeping (alloc.c) ---- */
 ST_INTERNAL size_t _st_gc_class_size(unsigned c);
 ST_INTERNAL void   _st_gc_sweep_all(void);                     /* gc_lock held */
+ST_INTERNAL size_t _st_gc_sweep_some(size_t max);              /* gc_lock held */
 ST_INTERNAL void   _st_gc_flush_caches(void);                  /* gc_lock, world stopped */
 ST_INTERNAL void   _st_gc_after_mark(void);                    /* gc_lock, world stopped */
 extern gc_list_t gc_unswept[GC_NKINDS][GC_NCLASSES + 1] ST_INTERNAL;
@@ -183,6 +184,13 @@ typedef struct gc_thread {
   volatile sig_atomic_t in_alloc;     /* inside the allocation fast path */
   volatile sig_atomic_t stop_pending; /* a stop arrived during in_alloc */
   volatile sig_atomic_t blocking;     /* in a blocking region (gc_world) */
+  volatile sig_atomic_t resume_gen;   /* bumped to restart it after a stop */
+  /* objects the write barrier shaded while marking, for the collector to
+   * scan (owner appends inside its critical section; the collector takes
+   * them at a handshake or with the world stopped) */
+  uint32_t nshade;
+  size_t shaded_bytes;                /* bytes it shaded this cycle (stats, pacer) */
+  uint8_t *shade[253];
   strata_gc_frame_t *frames;          /* shadow stack */
   gc_span_t *cache[GC_NKINDS][GC_NCLASSES];   /* spans it allocates from (gc_lock
                                           for install/flush; fast path reads) */
@@ -196,6 +204,7 @@ extern pthread_mutex_t gc_world ST_INTERNAL;
 ST_INTERNAL gc_thread_t *_st_gc_thread_slow(void);  /* register the caller */
 ST_INTERNAL void _st_gc_stop_world(void);          /* gc_lock and gc_world held */
 ST_INTERNAL void _st_gc_start_world(void);
+ST_INTERNAL void _st_gc_handshake(gc_thread_t *t, void (*fn)(gc_thread_t *t, void *arg), void *arg);
 ST_INTERNAL void _st_gc_safepoint(void);           /* honour a deferred stop */
 ST_INTERNAL void _st_gc_world_init(void);
 ST_INTERNAL void _st_gc_world_fork_child(void);
@@ -211,7 +220,14 @@ ST_INTERNAL void _st_gc_mark_init(void);
 ST_INTERNAL void _st_gc_mark_range(const void *lo, const void *hi);  /* conservative */
 ST_INTERNAL void _st_gc_mark_ptr(const void *p);   /* a candidate pointer */
 ST_INTERNAL void _st_gc_drain(void);               /* scan until the mark stack is empty */
-ST_INTERNAL void _st_gc_mark_roots(void);          /* root ranges, frames, stacks */
+ST_INTERNAL void _st_gc_mark_roots(void);          /* all roots, world stopped */
+ST_INTERNAL void _st_gc_mark_begin(void);          /* this cycle's mark value */
+ST_INTERNAL void _st_gc_mark_ranges(void);         /* registered ranges (gc_lock) */
+ST_INTERNAL void _st_gc_mark_thread(gc_thread_t *t);  /* t stopped, blocking or self */
+ST_INTERNAL void _st_gc_shade(gc_thread_t *t, const void *p);  /* mutator, marking on */
+ST_INTERNAL void _st_gc_take_shaded(void);         /* collector: shade_q -> mark stack */
+ST_INTERNAL bool _st_gc_mark_idle(void);
+ST_INTERNAL void _st_gc_mark_fin_roots(void);      /* the finalizer queue (gc_fin_lock) */
 ST_INTERNAL bool _st_gc_is_marked(const void *obj); /* obj: an object start */
 extern size_t gc_marked_bytes ST_INTERNAL;         /* this cycle's live bytes */
 ST_INTERNAL int  _st_gc_roots_add(void *lo, void *hi);

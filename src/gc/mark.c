@@ -212,24 +212,108 @@ static void mark_stack_of(gc_thread_t *t, const uint8_t *sp) {
     for (size_t i = 0; i < f->n; i++) mark_ptr(f->slots[i]);
 }
 
-ST_INTERNAL void _st_gc_mark_fin_roots(void);
 
-void _st_gc_mark_roots(void) {
+void _st_gc_mark_begin(void) {
   mark_value = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
-  for (size_t i = 0; i < nroots; i++) { _st_gc_mark_range(roots[i].lo, roots[i].hi); _st_gc_drain(); }
-  gc_thread_t *me = gc_self;
-  for (gc_thread_t *t = gc_threads; t; t = t->next) {
-    if (t == me) {
-      jmp_buf regs;                                 /* spill the caller's registers */
-      setjmp(regs);
-      volatile uint8_t here = 0;
-      mark_stack_of(t, (const uint8_t *)&here);
-      _st_gc_mark_range(&regs, (uint8_t *)&regs + sizeof regs);
-    } else if (t->stop_sp != NULL) {              /* NULL: it could not be stopped */
-      mark_stack_of(t, (const uint8_t *)t->stop_sp);
-    }
-    _st_gc_drain();
+}
+
+/* The registered ranges (gc_lock held: add/remove take it). */
+void _st_gc_mark_ranges(void) {
+  for (size_t i = 0; i < nroots; i++) _st_gc_mark_range(roots[i].lo, roots[i].hi);
+}
+
+/* Thread t, stopped (or blocking, or the caller): its stack, registers,
+ * frames and what its barrier shaded. */
+void _st_gc_mark_thread(gc_thread_t *t) {
+  if (t == gc_self) {
+    jmp_buf regs;                                   /* spill the caller's registers */
+    setjmp(regs);
+    mark_stack_of(t, (const uint8_t *)__builtin_frame_address(0));
+    _st_gc_mark_range(&regs, (uint8_t *)&regs + sizeof regs);
+  } else if (t->stop_sp != NULL) {                /* NULL: it could not be stopped */
+    mark_stack_of(t, (const uint8_t *)t->stop_sp);
   }
+  for (uint32_t i = 0; i < t->nshade; i++) push(t->shade[i]);
+  t->nshade = 0;
+}
+
+/* Everything at once, with the world stopped. */
+void _st_gc_mark_roots(void) {
+  _st_gc_mark_begin();
+  _st_gc_mark_ranges();
+  _st_gc_drain();
+  for (gc_thread_t *t = gc_threads; t; t = t->next) { _st_gc_mark_thread(t); _st_gc_drain(); }
   _st_gc_mark_fin_roots();
+  _st_gc_take_shaded();
   _st_gc_drain();
 }
+
+/* ---- the mutators' side: shading ----------------------------------------------------
+ * While marking is on, the write barrier and weak-reference reads shade
+ * objects: a white object gets the mark value and goes into the calling
+ * thread's shade buffer (no lock); a full buffer moves to shade_q under
+ * mark_lock.  Both run in the caller's critical section (in_alloc), so a
+ * stop never finds them half done, and the collector takes mark_lock only
+ * while every mutator runs (never during a handshake). */
+static pthread_mutex_t mark_lock = PTHREAD_MUTEX_INITIALIZER;
+static mchunk_t *shade_q;               /* full chunks of shaded objects (mark_lock) */
+static mchunk_t *shade_spare;           /* (mark_lock) */
+
+static void shade_flush(gc_thread_t *t) {
+  pthread_mutex_lock(&mark_lock);
+  for (uint32_t i = 0; i < t->nshade; i++) {
+    mchunk_t *c = shade_q;
+    if (c == NULL || c->n == CHUNK_ENTRIES) {
+      mchunk_t *n = shade_spare;
+      if (n) shade_spare = NULL;
+      else n = _st_os_alloc(sizeof(mchunk_t), 0);
+      if (n == NULL) { mark_overflow = 1; break; }   /* the heap rescan finds it */
+      n->prev = c;
+      n->n = 0;
+      shade_q = c = n;
+    }
+    c->e[c->n++] = t->shade[i];
+  }
+  t->nshade = 0;
+  pthread_mutex_unlock(&mark_lock);
+}
+
+void _st_gc_shade(gc_thread_t *t, const void *p) {
+  uint8_t mv = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_acquire)) return;
+  gc_span_t *s = gc_span_of(p);
+  if (s == NULL || !s->in_use) return;
+  uint8_t *slot = gc_slot_of(s, p);
+  if (slot == NULL) return;
+  uint8_t *st = &gc_state[gc_granule(slot)];
+  if (!(*st & 1) || *st == mv) return;
+  *st = mv;
+  t->shaded_bytes += s->cls == GC_NCLASSES ? (size_t)s->nslices * GC_SLICE : s->slot_size;
+  if (s->kind == GC_KIND_NOSCAN) return;
+  if (t->nshade == sizeof t->shade / sizeof t->shade[0]) shade_flush(t);
+  t->shade[t->nshade++] = slot;
+}
+
+/* Move shade_q onto the mark stack (collector; mark_lock taken here). */
+void _st_gc_take_shaded(void) {
+  pthread_mutex_lock(&mark_lock);
+  mchunk_t *c = shade_q;
+  shade_q = NULL;
+  pthread_mutex_unlock(&mark_lock);
+  while (c) {
+    mchunk_t *prev = c->prev;
+    for (size_t i = 0; i < c->n; i++) push(c->e[i]);
+    pthread_mutex_lock(&mark_lock);
+    if (shade_spare == NULL) { shade_spare = c; c = NULL; }
+    pthread_mutex_unlock(&mark_lock);
+    if (c) _st_os_release(c, sizeof(mchunk_t));
+    c = prev;
+  }
+}
+
+/* Anything left to mark? (collector) */
+bool _st_gc_mark_idle(void) {
+  return (stack_top == NULL || (stack_top->n == 0 && stack_top->prev == NULL)) && shade_q == NULL;
+}
+
+void _st_gc_mark_fork_child(void) { pthread_mutex_init(&mark_lock, NULL); }

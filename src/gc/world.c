@@ -9,10 +9,13 @@
  *          fast path calls _st_gc_safepoint() when it leaves (same steps);
  *        - else copy the interrupted registers into t->regs, set t->stop_sp
  *          to the interrupted stack pointer (minus the red zone), post the
- *          ack semaphore and sigsuspend until world_gen changes;
- *   3. restart: world_gen++, then SIG_RESUME to every stopped thread (the
- *      handler does nothing; it only ends sigsuspend; a signal that comes
- *      early stays pending and ends it at once).
+ *          ack semaphore and sigsuspend until its t->resume_gen changes;
+ *   3. restart: t->resume_gen++, then SIG_RESUME to every stopped thread
+ *      (the handler does nothing; it only ends sigsuspend; a signal that
+ *      comes early stays pending and ends it at once).
+ * A *handshake* (_st_gc_handshake) is the same for one thread: stop it, run
+ * a function on its saved state (scan its stack), restart it.  The others
+ * run on; only the thread handshaken waits, for as long as the function.
  * sem_post, sigsuspend and pthread_sigmask are async-signal-safe; the
  * handler saves and restores errno.
  *
@@ -41,18 +44,17 @@ __thread gc_thread_t *gc_self;
 gc_thread_t *gc_threads;
 pthread_mutex_t gc_world = PTHREAD_MUTEX_INITIALIZER;
 static sem_t ack_sem;
-static volatile sig_atomic_t world_gen;
 static pthread_key_t thread_key;
 static gc_thread_t *recycled;          /* unregistered thread structs (gc_world) */
 
 ST_INTERNAL void _st_gc_thread_flush(gc_thread_t *t);
 
-/* Wait, with SIG_RESUME blocked on entry, until the world restarts. */
-static void wait_for_restart(sig_atomic_t gen) {
+/* Wait, with SIG_RESUME blocked on entry, until t is restarted. */
+static void wait_for_restart(gc_thread_t *t, sig_atomic_t gen) {
   sigset_t wait_mask;
   pthread_sigmask(SIG_BLOCK, NULL, &wait_mask);
   sigdelset(&wait_mask, SIG_RESUME);
-  while (world_gen == gen) sigsuspend(&wait_mask);
+  while (t->resume_gen == gen) sigsuspend(&wait_mask);
 }
 
 static void suspend_handler(int sig, siginfo_t *info, void *ctx) {
@@ -65,18 +67,14 @@ static void suspend_handler(int sig, siginfo_t *info, void *ctx) {
   size_t n = sizeof uc->uc_mcontext.gregs < sizeof t->regs ? sizeof uc->uc_mcontext.gregs : sizeof t->regs;
   memcpy(t->regs, uc->uc_mcontext.gregs, n);
   t->stop_sp = (uint8_t *)uc->uc_mcontext.gregs[REG_RSP] - RED_ZONE;
-  sig_atomic_t gen = world_gen;
+  sig_atomic_t gen = t->resume_gen;
   sem_post(&ack_sem);
-  wait_for_restart(gen);
+  wait_for_restart(t, gen);
   errno = saved;
 }
 
 static void resume_handler(int sig) { (void)sig; }
 
-/* An address a little below the caller's frame (its red zone included). */
-static inline __attribute__((always_inline)) uint8_t *below_here(void) {
-  return (uint8_t *)((uintptr_t)__builtin_frame_address(0) - RED_ZONE - 256);
-}
 
 void _st_gc_safepoint(void) {
   gc_thread_t *t = gc_self;
@@ -90,10 +88,10 @@ void _st_gc_safepoint(void) {
     jmp_buf regs;
     setjmp(regs);
     memcpy(t->regs, &regs, sizeof regs < sizeof t->regs ? sizeof regs : sizeof t->regs);
-    t->stop_sp = below_here();
-    sig_atomic_t gen = world_gen;
+    t->stop_sp = (uint8_t *)__builtin_frame_address(0);
+    sig_atomic_t gen = t->resume_gen;
     sem_post(&ack_sem);
-    wait_for_restart(gen);
+    wait_for_restart(t, gen);
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -102,28 +100,51 @@ void _st_gc_safepoint(void) {
 
 static uint64_t stop_started;
 
-void _st_gc_stop_world(void) {
-  stop_started = _st_gc_now();
-  gc_thread_t *me = gc_self;
-  int n = 0;
-  for (gc_thread_t *t = gc_threads; t; t = t->next) {
-    t->stop_pending = 0;
-    if (t == me || t->blocking) continue;
-    if (pthread_kill(t->tid, SIG_SUSPEND) == 0) n++;
-    else t->stop_sp = NULL;                       /* gone: nothing to scan */
-  }
+/* Stop t (not the caller); false if it cannot be signalled (exited). */
+static bool stop_one(gc_thread_t *t) {
+  t->stop_pending = 0;
+  if (pthread_kill(t->tid, SIG_SUSPEND) == 0) return true;
+  t->stop_sp = NULL;                              /* gone: nothing to scan */
+  return false;
+}
+static void wait_acks(int n) {
   while (n > 0) {
     if (sem_wait(&ack_sem) == 0) n--;
     else if (errno != EINTR) break;
   }
 }
+static void restart_one(gc_thread_t *t) {
+  t->resume_gen++;
+  pthread_kill(t->tid, SIG_RESUME);
+}
+
+void _st_gc_stop_world(void) {
+  stop_started = _st_gc_now();
+  gc_thread_t *me = gc_self;
+  int n = 0;
+  for (gc_thread_t *t = gc_threads; t; t = t->next)
+    if (t != me && !t->blocking) n += stop_one(t);
+  wait_acks(n);
+}
 
 void _st_gc_start_world(void) {
   gc_thread_t *me = gc_self;
-  world_gen++;
   for (gc_thread_t *t = gc_threads; t; t = t->next)
-    if (t != me && !t->blocking && t->stop_sp) pthread_kill(t->tid, SIG_RESUME);
+    if (t != me && !t->blocking && t->stop_sp) restart_one(t);
   _st_gc_pause_record(_st_gc_now() - stop_started);
+}
+
+/* Stop t alone, run fn on it, restart it (gc_world held; t != caller).  A
+ * thread in a blocking region is not stopped: its state was saved at
+ * enter, and gc_world keeps it from leaving meanwhile. */
+void _st_gc_handshake(gc_thread_t *t, void (*fn)(gc_thread_t *t, void *arg), void *arg) {
+  if (t->blocking) { fn(t, arg); return; }
+  uint64_t t0 = _st_gc_now();
+  if (!stop_one(t)) return;
+  wait_acks(1);
+  fn(t, arg);
+  restart_one(t);
+  _st_gc_pause_record(_st_gc_now() - t0);
 }
 
 /* ---- registration ------------------------------------------------------------- */
@@ -144,23 +165,23 @@ static void stack_bounds(gc_thread_t *t) {
   t->stack_hi = (uint8_t *)addr + size;
 }
 
+/* Unlink the caller's t.  Until it is unlinked (under gc_world) the thread
+ * stays stoppable: gc_self must still be set, or the stop handler would
+ * not answer a collector that is waiting for it. */
 static void unregister(gc_thread_t *t) {
   pthread_mutex_lock(&gc_lock);
   _st_gc_thread_flush(t);
   pthread_mutex_lock(&gc_world);
   if (t->prev) t->prev->next = t->next; else gc_threads = t->next;
   if (t->next) t->next->prev = t->prev;
+  if (gc_self == t) gc_self = NULL;
   t->next = recycled;
   recycled = t;
   pthread_mutex_unlock(&gc_world);
   pthread_mutex_unlock(&gc_lock);
 }
 
-static void thread_exit(void *arg) {
-  gc_thread_t *t = arg;
-  if (gc_self == t) gc_self = NULL;
-  unregister(t);
-}
+static void thread_exit(void *arg) { unregister(arg); }
 
 gc_thread_t *_st_gc_thread_slow(void) {
   gc_ensure_init();
@@ -192,7 +213,6 @@ STRATA_API void strata_gc_unregister_thread(void) {
   gc_thread_t *t = gc_self;
   if (t == NULL) return;
   pthread_setspecific(thread_key, NULL);
-  gc_self = NULL;
   unregister(t);
 }
 
@@ -212,8 +232,9 @@ STRATA_API void strata_gc_blocking_enter(void) {
   jmp_buf regs;
   setjmp(regs);
   memcpy(t->regs, &regs, sizeof regs < sizeof t->regs ? sizeof regs : sizeof t->regs);
-  /* The caller's frames are above this one: scanning from here covers them. */
-  t->stop_sp = below_here();
+  /* The caller's frames are above this one: scanning from here covers them
+   * (and not the dead frames below, which would only retain garbage). */
+  t->stop_sp = (uint8_t *)__builtin_frame_address(0);
   t->blocking = 1;
   pthread_mutex_unlock(&gc_world);
 }
