@@ -29,7 +29,11 @@ static const strata_gc_type_t node_type = { STRATA_GC_BITMAP, "tnode", sizeof(no
 static node_t *roots[THREADS][ROOTS];
 
 static uint64_t mix(uint64_t x) { return pat_mix(x + 0x9E3779B97F4A7C15ULL); }
-static size_t blob_len(uint64_t id) { return 16 + (size_t)(mix(id) % 2000); }
+/* Mostly small blobs; one in 64 takes the large-object path (> 32 KiB). */
+static size_t blob_len(uint64_t id) {
+  uint64_t m = mix(id);
+  return m % 64 == 0 ? 40000 + (size_t)(m >> 8) % 60000 : 16 + (size_t)(m % 2000);
+}
 
 typedef struct { uint64_t s; } rng_t;
 static uint64_t rnd(rng_t *r) { r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL; return mix(r->s); }

@@ -251,8 +251,12 @@ static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *typ
   _st_gc_list_push(&full[kind][GC_NCLASSES], s, GC_LIST_LARGE);
   atomic_fetch_add_explicit(&gc_allocated, n * GC_SLICE, memory_order_relaxed);
   atomic_fetch_add_explicit(&gc_nobjects, 1, memory_order_relaxed);
+  /* The object must be held by a real pointer (a register or the stack)
+   * from here on: once gc_lock is released a cycle may start and scan this
+   * thread, and a pointer to the span descriptor would not keep it. */
+  uint8_t *volatile obj = s->start;
   pthread_mutex_unlock(&gc_lock);
-  return s->start;
+  return obj;
 }
 
 static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,

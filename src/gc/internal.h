@@ -185,6 +185,8 @@ typedef struct gc_thread {
   volatile sig_atomic_t stop_pending; /* a stop arrived during in_alloc */
   volatile sig_atomic_t blocking;     /* in a blocking region (gc_world) */
   volatile sig_atomic_t resume_gen;   /* bumped to restart it after a stop */
+  volatile sig_atomic_t stop_req;     /* stops asked for (collector writes) */
+  volatile sig_atomic_t stop_ack;     /* the last request it stopped for (it writes) */
   /* objects the write barrier shaded while marking, for the collector to
    * scan (owner appends inside its critical section; the collector takes
    * them at a handshake or with the world stopped) */

@@ -57,19 +57,31 @@ static void wait_for_restart(gc_thread_t *t, sig_atomic_t gen) {
   while (t->resume_gen == gen) sigsuspend(&wait_mask);
 }
 
+/* The stop itself, in t's own context (the handler, or a deferred stop at
+ * the end of a critical section): publish the saved state, acknowledge the
+ * request it answers (stop_ack = stop_req: the collector waits for exactly
+ * that, so a stray signal or a stale ack can never pass for a stop), and
+ * wait to be restarted.  SIG_SUSPEND and SIG_RESUME are blocked here. */
+static void stop_here(gc_thread_t *t, sig_atomic_t req) {
+  sig_atomic_t gen = t->resume_gen;
+  atomic_thread_fence(memory_order_release);
+  t->stop_ack = req;
+  sem_post(&ack_sem);
+  wait_for_restart(t, gen);
+}
+
 static void suspend_handler(int sig, siginfo_t *info, void *ctx) {
   (void)sig; (void)info;
   int saved = errno;
   gc_thread_t *t = gc_self;
-  if (t == NULL) { errno = saved; return; }
+  sig_atomic_t req = t ? t->stop_req : 0;
+  if (t == NULL || t->stop_ack == req) { errno = saved; return; }   /* nothing asked */
   if (t->in_alloc) { t->stop_pending = 1; errno = saved; return; }
   ucontext_t *uc = ctx;
   size_t n = sizeof uc->uc_mcontext.gregs < sizeof t->regs ? sizeof uc->uc_mcontext.gregs : sizeof t->regs;
   memcpy(t->regs, uc->uc_mcontext.gregs, n);
   t->stop_sp = (uint8_t *)uc->uc_mcontext.gregs[REG_RSP] - RED_ZONE;
-  sig_atomic_t gen = t->resume_gen;
-  sem_post(&ack_sem);
-  wait_for_restart(t, gen);
+  stop_here(t, req);
   errno = saved;
 }
 
@@ -83,15 +95,14 @@ void _st_gc_safepoint(void) {
   sigaddset(&block, SIG_RESUME);
   sigaddset(&block, SIG_SUSPEND);
   pthread_sigmask(SIG_BLOCK, &block, &old);
-  if (t->stop_pending) {
-    t->stop_pending = 0;
+  t->stop_pending = 0;
+  sig_atomic_t req = t->stop_req;
+  if (t->stop_ack != req) {
     jmp_buf regs;
     setjmp(regs);
     memcpy(t->regs, &regs, sizeof regs < sizeof t->regs ? sizeof regs : sizeof t->regs);
     t->stop_sp = (uint8_t *)__builtin_frame_address(0);
-    sig_atomic_t gen = t->resume_gen;
-    sem_post(&ack_sem);
-    wait_for_restart(t, gen);
+    stop_here(t, req);
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -101,17 +112,24 @@ void _st_gc_safepoint(void) {
 static uint64_t stop_started;
 
 /* Stop t (not the caller); false if it cannot be signalled (exited). */
+/* Ask t to stop (not the caller); false if it cannot be signalled. */
 static bool stop_one(gc_thread_t *t) {
-  t->stop_pending = 0;
+  t->stop_req++;
   if (pthread_kill(t->tid, SIG_SUSPEND) == 0) return true;
+  t->stop_ack = t->stop_req;
   t->stop_sp = NULL;                              /* gone: nothing to scan */
   return false;
 }
-static void wait_acks(int n) {
-  while (n > 0) {
-    if (sem_wait(&ack_sem) == 0) n--;
-    else if (errno != EINTR) break;
+/* Wait until t has answered its latest request. */
+static void wait_stopped(gc_thread_t *t) {
+  while (t->stop_ack != t->stop_req) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 2000000;
+    if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+    sem_timedwait(&ack_sem, &ts);                  /* posts only wake us; the ack decides */
   }
+  atomic_thread_fence(memory_order_acquire);
 }
 static void restart_one(gc_thread_t *t) {
   t->resume_gen++;
@@ -121,10 +139,10 @@ static void restart_one(gc_thread_t *t) {
 void _st_gc_stop_world(void) {
   stop_started = _st_gc_now();
   gc_thread_t *me = gc_self;
-  int n = 0;
   for (gc_thread_t *t = gc_threads; t; t = t->next)
-    if (t != me && !t->blocking) n += stop_one(t);
-  wait_acks(n);
+    if (t != me && !t->blocking) stop_one(t);
+  for (gc_thread_t *t = gc_threads; t; t = t->next)
+    if (t != me && !t->blocking) wait_stopped(t);
 }
 
 void _st_gc_start_world(void) {
@@ -141,7 +159,7 @@ void _st_gc_handshake(gc_thread_t *t, void (*fn)(gc_thread_t *t, void *arg), voi
   if (t->blocking) { fn(t, arg); return; }
   uint64_t t0 = _st_gc_now();
   if (!stop_one(t)) return;
-  wait_acks(1);
+  wait_stopped(t);
   fn(t, arg);
   restart_one(t);
   _st_gc_pause_record(_st_gc_now() - t0);
@@ -275,7 +293,10 @@ void _st_gc_world_init(void) {
   memset(&sa, 0, sizeof sa);
   sa.sa_flags = SA_RESTART;
   sa.sa_handler = resume_handler;
+  /* A restart signal can arrive after the stop already ended (the waiter
+   * saw resume_gen change first); a stop must not nest inside its handler. */
   sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, SIG_SUSPEND);
   sigaction(SIG_RESUME, &sa, NULL);
 }
 
