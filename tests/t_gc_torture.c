@@ -102,10 +102,21 @@ static void *worker(void *arg) {
     unsigned pick = (unsigned)(x % 100);
     node_t **slot = &roots[t][(x >> 8) % ROOTS];
     node_t *a = roots[t][(x >> 20) % ROOTS], *b = roots[t][(x >> 32) % ROOTS];
-    if (pick < 45) {
+    if (pick < 30) {
       node_t *n = new_node(next_id++);
       if (x & (1u << 7)) attach_blob(n);
       STRATA_GC_WRITE(NULL, *slot, n);
+    } else if (pick < 45) {
+      /* a fresh chain, built tail first (a cycle may start between two
+       * nodes: a newer node, born marked, then points to an older one,
+       * which only the barrier's shading of the stored value keeps) */
+      node_t *head = NULL;
+      for (int k = 0; k < 4; k++) {
+        node_t *n = new_node(next_id++);
+        STRATA_GC_WRITE(n, n->f[0], head);
+        head = n;
+      }
+      STRATA_GC_WRITE(NULL, *slot, head);
     } else if (pick < 75) {
       if (a && b) STRATA_GC_WRITE(a, a->f[(x >> 44) % 3], b);
     } else if (pick < 85) {

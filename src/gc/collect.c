@@ -201,6 +201,8 @@ static void cycle_finish(void) {
   _st_gc_finalize_mark();
   _st_gc_drain();
   _st_gc_weak_clear(1);
+  if (st_unlikely(_st_option(OPT_GC_DEBUG) >= 2) && _st_gc_verify_marks() != 0)
+    _st_error("gc: marking missed reachable objects", NULL);
   strata_gc_marking_flag = 0;
   _st_gc_flush_caches();
   _st_gc_after_mark();
@@ -315,7 +317,7 @@ STRATA_API void strata_gc_write_slow(void *obj, void **field, void *value) {
   atomic_signal_fence(memory_order_seq_cst);
   if (strata_gc_marking_flag) {
     _st_gc_shade(t, *field);
-    (void)0;
+    _st_gc_shade(t, value);
   }
   *field = value;
   atomic_signal_fence(memory_order_seq_cst);

@@ -230,6 +230,7 @@ ST_INTERNAL void _st_gc_shade(gc_thread_t *t, const void *p);  /* mutator, marki
 ST_INTERNAL void _st_gc_take_shaded(void);         /* collector: shade_q -> mark stack */
 ST_INTERNAL bool _st_gc_mark_idle(void);
 ST_INTERNAL void _st_gc_mark_fin_roots(void);      /* the finalizer queue (gc_fin_lock) */
+ST_INTERNAL size_t _st_gc_verify_marks(void);      /* gc_debug: reachable but unmarked */
 ST_INTERNAL bool _st_gc_is_marked(const void *obj); /* obj: an object start */
 extern size_t gc_marked_bytes ST_INTERNAL;         /* this cycle's live bytes */
 ST_INTERNAL int  _st_gc_roots_add(void *lo, void *hi);

@@ -317,3 +317,99 @@ bool _st_gc_mark_idle(void) {
 }
 
 void _st_gc_mark_fork_child(void) { pthread_mutex_init(&mark_lock, NULL); }
+
+/* ---- verification (gc_debug=1) ------------------------------------------------------
+ * With the world stopped after marking: walk everything reachable from the
+ * roots again, with a visited bitmap of its own, and check that every
+ * object reached carries this cycle's mark.  An unmarked one would be swept
+ * while reachable; it is reported with the object that points to it. */
+static uint64_t *vmap;
+static size_t vmap_bytes;
+static size_t vbad;
+static const void *vparent;
+
+static void verify_ptr(const void *p) {
+  if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_relaxed)) return;
+  gc_span_t *s = gc_span_of(p);
+  if (s == NULL || !s->in_use) return;
+  uint8_t *slot = gc_slot_of(s, p);
+  if (slot == NULL) return;
+  uint8_t st = gc_state[gc_granule(slot)];
+  if (!(st & 1)) return;
+  size_t g = gc_granule(slot);
+  if (vmap[g / 64] & ((uint64_t)1 << (g % 64))) return;
+  vmap[g / 64] |= (uint64_t)1 << (g % 64);
+  if (st != mark_value) {
+    if (vbad++ < 8) {
+      uint8_t pst = vparent && gc_in_heap(vparent) ? gc_state[gc_granule(vparent)] : 0;
+      gc_span_t *ps = vparent && gc_in_heap(vparent) ? gc_span_of(vparent) : NULL;
+      _st_message("strata: gc verify: reachable object %p (state %u, class %u, kind %u) not marked (mark %u); "
+                  "referenced from %p (state %u, class %u)\n", (void *)slot, st, s->cls, s->kind, mark_value,
+                  vparent, pst, ps ? ps->cls : 999u);
+    }
+  }
+  if (s->kind != GC_KIND_NOSCAN) push(slot);
+}
+
+static void verify_visit(void *const *slot, void *ctx) { (void)ctx; verify_ptr(*slot); }
+
+static void verify_range(const void *lo, const void *hi) {
+  uintptr_t a = ((uintptr_t)lo + sizeof(void *) - 1) & ~(uintptr_t)(sizeof(void *) - 1);
+  for (const void *const *w = (const void *const *)a; (const void *)(w + 1) <= hi; w++) verify_ptr(*w);
+}
+
+static void verify_scan(uint8_t *obj) {
+  gc_span_t *s = gc_span_of(obj);
+  size_t size = s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
+  vparent = obj;
+  if (s->kind == GC_KIND_CONS) verify_range(obj, obj + size);
+  else if (s->kind == GC_KIND_TYPED) {
+    const strata_gc_type_t *t = gc_type_of(s, obj);
+    if (t == NULL || t->kind == STRATA_GC_NOSCAN) return;
+    if (t->kind == STRATA_GC_CONSERVATIVE) verify_range(obj, obj + size);
+    else if (t->kind == STRATA_GC_TRACE) t->trace(obj, size, verify_visit, NULL);
+    else if (t->kind == STRATA_GC_BITMAP) {
+      for (size_t e = 0; e + t->size <= size; e += t->size)
+        for (uint64_t m = t->bitmap; m; m &= m - 1) {
+          unsigned i = (unsigned)__builtin_ctzll(m);
+          if ((size_t)(i + 1) * sizeof(void *) <= t->size) verify_ptr(*(void **)(obj + e + i * sizeof(void *)));
+        }
+    } else {
+      for (size_t e = 0; e + t->size <= size; e += t->size)
+        for (size_t i = 0; i < t->noffsets; i++)
+          if (t->offsets[i] + sizeof(void *) <= t->size) verify_ptr(*(void **)(obj + e + t->offsets[i]));
+    }
+  }
+}
+
+/* World stopped, marking done (gc_lock held).  Returns the number of
+ * reachable objects found unmarked (0: the mark is complete). */
+size_t _st_gc_verify_marks(void) {
+  size_t top = atomic_load_explicit(&gc_top, memory_order_relaxed);
+  size_t need = st_align_up((top >> GC_GRANULE_SHIFT) / 8 + 8, _st_os_page_size());
+  if (need > vmap_bytes) {
+    if (vmap) _st_os_release(vmap, vmap_bytes);
+    vmap = _st_os_alloc(need, 0);
+    vmap_bytes = vmap ? need : 0;
+    if (vmap == NULL) return 0;
+  } else {
+    memset(vmap, 0, vmap_bytes);
+  }
+  vbad = 0;
+  vparent = NULL;
+  for (size_t i = 0; i < nroots; i++) verify_range(roots[i].lo, roots[i].hi);
+  for (gc_thread_t *t = gc_threads; t; t = t->next) {
+    if (t->stop_sp == NULL && t != gc_self) continue;
+    vparent = NULL;
+    const uint8_t *lo = t->stack_lo, *hi = t->stack_hi, *sp = (const uint8_t *)t->stop_sp;
+    if (t->alt_lo && sp >= t->alt_lo && sp < t->alt_hi) { lo = t->alt_lo; hi = t->alt_hi; }
+    if (sp >= lo && sp < hi) lo = sp;
+    verify_range(lo, hi);
+    verify_range(t->regs, t->regs + sizeof t->regs);
+    for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
+      for (size_t i = 0; i < f->n; i++) verify_ptr(f->slots[i]);
+  }
+  uint8_t *o;
+  while ((o = pop()) != NULL) verify_scan(o);
+  return vbad;
+}

@@ -35,8 +35,10 @@
  *   gc_max_heap    16g  address space reserved for the GC heap (its hard cap)
  *   gc_finalizer_thread 1  run finalizers on a thread of their own (0: only
  *                       in strata_gc_run_finalizers)
- *   gc_debug        0   1: poison freed slots and check the heap after every
- *                       collection (slow)
+ *   gc_debug        0   1: poison swept slots (0xdb), so a wrongly freed
+ *                       object shows at its next use; 2: also walk the heap
+ *                       after every mark and abort if a reachable object was
+ *                       left unmarked (slow)
  */
 #include <errno.h>
 #include <limits.h>
@@ -60,7 +62,7 @@ static option_desc_t options[OPT_COUNT] = {
   [OPT_GC_LIMIT]       = { "gc_limit",      -1, -1, 64 * TB, 1 },
   [OPT_GC_MAX_HEAP]    = { "gc_max_heap", 16L << 30, 64L << 20, 64 * TB, 1 },
   [OPT_GC_FINALIZER_THREAD] = { "gc_finalizer_thread", 1, 0, 1, 0 },
-  [OPT_GC_DEBUG]       = { "gc_debug",       0, 0, 1, 0 },
+  [OPT_GC_DEBUG]       = { "gc_debug",       0, 0, 2, 0 },
 };
 
 #define REPORT_MAX 256
