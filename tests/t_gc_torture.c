@@ -7,8 +7,11 @@
  *
  * After each collection a thread triggers, it walks everything reachable
  * from its roots and checks that every node is a live GC object with an
- * intact checksum and blob.  gc_debug=1 (set below) poisons swept slots, so
- * a wrongly freed object is caught at its next use.  At the end every graph
+ * intact checksum and blob.  gc_debug=2 (set below) poisons swept slots, so
+ * a wrongly freed object is caught at its next use, and after every mark
+ * walks the heap from the roots and aborts if a reachable object was left
+ * unmarked (a lost shade, a black object pointing to a white one: caught at
+ * the mark that lost it, not later).  At the end every graph
  * is dropped and the weak references to a sample of nodes must be cleared
  * (a few may stay held by stale stack words of the conservative scan).
  */
@@ -150,7 +153,7 @@ static __attribute__((noinline)) void scrub(void) {
 }
 
 int main(void) {
-  CHECK(strata_option_set("gc_debug", 1) == 0, "gc_debug");
+  CHECK(strata_option_set("gc_debug", 2) == 0, "gc_debug");
   strata_gc_set_goal(50);                        /* collect often */
   CHECK(strata_gc_add_roots(roots, (char *)roots + sizeof roots) == 0, "roots");
   pthread_t th[THREADS];

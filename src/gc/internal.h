@@ -228,6 +228,7 @@ ST_INTERNAL void _st_gc_mark_ranges(void);         /* registered ranges (gc_lock
 ST_INTERNAL void _st_gc_mark_thread(gc_thread_t *t);  /* t stopped, blocking or self */
 ST_INTERNAL void _st_gc_shade(gc_thread_t *t, const void *p);  /* mutator, marking on */
 ST_INTERNAL void _st_gc_take_shaded(void);         /* collector: shade_q -> mark stack */
+ST_INTERNAL void _st_gc_shade_handoff(gc_thread_t *t);  /* leaving thread: buffer -> shade_q */
 ST_INTERNAL bool _st_gc_mark_idle(void);
 ST_INTERNAL void _st_gc_mark_fin_roots(void);      /* the finalizer queue (gc_fin_lock) */
 ST_INTERNAL size_t _st_gc_verify_marks(void);      /* gc_debug: reachable but unmarked */

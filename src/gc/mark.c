@@ -294,6 +294,9 @@ void _st_gc_shade(gc_thread_t *t, const void *p) {
   t->shade[t->nshade++] = slot;
 }
 
+/* A thread that leaves hands what it shaded to shade_q (unregister). */
+void _st_gc_shade_handoff(gc_thread_t *t) { if (t->nshade) shade_flush(t); }
+
 /* Move shade_q onto the mark stack (collector; mark_lock taken here). */
 void _st_gc_take_shaded(void) {
   pthread_mutex_lock(&mark_lock);

@@ -189,6 +189,7 @@ static void stack_bounds(gc_thread_t *t) {
 static void unregister(gc_thread_t *t) {
   pthread_mutex_lock(&gc_lock);
   _st_gc_thread_flush(t);
+  _st_gc_shade_handoff(t);              /* what it shaded must still be scanned */
   pthread_mutex_lock(&gc_world);
   if (t->prev) t->prev->next = t->next; else gc_threads = t->next;
   if (t->next) t->next->prev = t->prev;
