@@ -21,6 +21,10 @@
 #include <string.h>
 #include "gc/internal.h"
 
+/* setjmp here only spills the registers into a buffer that is scanned; no
+ * longjmp ever returns to it, so no local can be clobbered. */
+#pragma GCC diagnostic ignored "-Wclobbered"
+
 #define CHUNK_ENTRIES ((size_t)32768 - 2)
 typedef struct mchunk { struct mchunk *prev; size_t n; uint8_t *e[CHUNK_ENTRIES]; } mchunk_t;
 

@@ -36,6 +36,10 @@
 #include <ucontext.h>
 #include "gc/internal.h"
 
+/* setjmp here only spills the registers into a buffer that is scanned; no
+ * longjmp ever returns to it, so no local can be clobbered. */
+#pragma GCC diagnostic ignored "-Wclobbered"
+
 #define SIG_SUSPEND SIGPWR
 #define SIG_RESUME  SIGXCPU
 #define RED_ZONE    128
@@ -64,8 +68,7 @@ static void wait_for_restart(gc_thread_t *t, sig_atomic_t gen) {
  * wait to be restarted.  SIG_SUSPEND and SIG_RESUME are blocked here. */
 static void stop_here(gc_thread_t *t, sig_atomic_t req) {
   sig_atomic_t gen = t->resume_gen;
-  atomic_thread_fence(memory_order_release);
-  t->stop_ack = req;
+  __atomic_store_n(&t->stop_ack, req, __ATOMIC_RELEASE);     /* publishes the state */
   sem_post(&ack_sem);
   wait_for_restart(t, gen);
 }
@@ -122,14 +125,13 @@ static bool stop_one(gc_thread_t *t) {
 }
 /* Wait until t has answered its latest request. */
 static void wait_stopped(gc_thread_t *t) {
-  while (t->stop_ack != t->stop_req) {
+  while (__atomic_load_n(&t->stop_ack, __ATOMIC_ACQUIRE) != t->stop_req) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += 2000000;
     if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
     sem_timedwait(&ack_sem, &ts);                  /* posts only wake us; the ack decides */
   }
-  atomic_thread_fence(memory_order_acquire);
 }
 static void restart_one(gc_thread_t *t) {
   t->resume_gen++;
