@@ -350,11 +350,10 @@ STRATA_API void *strata_gc_malloc_atomic(size_t size) {
 
 /* The live object holding p: its span and start, or NULL. */
 static uint8_t *object_of(const void *p, gc_span_t **span_out) {
-  if (gc_base == NULL || !gc_in_heap(p)) return NULL;
-  gc_span_t *s = gc_span_of(p);
-  if (s == NULL || !s->in_use) return NULL;
-  uint8_t *slot = gc_slot_of(s, p);
-  if (slot == NULL || !(gc_state[gc_granule(slot)] & 1)) return NULL;
+  if (gc_base == NULL) return NULL;
+  gc_span_t *s;
+  uint8_t *slot;
+  if (gc_resolve(p, &s, &slot) == NULL) return NULL;
   if (s->cls == GC_NCLASSES && (size_t)((const uint8_t *)p - slot) >= s->large_size && p != slot)
     return NULL;
   *span_out = s;

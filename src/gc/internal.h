@@ -143,6 +143,25 @@ static inline uint8_t *gc_slot_of(const gc_span_t *s, const void *p) {
   return s->start + idx * s->slot_size;
 }
 static inline uint8_t gc_mark_value(unsigned epoch) { return (uint8_t)((epoch << 1) | 1); }
+/* Resolve a candidate pointer: the state byte of the allocated object that
+ * holds p (any interior pointer), with its span and slot; NULL when p is not
+ * inside a live object.  The one place conservative pointers are judged. */
+static inline uint8_t *gc_resolve(const void *p, gc_span_t **span, uint8_t **slot_out) {
+  if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_acquire)) return NULL;
+  gc_span_t *s = gc_span_of(p);
+  if (s == NULL || !s->in_use) return NULL;
+  uint8_t *slot = gc_slot_of(s, p);
+  if (slot == NULL) return NULL;
+  uint8_t *st = &gc_state[gc_granule(slot)];
+  if (!(*st & 1)) return NULL;
+  *span = s;
+  *slot_out = slot;
+  return st;
+}
+/* Bytes an object of span s counts for (live and shaded totals). */
+static inline size_t gc_obj_bytes(const gc_span_t *s) {
+  return s->cls == GC_NCLASSES ? (size_t)s->nslices * GC_SLICE : s->slot_size;
+}
 static inline size_t gc_slot_index(const gc_span_t *s, const void *slot) {
   return (size_t)((((size_t)((const uint8_t *)slot - s->start)) * s->slot_inv) >> 40);
 }

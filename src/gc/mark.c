@@ -64,15 +64,11 @@ static uint8_t *pop(void) {
 
 /* Mark the object holding p, if p points into a live one. */
 static inline void mark_ptr(const void *p) {
-  if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_relaxed)) return;
-  gc_span_t *s = gc_span_of(p);
-  if (s == NULL || !s->in_use) return;
-  uint8_t *slot = gc_slot_of(s, p);
-  if (slot == NULL) return;
-  uint8_t *st = &gc_state[gc_granule(slot)];
-  if (!(*st & 1) || *st == mark_value) return;
+  gc_span_t *s;
+  uint8_t *slot, *st = gc_resolve(p, &s, &slot);
+  if (st == NULL || *st == mark_value) return;
   *st = mark_value;
-  gc_marked_bytes += s->cls == GC_NCLASSES ? (size_t)s->nslices * GC_SLICE : s->slot_size;
+  gc_marked_bytes += gc_obj_bytes(s);
   if (s->kind != GC_KIND_NOSCAN) push(slot);
 }
 
@@ -170,10 +166,9 @@ void _st_gc_drain(void) {
 
 bool _st_gc_is_marked(const void *p) {
   if (!gc_in_heap(p)) return true;                 /* not ours: never cleared */
-  gc_span_t *s = gc_span_of(p);
-  if (s == NULL || !s->in_use) return false;
-  uint8_t *slot = gc_slot_of(s, p);
-  return slot && gc_state[gc_granule(slot)] == gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  gc_span_t *s;
+  uint8_t *slot, *st = gc_resolve(p, &s, &slot);
+  return st && *st == gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
 }
 
 /* ---- roots -------------------------------------------------------------------- */
@@ -284,15 +279,11 @@ static void shade_flush(gc_thread_t *t) {
 
 void _st_gc_shade(gc_thread_t *t, const void *p) {
   uint8_t mv = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
-  if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_acquire)) return;
-  gc_span_t *s = gc_span_of(p);
-  if (s == NULL || !s->in_use) return;
-  uint8_t *slot = gc_slot_of(s, p);
-  if (slot == NULL) return;
-  uint8_t *st = &gc_state[gc_granule(slot)];
-  if (!(*st & 1) || *st == mv) return;
+  gc_span_t *s;
+  uint8_t *slot, *st = gc_resolve(p, &s, &slot);
+  if (st == NULL || *st == mv) return;
   *st = mv;
-  t->shaded_bytes += s->cls == GC_NCLASSES ? (size_t)s->nslices * GC_SLICE : s->slot_size;
+  t->shaded_bytes += gc_obj_bytes(s);
   if (s->kind == GC_KIND_NOSCAN) return;
   if (t->nshade == sizeof t->shade / sizeof t->shade[0]) shade_flush(t);
   t->shade[t->nshade++] = slot;
@@ -336,13 +327,10 @@ static size_t vbad;
 static const void *vparent;
 
 static void verify_ptr(const void *p) {
-  if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_relaxed)) return;
-  gc_span_t *s = gc_span_of(p);
-  if (s == NULL || !s->in_use) return;
-  uint8_t *slot = gc_slot_of(s, p);
-  if (slot == NULL) return;
-  uint8_t st = gc_state[gc_granule(slot)];
-  if (!(st & 1)) return;
+  gc_span_t *s;
+  uint8_t *slot, *stp = gc_resolve(p, &s, &slot);
+  if (stp == NULL) return;
+  uint8_t st = *stp;
   size_t g = gc_granule(slot);
   if (vmap[g / 64] & ((uint64_t)1 << (g % 64))) return;
   vmap[g / 64] |= (uint64_t)1 << (g % 64);
