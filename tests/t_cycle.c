@@ -421,23 +421,6 @@ static void shapes(void) {
 
 /* ---- misuse in children ---- */
 
-static int child_status(void (*fn)(void), char *buf, size_t cap) {
-  int fd[2];
-  CHECK(pipe(fd) == 0, "pipe");
-  fflush(stdout);
-  pid_t pid = fork();
-  CHECK(pid >= 0, "fork");
-  if (pid == 0) { close(fd[0]); dup2(fd[1], 2); alarm(20); fn(); _exit(0); }
-  close(fd[1]);
-  size_t len = 0;
-  ssize_t k;
-  while (len + 1 < cap && (k = read(fd[0], buf + len, cap - 1 - len)) > 0) len += (size_t)k;
-  buf[len] = 0;
-  close(fd[0]);
-  int st;
-  CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
-  return st;
-}
 static void resurrect(void) {
   rnode_t *a = ring(4);
   resurrect_into = a->next;
@@ -496,19 +479,19 @@ static void changed_count(void) {
 
 static void misuse(void) {
   char buf[2048];
-  int st = child_status(resurrect, buf, sizeof buf);
+  int st = test_in_child(resurrect, buf, sizeof buf);
   CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
         strstr(buf, "strata: rc: a destructor kept a reference to a collected object"),
         "resurrection: status %d stderr %s", st, buf);
-  st = child_status(dead_child, buf, sizeof buf);
+  st = test_in_child(dead_child, buf, sizeof buf);
   CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(buf, "strata: rc: traverse visited a dead object"),
         "dead child: status %d stderr %s", st, buf);
-  st = child_status(changed_count, buf, sizeof buf);
+  st = test_in_child(changed_count, buf, sizeof buf);
   CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
         strstr(buf, "strata: rc: object count changed during cycle collection"),
         "count changed: status %d stderr %s", st, buf);
   setenv("T_IGNORE", "1", 1);
-  st = child_status(changed_count, buf, sizeof buf);
+  st = test_in_child(changed_count, buf, sizeof buf);
   unsetenv("T_IGNORE");
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "nothing freed") && strstr(buf, "; ignored"),
         "count changed, ignored: status %d stderr %s", st, buf);

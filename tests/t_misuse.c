@@ -27,34 +27,10 @@ static void *opaque(void *p) { vz++; return p; }
 
 typedef void (*case_fn)(void);
 
-/* Run fn in a child; returns its wait status, its stderr in buf. */
-static int in_child(case_fn fn, char *buf, size_t cap) {
-  int fd[2];
-  CHECK(pipe(fd) == 0, "pipe");
-  fflush(stdout);
-  pid_t pid = fork();
-  CHECK(pid >= 0, "fork");
-  if (pid == 0) {
-    close(fd[0]);
-    dup2(fd[1], 2);
-    alarm(20);
-    fn();
-    _exit(0);
-  }
-  close(fd[1]);
-  size_t len = 0;
-  ssize_t r;
-  while (len + 1 < cap && (r = read(fd[0], buf + len, cap - 1 - len)) > 0) len += (size_t)r;
-  buf[len] = 0;
-  close(fd[0]);
-  int st;
-  CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
-  return st;
-}
 
 static void expect_abort(const char *name, case_fn fn) {
   char buf[4096];
-  int st = in_child(fn, buf, sizeof buf);
+  int st = test_in_child(fn, buf, sizeof buf);
   CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
         "%s: expected SIGABRT, got %s %d; stderr: %s", name,
         WIFSIGNALED(st) ? "signal" : "exit status", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), buf);
@@ -63,7 +39,7 @@ static void expect_abort(const char *name, case_fn fn) {
 }
 static void expect_clean(const char *name, case_fn fn) {
   char buf[4096];
-  int st = in_child(fn, buf, sizeof buf);
+  int st = test_in_child(fn, buf, sizeof buf);
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: child failed (status %#x); stderr: %s", name, st, buf);
   CHECK(strstr(buf, "strata:") != NULL, "%s: misuse not reported; stderr: %s", name, buf);
   printf("ok: %s (reported, ignored)\n", name);

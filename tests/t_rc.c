@@ -284,33 +284,10 @@ static void weak_race(void) {
 
 typedef void (*case_fn)(void);
 
-static int in_child(case_fn fn, char *buf, size_t cap) {
-  int fd[2];
-  CHECK(pipe(fd) == 0, "pipe");
-  fflush(stdout);
-  pid_t pid = fork();
-  CHECK(pid >= 0, "fork");
-  if (pid == 0) {
-    close(fd[0]);
-    dup2(fd[1], 2);
-    alarm(20);
-    fn();
-    _exit(0);
-  }
-  close(fd[1]);
-  size_t len = 0;
-  ssize_t r;
-  while (len + 1 < cap && (r = read(fd[0], buf + len, cap - 1 - len)) > 0) len += (size_t)r;
-  buf[len] = 0;
-  close(fd[0]);
-  int st;
-  CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
-  return st;
-}
 
 static void expect_abort(const char *name, case_fn fn, const char *msg) {
   char buf[4096];
-  int st = in_child(fn, buf, sizeof buf);
+  int st = test_in_child(fn, buf, sizeof buf);
   CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "%s: expected SIGABRT, got %s %d; stderr: %s",
         name, WIFSIGNALED(st) ? "signal" : "exit status",
         WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), buf);
@@ -382,10 +359,10 @@ static void misuse(void) {
   expect_abort("arc release on plain", wrong_flavour_arc, "strata_arc_release on a non-atomic object");
   expect_abort("count overflow", overflow_plain, "reference count overflow");
   char buf[4096];
-  int st = in_child(overflow_saturates, buf, sizeof buf);
+  int st = test_in_child(overflow_saturates, buf, sizeof buf);
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "overflow") && strstr(buf, "ignored"),
         "saturation with abort_on_error=0: status %d, stderr %s", st, buf);
-  st = in_child(release_zero_ignored, buf, sizeof buf);
+  st = test_in_child(release_zero_ignored, buf, sizeof buf);
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "already zero") && strstr(buf, "; ignored"),
         "release at zero with abort_on_error=0: status %d, stderr %s", st, buf);
   printf("misuse: ok\n");

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,4 +139,32 @@ static inline void *test_join(pthread_t t) {
   CHECK(rc == 0, "pthread_join: %d", rc);
   return r;
 }
+
+/* Run fn in a forked child (stderr captured into buf, NUL-terminated; a
+ * 20 s alarm against hangs); returns its wait status.  For tests that check
+ * a misuse is reported and aborts. */
+static inline int test_in_child(void (*fn)(void), char *buf, size_t cap) {
+  int fd[2];
+  CHECK(pipe(fd) == 0, "pipe");
+  fflush(stdout);
+  pid_t pid = fork();
+  CHECK(pid >= 0, "fork");
+  if (pid == 0) {
+    close(fd[0]);
+    dup2(fd[1], 2);
+    alarm(20);
+    fn();
+    _exit(0);
+  }
+  close(fd[1]);
+  size_t len = 0;
+  ssize_t r;
+  while (len + 1 < cap && (r = read(fd[0], buf + len, cap - 1 - len)) > 0) len += (size_t)r;
+  buf[len] = 0;
+  close(fd[0]);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+  return st;
+}
+
 #endif
