@@ -54,7 +54,11 @@ static void span_drop_types(gc_span_t *s) {
 /* Sweep small span s (on no list, not cached): free the slots not marked in
  * this epoch and rebuild its free list.  Returns false if the span was
  * empty and went back to the page allocator. */
-static bool sweep_small(gc_span_t *s) {
+/* The slots of small span s: free the ones not marked in this epoch and
+ * rebuild its free list.  Returns true if no slot is live.  Touches only s
+ * and its own slots and state bytes, so it may run without gc_lock on a
+ * span that is on no list and in no cache. */
+static bool sweep_slots(gc_span_t *s) {
   uint8_t mv = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
   int poison = _st_option(OPT_GC_DEBUG) != 0;
   void *list = NULL;
@@ -74,10 +78,18 @@ static bool sweep_small(gc_span_t *s) {
   }
   s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
   atomic_fetch_add_explicit(&gc_nfreed, freed, memory_order_relaxed);
-  if (nfree == s->nslots) { span_drop_types(s); _st_gc_span_free(s); return false; }
   s->free = list;
   s->nfree = nfree;
-  return true;
+  return nfree == s->nslots;
+}
+
+/* Sweep small span s (gc_lock held; on no list, not cached).  Returns false
+ * if the span was empty and went back to the page allocator. */
+static bool sweep_small(gc_span_t *s) {
+  if (!sweep_slots(s)) return true;
+  span_drop_types(s);
+  _st_gc_span_free(s);
+  return false;
 }
 
 static bool sweep_large(gc_span_t *s) {
@@ -111,23 +123,46 @@ void _st_gc_sweep_all(void) {
   atomic_fetch_add_explicit(&gc_sweep_ns, _st_gc_now() - t0, memory_order_relaxed);
 }
 
-/* Sweep up to max unswept spans (gc_lock held); returns how many.  The
+/* Sweep up to max unswept spans (gc_lock NOT held); returns how many.  The
  * collector thread calls it in batches after a cycle, so garbage goes back
  * without waiting for allocation to come by (background sweeping). */
 size_t _st_gc_sweep_some(size_t max) {
-  size_t n = 0;
+  gc_span_t *batch[64];
+  bool empty[64];
+  if (max > 64) max = 64;
+  size_t n = 0, large = 0;
   uint64_t t0 = _st_gc_now();
+  /* 1. take a batch off the unswept lists (large spans: swept right here,
+   *    strata_gc_free may look for them on their list) */
+  pthread_mutex_lock(&gc_lock);
   for (unsigned k = 0; k < GC_NKINDS && n < max; k++)
     for (unsigned c = 0; c <= GC_NCLASSES && n < max; c++) {
       gc_span_t *s;
       while (n < max && (s = gc_unswept[k][c].first) != NULL) {
         _st_gc_list_remove(&gc_unswept[k][c], s);
-        if (c == GC_NCLASSES ? sweep_large(s) : sweep_small(s)) file_span(s);
-        n++;
+        if (c == GC_NCLASSES) { if (sweep_large(s)) file_span(s); large++; max--; continue; }
+        batch[n++] = s;
       }
     }
+  pthread_mutex_unlock(&gc_lock);
+  if (n == 0) {
+    atomic_fetch_add_explicit(&gc_sweep_ns, _st_gc_now() - t0, memory_order_relaxed);
+    return large;
+  }
+  /* 2. sweep them without the lock: allocation goes on meanwhile */
+  for (size_t i = 0; i < n; i++) {
+    empty[i] = sweep_slots(batch[i]);
+    if (empty[i]) span_drop_types(batch[i]);
+  }
+  /* 3. file them, or give the empty ones back */
+  pthread_mutex_lock(&gc_lock);
+  for (size_t i = 0; i < n; i++) {
+    if (empty[i]) _st_gc_span_free(batch[i]);
+    else file_span(batch[i]);
+  }
+  pthread_mutex_unlock(&gc_lock);
   atomic_fetch_add_explicit(&gc_sweep_ns, _st_gc_now() - t0, memory_order_relaxed);
-  return n;
+  return n + large;
 }
 
 /* ---- after a mark, and thread caches -------------------------------------- */

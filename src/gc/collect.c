@@ -29,8 +29,9 @@
  * black.  So every object reachable at the snapshot or allocated since is
  * marked when the stack is empty, and nothing reachable is swept.
  *
- * After a cycle the collector thread sweeps the spans in the background, 16
- * at a time (allocation sweeps the ones it needs first, lazily).
+ * After a cycle the collector thread sweeps the spans in the background, 32
+ * at a time, without holding gc_lock while it sweeps (allocation sweeps the
+ * ones it needs first, lazily, under the lock).
  *
  * A collection from strata_gc_collect() waits for a cycle that starts after
  * the call.  When the heap is full (or twice past the trigger while a cycle
@@ -238,13 +239,9 @@ static void *collector_main(void *arg) {
     cycle_finish();
     mark_total += _st_gc_now() - t0;
     _st_gc_finalize_wake();
-    /* background sweeping, a batch at a time so allocation is not held up */
-    for (;;) {
-      pthread_mutex_lock(&gc_lock);
-      size_t n = _st_gc_sweep_some(16);
-      pthread_mutex_unlock(&gc_lock);
-      if (n == 0) break;
-    }
+    /* background sweeping: batches taken off the lists under gc_lock and
+     * swept without it, so allocation is not held up */
+    while (_st_gc_sweep_some(32) != 0) {}
     pthread_mutex_lock(&cycle_lock);
     cycles_done++;
     pthread_cond_broadcast(&cycle_cond);

@@ -184,7 +184,7 @@ extern size_t gc_free_bytes ST_INTERNAL;           /* bytes in free runs (gc_loc
 /* ---- allocation and sweeping (alloc.c) ---- */
 ST_INTERNAL size_t _st_gc_class_size(unsigned c);
 ST_INTERNAL void   _st_gc_sweep_all(void);                     /* gc_lock held */
-ST_INTERNAL size_t _st_gc_sweep_some(size_t max);              /* gc_lock held */
+ST_INTERNAL size_t _st_gc_sweep_some(size_t max);              /* gc_lock NOT held */
 ST_INTERNAL void   _st_gc_flush_caches(void);                  /* gc_lock, world stopped */
 ST_INTERNAL void   _st_gc_after_mark(void);                    /* gc_lock, world stopped */
 extern gc_list_t gc_unswept[GC_NKINDS][GC_NCLASSES + 1] ST_INTERNAL;
