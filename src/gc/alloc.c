@@ -36,8 +36,6 @@ static gc_list_t partial[GC_NKINDS][GC_NCLASSES], full[GC_NKINDS][GC_NCLASSES + 
 _Atomic size_t gc_allocated, gc_nobjects, gc_nfreed;
 _Atomic uint64_t gc_sweep_ns;
 
-size_t _st_gc_class_size(unsigned c) { return _st_class_size(c); }
-
 static unsigned kind_of(const strata_gc_type_t *type) {
   if (type == NULL || type->kind == STRATA_GC_CONSERVATIVE) return GC_KIND_CONS;
   if (type->kind == STRATA_GC_NOSCAN) return GC_KIND_NOSCAN;
@@ -265,7 +263,7 @@ static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *typ
   _st_gc_maybe_collect(n * GC_SLICE);
   gc_span_t *s = _st_gc_span_alloc(n);
   if (s == NULL) {                                  /* out of heap: collect, retry */
-    _st_gc_collect_locked("heap full");
+    _st_gc_collect_wait();
     _st_gc_sweep_all();
     s = _st_gc_span_alloc(n);
   }
@@ -303,7 +301,7 @@ static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
     _st_gc_maybe_collect(_st_class_slices(c) * GC_SLICE);
     s = span_refill(kind, c);
     if (s == NULL) {                                /* out of heap: collect, retry */
-      _st_gc_collect_locked("heap full");
+      _st_gc_collect_wait();
       _st_gc_sweep_all();
       s = span_refill(kind, c);
     }
@@ -336,8 +334,7 @@ static inline void *gc_alloc_kind(unsigned kind, size_t size, const strata_gc_ty
   if (st_unlikely(t == NULL)) { errno = ENOMEM; return NULL; }
   if (st_unlikely(size > GC_SMALL_MAX)) return alloc_large(kind, size, type);
   unsigned c = size <= ST_SMALL_FAST_MAX ? st_class_fast(size) : _st_class_of(size);
-  t->in_alloc = 1;
-  atomic_signal_fence(memory_order_seq_cst);
+  gc_cs_enter(t);
   gc_span_t *s = t->cache[kind][c];
   uint8_t *p;
   if (st_likely(s != NULL && (p = s->free) != NULL) &&
@@ -347,16 +344,10 @@ static inline void *gc_alloc_kind(unsigned kind, size_t size, const strata_gc_ty
     memset(p, 0, s->slot_size);
     if (kind == GC_KIND_TYPED && st_unlikely(s->types != NULL)) s->types[gc_slot_index(s, p)] = type;
     gc_state[gc_granule(p)] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
-    atomic_signal_fence(memory_order_seq_cst);
-    t->in_alloc = 0;
-    atomic_signal_fence(memory_order_seq_cst);
-    if (st_unlikely(t->stop_pending)) _st_gc_safepoint();
+    gc_cs_leave(t);
     return p;
   }
-  atomic_signal_fence(memory_order_seq_cst);
-  t->in_alloc = 0;
-  atomic_signal_fence(memory_order_seq_cst);
-  if (st_unlikely(t->stop_pending)) _st_gc_safepoint();
+  gc_cs_leave(t);
   return alloc_slow(t, kind, c, type);
 }
 

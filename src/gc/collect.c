@@ -269,9 +269,9 @@ static void cycle_request(int wait) {
   pthread_mutex_unlock(&cycle_lock);
 }
 
-/* gc_lock held: wait (lock dropped) for a full cycle, then sweep. */
-void _st_gc_collect_locked(const char *why) {
-  (void)why;
+/* gc_lock held (the heap is full): drop it and wait for a cycle that starts
+ * after this call to end. */
+void _st_gc_collect_wait(void) {
   pthread_mutex_unlock(&gc_lock);
   cycle_request(1);
   pthread_mutex_lock(&gc_lock);
@@ -310,17 +310,13 @@ STRATA_API void strata_gc_write_slow(void *obj, void **field, void *value) {
   (void)obj;
   gc_thread_t *t = gc_thread();
   if (t == NULL) { *field = value; return; }
-  t->in_alloc = 1;
-  atomic_signal_fence(memory_order_seq_cst);
+  gc_cs_enter(t);
   if (strata_gc_marking_flag) {
     _st_gc_shade(t, *field);
     _st_gc_shade(t, value);
   }
   *field = value;
-  atomic_signal_fence(memory_order_seq_cst);
-  t->in_alloc = 0;
-  atomic_signal_fence(memory_order_seq_cst);
-  if (st_unlikely(t->stop_pending)) _st_gc_safepoint();
+  gc_cs_leave(t);
 }
 
 STRATA_API int strata_gc_set_goal(int percent) {

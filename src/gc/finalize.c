@@ -146,17 +146,10 @@ STRATA_API size_t strata_gc_run_finalizers(void) {
     /* From here the object is reachable only through f (this stack, which
      * a running mark may have scanned already): shade it, as a barrier
      * would when a root lets go of an object. */
-    if (strata_gc_marking_flag) {
-      if (t) {
-        t->in_alloc = 1;
-        atomic_signal_fence(memory_order_seq_cst);
-        if (strata_gc_marking_flag) _st_gc_shade(t, f.obj);
-        atomic_signal_fence(memory_order_seq_cst);
-        t->in_alloc = 0;
-      }
-    }
+    if (t) gc_cs_enter(t);
+    if (t && strata_gc_marking_flag) _st_gc_shade(t, f.obj);
     pthread_mutex_unlock(&gc_fin_lock);
-    if (t && st_unlikely(t->stop_pending)) _st_gc_safepoint();
+    if (t) gc_cs_leave(t);
     f.fn(f.obj, f.arg);
     f.obj = NULL;
     ran++;
@@ -226,14 +219,10 @@ STRATA_API void *strata_gc_weak_get(strata_gc_weak_t *w) {
   if (st_likely(!strata_gc_marking_flag)) return *(void *volatile *)&w->target;
   gc_thread_t *t = gc_thread();
   if (t == NULL) return NULL;
-  t->in_alloc = 1;
-  atomic_signal_fence(memory_order_seq_cst);
+  gc_cs_enter(t);
   void *p = *(void *volatile *)&w->target;
   if (p && strata_gc_marking_flag) _st_gc_shade(t, p);
-  atomic_signal_fence(memory_order_seq_cst);
-  t->in_alloc = 0;
-  atomic_signal_fence(memory_order_seq_cst);
-  if (st_unlikely(t->stop_pending)) _st_gc_safepoint();
+  gc_cs_leave(t);
   return p;
 }
 

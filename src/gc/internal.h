@@ -182,7 +182,6 @@ extern size_t gc_committed_spans ST_INTERNAL;      /* bytes in spans in use (gc_
 extern size_t gc_free_bytes ST_INTERNAL;           /* bytes in free runs (gc_lock) */
 
 /* ---- allocation and sweeping (alloc.c) ---- */
-ST_INTERNAL size_t _st_gc_class_size(unsigned c);
 ST_INTERNAL void   _st_gc_sweep_all(void);                     /* gc_lock held */
 ST_INTERNAL size_t _st_gc_sweep_some(size_t max);              /* gc_lock NOT held */
 ST_INTERNAL void   _st_gc_flush_caches(void);                  /* gc_lock, world stopped */
@@ -193,7 +192,6 @@ extern _Atomic size_t gc_nobjects ST_INTERNAL, gc_nfreed ST_INTERNAL;
 extern _Atomic uint64_t gc_sweep_ns ST_INTERNAL;
 
 /* ---- threads (world.c) ---- */
-#define GC_CACHE_NONE ((gc_span_t *)0)
 typedef struct gc_thread {
   pthread_t tid;
   struct gc_thread *next, *prev;      /* registry (gc_world) */
@@ -236,12 +234,26 @@ static inline gc_thread_t *gc_thread(void) {
   return st_likely(t != NULL) ? t : _st_gc_thread_slow();
 }
 
+/* A critical section: a stop that arrives inside is deferred to its end
+ * (world.c), so no stop sees a half-made object, a half-shaded store or a
+ * shade buffer mid-update.  No blocking call inside, except a mutex the
+ * collector never holds while stopping threads. */
+static inline void gc_cs_enter(gc_thread_t *t) {
+  t->in_alloc = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+}
+static inline void gc_cs_leave(gc_thread_t *t) {
+  atomic_signal_fence(memory_order_seq_cst);
+  t->in_alloc = 0;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (st_unlikely(t->stop_pending)) _st_gc_safepoint();
+}
+
 /* ---- marking (mark.c) ---- */
 ST_INTERNAL void _st_gc_mark_init(void);
 ST_INTERNAL void _st_gc_mark_range(const void *lo, const void *hi);  /* conservative */
 ST_INTERNAL void _st_gc_mark_ptr(const void *p);   /* a candidate pointer */
 ST_INTERNAL void _st_gc_drain(void);               /* scan until the mark stack is empty */
-ST_INTERNAL void _st_gc_mark_roots(void);          /* all roots, world stopped */
 ST_INTERNAL void _st_gc_mark_begin(void);          /* this cycle's mark value */
 ST_INTERNAL void _st_gc_mark_ranges(void);         /* registered ranges (gc_lock) */
 ST_INTERNAL void _st_gc_mark_thread(gc_thread_t *t);  /* t stopped, blocking or self */
@@ -271,6 +283,6 @@ static inline void gc_ensure_init(void) {
   if (st_unlikely(!atomic_load_explicit(&gc_ready, memory_order_acquire))) _st_gc_init();
 }
 ST_INTERNAL void _st_gc_maybe_collect(size_t more);  /* pacer check; gc_lock held */
-ST_INTERNAL void _st_gc_collect_locked(const char *why);  /* gc_lock held */
+ST_INTERNAL void _st_gc_collect_wait(void);        /* gc_lock held: dropped while a full cycle runs */
 
 #endif

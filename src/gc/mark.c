@@ -200,11 +200,22 @@ int _st_gc_roots_remove(void *lo, void *hi) {
 }
 
 /* The stack of t as it was stopped (or of the caller, from here). */
-static void mark_stack_of(gc_thread_t *t, const uint8_t *sp) {
+/* The live part of t's stack, given where it was stopped: from sp up on
+ * the stack sp is in (its own or a fiber's); a fiber stack whole when sp is
+ * in neither. */
+static void stack_range(const gc_thread_t *t, const uint8_t *sp, const uint8_t **lo_out,
+                        const uint8_t **hi_out) {
   const uint8_t *lo = t->stack_lo, *hi = t->stack_hi;
   if (t->alt_lo && sp >= t->alt_lo && sp < t->alt_hi) { lo = t->alt_lo; hi = t->alt_hi; }
   if (sp >= lo && sp < hi) lo = sp;
-  else if (t->alt_lo) { lo = t->alt_lo; hi = t->alt_hi; }   /* unknown: all of it */
+  else if (t->alt_lo) { lo = t->alt_lo; hi = t->alt_hi; }
+  *lo_out = lo;
+  *hi_out = hi;
+}
+
+static void mark_stack_of(gc_thread_t *t, const uint8_t *sp) {
+  const uint8_t *lo, *hi;
+  stack_range(t, sp, &lo, &hi);
   _st_gc_mark_range(lo, hi);
   _st_gc_mark_range(t->regs, t->regs + sizeof t->regs);
   for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
@@ -236,16 +247,6 @@ void _st_gc_mark_thread(gc_thread_t *t) {
   t->nshade = 0;
 }
 
-/* Everything at once, with the world stopped. */
-void _st_gc_mark_roots(void) {
-  _st_gc_mark_begin();
-  _st_gc_mark_ranges();
-  _st_gc_drain();
-  for (gc_thread_t *t = gc_threads; t; t = t->next) { _st_gc_mark_thread(t); _st_gc_drain(); }
-  _st_gc_mark_fin_roots();
-  _st_gc_take_shaded();
-  _st_gc_drain();
-}
 
 /* ---- the mutators' side: shading ----------------------------------------------------
  * While marking is on, the write barrier and weak-reference reads shade
@@ -396,9 +397,8 @@ size_t _st_gc_verify_marks(void) {
   for (gc_thread_t *t = gc_threads; t; t = t->next) {
     if (t->stop_sp == NULL && t != gc_self) continue;
     vparent = NULL;
-    const uint8_t *lo = t->stack_lo, *hi = t->stack_hi, *sp = (const uint8_t *)t->stop_sp;
-    if (t->alt_lo && sp >= t->alt_lo && sp < t->alt_hi) { lo = t->alt_lo; hi = t->alt_hi; }
-    if (sp >= lo && sp < hi) lo = sp;
+    const uint8_t *lo, *hi;
+    stack_range(t, (const uint8_t *)t->stop_sp, &lo, &hi);
     verify_range(lo, hi);
     verify_range(t->regs, t->regs + sizeof t->regs);
     for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
