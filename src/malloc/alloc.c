@@ -25,6 +25,7 @@ STRATA_API ST_SCALAR void *strata_malloc(size_t size) {
   page_t *page = heap->direct[c];
   block_t *b = page->free;
   if (st_likely(b != NULL)) {
+    if (st_unlikely(--heap->sample_left == 0)) return _st_guarded_sample(heap, size);
     page->free = b->next;
     page->used++;
     ((uintptr_t *)b)[1] = 0;

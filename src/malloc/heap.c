@@ -283,7 +283,7 @@ static page_t *heap_find_page(heap_t *h, unsigned c) {
   return heap_fresh_page(h, c);
 }
 
-static void *heap_alloc_class(heap_t *h, size_t size) {
+void *_st_heap_malloc_class(heap_t *h, size_t size) {
   if (h->sparse_n && (h->slow_count & 15) == 0) _st_sparse_drain(h, 0);
   unsigned c = size <= ST_SMALL_FAST_MAX ? st_class_fast(size) : _st_class_of(size);
   page_t *p = h->direct[c];
@@ -309,6 +309,7 @@ static heap_t *heap_create(void) {
   }
   memset(h, 0, sizeof *h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) h->direct[c] = &_st_page_empty;
+  h->sample_left = _st_guarded_interval();
   pthread_mutex_lock(&heaps_lock);
   h->next_all = heaps_all;
   if (heaps_all) heaps_all->prev_all = h;
@@ -323,7 +324,7 @@ static heap_t *heap_create(void) {
 
 static void *orphan_malloc(size_t size) {
   pthread_mutex_lock(&orphan_lock);
-  void *p = heap_alloc_class(&orphan_heap, size);
+  void *p = _st_heap_malloc_class(&orphan_heap, size);
   pthread_mutex_unlock(&orphan_lock);
   return p;
 }
@@ -341,7 +342,7 @@ void *_st_heap_malloc_slow(heap_t *h, size_t size) {
     if (h == &_st_heap_dead || (h = heap_create()) == NULL) return orphan_malloc(size);
   }
   if (size > ST_MEDIUM_MAX) return heap_alloc_big(size);
-  return heap_alloc_class(h, size);
+  return _st_heap_malloc_class(h, size);
 }
 
 /* ---- free slow paths ------------------------------------------------------ */

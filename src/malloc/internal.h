@@ -236,6 +236,9 @@ typedef struct page_queue_s { page_t *first, *last; } page_queue_t;
  * freers) and the registry links (heaps lock). */
 typedef struct heap_s {
   page_t *direct[ST_NCLASSES];
+  /* small mallocs left before the next one is sampled for a guarded page
+   * (guarded.c); SIZE_MAX-ish when sampling is off.  Owner only. */
+  size_t sample_left;
   page_queue_t queues[ST_NCLASSES];
   page_queue_t full;
   _Atomic int full_dirty;
@@ -266,6 +269,7 @@ extern heap_t _st_heap_dead ST_INTERNAL;         /* threads whose cache was dest
 extern __thread heap_t *_st_heap_tl ST_INTERNAL;
 
 ST_INTERNAL void *_st_heap_malloc_slow(heap_t *heap, size_t size);
+ST_INTERNAL void *_st_heap_malloc_class(heap_t *heap, size_t size);  /* size <= ST_MEDIUM_MAX */
 ST_INTERNAL void  _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner);
 ST_INTERNAL void  _st_heap_retire(page_t *page);
 ST_INTERNAL void  _st_heap_thread_done(void *heap);
@@ -288,6 +292,13 @@ ST_INTERNAL void *_st_spanblock_alloc(size_t size, int zero);  /* size <= ST_SPA
 ST_INTERNAL void  _st_spanblock_free(page_t *page);
 ST_INTERNAL bool  _st_spanblock_grow(page_t *page, size_t size);  /* in place */
 
+/* ---- sampled guarded allocations (guarded.c) ---------------------------- */
+/* The malloc fast path counts heap->sample_left down; at zero it calls
+ * _st_guarded_sample, which re-arms the count and returns either a block on
+ * a page of its own between guard pages or an ordinary one. */
+ST_INTERNAL void  *_st_guarded_sample(heap_t *heap, size_t size);
+ST_INTERNAL size_t _st_guarded_interval(void);   /* the next count (SIZE_MAX: off) */
+
 /* ---- large blocks (large.c) -------------------------------------------- */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);
 ST_INTERNAL void   _st_large_free(large_t *h, void *p);
@@ -307,6 +318,7 @@ typedef enum {
   OPT_VERBOSE, OPT_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE_MS,
   OPT_PURGE_THREAD, OPT_SOFT_LIMIT, OPT_HARD_LIMIT,
   OPT_GC_GOAL, OPT_GC_LIMIT, OPT_GC_MAX_HEAP, OPT_GC_FINALIZER_THREAD, OPT_GC_DEBUG,
+  OPT_SECURE, OPT_GUARD_SAMPLE, OPT_GUARD_SLOTS,
   OPT_COUNT
 } st_option_t;
 ST_INTERNAL long _st_option(st_option_t o);

@@ -8,6 +8,16 @@
  *   verbose         0   print what strata decides (start-up, errors, limits)
  *   stats           0   print the statistics at exit: 1 text, 2 JSON (stderr)
  *   abort_on_error  1   abort after reporting heap misuse (invalid/double free)
+ *   on_misuse   abort   the same as a word: abort (1) or ignore (0: report,
+ *                       count in the statistics, and ignore the call)
+ *   secure          0   1: hardened mode (docs/hardening.md): randomized
+ *                       allocation order within a page, guard pages after
+ *                       large blocks, freed blocks zeroed
+ *   guard_sample    0   one small allocation in about this many gets a page
+ *                       of its own between guard pages (use-after-free and
+ *                       overflow crash at the faulty access, with a report);
+ *                       0 off
+ *   guard_slots    64   how many such guarded allocations may live at once
  *   thp             1   transparent huge pages: 0 never (MADV_NOHUGEPAGE
  *                       everywhere), 1 ask for large blocks of 2 MiB and more
  *                       and leave segments to the system's setting, 2 ask
@@ -63,6 +73,9 @@ static option_desc_t options[OPT_COUNT] = {
   [OPT_GC_MAX_HEAP]    = { "gc_max_heap", 16L << 30, 64L << 20, 64 * TB, 1 },
   [OPT_GC_FINALIZER_THREAD] = { "gc_finalizer_thread", 1, 0, 1, 0 },
   [OPT_GC_DEBUG]       = { "gc_debug",       0, 0, 2, 0 },
+  [OPT_SECURE]         = { "secure",         0, 0, 1, 0 },
+  [OPT_GUARD_SAMPLE]   = { "guard_sample",   0, 0, 1L << 30, 0 },
+  [OPT_GUARD_SLOTS]    = { "guard_slots",   64, 1, 65536, 0 },
 };
 
 #define REPORT_MAX 256
@@ -110,7 +123,7 @@ static int parse_long(const char *s, size_t len, int size, long *out) {
 static void known_options(void) {
   _st_message("strata: STRATA_OPTIONS: known options:");
   for (int i = 0; i < OPT_COUNT; i++) _st_message(" %s", options[i].name);
-  _st_message(" report\n");
+  _st_message(" on_misuse report\n");
 }
 
 /* One name=value pair from the environment. */
@@ -128,6 +141,13 @@ static void option_from_env(const char *name, size_t nlen, const char *val, size
   }
   int i = option_find(name, nlen);
   long v;
+  if (nlen == 9 && memcmp(name, "on_misuse", 9) == 0) {
+    if (vlen == 5 && memcmp(val, "abort", 5) == 0) options[OPT_ABORT_ON_ERROR].value = 1;
+    else if (vlen == 6 && memcmp(val, "ignore", 6) == 0) options[OPT_ABORT_ON_ERROR].value = 0;
+    else _st_message("strata: STRATA_OPTIONS: bad value '%.*s' for 'on_misuse' (expected abort or ignore); kept\n",
+                     (int)(vlen > 64 ? 64 : vlen), val);
+    return;
+  }
   if (i < 0) {
     _st_message("strata: STRATA_OPTIONS: unknown option '%.*s' ignored\n", (int)nlen, name);
     known_options();
