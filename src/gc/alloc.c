@@ -49,36 +49,42 @@ static void span_drop_types(gc_span_t *s) {
 
 /* ---- sweeping ------------------------------------------------------------- */
 
-/* Sweep small span s (on no list, not cached): free the slots not marked in
- * this epoch and rebuild its free list.  Returns false if the span was
- * empty and went back to the page allocator. */
 /* The slots of small span s: free the ones not marked in this epoch and
  * rebuild its free list.  Returns true if no slot is live.  Touches only s
  * and its own slots and state bytes, so it may run without gc_lock on a
- * span that is on no list and in no cache. */
+ * span that is on no list and in no cache.  Two passes: the first reads
+ * and clears only state bytes (one per slot), so a span with nothing live
+ * -- the common case when most objects die young -- goes back without its
+ * slot memory being touched; the second threads the free list. */
 static bool sweep_slots(gc_span_t *s) {
   uint8_t mv = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
   int poison = _st_option(OPT_GC_DEBUG) != 0;
-  void *list = NULL;
-  uint32_t nfree = 0, freed = 0;
-  for (uint32_t i = s->nslots; i-- > 0;) {
-    uint8_t *slot = s->start + (size_t)i * s->slot_size;
-    uint8_t *st = &gc_state[gc_granule(slot)];
-    if (*st & 1) {
-      if (*st == mv) continue;                       /* live */
-      *st = 0;
-      freed++;
-      if (poison) memset(slot, 0xdb, s->slot_size);
-    }
-    *(void **)slot = list;
-    list = slot;
-    nfree++;
+  uint32_t live = 0, freed = 0;
+  size_t step = s->slot_size >> GC_GRANULE_SHIFT;
+  uint8_t *st = &gc_state[gc_granule(s->start)];
+  for (uint32_t i = 0; i < s->nslots; i++, st += step) {
+    uint8_t v = *st;
+    if (!(v & 1)) continue;
+    if (v == mv) { live++; continue; }
+    *st = 0;
+    freed++;
+    if (poison) memset(s->start + (size_t)i * s->slot_size, 0xdb, s->slot_size);
   }
   s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
   atomic_fetch_add_explicit(&gc_nfreed, freed, memory_order_relaxed);
+  s->bump = s->bump_end = NULL;
+  if (live == 0) { s->free = NULL; s->nfree = s->nslots; return true; }
+  void *list = NULL;
+  st = &gc_state[gc_granule(s->start)] + (size_t)(s->nslots - 1) * step;
+  for (uint32_t i = s->nslots; i-- > 0; st -= step) {
+    if (*st & 1) continue;
+    uint8_t *slot = s->start + (size_t)i * s->slot_size;
+    *(void **)slot = list;
+    list = slot;
+  }
   s->free = list;
-  s->nfree = nfree;
-  return nfree == s->nslots;
+  s->nfree = s->nslots - live;
+  return false;
 }
 
 /* Sweep small span s (gc_lock held; on no list, not cached).  Returns false
@@ -202,6 +208,14 @@ void _st_gc_after_mark(void) {
   }
 }
 
+static bool type_valid(const strata_gc_type_t *type) {
+  return !((unsigned)type->kind > STRATA_GC_TRACE ||
+           (type->kind == STRATA_GC_TRACE && type->trace == NULL) ||
+           (type->kind == STRATA_GC_OFFSETS && type->noffsets && type->offsets == NULL) ||
+           ((type->kind == STRATA_GC_BITMAP || type->kind == STRATA_GC_OFFSETS) &&
+            (type->size == 0 || type->size % sizeof(void *))));
+}
+
 /* ---- the slow path ----------------------------------------------------------- */
 
 /* Typed spans remember the type of their objects while they all share one
@@ -230,13 +244,9 @@ static gc_span_t *span_new_small(unsigned kind, unsigned c) {
   s->slot_inv = (((uint64_t)1 << 40) + s->slot_size - 1) / s->slot_size;
   s->nslots = (uint32_t)(s->nslices * GC_SLICE / s->slot_size);
   s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
-  void *list = NULL;
-  for (uint32_t i = s->nslots; i-- > 0;) {
-    uint8_t *slot = s->start + (size_t)i * s->slot_size;
-    *(void **)slot = list;
-    list = slot;
-  }
-  s->free = list;
+  s->free = NULL;
+  s->bump = s->start;
+  s->bump_end = s->start + (size_t)s->nslots * s->slot_size;
   s->nfree = s->nslots;
   return s;
 }
@@ -258,6 +268,7 @@ static gc_span_t *span_refill(unsigned kind, unsigned c) {
 }
 
 static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *type) {
+  if (kind == GC_KIND_TYPED && !type_valid(type)) { errno = EINVAL; return NULL; }
   size_t n = (size + GC_SLICE - 1) / GC_SLICE;
   pthread_mutex_lock(&gc_lock);
   _st_gc_maybe_collect(n * GC_SLICE);
@@ -294,9 +305,10 @@ static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *typ
 
 static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
                                     const strata_gc_type_t *type) {
+  if (kind == GC_KIND_TYPED && !type_valid(type)) { errno = EINVAL; return NULL; }
   pthread_mutex_lock(&gc_lock);
   gc_span_t *s = t->cache[kind][c];
-  if (s == NULL || s->free == NULL) {              /* exhausted: another span */
+  if (s == NULL || s->nfree == 0) {                /* exhausted: another span */
     if (s) { t->cache[kind][c] = NULL; span_uncache(s); }
     _st_gc_maybe_collect(_st_class_slices(c) * GC_SLICE);
     s = span_refill(kind, c);
@@ -318,7 +330,8 @@ static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
     return NULL;
   }
   uint8_t *p = s->free;
-  s->free = *(void **)p;
+  if (p) s->free = *(void **)p;
+  else { p = s->bump; s->bump += s->slot_size; }
   s->nfree--;
   memset(p, 0, s->slot_size);
   if (s->types) s->types[gc_slot_index(s, p)] = type;
@@ -329,6 +342,17 @@ static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
 
 /* ---- the fast path --------------------------------------------------------------- */
 
+/* Zero a slot (size: a multiple of 16).  Up to 64 bytes with straight
+ * 16-byte stores: a loop would become a `rep stos`, slow to start. */
+static inline void slot_zero(uint8_t *p, size_t size) {
+  typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
+  if (size > 64) { memset(p, 0, size); return; }
+  *(v2 *)p = (v2){0, 0};
+  if (size > 16) *(v2 *)(p + 16) = (v2){0, 0};
+  if (size > 32) *(v2 *)(p + 32) = (v2){0, 0};
+  if (size > 48) *(v2 *)(p + 48) = (v2){0, 0};
+}
+
 static inline void *gc_alloc_kind(unsigned kind, size_t size, const strata_gc_type_t *type) {
   gc_thread_t *t = gc_thread();
   if (st_unlikely(t == NULL)) { errno = ENOMEM; return NULL; }
@@ -337,30 +361,31 @@ static inline void *gc_alloc_kind(unsigned kind, size_t size, const strata_gc_ty
   gc_cs_enter(t);
   gc_span_t *s = t->cache[kind][c];
   uint8_t *p;
-  if (st_likely(s != NULL && (p = s->free) != NULL) &&
-      (kind != GC_KIND_TYPED || st_likely(s->type == type) || s->types != NULL)) {
-    s->free = *(void **)p;
+  /* typed: a span whose objects all have this type (set by the slow path,
+   * which validated it), or a mixed one (the type is checked here) */
+  if (st_likely(s != NULL) && (kind != GC_KIND_TYPED || st_likely(s->type == type) ||
+                               (s->types != NULL && type_valid(type)))) {
+    if (st_likely((p = s->free) != NULL)) s->free = *(void **)p;
+    else if ((p = s->bump) < s->bump_end) s->bump = p + s->slot_size;
+    else goto slow;
     s->nfree--;
-    memset(p, 0, s->slot_size);
+    slot_zero(p, s->slot_size);
     if (kind == GC_KIND_TYPED && st_unlikely(s->types != NULL)) s->types[gc_slot_index(s, p)] = type;
     gc_state[gc_granule(p)] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
     gc_cs_leave(t);
     return p;
   }
+slow:
   gc_cs_leave(t);
   return alloc_slow(t, kind, c, type);
 }
 
 STRATA_API void *strata_gc_alloc(const strata_gc_type_t *type, size_t size) {
-  if (type != NULL && ((unsigned)type->kind > STRATA_GC_TRACE ||
-                       (type->kind == STRATA_GC_TRACE && type->trace == NULL) ||
-                       (type->kind == STRATA_GC_OFFSETS && type->noffsets && type->offsets == NULL) ||
-                       ((type->kind == STRATA_GC_BITMAP || type->kind == STRATA_GC_OFFSETS) &&
-                        (type->size == 0 || type->size % sizeof(void *))))) {
-    errno = EINVAL;
-    return NULL;
-  }
   if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  if (type == NULL) return gc_alloc_kind(GC_KIND_CONS, size, NULL);
+  if (type->kind >= STRATA_GC_BITMAP && type->kind <= STRATA_GC_TRACE)
+    return gc_alloc_kind(GC_KIND_TYPED, size, type);   /* validated where a span first takes it */
+  if (!type_valid(type)) { errno = EINVAL; return NULL; }
   return gc_alloc_kind(kind_of(type), size, type);
 }
 STRATA_API void *strata_gc_malloc(size_t size) {

@@ -82,9 +82,11 @@ static inline size_t gc_align_down(size_t n, size_t a) { return n & ~(a - 1); }
  *   in_use: assigned to objects (class or large); otherwise a free run of
  *     slices in the page allocator (pages.c), listed in gc_free_runs.
  *   Small spans: nslots slots of slot_size bytes from start.  free is a
- *     list threaded through free slots (word 0), built by the sweep; it
- *     belongs to the thread whose cache holds the span (cached != 0), else
- *     to gc_lock.  nfree counts it.
+ *     list threaded through free slots (word 0), built by the sweep, and
+ *     [bump, bump_end) a run of never-used slots (a fresh span: no list is
+ *     written through memory nobody used yet); both belong to the thread
+ *     whose cache holds the span (cached != 0), else to gc_lock.  nfree
+ *     counts both.
  *   swept_epoch: the epoch of the last sweep; the span needs sweeping iff
  *     swept_epoch != gc_epoch (and no thread caches it). */
 typedef struct gc_span {
@@ -101,7 +103,10 @@ typedef struct gc_span {
   uint8_t  dirty;           /* free run: pages may be resident */
   uint8_t  list;            /* which list it is on (GC_LIST_*) */
   void    *free;
-  uint32_t nfree;
+  uint8_t *bump, *bump_end; /* never-used slots at the end (a fresh span):
+                               allocated by bumping once free is empty; the
+                               sweep folds them into free (their state is 0) */
+  uint32_t nfree;           /* slots on free plus slots in [bump, bump_end) */
   uint32_t nfree_cached;    /* nfree when a cache took it (object counts) */
   size_t   large_size;      /* a large object: the bytes asked for */
   const strata_gc_type_t *type;  /* typed span: the type of all its objects
@@ -204,9 +209,13 @@ typedef struct gc_thread {
   volatile sig_atomic_t resume_gen;   /* bumped to restart it after a stop */
   volatile sig_atomic_t stop_req;     /* stops asked for (collector writes) */
   volatile sig_atomic_t stop_ack;     /* the last request it stopped for (it writes) */
+  volatile sig_atomic_t sleeping;     /* stopped and asleep in sigsuspend: a restart
+                                         must signal it (seq_cst, see world.c) */
   /* objects the write barrier shaded while marking, for the collector to
    * scan (owner appends inside its critical section; the collector takes
    * them at a handshake or with the world stopped) */
+  uint8_t scanned;                    /* stack scanned in this cycle's first stop
+                                         (collector, world stopped; see collect.c) */
   uint32_t nshade;
   size_t shaded_bytes;                /* bytes it shaded this cycle (stats, pacer) */
   uint8_t *shade[253];
@@ -257,6 +266,7 @@ ST_INTERNAL void _st_gc_drain(void);               /* scan until the mark stack 
 ST_INTERNAL void _st_gc_mark_begin(void);          /* this cycle's mark value */
 ST_INTERNAL void _st_gc_mark_ranges(void);         /* registered ranges (gc_lock) */
 ST_INTERNAL void _st_gc_mark_thread(gc_thread_t *t);  /* t stopped, blocking or self */
+ST_INTERNAL size_t _st_gc_stack_bytes(const gc_thread_t *t);  /* what a scan of it reads */
 ST_INTERNAL void _st_gc_shade(gc_thread_t *t, const void *p);  /* mutator, marking on */
 ST_INTERNAL void _st_gc_take_shaded(void);         /* collector: shade_q -> mark stack */
 ST_INTERNAL void _st_gc_shade_handoff(gc_thread_t *t);  /* leaving thread: buffer -> shade_q */

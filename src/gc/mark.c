@@ -213,6 +213,14 @@ static void stack_range(const gc_thread_t *t, const uint8_t *sp, const uint8_t *
   *hi_out = hi;
 }
 
+/* Bytes of stack a scan of t would read now (t stopped, blocking or self). */
+size_t _st_gc_stack_bytes(const gc_thread_t *t) {
+  const uint8_t *lo, *hi;
+  if (t != gc_self && t->stop_sp == NULL) return 0;
+  stack_range(t, t == gc_self ? (const uint8_t *)__builtin_frame_address(0) : (const uint8_t *)t->stop_sp, &lo, &hi);
+  return (size_t)(hi - lo);
+}
+
 static void mark_stack_of(gc_thread_t *t, const uint8_t *sp) {
   const uint8_t *lo, *hi;
   stack_range(t, sp, &lo, &hi);

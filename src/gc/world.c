@@ -11,8 +11,10 @@
  *          to the interrupted stack pointer (minus the red zone), post the
  *          ack semaphore and sigsuspend until its t->resume_gen changes;
  *   3. restart: t->resume_gen++, then SIG_RESUME to every stopped thread
- *      (the handler does nothing; it only ends sigsuspend; a signal that
- *      comes early stays pending and ends it at once).
+ *      that went to sleep (the handler does nothing; it only ends
+ *      sigsuspend; a signal that comes early stays pending and ends it at
+ *      once).  Both sides spin for a while before they sleep (spin_while):
+ *      a stop is short, and a sleeping thread must be rescheduled to go on.
  * A *handshake* (_st_gc_handshake) is the same for one thread: stop it, run
  * a function on its saved state (scan its stack), restart it.  The others
  * run on; only the thread handshaken waits, for as long as the function.
@@ -53,12 +55,39 @@ static gc_thread_t *recycled;          /* unregistered thread structs (gc_world)
 
 ST_INTERNAL void _st_gc_thread_flush(gc_thread_t *t);
 
-/* Wait, with SIG_RESUME blocked on entry, until t is restarted. */
+/* Spin for up to GC_SPIN_NS while *v == old; true if it changed.  Stops
+ * are short (tens of microseconds), and a thread that goes to sleep for one
+ * must then be woken and rescheduled: on a loaded machine that costs
+ * milliseconds (another process takes the CPU meanwhile), on both sides of
+ * the stop.  So both sides spin first and sleep only after the budget. */
+#define GC_SPIN_NS 200000
+static bool spin_while(volatile sig_atomic_t *v, sig_atomic_t old) {
+  uint64_t t0 = 0;
+  for (unsigned i = 1;; i++) {
+    if (__atomic_load_n(v, __ATOMIC_ACQUIRE) != old) return true;
+    __builtin_ia32_pause();
+    if ((i & 63) == 0) {
+      uint64_t now = _st_gc_now();             /* clock_gettime: async-signal-safe */
+      if (t0 == 0) t0 = now;
+      else if (now - t0 > GC_SPIN_NS) return false;
+    }
+  }
+}
+
+/* Wait, with SIG_RESUME blocked on entry, until t is restarted: spin, then
+ * sleep.  `sleeping` tells the collector a signal is needed: it stores
+ * resume_gen, then reads sleeping; we store sleeping, then read resume_gen
+ * (both sequentially consistent), so at least one of us sees the other's
+ * store and the signal is never lost (a signal sent before sigsuspend stays
+ * pending, since SIG_RESUME is blocked here, and ends it at once). */
 static void wait_for_restart(gc_thread_t *t, sig_atomic_t gen) {
+  if (spin_while(&t->resume_gen, gen)) return;
   sigset_t wait_mask;
   pthread_sigmask(SIG_BLOCK, NULL, &wait_mask);
   sigdelset(&wait_mask, SIG_RESUME);
-  while (t->resume_gen == gen) sigsuspend(&wait_mask);
+  __atomic_store_n(&t->sleeping, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&t->resume_gen, __ATOMIC_SEQ_CST) == gen) sigsuspend(&wait_mask);
+  __atomic_store_n(&t->sleeping, 0, __ATOMIC_RELAXED);
 }
 
 /* The stop itself, in t's own context (the handler, or a deferred stop at
@@ -125,6 +154,9 @@ static bool stop_one(gc_thread_t *t) {
 }
 /* Wait until t has answered its latest request. */
 static void wait_stopped(gc_thread_t *t) {
+  uint64_t t0 = _st_gc_now();
+  while (__atomic_load_n(&t->stop_ack, __ATOMIC_ACQUIRE) != t->stop_req && _st_gc_now() - t0 < GC_SPIN_NS)
+    for (int i = 0; i < 64; i++) __builtin_ia32_pause();
   while (__atomic_load_n(&t->stop_ack, __ATOMIC_ACQUIRE) != t->stop_req) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -134,8 +166,8 @@ static void wait_stopped(gc_thread_t *t) {
   }
 }
 static void restart_one(gc_thread_t *t) {
-  t->resume_gen++;
-  pthread_kill(t->tid, SIG_RESUME);
+  __atomic_store_n(&t->resume_gen, t->resume_gen + 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&t->sleeping, __ATOMIC_SEQ_CST)) pthread_kill(t->tid, SIG_RESUME);
 }
 
 void _st_gc_stop_world(void) {
