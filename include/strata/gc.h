@@ -20,8 +20,9 @@
  *
  * Write barrier: every store of a GC pointer into a GC object or a
  * registered root range should go through strata_gc_write() (or the
- * STRATA_GC_WRITE macro).  It costs a flag check when no collection is
- * marking; while one is, it shades the old and the new target.
+ * STRATA_GC_WRITE macro).  It costs a load and a flag check when no
+ * collection is marking; while one is, it shades the old target, and the
+ * new one until the thread's stack has been scanned.
  *
  * Error convention: allocation functions return NULL with errno = ENOMEM
  * (heap limit reached, or the OS refused memory) or EINVAL (bad argument);
@@ -127,12 +128,20 @@ void strata_gc_blocking_leave(void);
 /* ---- the write barrier ------------------------------------------------------- */
 
 extern volatile int strata_gc_marking_flag;   /* read by the inline barrier */
-void strata_gc_write_slow(void *obj, void **field, void *value);
+void strata_gc_write_shade(void *obj, void *old, void *value);
 
-/* Store value into *field, a pointer field of obj (or of a root range). */
+/* Store value into *field, a pointer field of obj (or of a root range).
+ * The old value is read and the store made before the flag is tested, so a
+ * thread stopped anywhere in here either has not stored yet (and will see
+ * the flag) or stored before the collector's snapshot: no store is left
+ * unbarriered behind a collection's first stop.  While marking, the slow
+ * path shades the old target (always) and the new one (while the thread's
+ * stack is not yet scanned in this cycle). */
 static inline void strata_gc_write(void *obj, void **field, void *value) {
-  if (__builtin_expect(strata_gc_marking_flag != 0, 0)) strata_gc_write_slow(obj, field, value);
-  else *field = value;
+  void *old = *field;
+  *field = value;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* the store is not moved past the test */
+  if (__builtin_expect(strata_gc_marking_flag != 0, 0)) strata_gc_write_shade(obj, old, value);
 }
 #define STRATA_GC_WRITE(obj, field, value) \
   strata_gc_write((void *)(obj), (void **)&(field), (void *)(value))

@@ -146,7 +146,11 @@ static pthread_cond_t cycle_cond = PTHREAD_COND_INITIALIZER;
 /* cycle_lock: cycles_requested, cycles_started, cycles_done, collector_started */
 static size_t allocated_at_start;
 
-static void cb_mark_thread(gc_thread_t *t, void *arg) { (void)arg; _st_gc_mark_thread(t); }
+static void cb_mark_thread(gc_thread_t *t, void *arg) {
+  (void)arg;
+  _st_gc_mark_thread(t);
+  t->scanned = 1;                                  /* t is stopped (or blocking) */
+}
 
 /* Steps 1 and 2. */
 static void cycle_start(void) {
@@ -319,18 +323,26 @@ STRATA_API void strata_gc_collect(void) {
   cycle_request(1);
 }
 
-/* The barrier while marking: shade the old and the new target, then store,
- * all inside the critical section (a handshake waits for its end). */
-STRATA_API void strata_gc_write_slow(void *obj, void **field, void *value) {
+/* The barrier while marking (the store is done: see gc.h).  The deletion
+ * half always: the old target was reachable at the snapshot and may now be
+ * held only by a stack the marker has already scanned.  The insertion half
+ * only while this thread's stack is unscanned in this cycle (t->scanned 0):
+ * until then its stack may hold a white object that this store hides in a
+ * black one; once scanned, every white object the thread can reach it got
+ * from the heap, along a path whose cutting shades it (the deletion half).
+ * Since the inline part stores before it tests the flag, no store is left
+ * unbarriered after the first stop (a thread stopped between the test and
+ * its store would otherwise cut a path unseen).  All of it in a critical
+ * section: a stop waits for its end. */
+STRATA_API void strata_gc_write_shade(void *obj, void *old, void *value) {
   (void)obj;
-  gc_thread_t *t = gc_thread();
-  if (t == NULL) { *field = value; return; }
+  gc_thread_t *t = gc_self;
+  if (t == NULL) return;                            /* not registered: nothing to shade into */
   gc_cs_enter(t);
   if (strata_gc_marking_flag) {
-    _st_gc_shade(t, *field);
-    _st_gc_shade(t, value);
+    if (old) _st_gc_shade(t, old);
+    if (value && !t->scanned) _st_gc_shade(t, value);
   }
-  *field = value;
   gc_cs_leave(t);
 }
 
