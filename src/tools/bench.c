@@ -278,7 +278,7 @@ static unsigned long long default_ops(const char *help, const char *name) {
   for (const char *p = help; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
     const char *q = p;
     while (*q == ' ') q++;
-    if (strncmp(q, name, n) || (q[n] != ' ' && q[n] != '\t')) continue;
+    if (strncmp(q, name, n) != 0 || (q[n] != ' ' && q[n] != '\t')) continue;
     const char *eol = strchr(q, '\n');
     const char *o = strstr(q, " ops=");
     if (o && (!eol || o < eol)) return strtoull(o + 5, NULL, 10);
@@ -361,7 +361,7 @@ static int find_workloads(bench_t *b, const bench_opts_t *o, const char *wl_bin,
     }
     w->n_runs = o->quick && !o->runs && d->quick_runs ? d->quick_runs : b->n_runs;
     b->total_runs += w->n_runs * b->n_allocs;
-    w->runs = calloc((size_t)(b->n_allocs * w->n_runs), sizeof *w->runs);
+    w->runs = calloc((size_t)b->n_allocs * (size_t)w->n_runs, sizeof *w->runs);
     if (!w->runs) { perror("strata bench"); return 2; }
   }
   free(list);
@@ -496,7 +496,7 @@ static void run_one(bench_t *b, bench_wl_t *w, const bench_alloc_t *a, const run
     size_t len = strcspn(line, "\n");
     fprintf(stderr, "  [%s] %.*s\n", a->name, (int)len, line);
   }
-  if (run->why[0]) { free(res.out); return; }
+  if (run->why[0] || line == NULL) { free(res.out); return; }   /* no line: why is set */
 
   if (kv_get(line, "figure_name", fig_name, sizeof fig_name)) {
     kv_num(line, "figure", &fig);
@@ -570,7 +570,7 @@ static void analyse_workload(bench_t *b, bench_wl_t *w) {
       const bench_run_t *run = &w->runs[i];
       if (!run->ok) continue;
       if (!first) { first = run; continue; }
-      if (strcmp(run->check, first->check)) {
+      if (strcmp(run->check, first->check) != 0) {
         w->mismatch = 1;
         add_str(&b->failures, &b->n_failures,
                 "%s: CHECKSUM MISMATCH: %s run %d gave check=%s, %s run %d gave check=%s",

@@ -75,8 +75,12 @@ static int kill_descendants(pid_t spare, int sig) {
     size_t cap = 1024, n = 0;
     pid_t *pid = malloc(cap * sizeof *pid), *ppid = malloc(cap * sizeof *ppid);
     char *zombie = malloc(cap);
+    if (!pid || !ppid || !zombie) {
+      free(pid); free(ppid); free(zombie); closedir(d);
+      return total;
+    }
     struct dirent *e;
-    while (pid && ppid && zombie && (e = readdir(d))) {
+    while ((e = readdir(d))) {
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
       char path[64], buf[512];
       snprintf(path, sizeof path, "/proc/%.20s/stat", e->d_name);

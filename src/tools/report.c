@@ -71,7 +71,7 @@ static const char *alloc_name(const bench_t *b, int a) {
 static void fmt_params(char *buf, size_t n, const bench_wl_t *w) {
   char th[48] = "", ops[64] = "";
   if (w->threads > 0) snprintf(th, sizeof th, "%ld thread%s, ", w->threads, w->threads == 1 ? "" : "s");
-  if (w->ops[0] && strcmp(w->ops, "0")) snprintf(ops, sizeof ops, "%s ops, ", w->ops);
+  if (w->ops[0] && strcmp(w->ops, "0") != 0) snprintf(ops, sizeof ops, "%s ops, ", w->ops);
   snprintf(buf, n, "%s, %s%s%d run%s", w->def->kind == WL_REAL ? "real program" : "synthetic",
            th, ops, w->n_runs, w->n_runs == 1 ? "" : "s");
 }

@@ -620,7 +620,7 @@ int cmd_run(int argc, char **argv) {
   size_t plen = strlen(real) + (pre ? strlen(pre) : 0) + 2;
   size_t olen = (opts ? strlen(opts) : 0) + strlen(report_path) + 16;
   char *preload = malloc(plen), *options = malloc(olen);
-  if (!preload || !options) { perror("strata run"); return 2; }
+  if (!preload || !options) { perror("strata run"); free(preload); free(options); rmdir(dir); return 2; }
   snprintf(preload, plen, "%s%s%s", real, pre && *pre ? ":" : "", pre && *pre ? pre : "");
   snprintf(options, olen, "%s%sreport=%s", opts && *opts ? opts : "", opts && *opts ? "," : "",
            report_path);
@@ -634,7 +634,7 @@ int cmd_run(int argc, char **argv) {
   fwd.sa_handler = forward_signal;
   sigemptyset(&fwd.sa_mask);
   pid_t pid = fork();
-  if (pid < 0) { perror("strata run: fork"); rmdir(dir); return 2; }
+  if (pid < 0) { perror("strata run: fork"); free(preload); free(options); rmdir(dir); return 2; }
   if (pid == 0) {
     setenv("LD_PRELOAD", preload, 1);
     setenv("STRATA_OPTIONS", options, 1);

@@ -85,8 +85,8 @@ static void panel(FILE *f, const bench_t *b, int rss, double y0, double bar_w, d
              "(lower is better)</text>\n", LEFT, y0 - 12,
           rss ? "Peak RSS (median)" : "Time (median)");
   /* grid and y labels */
-  for (double v = 0; v <= top + 1e-9; v += step) {
-    double y = y0 + PANEL_H * (1 - v / top);
+  for (int k = 0; k * step <= top + 1e-9; k++) {
+    double v = k * step, y = y0 + PANEL_H * (1 - v / top);
     fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>\n", LEFT, y,
             LEFT + plot_w, y);
     fprintf(f, "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%.2gx</text>\n", LEFT - 6, y + 4, v);
