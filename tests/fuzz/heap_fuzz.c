@@ -77,22 +77,6 @@ static void fz_fail(const char *fmt, ...) {
 
 /* ---- content pattern ---------------------------------------------------- */
 
-static inline uint64_t fz_mix(uint64_t x) {   /* splitmix64 finaliser */
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-/* Word k of the pattern of seed s; byte j is byte (j % 8) of word j / 8.
- * Cheap per word (a multiply and an xor), different for every k. */
-static inline uint64_t fz_word(uint64_t s, size_t k) {
-  return s ^ ((uint64_t)k * 0xd1b54a32d192ed03ULL);
-}
-static inline uint8_t fz_byte(uint64_t s, size_t j) {
-  return (uint8_t)(fz_word(s, j >> 3) >> (8 * (j & 7)));
-}
-typedef uint64_t __attribute__((may_alias)) fz_u64;
-
 /* The content loops are most of the run time.  They touch only strata's
  * blocks, which ASan does not track anyway, and their comparisons are no
  * use to libFuzzer's comparison tracing: leave them uninstrumented. */
@@ -101,6 +85,23 @@ typedef uint64_t __attribute__((may_alias)) fz_u64;
 #else
 #define FZ_PLAIN
 #endif
+#define FZ_INLINE static inline __attribute__((always_inline)) FZ_PLAIN
+
+static inline uint64_t fz_mix(uint64_t x) {   /* splitmix64 finaliser */
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+/* Word k of the pattern of seed s; byte j is byte (j % 8) of word j / 8.
+ * Cheap per word (a multiply and an xor), different for every k. */
+FZ_INLINE uint64_t fz_word(uint64_t s, size_t k) {
+  return s ^ ((uint64_t)k * 0xd1b54a32d192ed03ULL);
+}
+FZ_INLINE uint8_t fz_byte(uint64_t s, size_t j) {
+  return (uint8_t)(fz_word(s, j >> 3) >> (8 * (j & 7)));
+}
+typedef uint64_t __attribute__((may_alias)) fz_u64;
 
 /* Write the pattern into bytes [from, to) of the block at p (8-aligned). */
 FZ_PLAIN static void fz_fill(uint8_t *p, size_t from, size_t to, uint64_t s) {
