@@ -52,7 +52,7 @@ OWN_PEER_LIBS   := $(if $(findstring HAVE_TALLOC,$(OWN_PEERS)),$(shell pkg-confi
 TEST_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc -fno-builtin \
               $(EXTRA_CFLAGS)
 
-.PHONY: all lib test demo bench debug sanitize install clean peers deps
+.PHONY: all lib test demo bench debug sanitize install clean peers deps fuzz analyze
 TOOL_SRC := $(wildcard src/tools/*.c)
 TOOL     := $(if $(TOOL_SRC),$(BUILD)/strata)
 all: lib $(TESTS) $(HELPERS) $(BENCHES) $(OWN_BENCHES) $(GC_BENCHES) $(TOOL)
@@ -144,6 +144,34 @@ sanitize:
 	    TSAN_OPTIONS=halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	      timeout 300 $(BUILD)/san/$$n-$$s; \
 	  done; done; echo "sanitize: all passed"
+
+# Fuzzing (tests/fuzz/, docs/hardening.md): the libFuzzer harness built with
+# clang, ASan and UBSan over the library sources (STRATA_OVERRIDE=0, as for
+# `sanitize`: strata is a library under test there, not the process malloc),
+# run FUZZ_SECONDS over the committed seeds.  New inputs go to
+# $(BUILD)/fuzz/corpus, a failing one to $(BUILD)/fuzz/crash-*; FUZZ_FLAGS
+# passes more libFuzzer flags.  `make test` replays tests/fuzz/corpus with
+# gcc through tests/u_fuzz_replay.c (the same harness, included).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 120
+FUZZ_FLAGS   ?=
+FUZZ_BIN     := $(BUILD)/fuzz/heap_fuzz
+$(BUILD)/tests/u_fuzz_replay: tests/fuzz/heap_fuzz.c
+$(FUZZ_BIN): tests/fuzz/heap_fuzz.c $(LIB_SRC) $(wildcard src/*/*.h include/strata/*.h) Makefile
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@$(FUZZ_CC) -std=gnu11 -O1 -g -Wall -Wextra -Wno-unknown-warning-option -pthread -Iinclude -Isrc \
+	  -DSTRATA_OVERRIDE=0 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  $(LIB_SRC) tests/fuzz/heap_fuzz.c -o $@
+fuzz: $(FUZZ_BIN)
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -timeout=60 -rss_limit_mb=4096 -print_final_stats=1 \
+	  -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_FLAGS) $(BUILD)/fuzz/corpus tests/fuzz/corpus
+
+# Static analysis (tests/analyze/run.sh): cppcheck and clang-tidy over src/,
+# configuration and the documented false positives in tests/analyze/.
+analyze:
+	@sh tests/analyze/run.sh
 
 demo:
 	@sh tests/deps.sh demo
