@@ -74,17 +74,23 @@ int main(void) {
   CHECK(keep->block_size == 16 && keep->reserved == ST_SLICE_SIZE / 16, "page init");
   CHECK(_st_page_extend(keep) && keep->capacity == ST_EXTEND_BYTES / 16, "first extension carves one OS page");
   void *blk[8];
-  for (int i = 0; i < 8; i++) { blk[i] = keep->free; keep->free = keep->free->next; keep->used++; }
+  for (int i = 0; i < 8; i++) { blk[i] = keep->free; keep->free = st_next(keep, keep->free); keep->used++; }
+  CHECK(((block_t *)blk[1])->enc != (uintptr_t)blk[2], "free-list links are stored encoded");
   CHECK(_st_page_check(keep, 1) == 0, "invariant after pops");
   CHECK(st_block_index(keep, (size_t)((uint8_t *)blk[5] - keep->start)) == 5, "block index");
-  for (size_t off = 0; off < ST_SLICE_SIZE * 16; off += 7) {      /* bs_inv exact for all classes */
-    for (unsigned c = 0; c < ST_NCLASSES; c += 5) {
-      page_t t; t.block_size = (uint32_t)_st_class_size(c);
-      t.bs_inv = (((uint64_t)1 << 40) + t.block_size - 1) / t.block_size;
+  /* st_block_index and st_block_start exact for every class and every
+   * offset of a 1 MiB span (block sizes, and span blocks up to 1 MiB) */
+  for (unsigned c = 0; c <= ST_NCLASSES; c++) {
+    page_t t;
+    t.block_size = c < ST_NCLASSES ? (uint32_t)_st_class_size(c) : (uint32_t)(1u << 20);
+    t.inv = st_block_inv(t.block_size);
+    t.start = (uint8_t *)(uintptr_t)((uintptr_t)1 << 40);
+    for (size_t off = 0; off < ((size_t)1 << 20); off++) {
       CHECK(st_block_index(&t, off) == off / t.block_size, "block index %zu / %u", off, t.block_size);
+      CHECK(st_block_start(&t, t.start + off) == (off % t.block_size == 0), "block start %zu / %u", off, t.block_size);
     }
   }
-  ((block_t *)blk[3])->next = keep->free; keep->free = blk[3]; keep->used--;
+  st_set_next(keep, (block_t *)blk[3], keep->free); keep->free = blk[3]; keep->used--;
   CHECK(_st_page_check(keep, 1) == 0, "invariant after push");
   keep->used--;                                   /* break it on purpose */
   CHECK(_st_page_check(keep, 1) != 0, "the invariant check cannot fail");

@@ -57,6 +57,8 @@ typedef struct strata_stats {
   size_t os_unmaps;       /* munmap calls made so far */
   size_t os_calls;        /* every OS memory call (mmap, munmap, madvise, mremap) */
   size_t limit_failures;  /* allocations refused by the hard limit */
+  size_t misuses;         /* heap misuses reported (double/invalid free, wrong
+                             size, corrupted free list; see docs/hardening.md) */
   /* limits (bytes; 0 none) */
   size_t soft_limit;
   size_t hard_limit;

@@ -26,11 +26,11 @@ STRATA_API ST_SCALAR void *strata_malloc(size_t size) {
   block_t *b = page->free;
   if (st_likely(b != NULL)) {
     if (st_unlikely(--heap->sample_left == 0)) return _st_guarded_sample(heap, size);
-    page->free = b->next;
+    if (st_unlikely(((uintptr_t)b ^ (uintptr_t)page) >> ST_SEGMENT_SHIFT)) return _st_list_corrupt(heap, page, b, size);
+    page->free = st_next(page, b);
     page->used++;
     ((uintptr_t *)b)[1] = 0;
-    heap->req[c].count++;
-    heap->req[c].bytes += size;
+    heap->req_count[c]++;
     return b;
   }
   return _st_heap_malloc_slow(heap, size);
@@ -42,9 +42,8 @@ static inline __attribute__((always_inline))
 block_t *small_block_checked(page_t *page, void *p) {
   const uint8_t *a = p;
   if (!page->in_use || a < page->start) return NULL;
-  size_t off = (size_t)(a - page->start), idx = st_block_index(page, off);
-  if (idx >= page->reserved) return NULL;
-  if (page->start + idx * page->block_size != a) return NULL;
+  size_t off = (size_t)(a - page->start);
+  if (st_block_index(page, off) >= page->reserved || !st_block_start(page, p)) return NULL;
   return (block_t *)p;
 }
 
@@ -72,11 +71,17 @@ ST_NOINLINE static void free_other(void *p, unsigned v) {
   _st_large_free(h, p);
 }
 
+/* free() of a pointer into one of the caller's pages that is not a block's
+ * start. */
+ST_NOINLINE static void free_interior(page_t *page, void *p) {
+  _st_misuse("free(): invalid pointer (inside a block, not its start)", p, page->block_size);
+}
+
 /* A suspected double free (the block carries the free key): confirm, or
  * free normally when the key was just user data. */
 ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
-  if (_st_page_contains_free(page, b)) { _st_error("free(): double free detected", b); return; }
-  b->next = page->free;
+  if (_st_page_contains_free(page, b)) { _st_misuse("free(): double free", b, page->block_size); return; }
+  st_set_next(page, b, page->free);
   page->free = b;
   if (--page->used == 0) _st_heap_retire(page);
 }
@@ -88,10 +93,10 @@ STRATA_API void strata_free(void *p) {
     block_t *b = p;
     uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
     if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
-      if (STRATA_DEBUG && small_block_checked(page, p) != b) { _st_error("free(): invalid pointer", p); return; }
+      if (st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
       uintptr_t key = _st_free_key;
       if (st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
-      b->next = page->free;
+      st_set_next(page, b, page->free);
       page->free = b;
       ((uintptr_t *)b)[1] = key;
       if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
@@ -142,7 +147,7 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   size_t usable = block_usable(p, &page, &h);
   if (usable == (size_t)-1) { _st_error("realloc(): invalid pointer", p); errno = EINVAL; return NULL; }
   if (h != NULL && size > ST_MEDIUM_MAX) return _st_large_realloc(h, size);
-  if (size > usable && size <= ST_SPAN_BLOCK_MAX &&
+  if (size > usable && size <= ST_SPAN_BLOCK_MAX && page != NULL &&
       atomic_load_explicit(&page->owner, memory_order_relaxed) == _st_owner_span &&
       _st_spanblock_grow(page, size))
     return p;

@@ -289,11 +289,13 @@ void *_st_heap_malloc_class(heap_t *h, size_t size) {
   page_t *p = h->direct[c];
   if (p->free == NULL && (p = heap_find_page(h, c)) == NULL) { errno = ENOMEM; return NULL; }
   block_t *b = p->free;
-  p->free = b->next;
+  if (st_unlikely(st_segment_of(b) != st_segment_of(p))) return _st_list_corrupt(h, p, b, size);
+  p->free = st_next(p, b);
   p->used++;
   ((uintptr_t *)b)[1] = 0;
-  h->req[c].count++;
-  h->req[c].bytes += size;
+  h->req_count[c]++;
+  h->req_sample[c].n++;
+  h->req_sample[c].bytes += size;
   if (STRATA_DEBUG && _st_page_check(p, 1) != 0) _st_error("malloc: page invariant broken", b);
   return b;
 }
@@ -365,11 +367,11 @@ void _st_heap_retire(page_t *page) {
 void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
   heap_t *me = _st_heap_tl;
   if (st_unlikely(((uintptr_t *)b)[1] == _st_free_key) && _st_page_contains_free(page, b)) {
-    _st_error("free(): double free detected", b);
+    _st_misuse("free(): double free", b, page->block_size);
     return;
   }
   if (owner & OWNER_FULL) heap_unpark(me, page);
-  b->next = page->free;
+  st_set_next(page, b, page->free);
   page->free = b;
   ((uintptr_t *)b)[1] = _st_free_key;
   if (--page->used == 0) _st_heap_retire(page);
@@ -405,20 +407,37 @@ size_t _st_heap_trim_self(void) {
 /* Counters of heaps that are gone (heaps lock). */
 static size_t dead_remote_frees, dead_req_count[ST_NCLASSES], dead_req_bytes[ST_NCLASSES];
 
+/* A heap's requested bytes in class c: its mallocs times the mean request
+ * of its slow-path mallocs (the fast path counts but does not add sizes). */
+static size_t heap_req_bytes(const heap_t *h, unsigned c) {
+  size_t n = __atomic_load_n(&h->req_count[c], __ATOMIC_RELAXED);
+  size_t sn = __atomic_load_n(&h->req_sample[c].n, __ATOMIC_RELAXED);
+  size_t sb = __atomic_load_n(&h->req_sample[c].bytes, __ATOMIC_RELAXED);
+  if (sn == 0) return n * _st_class_size(c);
+  return (size_t)((double)sb / (double)sn * (double)n);
+}
+
 static void stats_fold(heap_t *h) {         /* heaps lock held */
   dead_remote_frees += h->remote_frees;
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
-    dead_req_count[c] += h->req[c].count;
-    dead_req_bytes[c] += h->req[c].bytes;
+    dead_req_count[c] += h->req_count[c];
+    dead_req_bytes[c] += heap_req_bytes(h, c);
   }
 }
 
 static void stats_add(strata_stats_t *st, const heap_t *h) {
   st->remote_frees += __atomic_load_n(&h->remote_frees, __ATOMIC_RELAXED);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
-    st->classes[c].mallocs += __atomic_load_n(&h->req[c].count, __ATOMIC_RELAXED);
-    st->classes[c].requested += __atomic_load_n(&h->req[c].bytes, __ATOMIC_RELAXED);
+    st->classes[c].mallocs += __atomic_load_n(&h->req_count[c], __ATOMIC_RELAXED);
+    st->classes[c].requested += heap_req_bytes(h, c);
   }
+}
+
+/* The fast path popped a block outside its page's segment (see block_t). */
+void *_st_list_corrupt(heap_t *h, page_t *page, block_t *b, size_t size) {
+  _st_misuse("malloc(): corrupted free list (a freed block was overwritten)", b, page->block_size);
+  page->free = NULL;            /* ignored: the rest of the list is lost, never used */
+  return _st_heap_malloc_class(h, size);
 }
 
 void _st_heap_thread_done(void *arg) {

@@ -25,6 +25,7 @@ ST_INTERNAL void _st_heaps_init(void);
 _Atomic int _st_init_state;
 static _Atomic uintptr_t init_thread;
 uintptr_t _st_free_key = 0x9e3779b97f4a7c15ull;
+static uint64_t list_secret = 0x2545f4914f6cdd1dull;
 
 /* The free key: fresh random bits (getrandom), never derived directly from
  * AT_RANDOM, whose bytes are glibc's stack canary and pointer guard and must
@@ -43,6 +44,12 @@ static uintptr_t free_key_new(void) {
     k = mix64((rnd ? rnd[0] ^ mix64(rnd[1]) : 0) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)&k);
   }
   return (uintptr_t)k;
+}
+
+/* A page's free-list key: the process secret mixed with the page's address,
+ * so each page links its blocks differently (docs/hardening.md). */
+uintptr_t _st_page_key(const void *page) {
+  return (uintptr_t)mix64(list_secret ^ (uint64_t)(uintptr_t)page);
 }
 
 static void stats_at_exit(void) { strata_stats_print(stderr, _st_option(OPT_STATS) == 2); }
@@ -66,6 +73,7 @@ void _st_process_init(void) {
   _st_free_key = free_key_new() | 1;            /* odd: never a valid pointer value */
   _st_heaps_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
+  list_secret = free_key_new();
   if (_st_option(OPT_STATS)) atexit(stats_at_exit);
   if (*_st_option_report()) atexit(_st_report_at_exit);
   if (_st_option(OPT_VERBOSE)) _st_message("strata: initialised (pid %d)\n", (int)getpid());

@@ -84,7 +84,11 @@ static inline unsigned st_class_medium(size_t size) {
 }
 
 /* ---- blocks, pages, segments ------------------------------------------- */
-typedef struct block_s { struct block_s *next; } block_t;
+/* A free block's first word is its successor on a free list, encoded with
+ * its page's key (st_next / st_set_next): an overwritten freed block yields
+ * a pointer nobody chose, which the malloc fast path rejects unless it
+ * lands in the page's own segment (docs/hardening.md). */
+typedef struct block_s { uintptr_t enc; } block_t;
 
 #define OWNER_FULL     ((uintptr_t)1)  /* page is on its heap's full list */
 #define OWNER_FLAGS    OWNER_FULL
@@ -100,15 +104,18 @@ typedef struct __attribute__((aligned(128))) page_s {
   /* first cache line: everything the malloc and free fast paths touch */
   block_t *free;                 /* blocks to hand out; owner frees here (owner) */
   struct page_s *span;           /* head descriptor of this slice's span      */
+  _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */
   uint32_t used;                 /* handed out, not yet back          (owner) */
   uint32_t capacity;             /* blocks carved so far              (owner) */
-  _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */
-  _Atomic uintptr_t xthread_free;/* count | remote frees | XF_FULL           */
-  struct heap_s *_Atomic heap;   /* owning heap, NULL when abandoned          */
-  struct page_s *next, *prev;    /* in a heap queue or the abandoned list     */
-  /* second line: slow paths */
+  uintptr_t key;                 /* free-list link key (set at init)          */
   uint8_t  *start;               /* first block                               */
-  uint64_t bs_inv;               /* ceil(2^40 / block_size): index = off*inv >> 40 */
+  uint64_t inv;                  /* ceil(2^64 / block_size): st_block_index,
+                                    st_block_start                            */
+  struct heap_s *_Atomic heap;   /* owning heap, NULL when abandoned          */
+  /* second line: slow paths (remote frees write xthread_free here, off the
+   * owner's fast line) */
+  _Atomic uintptr_t xthread_free;/* count | remote frees | XF_FULL           */
+  struct page_s *next, *prev;    /* in a heap queue or the abandoned list     */
   uint32_t block_size;
   uint32_t reserved;             /* blocks the span can hold                  */
   uint16_t cls;
@@ -128,7 +135,18 @@ typedef struct __attribute__((aligned(128))) page_s {
   uint8_t  unit_shift;           /* log2 bytes per purge unit (>= OS page)    */
   uint8_t  sparse_queued;        /* in its heap's sparse_q                    */
 } page_t;
-_Static_assert(offsetof(page_t, prev) < 64, "fast-path fields share one cache line");
+_Static_assert(offsetof(page_t, heap) < 64, "fast-path fields share one cache line");
+_Static_assert(sizeof(page_t) == 128, "a page descriptor is two cache lines");
+
+/* Free-list links (see block_t). */
+static inline block_t *st_next(const page_t *page, const block_t *b) {
+  return (block_t *)(b->enc ^ page->key);
+}
+static inline void st_set_next(const page_t *page, block_t *b, const block_t *next) {
+  b->enc = (uintptr_t)next ^ page->key;
+}
+/* The span's geometry for block_size bs (page.c, spanblock.c). */
+static inline uint64_t st_block_inv(size_t bs) { return UINT64_MAX / bs + 1; }
 
 /* Segment header, at the start of slice 0.
  * Invariant: bit i of free_mask is set iff slice i is not part of a span;
@@ -166,11 +184,17 @@ static inline page_t *st_page_of(segment_t *seg, const void *p) {
   return seg->pages[((uintptr_t)p & ST_SEGMENT_MASK) >> ST_SLICE_SHIFT].span;
 }
 
-/* Index of the block containing byte offset `off` of a span, without a
- * division: exact for off < 2^23 (spans are at most 1 MiB), as the rounding
- * error of bs_inv times off stays below 2^40. */
+/* Division by the block size through inv = ceil(2^64/bs) = (2^64 + e)/bs,
+ * 0 <= e < bs.  For off = i*bs + r (r < bs, off < 2^32):
+ *   off * inv = i*2^64 + i*e + r*inv, with i*e < off and r*inv < 2^64,
+ * so the high word is i (st_block_index) and the low word is i*e < 2^32
+ * when r == 0 but r*inv >= inv > 2^32 otherwise (bs < 2^32): one multiply
+ * tells a block's start from an interior pointer (st_block_start). */
 static inline size_t st_block_index(const page_t *page, size_t off) {
-  return (size_t)((off * page->bs_inv) >> 40);
+  return (size_t)(((unsigned __int128)off * page->inv) >> 64);
+}
+static inline bool st_block_start(const page_t *page, const void *p) {
+  return ((((uintptr_t)p - (uintptr_t)page->start) * page->inv) >> 32) == 0;
 }
 
 /* ---- segment map (segmap.c) -------------------------------------------- */
@@ -252,8 +276,10 @@ typedef struct heap_s {
   /* statistics: written by the owner only (plain stores), read racily by
    * strata_stats_get; folded into the totals when the heap is recycled */
   size_t remote_frees;                  /* this thread's frees into others' pages */
-  struct { size_t count, bytes; } req[ST_NCLASSES];  /* mallocs of class c, bytes asked
-                                                        (one cache line per 4 classes) */
+  size_t req_count[ST_NCLASSES];        /* mallocs of class c (the fast path counts) */
+  struct { size_t n, bytes; } req_sample[ST_NCLASSES];  /* of those, the slow-path
+                                           mallocs and the bytes they asked: the mean
+                                           request per class, for the statistics */
   /* sparse pages waiting to be purged (page.c, "Sparse pages"): a FIFO
    * ring; a queued page has sparse_queued set and leaves the ring before
    * its span is freed (heap_release_span) */
@@ -337,6 +363,14 @@ ST_INTERNAL int  _st_snprintf(char *buf, size_t n, const char *fmt, ...);
 ST_INTERNAL void _st_purge_kick(size_t pending_bytes);
 ST_INTERNAL void _st_purge_poll(void);           /* no strata lock held: may start it */
 ST_INTERNAL void _st_purge_fork_child(void);
+/* A heap misuse by the program: one line (what, the pointer, its size class
+ * when known, else 0), counted; aborts unless on_misuse=ignore, in which case
+ * the caller ignores the call. */
+ST_INTERNAL void _st_misuse(const char *what, const void *p, size_t class_size);
+ST_INTERNAL size_t _st_misuse_count(void);
+/* The malloc fast path popped a block outside its page's segment: the free
+ * list was overwritten.  Reports (always aborts: the list is unusable). */
+ST_INTERNAL void *_st_list_corrupt(struct heap_s *heap, page_t *page, block_t *b, size_t size);
 
 /* ---- memory limits (limits.c) ------------------------------------------ */
 /* The charge: bytes strata holds that may be resident -- slices in spans or
@@ -361,3 +395,4 @@ static inline bool st_is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
 extern uintptr_t _st_free_key ST_INTERNAL;
 
 #endif
+ST_INTERNAL uintptr_t _st_page_key(const void *page);   /* init.c */

@@ -3,6 +3,7 @@
  * stack buffer that goes to stderr with write(2). */
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include "malloc/internal.h"
 
 static size_t put_num(char *buf, size_t n, size_t pos, unsigned long v, unsigned base, int neg) {
@@ -60,8 +61,20 @@ void _st_message(const char *fmt, ...) {
   _st_os_write(2, buf, r < (int)sizeof buf ? (size_t)r : sizeof buf - 1);
 }
 
-ST_COLD void _st_error(const char *what, const void *p) {
-  _st_message("strata: %s (pointer %p)%s\n", what, p,
-              _st_option(OPT_ABORT_ON_ERROR) ? "; aborting" : "; ignored");
-  if (_st_option(OPT_ABORT_ON_ERROR)) abort();
+static _Atomic size_t misuse_count;
+size_t _st_misuse_count(void) { return atomic_load_explicit(&misuse_count, memory_order_relaxed); }
+
+/* One line per misuse: what, where, which size class; then abort, or (on_misuse=ignore) count it
+ * and let the caller ignore the call. */
+ST_COLD void _st_misuse(const char *what, const void *p, size_t class_size) {
+  atomic_fetch_add_explicit(&misuse_count, 1, memory_order_relaxed);
+  int ab = _st_option(OPT_ABORT_ON_ERROR) != 0;
+  if (class_size)
+    _st_message("strata: %s (pointer %p, size class %zu bytes)%s\n", what, p, class_size,
+                ab ? "; aborting" : "; ignored");
+  else
+    _st_message("strata: %s (pointer %p)%s\n", what, p, ab ? "; aborting" : "; ignored");
+  if (ab) abort();
 }
+
+ST_COLD void _st_error(const char *what, const void *p) { _st_misuse(what, p, 0); }

@@ -57,7 +57,8 @@ void _st_page_init(page_t *page, unsigned cls) {
   size_t idx = (size_t)(page - seg->pages);
   page->cls = (uint16_t)cls;
   page->block_size = (uint32_t)_st_class_size(cls);
-  page->bs_inv = (((uint64_t)1 << 40) + page->block_size - 1) / page->block_size;
+  page->inv = st_block_inv(page->block_size);
+  page->key = _st_page_key(page);
   page->start = (uint8_t *)seg + idx * ST_SLICE_SIZE;
   page->reserved = (uint32_t)(((size_t)page->slice_count * ST_SLICE_SIZE) / page->block_size);
   page->capacity = 0;
@@ -85,8 +86,8 @@ bool _st_page_extend(page_t *page) {
   size_t bs = page->block_size;
   uint8_t *first = page->start + (size_t)page->capacity * bs;
   uint8_t *b = first;
-  for (uint32_t i = 1; i < n; i++, b += bs) ((block_t *)b)->next = (block_t *)(b + bs);
-  ((block_t *)b)->next = page->free;
+  for (uint32_t i = 1; i < n; i++, b += bs) st_set_next(page, (block_t *)b, (block_t *)(b + bs));
+  st_set_next(page, (block_t *)b, page->free);
   page->free = (block_t *)first;
   page->capacity += n;
   return true;
@@ -108,9 +109,9 @@ void _st_page_collect_all(page_t *page) {
   block_t *list = (block_t *)(x & XF_PTR_MASK);
   if (list == NULL) return;
   if (page->free != NULL) {
-    block_t *tail = list;
-    while (tail->next) tail = tail->next;
-    tail->next = page->free;
+    block_t *tail = list, *nx;
+    while ((nx = st_next(page, tail)) != NULL) tail = nx;
+    st_set_next(page, tail, page->free);
   }
   page->free = list;
   uint32_t n = (uint32_t)(x >> XF_COUNT_SHIFT);
@@ -164,7 +165,7 @@ static bool sparse_worth(heap_t *h, page_t *page, size_t seen, int force) {
   /* A class that kept allocating since (more than an eighth of a span's
    * mallocs) is churning: its free blocks will be reused soon, and purging
    * them would cost a syscall now and page faults later. */
-  if ((h->req[page->cls].count - seen) * 8 > page->reserved) return false;
+  if ((h->req_count[page->cls] - seen) * 8 > page->reserved) return false;
   /* So is a span that was refilled from its purged units lately. */
   long ms = _st_option(OPT_PURGE_MS);
   return page->purge_stamp == 0 || now_ms() - page->purge_stamp >= (uint32_t)ms;
@@ -226,7 +227,7 @@ void _st_page_low_water(page_t *page) {
   if (h->sparse_n == ST_SPARSE_Q) sparse_pop(h, 0);
   unsigned i = (h->sparse_head + h->sparse_n) % ST_SPARSE_Q;
   h->sparse_q[i] = page;
-  h->sparse_seen[i] = h->req[page->cls].count;
+  h->sparse_seen[i] = h->req_count[page->cls];
   h->sparse_when[i] = now_ms();
   h->sparse_n++;
   page->sparse_queued = 1;
@@ -241,7 +242,7 @@ size_t _st_page_purge(page_t *page) {
   uint64_t freebits[4096 / 64];
   if (cap > 4096) return 0;                     /* cannot happen: 64 KiB / 16 B */
   memset(freebits, 0, ((cap + 63) / 64) * sizeof(uint64_t));
-  for (block_t *b = page->free; b; b = b->next) {
+  for (block_t *b = page->free; b; b = st_next(page, b)) {
     size_t i = st_block_index(page, (size_t)((uint8_t *)b - page->start));
     freebits[i / 64] |= (uint64_t)1 << (i % 64);
   }
@@ -261,16 +262,17 @@ size_t _st_page_purge(page_t *page) {
   /* Unlist the blocks that will overlap a purged unit (keeping list order)
    * before the memory holding their links goes away. */
   __atomic_store_n(&page->purged, page->purged | cand, __ATOMIC_RELAXED);
-  block_t *keep = NULL, **tail = &keep;
+  block_t *keep = NULL;
   uint32_t removed = 0;
+  block_t *last = NULL;
   for (block_t *b = page->free, *next; b; b = next) {
-    next = b->next;
+    next = st_next(page, b);
     size_t i = st_block_index(page, (size_t)((uint8_t *)b - page->start));
     if (block_held(page, i)) { removed++; continue; }
-    *tail = b;
-    tail = &b->next;
+    if (last) st_set_next(page, last, b); else keep = b;
+    last = b;
   }
-  *tail = NULL;
+  if (last) st_set_next(page, last, NULL);
   page->free = keep;
   page->held += removed;
   /* A run whose madvise fails stays resident but counts as purged: its
@@ -297,7 +299,7 @@ static bool page_unpurge(page_t *page) {
   for (size_t i = page->capacity; i-- > 0;) {
     if (!block_held(page, i)) continue;
     block_t *b = (block_t *)(page->start + i * page->block_size);
-    b->next = list;
+    st_set_next(page, b, list);
     ((uintptr_t *)b)[1] = _st_free_key;
     list = b;
   }
@@ -314,7 +316,7 @@ size_t _st_page_remote_free(page_t *page, block_t *b) {
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   uintptr_t want;
   do {
-    b->next = (block_t *)(old & XF_PTR_MASK);
+    st_set_next(page, b, (block_t *)(old & XF_PTR_MASK));
     want = (uintptr_t)b | (((old >> XF_COUNT_SHIFT) + 1) << XF_COUNT_SHIFT);   /* clears XF_FULL */
   } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, want,
                                                   memory_order_acq_rel, memory_order_relaxed));
@@ -323,20 +325,22 @@ size_t _st_page_remote_free(page_t *page, block_t *b) {
   return (size_t)(want >> XF_COUNT_SHIFT);
 }
 
-static bool in_list(const block_t *b, const block_t *list, size_t limit) {
-  for (; list && limit; list = list->next, limit--) if (list == b) return true;
-  return false;
-}
-
-/* Is b on the free list? (owner only; confirms a suspected double free) */
+/* Is b on the free list? (owner only; confirms a suspected double free).
+ * The walk stops at a link that leaves the page's carved blocks. */
 bool _st_page_contains_free(page_t *page, const block_t *b) {
-  return in_list(b, page->free, page->capacity + 1);
+  const uint8_t *end = page->start + (size_t)page->capacity * page->block_size;
+  size_t limit = page->capacity + 1;
+  for (const block_t *x = page->free; x && limit; x = st_next(page, x), limit--) {
+    if (x == b) return true;
+    if ((const uint8_t *)x < page->start || (const uint8_t *)x >= end) return false;
+  }
+  return false;
 }
 
 static long list_check(page_t *page, const block_t *b) {
   long n = 0;
   uint8_t *end = page->start + (size_t)page->capacity * page->block_size;
-  for (; b; b = b->next) {
+  for (; b; b = st_next(page, b)) {
     const uint8_t *a = (const uint8_t *)b;
     if (a < page->start || a >= end || (size_t)(a - page->start) % page->block_size) return -1;
     if (++n > (long)page->capacity) return -1;

@@ -91,7 +91,7 @@ void *_st_spanblock_alloc(size_t size, int zero) {
   segment_t *seg = st_segment_of(page);
   page->cls = ST_CLASS_SPAN;
   page->block_size = (uint32_t)((size_t)n * ST_SLICE_SIZE);
-  page->bs_inv = (((uint64_t)1 << 40) + page->block_size - 1) / page->block_size;
+  page->inv = st_block_inv(page->block_size);
   page->start = (uint8_t *)seg + (size_t)(page - seg->pages) * ST_SLICE_SIZE;
   page->reserved = page->capacity = page->used = 1;
   atomic_store_explicit(&page->owner, _st_owner_span, memory_order_release);
@@ -106,7 +106,7 @@ bool _st_spanblock_grow(page_t *page, size_t size) {
   unsigned n = (unsigned)((size + ST_SLICE_SIZE - 1) / ST_SLICE_SIZE);
   if (!_st_span_grow(page, n)) return false;
   page->block_size = (uint32_t)((size_t)n * ST_SLICE_SIZE);
-  page->bs_inv = (((uint64_t)1 << 40) + page->block_size - 1) / page->block_size;
+  page->inv = st_block_inv(page->block_size);
   return true;
 }
 

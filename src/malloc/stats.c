@@ -22,6 +22,7 @@ STRATA_API int strata_stats_get(strata_stats_t *st) {
   _st_segments_stats(st);
   _st_large_stats(st);
   _st_heaps_stats(st);
+  st->misuses = _st_misuse_count();
   size_t small_req = 0;
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     strata_class_stats_t *k = &st->classes[c];
@@ -60,9 +61,9 @@ static void print_text(FILE *fp, const strata_stats_t *st) {
   fprintf(fp, "  structure  %zu segments, %zu spans (%zu abandoned), %zu thread caches\n",
           st->segments, st->pages_in_use, st->pages_abandoned, st->heaps);
   fprintf(fp, "  events     %zu remote frees, %zu purges (%.1f MiB), %zu OS calls (%zu mmap, %zu munmap), "
-          "%zu refused by the hard limit\n",
+          "%zu refused by the hard limit, %zu misuses\n",
           st->remote_frees, st->purges, st->purged_total / M, st->os_calls, st->os_maps, st->os_unmaps,
-          st->limit_failures);
+          st->limit_failures, st->misuses);
   if (st->soft_limit || st->hard_limit)
     fprintf(fp, "  limits     soft %.1f MiB, hard %.1f MiB (0 = none)\n", st->soft_limit / M, st->hard_limit / M);
   int header = 0;
@@ -82,12 +83,12 @@ static void print_json(FILE *fp, const strata_stats_t *st) {
               "\"internal_frag\":%.4f,\"external_frag\":%.4f,\"segments\":%zu,\"pages_in_use\":%zu,"
               "\"pages_abandoned\":%zu,\"heaps\":%zu,\"remote_frees\":%zu,\"purges\":%zu,"
               "\"purged_total\":%zu,\"os_maps\":%zu,\"os_unmaps\":%zu,\"os_calls\":%zu,"
-              "\"limit_failures\":%zu,\"soft_limit\":%zu,\"hard_limit\":%zu,\"classes\":[",
+              "\"limit_failures\":%zu,\"misuses\":%zu,\"soft_limit\":%zu,\"hard_limit\":%zu,\"classes\":[",
           STRATA_VERSION_MAJOR, STRATA_VERSION_MINOR, st->reserved, st->committed, st->resident, st->purged,
           st->requested, st->in_blocks, st->in_spans, st->small_in_use, st->large_in_use, st->large_count,
           st->large_cached, st->internal_frag, st->external_frag, st->segments, st->pages_in_use,
           st->pages_abandoned, st->heaps, st->remote_frees, st->purges, st->purged_total, st->os_maps,
-          st->os_unmaps, st->os_calls, st->limit_failures, st->soft_limit, st->hard_limit);
+          st->os_unmaps, st->os_calls, st->limit_failures, st->misuses, st->soft_limit, st->hard_limit);
   for (unsigned c = 0; c < STRATA_STATS_CLASSES; c++) {
     const strata_class_stats_t *k = &st->classes[c];
     fprintf(fp, "%s{\"block_size\":%zu,\"blocks_in_use\":%zu,\"spans\":%zu,\"span_bytes\":%zu,"

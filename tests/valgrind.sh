@@ -1,0 +1,83 @@
+#!/bin/sh
+# strata under valgrind's memcheck (run by tests/run.sh as sh_valgrind),
+# in the two ways that make sense for a replacement malloc:
+#
+#  1. memcheck owns malloc: --soname-synonyms=somalloc=libstrata.so makes
+#     valgrind redirect the malloc family exported by libstrata.so (its
+#     soname) to its own, so memcheck checks the program's heap use as it
+#     would without strata; strata is still loaded and initialised.  Must be
+#     clean for a correct program, and must report a heap overflow and a
+#     use after free in one that has them (proof that memcheck is checking).
+#  2. strata is the allocator: --soname-synonyms=somalloc=nouserintercepts
+#     limits valgrind's redirection to libc's own malloc, so every block
+#     comes from strata (memcheck's heap summary shows 0 allocations) and
+#     memcheck checks strata's code: no invalid read or write, no jump on an
+#     uninitialised value, in the library itself.
+#
+# Programs: tests/helpers/vg_workload (every malloc-family call, sizes up to
+# 5 MB, two threads) and the system python3 (PYTHONMALLOC=malloc, so its
+# objects come from malloc); python3's output must equal a plain run's.
+# Any memcheck error fails through --error-exitcode.
+set -u
+B=${STRATA_BUILD:-build}
+LIB=${STRATA_LIB:-$(pwd)/$B/libstrata.so}
+W=$B/tests/helpers/vg_workload
+PY=/usr/bin/python3
+fail() { echo "valgrind.sh: FAIL: $*" >&2; exit 1; }
+command -v valgrind >/dev/null 2>&1 || fail "valgrind not found (apt-get install valgrind)"
+[ -f "$LIB" ] || fail "$LIB not found (build first)"
+[ -x "$W" ] || fail "$W not found (make builds it)"
+[ -x "$PY" ] || fail "$PY not found (apt-get install python3)"
+T=$(mktemp -d "${TMPDIR:-/tmp}/strata-vg.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+
+OWN="--soname-synonyms=somalloc=libstrata.so"
+STRATA="--soname-synonyms=somalloc=nouserintercepts"
+
+# vg NAME EXPECTED_EXIT MODE cmd... -> output in $T/NAME.{out,log}
+vg() {
+  name=$1; want=$2; mode=$3; shift 3
+  timeout 300 env LD_PRELOAD="$LIB" PYTHONMALLOC=malloc valgrind --tool=memcheck --error-exitcode=99 \
+    --log-file="$T/$name.log" "$mode" "$@" > "$T/$name.out" 2>&1
+  rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "---- $name: valgrind log (last 40 lines) ----" >&2; tail -n 40 "$T/$name.log" >&2
+    echo "---- $name: output ----" >&2; tail -n 10 "$T/$name.out" >&2
+    fail "$name: exit $rc, expected $want"
+  fi
+  echo "ok   $name (exit $rc): $(grep -o 'total heap usage: .*' "$T/$name.log"); $(grep -o 'ERROR SUMMARY: [0-9]* errors' "$T/$name.log")"
+}
+expect_log() { grep -q -- "$2" "$T/$1.log" || { tail -n 30 "$T/$1.log" >&2; fail "$1: valgrind log lacks '$2'"; }; }
+expect_out() { grep -qx -- "$2" "$T/$1.out" || { cat "$T/$1.out" >&2; fail "$1: output lacks '$2'"; }; }
+
+# 1. memcheck owns malloc
+vg own_workload 0 "$OWN" "$W"
+expect_out own_workload "vg_workload: ok"
+expect_log own_workload "total heap usage: [1-9]"
+vg own_bugs 99 "$OWN" "$W" bugs
+expect_log own_bugs "Invalid write of size 1"
+expect_log own_bugs "Invalid read of size 1"
+
+# 2. strata is the allocator, memcheck checks strata's code
+vg strata_workload 0 "$STRATA" "$W"
+expect_out strata_workload "vg_workload: ok"
+expect_log strata_workload "total heap usage: 0 allocs"
+expect_log strata_workload "ERROR SUMMARY: 0 errors"
+
+# a real program, both ways, against a plain run
+prog='import json, re, sqlite3
+d = {str(i): [i] * (i % 50) + ["x" * i] for i in range(400)}
+s = json.dumps(d, sort_keys=True)
+assert json.loads(s) == d
+db = sqlite3.connect(":memory:")
+db.execute("create table t (k text primary key, v text)")
+db.executemany("insert into t values (?, ?)", [(k, json.dumps(v)) for k, v in sorted(d.items())])
+n, total = db.execute("select count(*), sum(length(v)) from t").fetchone()
+print(len(s), len(re.findall(r"[0-9]+", s)), n, total)'
+PYTHONMALLOC=malloc timeout 60 "$PY" -c "$prog" > "$T/plain.out" 2>&1 || { cat "$T/plain.out" >&2; fail "plain python3 run failed"; }
+vg own_python3 0 "$OWN" "$PY" -c "$prog"
+cmp -s "$T/plain.out" "$T/own_python3.out" || fail "own_python3: output differs from the plain run"
+vg strata_python3 0 "$STRATA" "$PY" -c "$prog"
+cmp -s "$T/plain.out" "$T/strata_python3.out" || fail "strata_python3: output differs from the plain run"
+expect_log strata_python3 "total heap usage: 0 allocs"
+echo "valgrind.sh: PASS ($(cat "$T/plain.out"))"
