@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Writes the hand-made seeds of tests/fuzz/corpus/ (seed-*), one per
 theme, in the input format of heap_fuzz.c: an opcode byte, a slot byte,
-then the operation's arguments.  Inputs the fuzzer found are committed next
-to them under their libFuzzer names.  Usage: python3 tests/fuzz/make_seeds.py"""
+then the operation's arguments.  Reproducers of fixed bugs (regress-*) and
+inputs the fuzzer found are committed next to them.  Usage: python3 tests/fuzz/make_seeds.py"""
 import os, random
 
 def tiny(n):  return [0, n & 127]
@@ -51,7 +51,7 @@ seeds["seed-remote"] = sum([op(MALLOC, i, sz(n)) for i, n in enumerate([8, 64, 5
 seeds["seed-abandon"] = sum([op(RALLOC, i, sz(48)) for i in range(40)], []) + op(STOP, 0) \
     + sum([op(FREE, i) for i in range(0, 40, 2)], []) + sum([op(MALLOC, 40 + i, sz(48)) for i in range(10)], []) + op(CHECK, 0)
 seeds["seed-errors"] = sum([op(ERRORS, 1, w) for w in range(12)], []) + op(MALLOC, 1, sz(50)) + op(ERRORS, 1, 5) + op(ERRORS, 1, 11)
-for k in (1, 2, 3, 4):                  # (6 hits tests/fuzz/open-bugs/realloc-overaligned-grow)
+for k in (1, 2, 3, 4):                  # (Random(6)'s input hit the bug of corpus/regress-realloc-overaligned-grow)
     rng = random.Random(k)
     seeds["seed-random-%d" % k] = [rng.randrange(256) for _ in range(600)]
 
