@@ -206,7 +206,8 @@ typedef struct strata_gc_stats {
   size_t pause_hist[STRATA_GC_PAUSE_BUCKETS];
   uint64_t mark_ns;            /* wall time spent marking, all cycles */
   uint64_t sweep_ns;           /* time spent sweeping, all threads */
-  size_t assist_bytes;         /* bytes marked by allocating threads (assists) */
+  size_t assist_bytes;         /* bytes scanned by allocating threads (mark assists) */
+  uint64_t assist_ns;          /* time allocating threads spent in assists */
 } strata_gc_stats_t;
 
 int  strata_gc_stats_get(strata_gc_stats_t *out);

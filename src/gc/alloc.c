@@ -270,6 +270,8 @@ static gc_span_t *span_refill(unsigned kind, unsigned c) {
 static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *type) {
   if (kind == GC_KIND_TYPED && !type_valid(type)) { errno = EINVAL; return NULL; }
   size_t n = (size + GC_SLICE - 1) / GC_SLICE;
+  gc_thread_t *t = gc_self;
+  if (st_unlikely(strata_gc_marking_flag) && t) _st_gc_assist_maybe(t, n * GC_SLICE);
   pthread_mutex_lock(&gc_lock);
   _st_gc_maybe_collect(n * GC_SLICE);
   gc_span_t *s = _st_gc_span_alloc(n);
@@ -306,6 +308,7 @@ static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *typ
 static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
                                     const strata_gc_type_t *type) {
   if (kind == GC_KIND_TYPED && !type_valid(type)) { errno = EINVAL; return NULL; }
+  if (st_unlikely(strata_gc_marking_flag)) _st_gc_assist_maybe(t, _st_class_slices(c) * GC_SLICE);
   pthread_mutex_lock(&gc_lock);
   gc_span_t *s = t->cache[kind][c];
   if (s == NULL || s->nfree == 0) {                /* exhausted: another span */
@@ -353,11 +356,22 @@ static inline void slot_zero(uint8_t *p, size_t size) {
   if (size > 48) *(v2 *)(p + 48) = (v2){0, 0};
 }
 
-static inline void *gc_alloc_kind(unsigned kind, size_t size, const strata_gc_type_t *type) {
+/* Everything but the fast path: unregistered caller, large or big-class
+ * objects, an exhausted or unsuitable cached span. */
+static ST_NOINLINE void *alloc_miss(unsigned kind, size_t size, const strata_gc_type_t *type) {
   gc_thread_t *t = gc_thread();
   if (st_unlikely(t == NULL)) { errno = ENOMEM; return NULL; }
-  if (st_unlikely(size > GC_SMALL_MAX)) return alloc_large(kind, size, type);
+  if (size > GC_SMALL_MAX) return alloc_large(kind, size, type);
   unsigned c = size <= ST_SMALL_FAST_MAX ? st_class_fast(size) : _st_class_of(size);
+  return alloc_slow(t, kind, c, type);
+}
+
+/* The fast path, inlined into each entry point with kind a constant. */
+static inline __attribute__((always_inline)) void *gc_alloc_kind(unsigned kind, size_t size,
+                                                                 const strata_gc_type_t *type) {
+  gc_thread_t *t = gc_self;
+  if (st_unlikely(t == NULL || size > ST_SMALL_FAST_MAX)) return alloc_miss(kind, size, type);
+  unsigned c = st_class_fast(size);
   gc_cs_enter(t);
   gc_span_t *s = t->cache[kind][c];
   uint8_t *p;
@@ -367,7 +381,7 @@ static inline void *gc_alloc_kind(unsigned kind, size_t size, const strata_gc_ty
                                (s->types != NULL && type_valid(type)))) {
     if (st_likely((p = s->free) != NULL)) s->free = *(void **)p;
     else if ((p = s->bump) < s->bump_end) s->bump = p + s->slot_size;
-    else goto slow;
+    else goto miss;
     s->nfree--;
     slot_zero(p, s->slot_size);
     if (kind == GC_KIND_TYPED && st_unlikely(s->types != NULL)) s->types[gc_slot_index(s, p)] = type;
@@ -375,9 +389,9 @@ static inline void *gc_alloc_kind(unsigned kind, size_t size, const strata_gc_ty
     gc_cs_leave(t);
     return p;
   }
-slow:
+miss:
   gc_cs_leave(t);
-  return alloc_slow(t, kind, c, type);
+  return alloc_miss(kind, size, type);
 }
 
 STRATA_API void *strata_gc_alloc(const strata_gc_type_t *type, size_t size) {

@@ -75,6 +75,14 @@ void _st_gc_pause_record(uint64_t ns) {
   pause_hist[b]++;
 }
 
+/* Mark assists: past assist_start allocated bytes while marking, a thread
+ * that takes a span scans GC_ASSIST_RATIO bytes of grey objects per byte it
+ * takes, in slices of GC_ASSIST_SLICE (each one critical section, so a stop
+ * waits at most one slice). */
+#define GC_ASSIST_RATIO 2
+#define GC_ASSIST_SLICE ((size_t)32 << 10)
+static size_t assist_start = SIZE_MAX;
+
 static void set_trigger(void) {
   size_t t;
   if (goal < 0) t = SIZE_MAX;
@@ -88,6 +96,7 @@ static void set_trigger(void) {
     if (live_after + head < t) t = live_after + head;
   }
   trigger = t;
+  assist_start = t <= SIZE_MAX / 2 ? t + (t - (t > live_after ? live_after : 0)) / 4 : SIZE_MAX;
 }
 
 static pthread_mutex_t cycle_lock;
@@ -163,9 +172,8 @@ static void cycle_start(void) {
   unsigned e = atomic_load_explicit(&gc_epoch, memory_order_relaxed);
   atomic_store_explicit(&gc_epoch, e >= GC_EPOCH_MAX ? 1 : e + 1, memory_order_relaxed);
   _st_gc_mark_begin();
-  gc_marked_bytes = 0;
   allocated_at_start = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
-  for (gc_thread_t *t = gc_threads; t; t = t->next) t->shaded_bytes = 0;
+  for (gc_thread_t *t = gc_threads; t; t = t->next) t->shaded_bytes = t->assist_debt = 0;
   strata_gc_marking_flag = 1;
   /* Small stacks are scanned right here, as if each thread's handshake came
    * at this moment (the barrier is on, every thread is stopped outside a
@@ -197,8 +205,9 @@ static void cycle_mark(void) {
   _st_gc_mark_fin_roots();
   pthread_mutex_unlock(&gc_fin_lock);
   do {
-    _st_gc_drain();
+    _st_gc_drain(true);
     _st_gc_take_shaded();
+    _st_gc_take_pool();
   } while (!_st_gc_mark_idle());
 }
 
@@ -216,10 +225,11 @@ static void cycle_finish(void) {
   }
   _st_gc_mark_fin_roots();
   _st_gc_take_shaded();
-  _st_gc_drain();
+  _st_gc_take_pool();                     /* what assists left (none is running) */
+  _st_gc_drain(false);
   _st_gc_weak_clear(0);
   _st_gc_finalize_mark();
-  _st_gc_drain();
+  _st_gc_drain(false);
   _st_gc_weak_clear(1);
   if (st_unlikely(_st_option(OPT_GC_DEBUG) >= 2) && _st_gc_verify_marks() != 0)
     _st_error("gc: marking missed reachable objects", NULL);
@@ -230,7 +240,7 @@ static void cycle_finish(void) {
    * cycle (born marked) is occupancy, not live: counting it as live would
    * let floating garbage raise every next goal. */
   size_t now = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
-  live_after = gc_marked_bytes + shaded;
+  live_after = _st_gc_marked_bytes() + shaded;
   atomic_store_explicit(&gc_allocated, live_after + (now > allocated_at_start ? now - allocated_at_start : 0),
                         memory_order_relaxed);
   set_trigger();
@@ -314,6 +324,21 @@ void _st_gc_maybe_collect(size_t more) {
   while (cycles_done < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
   pthread_mutex_unlock(&cycle_lock);
   pthread_mutex_lock(&gc_lock);
+}
+
+/* From the allocation slow path, gc_lock NOT held, marking on: the
+ * thread is about to take `more` bytes; if allocation has run past
+ * assist_start, it pays for them with marking work first. */
+void _st_gc_assist_maybe(gc_thread_t *t, size_t more) {
+  if (atomic_load_explicit(&gc_allocated, memory_order_relaxed) < assist_start) return;
+  t->assist_debt += more * GC_ASSIST_RATIO;
+  while (t->assist_debt > 0 && strata_gc_marking_flag) {
+    gc_cs_enter(t);
+    size_t n = strata_gc_marking_flag ? _st_gc_assist(GC_ASSIST_SLICE) : 0;
+    gc_cs_leave(t);
+    if (n == 0) break;                              /* no grey object to take: go on */
+    t->assist_debt -= n < t->assist_debt ? n : t->assist_debt;
+  }
 }
 
 /* ---- the API ------------------------------------------------------------------- */
@@ -414,6 +439,8 @@ STRATA_API int strata_gc_stats_get(strata_gc_stats_t *st) {
   memcpy(st->pause_hist, pause_hist, sizeof pause_hist);
   st->mark_ns = mark_total;
   st->sweep_ns = atomic_load(&gc_sweep_ns);
+  st->assist_bytes = atomic_load(&gc_assist_bytes);
+  st->assist_ns = atomic_load(&gc_assist_ns);
   pthread_mutex_unlock(&gc_lock);
   pthread_mutex_lock(&gc_fin_lock);
   st->finalizers_run = gc_finalizers_run;
@@ -447,4 +474,5 @@ STRATA_API void strata_gc_stats_print(FILE *fp) {
           st.pauses, (double)st.pause_total_ns / 1e6, (double)st.pause_max_ns / 1e6,
           (double)strata_gc_pause_percentile(&st, 50) / 1e6, (double)strata_gc_pause_percentile(&st, 99) / 1e6,
           (double)st.mark_ns / 1e6, (double)st.sweep_ns / 1e6);
+  fprintf(fp, "  mark assists: %zu bytes scanned, %.3f ms\n", st.assist_bytes, (double)st.assist_ns / 1e6);
 }

@@ -218,6 +218,8 @@ typedef struct gc_thread {
   /* objects the write barrier shaded while marking, for the collector to
    * scan (owner appends inside its critical section; the collector takes
    * them at a handshake or with the world stopped) */
+  size_t assist_debt;                 /* bytes of marking it owes (its own; reset
+                                         at each cycle's first stop) */
   uint32_t nshade;
   size_t shaded_bytes;                /* bytes it shaded this cycle (stats, pacer) */
   uint8_t *shade[253];
@@ -239,6 +241,15 @@ ST_INTERNAL void _st_gc_safepoint(void);           /* honour a deferred stop */
 ST_INTERNAL void _st_gc_world_init(void);
 ST_INTERNAL void _st_gc_world_fork_child(void);
 ST_INTERNAL void _st_gc_pause_record(uint64_t ns);  /* one thread stop, for stats */
+
+/* The stack pointer of a frame below the caller's: everything the caller
+ * saved on the stack (its locals, a jmp_buf, and the callee-saved registers
+ * its prologue pushed, which sit below its own frame address) lies above
+ * it.  A scan that starts at __builtin_frame_address(0) of a function
+ * instead misses those pushed registers: an object held by the code that
+ * called it only in such a register was lost (found with the torture test
+ * once the barrier stopped shading stored values behind a scanned stack). */
+ST_INTERNAL uint8_t *_st_gc_sp_below(void);
 
 static inline gc_thread_t *gc_thread(void) {
   gc_thread_t *t = gc_self;
@@ -264,7 +275,8 @@ static inline void gc_cs_leave(gc_thread_t *t) {
 ST_INTERNAL void _st_gc_mark_init(void);
 ST_INTERNAL void _st_gc_mark_range(const void *lo, const void *hi);  /* conservative */
 ST_INTERNAL void _st_gc_mark_ptr(const void *p);   /* a candidate pointer */
-ST_INTERNAL void _st_gc_drain(void);               /* scan until the mark stack is empty */
+ST_INTERNAL void _st_gc_drain(bool share);        /* scan until the mark stack is empty; share:
+                                                      the world runs, give work to assists */
 ST_INTERNAL void _st_gc_mark_begin(void);          /* this cycle's mark value */
 ST_INTERNAL void _st_gc_mark_ranges(void);         /* registered ranges (gc_lock) */
 ST_INTERNAL void _st_gc_mark_thread(gc_thread_t *t);  /* t stopped, blocking or self */
@@ -276,7 +288,12 @@ ST_INTERNAL bool _st_gc_mark_idle(void);
 ST_INTERNAL void _st_gc_mark_fin_roots(void);      /* the finalizer queue (gc_fin_lock) */
 ST_INTERNAL size_t _st_gc_verify_marks(void);      /* gc_debug: reachable but unmarked */
 ST_INTERNAL bool _st_gc_is_marked(const void *obj); /* obj: an object start */
-extern size_t gc_marked_bytes ST_INTERNAL;         /* this cycle's live bytes */
+ST_INTERNAL size_t _st_gc_marked_bytes(void);       /* this cycle's live bytes so far */
+ST_INTERNAL size_t _st_gc_assist(size_t budget);   /* one mark-assist slice (in a critical section) */
+ST_INTERNAL void _st_gc_take_pool(void);           /* collector: assist pool -> mark stack */
+ST_INTERNAL void _st_gc_assist_maybe(gc_thread_t *t, size_t more);  /* pacer: assist if behind */
+extern _Atomic size_t gc_assist_bytes ST_INTERNAL;
+extern _Atomic uint64_t gc_assist_ns ST_INTERNAL;
 ST_INTERNAL int  _st_gc_roots_add(void *lo, void *hi);
 ST_INTERNAL int  _st_gc_roots_remove(void *lo, void *hi);
 

@@ -28,89 +28,101 @@
 #define CHUNK_ENTRIES ((size_t)32768 - 2)
 typedef struct mchunk { struct mchunk *prev; size_t n; uint8_t *e[CHUNK_ENTRIES]; } mchunk_t;
 
-static mchunk_t *stack_top;          /* current chunk (gc_lock) */
-static mchunk_t *spare;              /* one kept for reuse */
+/* A marker: a grey stack and the bytes it marked.  The collector has one
+ * (coll: its thread only); a mark assist builds one on the assisting
+ * thread's stack for the length of one slice (see "mark assists"). */
+typedef struct marker {
+  mchunk_t *top;                     /* current chunk */
+  mchunk_t *spare;                   /* one kept for reuse */
+  size_t marked;                     /* bytes marked */
+} marker_t;
+
+static marker_t coll;                /* the collector's */
+static _Atomic int pool_n;           /* chunks of grey objects on the assist pool */
+static _Atomic size_t assist_marked; /* bytes marked by assists this cycle */
 static uint8_t mark_value;           /* this cycle's, set by mark_begin */
-size_t gc_marked_bytes;
 static int mark_overflow;            /* a chunk could not be mapped */
 
 typedef struct { void *lo, *hi; } range_t;
 static range_t *roots;
 static size_t nroots, roots_cap;
 
-static void push(uint8_t *obj) {
-  mchunk_t *c = stack_top;
+static void push(marker_t *m, uint8_t *obj) {
+  mchunk_t *c = m->top;
   if (st_unlikely(c == NULL || c->n == CHUNK_ENTRIES)) {
-    mchunk_t *n = spare;
-    if (n) spare = NULL;
+    mchunk_t *n = m->spare;
+    if (n) m->spare = NULL;
     else n = _st_os_alloc(sizeof(mchunk_t), 0);
     if (n == NULL) { mark_overflow = 1; return; }
     n->prev = c;
     n->n = 0;
-    stack_top = c = n;
+    m->top = c = n;
   }
   c->e[c->n++] = obj;
 }
 
-static uint8_t *pop(void) {
-  mchunk_t *c = stack_top;
+static uint8_t *pop(marker_t *m) {
+  mchunk_t *c = m->top;
   while (c && c->n == 0) {
-    stack_top = c->prev;
-    if (spare == NULL) spare = c; else _st_os_release(c, sizeof(mchunk_t));
-    c = stack_top;
+    m->top = c->prev;
+    if (m->spare == NULL) m->spare = c; else _st_os_release(c, sizeof(mchunk_t));
+    c = m->top;
   }
   return c ? c->e[--c->n] : NULL;
 }
 
-/* Mark the object holding p, if p points into a live one. */
-static inline void mark_ptr(const void *p) {
+/* Mark the object holding p, if p points into a live one.  Two markers (the
+ * collector and an assist) may both see it white and both push it: it is
+ * then scanned twice, which is harmless (and rare). */
+static inline void mark_ptr(marker_t *m, const void *p) {
   gc_span_t *s;
   uint8_t *slot, *st = gc_resolve(p, &s, &slot);
   if (st == NULL || *st == mark_value) return;
   *st = mark_value;
-  gc_marked_bytes += gc_obj_bytes(s);
-  if (s->kind != GC_KIND_NOSCAN) push(slot);
+  m->marked += gc_obj_bytes(s);
+  if (s->kind != GC_KIND_NOSCAN) push(m, slot);
 }
 
-void _st_gc_mark_ptr(const void *p) { mark_ptr(p); }
+void _st_gc_mark_ptr(const void *p) { mark_ptr(&coll, p); }
 
-void _st_gc_mark_range(const void *lo, const void *hi) {
+static void mark_range(marker_t *m, const void *lo, const void *hi) {
   uintptr_t a = ((uintptr_t)lo + sizeof(void *) - 1) & ~(uintptr_t)(sizeof(void *) - 1);
-  for (const void *const *w = (const void *const *)a; (const void *)(w + 1) <= hi; w++) mark_ptr(*w);
+  for (const void *const *w = (const void *const *)a; (const void *)(w + 1) <= hi; w++) mark_ptr(m, *w);
 }
+void _st_gc_mark_range(const void *lo, const void *hi) { mark_range(&coll, lo, hi); }
 
-static void visit(void *const *slot, void *ctx) { (void)ctx; mark_ptr(*slot); }
+static void visit(void *const *slot, void *ctx) { mark_ptr(ctx, *slot); }
 
-static void scan_typed(uint8_t *obj, size_t size, const strata_gc_type_t *t) {
+static void scan_typed(marker_t *m, uint8_t *obj, size_t size, const strata_gc_type_t *t) {
   switch (t->kind) {
     case STRATA_GC_NOSCAN: return;
-    case STRATA_GC_CONSERVATIVE: _st_gc_mark_range(obj, obj + size); return;
+    case STRATA_GC_CONSERVATIVE: mark_range(m, obj, obj + size); return;
     case STRATA_GC_BITMAP:
       for (size_t e = 0; e + t->size <= size; e += t->size) {
-        uint64_t m = t->bitmap;
-        while (m) {
-          unsigned i = (unsigned)__builtin_ctzll(m);
-          m &= m - 1;
-          if ((size_t)(i + 1) * sizeof(void *) <= t->size) mark_ptr(*(void **)(obj + e + i * sizeof(void *)));
+        uint64_t bits = t->bitmap;
+        while (bits) {
+          unsigned i = (unsigned)__builtin_ctzll(bits);
+          bits &= bits - 1;
+          if ((size_t)(i + 1) * sizeof(void *) <= t->size) mark_ptr(m, *(void **)(obj + e + i * sizeof(void *)));
         }
       }
       return;
     case STRATA_GC_OFFSETS:
       for (size_t e = 0; e + t->size <= size; e += t->size)
         for (size_t i = 0; i < t->noffsets; i++)
-          if (t->offsets[i] + sizeof(void *) <= t->size) mark_ptr(*(void **)(obj + e + t->offsets[i]));
+          if (t->offsets[i] + sizeof(void *) <= t->size) mark_ptr(m, *(void **)(obj + e + t->offsets[i]));
       return;
-    case STRATA_GC_TRACE: t->trace(obj, size, visit, NULL); return;
+    case STRATA_GC_TRACE: t->trace(obj, size, visit, m); return;
   }
 }
 
-static void scan(uint8_t *obj) {
+static void scan(marker_t *m, uint8_t *obj) {
   gc_span_t *s = gc_span_of(obj);
   size_t size = s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
-  if (s->kind == GC_KIND_CONS) _st_gc_mark_range(obj, obj + size);
+  if (s->kind == GC_KIND_CONS) mark_range(m, obj, obj + size);
   else if (s->kind == GC_KIND_TYPED) {
     const strata_gc_type_t *t = gc_type_of(s, obj);
-    if (t) scan_typed(obj, size, t);
+    if (t) scan_typed(m, obj, size, t);
   }
 }
 
@@ -127,36 +139,43 @@ static void recover_overflow(void) {
       for (uint32_t i = 0; i < s->nslots; i++) {
         uint8_t *slot = s->start + (size_t)i * s->slot_size;
         if (gc_state[gc_granule(slot)] == mark_value) {
-          scan(slot);
+          scan(&coll, slot);
           uint8_t *o;
-          while ((o = pop()) != NULL) scan(o);
+          while ((o = pop(&coll)) != NULL) scan(&coll, o);
         }
       }
     }
   }
 }
 
-/* Drain the mark stack.  Popped objects wait in a small FIFO, prefetched,
- * before they are scanned: by then their first line is (likely) in cache. */
+static void donate(void);
+static _Atomic int assist_want;      /* assists found the pool empty: donate */
+
+/* Drain the collector's mark stack.  Popped objects wait in a small FIFO,
+ * prefetched, before they are scanned: by then their first line is
+ * (likely) in cache.  With share (concurrent marking only: never with the
+ * world stopped, when nothing would take the pool back), every 64 objects
+ * it looks whether an assist waits for work, and gives some away. */
 #define PREFETCH_DEPTH 8
-void _st_gc_drain(void) {
+void _st_gc_drain(bool share) {
   mark_value = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
   uint8_t *fifo[PREFETCH_DEPTH];
-  unsigned head = 0, n = 0;
+  unsigned head = 0, n = 0, k = 0;
   for (;;) {
-    uint8_t *o = pop();
+    if (share && (++k & 63) == 0 && st_unlikely(atomic_load_explicit(&assist_want, memory_order_relaxed))) donate();
+    uint8_t *o = pop(&coll);
     if (o != NULL) {
       __builtin_prefetch(o);
       if (n < PREFETCH_DEPTH) { fifo[(head + n++) % PREFETCH_DEPTH] = o; continue; }
       uint8_t *x = fifo[head];
       fifo[head] = o;
       head = (head + 1) % PREFETCH_DEPTH;
-      scan(x);
+      scan(&coll, x);
     } else if (n > 0) {
       uint8_t *x = fifo[head];
       head = (head + 1) % PREFETCH_DEPTH;
       n--;
-      scan(x);
+      scan(&coll, x);
     } else {
       break;
     }
@@ -217,7 +236,7 @@ static void stack_range(const gc_thread_t *t, const uint8_t *sp, const uint8_t *
 size_t _st_gc_stack_bytes(const gc_thread_t *t) {
   const uint8_t *lo, *hi;
   if (t != gc_self && t->stop_sp == NULL) return 0;
-  stack_range(t, t == gc_self ? (const uint8_t *)__builtin_frame_address(0) : (const uint8_t *)t->stop_sp, &lo, &hi);
+  stack_range(t, t == gc_self ? _st_gc_sp_below() : (const uint8_t *)t->stop_sp, &lo, &hi);
   return (size_t)(hi - lo);
 }
 
@@ -227,12 +246,14 @@ static void mark_stack_of(gc_thread_t *t, const uint8_t *sp) {
   _st_gc_mark_range(lo, hi);
   _st_gc_mark_range(t->regs, t->regs + sizeof t->regs);
   for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
-    for (size_t i = 0; i < f->n; i++) mark_ptr(f->slots[i]);
+    for (size_t i = 0; i < f->n; i++) mark_ptr(&coll, f->slots[i]);
 }
 
 
 void _st_gc_mark_begin(void) {
   mark_value = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  coll.marked = 0;
+  atomic_store_explicit(&assist_marked, 0, memory_order_relaxed);
 }
 
 /* The registered ranges (gc_lock held: add/remove take it). */
@@ -246,12 +267,12 @@ void _st_gc_mark_thread(gc_thread_t *t) {
   if (t == gc_self) {
     jmp_buf regs;                                   /* spill the caller's registers */
     setjmp(regs);
-    mark_stack_of(t, (const uint8_t *)__builtin_frame_address(0));
+    mark_stack_of(t, _st_gc_sp_below());
     _st_gc_mark_range(&regs, (uint8_t *)&regs + sizeof regs);
   } else if (t->stop_sp != NULL) {                /* NULL: it could not be stopped */
     mark_stack_of(t, (const uint8_t *)t->stop_sp);
   }
-  for (uint32_t i = 0; i < t->nshade; i++) push(t->shade[i]);
+  for (uint32_t i = 0; i < t->nshade; i++) push(&coll, t->shade[i]);
   t->nshade = 0;
 }
 
@@ -309,7 +330,7 @@ void _st_gc_take_shaded(void) {
   pthread_mutex_unlock(&mark_lock);
   while (c) {
     mchunk_t *prev = c->prev;
-    for (size_t i = 0; i < c->n; i++) push(c->e[i]);
+    for (size_t i = 0; i < c->n; i++) push(&coll, c->e[i]);
     pthread_mutex_lock(&mark_lock);
     if (shade_spare == NULL) { shade_spare = c; c = NULL; }
     pthread_mutex_unlock(&mark_lock);
@@ -320,10 +341,143 @@ void _st_gc_take_shaded(void) {
 
 /* Anything left to mark? (collector) */
 bool _st_gc_mark_idle(void) {
-  return (stack_top == NULL || (stack_top->n == 0 && stack_top->prev == NULL)) && shade_q == NULL;
+  return (coll.top == NULL || (coll.top->n == 0 && coll.top->prev == NULL)) && shade_q == NULL &&
+         atomic_load_explicit(&pool_n, memory_order_acquire) == 0;
 }
 
 void _st_gc_mark_fork_child(void) { pthread_mutex_init(&mark_lock, NULL); }
+
+/* ---- mark assists ---------------------------------------------------------------------
+ * An allocating thread that has run ahead of the marker (the pacer decides:
+ * collect.c) does marking work in proportion to what it allocates, in
+ * slices (_st_gc_assist), each inside its critical section:
+ *   1. take a chunk of grey objects from the pool (mark_lock); none: raise
+ *      assist_want, and the collector's drain gives some away (donate);
+ *   2. scan them with a marker of its own (its grey stack in a chunk from
+ *      aspare), until the slice's budget of scanned bytes is spent;
+ *   3. put every grey object left back on the pool (mark_lock).
+ * Invariant: outside a slice, every grey object is on the collector's
+ * stack, the pool, a shade buffer or shade_q.  A slice never outlives a
+ * stop (stops wait for the critical section), so the termination stop
+ * finds all of them (_st_gc_take_pool).  The collector stops its concurrent
+ * drain only when its stack, shade_q and the pool are all empty. */
+#define WCHUNK 254
+typedef struct wchunk { struct wchunk *next; size_t n; uint8_t *e[WCHUNK]; } wchunk_t;
+static wchunk_t *pool;                /* grey objects given away (mark_lock) */
+static wchunk_t *wfree;               /* empty wchunks (mark_lock) */
+static mchunk_t *aspare;              /* assist stacks, for reuse (mark_lock; via prev) */
+_Atomic size_t gc_assist_bytes;       /* bytes scanned by assists, all cycles */
+_Atomic uint64_t gc_assist_ns;        /* time spent in assists, all threads */
+
+static wchunk_t *wchunk_get(void) {   /* mark_lock held */
+  if (wfree == NULL) {
+    size_t bytes = (size_t)64 << 10, n = bytes / sizeof(wchunk_t);
+    wchunk_t *a = _st_os_alloc(bytes, 0);
+    if (a == NULL) return NULL;
+    for (size_t i = 0; i < n; i++) { a[i].next = wfree; wfree = &a[i]; }
+  }
+  wchunk_t *w = wfree;
+  wfree = w->next;
+  w->n = 0;
+  return w;
+}
+
+/* Collector: give part of its stack to the pool (an assist asked). */
+static void donate(void) {
+  atomic_store_explicit(&assist_want, 0, memory_order_relaxed);
+  mchunk_t *c = coll.top;
+  if (c == NULL || c->n < 32) return;            /* too little to share */
+  pthread_mutex_lock(&mark_lock);
+  wchunk_t *w = wchunk_get();
+  if (w) {
+    size_t k = c->n / 2 < WCHUNK ? c->n / 2 : WCHUNK;
+    c->n -= k;
+    memcpy(w->e, c->e + c->n, k * sizeof w->e[0]);
+    w->n = k;
+    w->next = pool;
+    pool = w;
+    atomic_fetch_add_explicit(&pool_n, 1, memory_order_release);
+  }
+  pthread_mutex_unlock(&mark_lock);
+}
+
+/* One assist slice (the caller is in its critical section and marking is
+ * on): returns the bytes it scanned, 0 when there was no work to take. */
+size_t _st_gc_assist(size_t budget) {
+  if (atomic_load_explicit(&pool_n, memory_order_acquire) == 0) {
+    atomic_store_explicit(&assist_want, 1, memory_order_relaxed);
+    return 0;
+  }
+  uint64_t t0 = _st_gc_now();
+  marker_t m = {0};
+  pthread_mutex_lock(&mark_lock);
+  wchunk_t *w = pool;
+  if (w) { pool = w->next; atomic_fetch_sub_explicit(&pool_n, 1, memory_order_relaxed); }
+  m.spare = aspare;
+  if (aspare) aspare = aspare->prev;
+  pthread_mutex_unlock(&mark_lock);
+  if (w == NULL) { atomic_store_explicit(&assist_want, 1, memory_order_relaxed); return 0; }
+  for (size_t i = 0; i < w->n; i++) push(&m, w->e[i]);
+  size_t done = 0;
+  uint8_t *o;
+  while (done < budget && (o = pop(&m)) != NULL) {
+    gc_span_t *s = gc_span_of(o);
+    done += s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
+    scan(&m, o);
+  }
+  /* what is left goes back on the pool */
+  pthread_mutex_lock(&mark_lock);
+  w->n = 0;
+  while (w && (o = pop(&m)) != NULL) {
+    if (w->n == WCHUNK) {
+      w->next = pool;
+      pool = w;
+      atomic_fetch_add_explicit(&pool_n, 1, memory_order_release);
+      if ((w = wchunk_get()) == NULL) mark_overflow = 1;   /* the heap rescan finds them */
+    }
+    if (w) w->e[w->n++] = o;
+  }
+  if (w && w->n) {
+    w->next = pool;
+    pool = w;
+    atomic_fetch_add_explicit(&pool_n, 1, memory_order_release);
+  } else if (w) {
+    w->next = wfree;
+    wfree = w;
+  }
+  if (m.spare) { m.spare->prev = aspare; aspare = m.spare; }
+  pthread_mutex_unlock(&mark_lock);
+  atomic_fetch_add_explicit(&assist_marked, m.marked, memory_order_relaxed);
+  atomic_fetch_add_explicit(&gc_assist_bytes, done, memory_order_relaxed);
+  atomic_fetch_add_explicit(&gc_assist_ns, _st_gc_now() - t0, memory_order_relaxed);
+  return done ? done : 1;
+}
+
+/* Collector: move the pool onto its own stack (concurrently, or with the
+ * world stopped at termination: then no slice is running). */
+void _st_gc_take_pool(void) {
+  if (atomic_load_explicit(&pool_n, memory_order_acquire) == 0) return;
+  pthread_mutex_lock(&mark_lock);
+  wchunk_t *w = pool;
+  pool = NULL;
+  atomic_store_explicit(&pool_n, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&mark_lock);
+  while (w) {
+    wchunk_t *next = w->next;
+    for (size_t i = 0; i < w->n; i++) push(&coll, w->e[i]);
+    pthread_mutex_lock(&mark_lock);
+    w->next = wfree;
+    wfree = w;
+    pthread_mutex_unlock(&mark_lock);
+    w = next;
+  }
+}
+
+/* This cycle's live bytes so far: the collector's marks and the assists'. */
+size_t _st_gc_marked_bytes(void) {
+  return coll.marked + atomic_load_explicit(&assist_marked, memory_order_relaxed);
+}
+
 
 /* ---- verification (gc_debug=1) ------------------------------------------------------
  * With the world stopped after marking: walk everything reachable from the
@@ -352,7 +506,7 @@ static void verify_ptr(const void *p) {
                   vparent, pst, ps ? ps->cls : 999u);
     }
   }
-  if (s->kind != GC_KIND_NOSCAN) push(slot);
+  if (s->kind != GC_KIND_NOSCAN) push(&coll, slot);
 }
 
 static void verify_visit(void *const *slot, void *ctx) { (void)ctx; verify_ptr(*slot); }
@@ -413,6 +567,6 @@ size_t _st_gc_verify_marks(void) {
       for (size_t i = 0; i < f->n; i++) verify_ptr(f->slots[i]);
   }
   uint8_t *o;
-  while ((o = pop()) != NULL) verify_scan(o);
+  while ((o = pop(&coll)) != NULL) verify_scan(o);
   return vbad;
 }

@@ -120,6 +120,12 @@ static void suspend_handler(int sig, siginfo_t *info, void *ctx) {
 static void resume_handler(int sig) { (void)sig; }
 
 
+ST_NOINLINE uint8_t *_st_gc_sp_below(void) {
+  uint8_t *sp = __builtin_frame_address(0);
+  __asm__ volatile("" : : "r"(sp) : "memory");     /* a real call, a frame of its own */
+  return sp;
+}
+
 void _st_gc_safepoint(void) {
   gc_thread_t *t = gc_self;
   sigset_t block, old;
@@ -133,7 +139,7 @@ void _st_gc_safepoint(void) {
     jmp_buf regs;
     setjmp(regs);
     memcpy(t->regs, &regs, sizeof regs < sizeof t->regs ? sizeof regs : sizeof t->regs);
-    t->stop_sp = (uint8_t *)__builtin_frame_address(0);
+    t->stop_sp = _st_gc_sp_below();
     stop_here(t, req);
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -278,16 +284,26 @@ STRATA_API void strata_gc_set_stack(void *lo, void *hi) {
   pthread_mutex_unlock(&gc_world);
 }
 
+/* The caller's callee-saved registers may hold GC pointers for the whole
+ * region; once this returns they live in registers or in the frames of
+ * whatever it calls next (below the point scanned).  So the prologue is
+ * made to save every one of them in this frame (__builtin_unwind_init),
+ * before anything here can change them, and this frame -- saved registers
+ * and locals, from the frame below down here up to the frame address -- is
+ * copied into t->regs, which a collection scans.  (A setjmp here captured
+ * them only after the prologue had reused some.)  The scan of the stack
+ * itself starts at this frame: the caller's frames lie above it. */
 STRATA_API void strata_gc_blocking_enter(void) {
+  __builtin_unwind_init();
   gc_thread_t *t = gc_thread();
   if (t == NULL) return;
   pthread_mutex_lock(&gc_world);
-  jmp_buf regs;
-  setjmp(regs);
-  memcpy(t->regs, &regs, sizeof regs < sizeof t->regs ? sizeof regs : sizeof t->regs);
-  /* The caller's frames are above this one: scanning from here covers them
-   * (and not the dead frames below, which would only retain garbage). */
-  t->stop_sp = (uint8_t *)__builtin_frame_address(0);
+  uint8_t *hi = __builtin_frame_address(0), *lo = _st_gc_sp_below();
+  size_t n = (size_t)(hi - lo);
+  if (n > sizeof t->regs) { lo = hi - sizeof t->regs; n = sizeof t->regs; }  /* keep the part nearest hi */
+  memcpy(t->regs, lo, n);
+  memset(t->regs + n, 0, sizeof t->regs - n);
+  t->stop_sp = hi;
   t->blocking = 1;
   pthread_mutex_unlock(&gc_world);
 }
