@@ -73,7 +73,9 @@ $(AR_LIB): $(LIB_OBJ)
 $(BUILD)/tests/t_%: tests/t_%.c $(SO) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  BUILD   $@"
-	@$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lstrata -ldl
+	@$(CC) $(TEST_CFLAGS) $< -o $@ -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lstrata -ldl $(T_LDFLAGS)
+# t_guarded checks that its own function names appear in strata's call stacks
+$(BUILD)/tests/t_guarded: T_LDFLAGS = -rdynamic
 $(BUILD)/tests/u_%: tests/u_%.c $(AR_LIB) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  BUILD   $@"

@@ -62,6 +62,11 @@ typedef struct strata_stats {
   /* limits (bytes; 0 none) */
   size_t soft_limit;
   size_t hard_limit;
+  /* sampled guarded allocations (option guard_sample, docs/hardening.md) */
+  size_t guarded_sampled;    /* allocations placed on guarded pages so far */
+  size_t guarded_live;       /* of those, not yet freed */
+  size_t guarded_fallbacks;  /* samples served ordinarily (all slots in use) */
+  size_t guarded_detections; /* faults and misuses caught on guarded blocks */
   strata_class_stats_t classes[STRATA_STATS_CLASSES];
 } strata_stats_t;
 

@@ -1,19 +1,562 @@
-/* Sampled guarded allocations (the GWP-ASan idea): one small malloc in about
- * `guard_sample` gets a page of its own between guard pages.
+/* Sampled guarded allocations (the GWP-ASan idea): about one small malloc in
+ * `guard_sample` gets a page of its own between inaccessible pages, so an
+ * overflow or a use after free of that block faults at the faulty access and
+ * the SIGSEGV handler here prints what happened, with the allocation and free
+ * call stacks.  Cheap enough to leave on in production (docs/hardening.md,
+ * "Sampled guarded allocations").
  *
- * The malloc fast path counts heap->sample_left down and calls
- * _st_guarded_sample when it reaches zero.  This file re-arms the count.
- * (First cut: the count only; the guarded pages themselves are TODO.)
+ * The pool, reserved once (PROT_NONE) at the first sample:
+ *
+ *   base                                                        base+span
+ *   | slot 0              | slot 1              | ... | slot n-1      |guard|
+ *   |  none ...  |data|   |  none ...  |data|   |     |  none |data   |     |
+ *                      ^ slot end: 64 KiB aligned; the block ends there
+ *
+ * A slot is `stride` bytes (128 KiB + a page, rounded up to 64 KiB).  A
+ * sampled block of `size` bytes sits at the END of its slot: block =
+ * round_down(end - size, A), A = the lowest set bit of size, between 16 and
+ * 64 KiB.  Slot ends are 64 KiB aligned, so the block is naturally aligned
+ * the way a size class would be (aligned.c relies on that: an aligned
+ * request arrives as malloc of a multiple of the alignment).  Only the pages
+ * holding the block are read/write; everything before them in the slot (at
+ * least one page) is PROT_NONE, and so is the start of the next slot (or the
+ * trailing guard page): a read or write one byte past the block faults.
+ * The bytes between block + size and the slot end (the rounding slack, < A)
+ * are usable (malloc_usable_size = end - block) and hold a canary pattern
+ * that free checks, unless the program asked for the usable size.
+ *
+ * free of a guarded block makes its pages PROT_NONE (a one-page block: one
+ * mprotect, the page stays resident in the quarantine; more pages: replaced
+ * by a fresh PROT_NONE mapping, so the memory goes back), so any later access
+ * faults, and puts the slot at the tail of a FIFO quarantine.  A new sample takes a never-used slot first,
+ * then the oldest freed one, so a freed block stays inaccessible for as long
+ * as possible.  All slots live: the sample falls back to an ordinary block
+ * (counted).
+ *
+ * Metadata is out of line (a table of slot_t, mapped separately): the
+ * requested size, the block address, the state, the thread ids and the call
+ * stacks of malloc and free.
+ *
+ * Invariants (slot i, under gd_lock):
+ *   UNUSED: never handed out; all its pages PROT_NONE; not in the FIFO;
+ *           i >= next_unused.
+ *   LIVE:   block/size/pages describe the block; exactly `pages` pages at the
+ *           slot end are read/write (and charged); not in the FIFO.
+ *   FREED:  block/size/traces still describe the last block (for reports);
+ *           all pages PROT_NONE (uncharged); in the FIFO exactly once.
+ *   Only fast-path mallocs are sampled (heap->sample_left counts those), and
+ *   none before this file's constructor ran.
+ *   live + |FIFO| + (n - next_unused) == n.
+ *
+ * Locking: gd_lock is a leaf (HACKING.md): nothing under it allocates or
+ * takes another lock; the OS calls that flip a slot's pages are made under it
+ * (so a slot is never handed out while its old pages are being protected).
+ * Call stacks are captured before taking it.  The fork handlers (init.c)
+ * take it last and re-initialise it in the child; the pool itself is a
+ * mapping, valid in the child.  The signal handler takes no lock: it reads
+ * the table racily (a report, then the process dies).
+ *
+ * Call stacks: glibc's backtrace() (the unwinder, from .eh_frame: reliable
+ * without frame pointers, which neither this library (-O2) nor most
+ * programs keep; frame-pointer walking would stop or go astray in such
+ * code).  Its first call dlopens libgcc_s and mallocs.  That first call is
+ * made at the first sample (or by strata_option_set turning sampling on),
+ * with the thread-local `busy` flag set, so the nested mallocs (and any
+ * malloc inside the sampler) take the ordinary path.  It is not made in the
+ * constructor: loading libgcc_s costs ~0.15 ms, too much for every short
+ * process, and a process that never reaches a sample never pays it.  A
+ * first sample inside a dlopen (a loader malloc) nests a dlopen of libgcc_s,
+ * which glibc handles (its load lock is recursive; checked with 2.36).
+ * Leading frames inside this library are dropped from stored stacks.
+ * backtrace_symbols_fd (used in reports) does not malloc.
  */
-#include <stdint.h>
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <link.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
 #include "malloc/internal.h"
 
+#define GD_DEPTH     24                       /* frames kept per call stack */
+#define GD_MAX       ST_MEDIUM_MAX            /* largest sampled size */
+#define GD_END_ALIGN ((size_t)64 << 10)       /* slot ends, and the largest natural alignment */
+#define GD_OFF_RECHECK ((size_t)1 << 32)      /* sampling off: re-read the option this rarely */
+
+enum { S_UNUSED = 0, S_LIVE, S_FREED };
+
+typedef struct {
+  uintptr_t block;             /* block address (LIVE, FREED: the last one) */
+  size_t size;                 /* bytes asked for */
+  uint32_t pages;              /* read/write pages at the slot end while LIVE */
+  uint8_t state;
+  uint8_t queried;             /* usable size was asked for: slack is the program's */
+  uint8_t alloc_depth, free_depth;
+  int alloc_tid, free_tid;
+  void *alloc_bt[GD_DEPTH];
+  void *free_bt[GD_DEPTH];
+} slot_t;
+
+/* Set once when the pool is created, read-only after (published through
+ * pool_base with release). */
+static struct {
+  uint8_t *base;
+  size_t stride, span, map_size, meta_size, page;
+  unsigned n;
+  slot_t *slots;
+  uint32_t *fifo;              /* ring of freed slot indices (gd_lock) */
+} gd;
+static _Atomic uintptr_t pool_base;          /* 0 until the pool exists */
+static _Atomic int pool_state;               /* 0 none, 1 being made, 2 ready */
+static _Atomic int warm;                      /* backtrace() has been called once */
+static _Atomic int ready;                     /* this library's constructor has run */
+
+static pthread_mutex_t gd_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned fifo_head, fifo_count, next_unused;         /* gd_lock */
+static unsigned live;             /* written under gd_lock (atomically: peeked without it) */
+
+static _Atomic size_t n_sampled, n_fallbacks, n_detections, committed_bytes;
+
+static __thread struct { uint64_t rng; int busy, tid; } gd_tls;
+
+static struct sigaction old_segv, old_bus;
+static _Atomic int reporting;
+
+/* ---- the sampling interval ------------------------------------------------ */
+
+static uint64_t rng_next(void) {
+  uint64_t x = gd_tls.rng;
+  if (st_unlikely(x == 0)) {                 /* seed: thread, key, time-ish */
+    x = (uint64_t)(uintptr_t)&gd_tls ^ _st_free_key ^ ((uint64_t)(uintptr_t)&x << 17);
+    x = x * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+    if (x == 0) x = 1;
+  }
+  x ^= x >> 12; x ^= x << 25; x ^= x >> 27;   /* xorshift64* */
+  gd_tls.rng = x;
+  return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Uniform in [1, 2N-1]: mean N, never periodic; N == 1 samples every time. */
 size_t _st_guarded_interval(void) {
   long n = _st_option(OPT_GUARD_SAMPLE);
-  return n > 0 ? (size_t)n : SIZE_MAX;
+  if (n <= 0) return GD_OFF_RECHECK;
+  if (n == 1) return 1;
+  return 1 + (size_t)((rng_next() >> 11) % (uint64_t)(2 * n - 1));
+}
+
+/* ---- call stacks -------------------------------------------------------------- */
+
+/* This library's code, when it is a shared object of its own (not linked
+ * into the program): leading frames in it are left out of call stacks. */
+static uintptr_t self_lo, self_hi;
+
+static void warm_up(void);
+static int find_self(struct dl_phdr_info *info, size_t sz, void *arg) {
+  (void)sz;
+  uintptr_t me = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
+  for (int k = 0; k < info->dlpi_phnum; k++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[k];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+  }
+  if (me < lo || me >= hi) return 0;
+  if (info->dlpi_name && info->dlpi_name[0]) { self_lo = lo; self_hi = hi; }   /* "" : the program */
+  return 1;
+}
+
+static void warm_up(void) {
+  if (atomic_load_explicit(&warm, memory_order_acquire)) return;
+  void *bt[4];
+  gd_tls.busy++;                      /* its mallocs take the ordinary path */
+  backtrace(bt, 4);
+  dl_iterate_phdr(find_self, (void *)(uintptr_t)&warm_up);
+  gd_tls.busy--;
+  atomic_store_explicit(&warm, 1, memory_order_release);
+}
+
+/* The caller's call stack into bt (GD_DEPTH entries), without strata's
+ * own frames and `skip` more; returns the depth. */
+static int capture(void **bt, int skip) {
+  void *raw[GD_DEPTH + 8];
+  gd_tls.busy++;
+  int n = backtrace(raw, GD_DEPTH + 8);
+  gd_tls.busy--;
+  int k = 0;
+  while (k < n && (uintptr_t)raw[k] - self_lo < self_hi - self_lo) k++;
+  if (k == n) k = 0;
+  k += skip;
+  if (k > n) k = n;
+  n -= k;
+  if (n > GD_DEPTH) n = GD_DEPTH;
+  memcpy(bt, raw + k, (size_t)n * sizeof(void *));
+  return n;
+}
+
+/* No sample before this library's constructor: by then the C library is
+ * initialised and the program is past the dynamic loader's start-up. */
+__attribute__((constructor)) static void guarded_constructor(void) {
+  if (atomic_load(&_st_init_state) != 2) _st_process_init();
+  atomic_store_explicit(&ready, 1, memory_order_release);
+}
+
+/* strata_option_set("guard_sample", ...): re-arm the caller's count (other
+ * threads pick the new rate up at their next sample or re-check). */
+void _st_guarded_changed(void) {
+  if (_st_option(OPT_GUARD_SAMPLE) > 0) warm_up();
+  heap_t *h = _st_heap_tl;
+  if (h != &_st_heap_empty && h != &_st_heap_dead) h->sample_left = _st_guarded_interval();
+}
+
+/* ---- the pool ------------------------------------------------------------- */
+
+static int tid(void) {                          /* cached; the fork child resets it */
+  if (st_unlikely(gd_tls.tid == 0)) gd_tls.tid = (int)syscall(SYS_gettid);
+  return gd_tls.tid;
+}
+
+static inline uint8_t *slot_end(unsigned i) { return gd.base + (size_t)(i + 1) * gd.stride; }
+
+static inline uint8_t canary(uintptr_t a) { return (uint8_t)(0xa5 ^ (a * 0x9d) ^ (a >> 8)); }
+
+static void handler(int sig, siginfo_t *si, void *uc);
+
+static void install_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &old_segv);
+  sigaction(SIGBUS, &sa, &old_bus);
+}
+
+/* Called by the first sampler (state 0 -> 1); others fall back meanwhile.
+ * On failure (no memory, or the metadata would cross the hard limit) the
+ * state goes back to 0 and a later sample tries again. */
+static void pool_create(void) {
+  int expect = 0;
+  if (!atomic_compare_exchange_strong(&pool_state, &expect, 1)) return;
+  size_t ps = _st_os_page_size();
+  size_t n = (size_t)_st_option(OPT_GUARD_SLOTS);
+  size_t ea = GD_END_ALIGN > ps ? GD_END_ALIGN : ps;
+  gd.page = ps;
+  gd.stride = st_align_up(GD_MAX + ps, ea);
+  gd.span = n * gd.stride + ps;                             /* + the trailing guard */
+  gd.map_size = st_align_up(gd.span, ST_SEGMENT_SIZE);      /* no other strata mapping shares its 4 MiB slots */
+  gd.meta_size = st_align_up(n * sizeof(slot_t) + n * sizeof(uint32_t), ps);
+  gd.n = (unsigned)n;
+  if (!_st_charge(gd.meta_size)) { atomic_store(&pool_state, 0); return; }
+  gd.base = _st_os_reserve(gd.map_size, ST_SEGMENT_SIZE);
+  uint8_t *meta = gd.base ? _st_os_alloc(gd.meta_size, 0) : NULL;
+  if (meta == NULL) {
+    if (gd.base) _st_os_release(gd.base, gd.map_size);
+    _st_uncharge(gd.meta_size);
+    atomic_store(&pool_state, 0);
+    return;
+  }
+  gd.slots = (slot_t *)meta;
+  gd.fifo = (uint32_t *)(meta + n * sizeof(slot_t));
+  install_handler();
+  atomic_store_explicit(&pool_base, (uintptr_t)gd.base, memory_order_release);
+  atomic_store_explicit(&pool_state, 2, memory_order_release);
+  if (_st_option(OPT_VERBOSE))
+    _st_message("strata: guarded pool: %u slots of %zu KiB at %p\n", gd.n, gd.stride >> 10, (void *)gd.base);
+}
+
+bool _st_guarded_owns(const void *p) {
+  uintptr_t b = atomic_load_explicit(&pool_base, memory_order_acquire);
+  return b != 0 && (uintptr_t)p - b < gd.span;
+}
+
+/* A slot to use (gd_lock held), or -1. */
+static int slot_take(void) {
+  if (next_unused < gd.n) return (int)next_unused++;
+  if (fifo_count == 0) return -1;
+  unsigned i = gd.fifo[fifo_head];
+  fifo_head = (fifo_head + 1) % gd.n;
+  fifo_count--;
+  return (int)i;
+}
+static void slot_put_back(unsigned i) {        /* undo slot_take (gd_lock held) */
+  if (gd.slots[i].state == S_UNUSED) { next_unused--; return; }
+  fifo_head = (fifo_head + gd.n - 1) % gd.n;
+  gd.fifo[fifo_head] = i;
+  fifo_count++;
+}
+
+ST_NOINLINE static void *guarded_alloc(size_t size) {
+  if (atomic_load_explicit(&pool_state, memory_order_acquire) != 2) {
+    pool_create();
+    if (atomic_load_explicit(&pool_state, memory_order_acquire) != 2) return NULL;
+  }
+  if (__atomic_load_n(&live, __ATOMIC_RELAXED) >= gd.n) return NULL;    /* racy peek */
+  size_t a = size ? (size & -size) : 16;
+  if (a < 16) a = 16;
+  if (a > GD_END_ALIGN) a = GD_END_ALIGN;
+  size_t off = st_align_up(size ? size : 1, a);          /* end - block */
+  size_t pages = (off + gd.page - 1) / gd.page;
+  void *bt[GD_DEPTH];
+  int depth = capture(bt, 0);
+  pthread_mutex_lock(&gd_lock);
+  int i = slot_take();
+  if (i < 0) { pthread_mutex_unlock(&gd_lock); return NULL; }
+  slot_t *s = &gd.slots[i];
+  uint8_t *end = slot_end((unsigned)i);
+  if (!_st_charge(pages * gd.page)) { slot_put_back((unsigned)i); pthread_mutex_unlock(&gd_lock); return NULL; }
+  if (_st_os_commit(end - pages * gd.page, pages * gd.page) != 0) {
+    _st_uncharge(pages * gd.page);
+    slot_put_back((unsigned)i);
+    pthread_mutex_unlock(&gd_lock);
+    return NULL;
+  }
+  s->block = (uintptr_t)(end - off);
+  s->size = size;
+  s->pages = (uint32_t)pages;
+  s->state = S_LIVE;
+  s->queried = 0;
+  s->alloc_depth = (uint8_t)depth;
+  memcpy(s->alloc_bt, bt, (size_t)depth * sizeof(void *));
+  s->alloc_tid = tid();
+  s->free_depth = 0;
+  s->free_tid = 0;
+  __atomic_store_n(&live, live + 1, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&gd_lock);
+  atomic_fetch_add_explicit(&committed_bytes, pages * gd.page, memory_order_relaxed);
+  for (uint8_t *q = end - off + size; q < end; q++) *q = canary((uintptr_t)q);
+  atomic_fetch_add_explicit(&n_sampled, 1, memory_order_relaxed);
+  return end - off;
 }
 
 void *_st_guarded_sample(heap_t *heap, size_t size) {
   heap->sample_left = _st_guarded_interval();
+  if (gd_tls.busy == 0 && size <= GD_MAX && atomic_load_explicit(&ready, memory_order_acquire) &&
+      _st_option(OPT_GUARD_SAMPLE) > 0) {
+    gd_tls.busy++;
+    warm_up();                                  /* once: may dlopen libgcc_s (its mallocs: busy) */
+    void *p = guarded_alloc(size);
+    gd_tls.busy--;
+    if (p) return p;
+    atomic_fetch_add_explicit(&n_fallbacks, 1, memory_order_relaxed);
+  }
   return _st_heap_malloc_class(heap, size);
 }
+
+/* ---- reports -------------------------------------------------------------- */
+
+static void print_stack(const char *what, int t, void *const *bt, int depth) {
+  if (depth <= 0) { _st_message("strata: %s: (no call stack)\n", what); return; }
+  _st_message("strata: %s (thread %d):\n", what, t);
+  backtrace_symbols_fd(bt, depth, 2);
+}
+
+/* The block's story: allocation and (if any) free call stacks. */
+static void print_slot(const slot_t *s) {
+  print_stack("allocated by", s->alloc_tid, s->alloc_bt, s->alloc_depth);
+  if (s->state == S_FREED) print_stack("freed by", s->free_tid, s->free_bt, s->free_depth);
+}
+
+/* Misuse through free/realloc/usable_size of a pool address p: details
+ * here, then the standard one-line report (_st_error: abort or ignore). */
+ST_COLD static void misuse(const char *what, const void *p, const slot_t *s, int has_block) {
+  atomic_fetch_add_explicit(&n_detections, 1, memory_order_relaxed);
+  if (has_block) {
+    long d = (long)((uintptr_t)p - s->block);
+    _st_message("strata: %s: pointer %p, guarded block %p of %zu bytes (%s), offset %ld\n",
+                what, p, (void *)s->block, s->size, s->state == S_FREED ? "freed" : "live", d);
+    print_slot(s);
+  } else {
+    _st_message("strata: %s: pointer %p is in the guarded pool but in no block\n", what, p);
+  }
+  void *bt[GD_DEPTH];
+  int depth = capture(bt, 0);
+  print_stack("this call", tid(), bt, depth);
+  _st_error(what, p);
+}
+
+/* The slot whose block an address belongs to or is nearest to (a block
+ * before it overflowed, or the block after it underflowed); -1 if none. */
+static int slot_near(uintptr_t a, int *freed_hit) {
+  *freed_hit = 0;
+  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
+  const slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
+  if (s && s->state != S_UNUSED) {
+    uintptr_t pages_start = (uintptr_t)slot_end((unsigned)j) - (size_t)s->pages * gd.page;
+    if (a >= pages_start) { *freed_hit = 1; return (int)j; }   /* inside its pages */
+  }
+  /* in the PROT_NONE part of slot j (or the trailing guard, j == n) */
+  long best = -1;
+  uintptr_t bd = UINTPTR_MAX;
+  if (j > 0 && j - 1 < gd.n && gd.slots[j - 1].state != S_UNUSED) {
+    const slot_t *p = &gd.slots[j - 1];
+    bd = a - (p->block + p->size);              /* after the previous block */
+    best = (long)j - 1;
+  }
+  if (s && s->state != S_UNUSED && s->block - a < bd) best = (long)j;
+  return (int)best;
+}
+
+static void chain(int sig, siginfo_t *si, void *uc) {
+  const struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+  if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) { old->sa_sigaction(sig, si, uc); return; }
+  if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+    old->sa_handler(sig);
+    return;
+  }
+  /* the default action: back to SIG_DFL; the signal raised here is delivered
+   * when the handler returns (a real fault would also recur on return) */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, NULL);
+  raise(sig);
+}
+
+static void report_fault(uintptr_t a, void *uc) {
+  int inside;
+  int j = slot_near(a, &inside);
+  const char *rw = "access";
+#if defined(__x86_64__) && defined(REG_ERR)
+  if (uc) rw = (((ucontext_t *)uc)->uc_mcontext.gregs[REG_ERR] & 2) ? "write" : "read";
+#else
+  (void)uc;
+#endif
+  if (j < 0) {
+    _st_message("strata: wild %s at %p in the guarded pool (no block nearby)\n", rw, (void *)a);
+  } else {
+    const slot_t *s = &gd.slots[j];
+    const char *kind;
+    if (inside || (a >= s->block && a < s->block + s->size)) kind = s->state == S_FREED ? "use-after-free" : "guarded-page fault";
+    else if (a < s->block) kind = "heap-buffer-underflow";
+    else kind = "heap-buffer-overflow";
+    long d = (long)(a - s->block);
+    _st_message("strata: %s: %s at %p, offset %ld of the %zu-byte block %p (guarded allocation%s)\n",
+                kind, rw, (void *)a, d, s->size, (void *)s->block,
+                s->state == S_FREED ? ", freed" : "");
+    if (d >= (long)s->size) _st_message("strata: the address is %ld bytes after the block's end\n", d - (long)s->size);
+    else if (d < 0) _st_message("strata: the address is %ld bytes before the block\n", -d);
+    print_slot(s);
+  }
+  void *bt[GD_DEPTH];
+  int depth = capture(bt, 1);                  /* 1: the signal trampoline */
+  print_stack("faulting access", tid(), bt, depth);
+}
+
+static void handler(int sig, siginfo_t *si, void *uc) {
+  int saved = errno;
+  uintptr_t a = (uintptr_t)si->si_addr;
+  if (si->si_code > 0 && _st_guarded_owns((void *)a)) {
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&reporting, &expect, 1)) {
+      atomic_fetch_add_explicit(&n_detections, 1, memory_order_relaxed);
+      report_fault(a, uc);
+      atomic_store(&reporting, 0);
+    } else {                                    /* another thread reports: let it finish */
+      for (int k = 0; k < 1000 && atomic_load(&reporting); k++) {
+        struct timespec ts = { 0, 5000000 };
+        nanosleep(&ts, NULL);
+      }
+    }
+  }
+  errno = saved;
+  chain(sig, si, uc);
+}
+
+/* ---- free, usable size ------------------------------------------------------ */
+
+/* free(p) with _st_guarded_owns(p). */
+void _st_guarded_free(void *p) {
+  void *bt[GD_DEPTH];
+  int depth = capture(bt, 0);
+  uintptr_t a = (uintptr_t)p;
+  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
+  slot_t snap;
+  int kind;                                    /* 0 ok, 1 double free, 2 invalid, 3 canary */
+  pthread_mutex_lock(&gd_lock);
+  slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
+  if (s && s->state == S_LIVE && s->block == a) {
+    uint8_t *end = slot_end((unsigned)j);
+    kind = 0;
+    if (!s->queried)
+      for (uint8_t *q = (uint8_t *)a + s->size; q < end; q++)
+        if (*q != canary((uintptr_t)q)) { kind = 3; break; }
+    if (kind) snap = *s;                      /* reported as the live block it was */
+    size_t bytes = (size_t)s->pages * gd.page;
+    /* one page: protect it (one cheap call; at most guard_slots such pages
+     * stay resident in the quarantine); more: give the pages back too */
+    if (s->pages > 1 && _st_os_decommit(end - bytes, bytes) == 0) {}
+    else mprotect(end - bytes, bytes, PROT_NONE);
+    _st_uncharge(bytes);
+    atomic_fetch_sub_explicit(&committed_bytes, bytes, memory_order_relaxed);
+    s->state = S_FREED;
+    s->free_depth = (uint8_t)depth;
+    memcpy(s->free_bt, bt, (size_t)depth * sizeof(void *));
+    s->free_tid = tid();
+    gd.fifo[(fifo_head + fifo_count) % gd.n] = (uint32_t)j;
+    fifo_count++;
+    __atomic_store_n(&live, live - 1, __ATOMIC_RELAXED);
+  } else {
+    kind = s && s->state == S_FREED && s->block == a ? 1 : 2;
+  }
+  if (s && kind != 3) snap = *s;
+  pthread_mutex_unlock(&gd_lock);
+  if (kind == 0) return;
+  if (kind == 3) {
+    misuse("free(): heap-buffer-overflow: the bytes after a guarded block were written", p, &snap, 1);
+    return;
+  }
+  int has = s && snap.state != S_UNUSED && a - snap.block < gd.stride;
+  misuse(kind == 1 ? "free(): double free detected" : "free(): invalid pointer", p, &snap, has);
+}
+
+/* Usable bytes of the guarded block p, or (size_t)-1 (after the details;
+ * the caller prints the one-line report) when p is not a live guarded block. */
+size_t _st_guarded_usable(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
+  slot_t snap;
+  pthread_mutex_lock(&gd_lock);
+  slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
+  if (s && s->state == S_LIVE && s->block == a) {
+    s->queried = 1;
+    size_t u = (size_t)(slot_end((unsigned)j) - (uint8_t *)a);
+    pthread_mutex_unlock(&gd_lock);
+    return u;
+  }
+  if (s) snap = *s;
+  pthread_mutex_unlock(&gd_lock);
+  int has = s && snap.state != S_UNUSED && a - snap.block < gd.stride;
+  atomic_fetch_add_explicit(&n_detections, 1, memory_order_relaxed);
+  if (has) {
+    _st_message("strata: %s: pointer %p, guarded block %p of %zu bytes (%s)\n",
+                snap.state == S_FREED && snap.block == a ? "use of a freed guarded block" : "pointer into a guarded block",
+                p, (void *)snap.block, snap.size, snap.state == S_FREED ? "freed" : "live");
+    print_slot(&snap);
+  }
+  return (size_t)-1;
+}
+
+/* ---- statistics, fork ------------------------------------------------------- */
+
+void _st_guarded_stats(strata_stats_t *st) {
+  st->guarded_sampled = atomic_load_explicit(&n_sampled, memory_order_relaxed);
+  st->guarded_fallbacks = atomic_load_explicit(&n_fallbacks, memory_order_relaxed);
+  st->guarded_detections = atomic_load_explicit(&n_detections, memory_order_relaxed);
+  st->guarded_live = __atomic_load_n(&live, __ATOMIC_RELAXED);
+  if (atomic_load_explicit(&pool_state, memory_order_acquire) == 2) {
+    st->reserved += gd.map_size + gd.meta_size;
+    st->committed += gd.meta_size + atomic_load_explicit(&committed_bytes, memory_order_relaxed);
+  }
+}
+
+void _st_guarded_fork_prepare(void) { pthread_mutex_lock(&gd_lock); }
+void _st_guarded_fork_parent(void) { pthread_mutex_unlock(&gd_lock); }
+void _st_guarded_fork_child(void) { pthread_mutex_init(&gd_lock, NULL); gd_tls.tid = 0; }

@@ -54,9 +54,11 @@ uintptr_t _st_page_key(const void *page) {
 
 static void stats_at_exit(void) { strata_stats_print(stderr, _st_option(OPT_STATS) == 2); }
 
-static void fork_prepare(void) { _st_heaps_fork_prepare(); _st_large_fork_prepare(); }
-static void fork_parent(void) { _st_large_fork_parent(); _st_heaps_fork_parent(); }
-static void fork_child(void) { _st_purge_fork_child(); _st_large_fork_child(); _st_heaps_fork_child(); }
+static void fork_prepare(void) { _st_heaps_fork_prepare(); _st_large_fork_prepare(); _st_guarded_fork_prepare(); }
+static void fork_parent(void) { _st_guarded_fork_parent(); _st_large_fork_parent(); _st_heaps_fork_parent(); }
+static void fork_child(void) {
+  _st_purge_fork_child(); _st_guarded_fork_child(); _st_large_fork_child(); _st_heaps_fork_child();
+}
 
 void _st_process_init(void) {
   uintptr_t me = (uintptr_t)&_st_heap_tl;        /* unique per live thread */

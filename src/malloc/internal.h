@@ -321,9 +321,18 @@ ST_INTERNAL bool  _st_spanblock_grow(page_t *page, size_t size);  /* in place */
 /* ---- sampled guarded allocations (guarded.c) ---------------------------- */
 /* The malloc fast path counts heap->sample_left down; at zero it calls
  * _st_guarded_sample, which re-arms the count and returns either a block on
- * a page of its own between guard pages or an ordinary one. */
+ * a page of its own between guard pages or an ordinary one.  Guarded blocks
+ * live in one pool mapping that the segment map does not mark (value 0);
+ * free/realloc/usable_size ask _st_guarded_owns before calling p invalid. */
 ST_INTERNAL void  *_st_guarded_sample(heap_t *heap, size_t size);
-ST_INTERNAL size_t _st_guarded_interval(void);   /* the next count (SIZE_MAX: off) */
+ST_INTERNAL size_t _st_guarded_interval(void);   /* the next count (2^32 when off: re-check) */
+ST_INTERNAL void   _st_guarded_changed(void);    /* strata_option_set("guard_sample") */
+ST_INTERNAL bool   _st_guarded_owns(const void *p);
+ST_INTERNAL void   _st_guarded_free(void *p);    /* p owned: frees or reports */
+ST_INTERNAL size_t _st_guarded_usable(const void *p);   /* (size_t)-1: not a live block */
+ST_INTERNAL void   _st_guarded_stats(strata_stats_t *st);
+ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
+                   _st_guarded_fork_child(void);
 
 /* ---- large blocks (large.c) -------------------------------------------- */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);

@@ -16,7 +16,7 @@
  *   guard_sample    0   one small allocation in about this many gets a page
  *                       of its own between guard pages (use-after-free and
  *                       overflow crash at the faulty access, with a report);
- *                       0 off
+ *                       0 off (src/malloc/guarded.c)
  *   guard_slots    64   how many such guarded allocations may live at once
  *   thp             1   transparent huge pages: 0 never (MADV_NOHUGEPAGE
  *                       everywhere), 1 ask for large blocks of 2 MiB and more
@@ -189,6 +189,7 @@ STRATA_API int strata_option_set(const char *name, long value) {
   if (i < 0 || value < options[i].min || value > options[i].max) { errno = EINVAL; return -1; }
   __atomic_store_n(&options[i].value, value, __ATOMIC_RELAXED);
   if (i == OPT_SOFT_LIMIT || i == OPT_HARD_LIMIT) _st_limits_changed();
+  if (i == OPT_GUARD_SAMPLE) _st_guarded_changed();
   return 0;
 }
 

@@ -42,6 +42,7 @@ STRATA_API int strata_stats_get(strata_stats_t *st) {
   st->os_calls = _st_os_calls();
   st->purges = _st_os_purges(&st->purged_total);
   _st_limits_stats(st);
+  _st_guarded_stats(st);
   return 0;
 }
 
@@ -66,6 +67,9 @@ static void print_text(FILE *fp, const strata_stats_t *st) {
           st->limit_failures, st->misuses);
   if (st->soft_limit || st->hard_limit)
     fprintf(fp, "  limits     soft %.1f MiB, hard %.1f MiB (0 = none)\n", st->soft_limit / M, st->hard_limit / M);
+  if (st->guarded_sampled || st->guarded_fallbacks || st->guarded_detections)
+    fprintf(fp, "  guarded    %zu sampled (%zu live), %zu fallbacks, %zu detections\n",
+            st->guarded_sampled, st->guarded_live, st->guarded_fallbacks, st->guarded_detections);
   int header = 0;
   for (unsigned c = 0; c < STRATA_STATS_CLASSES; c++) {
     const strata_class_stats_t *k = &st->classes[c];
@@ -95,7 +99,9 @@ static void print_json(FILE *fp, const strata_stats_t *st) {
                 "\"mallocs\":%zu,\"requested\":%zu}",
             c ? "," : "", k->block_size, k->blocks_in_use, k->spans, k->span_bytes, k->mallocs, k->requested);
   }
-  fprintf(fp, "]}\n");
+  fprintf(fp, "],\"guarded_sampled\":%zu,\"guarded_live\":%zu,\"guarded_fallbacks\":%zu,"
+              "\"guarded_detections\":%zu}\n",
+          st->guarded_sampled, st->guarded_live, st->guarded_fallbacks, st->guarded_detections);
 }
 
 STRATA_API int strata_stats_print(FILE *fp, int json) {
