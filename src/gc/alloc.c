@@ -370,8 +370,8 @@ static ST_NOINLINE void *alloc_miss(unsigned kind, size_t size, const strata_gc_
 static inline __attribute__((always_inline)) void *gc_alloc_kind(unsigned kind, size_t size,
                                                                  const strata_gc_type_t *type) {
   gc_thread_t *t = gc_self;
-  if (st_unlikely(t == NULL || size > ST_SMALL_FAST_MAX)) return alloc_miss(kind, size, type);
-  unsigned c = st_class_fast(size);
+  if (st_unlikely(t == NULL || size > GC_SMALL_MAX)) return alloc_miss(kind, size, type);
+  unsigned c = st_likely(size <= ST_SMALL_FAST_MAX) ? st_class_fast(size) : _st_class_of(size);
   gc_cs_enter(t);
   gc_span_t *s = t->cache[kind][c];
   uint8_t *p;
