@@ -572,6 +572,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_init();
   in_t in = { data, size, 0 };
   fz_opno = 0;
+  seed_ctr = 0;                         /* the same input writes the same contents */
   while (in.i < in.n) {
     fz_opno++;
     unsigned op = rd8(&in);
