@@ -25,9 +25,9 @@
  * How each backend maps, and why:
  *
  *  - strata: the calls map one to one onto strata_gc_*.  Pauses come from
- *    strata_gc_stats_get: its histogram (bucket i holds pauses of [2^i,
- *    2^(i+1)) microseconds) and strata_gc_pause_percentile, which answers
- *    with the upper bound of the bucket the percentile falls in.
+ *    strata_gc_stats_get: its histogram (four buckets per power of two
+ *    from 1 us) and strata_gc_pause_percentile, which answers with the
+ *    upper bound of the bucket the percentile falls in.
  *
  *  - boehm: GC_THREADS is defined before <gc.h>, so pthread_create is
  *    redirected to GC_pthread_create and every thread the benchmarks start is
@@ -62,7 +62,7 @@
 #include <string.h>
 #include <time.h>
 
-#define GCB_PAUSE_BUCKETS 24   /* the same shape as STRATA_GC_PAUSE_BUCKETS */
+#define GCB_PAUSE_BUCKETS 100  /* the same shape as STRATA_GC_PAUSE_BUCKETS */
 
 /* Collector counters; all cumulative since gc_init, or over a window. */
 typedef struct gcb_stats {
@@ -71,9 +71,21 @@ typedef struct gcb_stats {
   uint64_t pause_total_ns;
   uint64_t pause_max_ns;
   int pause_max_exact;                /* 0: a bound (see gc_stats_window) */
-  uint64_t hist[GCB_PAUSE_BUCKETS];   /* bucket i: [2^i, 2^(i+1)) microseconds */
+  uint64_t hist[GCB_PAUSE_BUCKETS];   /* four buckets per power of two from 1 us: see gcb_bucket_ns */
   uint64_t p50_exact_ns, p99_exact_ns; /* boehm only (0: unknown) */
 } gcb_stats_t;
+
+/* Bucket i holds pauses up to gcb_bucket_ns(i) (1.25, 1.5, 1.75, 2, 2.5 ...
+ * us; bucket 0 also everything below 1 us): strata_gc_pause_bucket_ns's
+ * rule, restated so the Boehm build needs no strata header. */
+static inline uint64_t gcb_bucket_ns(int i) { return ((uint64_t)(5 + i % 4) << (i / 4)) * 250; }
+static inline int gcb_bucket_of(uint64_t ns) {
+  uint64_t q = ns / 250;
+  if (q < 4) return 0;
+  int e = 63 - __builtin_clzll(q);
+  int i = 4 * (e - 2) + (int)((q >> (e - 2)) & 3);
+  return i < GCB_PAUSE_BUCKETS ? i : GCB_PAUSE_BUCKETS - 1;
+}
 
 /* The upper bound, in ns, of the histogram bucket that holds percentile pct
  * of the pauses (0 when there was none): strata_gc_pause_percentile's rule
@@ -87,16 +99,9 @@ static inline uint64_t gcb_hist_percentile(const uint64_t *hist, double pct) {
   uint64_t seen = 0;
   for (int i = 0; i < GCB_PAUSE_BUCKETS; i++) {
     seen += hist[i];
-    if (seen >= want) return (2ull << i) * 1000;
+    if (seen >= want) return gcb_bucket_ns(i);
   }
-  return (2ull << (GCB_PAUSE_BUCKETS - 1)) * 1000;
-}
-
-static inline int gcb_bucket_of(uint64_t ns) {
-  uint64_t us = ns / 1000;
-  int b = 0;
-  while (us > 1 && b < GCB_PAUSE_BUCKETS - 1) { us >>= 1; b++; }
-  return b;
+  return gcb_bucket_ns(GCB_PAUSE_BUCKETS - 1);
 }
 
 #ifdef BENCH_BOEHM
@@ -242,6 +247,8 @@ static inline void gc_block_end(void) { strata_gc_blocking_leave(); }
 static inline uint64_t gc_hist_percentile(const uint64_t *hist, double pct) {
   strata_gc_stats_t st;
   memset(&st, 0, sizeof st);
+  st.pause_max_ns = UINT64_MAX;     /* a window's maximum is not known here: no clamp
+                                       (with 0 every percentile read 0) */
   for (int i = 0; i < GCB_PAUSE_BUCKETS && i < STRATA_GC_PAUSE_BUCKETS; i++) {
     st.pause_hist[i] = (size_t)hist[i];
     st.pauses += (size_t)hist[i];
@@ -284,7 +291,7 @@ static inline void gc_stats_window(const gcb_stats_t *a, const gcb_stats_t *b, g
     w->pause_max_ns = b->pause_max_ns;
     w->pause_max_exact = 1;
   } else if (top >= 0) {
-    uint64_t bound = (2ull << top) * 1000;
+    uint64_t bound = gcb_bucket_ns(top);
     w->pause_max_ns = bound < a->pause_max_ns ? bound : a->pause_max_ns;
     w->pause_max_exact = 0;
   } else {

@@ -213,7 +213,7 @@ END {
       fmt(med(k "pause_p50_exact_us"), 0), fmt(med(k "pause_p99_exact_us"), 0), fmt(med(k "stalls_1ms"), 0)
   }
   print ""
-  print "Pause p50/p99 are upper bounds of power-of-two histogram buckets (strata_gc_pause_percentile rule, applied to Boehm too); max is exact. Boehm pauses are stops of the world; strata pauses are stops of any thread. stall max: the longest single operation seen by a mutator thread (pauses only)."
+  print "Pause p50/p99 are upper bounds of histogram buckets (four per power of two from 1 us) (strata_gc_pause_percentile rule, applied to Boehm too); max is exact. Boehm pauses are stops of the world; strata pauses are stops of any thread. stall max: the longest single operation seen by a mutator thread (pauses only)."
   if (nbad) { print ""; print "**" nbad " run(s) crashed, found damage (WRONG) or disagreed on the check value (MISMATCH):** see the raw lines and stderr." }
   exit nbad ? 1 : 0
 }' "$raw" > "$tmp/md"

@@ -69,10 +69,7 @@ void _st_gc_pause_record(uint64_t ns) {
   pauses++;
   pause_total += ns;
   if (ns > pause_max) pause_max = ns;
-  uint64_t us = ns / 1000;
-  unsigned b = us ? 63u - (unsigned)__builtin_clzll(us) : 0;
-  if (b >= STRATA_GC_PAUSE_BUCKETS) b = STRATA_GC_PAUSE_BUCKETS - 1;
-  pause_hist[b]++;
+  pause_hist[strata_gc_pause_bucket_of(ns)]++;
 }
 
 /* Mark assists: past assist_start allocated bytes while marking, a thread
@@ -457,7 +454,7 @@ STRATA_API uint64_t strata_gc_pause_percentile(const strata_gc_stats_t *st, doub
   for (unsigned b = 0; b < STRATA_GC_PAUSE_BUCKETS; b++) {
     seen += st->pause_hist[b];
     if ((double)seen >= want && st->pause_hist[b]) {
-      uint64_t hi = ((uint64_t)2 << b) * 1000;       /* bucket's upper bound, ns */
+      uint64_t hi = strata_gc_pause_bucket_ns(b);
       return hi < st->pause_max_ns ? hi : st->pause_max_ns;
     }
   }
