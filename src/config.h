@@ -9,6 +9,14 @@
                                  path, block-boundary check on every local free,
                                  span sanity on span free */
 #endif
+#ifndef STRATA_CHECKS
+#define STRATA_CHECKS 1       /* 1 (default): the always-on checks of the small
+                                 fast paths -- encoded free-list links, the
+                                 popped block checked against its page, the
+                                 interior-pointer and double-free tests of a
+                                 local free (docs/hardening.md).  0 only to
+                                 measure what they cost (bench/hardening.sh). */
+#endif
 #ifndef STRATA_OVERRIDE
 #define STRATA_OVERRIDE 1     /* 1: also export malloc, free, ... and operator new */
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "strata/malloc.h"
+#include "strata/stats.h"
 #include "test.h"
 
 static volatile size_t vz;                 /* hides sizes/pointers from the compiler */
@@ -112,8 +113,118 @@ static void small_double_free_ignored(void) {
   CHECK(strata_heap_check() == 0, "heap check");
 }
 
+/* ---- one case per misuse kind (issue 7): the report's words and the size class */
+
+static void expect_report(const char *name, case_fn fn, const char *words, const char *size_class) {
+  char buf[4096];
+  int st = test_in_child(fn, buf, sizeof buf);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "%s: expected SIGABRT, got status %#x; stderr: %s", name, st, buf);
+  CHECK(strstr(buf, words) != NULL, "%s: the report lacks \"%s\"; stderr: %s", name, words, buf);
+  CHECK(size_class == NULL || strstr(buf, size_class) != NULL, "%s: the report lacks \"%s\"; stderr: %s",
+        name, size_class, buf);
+  CHECK(strstr(buf, "; aborting") != NULL, "%s: no '; aborting'; stderr: %s", name, buf);
+  printf("ok: %s -> %s", name, buf);
+}
+
+static void interior_free(void) {
+  char *p = malloc(64);
+  CHECK(p != NULL, "malloc");
+  free(opaque(p + 16));                    /* inside the block, 16-byte aligned */
+}
+static void interior_free_other_thread(void) {
+  char *p = malloc(200);
+  CHECK(p != NULL, "malloc");
+  test_join(test_spawn(dfree_thread, p + 32));
+}
+static void stack_free(void) {
+  char buf[64];
+  free(opaque(buf));
+}
+static char not_ours[1 << 16] __attribute__((aligned(64)));
+static void foreign_free(void) { free(opaque(not_ours + 4096)); }   /* another allocator's block */
+static void sized_free_wrong(void) {
+  char *p = malloc(100);                   /* class 112 */
+  CHECK(p != NULL, "malloc");
+  strata_free_sized(opaque(p), 1000);
+}
+static void sized_free_too_small(void) {
+  char *p = malloc(5000);
+  CHECK(p != NULL, "malloc");
+  strata_free_sized(opaque(p), 24);
+}
+static void sized_free_large_wrong(void) {
+  char *p = malloc(3 << 20);
+  CHECK(p != NULL, "malloc");
+  strata_free_sized(opaque(p), (size_t)64 << 20);
+}
+static void realloc_freed(void) {
+  char *p = malloc(80);
+  CHECK(p != NULL, "malloc");
+  free(p);
+  char *q = realloc(opaque(p), 200);
+  (void)q;
+}
+static void realloc_freed_span(void) {
+  char *p = malloc(400000);
+  CHECK(p != NULL, "malloc");
+  free(p);
+  char *q = realloc(opaque(p), 500000);
+  (void)q;
+}
+static void list_overwrite(void) {
+  char *a = malloc(64);
+  CHECK(a != NULL, "malloc");
+  free(a);
+  memset(opaque(a), 0x41, 8);              /* use after free: the link is overwritten */
+  char *b = malloc(64);                    /* takes a back */
+  CHECK(b == a, "LIFO reuse expected (got %p, freed %p)", (void *)b, (void *)a);
+  char *c = malloc(64);                    /* would follow the forged link */
+  (void)c;
+}
+
+/* on_misuse=ignore: every kind is reported, counted, and the heap stays
+ * sound (no block handed out twice, the invariant check passes). */
+static void all_ignored(void) {
+  CHECK(strata_option_set("abort_on_error", 0) == 0, "option");
+  strata_stats_t st;
+  strata_stats_get(&st);
+  size_t before = st.misuses;
+  char *p = malloc(64), *q = malloc(100), *r = malloc(80), stack[32];
+  CHECK(p && q && r, "malloc");
+  free(opaque(p + 16));                    /* 1 interior */
+  free(opaque(stack));                     /* 2 stack */
+  strata_free_sized(opaque(q), 1000);             /* 3 wrong size */
+  free(r);
+  CHECK(realloc(opaque(r), 300) == NULL, "realloc of a freed block must fail");   /* 4 */
+  free(opaque(r));                         /* 5 double */
+  strata_stats_get(&st);
+  CHECK(st.misuses - before == 5, "misuses counted %zu, expected 5", st.misuses - before);
+  char *blk[1000];
+  for (int i = 0; i < 1000; i++) { blk[i] = malloc(64); CHECK(blk[i] != NULL, "malloc"); memset(blk[i], i & 0xff, 64); }
+  for (int i = 0; i < 1000; i++) {
+    CHECK(blk[i] != p + 16, "an interior pointer was handed out");
+    for (int k = 0; k < 64; k++) CHECK(blk[i][k] == (char)(i & 0xff), "block %d overlaps another", i);
+  }
+  for (int i = 0; i < 1000; i++) free(blk[i]);
+  free(p);
+  strata_free_sized(q, 100);                      /* the right size is fine */
+  CHECK(strata_heap_check() == 0, "heap check");
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
+  expect_report("free of an interior pointer", interior_free, "inside a block", "size class 64 bytes");
+  expect_report("free of an interior pointer from another thread", interior_free_other_thread, "invalid pointer", NULL);
+  expect_report("free of a stack address", stack_free, "invalid pointer", NULL);
+  expect_report("free of another allocator's block", foreign_free, "invalid pointer", NULL);
+  expect_report("free_sized with a size above the block", sized_free_wrong, "size does not match", "size class 112 bytes");
+  expect_report("free_sized with a size far below the block", sized_free_too_small, "size does not match", NULL);
+  expect_report("free_sized of a large block with a wrong size", sized_free_large_wrong, "size does not match", NULL);
+  expect_report("realloc of a freed small block", realloc_freed, "already freed", "size class 80 bytes");
+  expect_report("realloc of a freed span block", realloc_freed_span, "already freed", NULL);
+  expect_report("malloc after a freed block's link was overwritten", list_overwrite, "corrupted free list", "size class 64 bytes");
+  expect_report("double free of a small block (size class in the report)", small_double_free, "double free", "size class 48 bytes");
+  expect_clean("every kind with on_misuse=ignore: counted, heap sound", all_ignored);
   expect_abort("double free of a cached large block", large_double_free_cached);
   expect_abort("double free of a cached large block from another thread", large_double_free_cached_other_thread);
   expect_abort("free of a large block's old address after a moving realloc", large_double_free_after_move);

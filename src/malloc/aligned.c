@@ -71,8 +71,7 @@ STRATA_API void *strata_pvalloc(size_t size) {
 }
 
 STRATA_API void strata_free_aligned_sized(void *p, size_t align, size_t size) {
-  (void)align; (void)size;
-  strata_free(p);
+  _st_free_checked(p, size, align);
 }
 
 #if STRATA_OVERRIDE

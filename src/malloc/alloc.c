@@ -26,10 +26,10 @@ STRATA_API ST_SCALAR void *strata_malloc(size_t size) {
   block_t *b = page->free;
   if (st_likely(b != NULL)) {
     if (st_unlikely(--heap->sample_left == 0)) return _st_guarded_sample(heap, size);
-    if (st_unlikely(((uintptr_t)b ^ (uintptr_t)page) >> ST_SEGMENT_SHIFT)) return _st_list_corrupt(heap, page, b, size);
+    if (STRATA_CHECKS && st_unlikely(((uintptr_t)b ^ (uintptr_t)page) >> ST_SEGMENT_SHIFT)) return _st_list_corrupt(heap, page, b, size);
     page->free = st_next(page, b);
     page->used++;
-    ((uintptr_t *)b)[1] = 0;
+    if (STRATA_CHECKS) ((uintptr_t *)b)[1] = 0;
     heap->req_count[c]++;
     return b;
   }
@@ -93,12 +93,12 @@ STRATA_API void strata_free(void *p) {
     block_t *b = p;
     uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
     if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
-      if (st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
+      if (STRATA_CHECKS && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
       uintptr_t key = _st_free_key;
-      if (st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
+      if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
       st_set_next(page, b, page->free);
       page->free = b;
-      ((uintptr_t *)b)[1] = key;
+      if (STRATA_CHECKS) ((uintptr_t *)b)[1] = key;
       if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
       return;
     }
@@ -139,6 +139,17 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
   return h->usable;
 }
 
+/* Is the small block or span block p (from block_usable) free?  Known for
+ * the caller's own pages (the free key, confirmed on its free list) and for
+ * span blocks waiting in a thread's cache; a block freed into another
+ * thread's page cannot be told from a live one without its owner. */
+static bool realloc_of_freed(page_t *page, void *p) {
+  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+  if (owner == _st_owner_span_cached) return true;
+  if (owner == _st_owner_span || ((uintptr_t *)p)[1] != _st_free_key) return false;
+  return (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl && _st_page_contains_free(page, p);
+}
+
 STRATA_API void *strata_realloc(void *p, size_t size) {
   if (p == NULL) return strata_malloc(size);
   if (size == 0) { strata_free(p); return NULL; }
@@ -146,6 +157,11 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   page_t *page; large_t *h;
   size_t usable = block_usable(p, &page, &h);
   if (usable == (size_t)-1) { _st_error("realloc(): invalid pointer", p); errno = EINVAL; return NULL; }
+  if (page != NULL && st_unlikely(realloc_of_freed(page, p))) {
+    _st_misuse("realloc(): pointer already freed", p, page->block_size);
+    errno = EINVAL;
+    return NULL;
+  }
   if (h != NULL && size > ST_MEDIUM_MAX) return _st_large_realloc(h, size);
   if (size > usable && size <= ST_SPAN_BLOCK_MAX && page != NULL &&
       atomic_load_explicit(&page->owner, memory_order_relaxed) == _st_owner_span &&
@@ -173,10 +189,48 @@ STRATA_API size_t strata_malloc_usable_size(const void *p) {
   return usable;
 }
 
-STRATA_API void strata_free_sized(void *p, size_t size) {
-  (void)size;
+/* Could a block at p have been asked for with `size` bytes (and alignment
+ * `align`, 0 for the plain family)?  The sizes that can land in a block of
+ * bs usable bytes: at most bs, and more than half of it (the next class
+ * down is above bs/2, and realloc keeps a block only while the new size is
+ * at least half of it) unless bs <= 64 or the alignment rounded the request
+ * up.  A large block: at most its usable size, at least half the size last
+ * asked for.  Pointers strata does not know pass: free reports them. */
+static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
+  unsigned v = st_segmap_get(p);
+  size_t bs;
+  if (v == SEGMAP_SMALL) {
+    page_t *page = st_page_of(st_segment_of(p), p);
+    if (!page->in_use) return true;
+    bs = page->block_size;
+    if (size <= bs && align > 16 && page->cls != ST_CLASS_SPAN) {
+      size_t r = st_align_up(size ? size : 1, align);
+      if (r <= ST_MEDIUM_MAX && _st_class_of(r) == page->cls) return true;
+    }
+  } else {
+    /* a large block may sit in a bigger cached mapping: judge by the size
+     * last asked for (malloc or realloc) */
+    large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
+    if (h == NULL) return true;
+    *bs_out = h->usable;
+    return size <= h->usable && (size >= h->req / 2 || align > 16);
+  }
+  *bs_out = bs;
+  return size <= bs && (bs <= 64 || size >= bs / 2 || align > 16);
+}
+
+/* free_sized, free_aligned_sized and C++'s sized delete: a size that cannot
+ * be the block's is reported as misuse (and the call ignored). */
+void _st_free_checked(void *p, size_t size, size_t align) {
+  size_t bs = 0;
+  if (p != NULL && st_unlikely(!size_fits(p, size, align, &bs))) {
+    _st_misuse("free_sized(): size does not match the block", p, bs);
+    return;
+  }
   strata_free(p);
 }
+
+STRATA_API void strata_free_sized(void *p, size_t size) { _st_free_checked(p, size, 0); }
 
 STRATA_API void strata_cfree(void *p) { strata_free(p); }
 

@@ -140,10 +140,10 @@ _Static_assert(sizeof(page_t) == 128, "a page descriptor is two cache lines");
 
 /* Free-list links (see block_t). */
 static inline block_t *st_next(const page_t *page, const block_t *b) {
-  return (block_t *)(b->enc ^ page->key);
+  return (block_t *)(b->enc ^ (STRATA_CHECKS ? page->key : 0));
 }
 static inline void st_set_next(const page_t *page, block_t *b, const block_t *next) {
-  b->enc = (uintptr_t)next ^ page->key;
+  b->enc = (uintptr_t)next ^ (STRATA_CHECKS ? page->key : 0);
 }
 /* The span's geometry for block_size bs (page.c, spanblock.c). */
 static inline uint64_t st_block_inv(size_t bs) { return UINT64_MAX / bs + 1; }
@@ -321,18 +321,9 @@ ST_INTERNAL bool  _st_spanblock_grow(page_t *page, size_t size);  /* in place */
 /* ---- sampled guarded allocations (guarded.c) ---------------------------- */
 /* The malloc fast path counts heap->sample_left down; at zero it calls
  * _st_guarded_sample, which re-arms the count and returns either a block on
- * a page of its own between guard pages or an ordinary one.  Guarded blocks
- * live in one pool mapping that the segment map does not mark (value 0);
- * free/realloc/usable_size ask _st_guarded_owns before calling p invalid. */
+ * a page of its own between guard pages or an ordinary one. */
 ST_INTERNAL void  *_st_guarded_sample(heap_t *heap, size_t size);
-ST_INTERNAL size_t _st_guarded_interval(void);   /* the next count (2^32 when off: re-check) */
-ST_INTERNAL void   _st_guarded_changed(void);    /* strata_option_set("guard_sample") */
-ST_INTERNAL bool   _st_guarded_owns(const void *p);
-ST_INTERNAL void   _st_guarded_free(void *p);    /* p owned: frees or reports */
-ST_INTERNAL size_t _st_guarded_usable(const void *p);   /* (size_t)-1: not a live block */
-ST_INTERNAL void   _st_guarded_stats(strata_stats_t *st);
-ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
-                   _st_guarded_fork_child(void);
+ST_INTERNAL size_t _st_guarded_interval(void);   /* the next count (SIZE_MAX: off) */
 
 /* ---- large blocks (large.c) -------------------------------------------- */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);
@@ -363,6 +354,17 @@ ST_INTERNAL const char *_st_option_report(void);
 
 ST_INTERNAL size_t _st_cgroup_max(void);   /* cgroup v2 memory.max, 0 none (limits.c) */
 ST_INTERNAL void _st_error(const char *what, const void *p);   /* reports; may abort */
+/* A heap misuse by the program: one line (what, the pointer, its size class
+ * when known, else 0), counted; aborts unless on_misuse=ignore, in which case
+ * the caller ignores the call. */
+ST_INTERNAL void _st_misuse(const char *what, const void *p, size_t class_size);
+ST_INTERNAL size_t _st_misuse_count(void);
+/* free of a block the caller says has `size` bytes (alignment `align`, 0
+ * plain): a size that cannot be the block's is misuse (alloc.c). */
+ST_INTERNAL void _st_free_checked(void *p, size_t size, size_t align);
+/* The malloc fast path popped a block outside its page's segment: the free
+ * list was overwritten.  Reports (always aborts: the list is unusable). */
+ST_INTERNAL void *_st_list_corrupt(struct heap_s *heap, page_t *page, block_t *b, size_t size);
 ST_INTERNAL void _st_message(const char *fmt, ...);            /* stderr, no malloc */
 ST_INTERNAL int  _st_snprintf(char *buf, size_t n, const char *fmt, ...);
 
@@ -372,14 +374,6 @@ ST_INTERNAL int  _st_snprintf(char *buf, size_t n, const char *fmt, ...);
 ST_INTERNAL void _st_purge_kick(size_t pending_bytes);
 ST_INTERNAL void _st_purge_poll(void);           /* no strata lock held: may start it */
 ST_INTERNAL void _st_purge_fork_child(void);
-/* A heap misuse by the program: one line (what, the pointer, its size class
- * when known, else 0), counted; aborts unless on_misuse=ignore, in which case
- * the caller ignores the call. */
-ST_INTERNAL void _st_misuse(const char *what, const void *p, size_t class_size);
-ST_INTERNAL size_t _st_misuse_count(void);
-/* The malloc fast path popped a block outside its page's segment: the free
- * list was overwritten.  Reports (always aborts: the list is unusable). */
-ST_INTERNAL void *_st_list_corrupt(struct heap_s *heap, page_t *page, block_t *b, size_t size);
 
 /* ---- memory limits (limits.c) ------------------------------------------ */
 /* The charge: bytes strata holds that may be resident -- slices in spans or
@@ -402,6 +396,6 @@ static inline bool st_is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
 /* A random per-process key stored in the second word of a freed block; seeing
  * it again on free flags a probable double free (then confirmed). */
 extern uintptr_t _st_free_key ST_INTERNAL;
+ST_INTERNAL uintptr_t _st_page_key(const void *page);   /* init.c */
 
 #endif
-ST_INTERNAL uintptr_t _st_page_key(const void *page);   /* init.c */
