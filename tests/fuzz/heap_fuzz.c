@@ -34,9 +34,14 @@
  * the asynchronous frees with the main thread varies; STRATA_FUZZ_SYNC=1 in
  * the environment makes every job synchronous, for a reproducible replay.
  *
- * At the end of every input the queue is drained, the worker stopped and
- * every live block checked and freed, so inputs do not leak into each other
- * (except through the allocator's own state, which is the point).
+ * Some opcodes change options at run time (purge_ms, guard_sample,
+ * soft_limit: where blocks come from and when memory goes back, never
+ * whether a request may fail).
+ *
+ * At the end of every input the queue is drained, the worker stopped,
+ * every live block checked and freed and the options restored, so inputs do
+ * not leak into each other (except through the allocator's own state,
+ * which is the point).
  *
  * Only the explicit strata_ API is called, and the harness itself never
  * calls malloc: built with STRATA_OVERRIDE=0 (the libFuzzer build, `make
@@ -551,17 +556,45 @@ static void remote_realloc(int s, in_t *in) {
   live_bytes = live_bytes - old_n + n;
 }
 
+/* Options that change how blocks are placed and when memory goes back,
+ * never whether a request succeeds (no hard_limit): purging at once or
+ * never, sampled guarded allocation from every malloc to none, a soft
+ * limit that sends freed memory back at once.  finish() restores them. */
+static const struct { const char *name; long v[4]; } fz_opt[] = {
+  { "purge_ms",     { 0, 250, -1, 10 } },
+  { "guard_sample", { 0, 1, 3, 50 } },
+  { "soft_limit",   { 0, (long)1 << 20, (long)64 << 20, 0 } },
+};
+#define NOPT (sizeof fz_opt / sizeof fz_opt[0])
+static long opt_saved[NOPT];
+static int opt_changed;
+
+static void set_option(unsigned w) {
+  unsigned i = w % NOPT;
+  long v = fz_opt[i].v[(w / NOPT) % 4];
+  if (strata_option_set(fz_opt[i].name, v) != 0)
+    fz_fail("strata_option_set(%s, %ld) failed (errno %d)", fz_opt[i].name, v, errno);
+  opt_changed = 1;
+}
+
 static void finish(void) {
   drain();
   stop_worker();
   for (int s = 0; s < NSLOT; s++) if (slot[s].p) do_free(s, 0);
   if (live_bytes != 0) fz_fail("model out of step: %zu bytes live after freeing all", live_bytes);
+  if (opt_changed) {
+    for (unsigned i = 0; i < NOPT; i++)
+      if (strata_option_set(fz_opt[i].name, opt_saved[i]) != 0)
+        fz_fail("restoring option %s to %ld failed", fz_opt[i].name, opt_saved[i]);
+    opt_changed = 0;
+  }
 }
 
 static void fz_init(void) {
   static int inited;
   if (inited) return;
   init_bounds();
+  for (unsigned i = 0; i < NOPT; i++) opt_saved[i] = strata_option_get(fz_opt[i].name);
   const char *e = getenv("STRATA_FUZZ_SYNC");
   fz_sync = e && *e == '1';
   inited = 1;
@@ -594,14 +627,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 17: remote_realloc(s, &in); break;
     case 18: do_errors(s, rd8(&in)); break;
     default:
-      switch ((op / 20) % 4) {
+      switch ((op / 20) % 8) {
       case 0: drain(); stop_worker(); break;    /* the worker exits: its pages are abandoned */
       case 1:                                  /* at a quiescent point: the worker idle */
         drain();
         if (strata_heap_check() != 0) fz_fail("strata_heap_check failed");
         break;
       case 2: strata_malloc_trim(0); break;
-      default: drain(); break;
+      case 3: drain(); break;
+      default: set_option(rd8(&in)); break;
       }
     }
   }

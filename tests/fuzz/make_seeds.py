@@ -23,6 +23,7 @@ FREE, SIZED, CFREE = 7, 9, 29
 REALLOC, REALLOC0, USABLE, WRITE = 10, 12, 13, 14
 RFREE, RALLOC, RREALLOC, ERRORS = 15, 16, 17, 18
 STOP, CHECK, TRIM, DRAIN = 19, 39, 59, 79
+OPTION = 99                              # argument w: option w % 3, value (w // 3) % 4
 
 def op(o, s, *args):
     out = [o, s]
@@ -51,6 +52,10 @@ seeds["seed-remote"] = sum([op(MALLOC, i, sz(n)) for i, n in enumerate([8, 64, 5
 seeds["seed-abandon"] = sum([op(RALLOC, i, sz(48)) for i in range(40)], []) + op(STOP, 0) \
     + sum([op(FREE, i) for i in range(0, 40, 2)], []) + sum([op(MALLOC, 40 + i, sz(48)) for i in range(10)], []) + op(CHECK, 0)
 seeds["seed-errors"] = sum([op(ERRORS, 1, w) for w in range(12)], []) + op(MALLOC, 1, sz(50)) + op(ERRORS, 1, 5) + op(ERRORS, 1, 11)
+seeds["seed-options"] = op(OPTION, 0, 4) + sum([op(MALLOC, i, sz(n)) for i, n in enumerate([1, 16, 100, 1000, 4000, 30000])], []) \
+    + op(REALLOC, 2, sz(300), 0) + op(USABLE, 3) + op(RFREE, 4) + op(OPTION, 0, 0) + op(OPTION, 0, 5) \
+    + sum([op(FREE, i) for i in range(6)], []) + sum([op(MALLOC, 10 + i, big(n)) for i, n in enumerate([1 << 20, 3 << 20])], []) \
+    + op(FREE, 10) + op(OPTION, 0, 6) + op(CHECK, 0)
 for k in (1, 2, 3, 4):                  # (Random(6)'s input hit the bug of corpus/regress-realloc-overaligned-grow)
     rng = random.Random(k)
     seeds["seed-random-%d" % k] = [rng.randrange(256) for _ in range(600)]
