@@ -175,10 +175,17 @@ static int find_self(struct dl_phdr_info *info, size_t sz, void *arg) {
 static void warm_up(void) {
   if (atomic_load_explicit(&warm, memory_order_acquire)) return;
   void *bt[4];
-  gd_tls.busy++;                      /* its mallocs take the ordinary path */
+  /* The loader's allocations for libgcc_s live for good.  Made from this
+   * thread's pages they would keep those pages abandoned after the thread
+   * exits; as if the thread had no cache (_st_heap_dead) they come from the
+   * shared orphan heap instead.  `busy`: none of them is sampled. */
+  heap_t *h = _st_heap_tl;
+  _st_heap_tl = &_st_heap_dead;
+  gd_tls.busy++;
   backtrace(bt, 4);
   dl_iterate_phdr(find_self, (void *)(uintptr_t)&warm_up);
   gd_tls.busy--;
+  _st_heap_tl = h;
   atomic_store_explicit(&warm, 1, memory_order_release);
 }
 
