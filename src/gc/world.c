@@ -36,6 +36,7 @@
 #include <setjmp.h>
 #include <string.h>
 #include <ucontext.h>
+#include <unistd.h>
 #include "gc/internal.h"
 
 /* setjmp here only spills the registers into a buffer that is scanned; no
@@ -61,7 +62,16 @@ ST_INTERNAL void _st_gc_thread_flush(gc_thread_t *t);
  * milliseconds (another process takes the CPU meanwhile), on both sides of
  * the stop.  So both sides spin first and sleep only after the budget. */
 #define GC_SPIN_NS 200000
+/* Spinning pays only while every thread that takes part in a stop (the
+ * registered ones and the collector) can have a core: otherwise a spinning
+ * thread keeps the collector off one and lengthens the stop it waits for.
+ * spin_ok is set at each registration change (gc_world). */
+static int ncpus = 1, nregistered;
+static volatile int spin_ok;
+static void spin_update(void) { spin_ok = nregistered + 1 <= ncpus; }
+
 static bool spin_while(volatile sig_atomic_t *v, sig_atomic_t old) {
+  if (!spin_ok) return __atomic_load_n(v, __ATOMIC_ACQUIRE) != old;
   uint64_t t0 = 0;
   for (unsigned i = 1;; i++) {
     if (__atomic_load_n(v, __ATOMIC_ACQUIRE) != old) return true;
@@ -161,7 +171,7 @@ static bool stop_one(gc_thread_t *t) {
 /* Wait until t has answered its latest request. */
 static void wait_stopped(gc_thread_t *t) {
   uint64_t t0 = _st_gc_now();
-  while (__atomic_load_n(&t->stop_ack, __ATOMIC_ACQUIRE) != t->stop_req && _st_gc_now() - t0 < GC_SPIN_NS)
+  while (spin_ok && __atomic_load_n(&t->stop_ack, __ATOMIC_ACQUIRE) != t->stop_req && _st_gc_now() - t0 < GC_SPIN_NS)
     for (int i = 0; i < 64; i++) __builtin_ia32_pause();
   while (__atomic_load_n(&t->stop_ack, __ATOMIC_ACQUIRE) != t->stop_req) {
     struct timespec ts;
@@ -236,6 +246,8 @@ static void unregister(gc_thread_t *t) {
   if (gc_self == t) gc_self = NULL;
   t->next = recycled;
   recycled = t;
+  nregistered--;
+  spin_update();
   pthread_mutex_unlock(&gc_world);
   pthread_mutex_unlock(&gc_lock);
 }
@@ -258,6 +270,8 @@ gc_thread_t *_st_gc_thread_slow(void) {
   t->next = gc_threads;
   if (gc_threads) gc_threads->prev = t;
   gc_threads = t;
+  nregistered++;
+  spin_update();
   gc_self = t;
   pthread_mutex_unlock(&gc_world);
   pthread_setspecific(thread_key, t);
@@ -331,6 +345,8 @@ STRATA_API void strata_gc_pop_frame(strata_gc_frame_t *f) {
 }
 
 void _st_gc_world_init(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  ncpus = n > 0 ? (int)n : 1;
   sem_init(&ack_sem, 0, 0);
   pthread_key_create(&thread_key, thread_exit);
   struct sigaction sa;
@@ -365,4 +381,6 @@ void _st_gc_world_fork_child(void) {
     if (t->next) t->next->prev = t->prev;
   }
   if (me) me->tid = pthread_self();
+  nregistered = me != NULL;
+  spin_update();
 }
