@@ -51,7 +51,13 @@ block_t *small_block_checked(page_t *page, void *p) {
  * page (the remote free), or one of ours that is parked (OWNER_FULL). */
 ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner) {
   block_t *b = small_block_checked(page, p);
-  if (b == NULL) { _st_error("free(): invalid pointer", p); return; }
+  if (b == NULL) {
+    if (page->in_use && (uint8_t *)p >= page->start &&
+        st_block_index(page, (size_t)((uint8_t *)p - page->start)) < page->reserved)
+      _st_misuse("free(): invalid pointer (inside a block, not its start)", p, page->block_size);
+    else _st_error("free(): invalid pointer", p);
+    return;
+  }
   if (owner == _st_owner_span) _st_spanblock_free(page);
   else if (owner == _st_owner_span_cached) _st_error("free(): double free detected", p);
   else if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) {
@@ -67,6 +73,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
 ST_NOINLINE static void free_other(void *p, unsigned v) {
   if (p == NULL) return;
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
+  if (h == NULL && _st_guarded_owns(p)) { _st_guarded_free(p); return; }
   if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
   _st_large_free(h, p);
 }
@@ -111,7 +118,7 @@ STRATA_API void strata_free(void *p) {
 STRATA_API void *strata_calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
-  if (total > ST_SPAN_BLOCK_MAX) {             /* fresh mappings are already zero */
+  if (total > ST_SPAN_BLOCK_MAX || (_st_secure && total > ST_MEDIUM_MAX)) {   /* fresh mappings are zero */
     if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
     return _st_large_alloc(total, 0, 1);
   }
@@ -122,7 +129,8 @@ STRATA_API void *strata_calloc(size_t n, size_t size) {
 }
 
 /* Usable bytes at p and, through *page_out / *large_out, where p lives.
- * Returns (size_t)-1 for a pointer strata did not hand out. */
+ * Returns (size_t)-1 for a pointer strata did not hand out.  A sampled
+ * guarded block (guarded.c) leaves both NULL. */
 static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
   unsigned v = st_segmap_get(p);
   *page_out = NULL; *large_out = NULL;
@@ -134,7 +142,7 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
     return page->block_size;
   }
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
-  if (h == NULL) return (size_t)-1;
+  if (h == NULL) return _st_guarded_owns(p) ? _st_guarded_usable(p) : (size_t)-1;
   *large_out = h;
   return h->usable;
 }

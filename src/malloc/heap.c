@@ -99,14 +99,14 @@ static bool heap_park(heap_t *h, page_t *page) {
     return false;                         /* remote frees arrived: keep using it */
   queue_remove(&h->queues[page->cls], page);
   heap_sync_direct(h, page->cls);
-  atomic_store_explicit(&page->owner, (uintptr_t)h | OWNER_FULL, memory_order_relaxed);
+  atomic_store_explicit(&page->owner, st_owner_word(h, page, OWNER_FULL), memory_order_relaxed);
   queue_push_front(&h->full, page);
   return true;
 }
 
 static void heap_unpark(heap_t *h, page_t *page) {
   queue_remove(&h->full, page);
-  atomic_store_explicit(&page->owner, (uintptr_t)h, memory_order_relaxed);
+  atomic_store_explicit(&page->owner, st_owner_word(h, page, 0), memory_order_relaxed);
   _st_page_collect_all(page);
   /* To the back: the current page is used up first, and by the time the walk
    * reaches this one more of its blocks may have come back. */
@@ -180,7 +180,7 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
     page_t *p = abandoned_pop(c);
     if (p == NULL) return NULL;
     atomic_store_explicit(&p->heap, h, memory_order_relaxed);
-    atomic_store_explicit(&p->owner, (uintptr_t)h, memory_order_release);
+    atomic_store_explicit(&p->owner, st_owner_word(h, p, 0), memory_order_release);
     _st_page_collect_all(p);
     if (st_page_used(p) == 0 && h->queues[c].first != NULL) { _st_span_free(p); continue; }
     queue_push_front(&h->queues[c], p);
@@ -237,7 +237,7 @@ static page_t *heap_fresh_page(heap_t *h, unsigned c) {
   if (p == NULL) return NULL;
   _st_page_init(p, c);
   atomic_store_explicit(&p->heap, h, memory_order_relaxed);
-  atomic_store_explicit(&p->owner, (uintptr_t)h, memory_order_relaxed);
+  atomic_store_explicit(&p->owner, st_owner_word(h, p, 0), memory_order_relaxed);
   _st_page_extend(p);
   queue_push_front(&h->queues[c], p);
   heap_sync_direct(h, c);
@@ -312,6 +312,7 @@ static heap_t *heap_create(void) {
   memset(h, 0, sizeof *h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) h->direct[c] = &_st_page_empty;
   h->sample_left = _st_guarded_interval();
+  h->rng = _st_page_key(h) | 1;
   pthread_mutex_lock(&heaps_lock);
   h->next_all = heaps_all;
   if (heaps_all) heaps_all->prev_all = h;
@@ -331,9 +332,10 @@ static void *orphan_malloc(size_t size) {
   return p;
 }
 
-/* Above the size classes: a span block up to 1 MiB, else a large block. */
+/* Above the size classes: a span block up to 1 MiB, else a large block
+ * (always in secure mode: large blocks end at a guard page). */
 static void *heap_alloc_big(size_t size) {
-  return size <= ST_SPAN_BLOCK_MAX ? _st_spanblock_alloc(size, 0) : _st_large_alloc(size, 0, 0);
+  return size <= ST_SPAN_BLOCK_MAX && !_st_secure ? _st_spanblock_alloc(size, 0) : _st_large_alloc(size, 0, 0);
 }
 
 void *_st_heap_malloc_slow(heap_t *h, size_t size) {
@@ -369,6 +371,13 @@ void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
   if (st_unlikely(((uintptr_t *)b)[1] == _st_free_key) && _st_page_contains_free(page, b)) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
+  }
+  if (owner & OWNER_SLOW) {
+    if (page->purged != 0 && _st_page_block_held(page, b)) {   /* free already, held */
+      _st_misuse("free(): double free", b, page->block_size);
+      return;
+    }
+    if (_st_secure) memset(b, 0, page->block_size);           /* zero on free */
   }
   if (owner & OWNER_FULL) heap_unpark(me, page);
   st_set_next(page, b, page->free);

@@ -26,6 +26,7 @@ _Atomic int _st_init_state;
 static _Atomic uintptr_t init_thread;
 uintptr_t _st_free_key = 0x9e3779b97f4a7c15ull;
 static uint64_t list_secret = 0x2545f4914f6cdd1dull;
+int _st_secure;
 
 /* The free key: fresh random bits (getrandom), never derived directly from
  * AT_RANDOM, whose bytes are glibc's stack canary and pointer guard and must
@@ -73,9 +74,10 @@ void _st_process_init(void) {
   _st_options_init();
   _st_limits_init();
   _st_free_key = free_key_new() | 1;            /* odd: never a valid pointer value */
+  list_secret = free_key_new();
+  _st_secure = _st_option(OPT_SECURE) != 0;
   _st_heaps_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
-  list_secret = free_key_new();
   if (_st_option(OPT_STATS)) atexit(stats_at_exit);
   if (*_st_option_report()) atexit(_st_report_at_exit);
   if (_st_option(OPT_VERBOSE)) _st_message("strata: initialised (pid %d)\n", (int)getpid());

@@ -91,7 +91,11 @@ static inline unsigned st_class_medium(size_t size) {
 typedef struct block_s { uintptr_t enc; } block_t;
 
 #define OWNER_FULL     ((uintptr_t)1)  /* page is on its heap's full list */
-#define OWNER_FLAGS    OWNER_FULL
+#define OWNER_SLOW     ((uintptr_t)2)  /* the owner's frees take the slow path:
+                                          secure mode (zeroing), or purged units
+                                          whose held blocks a double free must
+                                          not reach (st_owner_word) */
+#define OWNER_FLAGS    (OWNER_FULL | OWNER_SLOW)
 /* xthread_free word:  63..48 count | 47..1 first block | 0 XF_FULL.
  * User-space addresses fit in 47 bits, and a page holds at most 4096 blocks,
  * so the count never overflows its 16 bits. */
@@ -137,6 +141,15 @@ typedef struct __attribute__((aligned(128))) page_s {
 } page_t;
 _Static_assert(offsetof(page_t, heap) < 64, "fast-path fields share one cache line");
 _Static_assert(sizeof(page_t) == 128, "a page descriptor is two cache lines");
+
+/* Secure mode (option secure, read at start-up; docs/hardening.md). */
+extern int _st_secure ST_INTERNAL;
+
+/* The owner word for heap h (plus `flags`): OWNER_SLOW while the page has
+ * purged units or in secure mode. */
+static inline uintptr_t st_owner_word(const void *h, const page_t *page, uintptr_t flags) {
+  return (uintptr_t)h | flags | ((page->purged != 0 || _st_secure) ? OWNER_SLOW : 0);
+}
 
 /* Free-list links (see block_t). */
 static inline block_t *st_next(const page_t *page, const block_t *b) {
@@ -243,6 +256,7 @@ ST_INTERNAL void  _st_sparse_drain(struct heap_s *h, int mode);  /* 0 aged, 1 al
 ST_INTERNAL void  _st_page_arm(page_t *page);             /* set purge_low if worth it */
 ST_INTERNAL size_t _st_page_purge(page_t *page);          /* purge free units now */
 ST_INTERNAL size_t _st_page_purged_bytes(const page_t *page);
+ST_INTERNAL bool  _st_page_block_held(const page_t *page, const void *b);  /* in a purged unit */
 
 /* Blocks handed out and not freed (the `used` field counts down to the
  * armed low-water mark, see page_t). */
@@ -263,6 +277,7 @@ typedef struct heap_s {
   /* small mallocs left before the next one is sampled for a guarded page
    * (guarded.c); SIZE_MAX-ish when sampling is off.  Owner only. */
   size_t sample_left;
+  uint64_t rng;                         /* secure mode's carving order (page.c) */
   page_queue_t queues[ST_NCLASSES];
   page_queue_t full;
   _Atomic int full_dirty;
@@ -321,9 +336,18 @@ ST_INTERNAL bool  _st_spanblock_grow(page_t *page, size_t size);  /* in place */
 /* ---- sampled guarded allocations (guarded.c) ---------------------------- */
 /* The malloc fast path counts heap->sample_left down; at zero it calls
  * _st_guarded_sample, which re-arms the count and returns either a block on
- * a page of its own between guard pages or an ordinary one. */
+ * a page of its own between guard pages or an ordinary one.  Guarded blocks
+ * live in one pool mapping that the segment map does not mark (value 0);
+ * free/realloc/usable_size ask _st_guarded_owns before calling p invalid. */
 ST_INTERNAL void  *_st_guarded_sample(heap_t *heap, size_t size);
-ST_INTERNAL size_t _st_guarded_interval(void);   /* the next count (SIZE_MAX: off) */
+ST_INTERNAL size_t _st_guarded_interval(void);   /* the next count (2^32 when off: re-check) */
+ST_INTERNAL void   _st_guarded_changed(void);    /* strata_option_set("guard_sample") */
+ST_INTERNAL bool   _st_guarded_owns(const void *p);
+ST_INTERNAL void   _st_guarded_free(void *p);    /* p owned: frees or reports */
+ST_INTERNAL size_t _st_guarded_usable(const void *p);   /* (size_t)-1: not a live block */
+ST_INTERNAL void   _st_guarded_stats(strata_stats_t *st);
+ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
+                   _st_guarded_fork_child(void);
 
 /* ---- large blocks (large.c) -------------------------------------------- */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);

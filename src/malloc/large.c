@@ -33,6 +33,10 @@
  * to the OS, only later.  A parked header has magic LC_MAGIC, so a double free
  * of a large block is still reported.  The cache has its own lock (lc_lock),
  * never held while taking another.
+ *
+ * Secure mode (option secure): every large block gets a fresh mapping whose
+ * last page is a PROT_NONE guard right after the block, bypasses the cache,
+ * and is unmapped on free (large_alloc_guarded).
  */
 #include <errno.h>
 #include <string.h>
@@ -206,10 +210,55 @@ static size_t large_offset(size_t align) { return align > ST_LARGE_HEADER ? alig
 static size_t large_map_align(size_t align) { return align > ST_SEGMENT_SIZE ? align : ST_SEGMENT_SIZE; }
 static size_t large_slots(size_t offset) { return offset / ST_SEGMENT_SIZE + 1; }
 
+/* Charge a new mapping; at the hard limit, give back what is cached first.
+ * false with errno ENOMEM if it still does not fit. */
+static bool large_charge(size_t map_size) {
+  if (_st_charge(map_size)) return true;
+  _st_large_trim();
+  _st_segments_trim();
+  if (_st_charge(map_size)) return true;
+  errno = ENOMEM;
+  return false;
+}
+
+/* Secure mode: the block ends where a PROT_NONE guard page starts (up to
+ * its alignment's rounding), so an overflow faults at once.  The slack of
+ * the last page goes in front of the block instead of after it; no cache,
+ * no growth in place (realloc moves the block). */
+static void *large_alloc_guarded(size_t size, size_t align, int zero) {
+  size_t ps = _st_os_page_size();
+  size_t inner = st_align_up(large_offset(align) + size, ps);
+  size_t offset = (inner - size) & ~(align - 1);   /* >= large_offset(align) */
+  size_t map_size = inner + ps;
+  if (!large_charge(map_size)) return NULL;
+  uint8_t *x = _st_os_alloc(map_size, large_map_align(align));
+  if (x == NULL) { _st_uncharge(map_size); return NULL; }
+  if (_st_os_decommit(x + inner, ps) != 0 || _st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
+    _st_os_release(x, map_size);
+    _st_uncharge(map_size);
+    errno = ENOMEM;
+    return NULL;
+  }
+  large_t *h = (large_t *)x;
+  h->magic = LARGE_MAGIC;
+  h->map_size = map_size;
+  h->block = x + offset;
+  h->usable = inner - offset;
+  h->align = align;
+  h->dirty_end = map_size;
+  h->req = size;
+  atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
+  atomic_fetch_add_explicit(&large_bytes, map_size, memory_order_relaxed);
+  atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
+  (void)zero;                                      /* a fresh mapping is zero */
+  return h->block;
+}
+
 void *_st_large_alloc(size_t size, size_t align, int zero) {
   if (align < 16) align = 16;
   size_t ps = _st_os_page_size();
   if (size > ST_MAX_SIZE || align > LARGE_MAX_ALIGN) { errno = ENOMEM; return NULL; }
+  if (st_unlikely(_st_secure)) return large_alloc_guarded(size, align, zero);
   size_t offset = large_offset(align);
   size_t map_size = st_align_up(offset + size, ps);
   large_t *c = offset == ST_LARGE_HEADER ? lc_take_fit(map_size, 1) : NULL;
@@ -219,11 +268,7 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
     if (zero) memset(c->block, 0, size);
     return c->block;
   }
-  if (!_st_charge(map_size)) {                 /* hard limit: give back what is cached */
-    _st_large_trim();
-    _st_segments_trim();
-    if (!_st_charge(map_size)) { errno = ENOMEM; return NULL; }
-  }
+  if (!large_charge(map_size)) return NULL;
   uint8_t *x = _st_os_alloc(map_size, large_map_align(align));
   if (x == NULL) { _st_uncharge(map_size); return NULL; }
   if (_st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
@@ -261,7 +306,7 @@ void _st_large_free(large_t *h, void *p) {
   atomic_fetch_sub_explicit(&large_bytes, h->map_size, memory_order_relaxed);
   atomic_fetch_sub_explicit(&large_count, 1, memory_order_relaxed);
   lc_expire(0);
-  if (_st_over_soft() || !lc_put(h)) large_unmap(h);
+  if (_st_secure || _st_over_soft() || !lc_put(h)) large_unmap(h);
   else { _st_purge_kick(lc_bytes); _st_purge_poll(); }   /* racy read: a hint */
 }
 
@@ -272,11 +317,7 @@ void _st_large_free(large_t *h, void *p) {
 static large_t *large_remap(large_t *h, size_t new_map) {
   size_t offset = (size_t)(h->block - (uint8_t *)h);
   size_t old_map = h->map_size;
-  if (!_st_charge(new_map - old_map)) {          /* hard limit */
-    _st_large_trim();
-    _st_segments_trim();
-    if (!_st_charge(new_map - old_map)) { errno = ENOMEM; return NULL; }
-  }
+  if (!large_charge(new_map - old_map)) return NULL;   /* hard limit */
   int saved = errno;                  /* a failed in-place try is not an error */
   void *in_place = _st_os_remap(h, old_map, new_map, NULL);
   errno = saved;
@@ -314,8 +355,24 @@ static large_t *large_remap(large_t *h, size_t new_map) {
   return h;
 }
 
+/* Secure mode: keep the block while the new size fits and is at least half
+ * of it, else move it (its guard page stays at its end). */
+static void *large_realloc_guarded(large_t *h, size_t size) {
+  if (size <= h->usable && size >= h->usable / 2) {
+    atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
+    h->req = size;
+    return h->block;
+  }
+  void *q = large_alloc_guarded(size, h->align, 0);
+  if (q == NULL) return NULL;                      /* the old block stays intact */
+  memcpy(q, h->block, size < h->usable ? size : h->usable);
+  _st_large_free(h, h->block);
+  return q;
+}
+
 void *_st_large_realloc(large_t *h, size_t size) {
   if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  if (st_unlikely(_st_secure)) return large_realloc_guarded(h, size);
   size_t offset = (size_t)(h->block - (uint8_t *)h);
   size_t old_map = h->map_size;
   /* Growing: leave headroom (half as much again), so a block that keeps

@@ -13,7 +13,7 @@
  *   secure          0   1: hardened mode (docs/hardening.md): randomized
  *                       allocation order within a page, guard pages after
  *                       large blocks, freed blocks zeroed
- *   guard_sample    0   one small allocation in about this many gets a page
+ *   guard_sample 100000 one small allocation in about this many gets a page
  *                       of its own between guard pages (use-after-free and
  *                       overflow crash at the faulty access, with a report);
  *                       0 off (src/malloc/guarded.c)
@@ -74,7 +74,7 @@ static option_desc_t options[OPT_COUNT] = {
   [OPT_GC_FINALIZER_THREAD] = { "gc_finalizer_thread", 1, 0, 1, 0 },
   [OPT_GC_DEBUG]       = { "gc_debug",       0, 0, 2, 0 },
   [OPT_SECURE]         = { "secure",         0, 0, 1, 0 },
-  [OPT_GUARD_SAMPLE]   = { "guard_sample",   0, 0, 1L << 30, 0 },
+  [OPT_GUARD_SAMPLE]   = { "guard_sample", 100000, 0, 1L << 30, 0 },
   [OPT_GUARD_SLOTS]    = { "guard_slots",   64, 1, 65536, 0 },
 };
 

@@ -44,7 +44,9 @@
  * Invariant: a free block overlaps a purged unit iff it is held; held blocks
  * are never listed; purged units lie below capacity*block_size.  The charge
  * (limits.c) drops by the purged bytes and comes back at unpurge.
- * Limitation: a double free of a held block is not detected.
+ * A page with purged units has OWNER_SLOW in its owner word, so the owner's
+ * frees reach _st_heap_free_slow, which reports a free of a held block as a
+ * double free (a remote double free of one is not caught).
  */
 #include <string.h>
 #include <time.h>
@@ -76,6 +78,30 @@ void _st_page_init(page_t *page, unsigned cls) {
 
 static bool page_unpurge(page_t *page);
 
+/* Secure mode: the n fresh blocks at `first` go on the free list in a random
+ * order (Fisher-Yates with the owning heap's xorshift generator), so the
+ * address of the next allocation cannot be predicted from the last one. */
+static void page_extend_shuffled(page_t *page, uint8_t *first, uint32_t n) {
+  uint16_t order[ST_EXTEND_BYTES / 16];
+  heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
+  uint64_t x = h ? h->rng : _st_page_key(first) | 1;
+  for (uint32_t i = 0; i < n; i++) order[i] = (uint16_t)i;
+  for (uint32_t i = n - 1; i > 0; i--) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    uint32_t j = (uint32_t)(x % (i + 1));
+    uint16_t t = order[i]; order[i] = order[j]; order[j] = t;
+  }
+  if (h) h->rng = x;
+  block_t *list = page->free;
+  for (uint32_t i = 0; i < n; i++) {
+    block_t *b = (block_t *)(first + (size_t)order[i] * page->block_size);
+    st_set_next(page, b, list);
+    list = b;
+  }
+  page->free = list;
+  page->capacity += n;
+}
+
 bool _st_page_extend(page_t *page) {
   _st_page_arm(page);
   uint32_t left = page->reserved - page->capacity;
@@ -85,6 +111,7 @@ bool _st_page_extend(page_t *page) {
   if (n > left) n = left;
   size_t bs = page->block_size;
   uint8_t *first = page->start + (size_t)page->capacity * bs;
+  if (st_unlikely(_st_secure) && n > 1) { page_extend_shuffled(page, first, n); return true; }
   uint8_t *b = first;
   for (uint32_t i = 1; i < n; i++, b += bs) st_set_next(page, (block_t *)b, (block_t *)(b + bs));
   st_set_next(page, (block_t *)b, page->free);
@@ -138,6 +165,10 @@ static inline bool block_held(const page_t *page, size_t i) {
   unsigned first;
   uint64_t m = block_units(page, i, &first);
   return ((page->purged >> first) & m) != 0;
+}
+
+bool _st_page_block_held(const page_t *page, const void *b) {
+  return block_held(page, st_block_index(page, (size_t)((const uint8_t *)b - page->start)));
 }
 
 size_t _st_page_purged_bytes(const page_t *page) {
@@ -262,6 +293,10 @@ size_t _st_page_purge(page_t *page) {
   /* Unlist the blocks that will overlap a purged unit (keeping list order)
    * before the memory holding their links goes away. */
   __atomic_store_n(&page->purged, page->purged | cand, __ATOMIC_RELAXED);
+  /* the owner's frees now take the slow path, where a double free of a
+   * held block is caught (st_owner_word); abandoned pages have no owner */
+  uintptr_t o = atomic_load_explicit(&page->owner, memory_order_relaxed);
+  if (o != 0 && !(o & OWNER_SLOW)) atomic_store_explicit(&page->owner, o | OWNER_SLOW, memory_order_relaxed);
   block_t *keep = NULL;
   uint32_t removed = 0;
   block_t *last = NULL;
@@ -306,6 +341,8 @@ static bool page_unpurge(page_t *page) {
   page->free = list;
   page->held = 0;
   __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
+  uintptr_t o = atomic_load_explicit(&page->owner, memory_order_relaxed);
+  if (o != 0 && !_st_secure) atomic_store_explicit(&page->owner, o & ~OWNER_SLOW, memory_order_relaxed);
   page->purge_stamp = now_ms() | 1;
   return true;
 }
