@@ -1,0 +1,384 @@
+/* t_guarded.c -- sampled guarded allocations (src/malloc/guarded.c).
+ *
+ * Each crash case runs in a forked child that turns on guard_sample=1 (every
+ * small malloc from a warm page is sampled) and gets a guarded block from
+ * guarded_site(), a function named in the report's allocation call stack
+ * (this test is linked with -rdynamic so backtrace_symbols_fd can name it):
+ *  - a write one byte past the end: SIGSEGV, "heap-buffer-overflow", the
+ *    allocation call stack;
+ *  - a read after free: SIGSEGV, "use-after-free", both call stacks;
+ *  - a read one byte before a page-sized block: "heap-buffer-underflow";
+ *  - double free, interior free, a write into the rounding slack (found at
+ *    free): SIGABRT with the report;
+ *  - a fault elsewhere: the default action, no strata report; a handler the
+ *    program installed before the pool existed still runs (in a fresh
+ *    process: exec of this test with "chain").
+ * And in clean children: content and realloc across many sampled blocks,
+ * usable size and placement, aligned allocations, exhausting the slots (the
+ * fallback), 4 threads with sampling on, and fork.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <malloc.h>
+
+#include "strata/malloc.h"
+#include "strata/stats.h"
+#include "test.h"
+
+static size_t g_live(void) {
+  strata_stats_t st;
+  CHECK(strata_stats_get(&st) == 0, "strata_stats_get");
+  return st.guarded_live;
+}
+static strata_stats_t stats(void) {
+  strata_stats_t st;
+  CHECK(strata_stats_get(&st) == 0, "strata_stats_get");
+  return st;
+}
+
+static void sample_all(void) {
+  CHECK(strata_option_set("guard_sample", 1) == 0, "strata_option_set(guard_sample, 1): errno %d", errno);
+}
+
+/* A guarded block of n bytes (n <= 128 KiB): mallocs until one is sampled.
+ * Only mallocs served by the fast path (from a page's free list) are
+ * sampled; a fresh page carves blocks lazily (4 KiB at a time), so a block
+ * that was not sampled is freed to put it on the list for the next try. */
+__attribute__((noinline, visibility("default"))) void *guarded_site(size_t n) {
+  for (int k = 0; k < 16; k++) {
+    size_t before = g_live();
+    void *p = malloc(n);
+    CHECK(p != NULL, "malloc(%zu)", n);
+    if (g_live() > before) return p;
+    free(p);
+  }
+  CHECK(0, "no guarded block after 16 mallocs of %zu", n);
+  return NULL;
+}
+__attribute__((noinline, visibility("default"))) void free_site(void *p) { free(p); }
+
+/* ---- crash cases (children) */
+
+void overflow_case(void) {
+  sample_all();
+  volatile char *p = guarded_site(64);
+  CHECK(malloc_usable_size((void *)p) == 64, "usable %zu", malloc_usable_size((void *)p));
+  p[63] = 1;
+  p[64] = 1;                                   /* must fault */
+  fprintf(stderr, "NOT REACHED\n");
+}
+void uaf_case(void) {
+  sample_all();
+  volatile char *p = guarded_site(100);
+  p[99] = 7;
+  free_site((void *)p);
+  fprintf(stderr, "read %d\n", p[3]);           /* must fault */
+}
+void underflow_case(void) {
+  sample_all();
+  volatile char *p = guarded_site(4096);
+  p[0] = 1;
+  fprintf(stderr, "read %d\n", p[-1]);          /* the page before is PROT_NONE */
+}
+void double_free_case(void) {
+  sample_all();
+  void *p = guarded_site(48);
+  free_site(p);
+  free(p);
+}
+void interior_free_case(void) {
+  sample_all();
+  char *p = guarded_site(256);
+  free(p + 16);
+}
+void slack_case(void) {
+  sample_all();
+  volatile char *p = guarded_site(60);          /* usable 64: 4 bytes of slack */
+  p[61] = 1;
+  free((void *)p);
+}
+void realloc_freed_case(void) {
+  sample_all();
+  void *p = guarded_site(80);
+  free(p);
+  p = realloc(p, 200);
+}
+void wild_case(void) {
+  sample_all();
+  free(guarded_site(32));                       /* the pool and its handler exist */
+  volatile int *q = (volatile int *)(uintptr_t)16;
+  *q = 1;
+}
+
+static void expect_signal(const char *name, void (*fn)(void), int sig, const char *const *want) {
+  static char buf[32768];
+  int st = test_in_child(fn, buf, sizeof buf);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == sig, "%s: expected signal %d, got %s %d; stderr:\n%s", name, sig,
+        WIFSIGNALED(st) ? "signal" : "exit status", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), buf);
+  for (int i = 0; want[i]; i++)
+    CHECK(strstr(buf, want[i]) != NULL, "%s: no \"%s\" in the report:\n%s", name, want[i], buf);
+  CHECK(strstr(buf, "NOT REACHED") == NULL, "%s: the access did not fault", name);
+  printf("ok: %s (signal %d)\n", name, sig);
+  if (getenv("T_GUARDED_VERBOSE")) printf("%s\n", buf);
+}
+
+/* ---- clean cases */
+
+static uint64_t rs = 0x1234567;
+static size_t rsize(void) {
+  uint64_t r = rnd_next(&rs);
+  switch (r % 8) {
+  case 0: return r >> 50;                       /* 0 .. 16 KiB */
+  case 1: return (r >> 47) % (128 << 10) + 1;   /* up to 128 KiB */
+  default: return (r >> 40) % 300;
+  }
+}
+
+void content_case(void) {
+  sample_all();
+  size_t live0 = g_live();                      /* the parent's, if it sampled (STRATA_OPTIONS) */
+  enum { N = 200 };
+  blk_t b[N];
+  memset(b, 0, sizeof b);
+  for (int op = 0; op < 40000; op++) {
+    int i = (int)(rnd_next(&rs) % N);
+    if (b[i].p == NULL) { b[i] = blk_new(rsize(), (uint64_t)op, "malloc"); continue; }
+    blk_vfy(&b[i], "before realloc/free");
+    uint64_t r = rnd_next(&rs) % 3;
+    if (r == 0) { free(b[i].p); b[i].p = NULL; continue; }
+    size_t n = rsize();
+    void *q = realloc(b[i].p, n);
+    CHECK(q != NULL || n == 0, "realloc(%zu)", n);
+    size_t keep = n < b[i].n ? n : b[i].n;
+    CHECK(pat_check(q, keep, b[i].seed) == 0, "realloc lost content (%zu -> %zu)", b[i].n, n);
+    CHECK(malloc_usable_size(q) >= n, "usable %zu < %zu", malloc_usable_size(q), n);
+    b[i].p = q; b[i].n = n;
+    blk_fill(&b[i], (uint64_t)op);
+  }
+  for (int i = 0; i < N; i++) if (b[i].p) { blk_vfy(&b[i], "end"); free(b[i].p); }
+  strata_stats_t st = stats();
+  CHECK(st.guarded_sampled > 1000, "only %zu sampled", st.guarded_sampled);
+  CHECK(st.guarded_detections == 0, "%zu detections", st.guarded_detections);
+  CHECK(st.guarded_live == live0, "%zu guarded blocks still live", st.guarded_live - live0);
+  fprintf(stderr, "  content: %zu sampled, %zu fallbacks\n", st.guarded_sampled, st.guarded_fallbacks);
+}
+
+void usable_case(void) {
+  sample_all();
+  static const size_t sizes[] = { 0, 1, 15, 16, 17, 24, 60, 64, 100, 1000, 4095, 4096, 4097, 8192, 12288,
+                                  65536, 100000, 131072 };
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t n = sizes[k];
+    char *p = guarded_site(n);
+    size_t u = malloc_usable_size(p);
+    CHECK(u >= n && u < n + 16 + (n == 0 ? 1 : 0), "size %zu: usable %zu", n, u);
+    CHECK(((uintptr_t)p & 15) == 0, "size %zu: %p not 16-aligned", n, (void *)p);
+    CHECK(((uintptr_t)(p + u) & 4095) == 0, "size %zu: block %p+%zu does not end on a page", n, (void *)p, u);
+    size_t low = n & -n;                          /* natural alignment, like a size class */
+    if (low > 65536) low = 65536;
+    if (n && low > 16) CHECK(((uintptr_t)p & (low - 1)) == 0, "size %zu: %p not %zu-aligned", n, (void *)p, low);
+    memset(p, 0x5a, u);                           /* the whole usable size is the program's */
+    free(p);
+  }
+  fprintf(stderr, "  usable sizes ok\n");
+}
+
+void aligned_case(void) {
+  sample_all();
+  int guarded = 0;
+  for (size_t align = 16; align <= 65536; align *= 2)
+    for (int rep = 0; rep < 6; rep++) {
+      size_t n = rep == 0 ? align : (size_t)(rnd_next(&rs) % 5000) + 1;
+      void *p[4];
+      for (int j = 0; j < 4; j++) {
+        size_t before = g_live();
+        CHECK(posix_memalign(&p[j], align, n) == 0, "posix_memalign(%zu, %zu)", align, n);
+        CHECK(((uintptr_t)p[j] & (align - 1)) == 0, "posix_memalign(%zu, %zu) = %p", align, n, p[j]);
+        guarded += g_live() > before;
+        memset(p[j], 1, n);
+      }
+      void *q = aligned_alloc(align, align * 2);
+      CHECK(q && ((uintptr_t)q & (align - 1)) == 0, "aligned_alloc(%zu)", align);
+      free(q);
+      for (int j = 0; j < 4; j++) free(p[j]);
+    }
+  CHECK(guarded > 50, "only %d aligned allocations were guarded", guarded);
+  fprintf(stderr, "  aligned: %d guarded\n", guarded);
+}
+
+void exhaust_case(void) {
+  sample_all();
+  long slots = strata_option_get("guard_slots");
+  strata_stats_t a = stats();
+  enum { N = 400 };
+  void *p[N];
+  for (int i = 0; i < N; i++) { p[i] = malloc(40); CHECK(p[i], "malloc"); memset(p[i], i, 40); }
+  strata_stats_t b = stats();
+  CHECK(b.guarded_live == (size_t)slots, "live %zu, slots %ld", b.guarded_live, slots);
+  CHECK(b.guarded_fallbacks - a.guarded_fallbacks >= (size_t)(N - slots - 20),
+        "fallbacks %zu", b.guarded_fallbacks - a.guarded_fallbacks);
+  for (int i = 0; i < N; i++) free(p[i]);
+  CHECK(g_live() == a.guarded_live, "live after free: %zu, before %zu", g_live(), a.guarded_live);
+  for (int i = 0; i < 10; i++) p[i] = malloc(40);
+  CHECK(g_live() >= a.guarded_live + 9, "freed slots not reused: live %zu", g_live());
+  for (int i = 0; i < 10; i++) free(p[i]);
+  fprintf(stderr, "  exhaust: %ld slots, %zu fallbacks\n", slots, b.guarded_fallbacks - a.guarded_fallbacks);
+}
+
+static void *mt_worker(void *arg) {
+  uint64_t s = (uint64_t)(uintptr_t)arg * 7919 + 1;
+  blk_t b[64];
+  memset(b, 0, sizeof b);
+  for (int op = 0; op < 30000; op++) {
+    int i = (int)(rnd_next(&s) % 64);
+    if (b[i].p) { blk_vfy(&b[i], "mt"); free(b[i].p); b[i].p = NULL; }
+    else b[i] = blk_new(rnd_next(&s) % 2000, (uint64_t)op, "mt malloc");
+  }
+  for (int i = 0; i < 64; i++) if (b[i].p) { blk_vfy(&b[i], "mt end"); free(b[i].p); }
+  return NULL;
+}
+void threads_case(void) {
+  sample_all();
+  size_t live0 = g_live();
+  strata_option_set("guard_sample", 3);
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) t[i] = test_spawn(mt_worker, (void *)(uintptr_t)(i + 1));
+  for (int i = 0; i < 4; i++) test_join(t[i]);
+  strata_stats_t st = stats();
+  CHECK(st.guarded_sampled > 1000 && st.guarded_detections == 0 && st.guarded_live <= live0 + 4,   /* the C library may keep a block per exited thread */
+        "sampled %zu detections %zu live %zu", st.guarded_sampled, st.guarded_detections, st.guarded_live);
+  fprintf(stderr, "  threads: %zu sampled, %zu fallbacks\n", st.guarded_sampled, st.guarded_fallbacks);
+}
+
+void fork_case(void) {
+  sample_all();
+  char *p = guarded_site(64);
+  memset(p, 3, 64);
+  pid_t pid = fork();
+  CHECK(pid >= 0, "fork");
+  if (pid == 0) {
+    alarm(10);
+    for (int i = 0; i < 64; i++) if (p[i] != 3) _exit(2);
+    free(p);                                    /* the pool is valid in the child */
+    size_t live0 = g_live();
+    void *q = guarded_site(64);
+    free(q);
+    _exit(g_live() == live0 ? 0 : 3);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork child status %#x", st);
+  CHECK(p[10] == 3, "parent's block changed");
+  free(p);
+  fprintf(stderr, "  fork ok\n");
+}
+
+static void expect_clean(const char *name, void (*fn)(void)) {
+  static char buf[32768];
+  int st = test_in_child(fn, buf, sizeof buf);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: child failed (status %#x); stderr:\n%s", name, st, buf);
+  CHECK(strstr(buf, "strata:") == NULL, "%s: unexpected report:\n%s", name, buf);
+  printf("ok: %s\n%s", name, buf);
+}
+
+/* ---- "chain": run as a fresh process (exec), so no pool exists yet */
+
+static void user_handler(int sig, siginfo_t *si, void *uc) {
+  (void)si; (void)uc;
+  static const char msg[] = "user handler ran\n";
+  if (write(2, msg, sizeof msg - 1) < 0) _exit(43);
+  _exit(sig == SIGSEGV ? 42 : 44);
+}
+static int chain_main(const char *what) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = user_handler;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, NULL);
+  sample_all();
+  volatile char *p = guarded_site(32);
+  if (strcmp(what, "pool") == 0) p[32] = 1;          /* reported, then the user's handler */
+  else *(volatile int *)(uintptr_t)24 = 1;           /* only the user's handler */
+  return 0;
+}
+static void run_chain(const char *what, int want_report) {
+  char buf[16384];
+  int fd[2];
+  CHECK(pipe(fd) == 0, "pipe");
+  fflush(stdout);
+  pid_t pid = fork();
+  CHECK(pid >= 0, "fork");
+  if (pid == 0) {
+    close(fd[0]);
+    dup2(fd[1], 2);
+    setenv("STRATA_OPTIONS", "guard_sample=0", 1);
+    execl("/proc/self/exe", "t_guarded", "chain", what, (char *)NULL);
+    _exit(99);
+  }
+  close(fd[1]);
+  size_t len = 0;
+  ssize_t r;
+  while (len + 1 < sizeof buf && (r = read(fd[0], buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
+  buf[len] = 0;
+  close(fd[0]);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42, "chain %s: status %#x; stderr:\n%s", what, st, buf);
+  CHECK(strstr(buf, "user handler ran") != NULL, "chain %s: no user handler:\n%s", what, buf);
+  CHECK((strstr(buf, "heap-buffer-overflow") != NULL) == want_report, "chain %s: report %s expected:\n%s",
+        what, want_report ? "" : "not", buf);
+  printf("ok: chain %s\n", what);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "chain") == 0) return chain_main(argv[2]);
+  Dl_info info;
+  memset(&info, 0, sizeof info);
+  CHECK(dladdr((void *)&malloc, &info) != 0 && info.dli_fname && strstr(info.dli_fname, "libstrata"),
+        "malloc resolves into %s, not libstrata", info.dli_fname ? info.dli_fname : "?");
+
+  run_chain("pool", 1);
+  run_chain("wild", 0);
+
+  static const char *const ovf[] = { "strata: heap-buffer-overflow", "write at", "offset 64 of the 64-byte block",
+                                     "allocated by", "guarded_site", "faulting access", "overflow_case", NULL };
+  expect_signal("overflow", overflow_case, SIGSEGV, ovf);
+  static const char *const uaf[] = { "strata: use-after-free", "read at", "100-byte block", "allocated by",
+                                     "guarded_site", "freed by", "free_site", "faulting access", NULL };
+  expect_signal("use-after-free", uaf_case, SIGSEGV, uaf);
+  static const char *const udf[] = { "strata: heap-buffer-underflow", "4096-byte block", "guarded_site", NULL };
+  expect_signal("underflow", underflow_case, SIGSEGV, udf);
+  static const char *const dbl[] = { "double free", "allocated by", "guarded_site", "freed by", "free_site",
+                                     "this call", "double_free_case", NULL };
+  expect_signal("double free", double_free_case, SIGABRT, dbl);
+  static const char *const inv[] = { "invalid pointer", "offset 16", "guarded_site", NULL };
+  expect_signal("interior free", interior_free_case, SIGABRT, inv);
+  static const char *const slk[] = { "heap-buffer-overflow", "the bytes after a guarded block were written",
+                                     "60 bytes", NULL };
+  expect_signal("slack overwritten", slack_case, SIGABRT, slk);
+  static const char *const rfr[] = { "use of a freed guarded block", "freed by", "realloc(): invalid pointer", NULL };
+  expect_signal("realloc of freed", realloc_freed_case, SIGABRT, rfr);
+  static const char *const wild[] = { NULL };
+  expect_signal("fault elsewhere", wild_case, SIGSEGV, wild);
+  {
+    static char buf[4096];
+    int st = test_in_child(wild_case, buf, sizeof buf);
+    CHECK(WIFSIGNALED(st) && strstr(buf, "strata:") == NULL, "a fault outside the pool was reported:\n%s", buf);
+  }
+
+  expect_clean("content and realloc", content_case);
+  expect_clean("usable size and placement", usable_case);
+  expect_clean("aligned", aligned_case);
+  expect_clean("slots exhausted", exhaust_case);
+  expect_clean("threads", threads_case);
+  expect_clean("fork", fork_case);
+  printf("t_guarded: all ok\n");
+  return 0;
+}
