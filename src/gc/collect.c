@@ -46,6 +46,7 @@
  * the live heap is to the limit, the more often the collector runs.
  */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include "gc/internal.h"
 
@@ -201,11 +202,13 @@ static void cycle_mark(void) {
   pthread_mutex_lock(&gc_fin_lock);
   _st_gc_mark_fin_roots();
   pthread_mutex_unlock(&gc_fin_lock);
-  do {
+  for (;;) {
     _st_gc_drain(true);
     _st_gc_take_shaded();
     _st_gc_take_pool();
-  } while (!_st_gc_mark_idle());
+    if (_st_gc_mark_idle()) break;
+    if (_st_gc_mark_waiting()) sched_yield();     /* only assists hold work: let them finish */
+  }
 }
 
 /* Step 5. */

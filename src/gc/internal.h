@@ -290,6 +290,7 @@ ST_INTERNAL bool _st_gc_is_marked(const void *obj); /* obj: an object start */
 ST_INTERNAL size_t _st_gc_marked_bytes(void);       /* this cycle's live bytes so far */
 ST_INTERNAL size_t _st_gc_assist(size_t budget);   /* one mark-assist slice (in a critical section) */
 ST_INTERNAL void _st_gc_take_pool(void);           /* collector: assist pool -> mark stack */
+ST_INTERNAL bool _st_gc_mark_waiting(void);        /* only assist slices hold grey objects */
 ST_INTERNAL void _st_gc_assist_maybe(gc_thread_t *t, size_t more);  /* pacer: assist if behind */
 extern _Atomic size_t gc_assist_bytes ST_INTERNAL;
 extern _Atomic uint64_t gc_assist_ns ST_INTERNAL;

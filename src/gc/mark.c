@@ -40,6 +40,7 @@ typedef struct marker {
 static marker_t coll;                /* the collector's */
 static _Atomic int pool_n;           /* chunks of grey objects on the assist pool */
 static _Atomic size_t assist_marked; /* bytes marked by assists this cycle */
+static _Atomic int assist_active;    /* slices holding grey objects of their own */
 static uint8_t mark_value;           /* this cycle's, set by mark_begin */
 static int mark_overflow;            /* a chunk could not be mapped */
 
@@ -342,7 +343,8 @@ void _st_gc_take_shaded(void) {
 /* Anything left to mark? (collector) */
 bool _st_gc_mark_idle(void) {
   return (coll.top == NULL || (coll.top->n == 0 && coll.top->prev == NULL)) && shade_q == NULL &&
-         atomic_load_explicit(&pool_n, memory_order_acquire) == 0;
+         atomic_load_explicit(&pool_n, memory_order_acquire) == 0 &&
+         atomic_load_explicit(&assist_active, memory_order_acquire) == 0;
 }
 
 void _st_gc_mark_fork_child(void) { pthread_mutex_init(&mark_lock, NULL); }
@@ -360,7 +362,9 @@ void _st_gc_mark_fork_child(void) { pthread_mutex_init(&mark_lock, NULL); }
  * stack, the pool, a shade buffer or shade_q.  A slice never outlives a
  * stop (stops wait for the critical section), so the termination stop
  * finds all of them (_st_gc_take_pool).  The collector stops its concurrent
- * drain only when its stack, shade_q and the pool are all empty. */
+ * drain only when its stack, shade_q and the pool are all empty and no
+ * slice holds work (assist_active): otherwise what a slice puts back would
+ * be marked in the termination stop, with every thread waiting. */
 #define WCHUNK 254
 typedef struct wchunk { struct wchunk *next; size_t n; uint8_t *e[WCHUNK]; } wchunk_t;
 static wchunk_t *pool;                /* grey objects given away (mark_lock) */
@@ -412,7 +416,11 @@ size_t _st_gc_assist(size_t budget) {
   marker_t m = {0};
   pthread_mutex_lock(&mark_lock);
   wchunk_t *w = pool;
-  if (w) { pool = w->next; atomic_fetch_sub_explicit(&pool_n, 1, memory_order_relaxed); }
+  if (w) {
+    pool = w->next;
+    atomic_fetch_sub_explicit(&pool_n, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&assist_active, 1, memory_order_relaxed);
+  }
   m.spare = aspare;
   if (aspare) aspare = aspare->prev;
   pthread_mutex_unlock(&mark_lock);
@@ -446,6 +454,7 @@ size_t _st_gc_assist(size_t budget) {
     wfree = w;
   }
   if (m.spare) { m.spare->prev = aspare; aspare = m.spare; }
+  atomic_fetch_sub_explicit(&assist_active, 1, memory_order_release);
   pthread_mutex_unlock(&mark_lock);
   atomic_fetch_add_explicit(&assist_marked, m.marked, memory_order_relaxed);
   atomic_fetch_add_explicit(&gc_assist_bytes, done, memory_order_relaxed);
@@ -471,6 +480,13 @@ void _st_gc_take_pool(void) {
     pthread_mutex_unlock(&mark_lock);
     w = next;
   }
+}
+
+/* Nothing for the collector to do but wait for assist slices? */
+bool _st_gc_mark_waiting(void) {
+  return (coll.top == NULL || (coll.top->n == 0 && coll.top->prev == NULL)) &&
+         atomic_load_explicit(&pool_n, memory_order_acquire) == 0 &&
+         atomic_load_explicit(&assist_active, memory_order_acquire) != 0;
 }
 
 /* This cycle's live bytes so far: the collector's marks and the assists'. */
