@@ -58,7 +58,7 @@ TOOL     := $(if $(TOOL_SRC),$(BUILD)/strata)
 all: lib $(TESTS) $(HELPERS) $(BENCHES) $(OWN_BENCHES) $(GC_BENCHES) $(TOOL)
 lib: $(SO) $(AR_LIB)
 
-$(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h include/strata/*.h) Makefile
+$(BUILD)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h include/strata/*.h) Makefile
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(LIB_CFLAGS) -c $< -o $@
@@ -129,6 +129,8 @@ test:
 	@sh tests/deps.sh
 	@$(MAKE) --no-print-directory all
 	@sh tests/run.sh $(BUILD)
+	@echo "== the whole suite again in secure mode (STRATA_OPTIONS=secure=1, docs/hardening.md)"
+	@STRATA_OPTIONS=secure=1 sh tests/run.sh $(BUILD)
 	@$(MAKE) --no-print-directory sanitize
 
 # UBSan and TSan on the explicit strata_ API: the library is compiled into the

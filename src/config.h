@@ -17,6 +17,21 @@
                                  local free (docs/hardening.md).  0 only to
                                  measure what they cost (bench/hardening.sh). */
 #endif
+#ifndef STRATA_SECURE_DEFAULT
+#define STRATA_SECURE_DEFAULT 0  /* the default of option `secure`: build with
+                                 -DSTRATA_SECURE_DEFAULT=1 for a library that
+                                 is hardened unless STRATA_OPTIONS=secure=0 */
+#endif
+/* The parts of STRATA_CHECKS, to measure each (bench/hardening.sh): */
+#ifndef STRATA_CHECK_INTERIOR
+#define STRATA_CHECK_INTERIOR STRATA_CHECKS   /* interior-pointer free (5 instructions) */
+#endif
+#ifndef STRATA_CHECK_POP
+#define STRATA_CHECK_POP (STRATA_CHECKS && STRATA_SECURE_DEFAULT)  /* the block malloc
+                                 pops lies in its page's segment (4 instructions):
+                                 secure builds only; elsewhere the encoded link
+                                 alone keeps a forged one from choosing the address */
+#endif
 #ifndef STRATA_OVERRIDE
 #define STRATA_OVERRIDE 1     /* 1: also export malloc, free, ... and operator new */
 #endif

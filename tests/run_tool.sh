@@ -40,15 +40,9 @@ set -- $(cat "$T/leaky.out")
 small=$2 medium=$3 span=$4 large=$5
 [ "$small" -eq 176 ] || fail "usable size of a 176-byte block is $small"
 [ "$medium" -ge 12000 ] && [ "$medium" -le 13500 ] || fail "usable size of a 12000-byte block is $medium"
-spans="$span span 2"
-case "${STRATA_OPTIONS:-}" in
-  *secure=1*)   # secure mode: 300 KiB blocks are large blocks (guard page after), listed by size asked
-    [ "$span" -ge 307200 ] || fail "usable size of a 300 KiB block is $span"
-    spans="307200 large 2" ;;
-  *) [ "$span" -ge 307200 ] && [ $((span % 65536)) -eq 0 ] || fail "usable size of a 300 KiB span block is $span (whole 64 KiB slices expected)" ;;
-esac
+[ "$span" -ge 307200 ] && [ $((span % 65536)) -eq 0 ] || fail "usable size of a 300 KiB span block is $span (whole 64 KiB slices expected)"
 [ "$large" -eq 3145728 ] || fail "leaky says the large block asked for $large bytes"
-for want in "$small small 7" "$medium medium 3" "$spans" "$large large 1"; do
+for want in "$small small 7" "$medium medium 3" "$span span 2" "$large large 1"; do
   set -- $want
   got=$(leak_count "$T/leaky.err" "$1" "$2")
   [ "$got" = "$3" ] || fail "leak table: $got blocks of $1 ($2), expected exactly $3"

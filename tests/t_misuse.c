@@ -182,6 +182,17 @@ static void list_overwrite(void) {
   (void)c;
 }
 
+/* An underflow out of the first span of a segment reaches the guard page
+ * in front of it, not the page descriptors (segment.c). */
+static void underflow_into_metadata(void) {
+  char *p = malloc(16);
+  CHECK(p != NULL, "malloc");
+  uintptr_t seg = (uintptr_t)p & ~(((uintptr_t)4 << 20) - 1);
+  volatile char *q = (char *)(seg + (64 << 10) - 1);   /* the byte before slice 1 */
+  *q = 1;                                  /* must fault */
+  CHECK(0, "writing just below a segment's slice 1 did not fault");
+}
+
 /* on_misuse=ignore: every kind is reported, counted, and the heap stays
  * sound (no block handed out twice, the invariant check passes). */
 static void all_ignored(void) {
@@ -221,11 +232,24 @@ int main(void) {
   expect_report("free_sized with a size far below the block", sized_free_too_small, "size does not match", NULL);
   expect_report("free_sized of a large block with a wrong size", sized_free_large_wrong, "size does not match", NULL);
   expect_report("realloc of a freed small block", realloc_freed, "already freed", "size class 80 bytes");
-  expect_report("realloc of a freed span block", realloc_freed_span,
-                strata_option_get("secure") == 1 ? "realloc(): invalid pointer" : "already freed", NULL);
-  expect_report("malloc after a freed block's link was overwritten", list_overwrite, "corrupted free list", "size class 64 bytes");
+  expect_report("realloc of a freed span block", realloc_freed_span, "already freed", NULL);
+  {   /* a forged link never becomes an allocation: secure builds report it, others fault on it */
+    char buf[4096];
+    int st = test_in_child(list_overwrite, buf, sizeof buf);
+    CHECK(WIFSIGNALED(st) && (WTERMSIG(st) == SIGSEGV ||
+                              (WTERMSIG(st) == SIGABRT && strstr(buf, "corrupted free list"))),
+          "malloc after a freed block's link was overwritten: status %#x; stderr: %s", st, buf);
+    printf("ok: malloc after a freed block's link was overwritten -> %s\n",
+           WTERMSIG(st) == SIGSEGV ? "SIGSEGV on the decoded link" : buf);
+  }
   expect_report("double free of a small block (size class in the report)", small_double_free, "double free", "size class 48 bytes");
   expect_clean("every kind with on_misuse=ignore: counted, heap sound", all_ignored);
+  {
+    char buf[4096];
+    int st = test_in_child(underflow_into_metadata, buf, sizeof buf);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "underflow into a segment header: status %#x; %s", st, buf);
+    printf("ok: an underflow out of slice 1 faults on the guard page before the segment header\n");
+  }
   expect_abort("double free of a cached large block", large_double_free_cached);
   expect_abort("double free of a cached large block from another thread", large_double_free_cached_other_thread);
   expect_abort("free of a large block's old address after a moving realloc", large_double_free_after_move);

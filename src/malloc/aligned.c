@@ -29,7 +29,7 @@ static void *alloc_aligned(size_t align, size_t size) {
       _st_error("aligned_alloc: class not naturally aligned", NULL);
     return strata_malloc(rounded);
   }
-  if (align <= ST_SLICE_SIZE && size <= ST_SPAN_BLOCK_MAX && !_st_secure)
+  if (align <= ST_SLICE_SIZE && size <= ST_SPAN_BLOCK_MAX)
     return _st_spanblock_alloc(size ? size : 1, 0);      /* spans start on 64 KiB */
   if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
   return _st_large_alloc(size, align, 0);

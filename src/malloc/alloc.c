@@ -26,7 +26,7 @@ STRATA_API ST_SCALAR void *strata_malloc(size_t size) {
   block_t *b = page->free;
   if (st_likely(b != NULL)) {
     if (st_unlikely(--heap->sample_left == 0)) return _st_guarded_sample(heap, size);
-    if (STRATA_CHECKS && st_unlikely(((uintptr_t)b ^ (uintptr_t)page) >> ST_SEGMENT_SHIFT)) return _st_list_corrupt(heap, page, b, size);
+    if (STRATA_CHECK_POP && st_unlikely(((uintptr_t)b ^ (uintptr_t)page) >> ST_SEGMENT_SHIFT)) return _st_list_corrupt(heap, page, b, size);
     page->free = st_next(page, b);
     page->used++;
     if (STRATA_CHECKS) ((uintptr_t *)b)[1] = 0;
@@ -100,7 +100,7 @@ STRATA_API void strata_free(void *p) {
     block_t *b = p;
     uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
     if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
-      if (STRATA_CHECKS && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
+      if (STRATA_CHECK_INTERIOR && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
       uintptr_t key = _st_free_key;
       if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
       st_set_next(page, b, page->free);
@@ -118,7 +118,7 @@ STRATA_API void strata_free(void *p) {
 STRATA_API void *strata_calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
-  if (total > ST_SPAN_BLOCK_MAX || (_st_secure && total > ST_MEDIUM_MAX)) {   /* fresh mappings are zero */
+  if (total > ST_SPAN_BLOCK_MAX) {             /* fresh mappings are already zero */
     if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
     return _st_large_alloc(total, 0, 1);
   }

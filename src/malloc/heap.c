@@ -332,10 +332,9 @@ static void *orphan_malloc(size_t size) {
   return p;
 }
 
-/* Above the size classes: a span block up to 1 MiB, else a large block
- * (always in secure mode: large blocks end at a guard page). */
+/* Above the size classes: a span block up to 1 MiB, else a large block. */
 static void *heap_alloc_big(size_t size) {
-  return size <= ST_SPAN_BLOCK_MAX && !_st_secure ? _st_spanblock_alloc(size, 0) : _st_large_alloc(size, 0, 0);
+  return size <= ST_SPAN_BLOCK_MAX ? _st_spanblock_alloc(size, 0) : _st_large_alloc(size, 0, 0);
 }
 
 void *_st_heap_malloc_slow(heap_t *h, size_t size) {

@@ -73,7 +73,7 @@ static option_desc_t options[OPT_COUNT] = {
   [OPT_GC_MAX_HEAP]    = { "gc_max_heap", 16L << 30, 64L << 20, 64 * TB, 1 },
   [OPT_GC_FINALIZER_THREAD] = { "gc_finalizer_thread", 1, 0, 1, 0 },
   [OPT_GC_DEBUG]       = { "gc_debug",       0, 0, 2, 0 },
-  [OPT_SECURE]         = { "secure",         0, 0, 1, 0 },
+  [OPT_SECURE]         = { "secure",   STRATA_SECURE_DEFAULT, 0, 1, 0 },
   [OPT_GUARD_SAMPLE]   = { "guard_sample", 100000, 0, 1L << 30, 0 },
   [OPT_GUARD_SLOTS]    = { "guard_slots",   64, 1, 65536, 0 },
 };

@@ -134,6 +134,16 @@ static segment_t *segment_new(void) {
   }
   long thp = _st_option(OPT_THP);
   if (thp != 1) _st_os_hint_huge(s, ST_SEGMENT_SIZE, thp == 2);   /* 1: the system's default */
+  /* A guard page between the metadata and the first blocks: the header
+   * needs far less than its slice, so the slice's last OS page becomes
+   * PROT_NONE and an underflow out of slice 1 faults instead of reaching
+   * the page descriptors.  Best effort: without it the segment still works. */
+  size_t ps = _st_os_page_size();
+  if (sizeof(segment_t) + ps <= ST_SLICE_SIZE) {
+    int saved = errno;
+    (void)_st_os_decommit((uint8_t *)s + ST_SLICE_SIZE - ps, ps);
+    errno = saved;
+  }
   s->free_mask = ALL_SLICES_FREE;             /* the mapping is fresh: all zero */
   s->max_run = ST_SLICES - 1;
   for (unsigned i = 0; i < ST_SLICES; i++) s->pages[i].span = &s->pages[i];

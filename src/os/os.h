@@ -46,6 +46,8 @@ ST_INTERNAL size_t _st_os_maps(void), _st_os_unmaps(void);
 ST_INTERNAL size_t _st_os_calls(void), _st_os_purges(size_t *bytes);
 /* Fault injection for tests: the next `n` mapping calls fail with ENOMEM. */
 ST_INTERNAL void   _st_os_fail_next(int n);
+/* ... or only the k-th call from now (k >= 1; 0 cancels): fault sweeps. */
+ST_INTERNAL void   _st_os_fail_at(int k);
 /* Write a whole buffer to a file descriptor without allocating. */
 ST_INTERNAL void   _st_os_write(int fd, const char *buf, size_t len);
 

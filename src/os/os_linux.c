@@ -28,7 +28,7 @@ static size_t os_page = 4096;
 static _Atomic size_t os_map_count, os_unmap_count;
 static _Atomic size_t os_other_count;                 /* madvise, mremap, mprotect */
 static _Atomic size_t os_purge_count, os_purge_bytes;
-static _Atomic int os_fail_count;               /* fault injection (tests) */
+static _Atomic int os_fail_count, os_fail_at;               /* fault injection (tests) */
 /* Next hinted address for aligned mappings: starts at 2 TiB, grows up. */
 static _Atomic uintptr_t os_hint;
 #define OS_HINT_BASE  ((uintptr_t)2 << 40)
@@ -45,11 +45,16 @@ size_t _st_os_page_size(void) {
 }
 
 void _st_os_fail_next(int n) { atomic_store(&os_fail_count, n); }
+void _st_os_fail_at(int k) { atomic_store(&os_fail_at, k); }
 
 static int os_should_fail(void) {
   int n = atomic_load_explicit(&os_fail_count, memory_order_relaxed);
   while (n > 0) {
     if (atomic_compare_exchange_weak(&os_fail_count, &n, n - 1)) return 1;
+  }
+  int k = atomic_load_explicit(&os_fail_at, memory_order_relaxed);
+  while (k > 0) {
+    if (atomic_compare_exchange_weak(&os_fail_at, &k, k - 1)) return k == 1;
   }
   return 0;
 }
@@ -126,6 +131,7 @@ int _st_os_commit(void *p, size_t size) {
 }
 
 int _st_os_decommit(void *p, size_t size) {
+  if (os_should_fail()) { errno = ENOMEM; return -1; }
   /* Replacing the range with a fresh PROT_NONE mapping drops the pages and
    * the commit charge in one call. */
   void *q = mmap(p, size, PROT_NONE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -134,6 +140,7 @@ int _st_os_decommit(void *p, size_t size) {
 }
 
 int _st_os_reset(void *p, size_t size) {
+  if (os_should_fail()) return -1;              /* errno untouched, as below */
   int saved = errno;
   int r = madvise(p, size, MADV_DONTNEED);
   errno = saved;
