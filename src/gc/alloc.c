@@ -1,13 +1,17 @@
 /* Allocation and sweeping.
  *
- * Fast path (no lock, no atomic read-modify-write): the thread's cache holds
- * one span per (kind, class); pop a slot from its free list, zero it, write
- * its state byte (born marked with the current epoch) and, for typed
- * objects, its type.  The whole of it runs with in_alloc set, so a thread
- * stop never sees it half done (world.c).
+ * Fast path (no lock, no atomic read-modify-write; inlined into each entry
+ * point, objects up to GC_SMALL_MAX): the thread's cache holds one span per
+ * (kind, class); pop a slot from its free list, or bump through the span's
+ * never-used tail (a fresh span has no free list), zero it, write its state
+ * byte (born marked with the current epoch) and, for objects of mixed typed
+ * spans, its type.  The whole of it runs with in_alloc set, so a thread
+ * stop never sees it half done (world.c).  Type descriptors are validated
+ * where a span first takes one (slow path), not on every call.
  *
- * Slow path (gc_lock): give the exhausted span back (to `full`), run the
- * pacer (which may collect), then find a span for (kind, class):
+ * Slow path: pay a mark assist if the pacer asks for one (collect.c; no
+ * lock held), then under gc_lock give the exhausted span back (to `full`),
+ * run the pacer (which may collect), then find a span for (kind, class):
  *   1. a swept span with free slots (`partial`);
  *   2. an unswept one, swept now (lazy sweeping; spans that turn out empty
  *      go back to the page allocator);
