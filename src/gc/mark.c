@@ -266,6 +266,8 @@ void _st_gc_mark_ranges(void) {
  * frames and what its barrier shaded. */
 void _st_gc_mark_thread(gc_thread_t *t) {
   if (t == gc_self) {
+    __builtin_unwind_init();                        /* callee-saved registers into this frame
+                                                       (setjmp mangles rbp) */
     jmp_buf regs;                                   /* spill the caller's registers */
     setjmp(regs);
     mark_stack_of(t, _st_gc_sp_below());

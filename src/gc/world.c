@@ -137,6 +137,13 @@ ST_NOINLINE uint8_t *_st_gc_sp_below(void) {
 }
 
 void _st_gc_safepoint(void) {
+  /* Every callee-saved register of the interrupted code is saved in this
+   * frame by the prologue (scanned: the stack is read from below it, see
+   * _st_gc_sp_below).  setjmp alone is not enough: glibc stores rbp (and
+   * rsp, pc) mangled in the jmp_buf, so an object the caller held in rbp --
+   * the allocation fast path keeps the new object there -- was invisible
+   * to the scan. */
+  __builtin_unwind_init();
   gc_thread_t *t = gc_self;
   sigset_t block, old;
   sigemptyset(&block);
