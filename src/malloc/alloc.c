@@ -63,6 +63,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
   else if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) {
     heap_t *me = _st_heap_tl;
     if (me != &_st_heap_empty && me != &_st_heap_dead) me->remote_frees++;
+    if (_st_secure) memset(b, 0, page->block_size);   /* zero on free, secure mode */
     if (owner == 0) _st_abandoned_free(page, b);
     else _st_page_remote_free(page, b);
   }
@@ -103,6 +104,7 @@ STRATA_API void strata_free(void *p) {
       if (STRATA_CHECK_INTERIOR && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
       uintptr_t key = _st_free_key;
       if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
+      if (STRATA_SECURE_DEFAULT && _st_secure) memset(b, 0, page->block_size);   /* secure build */
       st_set_next(page, b, page->free);
       page->free = b;
       if (STRATA_CHECKS) ((uintptr_t *)b)[1] = key;

@@ -146,9 +146,11 @@ _Static_assert(sizeof(page_t) == 128, "a page descriptor is two cache lines");
 extern int _st_secure ST_INTERNAL;
 
 /* The owner word for heap h (plus `flags`): OWNER_SLOW while the page has
- * purged units or in secure mode. */
+ * purged units, and in secure mode unless this is a secure build (whose
+ * free fast path zeroes the block itself). */
 static inline uintptr_t st_owner_word(const void *h, const page_t *page, uintptr_t flags) {
-  return (uintptr_t)h | flags | ((page->purged != 0 || _st_secure) ? OWNER_SLOW : 0);
+  return (uintptr_t)h | flags |
+         ((page->purged != 0 || (_st_secure && !STRATA_SECURE_DEFAULT)) ? OWNER_SLOW : 0);
 }
 
 /* Free-list links (see block_t). */

@@ -342,7 +342,8 @@ static bool page_unpurge(page_t *page) {
   page->held = 0;
   __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
   uintptr_t o = atomic_load_explicit(&page->owner, memory_order_relaxed);
-  if (o != 0 && !_st_secure) atomic_store_explicit(&page->owner, o & ~OWNER_SLOW, memory_order_relaxed);
+  if (o != 0 && !(_st_secure && !STRATA_SECURE_DEFAULT))
+    atomic_store_explicit(&page->owner, o & ~OWNER_SLOW, memory_order_relaxed);
   page->purge_stamp = now_ms() | 1;
   return true;
 }
