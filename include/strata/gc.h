@@ -21,8 +21,8 @@
  * Write barrier: every store of a GC pointer into a GC object or a
  * registered root range should go through strata_gc_write() (or the
  * STRATA_GC_WRITE macro).  It costs a load and a flag check when no
- * collection is marking; while one is, it shades the old and the new
- * target.
+ * collection is marking; while one is, it shades the old target, and the
+ * new one until the thread's stack has been scanned.
  *
  * Error convention: allocation functions return NULL with errno = ENOMEM
  * (heap limit reached, or the OS refused memory) or EINVAL (bad argument);
@@ -135,7 +135,8 @@ void strata_gc_write_shade(void *obj, void *old, void *value);
  * thread stopped anywhere in here either has not stored yet (and will see
  * the flag) or stored before the collector's snapshot: no store is left
  * unbarriered behind a collection's first stop.  While marking, the slow
- * path shades the old and the new target. */
+ * path shades the old target (always) and the new one (while the thread's
+ * stack is not yet scanned in this cycle). */
 static inline void strata_gc_write(void *obj, void **field, void *value) {
   void *old = *field;
   *field = value;

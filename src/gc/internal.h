@@ -211,9 +211,10 @@ typedef struct gc_thread {
   volatile sig_atomic_t stop_ack;     /* the last request it stopped for (it writes) */
   volatile sig_atomic_t sleeping;     /* stopped and asleep in sigsuspend: a restart
                                          must signal it (seq_cst, see world.c) */
-  uint8_t scanned;                    /* its stack was scanned in this cycle's first
-                                         stop (collector, world stopped): no
-                                         handshake of its own */
+  uint8_t scanned;                    /* its stack was scanned in this cycle (set by
+                                         the collector at the first stop or at its
+                                         handshake, with t stopped; read by t's
+                                         barrier: no insertion shading once set) */
   /* objects the write barrier shaded while marking, for the collector to
    * scan (owner appends inside its critical section; the collector takes
    * them at a handshake or with the world stopped) */
