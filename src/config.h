@@ -26,6 +26,9 @@
 #ifndef STRATA_CHECK_INTERIOR
 #define STRATA_CHECK_INTERIOR STRATA_CHECKS   /* interior-pointer free (5 instructions) */
 #endif
+#ifndef STRATA_CHECK_DFREE
+#define STRATA_CHECK_DFREE STRATA_CHECKS      /* double free: the freed block's key (4) */
+#endif
 #ifndef STRATA_CHECK_POP
 #define STRATA_CHECK_POP (STRATA_CHECKS && STRATA_SECURE_DEFAULT)  /* the block malloc
                                  pops lies in its page's segment (4 instructions):

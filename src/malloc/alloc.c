@@ -103,7 +103,7 @@ STRATA_API void strata_free(void *p) {
     if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
       if (STRATA_CHECK_INTERIOR && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
       uintptr_t key = _st_free_key;
-      if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
+      if (STRATA_CHECK_DFREE && st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
       if (STRATA_SECURE_DEFAULT && _st_secure) memset(b, 0, page->block_size);   /* secure build */
       st_set_next(page, b, page->free);
       page->free = b;
