@@ -221,19 +221,16 @@ static bool large_charge(size_t map_size) {
   return false;
 }
 
-/* Secure mode: the block ends where a PROT_NONE guard page starts (up to
- * its alignment's rounding), so an overflow faults at once.  The slack of
- * the last page goes in front of the block instead of after it; no cache,
- * no growth in place (realloc moves the block). */
-static void *large_alloc_guarded(size_t size, size_t align, int zero) {
-  size_t ps = _st_os_page_size();
-  size_t inner = st_align_up(large_offset(align) + size, ps);
-  size_t offset = (inner - size) & ~(align - 1);   /* >= large_offset(align) */
-  size_t map_size = inner + ps;
+/* A fresh mapping of map_size bytes for a block of `size` at `offset`
+ * (usable bytes up to `end`, where a PROT_NONE guard page starts when
+ * `guard`), charged, marked in the segment map, its header filled in and
+ * counted.  NULL with errno ENOMEM on failure, nothing left behind. */
+static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size_t end, int guard, size_t size) {
   if (!large_charge(map_size)) return NULL;
   uint8_t *x = _st_os_alloc(map_size, large_map_align(align));
   if (x == NULL) { _st_uncharge(map_size); return NULL; }
-  if (_st_os_decommit(x + inner, ps) != 0 || _st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
+  if ((guard && _st_os_decommit(x + end, map_size - end) != 0) ||
+      _st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
     _st_os_release(x, map_size);
     _st_uncharge(map_size);
     errno = ENOMEM;
@@ -243,22 +240,33 @@ static void *large_alloc_guarded(size_t size, size_t align, int zero) {
   h->magic = LARGE_MAGIC;
   h->map_size = map_size;
   h->block = x + offset;
-  h->usable = inner - offset;
+  h->usable = end - offset;
   h->align = align;
   h->dirty_end = map_size;
   h->req = size;
   atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_bytes, map_size, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
-  (void)zero;                                      /* a fresh mapping is zero */
-  return h->block;
+  return h;
+}
+
+/* Secure mode: the block ends where a PROT_NONE guard page starts (up to
+ * its alignment's rounding), so an overflow faults at once.  The slack of
+ * the last page goes in front of the block instead of after it; no cache,
+ * no growth in place (realloc moves the block).  A fresh mapping is zero. */
+static void *large_alloc_guarded(size_t size, size_t align) {
+  size_t ps = _st_os_page_size();
+  size_t inner = st_align_up(large_offset(align) + size, ps);
+  size_t offset = (inner - size) & ~(align - 1);   /* >= large_offset(align) */
+  large_t *h = large_map_new(inner + ps, align, offset, inner, 1, size);
+  return h ? h->block : NULL;
 }
 
 void *_st_large_alloc(size_t size, size_t align, int zero) {
   if (align < 16) align = 16;
   size_t ps = _st_os_page_size();
   if (size > ST_MAX_SIZE || align > LARGE_MAX_ALIGN) { errno = ENOMEM; return NULL; }
-  if (st_unlikely(_st_secure)) return large_alloc_guarded(size, align, zero);
+  if (st_unlikely(_st_secure)) return large_alloc_guarded(size, align);
   size_t offset = large_offset(align);
   size_t map_size = st_align_up(offset + size, ps);
   large_t *c = offset == ST_LARGE_HEADER ? lc_take_fit(map_size, 1) : NULL;
@@ -268,27 +276,9 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
     if (zero) memset(c->block, 0, size);
     return c->block;
   }
-  if (!large_charge(map_size)) return NULL;
-  uint8_t *x = _st_os_alloc(map_size, large_map_align(align));
-  if (x == NULL) { _st_uncharge(map_size); return NULL; }
-  if (_st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
-    _st_os_release(x, map_size);
-    _st_uncharge(map_size);
-    errno = ENOMEM;
-    return NULL;
-  }
-  large_t *h = (large_t *)x;
-  h->magic = LARGE_MAGIC;
-  h->map_size = map_size;
-  h->block = x + offset;
-  h->usable = map_size - offset;
-  h->align = align;
-  h->dirty_end = map_size;
-  h->req = size;
-  atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
-  large_hint_huge(x, map_size);
-  atomic_fetch_add_explicit(&large_bytes, map_size, memory_order_relaxed);
-  atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
+  large_t *h = large_map_new(map_size, align, offset, map_size, 0, size);
+  if (h == NULL) return NULL;
+  large_hint_huge((uint8_t *)h, map_size);
   return h->block;
 }
 
@@ -363,7 +353,7 @@ static void *large_realloc_guarded(large_t *h, size_t size) {
     h->req = size;
     return h->block;
   }
-  void *q = large_alloc_guarded(size, h->align, 0);
+  void *q = large_alloc_guarded(size, h->align);
   if (q == NULL) return NULL;                      /* the old block stays intact */
   memcpy(q, h->block, size < h->usable ? size : h->usable);
   _st_large_free(h, h->block);
