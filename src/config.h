@@ -42,14 +42,6 @@
 #define STRATA_API      __attribute__((visibility("default")))
 #define ST_INTERNAL     __attribute__((visibility("hidden")))
 #define ST_NOINLINE     __attribute__((noinline))
-/* GCC would pair the two counter increments of the malloc fast path into
- * one SSE add, with its set-up hoisted above the "empty?" test: more
- * instructions on every call.  Keep them scalar. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define ST_SCALAR       __attribute__((optimize("no-tree-slp-vectorize")))
-#else
-#define ST_SCALAR
-#endif
 #define ST_COLD         __attribute__((cold, noinline))
 #define st_likely(x)    __builtin_expect(!!(x), 1)
 #define st_unlikely(x)  __builtin_expect(!!(x), 0)

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -182,6 +183,21 @@ static void list_overwrite(void) {
   (void)c;
 }
 
+/* A double free of a block whose memory was purged (held in a purged unit
+ * of a sparse span, page.c): its content is gone, so only the unit says it
+ * is free. */
+static void held_double_free(void) {
+  enum { N = 512 };
+  static char *b[N];
+  for (int i = 0; i < N; i++) { b[i] = malloc(1000); CHECK(b[i] != NULL, "malloc"); memset(b[i], 7, 1000); }
+  for (int i = 0; i < N; i++) if (i % 64 != 0) free(b[i]);   /* spans become sparse */
+  malloc_trim(0);                                           /* purges their free units */
+  strata_stats_t st;
+  strata_stats_get(&st);
+  CHECK(st.purged_total > 0, "nothing was purged: the case does not test held blocks");
+  free(opaque(b[N / 2 + 10]));       /* freed, its unit purged (block 0 of each span stays live) */
+}
+
 /* An underflow out of the first span of a segment reaches the guard page
  * in front of it, not the page descriptors (segment.c). */
 static void underflow_into_metadata(void) {
@@ -242,6 +258,7 @@ int main(void) {
     printf("ok: malloc after a freed block's link was overwritten -> %s\n",
            WTERMSIG(st) == SIGSEGV ? "SIGSEGV on the decoded link" : buf);
   }
+  expect_report("double free of a block held in a purged unit", held_double_free, "double free", "size class 1024 bytes");
   expect_report("double free of a small block (size class in the report)", small_double_free, "double free", "size class 48 bytes");
   expect_clean("every kind with on_misuse=ignore: counted, heap sound", all_ignored);
   {

@@ -16,7 +16,7 @@
 #include <string.h>
 #include "malloc/internal.h"
 
-STRATA_API ST_SCALAR void *strata_malloc(size_t size) {
+STRATA_API void *strata_malloc(size_t size) {
   heap_t *heap = _st_heap_tl;
   unsigned c;
   if (st_likely(size <= ST_SMALL_FAST_MAX)) c = st_class_fast(size);

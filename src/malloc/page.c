@@ -78,6 +78,16 @@ void _st_page_init(page_t *page, unsigned cls) {
 
 static bool page_unpurge(page_t *page);
 
+/* `purged` changed: recompute OWNER_SLOW from it (st_owner_word), keeping
+ * the heap and OWNER_FULL.  Owner only; an abandoned page (owner 0) gets its
+ * flags when it is adopted. */
+static void page_owner_refresh(page_t *page) {
+  uintptr_t o = atomic_load_explicit(&page->owner, memory_order_relaxed);
+  if (o != 0)
+    atomic_store_explicit(&page->owner, st_owner_word((void *)(o & ~OWNER_FLAGS), page, o & OWNER_FULL),
+                          memory_order_relaxed);
+}
+
 /* Secure mode: the n fresh blocks at `first` go on the free list in a random
  * order (Fisher-Yates with the owning heap's xorshift generator), so the
  * address of the next allocation cannot be predicted from the last one. */
@@ -293,10 +303,7 @@ size_t _st_page_purge(page_t *page) {
   /* Unlist the blocks that will overlap a purged unit (keeping list order)
    * before the memory holding their links goes away. */
   __atomic_store_n(&page->purged, page->purged | cand, __ATOMIC_RELAXED);
-  /* the owner's frees now take the slow path, where a double free of a
-   * held block is caught (st_owner_word); abandoned pages have no owner */
-  uintptr_t o = atomic_load_explicit(&page->owner, memory_order_relaxed);
-  if (o != 0 && !(o & OWNER_SLOW)) atomic_store_explicit(&page->owner, o | OWNER_SLOW, memory_order_relaxed);
+  page_owner_refresh(page);   /* the owner's frees now reach the held-block check */
   block_t *keep = NULL;
   uint32_t removed = 0;
   block_t *last = NULL;
@@ -341,9 +348,7 @@ static bool page_unpurge(page_t *page) {
   page->free = list;
   page->held = 0;
   __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
-  uintptr_t o = atomic_load_explicit(&page->owner, memory_order_relaxed);
-  if (o != 0 && !(_st_secure && !STRATA_SECURE_DEFAULT))
-    atomic_store_explicit(&page->owner, o & ~OWNER_SLOW, memory_order_relaxed);
+  page_owner_refresh(page);
   page->purge_stamp = now_ms() | 1;
   return true;
 }
