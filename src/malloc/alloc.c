@@ -8,7 +8,7 @@
  *   or aligned page, large blocks, NULL, pointers that are not ours) takes
  *   free_other / _st_heap_free_slow.
  *
- * Double frees: a freed block carries _st_free_key in its second word and
+ * Double frees: a freed block carries ST_FREE_KEY in its second word and
  * malloc clears it; a free that finds the key confirms by searching the
  * page's free lists and reports (docs/malloc.md, "Misuse").
  */
@@ -70,15 +70,6 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
   else _st_heap_free_slow(page, b, owner);
 }
 
-/* free() of large blocks, NULL, and pointers that are not ours. */
-ST_NOINLINE static void free_other(void *p, unsigned v) {
-  if (p == NULL) return;
-  large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
-  if (h == NULL && _st_guarded_owns(p)) { _st_guarded_free(p); return; }
-  if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
-  _st_large_free(h, p);
-}
-
 /* free() of a pointer into one of the caller's pages that is not a block's
  * start. */
 ST_NOINLINE static void free_interior(page_t *page, void *p) {
@@ -94,27 +85,41 @@ ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
   if (--page->used == 0) _st_heap_retire(page);
 }
 
-STRATA_API void strata_free(void *p) {
-  unsigned v = st_segmap_get(p);
-  if (st_likely(v == SEGMAP_SMALL)) {
-    page_t *page = st_page_of(st_segment_of(p), p);
-    block_t *b = p;
-    uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-    if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
-      if (STRATA_CHECK_INTERIOR && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
-      uintptr_t key = _st_free_key;
-      if (STRATA_CHECK_DFREE && st_unlikely(((uintptr_t *)b)[1] == key)) { free_suspect(page, b); return; }
-      if (STRATA_SECURE_DEFAULT && _st_secure) memset(b, 0, page->block_size);   /* secure build */
-      st_set_next(page, b, page->free);
-      page->free = b;
-      if (STRATA_CHECKS) ((uintptr_t *)b)[1] = key;
-      if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
-      return;
-    }
-    free_small_other(page, p, owner);
+/* free() of a small block: p lies in a small segment (or a released slot
+ * of the segment range, whose descriptors all read "free slice"). */
+static inline __attribute__((always_inline)) void free_small(void *p) {
+  page_t *page = st_page_of(st_segment_of(p), p);
+  block_t *b = p;
+  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+  if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
+    if (STRATA_CHECK_INTERIOR && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
+    if (STRATA_CHECK_DFREE && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) { free_suspect(page, b); return; }
+    if (STRATA_SECURE_DEFAULT && _st_secure) memset(b, 0, page->block_size);   /* secure build */
+    st_set_next(page, b, page->free);
+    page->free = b;
+    if (STRATA_CHECKS) ((uintptr_t *)b)[1] = ST_FREE_KEY;
+    if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
     return;
   }
-  free_other(p, v);
+  free_small_other(page, p, owner);
+}
+
+/* free() of everything outside the segment range: small segments mapped
+ * one by one (no range, or it is full), large blocks, sampled guarded
+ * blocks, NULL, and pointers that are not ours. */
+ST_NOINLINE static void free_other(void *p) {
+  if (p == NULL) return;
+  unsigned v = st_segmap_get(p);
+  if (v == SEGMAP_SMALL) { free_small(p); return; }
+  large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
+  if (h == NULL && _st_guarded_owns(p)) { _st_guarded_free(p); return; }
+  if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
+  _st_large_free(h, p);
+}
+
+STRATA_API void strata_free(void *p) {
+  if (st_likely(st_in_seg_range(p))) { free_small(p); return; }
+  free_other(p);
 }
 
 STRATA_API void *strata_calloc(size_t n, size_t size) {
@@ -156,7 +161,7 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
 static bool realloc_of_freed(page_t *page, void *p) {
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
   if (owner == _st_owner_span_cached) return true;
-  if (owner == _st_owner_span || ((uintptr_t *)p)[1] != _st_free_key) return false;
+  if (owner == _st_owner_span || ((uintptr_t *)p)[1] != ST_FREE_KEY) return false;
   return (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl && _st_page_contains_free(page, p);
 }
 

@@ -133,7 +133,7 @@ static _Atomic int reporting;
 static uint64_t rng_next(void) {
   uint64_t x = gd_tls.rng;
   if (st_unlikely(x == 0)) {                 /* seed: thread, key, time-ish */
-    x = (uint64_t)(uintptr_t)&gd_tls ^ _st_free_key ^ ((uint64_t)(uintptr_t)&x << 17);
+    x = (uint64_t)(uintptr_t)&gd_tls ^ _st_process_random ^ ((uint64_t)(uintptr_t)&x << 17);
     x = x * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
     if (x == 0) x = 1;
   }

@@ -367,7 +367,7 @@ void _st_heap_retire(page_t *page) {
 /* Free of block b (its start) by the owner of a page with flags set. */
 void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
   heap_t *me = _st_heap_tl;
-  if (st_unlikely(((uintptr_t *)b)[1] == _st_free_key) && _st_page_contains_free(page, b)) {
+  if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && _st_page_contains_free(page, b)) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
   }
@@ -381,7 +381,7 @@ void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
   if (owner & OWNER_FULL) heap_unpark(me, page);
   st_set_next(page, b, page->free);
   page->free = b;
-  ((uintptr_t *)b)[1] = _st_free_key;
+  ((uintptr_t *)b)[1] = ST_FREE_KEY;
   if (--page->used == 0) _st_heap_retire(page);
 }
 

@@ -24,11 +24,11 @@
 ST_INTERNAL void _st_heaps_init(void);
 _Atomic int _st_init_state;
 static _Atomic uintptr_t init_thread;
-uintptr_t _st_free_key = 0x9e3779b97f4a7c15ull;
+uintptr_t _st_process_random = 0x9e3779b97f4a7c15ull;
 static uint64_t list_secret = 0x2545f4914f6cdd1dull;
 int _st_secure;
 
-/* The free key: fresh random bits (getrandom), never derived directly from
+/* Process secrets: fresh random bits (getrandom), never derived directly from
  * AT_RANDOM, whose bytes are glibc's stack canary and pointer guard and must
  * not be written into freed blocks. */
 static uint64_t mix64(uint64_t x) {
@@ -73,7 +73,7 @@ void _st_process_init(void) {
   _st_os_page_size();
   _st_options_init();
   _st_limits_init();
-  _st_free_key = free_key_new() | 1;            /* odd: never a valid pointer value */
+  _st_process_random = free_key_new();
   list_secret = free_key_new();
   _st_secure = _st_option(OPT_SECURE) != 0;
   _st_heaps_init();

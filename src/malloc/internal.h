@@ -212,6 +212,36 @@ static inline bool st_block_start(const page_t *page, const void *p) {
   return ((((uintptr_t)p - (uintptr_t)page->start) * page->inv) >> 32) == 0;
 }
 
+/* ---- the segment range (segment.c) ------------------------------------- */
+/* Small segments come from one reserved range when the OS grants it: a
+ * pointer p is in a small segment's slot below the high-water mark iff
+ * p - _st_seg_base < _st_seg_span (one subtraction and compare on free's fast
+ * path), and every such slot has a readable header (segment.c, "The segment
+ * range").  Before the range exists, or without one, _st_seg_base is 2^63 and
+ * _st_seg_span 0: the test fails for every user pointer, even when a reader
+ * sees one of the two values stale. */
+extern uintptr_t _st_seg_base ST_INTERNAL;   /* written with __atomic_store_n */
+extern uintptr_t _st_seg_span ST_INTERNAL;   /* (release), read as below */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ST_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define ST_TSAN 1
+#endif
+static inline bool st_in_seg_range(const void *p) {
+#if defined(__x86_64__) && !defined(ST_TSAN)
+  /* Plain loads, which gcc folds into the sub and the cmp (it does not fold
+   * atomic ones): on x86 a load is never reordered with a later load, so
+   * this is the acquire load below, in 4 instructions instead of 7. */
+  return (uintptr_t)p - _st_seg_base < _st_seg_span;
+#else
+  return (uintptr_t)p - __atomic_load_n(&_st_seg_base, __ATOMIC_RELAXED) <
+         __atomic_load_n(&_st_seg_span, __ATOMIC_ACQUIRE);
+#endif
+}
+
 /* ---- segment map (segmap.c) -------------------------------------------- */
 /* One byte per 4 MiB slot of the 47-bit user address space (32 MiB of
  * zero-fill-on-demand BSS; a 4 KiB page of it covers 16 GiB): 0 = not
@@ -370,7 +400,7 @@ typedef enum {
   OPT_VERBOSE, OPT_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE_MS,
   OPT_PURGE_THREAD, OPT_SOFT_LIMIT, OPT_HARD_LIMIT,
   OPT_GC_GOAL, OPT_GC_LIMIT, OPT_GC_MAX_HEAP, OPT_GC_FINALIZER_THREAD, OPT_GC_DEBUG,
-  OPT_SECURE, OPT_GUARD_SAMPLE, OPT_GUARD_SLOTS,
+  OPT_SECURE, OPT_GUARD_SAMPLE, OPT_GUARD_SLOTS, OPT_SEG_RESERVE,
   OPT_COUNT
 } st_option_t;
 ST_INTERNAL long _st_option(st_option_t o);
@@ -419,9 +449,15 @@ ST_INTERNAL void _st_limits_stats(strata_stats_t *st);
 static inline size_t st_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 static inline bool st_is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
 
-/* A random per-process key stored in the second word of a freed block; seeing
- * it again on free flags a probable double free (then confirmed). */
-extern uintptr_t _st_free_key ST_INTERNAL;
+/* The free key: stored in the second word of a freed block (malloc clears
+ * it); seeing it again on free flags a probable double free, then confirmed
+ * on the page's free list, so user data that happens to hold it costs a
+ * slow free, never a wrong report.  A constant that fits a sign-extended
+ * 32-bit immediate (one instruction to test, one to store, no load) and is
+ * neither a pointer nor a small integer. */
+#define ST_FREE_KEY ((uintptr_t)(intptr_t)(int32_t)0xA5F3C1D7u)
+/* Random bits drawn once per process (getrandom), for seeding. */
+extern uintptr_t _st_process_random ST_INTERNAL;
 ST_INTERNAL uintptr_t _st_page_key(const void *page);   /* init.c */
 
 #endif

@@ -18,6 +18,12 @@
  *                       overflow crash at the faulty access, with a report);
  *                       0 off (src/malloc/guarded.c)
  *   guard_slots    64   how many such guarded allocations may live at once
+ *   seg_reserve   64g   address space reserved at the first small
+ *                       allocation for the small-object segments (PROT_NONE
+ *                       until used: no memory); free tells their blocks by
+ *                       one compare.  0, or a reservation the OS refuses
+ *                       (RLIMIT_AS): segments are mapped one by one and
+ *                       found through the segment map (a little slower)
  *   thp             1   transparent huge pages: 0 never (MADV_NOHUGEPAGE
  *                       everywhere), 1 ask for large blocks of 2 MiB and more
  *                       and leave segments to the system's setting, 2 ask
@@ -76,6 +82,7 @@ static option_desc_t options[OPT_COUNT] = {
   [OPT_SECURE]         = { "secure",   STRATA_SECURE_DEFAULT, 0, 1, 0 },
   [OPT_GUARD_SAMPLE]   = { "guard_sample", 100000, 0, 1L << 30, 0 },
   [OPT_GUARD_SLOTS]    = { "guard_slots",   64, 1, 65536, 0 },
+  [OPT_SEG_RESERVE]    = { "seg_reserve", 64L << 30, 0, 64 * TB, 1 },
 };
 
 #define REPORT_MAX 256

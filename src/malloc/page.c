@@ -342,7 +342,7 @@ static bool page_unpurge(page_t *page) {
     if (!block_held(page, i)) continue;
     block_t *b = (block_t *)(page->start + i * page->block_size);
     st_set_next(page, b, list);
-    ((uintptr_t *)b)[1] = _st_free_key;
+    ((uintptr_t *)b)[1] = ST_FREE_KEY;
     list = b;
   }
   page->free = list;
@@ -355,7 +355,7 @@ static bool page_unpurge(page_t *page) {
 
 size_t _st_page_remote_free(page_t *page, block_t *b) {
   heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
-  ((uintptr_t *)b)[1] = _st_free_key;
+  ((uintptr_t *)b)[1] = ST_FREE_KEY;
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   uintptr_t want;
   do {

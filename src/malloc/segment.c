@@ -122,12 +122,108 @@ static void take_slices(segment_t *s, uint64_t bits) {
   if (s->free_mask == 0) list_remove(s);
 }
 
+/* ---- The segment range -----------------------------------------------------
+ * Small segments are carved from one reserved range of seg_reserve bytes
+ * (default 64 GiB of address space, PROT_NONE until a slot is committed:
+ * no memory), so that free's fast path tells a small block by
+ *     p - _st_seg_base < _st_seg_span        (st_in_seg_range)
+ * instead of a segment-map lookup (3 fewer instructions per free).
+ *
+ * Invariants:
+ *  - _st_seg_base is written once (range reserved) before _st_seg_span
+ *    first becomes non-zero; _st_seg_span only grows, with a release store,
+ *    after the slot it newly covers has a committed, initialised header.
+ *    Until then base = 2^63 and span = 0, so a reader with either value
+ *    stale sees no range (p - 2^63 >= 2^63 > span for p < 2^63).
+ *  - Every slot below base + span has a readable header whose descriptors
+ *    are valid: a live segment's, or a released slot's, whose slices are all
+ *    free (span == self, in_use 0, owner 0), so free may look up the
+ *    descriptor of any pointer below the mark and reports it from there.
+ *    A released slot keeps its header's OS pages (RG_KEEP bytes, 12 KiB)
+ *    and gives the rest back (PROT_NONE); rg_released lists them (linked
+ *    through segment_t.next) and they are reused first, then rg_next bumps.
+ *  - Region segments are in the segment map too: every other path (realloc,
+ *    usable size, sized free, the report) finds them as before.
+ * Without a range (seg_reserve=0, RLIMIT_AS, or the range full), segments
+ * are mapped one by one (os_alloc) and free finds them through the segment
+ * map.  rg_* are under the page-heap lock; a slot is committed under it
+ * too, so a failed commit can be undone before anyone sees the slot. */
+uintptr_t _st_seg_base = (uintptr_t)1 << 63;
+uintptr_t _st_seg_span;
+static int rg_tried;              /* the reservation was attempted */
+static uint8_t *rg_start;         /* the range, NULL without one */
+static size_t rg_slots, rg_next;  /* slots in it; the first never used */
+static segment_t *rg_released;    /* released slots (headers kept) */
+#define RG_KEEP (((sizeof(segment_t) + 4095) / 4096) * 4096)
+
+static bool in_range(const segment_t *s) {
+  return rg_start != NULL && (const uint8_t *)s >= rg_start &&
+         (const uint8_t *)s < rg_start + rg_slots * ST_SEGMENT_SIZE;
+}
+
+static void rg_reserve(void) {                   /* lock held */
+  rg_tried = 1;
+  size_t want = (size_t)_st_option(OPT_SEG_RESERVE) & ~(size_t)ST_SEGMENT_MASK;
+  if (want == 0) return;
+  int saved = errno;
+  /* One slot more, unmapped again at once: a hole after the range, so that
+   * the next mapping (a large block, from the same address hint) does not
+   * touch it.  valgrind's memcheck marks the grown part of a block that
+   * mremap moves unaddressable when the block sat right after a PROT_NONE
+   * mapping (seen with valgrind 3.19); nothing else cares. */
+  uint8_t *r = _st_os_reserve(want + ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
+  if (r != NULL) _st_os_release(r + want, ST_SEGMENT_SIZE);
+  errno = saved;
+  if (r == NULL) {
+    if (_st_option(OPT_VERBOSE)) _st_message("strata: seg_reserve: %zu bytes refused; segments mapped one by one\n", want);
+    return;
+  }
+  rg_start = r;
+  rg_slots = want / ST_SEGMENT_SIZE;
+  __atomic_store_n(&_st_seg_base, (uintptr_t)r, __ATOMIC_RELAXED);
+}
+
+/* A slot of the range, committed, with the header readable (zero when it
+ * is fresh, a released segment's otherwise); NULL when there is none.
+ * Lock held. */
+static segment_t *rg_take(void) {
+  if (!rg_tried) rg_reserve();
+  segment_t *s = rg_released;
+  if (s != NULL) {                               /* header resident: the rest */
+    if (_st_os_commit_fresh((uint8_t *)s + RG_KEEP, ST_SEGMENT_SIZE - RG_KEEP) != 0) return NULL;
+    rg_released = s->next;
+    s->next = NULL;
+    return s;
+  }
+  if (rg_next == rg_slots) return NULL;
+  s = (segment_t *)(rg_start + rg_next * ST_SEGMENT_SIZE);
+  if (_st_os_commit_fresh(s, ST_SEGMENT_SIZE) != 0) return NULL;
+  rg_next++;
+  return s;
+}
+
+/* Give a region segment's slot back (lock not held): all but its header
+ * returns to the OS; the header keeps saying "all slices free". */
+static void rg_give(segment_t *s) {
+  int saved = errno;
+  (void)_st_os_decommit((uint8_t *)s + RG_KEEP, ST_SEGMENT_SIZE - RG_KEEP);   /* best effort */
+  errno = saved;
+  pthread_mutex_lock(&ph_lock);
+  s->next = rg_released;
+  rg_released = s;
+  pthread_mutex_unlock(&ph_lock);
+}
+
 static segment_t *segment_new(void) {
   if (!_st_charge(ST_SLICE_SIZE)) { errno = ENOMEM; return NULL; }   /* the header slice */
-  segment_t *s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
-  if (s == NULL) { _st_uncharge(ST_SLICE_SIZE); return NULL; }
+  pthread_mutex_lock(&ph_lock);
+  segment_t *s = rg_take();
+  pthread_mutex_unlock(&ph_lock);
+  bool ranged = s != NULL;
+  if (!ranged) s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
+  if (s == NULL) { _st_uncharge(ST_SLICE_SIZE); errno = ENOMEM; return NULL; }
   if (_st_segmap_set(s, 1, SEGMAP_SMALL, 0) != 0) {
-    _st_os_release(s, ST_SEGMENT_SIZE);
+    if (ranged) rg_give(s); else _st_os_release(s, ST_SEGMENT_SIZE);
     _st_uncharge(ST_SLICE_SIZE);
     errno = ENOMEM;
     return NULL;
@@ -144,15 +240,28 @@ static segment_t *segment_new(void) {
     (void)_st_os_decommit((uint8_t *)s + ST_SLICE_SIZE - ps, ps);
     errno = saved;
   }
-  s->free_mask = ALL_SLICES_FREE;             /* the mapping is fresh: all zero */
+  /* Fresh or released, every descriptor already reads "free slice"
+   * (span == self, in_use 0, owner 0): set the header's own fields only, so
+   * a stray free reading a descriptor meanwhile still finds a valid one. */
+  s->next_all = s->prev_all = s->next = s->prev = NULL;
+  s->dirty_mask = 0;
+  s->dirty_since = 0;
+  s->free_mask = ALL_SLICES_FREE;
   s->max_run = ST_SLICES - 1;
   for (unsigned i = 0; i < ST_SLICES; i++) s->pages[i].span = &s->pages[i];
+  if (ranged) {                      /* publish: the fast path may look now */
+    uintptr_t end = (uintptr_t)s + ST_SEGMENT_SIZE - (uintptr_t)rg_start;
+    pthread_mutex_lock(&ph_lock);
+    if (end > _st_seg_span) __atomic_store_n(&_st_seg_span, end, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&ph_lock);
+  }
   return s;
 }
 
 static void segment_release(segment_t *s) {      /* unlinked, lock not held */
   _st_segmap_clear(s, 1);
-  _st_os_release(s, ST_SEGMENT_SIZE);
+  if (in_range(s)) rg_give(s);
+  else _st_os_release(s, ST_SEGMENT_SIZE);
   _st_uncharge(ST_SLICE_SIZE);
 }
 

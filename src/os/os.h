@@ -26,7 +26,13 @@ ST_INTERNAL size_t _st_os_page_size(void);
 ST_INTERNAL void  *_st_os_reserve(size_t size, size_t align);
 /* Reserve and commit in one step: read/write memory aligned to `align`. */
 ST_INTERNAL void  *_st_os_alloc(size_t size, size_t align);
+/* Make a reserved (or decommitted) range readable and writable, keeping
+ * what it held (mprotect). */
 ST_INTERNAL int    _st_os_commit(void *p, size_t size);
+/* The same as fresh zero pages (a new mapping over the range: whatever was
+ * there is dropped).  Tools that follow mappings (valgrind's memcheck) see
+ * this one; they ignore mprotect. */
+ST_INTERNAL int    _st_os_commit_fresh(void *p, size_t size);
 ST_INTERNAL int    _st_os_decommit(void *p, size_t size);
 ST_INTERNAL int    _st_os_reset(void *p, size_t size);
 ST_INTERNAL void   _st_os_release(void *p, size_t size);

@@ -130,6 +130,14 @@ int _st_os_commit(void *p, size_t size) {
   return 0;
 }
 
+int _st_os_commit_fresh(void *p, size_t size) {
+  if (os_should_fail()) { errno = ENOMEM; return -1; }
+  void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (q == MAP_FAILED) { errno = ENOMEM; return -1; }
+  atomic_fetch_add_explicit(&os_map_count, 1, memory_order_relaxed);
+  return 0;
+}
+
 int _st_os_decommit(void *p, size_t size) {
   if (os_should_fail()) { errno = ENOMEM; return -1; }
   /* Replacing the range with a fresh PROT_NONE mapping drops the pages and
