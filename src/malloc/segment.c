@@ -320,21 +320,39 @@ size_t _st_segments_tick(void) {
 
 static page_t *span_alloc(unsigned n) {
   pthread_mutex_lock(&ph_lock);
-  segment_t *s = NULL, *empty = NULL;
-  int start = -1;
-  unsigned best_len = 65, len;
-  /* Best fit over partly used segments (an exact fit ends the search);
-   * empty segments only when nothing else fits, to keep them empty. */
+  segment_t *s = NULL, *sd = NULL, *empty = NULL;
+  int start = -1, dstart = -1;
+  unsigned best_len = 65, dbest_len = 65, len;
+  /* Dirty first: the best fit among runs of n free *dirty* slices (still
+   * resident: taking them costs no page fault, no charge, and no growth of
+   * the RSS), over partly used segments; else the best fit among all free
+   * runs; empty segments only when nothing else fits, to keep them empty
+   * (and of those, one with dirty slices first).  Without the dirty
+   * preference, spans wander over every clean slice of the segments as
+   * threads come and go, and all of it ends up resident (bench workload
+   * `threads`: 12 MiB resident for 1.4 MiB live).  An exact dirty fit ends
+   * the search. */
   for (segment_t *t = ph_list; t != NULL; t = t->next) {
-    if (t->free_mask == ALL_SLICES_FREE) { if (!empty) empty = t; continue; }
-    if (t->max_run < n || t->max_run >= best_len) continue;   /* cannot fit, or fit better */
-    int r = best_run(t->free_mask, n, &len);
-    if (r >= 0 && len < best_len) { s = t; start = r; best_len = len; if (len == n) break; }
+    if (t->free_mask == ALL_SLICES_FREE) {
+      if (!empty || (t->dirty_mask && !empty->dirty_mask)) empty = t;
+      continue;
+    }
+    if (t->max_run < n) continue;                            /* cannot fit */
+    if (t->dirty_mask != 0) {
+      int r = best_run(t->dirty_mask, n, &len);
+      if (r >= 0 && len < dbest_len) { sd = t; dstart = r; dbest_len = len; if (len == n) break; }
+    }
+    if (sd == NULL && t->max_run < best_len) {               /* could fit better */
+      int r = best_run(t->free_mask, n, &len);
+      if (r >= 0 && len < best_len) { s = t; start = r; best_len = len; }
+    }
   }
+  if (sd != NULL) { s = sd; start = dstart; }
   if (s == NULL && empty != NULL) {
     s = empty;
     ph_empty--;
-    start = best_run(s->free_mask, n, &len);
+    start = best_run(s->dirty_mask, n, &len);
+    if (start < 0) start = best_run(s->free_mask, n, &len);
   }
   if (s == NULL) {
     pthread_mutex_unlock(&ph_lock);               /* map without blocking others */
