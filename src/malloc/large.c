@@ -24,8 +24,10 @@
  * loop would pay an mmap, a munmap and ~50 page faults each time.  So a freed
  * mapping of up to LC_MAX_BLOCK (with the plain 64-byte offset) is parked in
  * a small cache (LC_SLOTS entries, lc_budget() bytes in all) and reused, best
- * fit, by an allocation that needs between a quarter of it and all of it;
- * the whole mapping becomes the block (usable size, room to grow), and a
+ * fit, by an allocation that needs between a quarter of it and all of it
+ * (the whole mapping becomes the block: usable size, room to grow); a
+ * bigger one is split at the 4 MiB boundary after the request, and its tail
+ * parked again with a header of its own (lc_split); and a
  * growing block moves into a parked mapping (copying into resident pages)
  * before it asks the kernel for fresh ones.  Entries older than
  * LC_MAX_AGE are unmapped on every large free, the oldest is
@@ -111,21 +113,32 @@ static size_t lc_expire(int force) {
   return bytes;
 }
 
+/* Splitting: a parked mapping at least LC_SPLIT_MIN longer than the 4 MiB
+ * multiple a request rounds up to can be cut there (the tail starts on a
+ * segment-map slot, so it gets a header of its own and is parked again). */
+#define LC_SPLIT_MIN ((size_t)1 << 20)
+static size_t lc_front(size_t map_size) { return st_align_up(map_size, ST_SEGMENT_SIZE); }
+
 /* The smallest parked mapping of map_size to 4 * map_size bytes (best fit);
- * failing that, with `smaller`, the largest one of at least map_size / 8
- * bytes (its resident pages are worth moving into a bigger mapping). */
+ * failing that, the smallest one that can be split for it (lc_split: its
+ * pages are resident, growing another would fault in fresh ones); failing
+ * that, with `smaller`, the largest one of at least map_size / 8 bytes (its
+ * resident pages are worth moving into a bigger mapping). */
 static large_t *lc_get(size_t map_size, int smaller) {
   if (lc_count == 0) return NULL;                  /* racy peek, rechecked under the lock */
   pthread_mutex_lock(&lc_lock);
-  int best = -1, below = -1;
+  int best = -1, split = -1, below = -1;
+  size_t cut = lc_front(map_size) + LC_SPLIT_MIN;
   for (unsigned i = 0; i < lc_count; i++) {
     size_t m = lc[i].h->map_size;
     if (m >= map_size) {
       if (m / 4 <= map_size && (best < 0 || m < lc[best].h->map_size)) best = (int)i;
+      else if (m >= cut && (split < 0 || m < lc[split].h->map_size)) split = (int)i;
     } else if (m >= map_size / 8 && (below < 0 || m > lc[below].h->map_size)) {
       below = (int)i;
     }
   }
+  if (best < 0) best = split;
   if (best < 0 && smaller) best = below;
   large_t *h = best >= 0 ? lc_take((unsigned)best) : NULL;
   pthread_mutex_unlock(&lc_lock);
@@ -161,11 +174,33 @@ static int lc_put(large_t *h) {
 static large_t *large_remap(large_t *h, size_t new_map);
 static void large_hint_huge(uint8_t *x, size_t map_size);
 
+/* Cut the parked mapping c (taken from the cache) after lc_front(map_size)
+ * bytes when that leaves at least LC_SPLIT_MIN: the tail gets a header (its
+ * first page is written, the rest stays as it was) and goes back to the
+ * cache, or to the OS when the cache will not take it.  The charge stays
+ * with the bytes.  Without a segment-map leaf for the tail, no cut. */
+static void lc_split(large_t *c, size_t map_size) {
+  size_t front = lc_front(map_size);
+  if (c->map_size < front + LC_SPLIT_MIN) return;
+  large_t *t = (large_t *)((uint8_t *)c + front);
+  if (_st_segmap_set(t, 1, SEGMAP_LARGE, 1) != 0) return;
+  t->map_size = c->map_size - front;
+  t->block = (uint8_t *)t + ST_LARGE_HEADER;
+  t->usable = t->map_size - ST_LARGE_HEADER;
+  t->align = 16;
+  t->dirty_end = c->dirty_end > front ? c->dirty_end - front : _st_os_page_size();
+  t->req = 0;
+  c->map_size = front;
+  c->usable = front - ST_LARGE_HEADER;
+  if (c->dirty_end > front) c->dirty_end = front;
+  if (!lc_put(t)) large_unmap(t);
+}
+
 /* A parked mapping for a block of map_size bytes (offset 64), ready to hand
  * out, or NULL.  Its pages are dirty, so they are reused without faults, and
  * the whole mapping becomes the block (room to grow without a syscall).
- * Mappings more than 4x the request are not used: a small block must not
- * pin a big mapping's memory for its lifetime.  With `smaller`, a parked
+ * A mapping more than 4x the request is not used whole (a small block must
+ * not pin a big mapping's memory for its lifetime): it is split (lc_split).  With `smaller`, a parked
  * mapping too small for the request may be grown to fit: mremap moves its
  * resident pages into the bigger mapping (page tables only, no copy), so only
  * the growth faults -- the large blocks of a program whose sizes vary reuse
@@ -175,6 +210,7 @@ static large_t *lc_take_fit(size_t map_size, int smaller) {
   if (c == NULL) return NULL;
   c->magic = LARGE_MAGIC;
   c->align = 16;
+  if (c->map_size / 4 > map_size) lc_split(c, map_size);
   if (c->map_size < map_size) {
     large_t *g = large_remap(c, map_size);
     if (g == NULL) { large_unmap(c); return NULL; }
