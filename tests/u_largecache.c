@@ -8,6 +8,8 @@
  *  3. Both blocks hold and keep their content; usable sizes are the pieces';
  *     a double free of a piece is reported (SIGABRT in a child).
  *  4. Everything freed and trimmed: nothing stays cached or charged.
+ * In secure mode (no large cache) it checks instead that a freed large block
+ * is never parked.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +42,16 @@ static void check(const unsigned char *p, size_t n, unsigned char v, const char 
 
 int main(void) {
   _st_process_init();
+  if (_st_secure) {   /* secure mode maps every large block afresh: no cache */
+    unsigned char *p = strata_malloc(16 * MiB);
+    CHECK(p != NULL, "malloc(16 MiB)");
+    fill(p, 16 * MiB, 5);
+    check(p, 16 * MiB, 5, "secure block");
+    strata_free(p);
+    CHECK(cached() == 0, "secure mode parked a freed large block (%zu cached)", cached());
+    printf("u_largecache: secure mode: freed large blocks are unmapped, never parked\n");
+    return 0;
+  }
   CHECK(strata_option_set("purge_ms", -1) == 0 && strata_option_set("guard_sample", 0) == 0, "options");
   strata_malloc_trim(0);
   size_t c0 = cached();
