@@ -7,10 +7,13 @@
  *  2. malloc(9 MiB) then gets the tail (its own header, 4 MiB further on).
  *  3. Both blocks hold and keep their content; usable sizes are the pieces';
  *     a double free of a piece is reported (SIGABRT in a child).
- *  4. Everything freed and trimmed: nothing stays cached or charged.
+ *  4. A large realloc whose pages cannot move (mremap refused) copies into
+ *     a fresh block instead of failing.
+ *  5. Everything freed and trimmed: nothing stays cached or charged.
  * In secure mode (no large cache) it checks instead that a freed large block
  * is never parked.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +99,22 @@ int main(void) {
         "double free of a split piece not reported (status %d)", ws);
   strata_free(a);
 
-  /* 4 */
+  /* 4: realloc of a large block whose pages cannot move (the in-place
+   * mremap and the landing reservation both fail) copies into a fresh block */
+  strata_malloc_trim(0);
+  unsigned char *v = strata_malloc(3 * MiB);
+  CHECK(v != NULL, "malloc(3 MiB)");
+  fill(v, 3 * MiB, 7);
+  _st_os_fail_next(2);
+  unsigned char *w = strata_realloc(v, 12 * MiB);
+  _st_os_fail_next(0);
+  CHECK(w != NULL && w != v, "realloc(3 -> 12 MiB) with mremap refused: %p (errno %d)", (void *)w, errno);
+  check(w, 3 * MiB, 7, "copied block");
+  fill(w, 12 * MiB, 8);
+  strata_free(w);
+  printf("realloc with the move refused: copied into a fresh block, content kept\n");
+
+  /* 5 */
   strata_malloc_trim(0);
   CHECK(cached() == 0, "%zu bytes still cached after malloc_trim", cached());
   printf("u_largecache: ok\n");

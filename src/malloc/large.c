@@ -441,8 +441,19 @@ void *_st_large_realloc(large_t *h, size_t size) {
       return c->block;
     }
   }
-  h = large_remap(h, new_map);
-  if (h == NULL) return NULL;
+  large_t *g = large_remap(h, new_map);
+  if (g == NULL) {
+    /* The pages could not move (mremap refused: say, the process's mapping
+     * count limit): copy into a fresh block instead, as glibc does; only if
+     * that fails too does realloc fail, the old block intact. */
+    if (new_map <= old_map || offset != ST_LARGE_HEADER) return NULL;
+    void *q = _st_large_alloc(size, 16, 0);
+    if (q == NULL) return NULL;
+    memcpy(q, h->block, h->req < h->usable ? h->req : h->usable);
+    _st_large_free(h, h->block);
+    return q;
+  }
+  h = g;
   if (new_map > old_map) atomic_fetch_add_explicit(&large_bytes, new_map - old_map, memory_order_relaxed);
   else atomic_fetch_sub_explicit(&large_bytes, old_map - new_map, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
