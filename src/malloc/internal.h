@@ -69,13 +69,13 @@
 /* ---- size classes (sizeclass.c) ---------------------------------------- */
 /* Classes: 16..128 in steps of 16, then 8 classes per doubling up to 128 KiB.
  * Waste above 128 bytes is below 12.5% of the request (tests/u_sizeclass.c). */
-extern const uint8_t _st_class_small[ST_SMALL_FAST_MAX / 8 + 1] ST_INTERNAL;
+extern const uint8_t _st_class_small[ST_SMALL_FAST_MAX + 1] ST_INTERNAL;
 ST_INTERNAL size_t   _st_class_size(unsigned cls);
 ST_INTERNAL unsigned _st_class_of(size_t size);      /* size <= ST_MEDIUM_MAX */
 ST_INTERNAL unsigned _st_class_slices(unsigned cls); /* span length in slices */
 
 static inline unsigned st_class_fast(size_t size) {  /* size <= ST_SMALL_FAST_MAX */
-  return _st_class_small[(size + 7) >> 3];
+  return _st_class_small[size];
 }
 /* 1 KiB < size <= ST_MEDIUM_MAX: the classes' formula (see sizeclass.c). */
 static inline unsigned st_class_medium(size_t size) {
