@@ -21,7 +21,7 @@ STRATA_API void *strata_malloc(size_t size) {
   unsigned c;
   if (st_likely(size <= ST_SMALL_FAST_MAX)) c = st_class_fast(size);
   else if (size <= ST_MEDIUM_MAX) c = st_class_medium(size);
-  else return _st_heap_malloc_slow(heap, size);
+  else return _st_heap_malloc_slow(size);
   page_t *page = heap->direct[c];
   block_t *b = page->free;
   if (st_likely(b != NULL)) {
@@ -33,7 +33,7 @@ STRATA_API void *strata_malloc(size_t size) {
     heap->req_count[c]++;
     return b;
   }
-  return _st_heap_malloc_slow(heap, size);
+  return _st_heap_malloc_slow(size);
 }
 
 /* p itself when it is the start of a block in a span in use, else NULL

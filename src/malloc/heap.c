@@ -337,7 +337,8 @@ static void *heap_alloc_big(size_t size) {
   return size <= ST_SPAN_BLOCK_MAX ? _st_spanblock_alloc(size, 0) : _st_large_alloc(size, 0, 0);
 }
 
-void *_st_heap_malloc_slow(heap_t *h, size_t size) {
+void *_st_heap_malloc_slow(size_t size) {
+  heap_t *h = _st_heap_tl;
   _st_purge_poll();
   if (st_unlikely(h == &_st_heap_empty || h == &_st_heap_dead)) {
     if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
