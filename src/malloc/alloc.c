@@ -87,8 +87,10 @@ ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
 
 /* free() of a small block: p lies in a small segment (or a released slot
  * of the segment range, whose descriptors all read "free slice"). */
-static inline __attribute__((always_inline)) void free_small(void *p) {
-  page_t *page = st_page_of(st_segment_of(p), p);
+static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t off) {
+  /* off: p minus a segment-aligned base (the range's, or 0): its low bits
+   * name the slice */
+  page_t *page = st_segment_of(p)->pages[(off & ST_SEGMENT_MASK) >> ST_SLICE_SHIFT].span;
   block_t *b = p;
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
   if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
@@ -110,7 +112,7 @@ static inline __attribute__((always_inline)) void free_small(void *p) {
 ST_NOINLINE static void free_other(void *p) {
   if (p == NULL) return;
   unsigned v = st_segmap_get(p);
-  if (v == SEGMAP_SMALL) { free_small(p); return; }
+  if (v == SEGMAP_SMALL) { free_small(p, (uintptr_t)p); return; }
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
   if (h == NULL && _st_guarded_owns(p)) { _st_guarded_free(p); return; }
   if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
@@ -118,7 +120,8 @@ ST_NOINLINE static void free_other(void *p) {
 }
 
 STRATA_API void strata_free(void *p) {
-  if (st_likely(st_in_seg_range(p))) { free_small(p); return; }
+  uintptr_t off = st_seg_offset(p);
+  if (st_likely(off < st_seg_span())) { free_small(p, off); return; }
   free_other(p);
 }
 

@@ -230,17 +230,22 @@ extern uintptr_t _st_seg_span ST_INTERNAL;   /* (release), read as below */
 #if defined(__SANITIZE_THREAD__)
 #define ST_TSAN 1
 #endif
-static inline bool st_in_seg_range(const void *p) {
+/* p - base and the span: p is in the range iff the first is below the
+ * second.  The base is segment-aligned, so the offset's low bits are p's
+ * (free finds the slice from it without another copy of p). */
 #if defined(__x86_64__) && !defined(ST_TSAN)
-  /* Plain loads, which gcc folds into the sub and the cmp (it does not fold
-   * atomic ones): on x86 a load is never reordered with a later load, so
-   * this is the acquire load below, in 4 instructions instead of 7. */
-  return (uintptr_t)p - _st_seg_base < _st_seg_span;
+/* Plain loads, which gcc folds into the sub and the cmp (it does not fold
+ * atomic ones): on x86 a load is never reordered with a later load, so this
+ * is the acquire load below, in 4 instructions instead of 7. */
+static inline uintptr_t st_seg_offset(const void *p) { return (uintptr_t)p - _st_seg_base; }
+static inline uintptr_t st_seg_span(void) { return _st_seg_span; }
 #else
-  return (uintptr_t)p - __atomic_load_n(&_st_seg_base, __ATOMIC_RELAXED) <
-         __atomic_load_n(&_st_seg_span, __ATOMIC_ACQUIRE);
-#endif
+static inline uintptr_t st_seg_offset(const void *p) {
+  return (uintptr_t)p - __atomic_load_n(&_st_seg_base, __ATOMIC_RELAXED);
 }
+static inline uintptr_t st_seg_span(void) { return __atomic_load_n(&_st_seg_span, __ATOMIC_ACQUIRE); }
+#endif
+static inline bool st_in_seg_range(const void *p) { return st_seg_offset(p) < st_seg_span(); }
 
 /* ---- segment map (segmap.c) -------------------------------------------- */
 /* One byte per 4 MiB slot of the 47-bit user address space (32 MiB of
