@@ -2,7 +2,8 @@
  * limit above which freed memory goes back to the OS at once.
  *
  * The charge counts what strata holds that can be resident: slices handed
- * to spans or free but not yet purged, segment headers, and large mappings
+ * to spans or free but not yet purged, segment headers (including the
+ * 12 KiB a released slot of the segment range keeps), and large mappings
  * (live or cached), minus what has been purged since.  Memory that was never
  * touched is counted too once it is in a span, so the charge bounds the RSS
  * strata is responsible for from above.  Heap structs and the segment map

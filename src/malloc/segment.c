@@ -184,15 +184,16 @@ static void rg_reserve(void) {                   /* lock held */
 }
 
 /* A slot of the range, committed, with the header readable (zero when it
- * is fresh, a released segment's otherwise); NULL when there is none.
- * Lock held. */
-static segment_t *rg_take(void) {
+ * is fresh, a released segment's otherwise: *reused = 1); NULL when there
+ * is none.  Lock held. */
+static segment_t *rg_take(int *reused) {
   if (!rg_tried) rg_reserve();
   segment_t *s = rg_released;
   if (s != NULL) {                               /* header resident: the rest */
     if (_st_os_commit_fresh((uint8_t *)s + RG_KEEP, ST_SEGMENT_SIZE - RG_KEEP) != 0) return NULL;
     rg_released = s->next;
     s->next = NULL;
+    *reused = 1;
     return s;
   }
   if (rg_next == rg_slots) return NULL;
@@ -203,7 +204,8 @@ static segment_t *rg_take(void) {
 }
 
 /* Give a region segment's slot back (lock not held): all but its header
- * returns to the OS; the header keeps saying "all slices free". */
+ * returns to the OS; the header keeps saying "all slices free", and stays
+ * charged (limits.c): it is resident. */
 static void rg_give(segment_t *s) {
   int saved = errno;
   (void)_st_os_decommit((uint8_t *)s + RG_KEEP, ST_SEGMENT_SIZE - RG_KEEP);   /* best effort */
@@ -216,15 +218,17 @@ static void rg_give(segment_t *s) {
 
 static segment_t *segment_new(void) {
   if (!_st_charge(ST_SLICE_SIZE)) { errno = ENOMEM; return NULL; }   /* the header slice */
+  int reused = 0;
   pthread_mutex_lock(&ph_lock);
-  segment_t *s = rg_take();
+  segment_t *s = rg_take(&reused);
   pthread_mutex_unlock(&ph_lock);
+  if (reused) _st_uncharge(RG_KEEP);             /* charged since its first use */
   bool ranged = s != NULL;
   if (!ranged) s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
   if (s == NULL) { _st_uncharge(ST_SLICE_SIZE); errno = ENOMEM; return NULL; }
   if (_st_segmap_set(s, 1, SEGMAP_SMALL, 0) != 0) {
     if (ranged) rg_give(s); else _st_os_release(s, ST_SEGMENT_SIZE);
-    _st_uncharge(ST_SLICE_SIZE);
+    _st_uncharge(ranged ? ST_SLICE_SIZE - RG_KEEP : ST_SLICE_SIZE);
     errno = ENOMEM;
     return NULL;
   }
@@ -260,9 +264,8 @@ static segment_t *segment_new(void) {
 
 static void segment_release(segment_t *s) {      /* unlinked, lock not held */
   _st_segmap_clear(s, 1);
-  if (in_range(s)) rg_give(s);
-  else _st_os_release(s, ST_SEGMENT_SIZE);
-  _st_uncharge(ST_SLICE_SIZE);
+  if (in_range(s)) { rg_give(s); _st_uncharge(ST_SLICE_SIZE - RG_KEEP); }
+  else { _st_os_release(s, ST_SEGMENT_SIZE); _st_uncharge(ST_SLICE_SIZE); }
 }
 
 /* Purge the dirty slices of s (lock held). */
