@@ -23,10 +23,13 @@
 #include "malloc/internal.h"
 #include "strata/malloc.h"
 #include "strata/stats.h"
+#include "test.h"
 
-#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
-  fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); exit(1); } } while (0)
 #define MiB ((size_t)1 << 20)
+
+static void *victim;                     /* freed again in a child */
+static void free_victim(void) { strata_free(victim); }
+static char report[4096];
 
 static size_t cached(void) {
   strata_stats_t st;
@@ -86,17 +89,10 @@ int main(void) {
   check(b, 9 * MiB, 3, "tail piece");
   printf("16 MiB parked, then 2 MiB at %p (front) and 9 MiB at %p (tail): no fresh mapping\n", (void *)a, (void *)b);
   strata_free(b);
-  fflush(NULL);
-  pid_t pid = fork();
-  CHECK(pid >= 0, "fork");
-  if (pid == 0) {
-    freopen("/dev/null", "w", stderr);
-    strata_free(b);
-    _exit(0);
-  }
-  int ws;
-  CHECK(waitpid(pid, &ws, 0) == pid && WIFSIGNALED(ws) && WTERMSIG(ws) == SIGABRT,
-        "double free of a split piece not reported (status %d)", ws);
+  victim = b;
+  int ws = test_in_child(free_victim, report, sizeof report);
+  CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGABRT && strstr(report, "free()"),
+        "double free of a split piece not reported (status %d, stderr '%s')", ws, report);
   strata_free(a);
 
   /* 4: realloc of a large block whose pages cannot move (the in-place

@@ -14,7 +14,6 @@
  *     with content checked, double free still reported.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +24,8 @@
 #include "malloc/internal.h"
 #include "strata/malloc.h"
 #include "strata/stats.h"
+#include "test.h"
 
-#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
-  fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); exit(1); } } while (0)
 
 enum { NBLK = 200000, BS = 200 };   /* ~40 MiB of small blocks: ten segments */
 
@@ -50,24 +48,11 @@ static size_t churn(void **v, int expect_range) {
   return in;
 }
 
-/* Run fn in a child; return its wait status. */
-static int in_child(void (*fn)(void *), void *arg) {
-  fflush(NULL);
-  pid_t pid = fork();
-  CHECK(pid >= 0, "fork");
-  if (pid == 0) {
-    int fd = open("/dev/null", 1);
-    if (fd >= 0) dup2(fd, 2);
-    fn(arg);
-    _exit(0);
-  }
-  int st;
-  CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
-  return st;
-}
-
-static void free_stale(void *p) { strata_free(p); }
-static void free_twice(void *p) { strata_free(p); strata_free(p); }
+/* The misuse a child commits (test_in_child takes no argument). */
+static void *victim;
+static void free_stale(void) { strata_free(victim); }
+static void free_twice(void) { strata_free(victim); strata_free(victim); }
+static char report[4096];
 
 /* Without a range (argv[1] says why): everything still works. */
 static int no_range(const char *why) {
@@ -79,8 +64,10 @@ static int no_range(const char *why) {
   CHECK(_st_seg_span == 0, "%s: the range exists (span %zu)", why, (size_t)_st_seg_span);
   void *p = strata_malloc(48);
   CHECK(p != NULL && st_segmap_get(p) == SEGMAP_SMALL && !st_in_seg_range(p), "%s: small block", why);
-  int st = in_child(free_twice, p);
-  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "%s: double free not reported (status %d)", why, st);
+  victim = p;
+  int st = test_in_child(free_twice, report, sizeof report);
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(report, "double free"),
+        "%s: double free not reported (status %d, stderr '%s')", why, st, report);
   strata_free(p);
   printf("no range (%s): %d blocks mapped one by one, checked; double free reported\n", why, NBLK);
   return 0;
@@ -117,8 +104,10 @@ int main(int argc, char **argv) {
   CHECK(st_in_seg_range(stale), "a released slot left the range");
   const page_t *d = st_page_of((segment_t *)stale_seg, stale);
   CHECK(d != NULL && !d->in_use && d->span == d, "a released slot's descriptor does not read free");
-  int ws = in_child(free_stale, stale);
-  CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGABRT, "free into a released slot: status %d, expected SIGABRT", ws);
+  victim = stale;
+  int ws = test_in_child(free_stale, report, sizeof report);
+  CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGABRT && strstr(report, "invalid pointer"),
+        "free into a released slot: status %d (expected SIGABRT), stderr '%s'", ws, report);
   printf("free of a stale pointer into a released slot: reported, SIGABRT\n");
 
   /* 3: the same work again reuses the released slots */

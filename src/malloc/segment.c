@@ -156,11 +156,6 @@ static size_t rg_slots, rg_next;  /* slots in it; the first never used */
 static segment_t *rg_released;    /* released slots (headers kept) */
 #define RG_KEEP (((sizeof(segment_t) + 4095) / 4096) * 4096)
 
-static bool in_range(const segment_t *s) {
-  return rg_start != NULL && (const uint8_t *)s >= rg_start &&
-         (const uint8_t *)s < rg_start + rg_slots * ST_SEGMENT_SIZE;
-}
-
 static void rg_reserve(void) {                   /* lock held */
   rg_tried = 1;
   size_t want = (size_t)_st_option(OPT_SEG_RESERVE) & ~(size_t)ST_SEGMENT_MASK;
@@ -264,8 +259,13 @@ static segment_t *segment_new(void) {
 
 static void segment_release(segment_t *s) {      /* unlinked, lock not held */
   _st_segmap_clear(s, 1);
-  if (in_range(s)) { rg_give(s); _st_uncharge(ST_SLICE_SIZE - RG_KEEP); }
-  else { _st_os_release(s, ST_SEGMENT_SIZE); _st_uncharge(ST_SLICE_SIZE); }
+  if (st_in_seg_range(s)) {                      /* below the mark: a slot of the range */
+    rg_give(s);
+    _st_uncharge(ST_SLICE_SIZE - RG_KEEP);
+  } else {
+    _st_os_release(s, ST_SEGMENT_SIZE);
+    _st_uncharge(ST_SLICE_SIZE);
+  }
 }
 
 /* Purge the dirty slices of s (lock held). */
