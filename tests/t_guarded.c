@@ -308,28 +308,16 @@ static int chain_main(const char *what) {
   else *(volatile int *)(uintptr_t)24 = 1;           /* only the user's handler */
   return 0;
 }
+static const char *chain_what;            /* for chain_exec, in the child */
+static void chain_exec(void) {
+  setenv("STRATA_OPTIONS", "guard_sample=0", 1);
+  execl("/proc/self/exe", "t_guarded", "chain", chain_what, (char *)NULL);
+  _exit(99);
+}
 static void run_chain(const char *what, int want_report) {
   char buf[16384];
-  int fd[2];
-  CHECK(pipe(fd) == 0, "pipe");
-  fflush(stdout);
-  pid_t pid = fork();
-  CHECK(pid >= 0, "fork");
-  if (pid == 0) {
-    close(fd[0]);
-    dup2(fd[1], 2);
-    setenv("STRATA_OPTIONS", "guard_sample=0", 1);
-    execl("/proc/self/exe", "t_guarded", "chain", what, (char *)NULL);
-    _exit(99);
-  }
-  close(fd[1]);
-  size_t len = 0;
-  ssize_t r;
-  while (len + 1 < sizeof buf && (r = read(fd[0], buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
-  buf[len] = 0;
-  close(fd[0]);
-  int st;
-  CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+  chain_what = what;
+  int st = test_in_child(chain_exec, buf, sizeof buf);
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42, "chain %s: status %#x; stderr:\n%s", what, st, buf);
   CHECK(strstr(buf, "user handler ran") != NULL, "chain %s: no user handler:\n%s", what, buf);
   CHECK((strstr(buf, "heap-buffer-overflow") != NULL) == want_report, "chain %s: report %s expected:\n%s",
