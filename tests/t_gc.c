@@ -212,6 +212,27 @@ static void test_kinds(void) {
   CHECK(strata_gc_alloc(&bad, 16) == NULL && errno == EINVAL, "trace type without a callback");
   static const strata_gc_type_t bad2 = { STRATA_GC_BITMAP, "bad2", 12, 1, NULL, 0, NULL };
   CHECK(strata_gc_alloc(&bad2, 16) == NULL && errno == EINVAL, "bitmap type with an odd element size");
+  /* the typed fast path tests a cached span's type, not the descriptor:
+   * a bad descriptor of a size class that has a cached typed span must
+   * still be refused, and a NOSCAN descriptor must not land in it */
+  static const strata_gc_type_t pair16 = { STRATA_GC_BITMAP, "pair16", 16, 3, NULL, 0, NULL };
+  CHECK(strata_gc_alloc(&pair16, 16) != NULL, "typed 16-byte object");
+  static const strata_gc_type_t badkind = { (strata_gc_kind_t)9, "badkind", 16, 1, NULL, 0, NULL };
+  errno = 0;
+  CHECK(strata_gc_alloc(&badkind, 16) == NULL && errno == EINVAL, "unknown kind");
+  errno = 0;
+  CHECK(strata_gc_alloc(&bad2, 16) == NULL && errno == EINVAL, "bad bitmap type after a good one");
+  static const strata_gc_type_t blob = { STRATA_GC_NOSCAN, "blob", 0, 0, NULL, 0, NULL };
+  uint64_t *nb = strata_gc_alloc(&blob, 16);
+  CHECK(nb != NULL && strata_gc_size(nb) == 16 && nb[0] == 0 && nb[1] == 0, "noscan descriptor");
+  /* slots over 64 bytes are zeroed off the short path: check every word */
+  for (int k = 0; k < 256; k++) {
+    uint64_t *o = strata_gc_alloc(&pair16, 400);
+    CHECK(o != NULL, "typed 400-byte object");
+    for (int i = 0; i < 50; i++) CHECK(o[i] == 0, "typed 400-byte object not zeroed at word %d", i);
+    for (int i = 0; i < 50; i++) o[i] = ~(uint64_t)0 - (uint64_t)i;   /* garbage for a reuse */
+    if (k % 64 == 63) collect();                   /* the next ones reuse swept slots */
+  }
   void *z = strata_gc_malloc(0);
   CHECK(z != NULL && z != strata_gc_malloc(0), "size 0 gives unique objects");
   unsigned char *q = strata_gc_malloc(1000);

@@ -229,7 +229,10 @@ typedef strata_gc_type_t gc_type_t;
 
 static inline void gc_init(void) { strata_gc_register_thread(); }
 static inline const char *gc_name(void) { return "strata"; }
-static inline void gc_describe(char *buf, size_t n) { snprintf(buf, n, "strata gc"); }
+static inline void gc_describe(char *buf, size_t n) {
+  snprintf(buf, n, "strata gc");
+  if (getenv("BENCH_GC_STATS")) strata_gc_stats_print(stderr);  /* the collector's own account */
+}
 
 static inline void *gc_alloc(size_t n) { return strata_gc_malloc(n); }
 static inline void *gc_alloc_atomic(size_t n) { return strata_gc_malloc_atomic(n); }

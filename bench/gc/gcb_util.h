@@ -88,6 +88,13 @@ static inline void gcb_report(const char *bench, double time_s, const gcb_stats_
   if (w->p99_exact_ns)
     printf(" pause_p50_exact_us=%.1f pause_p99_exact_us=%.1f", w->p50_exact_ns / 1e3,
            w->p99_exact_ns / 1e3);
+  /* CPU time: of the calling thread (the main thread: the mutator, plus
+   * whatever collector work it does itself), and of the whole process */
+  struct timespec tc, pc;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &tc);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &pc);
+  printf(" main_cpu_s=%.3f cpu_s=%.3f", (double)tc.tv_sec + (double)tc.tv_nsec * 1e-9,
+         (double)pc.tv_sec + (double)pc.tv_nsec * 1e-9);
   if (extra && *extra) printf(" %s", extra);
   printf("\n");
   fflush(stdout);

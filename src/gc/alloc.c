@@ -350,69 +350,125 @@ static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
 /* ---- the fast path --------------------------------------------------------------- */
 
 /* Zero a slot (size: a multiple of 16).  Up to 64 bytes with straight
- * 16-byte stores: a loop would become a `rep stos`, slow to start. */
+ * 16-byte stores, the last ones counted from the end (they may overlap the
+ * first): at most two tests, and no `rep stos`, which is slow to start. */
 static inline void slot_zero(uint8_t *p, size_t size) {
   typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
   if (size > 64) { memset(p, 0, size); return; }
   *(v2 *)p = (v2){0, 0};
-  if (size > 16) *(v2 *)(p + 16) = (v2){0, 0};
-  if (size > 32) *(v2 *)(p + 32) = (v2){0, 0};
-  if (size > 48) *(v2 *)(p + 48) = (v2){0, 0};
+  *(v2 *)(p + size - 16) = (v2){0, 0};
+  if (size > 32) {
+    *(v2 *)(p + 16) = (v2){0, 0};
+    *(v2 *)(p + size - 32) = (v2){0, 0};
+  }
 }
 
-/* Everything but the fast path: unregistered caller, large or big-class
- * objects, an exhausted or unsuitable cached span. */
-static ST_NOINLINE void *alloc_miss(unsigned kind, size_t size, const strata_gc_type_t *type) {
+/* The end of a fast path that made p, when a stop arrived inside it: the
+ * stop is honoured here, with p held in this frame (the stop's scan reads
+ * it).  Out of line, so the fast path keeps no register across a call. */
+static ST_NOINLINE void *alloc_safepoint(void *p) {
+  void *volatile keep = p;
+  _st_gc_safepoint();
+  return keep;
+}
+
+/* Slot p of s is taken (critical section open): make the object -- zero
+ * it, note its type in a mixed span, mark it born -- and leave. */
+static ST_NOINLINE void *alloc_finish(gc_thread_t *t, gc_span_t *s, uint8_t *p,
+                                      const strata_gc_type_t *type) {
+  slot_zero(p, s->slot_size);
+  if (s->types != NULL) s->types[gc_slot_index(s, p)] = type;
+  *gc_state_at(p) = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  gc_cs_leave(t);
+  return p;
+}
+
+/* Take a slot of s (critical section open), or NULL if it has none. */
+static inline uint8_t *span_take(gc_span_t *s) {
+  uint8_t *p = s->free;
+  if (st_likely(p != NULL)) s->free = *(void **)p;
+  else if (st_likely((p = s->bump) < s->bump_end)) s->bump = p + s->slot_size;
+  else return NULL;
+  s->nfree--;
+  return p;
+}
+
+/* The fast path missed (critical section open). */
+static ST_NOINLINE void *alloc_leave_slow(gc_thread_t *t, unsigned kind, unsigned c,
+                                          const strata_gc_type_t *type) {
+  gc_cs_leave(t);
+  return alloc_slow(t, kind, c, type);
+}
+
+/* A typed object whose cached span s does not hold this type alone: a
+ * mixed span takes it (per-slot type), anything else is the slow path's. */
+static ST_NOINLINE void *alloc_typed_other(gc_thread_t *t, gc_span_t *s, unsigned c,
+                                           const strata_gc_type_t *type) {
+  uint8_t *p;
+  if (s->types != NULL && type_valid(type) && (p = span_take(s)) != NULL)
+    return alloc_finish(t, s, p, type);
+  return alloc_leave_slow(t, GC_KIND_TYPED, c, type);
+}
+
+/* The fast path: a slot from the span the thread caches for (kind, class
+ * c), made into an object, in one critical section.  Every way out that
+ * is not the common one is a tail call, so the path saves no register.
+ * Typed: the span's objects all have this type (set by the slow path,
+ * which validated it; a span with one type has no per-slot array). */
+static inline __attribute__((always_inline)) void *gc_alloc_fast(gc_thread_t *t, unsigned kind, unsigned c,
+                                                                 const strata_gc_type_t *type) {
+  gc_cs_enter(t);
+  gc_span_t *s = t->cache[kind][c];
+  if (st_unlikely(s == NULL)) return alloc_leave_slow(t, kind, c, type);
+  if (kind == GC_KIND_TYPED && st_unlikely(s->type != type)) return alloc_typed_other(t, s, c, type);
+  uint8_t *p = span_take(s);
+  if (st_unlikely(p == NULL)) return alloc_leave_slow(t, kind, c, type);
+  if (st_unlikely(s->slot_size > 64)) return alloc_finish(t, s, p, type);
+  slot_zero(p, s->slot_size);
+  *gc_state_at(p) = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  atomic_signal_fence(memory_order_seq_cst);
+  t->in_alloc = 0;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (st_unlikely(t->stop_pending)) return alloc_safepoint(p);
+  return p;
+}
+
+/* Every call the entry points do not take straight to the fast path:
+ * large, medium (no table lookup for the class) or invalid sizes, an
+ * unregistered caller, a non-typed descriptor. */
+static ST_NOINLINE void *alloc_entry(unsigned kind, const strata_gc_type_t *type, size_t size) {
+  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  if (type != NULL) {
+    if (!type_valid(type)) { errno = EINVAL; return NULL; }
+    kind = kind_of(type);
+    if (kind != GC_KIND_TYPED) type = NULL;
+  }
   gc_thread_t *t = gc_thread();
   if (st_unlikely(t == NULL)) { errno = ENOMEM; return NULL; }
   if (size > GC_SMALL_MAX) return alloc_large(kind, size, type);
   unsigned c = size <= ST_SMALL_FAST_MAX ? st_class_fast(size) : _st_class_of(size);
-  return alloc_slow(t, kind, c, type);
-}
-
-/* The fast path, inlined into each entry point with kind a constant. */
-static inline __attribute__((always_inline)) void *gc_alloc_kind(unsigned kind, size_t size,
-                                                                 const strata_gc_type_t *type) {
-  gc_thread_t *t = gc_self;
-  if (st_unlikely(t == NULL || size > GC_SMALL_MAX)) return alloc_miss(kind, size, type);
-  unsigned c = st_likely(size <= ST_SMALL_FAST_MAX) ? st_class_fast(size) : _st_class_of(size);
-  gc_cs_enter(t);
-  gc_span_t *s = t->cache[kind][c];
-  uint8_t *p;
-  /* typed: a span whose objects all have this type (set by the slow path,
-   * which validated it), or a mixed one (the type is checked here) */
-  if (st_likely(s != NULL) && (kind != GC_KIND_TYPED || st_likely(s->type == type) ||
-                               (s->types != NULL && type_valid(type)))) {
-    if (st_likely((p = s->free) != NULL)) s->free = *(void **)p;
-    else if ((p = s->bump) < s->bump_end) s->bump = p + s->slot_size;
-    else goto miss;
-    s->nfree--;
-    slot_zero(p, s->slot_size);
-    if (kind == GC_KIND_TYPED && st_unlikely(s->types != NULL)) s->types[gc_slot_index(s, p)] = type;
-    gc_state[gc_granule(p)] = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
-    gc_cs_leave(t);
-    return p;
+  switch (kind) {
+    case GC_KIND_NOSCAN: return gc_alloc_fast(t, GC_KIND_NOSCAN, c, NULL);
+    case GC_KIND_CONS:   return gc_alloc_fast(t, GC_KIND_CONS, c, NULL);
+    default:             return gc_alloc_fast(t, GC_KIND_TYPED, c, type);
   }
-miss:
-  gc_cs_leave(t);
-  return alloc_miss(kind, size, type);
 }
 
 STRATA_API void *strata_gc_alloc(const strata_gc_type_t *type, size_t size) {
-  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
-  if (type == NULL) return gc_alloc_kind(GC_KIND_CONS, size, NULL);
-  if (type->kind >= STRATA_GC_BITMAP && type->kind <= STRATA_GC_TRACE)
-    return gc_alloc_kind(GC_KIND_TYPED, size, type);   /* validated where a span first takes it */
-  if (!type_valid(type)) { errno = EINVAL; return NULL; }
-  return gc_alloc_kind(kind_of(type), size, type);
+  gc_thread_t *t = gc_self;
+  if (st_likely(t != NULL && size <= ST_SMALL_FAST_MAX && type != NULL && type->kind >= STRATA_GC_BITMAP))
+    return gc_alloc_fast(t, GC_KIND_TYPED, st_class_fast(size), type);  /* an invalid type misses */
+  return alloc_entry(GC_KIND_CONS, type, size);
 }
 STRATA_API void *strata_gc_malloc(size_t size) {
-  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
-  return gc_alloc_kind(GC_KIND_CONS, size, NULL);
+  gc_thread_t *t = gc_self;
+  if (st_likely(t != NULL && size <= ST_SMALL_FAST_MAX)) return gc_alloc_fast(t, GC_KIND_CONS, st_class_fast(size), NULL);
+  return alloc_entry(GC_KIND_CONS, NULL, size);
 }
 STRATA_API void *strata_gc_malloc_atomic(size_t size) {
-  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
-  return gc_alloc_kind(GC_KIND_NOSCAN, size, NULL);
+  gc_thread_t *t = gc_self;
+  if (st_likely(t != NULL && size <= ST_SMALL_FAST_MAX)) return gc_alloc_fast(t, GC_KIND_NOSCAN, st_class_fast(size), NULL);
+  return alloc_entry(GC_KIND_NOSCAN, NULL, size);
 }
 
 /* ---- queries and explicit free --------------------------------------------------- */

@@ -90,6 +90,9 @@ static inline size_t gc_align_down(size_t n, size_t a) { return n & ~(a - 1); }
  *   swept_epoch: the epoch of the last sweep; the span needs sweeping iff
  *     swept_epoch != gc_epoch (and no thread caches it). */
 typedef struct gc_span {
+  /* line 1: what marking reads (gc_resolve, scan); written only under
+   * gc_lock while the span changes hands, never by the allocation fast
+   * path, so the collector's copy of this line stays valid */
   uint8_t *start;
   size_t   slot_size;
   uint64_t slot_inv;        /* ceil(2^40 / slot_size): idx = off * inv >> 40 */
@@ -102,19 +105,23 @@ typedef struct gc_span {
   uint8_t  swept_epoch;
   uint8_t  dirty;           /* free run: pages may be resident */
   uint8_t  list;            /* which list it is on (GC_LIST_*) */
-  void    *free;
+  size_t   large_size;      /* a large object: the bytes asked for */
+  const strata_gc_type_t *type;  /* typed span: the type of all its objects
+                                 (NULL: none yet, or mixed) */
+  const strata_gc_type_t **types; /* mixed typed span: the type of each slot */
+  /* line 2: what allocation writes (the fast path, on every object) and
+   * the list links: kept off line 1, or each allocation would take the
+   * line away from a marker on another core and back */
+  void    *free __attribute__((aligned(64)));
   uint8_t *bump, *bump_end; /* never-used slots at the end (a fresh span):
                                allocated by bumping once free is empty; the
                                sweep folds them into free (their state is 0) */
   uint32_t nfree;           /* slots on free plus slots in [bump, bump_end) */
   uint32_t nfree_cached;    /* nfree when a cache took it (object counts) */
-  size_t   large_size;      /* a large object: the bytes asked for */
-  const strata_gc_type_t *type;  /* typed span: the type of all its objects
-                                 (NULL: none yet, or mixed) */
-  const strata_gc_type_t **types; /* mixed typed span: the type of each slot */
   uint64_t freed_at;        /* free run: when it became free (ns) */
   struct gc_span *next, *prev;
 } gc_span_t;
+_Static_assert(sizeof(gc_span_t) == 128, "a span descriptor is two cache lines");
 
 enum { GC_LIST_NONE, GC_LIST_FREE_RUN, GC_LIST_PARTIAL, GC_LIST_FULL, GC_LIST_UNSWEPT,
        GC_LIST_LARGE };
@@ -127,6 +134,7 @@ extern size_t gc_reserved ST_INTERNAL;
 extern _Atomic size_t gc_top ST_INTERNAL;          /* committed bytes from gc_base */
 extern gc_span_t **gc_span_map ST_INTERNAL;
 extern uint8_t *gc_state ST_INTERNAL;
+extern uintptr_t gc_state_bias ST_INTERNAL;        /* gc_state - (gc_base >> 4): see gc_state_at */
 extern _Atomic unsigned gc_epoch ST_INTERNAL;
 extern pthread_mutex_t gc_lock ST_INTERNAL;
 
@@ -138,6 +146,10 @@ static inline gc_span_t *gc_span_of(const void *p) {
 }
 static inline size_t gc_granule(const void *p) {
   return ((uintptr_t)p - (uintptr_t)gc_base) >> GC_GRANULE_SHIFT;
+}
+/* &gc_state[gc_granule(p)] with one load (gc_base is granule-aligned). */
+static inline uint8_t *gc_state_at(const void *p) {
+  return (uint8_t *)(gc_state_bias + ((uintptr_t)p >> GC_GRANULE_SHIFT));
 }
 /* The slot of s that contains p (p inside s's slices), or NULL. */
 static inline uint8_t *gc_slot_of(const gc_span_t *s, const void *p) {

@@ -37,6 +37,7 @@ size_t gc_reserved;
 _Atomic size_t gc_top;
 gc_span_t **gc_span_map;
 uint8_t *gc_state;
+uintptr_t gc_state_bias;
 pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
 size_t gc_committed_spans, gc_free_bytes;
 
@@ -128,6 +129,7 @@ int _st_gc_pages_init(size_t reserve) {
   }
   if (gc_base == NULL) { errno = ENOMEM; return -1; }
   gc_reserved = reserve;
+  gc_state_bias = (uintptr_t)gc_state - ((uintptr_t)gc_base >> GC_GRANULE_SHIFT);
   gc_brk = gc_base;
   return 0;
 }
