@@ -415,6 +415,51 @@ static void test_finalizer_thread(void) {
   CHECK(strata_gc_run_finalizers() == 0, "finalizers left for the caller");
 }
 
+/* A statistics window: reset zeroes the pause figures; the pause log
+ * then holds exactly the window's pauses, which agree with the count,
+ * total, maximum and histogram. */
+static void test_pause_log(void) {
+  uint64_t log[STRATA_GC_PAUSE_LOG];
+  size_t dropped = 99;
+  strata_gc_stats_t st;
+  collect();
+  strata_gc_stats_reset();
+  strata_gc_stats_get(&st);
+  CHECK(st.pauses == 0 && st.pause_total_ns == 0 && st.pause_max_ns == 0, "reset left %zu pauses", st.pauses);
+  CHECK(strata_gc_pause_log(log, STRATA_GC_PAUSE_LOG, &dropped) == 0 && dropped == 0, "log after a reset");
+  size_t before = st.cycles;
+  for (int i = 0; i < 3; i++) collect();
+  strata_gc_stats_get(&st);
+  CHECK(st.cycles >= before + 3, "cycles are not reset (%zu -> %zu)", before, st.cycles);
+  size_t n = strata_gc_pause_log(log, STRATA_GC_PAUSE_LOG, &dropped);
+  CHECK(n == st.pauses && n >= 6 && dropped == 0, "log holds %zu of %zu pauses (dropped %zu)", n, st.pauses, dropped);
+  uint64_t sum = 0, max = 0;
+  size_t hist = 0;
+  for (size_t i = 0; i < n; i++) {
+    sum += log[i];
+    if (log[i] > max) max = log[i];
+    hist += st.pause_hist[strata_gc_pause_bucket_of(log[i])] > 0;
+  }
+  CHECK(sum == st.pause_total_ns && max == st.pause_max_ns, "log sum %llu max %llu, stats %llu %llu",
+        (unsigned long long)sum, (unsigned long long)max, (unsigned long long)st.pause_total_ns,
+        (unsigned long long)st.pause_max_ns);
+  CHECK(hist == n, "a logged pause is missing from the histogram");
+  CHECK(strata_gc_pause_log(log, 2, NULL) == 2 && log[0] <= max, "a short copy");
+  CHECK(strata_gc_pause_log(NULL, 0, &dropped) == 0 && dropped == 0, "a count-only call");
+  /* past the log's size the oldest pauses drop out, counted */
+  for (int i = 0; i < 20000 && st.pauses <= STRATA_GC_PAUSE_LOG + 10; i++) {
+    strata_gc_collect();
+    strata_gc_stats_get(&st);
+  }
+  n = strata_gc_pause_log(log, STRATA_GC_PAUSE_LOG, &dropped);
+  strata_gc_stats_get(&st);   /* no cycle runs between the two calls: collections are explicit here */
+  CHECK(n == STRATA_GC_PAUSE_LOG && dropped == st.pauses - STRATA_GC_PAUSE_LOG,
+        "wrapped log: %zu kept, %zu dropped of %zu", n, dropped, st.pauses);
+  sum = 0;
+  for (size_t i = 0; i < n; i++) sum += log[i];
+  CHECK(sum < st.pause_total_ns, "the wrapped log sums to the whole window");
+}
+
 int main(void) {
   /* finalizers run here, in strata_gc_run_finalizers, until the thread test */
   CHECK(strata_option_set("gc_finalizer_thread", 0) == 0, "option");
@@ -430,6 +475,7 @@ int main(void) {
   test_finalizer_thread();
   test_fork();
   test_steady();
+  test_pause_log();
   strata_gc_stats_print(stdout);
   printf("t_gc: all passed\n");
   return 0;

@@ -25,9 +25,10 @@
  * How each backend maps, and why:
  *
  *  - strata: the calls map one to one onto strata_gc_*.  Pauses come from
- *    strata_gc_stats_get: its histogram (four buckets per power of two
- *    from 1 us) and strata_gc_pause_percentile, which answers with the
- *    upper bound of the bucket the percentile falls in.
+ *    strata_gc_stats_get (count, total, maximum, a histogram with four
+ *    buckets per power of two from 1 us) and, exactly, from
+ *    strata_gc_pause_log (the last STRATA_GC_PAUSE_LOG stops): a window's
+ *    p50, p99 and maximum are exact when its pauses are all in the log.
  *
  *  - boehm: GC_THREADS is defined before <gc.h>, so pthread_create is
  *    redirected to GC_pthread_create and every thread the benchmarks start is
@@ -72,7 +73,7 @@ typedef struct gcb_stats {
   uint64_t pause_max_ns;
   int pause_max_exact;                /* 0: a bound (see gc_stats_window) */
   uint64_t hist[GCB_PAUSE_BUCKETS];   /* four buckets per power of two from 1 us: see gcb_bucket_ns */
-  uint64_t p50_exact_ns, p99_exact_ns; /* boehm only (0: unknown) */
+  uint64_t p50_exact_ns, p99_exact_ns; /* from every pause of a window (0: unknown) */
 } gcb_stats_t;
 
 /* Bucket i holds pauses up to gcb_bucket_ns(i) (1.25, 1.5, 1.75, 2, 2.5 ...
@@ -102,6 +103,20 @@ static inline uint64_t gcb_hist_percentile(const uint64_t *hist, double pct) {
     if (seen >= want) return gcb_bucket_ns(i);
   }
   return gcb_bucket_ns(GCB_PAUSE_BUCKETS - 1);
+}
+
+static inline int gcb_cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+/* Percentile pct of the n values v (sorted here, in place); 0 if n is 0. */
+static inline uint64_t gcb_sorted_pct(uint64_t *v, size_t n, double pct) {
+  if (n == 0) return 0;
+  qsort(v, n, sizeof *v, gcb_cmp_u64);
+  size_t k = (size_t)(pct / 100.0 * (double)n + 0.999999);
+  if (k < 1) k = 1;
+  if (k > n) k = n;
+  return v[k - 1];
 }
 
 #ifdef BENCH_BOEHM
@@ -183,10 +198,6 @@ static inline void gc_unregister_thread(void) {}
 static inline void gc_block_begin(void) {}
 static inline void gc_block_end(void) {}
 
-static inline int gcb_cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
 static inline uint64_t gcb_exact_pct(uint64_t from, uint64_t to, double pct) {
   if (to > BOEHM_SAMPLES) to = BOEHM_SAMPLES;
   if (to <= from || !gcb_boehm.samples) return 0;
@@ -194,10 +205,7 @@ static inline uint64_t gcb_exact_pct(uint64_t from, uint64_t to, double pct) {
   uint64_t *v = malloc(n * sizeof *v);
   if (!v) return 0;
   memcpy(v, gcb_boehm.samples + from, n * sizeof *v);
-  qsort(v, n, sizeof *v, gcb_cmp_u64);
-  size_t k = (size_t)(pct / 100.0 * (double)n + 0.999999);
-  if (k < 1) k = 1;
-  uint64_t r = v[k - 1];
+  uint64_t r = gcb_sorted_pct(v, n, pct);
   free(v);
   return r;
 }
@@ -308,6 +316,20 @@ static inline void gc_stats_window(const gcb_stats_t *a, const gcb_stats_t *b, g
     w->pause_max_ns = gcb_exact_pct(a->pauses, b->pauses, 100);
     w->pause_max_exact = 1;
   }
+#else
+  /* strata logs its last STRATA_GC_PAUSE_LOG pauses: when the window's are
+   * all still there, its percentiles and maximum are exact */
+  size_t dropped = 0, n = (size_t)w->pauses;
+  uint64_t *v = n ? malloc(STRATA_GC_PAUSE_LOG * sizeof *v) : NULL;
+  size_t kept = v ? strata_gc_pause_log(v, STRATA_GC_PAUSE_LOG, &dropped) : 0;
+  if (v && a->pauses >= dropped && b->pauses - dropped <= kept) {
+    uint64_t *win = v + (a->pauses - dropped);
+    w->p50_exact_ns = gcb_sorted_pct(win, n, 50);
+    w->p99_exact_ns = gcb_sorted_pct(win, n, 99);
+    w->pause_max_ns = gcb_sorted_pct(win, n, 100);
+    w->pause_max_exact = 1;
+  }
+  free(v);
 #endif
 }
 

@@ -36,6 +36,10 @@ static inline uint64_t gcb_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* When the program started (a constructor: before main). */
+static double gcb_started;
+__attribute__((constructor)) static void gcb_start(void) { gcb_started = gcb_now(); }
+
 /* Peak resident set of the process so far, in KiB. */
 static inline long gcb_peak_rss_kb(void) {
   struct rusage ru;
@@ -89,12 +93,25 @@ static inline void gcb_report(const char *bench, double time_s, const gcb_stats_
     printf(" pause_p50_exact_us=%.1f pause_p99_exact_us=%.1f", w->p50_exact_ns / 1e3,
            w->p99_exact_ns / 1e3);
   /* CPU time: of the calling thread (the main thread: the mutator, plus
-   * whatever collector work it does itself), and of the whole process */
+   * whatever collector work it does itself), and of the whole process; and
+   * how the main thread spent the rest of its life since the program
+   * started: waiting for a CPU (runnable: the machine's load) or asleep
+   * (blocked: stops, locks, waits for the collector -- the design's part) */
   struct timespec tc, pc;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &tc);
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &pc);
-  printf(" main_cpu_s=%.3f cpu_s=%.3f", (double)tc.tv_sec + (double)tc.tv_nsec * 1e-9,
-         (double)pc.tv_sec + (double)pc.tv_nsec * 1e-9);
+  double main_cpu = (double)tc.tv_sec + (double)tc.tv_nsec * 1e-9;
+  printf(" main_cpu_s=%.3f cpu_s=%.3f", main_cpu, (double)pc.tv_sec + (double)pc.tv_nsec * 1e-9);
+  unsigned long long run_ns = 0, runq_ns = 0;
+  FILE *ss = fopen("/proc/thread-self/schedstat", "r");
+  if (ss) {
+    if (fscanf(ss, "%llu %llu", &run_ns, &runq_ns) == 2) {
+      double life = gcb_now() - gcb_started;
+      double sleep = life - (double)run_ns * 1e-9 - (double)runq_ns * 1e-9;
+      printf(" main_life_s=%.3f main_run_s=%.3f main_runq_s=%.3f main_sleep_s=%.3f", life, (double)run_ns * 1e-9, (double)runq_ns * 1e-9, sleep > 0 ? sleep : 0.0);
+    }
+    fclose(ss);
+  }
   if (extra && *extra) printf(" %s", extra);
   printf("\n");
   fflush(stdout);

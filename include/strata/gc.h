@@ -225,6 +225,17 @@ typedef struct strata_gc_stats {
 } strata_gc_stats_t;
 
 int  strata_gc_stats_get(strata_gc_stats_t *out);
+/* Start a new statistics window: the pause figures (count, total, max,
+ * histogram, log), mark, sweep and assist times go back to zero; cycles,
+ * heap and object counts do not.  For measuring a phase of a program. */
+void strata_gc_stats_reset(void);
+/* Every pause, exactly: the collector keeps the last STRATA_GC_PAUSE_LOG
+ * stops of the window.  Copies up to max of them (ns, oldest first) and
+ * returns how many; *dropped (may be NULL) gets how many pauses of the
+ * window came before the oldest one kept (0: ns holds the whole window
+ * when max was big enough). */
+#define STRATA_GC_PAUSE_LOG 4096
+size_t strata_gc_pause_log(uint64_t *ns, size_t max, size_t *dropped);
 /* Pause percentile (0..100) from the histogram, in nanoseconds (upper
  * bucket bound; 0 when there was no pause). */
 uint64_t strata_gc_pause_percentile(const strata_gc_stats_t *st, double pct);

@@ -62,15 +62,28 @@ static size_t trigger = GC_MIN_TRIGGER, live_after;
 static int goal = 100, disabled;
 static size_t soft_limit;
 
-/* statistics (gc_lock) */
-static size_t cycles, pauses, pause_hist[STRATA_GC_PAUSE_BUCKETS];
-static uint64_t pause_total, pause_max, mark_total;
+/* statistics: cycles and mark_total (gc_lock); the pause figures and the
+ * pause log (pause_lock: stops are recorded by the collector after it has
+ * restarted the stopped threads, under gc_lock or gc_world or neither, so
+ * they have a lock of their own, taken after gc_lock and never while a
+ * thread is stopped).  The log keeps the last STRATA_GC_PAUSE_LOG pauses
+ * of the window (since the start or strata_gc_stats_reset) in a ring:
+ * pause i of the window is plog[i % STRATA_GC_PAUSE_LOG]. */
+static size_t cycles;
+static uint64_t mark_total;
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t pauses, pause_hist[STRATA_GC_PAUSE_BUCKETS];
+static uint64_t pause_total, pause_max;
+static uint64_t plog[STRATA_GC_PAUSE_LOG];
 
 void _st_gc_pause_record(uint64_t ns) {
+  pthread_mutex_lock(&pause_lock);
+  plog[pauses % STRATA_GC_PAUSE_LOG] = ns;
   pauses++;
   pause_total += ns;
   if (ns > pause_max) pause_max = ns;
   pause_hist[strata_gc_pause_bucket_of(ns)]++;
+  pthread_mutex_unlock(&pause_lock);
 }
 
 /* Mark assists: past assist_start allocated bytes while marking, a thread
@@ -99,7 +112,7 @@ static void set_trigger(void) {
 
 static pthread_mutex_t cycle_lock;
 static pthread_cond_t cycle_cond;
-static uint64_t cycles_requested, cycles_started, cycles_done;
+static uint64_t cycles_requested, cycles_started, cycles_marked, cycles_done;
 static int collector_started;
 ST_INTERNAL void _st_gc_mark_fork_child(void);
 
@@ -124,9 +137,10 @@ static void fork_child(void) {
   pthread_mutex_init(&cycle_lock, NULL);
   pthread_cond_init(&cycle_cond, NULL);      /* the parent's waiters are not here */
   collector_started = 0;
-  cycles_requested = cycles_started = cycles_done = 0;
+  cycles_requested = cycles_started = cycles_marked = cycles_done = 0;
   strata_gc_marking_flag = 0;
   pthread_mutex_init(&gc_lock, NULL);
+  pthread_mutex_init(&pause_lock, NULL);
 }
 
 static void gc_init_once(void) {
@@ -150,7 +164,8 @@ void _st_gc_init(void) { pthread_once(&init_once, gc_init_once); }
 
 static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cycle_cond = PTHREAD_COND_INITIALIZER;
-/* cycle_lock: cycles_requested, cycles_started, cycles_done, collector_started */
+/* cycle_lock: cycles_requested, cycles_started, cycles_marked (marking over,
+ * the world restarted), cycles_done (and swept), collector_started */
 static size_t allocated_at_start;
 
 static void cb_mark_thread(gc_thread_t *t, void *arg) {
@@ -267,6 +282,10 @@ static void *collector_main(void *arg) {
     cycle_mark();
     cycle_finish();
     mark_total += _st_gc_now() - t0;
+    pthread_mutex_lock(&cycle_lock);
+    cycles_marked++;
+    pthread_cond_broadcast(&cycle_cond);
+    pthread_mutex_unlock(&cycle_lock);
     _st_gc_finalize_wake();
     /* background sweeping: batches taken off the lists under gc_lock and
      * swept without it, so allocation is not held up */
@@ -298,6 +317,26 @@ static void cycle_request(int wait) {
   pthread_mutex_unlock(&cycle_lock);
 }
 
+/* A thread that has run twice past the trigger while a cycle marks (no
+ * lock held): rather than sleep until the marking ends, it marks too, in
+ * assist slices, for as long as grey objects can be had; a slice that
+ * finds none asks the collector to share (assist_want) and the thread
+ * yields before it looks again.  It gives up after GC_BEHIND_IDLE empty
+ * looks in a row (the marking is down to what cannot be shared: the
+ * collector's last objects, or the termination stop). */
+#define GC_BEHIND_IDLE 32
+static void behind_assist(void) {
+  gc_thread_t *t = gc_self;
+  if (t == NULL) return;
+  for (int idle = 0; idle < GC_BEHIND_IDLE && strata_gc_marking_flag;) {
+    gc_cs_enter(t);
+    size_t n = strata_gc_marking_flag ? _st_gc_assist(GC_ASSIST_SLICE) : 0;
+    gc_cs_leave(t);
+    if (n) idle = 0;
+    else { idle++; sched_yield(); }
+  }
+}
+
 /* gc_lock held (the heap is full): drop it and wait for a cycle that starts
  * after this call to end. */
 void _st_gc_collect_wait(void) {
@@ -308,7 +347,9 @@ void _st_gc_collect_wait(void) {
 
 /* The pacer, from the allocation slow path (gc_lock held).  At the trigger
  * a cycle is asked for; at twice the trigger (the collector has fallen
- * behind, or not started yet) the allocating thread waits for it to end. */
+ * behind, or not started yet) the allocating thread marks alongside it
+ * for as long as there is marking to share (behind_assist), then waits for
+ * the marking to end -- not for the sweep: allocation sweeps what it needs. */
 void _st_gc_maybe_collect(size_t more) {
   size_t a = atomic_load_explicit(&gc_allocated, memory_order_relaxed) + more;
   if (disabled || a < trigger) return;
@@ -321,7 +362,10 @@ void _st_gc_maybe_collect(size_t more) {
   pthread_mutex_unlock(&gc_lock);
   pthread_mutex_lock(&cycle_lock);
   uint64_t want = cycles_requested;
-  while (cycles_done < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
+  pthread_mutex_unlock(&cycle_lock);
+  behind_assist();
+  pthread_mutex_lock(&cycle_lock);
+  while (cycles_marked < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
   pthread_mutex_unlock(&cycle_lock);
   pthread_mutex_lock(&gc_lock);
 }
@@ -435,10 +479,12 @@ STRATA_API int strata_gc_stats_get(strata_gc_stats_t *st) {
   st->heap_limit = soft_limit;
   st->objects_allocated = atomic_load(&gc_nobjects);
   st->objects_freed = atomic_load(&gc_nfreed);
+  pthread_mutex_lock(&pause_lock);
   st->pause_total_ns = pause_total;
   st->pause_max_ns = pause_max;
   st->pauses = pauses;
   memcpy(st->pause_hist, pause_hist, sizeof pause_hist);
+  pthread_mutex_unlock(&pause_lock);
   st->mark_ns = mark_total;
   st->sweep_ns = atomic_load(&gc_sweep_ns);
   st->assist_bytes = atomic_load(&gc_assist_bytes);
@@ -449,6 +495,32 @@ STRATA_API int strata_gc_stats_get(strata_gc_stats_t *st) {
   st->weak_cleared = gc_weak_cleared;
   pthread_mutex_unlock(&gc_fin_lock);
   return 0;
+}
+
+STRATA_API void strata_gc_stats_reset(void) {
+  if (!atomic_load(&gc_ready)) return;
+  pthread_mutex_lock(&gc_lock);
+  mark_total = 0;
+  atomic_store(&gc_sweep_ns, 0);
+  atomic_store(&gc_assist_bytes, 0);
+  atomic_store(&gc_assist_ns, 0);
+  pthread_mutex_lock(&pause_lock);
+  pauses = 0;
+  pause_total = pause_max = 0;
+  memset(pause_hist, 0, sizeof pause_hist);
+  pthread_mutex_unlock(&pause_lock);
+  pthread_mutex_unlock(&gc_lock);
+}
+
+STRATA_API size_t strata_gc_pause_log(uint64_t *ns, size_t max, size_t *dropped) {
+  pthread_mutex_lock(&pause_lock);
+  size_t kept = pauses < STRATA_GC_PAUSE_LOG ? pauses : STRATA_GC_PAUSE_LOG;
+  size_t first = pauses - kept;                     /* the oldest pause still logged */
+  size_t n = ns == NULL ? 0 : kept < max ? kept : max;
+  for (size_t i = 0; i < n; i++) ns[i] = plog[(first + i) % STRATA_GC_PAUSE_LOG];
+  if (dropped) *dropped = first;
+  pthread_mutex_unlock(&pause_lock);
+  return n;
 }
 
 STRATA_API uint64_t strata_gc_pause_percentile(const strata_gc_stats_t *st, double pct) {
