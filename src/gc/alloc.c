@@ -276,7 +276,7 @@ static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *typ
   size_t n = (size + GC_SLICE - 1) / GC_SLICE;
   gc_thread_t *t = gc_self;
   if (st_unlikely(strata_gc_marking_flag) && t) _st_gc_assist_maybe(t, n * GC_SLICE);
-  pthread_mutex_lock(&gc_lock);
+  _st_gc_lock_mutator();
   _st_gc_maybe_collect(n * GC_SLICE);
   gc_span_t *s = _st_gc_span_alloc(n);
   if (s == NULL) {                                  /* out of heap: collect, retry */
@@ -313,7 +313,7 @@ static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
                                     const strata_gc_type_t *type) {
   if (kind == GC_KIND_TYPED && !type_valid(type)) { errno = EINVAL; return NULL; }
   if (st_unlikely(strata_gc_marking_flag)) _st_gc_assist_maybe(t, _st_class_slices(c) * GC_SLICE);
-  pthread_mutex_lock(&gc_lock);
+  _st_gc_lock_mutator();
   gc_span_t *s = t->cache[kind][c];
   if (s == NULL || s->nfree == 0) {                /* exhausted: another span */
     if (s) { t->cache[kind][c] = NULL; span_uncache(s); }

@@ -298,8 +298,10 @@ static void *collector_main(void *arg) {
 }
 
 /* Ask for a cycle; with wait, for one that starts after this call, and wait
- * for its end.  Never called with gc_lock held when waiting. */
+ * for its end, in a blocking region (the cycle's stops need not wait for
+ * this thread).  Never called with gc_lock held when waiting. */
 static void cycle_request(int wait) {
+  if (wait) strata_gc_blocking_enter();
   pthread_mutex_lock(&cycle_lock);
   if (!collector_started) {
     pthread_t th;
@@ -308,13 +310,15 @@ static void cycle_request(int wait) {
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&th, &a, collector_main, NULL) == 0) collector_started = 1;
     pthread_attr_destroy(&a);
-    if (!collector_started) { pthread_mutex_unlock(&cycle_lock); return; }
   }
-  uint64_t want = wait ? cycles_started + 1 : cycles_done + 1;
-  if (cycles_requested < want) cycles_requested = want;
-  pthread_cond_broadcast(&cycle_cond);
-  while (wait && cycles_done < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
+  if (collector_started) {
+    uint64_t want = wait ? cycles_started + 1 : cycles_done + 1;
+    if (cycles_requested < want) cycles_requested = want;
+    pthread_cond_broadcast(&cycle_cond);
+    while (wait && cycles_done < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
+  }
   pthread_mutex_unlock(&cycle_lock);
+  if (wait) strata_gc_blocking_leave();
 }
 
 /* A thread that has run twice past the trigger while a cycle marks (no
@@ -342,7 +346,7 @@ static void behind_assist(void) {
 void _st_gc_collect_wait(void) {
   pthread_mutex_unlock(&gc_lock);
   cycle_request(1);
-  pthread_mutex_lock(&gc_lock);
+  _st_gc_lock_mutator();
 }
 
 /* The pacer, from the allocation slow path (gc_lock held).  At the trigger
@@ -364,10 +368,12 @@ void _st_gc_maybe_collect(size_t more) {
   uint64_t want = cycles_requested;
   pthread_mutex_unlock(&cycle_lock);
   behind_assist();
+  strata_gc_blocking_enter();                      /* the stops need not wait for us */
   pthread_mutex_lock(&cycle_lock);
   while (cycles_marked < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
   pthread_mutex_unlock(&cycle_lock);
   pthread_mutex_lock(&gc_lock);
+  strata_gc_blocking_leave();
 }
 
 /* From the allocation slow path, gc_lock NOT held, marking on: the

@@ -250,6 +250,7 @@ ST_INTERNAL void _st_gc_stop_world(void);          /* gc_lock and gc_world held 
 ST_INTERNAL void _st_gc_start_world(void);
 ST_INTERNAL void _st_gc_handshake(gc_thread_t *t, void (*fn)(gc_thread_t *t, void *arg), void *arg);
 ST_INTERNAL void _st_gc_safepoint(void);           /* honour a deferred stop */
+ST_INTERNAL void _st_gc_lock_mutator(void);        /* gc_lock, waiting in a blocking region */
 ST_INTERNAL void _st_gc_world_init(void);
 ST_INTERNAL void _st_gc_world_fork_child(void);
 ST_INTERNAL void _st_gc_pause_record(uint64_t ns);  /* one thread stop, for stats */

@@ -337,6 +337,20 @@ STRATA_API void strata_gc_blocking_leave(void) {
   pthread_mutex_unlock(&gc_world);
 }
 
+/* gc_lock for a mutator (registered, outside any critical section).  When
+ * it is busy -- most often because the collector holds it to stop the
+ * world -- the thread waits in a blocking region: the collector neither
+ * signals it nor waits for it to be scheduled, answer and sleep again,
+ * which on a loaded machine made the stop as long as the scheduler liked.
+ * Order: gc_lock is taken inside the region, and gc_world after it (in
+ * blocking_leave), the collector's order too. */
+void _st_gc_lock_mutator(void) {
+  if (pthread_mutex_trylock(&gc_lock) == 0) return;
+  strata_gc_blocking_enter();
+  pthread_mutex_lock(&gc_lock);
+  strata_gc_blocking_leave();
+}
+
 STRATA_API void strata_gc_push_frame(strata_gc_frame_t *f) {
   gc_thread_t *t = gc_thread();
   if (t == NULL) return;
