@@ -117,7 +117,8 @@ static void scan_typed(marker_t *m, uint8_t *obj, size_t size, const strata_gc_t
   }
 }
 
-static void scan(marker_t *m, uint8_t *obj) {
+/* Scan grey object obj; returns its size. */
+static size_t scan(marker_t *m, uint8_t *obj) {
   gc_span_t *s = gc_span_of(obj);
   size_t size = s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
   if (s->kind == GC_KIND_CONS) mark_range(m, obj, obj + size);
@@ -125,6 +126,7 @@ static void scan(marker_t *m, uint8_t *obj) {
     const strata_gc_type_t *t = gc_type_of(s, obj);
     if (t) scan_typed(m, obj, size, t);
   }
+  return size;
 }
 
 /* Rescan the whole heap for grey objects that fell off a full mark stack:
@@ -152,35 +154,50 @@ static void recover_overflow(void) {
 static void donate(void);
 static _Atomic int assist_want;      /* assists found the pool empty: donate */
 
-/* Drain the collector's mark stack.  Popped objects wait in a small FIFO,
- * prefetched, before they are scanned: by then their first line is
- * (likely) in cache.  With share (concurrent marking only: never with the
- * world stopped, when nothing would take the pool back), every 64 objects
- * it looks whether an assist waits for work, and gives some away. */
-#define PREFETCH_DEPTH 8
-void _st_gc_drain(bool share) {
-  mark_value = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+/* Scan grey objects from m's stack until it is empty or `budget` bytes
+ * have been scanned; returns the bytes scanned.  Popped objects wait in a
+ * small FIFO, prefetched, before they are scanned: by then their first
+ * line is (likely) in cache.  Objects still in the FIFO when the budget
+ * runs out go back on the stack.  With share (the collector's concurrent
+ * drain only: never with the world stopped, when nothing would take the
+ * pool back), every 64 objects it looks whether an assist waits for work,
+ * and gives some away. */
+#define PREFETCH_DEPTH 16
+static size_t drain_marker(marker_t *m, size_t budget, bool share) {
   uint8_t *fifo[PREFETCH_DEPTH];
   unsigned head = 0, n = 0, k = 0;
+  size_t done = 0;
   for (;;) {
     if (share && (++k & 63) == 0 && st_unlikely(atomic_load_explicit(&assist_want, memory_order_relaxed))) donate();
-    uint8_t *o = pop(&coll);
+    uint8_t *x;
+    uint8_t *o = done < budget ? pop(m) : NULL;
     if (o != NULL) {
       __builtin_prefetch(o);
       if (n < PREFETCH_DEPTH) { fifo[(head + n++) % PREFETCH_DEPTH] = o; continue; }
-      uint8_t *x = fifo[head];
+      x = fifo[head];
       fifo[head] = o;
       head = (head + 1) % PREFETCH_DEPTH;
-      scan(&coll, x);
-    } else if (n > 0) {
-      uint8_t *x = fifo[head];
+    } else if (n > 0 && done < budget) {
+      x = fifo[head];
       head = (head + 1) % PREFETCH_DEPTH;
       n--;
-      scan(&coll, x);
     } else {
       break;
     }
+    done += scan(m, x);
   }
+  while (n > 0) {                                  /* budget spent: back on the stack */
+    push(m, fifo[head]);
+    head = (head + 1) % PREFETCH_DEPTH;
+    n--;
+  }
+  return done;
+}
+
+/* Drain the collector's mark stack (see drain_marker). */
+void _st_gc_drain(bool share) {
+  mark_value = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
+  drain_marker(&coll, SIZE_MAX, share);
   recover_overflow();
 }
 
@@ -428,13 +445,8 @@ size_t _st_gc_assist(size_t budget) {
   pthread_mutex_unlock(&mark_lock);
   if (w == NULL) { atomic_store_explicit(&assist_want, 1, memory_order_relaxed); return 0; }
   for (size_t i = 0; i < w->n; i++) push(&m, w->e[i]);
-  size_t done = 0;
+  size_t done = drain_marker(&m, budget, false);
   uint8_t *o;
-  while (done < budget && (o = pop(&m)) != NULL) {
-    gc_span_t *s = gc_span_of(o);
-    done += s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
-    scan(&m, o);
-  }
   /* what is left goes back on the pool */
   pthread_mutex_lock(&mark_lock);
   w->n = 0;
