@@ -202,11 +202,29 @@ static void list_append(gc_list_t *dst, gc_list_t *src) {
   while ((s = src->first) != NULL) { _st_gc_list_remove(src, s); _st_gc_list_push(dst, s, GC_LIST_UNSWEPT); }
 }
 
+/* Move all of src to the end of dst in O(1).  The spans keep their `list`
+ * tags: only large spans' tags are read (strata_gc_free), and those are
+ * moved with list_append. */
+static void list_splice(gc_list_t *dst, gc_list_t *src) {
+  if (src->first == NULL) return;
+  if (dst->first == NULL) *dst = *src;
+  else {
+    dst->last->next = src->first;
+    src->first->prev = dst->last;
+    dst->last = src->last;
+  }
+  src->first = src->last = NULL;
+}
+
+/* With the world stopped, at the end of a mark: every span needs sweeping.
+ * Small spans move list by list, in O(1) each (with a heap of 1 GiB, moving
+ * them one by one took a large part of the termination stop); large spans
+ * one by one, for their tags. */
 void _st_gc_after_mark(void) {
   for (unsigned k = 0; k < GC_NKINDS; k++) {
     for (unsigned c = 0; c < GC_NCLASSES; c++) {
-      list_append(&gc_unswept[k][c], &partial[k][c]);
-      list_append(&gc_unswept[k][c], &full[k][c]);
+      list_splice(&gc_unswept[k][c], &partial[k][c]);
+      list_splice(&gc_unswept[k][c], &full[k][c]);
     }
     list_append(&gc_unswept[k][GC_NCLASSES], &full[k][GC_NCLASSES]);
   }
@@ -255,17 +273,24 @@ static gc_span_t *span_new_small(unsigned kind, unsigned c) {
   return s;
 }
 
-/* A span of (kind, c) with free slots, off every list (gc_lock held). */
+/* A span of (kind, c) with free slots, off every list (gc_lock held).
+ * Lazy sweeping looks at GC_LAZY_SWEEP spans at most: after a mark of a
+ * large heap that is mostly live, the unswept list can hold thousands of
+ * full spans, and sweeping them all in one refill, under gc_lock, stalled
+ * every allocating thread for hundreds of ms (bench/gc/pauses.c, 1 GiB).
+ * Past the bound a fresh span is taken; the background sweep catches up. */
+#define GC_LAZY_SWEEP 8
 static gc_span_t *span_refill(unsigned kind, unsigned c) {
   gc_span_t *s = partial[kind][c].first;
   if (s) { _st_gc_list_remove(&partial[kind][c], s); return s; }
   uint64_t t0 = 0;
-  while ((s = gc_unswept[kind][c].first) != NULL) {
+  for (int n = 0; n < GC_LAZY_SWEEP && (s = gc_unswept[kind][c].first) != NULL; n++) {
     if (!t0) t0 = _st_gc_now();
     _st_gc_list_remove(&gc_unswept[kind][c], s);
-    if (!sweep_small(s)) continue;
+    if (!sweep_small(s)) { s = NULL; continue; }
     if (s->nfree) break;
     file_span(s);
+    s = NULL;
   }
   if (t0) atomic_fetch_add_explicit(&gc_sweep_ns, _st_gc_now() - t0, memory_order_relaxed);
   return s ? s : span_new_small(kind, c);

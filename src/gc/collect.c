@@ -87,10 +87,19 @@ void _st_gc_pause_record(uint64_t ns) {
 }
 
 /* Mark assists: past assist_start allocated bytes while marking, a thread
- * that takes a span scans GC_ASSIST_RATIO bytes of grey objects per byte it
- * takes, in slices of GC_ASSIST_SLICE (each one critical section, so a stop
- * waits at most one slice). */
+ * that takes a span scans grey objects in proportion to the bytes it
+ * takes: GC_ASSIST_RATIO bytes per byte, or more when the marking left
+ * (the last cycle's live bytes less what is marked) would not end before
+ * the heap goal at that rate -- then todo/room per byte, as Go's pacer
+ * does, up to GC_ASSIST_MAX_RATIO.  In slices of GC_ASSIST_SLICE (each one critical section, so a stop
+ * waits at most one slice).  assist_start, heap_goal and live_after are
+ * written under gc_lock and read here without it (relaxed atomics: a stale
+ * value only misjudges one assist). */
 #define GC_ASSIST_RATIO 2
+#define GC_ASSIST_MAX_RATIO 8   /* a cap: todo/room grows without bound near the goal,
+                                   and one refill paid for the whole rest of a 1 GiB
+                                   mark (a 226 ms stall); past it the heap overshoots
+                                   the goal, up to the backstop */
 #define GC_ASSIST_SLICE ((size_t)32 << 10)
 static size_t assist_start = SIZE_MAX;
 
@@ -119,12 +128,12 @@ static void set_trigger(void) {
     if (head < ((size_t)1 << 20)) head = (size_t)1 << 20;
     if (live_after + head < g) g = live_after + head;
   }
-  heap_goal = g;
-  if (g == SIZE_MAX) { trigger = assist_start = SIZE_MAX; return; }
+  __atomic_store_n(&heap_goal, g, __ATOMIC_RELAXED);
+  if (g == SIZE_MAX) { trigger = SIZE_MAX; __atomic_store_n(&assist_start, SIZE_MAX, __ATOMIC_RELAXED); return; }
   size_t room = g > live_after ? g - live_after : 0;
   size_t early = mark_alloc < room / 8 ? mark_alloc : room / 8;
   trigger = g - early;
-  assist_start = trigger + (g - trigger) / 2;
+  __atomic_store_n(&assist_start, trigger + (g - trigger) / 2, __ATOMIC_RELAXED);
 }
 
 static pthread_mutex_t cycle_lock;
@@ -274,7 +283,7 @@ static void cycle_finish(void) {
   size_t now = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
   size_t during = now > allocated_at_start ? now - allocated_at_start : 0;
   mark_alloc = (mark_alloc + during) / 2;
-  live_after = _st_gc_marked_bytes() + shaded;
+  __atomic_store_n(&live_after, _st_gc_marked_bytes() + shaded, __ATOMIC_RELAXED);
   atomic_store_explicit(&gc_allocated, live_after + (now > allocated_at_start ? now - allocated_at_start : 0),
                         memory_order_relaxed);
   set_trigger();
@@ -399,8 +408,20 @@ void _st_gc_maybe_collect(size_t more) {
  * thread is about to take `more` bytes; if allocation has run past
  * assist_start, it pays for them with marking work first. */
 void _st_gc_assist_maybe(gc_thread_t *t, size_t more) {
-  if (atomic_load_explicit(&gc_allocated, memory_order_relaxed) < assist_start) return;
-  t->assist_debt += more * GC_ASSIST_RATIO;
+  size_t a = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
+  if (a < __atomic_load_n(&assist_start, __ATOMIC_RELAXED)) return;
+  /* proportional: the marking left (estimated from the last cycle's live
+   * bytes) over the room left before the goal, so that marking ends about
+   * when the heap reaches the goal; at least GC_ASSIST_RATIO */
+  size_t live = __atomic_load_n(&live_after, __ATOMIC_RELAXED), g = __atomic_load_n(&heap_goal, __ATOMIC_RELAXED);
+  size_t marked = _st_gc_marked_bytes();
+  size_t todo = live > marked ? live - marked : GC_ASSIST_SLICE;
+  size_t room = g > a + more ? g - a - more : 0;
+  size_t debt = more * GC_ASSIST_RATIO;
+  if (room < todo / GC_ASSIST_RATIO)
+    debt = room >= todo / GC_ASSIST_MAX_RATIO ? (size_t)((double)todo / (double)room * (double)more)
+                                              : more * GC_ASSIST_MAX_RATIO;
+  t->assist_debt += debt;
   while (t->assist_debt > 0 && strata_gc_marking_flag) {
     gc_cs_enter(t);
     size_t n = strata_gc_marking_flag ? _st_gc_assist(GC_ASSIST_SLICE) : 0;

@@ -104,7 +104,9 @@ typedef struct gc_span {
   uint8_t  cached;          /* in a thread cache */
   uint8_t  swept_epoch;
   uint8_t  dirty;           /* free run: pages may be resident */
-  uint8_t  list;            /* which list it is on (GC_LIST_*) */
+  uint8_t  list;            /* which list it is on (GC_LIST_*); kept exact for
+                               large spans and free runs only (after_mark
+                               splices small spans' lists without it) */
   size_t   large_size;      /* a large object: the bytes asked for */
   const strata_gc_type_t *type;  /* typed span: the type of all its objects
                                  (NULL: none yet, or mixed) */
