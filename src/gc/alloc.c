@@ -274,17 +274,20 @@ static gc_span_t *span_new_small(unsigned kind, unsigned c) {
 }
 
 /* A span of (kind, c) with free slots, off every list (gc_lock held).
- * Lazy sweeping looks at GC_LAZY_SWEEP spans at most: after a mark of a
- * large heap that is mostly live, the unswept list can hold thousands of
- * full spans, and sweeping them all in one refill, under gc_lock, stalled
- * every allocating thread for hundreds of ms (bench/gc/pauses.c, 1 GiB).
- * Past the bound a fresh span is taken; the background sweep catches up. */
+ * Lazy sweeping looks at GC_LAZY_SWEEP spans at most while the heap is
+ * below the pacer's goal: after a mark of a large heap that is mostly
+ * live, the unswept list can hold thousands of full spans, and sweeping
+ * them all in one refill, under gc_lock, stalled every allocating thread
+ * (bench/gc/pauses.c, 1 GiB).  Past the bound a fresh span is taken and the
+ * background sweep catches up.  At or over the goal it sweeps on: taking
+ * fresh spans there let a steady heap grow (t_gc's steady test). */
 #define GC_LAZY_SWEEP 8
 static gc_span_t *span_refill(unsigned kind, unsigned c) {
   gc_span_t *s = partial[kind][c].first;
   if (s) { _st_gc_list_remove(&partial[kind][c], s); return s; }
   uint64_t t0 = 0;
-  for (int n = 0; n < GC_LAZY_SWEEP && (s = gc_unswept[kind][c].first) != NULL; n++) {
+  size_t bound = gc_committed_spans < gc_heap_goal ? GC_LAZY_SWEEP : SIZE_MAX;
+  for (size_t n = 0; n < bound && (s = gc_unswept[kind][c].first) != NULL; n++) {
     if (!t0) t0 = _st_gc_now();
     _st_gc_list_remove(&gc_unswept[kind][c], s);
     if (!sweep_small(s)) { s = NULL; continue; }

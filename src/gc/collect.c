@@ -92,7 +92,7 @@ void _st_gc_pause_record(uint64_t ns) {
  * (the last cycle's live bytes less what is marked) would not end before
  * the heap goal at that rate -- then todo/room per byte, as Go's pacer
  * does, up to GC_ASSIST_MAX_RATIO.  In slices of GC_ASSIST_SLICE (each one critical section, so a stop
- * waits at most one slice).  assist_start, heap_goal and live_after are
+ * waits at most one slice).  assist_start, gc_heap_goal and live_after are
  * written under gc_lock and read here without it (relaxed atomics: a stale
  * value only misjudges one assist). */
 #define GC_ASSIST_RATIO 2
@@ -114,7 +114,8 @@ static size_t assist_start = SIZE_MAX;
  * peak RSS by another 0.5 MiB for 50% more cycles).  Assists start halfway
  * from the trigger to the goal; the backstop (allocation waits,
  * _st_gc_maybe_collect) stays at twice the trigger. */
-static size_t heap_goal, mark_alloc;
+size_t gc_heap_goal = GC_MIN_TRIGGER;
+static size_t mark_alloc;
 
 static void set_trigger(void) {
   size_t g;
@@ -128,7 +129,7 @@ static void set_trigger(void) {
     if (head < ((size_t)1 << 20)) head = (size_t)1 << 20;
     if (live_after + head < g) g = live_after + head;
   }
-  __atomic_store_n(&heap_goal, g, __ATOMIC_RELAXED);
+  __atomic_store_n(&gc_heap_goal, g, __ATOMIC_RELAXED);
   if (g == SIZE_MAX) { trigger = SIZE_MAX; __atomic_store_n(&assist_start, SIZE_MAX, __ATOMIC_RELAXED); return; }
   size_t room = g > live_after ? g - live_after : 0;
   size_t early = mark_alloc < room / 8 ? mark_alloc : room / 8;
@@ -138,7 +139,7 @@ static void set_trigger(void) {
 
 static pthread_mutex_t cycle_lock;
 static pthread_cond_t cycle_cond;
-static uint64_t cycles_requested, cycles_started, cycles_marked, cycles_done;
+static uint64_t cycles_requested, cycles_started, cycles_done;
 static int collector_started;
 ST_INTERNAL void _st_gc_mark_fork_child(void);
 
@@ -163,7 +164,7 @@ static void fork_child(void) {
   pthread_mutex_init(&cycle_lock, NULL);
   pthread_cond_init(&cycle_cond, NULL);      /* the parent's waiters are not here */
   collector_started = 0;
-  cycles_requested = cycles_started = cycles_marked = cycles_done = 0;
+  cycles_requested = cycles_started = cycles_done = 0;
   strata_gc_marking_flag = 0;
   pthread_mutex_init(&gc_lock, NULL);
   pthread_mutex_init(&pause_lock, NULL);
@@ -190,8 +191,7 @@ void _st_gc_init(void) { pthread_once(&init_once, gc_init_once); }
 
 static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cycle_cond = PTHREAD_COND_INITIALIZER;
-/* cycle_lock: cycles_requested, cycles_started, cycles_marked (marking over,
- * the world restarted), cycles_done (and swept), collector_started */
+/* cycle_lock: cycles_requested, cycles_started, cycles_done, collector_started */
 static size_t allocated_at_start;
 
 static void cb_mark_thread(gc_thread_t *t, void *arg) {
@@ -310,10 +310,6 @@ static void *collector_main(void *arg) {
     cycle_mark();
     cycle_finish();
     mark_total += _st_gc_now() - t0;
-    pthread_mutex_lock(&cycle_lock);
-    cycles_marked++;
-    pthread_cond_broadcast(&cycle_cond);
-    pthread_mutex_unlock(&cycle_lock);
     _st_gc_finalize_wake();
     /* background sweeping: batches taken off the lists under gc_lock and
      * swept without it, so allocation is not held up */
@@ -381,7 +377,10 @@ void _st_gc_collect_wait(void) {
  * a cycle is asked for; at twice the trigger (the collector has fallen
  * behind, or not started yet) the allocating thread marks alongside it
  * for as long as there is marking to share (behind_assist), then waits for
- * the marking to end -- not for the sweep: allocation sweeps what it needs. */
+ * the cycle to end, its background sweep included.  (Waiting only for the
+ * marking let a thread that is behind take fresh spans while the sweeper
+ * held the swept-to-be ones in a batch: t_gc's steady heap grew from 8 to
+ * 25 MiB.) */
 void _st_gc_maybe_collect(size_t more) {
   size_t a = atomic_load_explicit(&gc_allocated, memory_order_relaxed) + more;
   if (disabled || a < trigger) return;
@@ -398,7 +397,7 @@ void _st_gc_maybe_collect(size_t more) {
   behind_assist();
   strata_gc_blocking_enter();                      /* the stops need not wait for us */
   pthread_mutex_lock(&cycle_lock);
-  while (cycles_marked < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
+  while (cycles_done < want) pthread_cond_wait(&cycle_cond, &cycle_lock);
   pthread_mutex_unlock(&cycle_lock);
   pthread_mutex_lock(&gc_lock);
   strata_gc_blocking_leave();
@@ -413,7 +412,7 @@ void _st_gc_assist_maybe(gc_thread_t *t, size_t more) {
   /* proportional: the marking left (estimated from the last cycle's live
    * bytes) over the room left before the goal, so that marking ends about
    * when the heap reaches the goal; at least GC_ASSIST_RATIO */
-  size_t live = __atomic_load_n(&live_after, __ATOMIC_RELAXED), g = __atomic_load_n(&heap_goal, __ATOMIC_RELAXED);
+  size_t live = __atomic_load_n(&live_after, __ATOMIC_RELAXED), g = __atomic_load_n(&gc_heap_goal, __ATOMIC_RELAXED);
   size_t marked = _st_gc_marked_bytes();
   size_t todo = live > marked ? live - marked : GC_ASSIST_SLICE;
   size_t room = g > a + more ? g - a - more : 0;

@@ -328,6 +328,7 @@ static inline void gc_ensure_init(void) {
   if (st_unlikely(!atomic_load_explicit(&gc_ready, memory_order_acquire))) _st_gc_init();
 }
 ST_INTERNAL void _st_gc_maybe_collect(size_t more);  /* pacer check; gc_lock held */
+extern size_t gc_heap_goal ST_INTERNAL;             /* the pacer's heap goal (written under gc_lock) */
 ST_INTERNAL void _st_gc_collect_wait(void);        /* gc_lock held: dropped while a full cycle runs */
 
 #endif
