@@ -99,7 +99,7 @@ typedef struct {
  * run's maximum was a bucket bound (pause_max_exact=0). */
 typedef struct {
   int n_ok, n_fail, n_wrong, max_bound;
-  double med[N_F], tmin, tmax, amin, amax;
+  double med[N_F], tmin, tmax, amin, amax, max_worst;   /* max_worst: of pause_max_us */
   char check[40];
 } gcell_t;
 
@@ -125,6 +125,7 @@ static struct {
   char config[N_GCS][96];        /* what each collector said of itself */
   char date[64], uname[256];
   double load0[3], load1[3], started, elapsed;
+  const char *source;             /* --report: the raw file */
   char **failures, **notices, **targets;
   int n_failures, n_notices, n_targets, n_met, n_checked;
 } G;
@@ -155,7 +156,8 @@ static void usage(FILE *f) {
     "             disagreed on the check value; 2 usage or setup error.\n\nbenchmarks:\n",
     GC_DEFAULT_RUNS);
   for (int i = 0; i < N_DEFS; i++)
-    fprintf(f, "  %-15s %s%s\n", defs[i].name, defs[i].what, defs[i].in_default ? "" : " (only with --only)");
+    fprintf(f, "  %-15s %s%s\n", defs[i].name, defs[i].what,
+            defs[i].in_default ? "" : " (only with --only)");
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -290,9 +292,11 @@ static void run_one(gbench_t *b, int c, int r, const char *bin_dir, double timeo
     char prefix[80];                   /* "# NAME: boehm 8.2.2 markers=2 ..." on stderr */
     snprintf(prefix, sizeof prefix, "# %s: ", b->def->name);
     const char *cfg = tool_find_line(res.err, prefix, &n_lines);
-    if (run->ok && cfg && !G.config[c][0])
+    if (run->ok && cfg && !G.config[c][0]) {
       snprintf(G.config[c], sizeof G.config[c], "%.*s", (int)strcspn(cfg + strlen(prefix), "\n"),
                cfg + strlen(prefix));
+      if (raw) fprintf(raw, "# strata-bench-gc config gc=%s desc=%s\n", gcs[c].name, G.config[c]);
+    }
   }
   size_t len = line ? strcspn(line, "\n") : 0;
   if (verbose && line) fprintf(stderr, "  [%s] %.*s\n", gcs[c].name, (int)len, line);
@@ -340,15 +344,18 @@ static void analyse(gbench_t *b) {
     cl->tmax = tool_max(v[F_TIME], nv[F_TIME]);
     cl->amin = tool_min(v[F_ALLOC], nv[F_ALLOC]);
     cl->amax = tool_max(v[F_ALLOC], nv[F_ALLOC]);
+    cl->max_worst = tool_max(v[F_MAX], nv[F_MAX]);
     for (int k = 0; k < N_F; k++)
       cl->med[k] = (k == F_P50X || k == F_P99X) && nv[k] < cl->n_ok ? NAN : tool_median(v[k], nv[k]);
   }
 }
 
 /* strata / collector c on measure k; pause percentiles exact against exact,
- * else bucket bound against bucket bound. */
+ * else bucket bound against bucket bound.  None when the checks disagree:
+ * such results are not compared. */
 static double gc_ratio(const gbench_t *b, int c, int k) {
   const gcell_t *s = &b->cell[0], *o = &b->cell[c];
+  if (b->mismatch) return NAN;
   if ((k == F_P50 || k == F_P99) && !isnan(s->med[k + 3]) && !isnan(o->med[k + 3])) k += 3;
   return ratio(s->med[k], o->med[k]);
 }
@@ -382,15 +389,18 @@ static void target(int met, const char *name, const char *fmt, ...) {
   G.n_met += met > 0;
 }
 
-/* A pause target on strata's cell: value v, exact or a bucket bound. */
-static void pause_target(const gbench_t *b, const char *what, double v, int bound, double lim) {
+/* A pause target on strata's cell: value v, exact or a bucket bound; note
+ * says which value of the runs it is. */
+static void pause_target(const gbench_t *b, const char *what, double v, int bound, double lim,
+                         const char *note) {
   char name[96];
   snprintf(name, sizeof name, "%s: %s < %.0f us", b->def->name, what, lim);
   if (isnan(v)) target(-1, name, "no result");
-  else if (!bound) target(v < lim, name, "%.0f us", v);
-  else if (v < lim) target(1, name, "<= %.0f us (bucket bound)", v);
-  else if (bucket_lower(v) >= lim) target(0, name, "> %.0f us (bucket %.0f-%.0f us)", bucket_lower(v), bucket_lower(v), v);
-  else target(-1, name, "bucket %.0f-%.0f us straddles the target", bucket_lower(v), v);
+  else if (!bound) target(v < lim, name, "%.0f us%s", v, note);
+  else if (v < lim) target(1, name, "<= %.0f us (bucket bound)%s", v, note);
+  else if (bucket_lower(v) >= lim)
+    target(0, name, "> %.0f us (bucket %.0f-%.0f us)%s", bucket_lower(v), bucket_lower(v), v, note);
+  else target(-1, name, "bucket %.0f-%.0f us straddles the target%s", bucket_lower(v), v, note);
 }
 
 /* Issue 5's targets for strata, over the benchmarks that ran. */
@@ -401,6 +411,11 @@ static void targets(void) {
     const gcell_t *s = &b->cell[0];
     char name[96];
     int bt = best_boehm(b, F_TIME), br = best_boehm(b, F_RSS);
+    if (b->mismatch) {
+      snprintf(name, sizeof name, "%s: every target", b->def->name);
+      target(-1, name, "check values disagree");
+      continue;
+    }
     if (b->def->kind != K_PAUSES && bt >= 0) {
       double r = ratio(s->med[F_TIME], b->cell[bt].med[F_TIME]);
       snprintf(name, sizeof name, "%s: time <= %.1fx Boehm", b->def->name, TARGET_TIME);
@@ -414,9 +429,13 @@ static void targets(void) {
       else target(r <= 1.0, name, "%.3fx %s", r, gcs[br].name);
     }
     if (b->def->kind == K_PAUSES) {
-      pause_target(b, "max stop", s->med[F_MAX], s->max_bound, TARGET_MAX_US);
+      char note[64] = "";             /* the longest stop is the worst run's */
+      if (s->n_ok > 1) snprintf(note, sizeof note, ", worst of %d runs (median %.0f)", s->n_ok,
+                                s->med[F_MAX]);
+      pause_target(b, "max stop", s->max_worst, s->max_bound, TARGET_MAX_US, note);
       int ex = !isnan(s->med[F_P99X]);
-      pause_target(b, "p99 stop", ex ? s->med[F_P99X] : s->med[F_P99], !ex, TARGET_P99_US);
+      pause_target(b, "p99 stop", ex ? s->med[F_P99X] : s->med[F_P99], !ex, TARGET_P99_US,
+                   s->n_ok > 1 ? ", median" : "");
     }
   }
 }
@@ -484,7 +503,8 @@ static void results_table(FILE *f, int only, int md) {
       snprintf(x[2], 64, "%d/%d", cl->n_ok, cl->n_ok + cl->n_fail);
       num(x[3], m[F_TIME], 3, "");
       int pz = b->def->kind == K_PAUSES;          /* fixed time: spread of the rate */
-      double lo = pz ? cl->amin : cl->tmin, hi = pz ? cl->amax : cl->tmax, mid = pz ? m[F_ALLOC] : m[F_TIME];
+      double lo = pz ? cl->amin : cl->tmin, hi = pz ? cl->amax : cl->tmax;
+      double mid = pz ? m[F_ALLOC] : m[F_TIME];
       if (cl->n_ok < 2 || !(mid > 0)) snprintf(x[4], 64, "-");
       else snprintf(x[4], 64, "%.1f%%", 100 * (hi - lo) / mid);
       num(x[5], m[F_RSS] / 1024, 1, "");
@@ -499,9 +519,12 @@ static void results_table(FILE *f, int only, int md) {
       num(x[12], m[F_STALL], 0, "");
       num(x[13], m[F_STALLS], 0, "");
       num(x[14], m[F_ALLOC], 1, "");
-      snprintf(x[15], 64, "%s%s", cl->check[0] ? cl->check : "-", b->mismatch && cl->n_ok ? " MISMATCH" : "");
-      if (cl->n_wrong) snprintf(x[15] + strlen(x[15]), 24, " WRONG %d", cl->n_wrong);
-      if (cl->n_fail > cl->n_wrong) snprintf(x[15] + strlen(x[15]), 24, " FAILED %d", cl->n_fail - cl->n_wrong);
+      snprintf(x[15], 64, "%s%s", cl->check[0] ? cl->check : "-",
+               b->mismatch && cl->n_ok ? " MISMATCH" : "");
+      size_t l = strlen(x[15]);
+      if (cl->n_wrong) l += (size_t)snprintf(x[15] + l, 64 - l, " WRONG %d", cl->n_wrong);
+      if (cl->n_fail > cl->n_wrong && l < 64)
+        snprintf(x[15] + l, 64 - l, " FAILED %d", cl->n_fail - cl->n_wrong);
     }
   }
   tab_print(f, &t, md);
@@ -528,6 +551,7 @@ static void ratio_table(FILE *f, int only, int md) {
       for (int j = 0; j < 7; j++) {
         double r = gc_ratio(b, c, k_of[j]);
         if (isnan(r)) snprintf(x[2 + j], 64, "-");
+        else if (r < 0.001) snprintf(x[2 + j], 64, "<0.001x");
         else snprintf(x[2 + j], 64, r < 0.095 ? "%.2gx" : "%.2fx", r);
       }
     }
@@ -567,6 +591,7 @@ static void info_line(FILE *f) {
           "load %.2f at start", G.date, sysconf(_SC_NPROCESSORS_ONLN), G.uname, G.n_runs,
           G.n_runs == 1 ? "" : "s", G.quick ? "; --quick sizes" : "", G.load0[0]);
   if (G.elapsed > 0) fprintf(f, ", %.2f at end; %.0f s in all", G.load1[0], G.elapsed);
+  if (G.source) fprintf(f, "; tables re-printed from %s", G.source);
   fprintf(f, ".\n");
 }
 
@@ -583,6 +608,13 @@ static void summary(FILE *f, int md) {
     fprintf(f, "\n| collector | configuration |\n|---|---|\n");
     for (int c = 0; c < N_GCS; c++)
       if (G.use[c]) fprintf(f, "| %s | %s |\n", gcs[c].name, G.config[c][0] ? G.config[c] : "-");
+    fprintf(f, "\n| benchmark | what | arguments |\n|---|---|---|\n");
+    for (int i = 0; i < G.n; i++) {
+      char args[160];
+      args_text(&G.b[i], args, sizeof args);
+      fprintf(f, "| %s | %s | %s%s%s |\n", G.b[i].def->name, G.b[i].def->what, *args ? "`" : "",
+              *args ? args : "defaults", *args ? "`" : "");
+    }
     fprintf(f, "\n## Results (medians)\n\n");
     results_table(f, -1, 1);
     fprintf(f, "\n%s\n", legend);
@@ -592,16 +624,19 @@ static void summary(FILE *f, int md) {
     ratio_table(f, -1, md);
   }
   if (G.n_targets) {
-    fprintf(f, md ? "\n## Issue 5's targets\n\n" : "\nissue 5's targets (against the better Boehm mode):\n");
+    fprintf(f, md ? "\n## Issue 5's targets (against the better Boehm mode)\n\n"
+                  : "\nissue 5's targets (against the better Boehm mode):\n");
     targets_table(f, md);
     fprintf(f, "%s%d of %d targets met%s\n", md ? "\n" : " ", G.n_met, G.n_checked,
             G.n_checked < G.n_targets ? " (the others cannot be decided from these results)" : "");
   }
   list_out(f, "Notes", G.notices, G.n_notices, md);
   if (G.n_failures) {
-    fprintf(f, md ? "\n## FAILURES\n\n**%d run(s) failed or disagreed; their results are left "
-                    "out.**\n\n" : "\nFAILED: %d run(s) or checks; left out of the medians:\n",
-            G.n_failures);
+    fprintf(f, md ? "\n## FAILURES\n\n**%d failure(s)**: failed runs are left out of the "
+                    "medians; a benchmark whose check values disagree gets no ratios and no "
+                    "targets.\n\n"
+                  : "\nFAILED (%d): failed runs are left out of the medians; a benchmark whose "
+                    "check values disagree gets no ratios and no targets:\n", G.n_failures);
     for (int i = 0; i < G.n_failures; i++) fprintf(f, md ? "* %s\n" : "  %s\n", G.failures[i]);
   }
 }
@@ -726,8 +761,24 @@ static int read_raw(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) { perror(path); return 2; }
   char line[4096], name[64], gc[32];
+  G.source = path;
   while (fgets(line, sizeof line, f)) {
-    double r;
+    double r, v;
+    if (!strncmp(line, "# strata-bench-gc ", 18)) {   /* the header and end lines */
+      if (tool_kv_num(line, "start", &v)) {
+        time_t t = (time_t)v;
+        strftime(G.date, sizeof G.date, "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
+      }
+      if (tool_kv_num(line, "quick", &v)) G.quick = v > 0;
+      if (tool_kv_num(line, "load_start", &v)) G.load0[0] = v;
+      if (tool_kv_num(line, "load_end", &v)) G.load1[0] = v;
+      if (tool_kv_num(line, "elapsed", &v)) G.elapsed = v;
+      const char *desc = strstr(line, " desc=");
+      int c = tool_kv_get(line, "gc", gc, sizeof gc) ? gc_index(gc) : -1;
+      if (desc && c >= 0)
+        snprintf(G.config[c], sizeof G.config[c], "%.*s", (int)strcspn(desc + 6, "\n"), desc + 6);
+      continue;
+    }
     if (!tool_kv_num(line, "run", &r) || !tool_kv_get(line, "name", name, sizeof name) ||
         !tool_kv_get(line, "gc", gc, sizeof gc)) continue;
     int d = def_index(name), c = gc_index(gc), ri = (int)r - 1;
@@ -748,7 +799,6 @@ static int read_raw(const char *path) {
     }
     if (!run->ok) fail_run(&G.b[i], c, ri, run);
     if (ri >= G.n_runs) G.n_runs = ri + 1;
-    if (strstr(line, " heap_mb=64 ") || strstr(line, "max_depth=14")) G.quick = 1;
   }
   fclose(f);
   for (int c = 0; c < N_GCS; c++) {              /* collectors with no line are not shown */
@@ -781,7 +831,8 @@ static int parse_opts(int argc, char **argv, gopts_t *o) {
     int n, bad = 0;
     char *end;
     if (k == 2) bad = tool_parse_int(val, 1, BENCH_MAX_RUNS, &o->runs);
-    else if (k == 8) bad = !(strtod(val, &end) > 0) || (*end && !strchr("kKmMgG", *end)) || (*end && end[1]);
+    else if (k == 8)
+      bad = !(strtod(val, &end) > 0) || (*end && (!strchr("kKmMgG", *end) || end[1]));
     else if (k == 9) bad = !(strtod(val, &end) > 0) || *end;
     else if (k == 10) bad = tool_parse_int(val, 4, 30, &n);
     else if (k == 11) bad = tool_parse_int(val, 4, 24, &n);
@@ -822,8 +873,8 @@ int cmd_bench_gc(int argc, char **argv) {
 
   if (o.report) {
     G.n_runs = 0;
+    G.load0[0] = G.load1[0] = NAN;
     if ((rc = read_raw(o.report))) return rc;
-    snprintf(G.date, sizeof G.date, "results of %s", o.report);
   } else {
     for (int c = 0; c < N_GCS; c++) {             /* every binary there? */
       for (int i = 0; i < G.n && G.use[c]; i++) {
@@ -842,6 +893,9 @@ int cmd_bench_gc(int argc, char **argv) {
     }
     FILE *raw = NULL;
     if (o.raw && !(raw = fopen(o.raw, "w"))) { perror(o.raw); return 2; }
+    if (raw)      /* what --report needs besides the result lines */
+      fprintf(raw, "# strata-bench-gc start=%lld runs=%d quick=%d load_start=%.2f\n",
+              (long long)now, G.n_runs, G.quick, G.load0[0]);
     double timeout = GC_TIMEOUT_S;
     const char *env_to = getenv("STRATA_BENCH_TIMEOUT");
     if (env_to && atof(env_to) > 0) timeout = atof(env_to);
@@ -876,11 +930,14 @@ int cmd_bench_gc(int argc, char **argv) {
       ratio_table(stdout, i, 0);
       fflush(stdout);
     }
-    if (raw) fclose(raw);
     G.elapsed = tool_now() - G.started;
+    if (getloadavg(G.load1, 3) != 3) G.load1[0] = NAN;
+    if (raw) {
+      fprintf(raw, "# strata-bench-gc end elapsed=%.0f load_end=%.2f\n", G.elapsed, G.load1[0]);
+      fclose(raw);
+    }
   }
   for (int i = 0; i < G.n && o.report; i++) analyse(&G.b[i]);
-  if (getloadavg(G.load1, 3) != 3) G.load1[0] = NAN;
   targets();
   if (o.report) {
     printf("strata bench gc: ");
@@ -892,8 +949,10 @@ int cmd_bench_gc(int argc, char **argv) {
   if (o.report || G.elapsed > 0) {
     printf("\n");
     int nr = G.n * G.n_runs * (G.use[0] + G.use[1] + G.use[2]);
-    if (!o.report) printf("%d run%s in %.0f s; ", nr, nr == 1 ? "" : "s", G.elapsed);
-    printf("load at end %.2f %.2f %.2f\n", G.load1[0], G.load1[1], G.load1[2]);
+    if (G.elapsed > 0) printf("%d run%s in %.0f s; ", nr, nr == 1 ? "" : "s", G.elapsed);
+    printf("load at end %.2f", G.load1[0]);
+    if (!o.report) printf(" %.2f %.2f", G.load1[1], G.load1[2]);
+    printf("\n");
   }
   int out_rc = 0;
   if (o.md) {
