@@ -108,6 +108,8 @@ typedef struct {
 static void usage(FILE *f) {
   fprintf(f,
     "usage: strata bench [options]\n"
+    "       strata bench gc [options]   the garbage collector against the Boehm GC\n"
+    "                                   (`strata bench gc --help`, docs/gc-bench.md)\n"
     "Runs every workload under glibc, strata and the peer allocators installed\n"
     "(jemalloc, tcmalloc, mimalloc), interleaved run by run, and reports medians\n"
     "and ratios against glibc and against the best peer.  See docs/bench.md.\n"
@@ -138,20 +140,6 @@ static void usage(FILE *f) {
             wl_table[i].kind == WL_REAL && wl_table[i].in_quick ? " (also in --quick)" : "");
 }
 
-__attribute__((format(printf, 3, 4)))
-static void add_str(char ***list, int *n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0) s = NULL;
-  va_end(ap);
-  if (!s) return;
-  char **nl = realloc(*list, sizeof **list * (size_t)(*n + 1));
-  if (!nl) { free(s); return; }
-  *list = nl;
-  nl[(*n)++] = s;
-}
-
 __attribute__((format(printf, 2, 3)))
 static void notice(bench_t *b, const char *fmt, ...) {
   char buf[512];
@@ -160,20 +148,7 @@ static void notice(bench_t *b, const char *fmt, ...) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   fprintf(stderr, "strata bench: %s\n", buf);
-  add_str(&b->notices, &b->n_notices, "%s", buf);
-}
-
-/* Is comma list `list` naming `name`? */
-static int in_list(const char *list, const char *name) {
-  size_t n = strlen(name);
-  for (const char *p = list; *p;) {
-    const char *e = strchr(p, ',');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    if (len == n && !strncmp(p, name, n)) return 1;
-    if (!e) break;
-    p = e + 1;
-  }
-  return 0;
+  tool_strlist_add(&b->notices, &b->n_notices, "%s", buf);
 }
 
 static int add_alloc(bench_t *b, const char *name, const char *lib, int is_peer) {
@@ -228,7 +203,7 @@ static int find_allocs(bench_t *b, const bench_opts_t *o, const char *self_dir) 
   }
   for (int k = 1; k < N_KNOWN_ALLOCS; k++) {
     const char *name = known_allocs[k].name;
-    if (o->alloc && !in_list(o->alloc, name)) continue;
+    if (o->alloc && !tool_in_list(o->alloc, name)) continue;
     const char *lib = known_allocs[k].lib;
     if (!*lib) {
       if (access(strata_lib, R_OK) != 0) {
@@ -319,7 +294,7 @@ static int find_workloads(bench_t *b, const bench_opts_t *o, const char *wl_bin,
   int warned_bin = 0;
   for (int i = 0; i < N_WL_TABLE; i++) {
     const wl_def_t *d = &wl_table[i];
-    if (o->only && !in_list(o->only, d->name) && !in_list(o->only, d->prog)) continue;
+    if (o->only && !tool_in_list(o->only, d->name) && !tool_in_list(o->only, d->prog)) continue;
     if (!o->only && o->quick && d->kind == WL_REAL && !d->in_quick) continue;
     if (d->kind == WL_SYNTH) {
       if (!bin_ok || !list) {
@@ -369,48 +344,10 @@ static int find_workloads(bench_t *b, const bench_opts_t *o, const char *wl_bin,
   return 0;
 }
 
-/* Copy the value of key in a "k=v k=v" line into out; 1 if found. */
-static int kv_get(const char *line, const char *key, char *out, size_t n) {
-  size_t klen = strlen(key);
-  const char *p = line;
-  while (*p) {
-    while (*p == ' ' || *p == '\t') p++;
-    const char *end = p + strcspn(p, " \t\n");
-    if ((size_t)(end - p) > klen && !strncmp(p, key, klen) && p[klen] == '=') {
-      size_t len = (size_t)(end - p) - klen - 1;
-      if (len >= n) len = n - 1;
-      memcpy(out, p + klen + 1, len);
-      out[len] = 0;
-      return 1;
-    }
-    p = end;
-    if (*p == '\n') break;
-  }
-  return 0;
-}
-
-static int kv_num(const char *line, const char *key, double *v) {
-  char buf[64], *end;
-  if (!kv_get(line, key, buf, sizeof buf)) return 0;
-  *v = strtod(buf, &end);
-  return end != buf && *end == 0;
-}
-
 static int lib_matches(const bench_alloc_t *a, const char *reported) {
   if (!a->lib) return !strncmp(reported, "libc.so", 7) || !strncmp(reported, "libc-", 5);
   if (!strcmp(reported, tool_basename(a->lib))) return 1;
   return a->lib_real && !strcmp(reported, tool_basename(a->lib_real));
-}
-
-/* Last non-empty line of a stderr tail, for failure messages. */
-static void last_line(const char *s, char *out, size_t n) {
-  size_t len = strlen(s);
-  while (len && (s[len - 1] == '\n' || s[len - 1] == ' ')) len--;
-  size_t start = len;
-  while (start && s[start - 1] != '\n') start--;
-  if (len - start >= n) start = len - (n - 1);
-  memcpy(out, s + start, len - start);
-  out[len - start] = 0;
 }
 
 typedef struct {
@@ -462,31 +399,22 @@ static void run_one(bench_t *b, bench_wl_t *w, const bench_alloc_t *a, const run
     fprintf(stderr, "strata bench: %s under %s left %d process%s running (killed)\n",
             w->def->name, a->name, res.leftovers, res.leftovers == 1 ? "" : "es");
   char tail[120];
-  last_line(res.err, tail, sizeof tail);
-  if (res.timed_out) {
-    snprintf(run->why, sizeof run->why, "timed out after %.0f s (killed)", e->timeout);
-  } else if (res.signaled) {
-    snprintf(run->why, sizeof run->why, "killed by signal %d (%s)%s%s", res.sig,
-             strsignal(res.sig), *tail ? ": " : "", tail);
-  } else if (res.code != 0) {
-    snprintf(run->why, sizeof run->why, "exit status %d%s%s", res.code, *tail ? ": " : "", tail);
-  }
+  tool_last_line(res.err, tail, sizeof tail);
+  tool_proc_why(&res, e->timeout, run->why, sizeof run->why);
   if (run->why[0]) { free(res.out); return; }
 
   /* exactly one result line */
-  const char *line = NULL;
-  int n_lines = 0;
-  for (const char *p = res.out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-    if (!strncmp(p, "workload=", 9)) { line = p; n_lines++; }
+  int n_lines;
+  const char *line = tool_find_line(res.out, "workload=", &n_lines);
   char lib[128] = "", fig_name[48] = "", better[16] = "", stable[8] = "";
   double secs = 0, rss = 0, fig = NAN;
   if (n_lines != 1) {
     snprintf(run->why, sizeof run->why, "%d result lines (want exactly 1)%s%s", n_lines,
              *tail ? "; stderr: " : "", tail);
-  } else if (!kv_num(line, "secs", &secs) || !(secs > 0) ||
-             !kv_num(line, "peak_rss_kb", &rss) || !kv_get(line, "check", run->check,
+  } else if (!tool_kv_num(line, "secs", &secs) || !(secs > 0) ||
+             !tool_kv_num(line, "peak_rss_kb", &rss) || !tool_kv_get(line, "check", run->check,
                                                             sizeof run->check) ||
-             !kv_get(line, "malloc_lib", lib, sizeof lib)) {
+             !tool_kv_get(line, "malloc_lib", lib, sizeof lib)) {
     snprintf(run->why, sizeof run->why, "result line lacks secs/peak_rss_kb/check/malloc_lib");
   } else if (!lib_matches(a, lib)) {
     snprintf(run->why, sizeof run->why, "malloc came from '%s', not %s (preload not effective?)",
@@ -498,22 +426,22 @@ static void run_one(bench_t *b, bench_wl_t *w, const bench_alloc_t *a, const run
   }
   if (run->why[0] || line == NULL) { free(res.out); return; }   /* no line: why is set */
 
-  if (kv_get(line, "figure_name", fig_name, sizeof fig_name)) {
-    kv_num(line, "figure", &fig);
-    kv_get(line, "figure_better", better, sizeof better);
+  if (tool_kv_get(line, "figure_name", fig_name, sizeof fig_name)) {
+    tool_kv_num(line, "figure", &fig);
+    tool_kv_get(line, "figure_better", better, sizeof better);
   } else {
     snprintf(fig_name, sizeof fig_name, "ops_per_sec");
     snprintf(better, sizeof better, "higher");
-    kv_num(line, "ops_per_sec", &fig);
+    tool_kv_num(line, "ops_per_sec", &fig);
   }
   if (!w->figure_name[0]) {
     snprintf(w->figure_name, sizeof w->figure_name, "%s", fig_name);
     w->figure_higher = strcmp(better, "lower") != 0;
     char buf[32];
-    if (kv_get(line, "threads", buf, sizeof buf)) w->threads = atol(buf);
-    kv_get(line, "ops", w->ops, sizeof w->ops);
+    if (tool_kv_get(line, "threads", buf, sizeof buf)) w->threads = atol(buf);
+    tool_kv_get(line, "ops", w->ops, sizeof w->ops);
   }
-  if (kv_get(line, "check_stable", stable, sizeof stable) && !strcmp(stable, "1"))
+  if (tool_kv_get(line, "check_stable", stable, sizeof stable) && !strcmp(stable, "1"))
     w->check_stable = 1;
   run->secs = secs;
   run->rss_kb = rss;
@@ -572,7 +500,7 @@ static void analyse_workload(bench_t *b, bench_wl_t *w) {
       if (!first) { first = run; continue; }
       if (strcmp(run->check, first->check) != 0) {
         w->mismatch = 1;
-        add_str(&b->failures, &b->n_failures,
+        tool_strlist_add(&b->failures, &b->n_failures,
                 "%s: CHECKSUM MISMATCH: %s run %d gave check=%s, %s run %d gave check=%s",
                 w->def->name, b->allocs[(first - w->runs) / w->n_runs].name,
                 (int)(first - w->runs) % w->n_runs + 1, first->check,
@@ -638,15 +566,6 @@ static void analyse_all(bench_t *b) {
   }
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return -1;
-  *out = (int)v;
-  return 0;
-}
-
 static int parse_opts(int argc, char **argv, bench_opts_t *o) {
   memset(o, 0, sizeof *o);
   for (int i = 1; i < argc; i++) {
@@ -665,13 +584,13 @@ static int parse_opts(int argc, char **argv, bench_opts_t *o) {
     else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 1; }
     else if (takes == 0) o->only = val;
     else if (takes == 1) {
-      if (parse_int(val, 1, BENCH_MAX_RUNS, &o->runs)) {
+      if (tool_parse_int(val, 1, BENCH_MAX_RUNS, &o->runs)) {
         fprintf(stderr, "strata bench: --runs wants 1..%d\n", BENCH_MAX_RUNS);
         return 2;
       }
     } else if (takes == 2) o->alloc = val;
     else if (takes == 3) {
-      if (parse_int(val, 1, 512, &o->threads)) {
+      if (tool_parse_int(val, 1, 512, &o->threads)) {
         fprintf(stderr, "strata bench: --threads wants 1..512\n");
         return 2;
       }
@@ -687,6 +606,7 @@ static int parse_opts(int argc, char **argv, bench_opts_t *o) {
 }
 
 int cmd_bench(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "gc")) return cmd_bench_gc(argc - 1, argv + 1);
   bench_opts_t o;
   int rc = parse_opts(argc, argv, &o);
   if (rc) return rc == 1 ? 0 : rc;
@@ -744,7 +664,7 @@ int cmd_bench(int argc, char **argv) {
           if (tty) fprintf(stderr, "\r\033[K");
           fprintf(stderr, "FAIL: %s under %s, run %d: %s\n", w->def->name, b->allocs[a].name,
                   r + 1, run->why);
-          add_str(&b->failures, &b->n_failures, "%s under %s, run %d: %s", w->def->name,
+          tool_strlist_add(&b->failures, &b->n_failures, "%s under %s, run %d: %s", w->def->name,
                   b->allocs[a].name, r + 1, run->why);
         }
       }

@@ -30,6 +30,8 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
@@ -392,3 +394,96 @@ int tool_opt_value(int argc, char **argv, int *i, const char *const *names, int 
 }
 
 int tool_isatty_stderr(void) { return isatty(2); }
+
+int tool_parse_int(const char *s, int lo, int hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+int tool_in_list(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, name, n)) return 1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
+void tool_strlist_add(char ***list, int *n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+  va_end(ap);
+  if (!s) return;
+  char **nl = realloc(*list, sizeof **list * (size_t)(*n + 1));
+  if (!nl) { free(s); return; }
+  *list = nl;
+  nl[(*n)++] = s;
+}
+
+int tool_kv_get(const char *line, const char *key, char *out, size_t n) {
+  size_t klen = strlen(key);
+  const char *p = line;
+  while (*p) {
+    while (*p == ' ' || *p == '\t') p++;
+    const char *end = p + strcspn(p, " \t\n");
+    if ((size_t)(end - p) > klen && !strncmp(p, key, klen) && p[klen] == '=') {
+      size_t len = (size_t)(end - p) - klen - 1;
+      if (len >= n) len = n - 1;
+      memcpy(out, p + klen + 1, len);
+      out[len] = 0;
+      return 1;
+    }
+    p = end;
+    if (*p == '\n') break;
+  }
+  return 0;
+}
+
+int tool_kv_num(const char *line, const char *key, double *v) {
+  char buf[64], *end;
+  if (!tool_kv_get(line, key, buf, sizeof buf)) return 0;
+  *v = strtod(buf, &end);
+  return end != buf && *end == 0;
+}
+
+const char *tool_find_line(const char *text, const char *prefix, int *count) {
+  const char *line = NULL;
+  size_t n = strlen(prefix);
+  *count = 0;
+  for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+    if (!strncmp(p, prefix, n)) { line = p; ++*count; }
+  return line;
+}
+
+void tool_last_line(const char *s, char *out, size_t n) {
+  size_t len = strlen(s);
+  while (len && (s[len - 1] == '\n' || s[len - 1] == ' ')) len--;
+  size_t start = len;
+  while (start && s[start - 1] != '\n') start--;
+  if (len - start >= n) start = len - (n - 1);
+  memcpy(out, s + start, len - start);
+  out[len - start] = 0;
+}
+
+int tool_proc_why(const tool_proc_t *res, double timeout_s, char *why, size_t n) {
+  char tail[120];
+  tool_last_line(res->err, tail, sizeof tail);
+  why[0] = 0;
+  if (res->exec_failed) snprintf(why, n, "could not be started%s%s", *tail ? ": " : "", tail);
+  else if (res->timed_out) snprintf(why, n, "timed out after %.0f s (killed)", timeout_s);
+  else if (res->signaled)
+    snprintf(why, n, "killed by signal %d (%s)%s%s", res->sig, strsignal(res->sig),
+             *tail ? ": " : "", tail);
+  else if (res->code != 0)
+    snprintf(why, n, "exit status %d%s%s", res->code, *tail ? ": " : "", tail);
+  return why[0] != 0;
+}

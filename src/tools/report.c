@@ -183,7 +183,7 @@ void report_summary(FILE *f, const bench_t *b) {
 
 /* ------------------------------------------------------------------ JSON */
 
-static void json_str(FILE *f, const char *s) {
+void tool_json_str(FILE *f, const char *s) {
   fputc('"', f);
   for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
     if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
@@ -196,11 +196,11 @@ static void json_str(FILE *f, const char *s) {
 
 /* A string, or null for NULL. */
 static void json_opt_str(FILE *f, const char *s) {
-  if (s) json_str(f, s);
+  if (s) tool_json_str(f, s);
   else fputs("null", f);
 }
 
-static void json_num(FILE *f, double v) {
+void tool_json_num(FILE *f, double v) {
   if (isnan(v) || isinf(v)) fputs("null", f);
   else fprintf(f, "%.6g", v);
 }
@@ -208,14 +208,14 @@ static void json_num(FILE *f, double v) {
 /* ,"key": number */
 static void jkn(FILE *f, const char *key, double v) {
   fprintf(f, ", \"%s\": ", key);
-  json_num(f, v);
+  tool_json_num(f, v);
 }
 
-static void json_strlist(FILE *f, char **list, int n) {
+void tool_json_strlist(FILE *f, char **list, int n) {
   fputc('[', f);
   for (int i = 0; i < n; i++) {
     if (i) fputs(", ", f);
-    json_str(f, list[i]);
+    tool_json_str(f, list[i]);
   }
   fputc(']', f);
 }
@@ -224,17 +224,17 @@ int report_json(const char *path, const bench_t *b) {
   FILE *f = fopen(path, "w");
   if (!f) { perror(path); return -1; }
   fprintf(f, "{\n  \"tool\": \"strata bench\", \"format\": 1, \"date\": ");
-  json_str(f, b->date);
+  tool_json_str(f, b->date);
   fprintf(f, ", \"quick\": %s, \"runs\": %d, \"cpus\": %ld, \"uname\": ",
           b->quick ? "true" : "false", b->n_runs, b->ncpu);
-  json_str(f, b->uname);
+  tool_json_str(f, b->uname);
   fprintf(f, ",\n  \"load_start\": [%.2f, %.2f, %.2f], \"load_end\": [%.2f, %.2f, %.2f]",
           b->load_start[0], b->load_start[1], b->load_start[2], b->load_end[0],
           b->load_end[1], b->load_end[2]);
   fprintf(f, ", \"elapsed\": %.2f,\n  \"allocators\": [", b->elapsed);
   for (int a = 0; a < b->n_allocs; a++) {
     fprintf(f, "%s\n    {\"name\": ", a ? "," : "");
-    json_str(f, b->allocs[a].name);
+    tool_json_str(f, b->allocs[a].name);
     fputs(", \"lib\": ", f);
     json_opt_str(f, b->allocs[a].lib);
     fprintf(f, ", \"peer\": %s}", b->allocs[a].is_peer ? "true" : "false");
@@ -243,13 +243,13 @@ int report_json(const char *path, const bench_t *b) {
   for (int i = 0; i < b->n_wls; i++) {
     const bench_wl_t *w = &b->wls[i];
     fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
-    json_str(f, w->def->name);
+    tool_json_str(f, w->def->name);
     fprintf(f, ", \"kind\": \"%s\", \"program\": ", w->def->kind == WL_REAL ? "real" : "synthetic");
-    json_str(f, w->def->prog);
+    tool_json_str(f, w->def->prog);
     fprintf(f, ", \"runs\": %d, \"threads\": %ld, \"ops\": ", w->n_runs, w->threads);
-    json_str(f, w->ops);
+    tool_json_str(f, w->ops);
     fputs(", \"figure_name\": ", f);
-    json_str(f, w->figure_name);
+    tool_json_str(f, w->figure_name);
     fprintf(f, ", \"figure_better\": \"%s\", \"check_stable\": %s, \"checksum_mismatch\": %s",
             w->figure_higher ? "higher" : "lower", w->check_stable ? "true" : "false",
             w->mismatch ? "true" : "false");
@@ -261,7 +261,7 @@ int report_json(const char *path, const bench_t *b) {
     for (int a = 0; a < b->n_allocs; a++) {
       const bench_cell_t *c = &w->cell[a];
       fprintf(f, "%s\n       {\"allocator\": ", a ? "," : "");
-      json_str(f, b->allocs[a].name);
+      tool_json_str(f, b->allocs[a].name);
       fprintf(f, ", \"ok_runs\": %d, \"failed_runs\": %d", c->n_ok, c->n_fail);
       jkn(f, "time_median", c->t_med);
       jkn(f, "time_min", c->t_min);
@@ -272,7 +272,7 @@ int report_json(const char *path, const bench_t *b) {
       jkn(f, "figure_median", c->fig_med);
       fputs(",\n        ", f);
       fprintf(f, "\"time_vs_glibc\": ");
-      json_num(f, c->t_vs_glibc);
+      tool_json_num(f, c->t_vs_glibc);
       jkn(f, "time_vs_best_peer", c->t_vs_best);
       jkn(f, "rss_vs_glibc", c->rss_vs_glibc);
       jkn(f, "rss_vs_best_peer", c->rss_vs_best);
@@ -285,10 +285,10 @@ int report_json(const char *path, const bench_t *b) {
           jkn(f, "rss_kb", run->rss_kb);
           jkn(f, "figure", run->figure);
           fputs(", \"check\": ", f);
-          json_str(f, run->check);
+          tool_json_str(f, run->check);
         } else {
           fputs(", \"error\": ", f);
-          json_str(f, run->why);
+          tool_json_str(f, run->why);
         }
         jkn(f, "elapsed", run->elapsed);
         fputc('}', f);
@@ -301,7 +301,7 @@ int report_json(const char *path, const bench_t *b) {
   for (int a = 0; a < b->n_allocs; a++) {
     const bench_geo_t *g = &b->geo[a];
     fprintf(f, "%s\n    {\"allocator\": ", a ? "," : "");
-    json_str(f, b->allocs[a].name);
+    tool_json_str(f, b->allocs[a].name);
     jkn(f, "time_geomean_vs_glibc", g->t_vs_glibc);
     jkn(f, "rss_geomean_vs_glibc", g->rss_vs_glibc);
     jkn(f, "time_geomean_vs_best_peer", g->t_vs_best);
@@ -313,10 +313,10 @@ int report_json(const char *path, const bench_t *b) {
   if (b->has_targets) {
     const bench_geo_t *g = &b->geo[b->strata];
     fprintf(f, "{\"time_geomean_max\": %.2f, \"time_geomean\": ", TARGET_TIME_GEO);
-    json_num(f, g->t_vs_best);
+    tool_json_num(f, g->t_vs_best);
     fprintf(f, ", \"time_met\": %s, \"rss_geomean_max\": %.2f, \"rss_geomean\": ",
             b->target_time_ok ? "true" : "false", TARGET_RSS_GEO);
-    json_num(f, g->rss_vs_best);
+    tool_json_num(f, g->rss_vs_best);
     fprintf(f, ", \"rss_met\": %s, \"worst_max\": %.2f, \"worst_met\": %s, \"violations\": [",
             b->target_rss_ok ? "true" : "false", TARGET_WORST,
             b->target_worst_ok ? "true" : "false");
@@ -328,7 +328,7 @@ int report_json(const char *path, const bench_t *b) {
                             !(c->rss_vs_best > TARGET_WORST)))
         continue;
       fprintf(f, "%s{\"workload\": ", nv++ ? ", " : "");
-      json_str(f, w->def->name);
+      tool_json_str(f, w->def->name);
       jkn(f, "time_vs_best_peer", c->t_vs_best);
       jkn(f, "rss_vs_best_peer", c->rss_vs_best);
       fputc('}', f);
@@ -338,9 +338,9 @@ int report_json(const char *path, const bench_t *b) {
     fputs("null", f);
   }
   fputs(",\n  \"notices\": ", f);
-  json_strlist(f, b->notices, b->n_notices);
+  tool_json_strlist(f, b->notices, b->n_notices);
   fputs(",\n  \"failures\": ", f);
-  json_strlist(f, b->failures, b->n_failures);
+  tool_json_strlist(f, b->failures, b->n_failures);
   fputs("\n}\n", f);
   if (fclose(f) != 0) { perror(path); return -1; }
   return 0;
@@ -349,7 +349,7 @@ int report_json(const char *path, const bench_t *b) {
 /* -------------------------------------------------------------- Markdown */
 
 /* Markdown table cells must not contain '|'. */
-static void md_text(FILE *f, const char *s) {
+void tool_md_text(FILE *f, const char *s) {
   for (; *s; s++) {
     if (*s == '|') fputc('\\', f);
     fputc(*s, f);
@@ -362,7 +362,7 @@ static void md_list(FILE *f, const char *title, char **list, int n) {
   fprintf(f, "\n## %s\n\n", title);
   for (int i = 0; i < n; i++) {
     fputs("* ", f);
-    md_text(f, list[i]);
+    tool_md_text(f, list[i]);
     fputc('\n', f);
   }
 }
@@ -403,7 +403,7 @@ int report_md(const char *path, const bench_t *b) {
             g->rss_vs_best, met(b->target_rss_ok));
     fprintf(f, "| no workload > %.2fx best peer (time or RSS) | | %s%s",
             TARGET_WORST, met(b->target_worst_ok), b->target_worst_ok ? "" : ": ");
-    md_text(f, b->worst_list);
+    tool_md_text(f, b->worst_list);
     fprintf(f, " |\n");
   }
 

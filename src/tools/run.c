@@ -224,30 +224,19 @@ static void print_leaks(FILE *f, report_t *r) {
   if (r->truncated) fprintf(f, "  (the report was truncated: the heap changed while it was written)\n");
 }
 
-static void json_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-    else if (c < 0x20) fprintf(f, "\\u%04x", c);
-    else fputc(c, f);
-  }
-  fputc('"', f);
-}
-
 static void print_json(FILE *f, const run_opts_t *o, const report_t *r, int have, int status,
                        const char *why) {
   fprintf(f, "{\"program\":");
-  json_str(f, o->argv[0]);
+  tool_json_str(f, o->argv[0]);
   fprintf(f, ",\"status\":%d,\"report\":%s", status, have ? "true" : "false");
   if (!have) {
     fprintf(f, ",\"why\":");
-    json_str(f, why);
+    tool_json_str(f, why);
     fprintf(f, "}\n");
     return;
   }
   fprintf(f, ",\"pid\":%d,\"exe\":", r->pid);
-  json_str(f, r->exe);
+  tool_json_str(f, r->exe);
   fprintf(f, ",\"stats\":%s,\"leaks\":[", r->json && r->json[0] == '{' ? r->json : "null");
   for (int i = 0; i < r->n_leaks; i++)
     fprintf(f, "%s{\"kind\":\"%s\",\"size\":%zu,\"count\":%zu,\"bytes\":%zu}", i ? "," : "",

@@ -1,6 +1,7 @@
 /* src/tools/strata.c -- the `strata` command: subcommand dispatch.
  *
  *   strata bench [options]     side-by-side allocator benchmark (bench.c)
+ *   strata bench gc [options]  the collector against the Boehm GC (benchgc.c)
  *   strata run [options] -- PROGRAM ARGS
  *                              a program on strata, its exit report (run.c)
  *   strata help [COMMAND]      usage
@@ -25,7 +26,8 @@ static const struct {
   int (*fn)(int argc, char **argv);
   const char *summary;
 } commands[] = {
-  {"bench", cmd_bench, "run the workloads under glibc, strata and the peer allocators, side by side"},
+  {"bench", cmd_bench, "run the workloads under glibc, strata and the peer allocators, side by side;\n"
+            "           `strata bench gc`: strata's GC against the Boehm GC"},
   {"run", cmd_run, "run a program on strata; report statistics, leaks and a heap map at exit"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -1,16 +1,20 @@
-/* src/tools/svg.c -- the bar chart of `strata bench --svg FILE`.
+/* src/tools/svg.c -- the bar charts of `strata bench --svg FILE` and
+ * `strata bench gc --svg FILE`, and the SVG/XML basics run.c shares.
  *
- * Hand-written SVG 1.1 text, no library.  Two panels, one above the other:
- * median time and median peak RSS, each as a ratio to glibc (glibc = 1.0,
- * a dashed line).  One group of bars per workload, one bar per allocator,
- * one colour per allocator (the legend at the top).  Every bar has a
- * <title>, so hovering it in a browser shows the exact ratio and value.
- * A bar taller than the axis (AXIS_CAP x glibc) is cut at the top and
- * labelled with its value; a missing result (failed runs) shows "n/a".
+ * Hand-written SVG 1.1 text, no library.  tool_svg_chart() draws any
+ * grouped bar chart of ratios to a reference: two panels, one above the
+ * other (time and peak RSS for both benches), one group of bars per
+ * workload or benchmark, one bar per allocator or collector, one colour per
+ * series (the legend at the top), the reference at 1.0 as a dashed line.
+ * Every bar has a <title>, so hovering it in a browser shows the exact
+ * ratio and value.  A bar taller than the axis (AXIS_CAP x the reference)
+ * is cut at the top and labelled with its value; a missing result (failed
+ * runs) shows "n/a".  report_svg() only fills a tool_chart_t from a bench_t.
  */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tools.h"
@@ -57,10 +61,6 @@ void tool_svg_end_style(FILE *f, double width, double height) {
           width, height);
 }
 
-static double cell_value(const bench_cell_t *c, int rss) {
-  return rss ? c->rss_vs_glibc : c->t_vs_glibc;
-}
-
 /* Axis top and tick step for the largest ratio shown. */
 static void axis(double max, double *top, double *step) {
   if (!(max > 1.2)) max = 1.2;
@@ -69,21 +69,22 @@ static void axis(double max, double *top, double *step) {
   *top = ceil(max / *step - 1e-9) * *step;
 }
 
-static void panel(FILE *f, const bench_t *b, int rss, double y0, double bar_w, double group_w) {
+static void panel(FILE *f, const tool_chart_t *c, int pi, double y0, double bar_w, double group_w) {
+  const tool_chart_panel_t *p = &c->panel[pi];
+  int ns = c->n_series;
   double max = 0;
-  for (int i = 0; i < b->n_wls; i++)
-    for (int a = 0; a < b->n_allocs; a++) {
-      double v = cell_value(&b->wls[i].cell[a], rss);
-      if (!isnan(v) && v > max) max = v;
-    }
+  for (int i = 0; i < c->n_groups * ns; i++)
+    if (!isnan(p->v[i]) && p->v[i] > max) max = p->v[i];
   double top, step;
   axis(max, &top, &step);
-  double plot_w = group_w * b->n_wls;
+  double plot_w = group_w * c->n_groups;
   double y_of_1 = y0 + PANEL_H * (1 - 1 / top);
 
-  fprintf(f, "<text x=\"%d\" y=\"%.1f\" class=\"h\">%s, relative to glibc = 1.0 "
-             "(lower is better)</text>\n", LEFT, y0 - 12,
-          rss ? "Peak RSS (median)" : "Time (median)");
+  fprintf(f, "<text x=\"%d\" y=\"%.1f\" class=\"h\">", LEFT, y0 - 12);
+  tool_xml_text(f, p->heading);
+  fprintf(f, ", relative to ");
+  tool_xml_text(f, c->ref);
+  fprintf(f, " = 1.0 (lower is better)</text>\n");
   /* grid and y labels */
   for (int k = 0; k * step <= top + 1e-9; k++) {
     double v = k * step, y = y0 + PANEL_H * (1 - v / top);
@@ -92,13 +93,11 @@ static void panel(FILE *f, const bench_t *b, int rss, double y0, double bar_w, d
     fprintf(f, "<text x=\"%d\" y=\"%.1f\" class=\"yl\">%.2gx</text>\n", LEFT - 6, y + 4, v);
   }
   /* bars */
-  for (int i = 0; i < b->n_wls; i++) {
-    const bench_wl_t *w = &b->wls[i];
-    double gx = LEFT + group_w * i + GROUP_GAP / 2.0;
-    for (int a = 0; a < b->n_allocs; a++) {
-      const bench_cell_t *c = &w->cell[a];
-      double v = cell_value(c, rss);
-      double x = gx + bar_w * a;
+  for (int g = 0; g < c->n_groups; g++) {
+    double gx = LEFT + group_w * g + GROUP_GAP / 2.0;
+    for (int s = 0; s < ns; s++) {
+      double v = p->v[g * ns + s];
+      double x = gx + bar_w * s;
       if (isnan(v)) {
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"na\">n/a</text>\n", x + bar_w / 2,
                 y0 + PANEL_H - 3);
@@ -106,26 +105,25 @@ static void panel(FILE *f, const bench_t *b, int rss, double y0, double bar_w, d
       }
       double shown = v > top ? top : v;
       double h = PANEL_H * shown / top;
-      int col = b->allocs[a].color;
       fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">",
-              x + 0.5, y0 + PANEL_H - h, bar_w - 1, h, palette[col % N_PALETTE]);
-      fprintf(f, "<title>%s on %s: %.3fx glibc (", b->allocs[a].name, w->def->name, v);
-      if (rss) fprintf(f, "%.2f MiB", c->rss_med / 1024);
-      else fprintf(f, "%.4f s", c->t_med);
-      double vb = rss ? c->rss_vs_best : c->t_vs_best;
-      if (!isnan(vb)) fprintf(f, "; %.3fx best peer", vb);
-      fprintf(f, ")</title></rect>\n");
+              x + 0.5, y0 + PANEL_H - h, bar_w - 1, h, palette[c->colors[s] % N_PALETTE]);
+      fprintf(f, "<title>");
+      if (p->tip) tool_xml_text(f, p->tip[g * ns + s]);
+      fprintf(f, "</title></rect>\n");
       if (v > top)
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"cut\">%.1fx</text>\n", x + bar_w / 2,
                 y0 - 2, v);
     }
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"xl\">", gx + bar_w * b->n_allocs / 2,
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"xl\">", gx + bar_w * ns / 2,
             y0 + PANEL_H + 16);
-    tool_xml_text(f, w->def->name);
+    tool_xml_text(f, c->groups[g]);
     fprintf(f, "</text>\n");
-    if (w->mismatch)
-      fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"na\">checksum!</text>\n",
-              gx + bar_w * b->n_allocs / 2, y0 + PANEL_H + 28);
+    if (c->flag && c->flag[g]) {
+      fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" class=\"na\">", gx + bar_w * ns / 2,
+              y0 + PANEL_H + 28);
+      tool_xml_text(f, c->flag_text);
+      fprintf(f, "</text>\n");
+    }
   }
   fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"one\"/>\n", LEFT,
           y_of_1, LEFT + plot_w, y_of_1);
@@ -135,16 +133,17 @@ static void panel(FILE *f, const bench_t *b, int rss, double y0, double bar_w, d
           LEFT, y0 + PANEL_H);
 }
 
-int report_svg(const char *path, const bench_t *b) {
+int tool_svg_chart(const char *path, const tool_chart_t *c) {
   FILE *f = fopen(path, "w");
   if (!f) { perror(path); return -1; }
+  int ng = c->n_groups ? c->n_groups : 1, ns = c->n_series ? c->n_series : 1;
   /* bar width: fill at least ~760 px, within 7..26 px a bar */
-  double bar_w = (760.0 - LEFT - RIGHT) / (b->n_wls ? b->n_wls : 1) - GROUP_GAP;
-  bar_w /= b->n_allocs;
+  double bar_w = (760.0 - LEFT - RIGHT) / ng - GROUP_GAP;
+  bar_w /= ns;
   if (bar_w > 26) bar_w = 26;
   if (bar_w < 7) bar_w = 7;
-  double group_w = bar_w * b->n_allocs + GROUP_GAP;
-  double width = LEFT + group_w * b->n_wls + RIGHT;
+  double group_w = bar_w * ns + GROUP_GAP;
+  double width = LEFT + group_w * c->n_groups + RIGHT;
   if (width < 560) width = 560;
   double height = TOP + 2 * PANEL_H + 2 * PANEL_GAP;
 
@@ -158,36 +157,79 @@ int report_svg(const char *path, const bench_t *b) {
              ".axis { stroke: #444; stroke-width: 1; }\n"
              ".one { stroke: #222; stroke-width: 1.2; stroke-dasharray: 5,3; }\n");
   tool_svg_end_style(f, width, height);
-  fprintf(f, "<text x=\"%d\" y=\"24\" class=\"t\">strata bench: allocators side by side%s</text>\n",
-          LEFT, b->quick ? " (quick mode)" : "");
-  fprintf(f, "<text x=\"%d\" y=\"42\" class=\"s\">", LEFT);
-  char info[400];
-  int min_runs = b->n_runs;
-  for (int i = 0; i < b->n_wls; i++)
-    if (b->wls[i].n_runs < min_runs) min_runs = b->wls[i].n_runs;
-  char fewer[48] = "";
-  if (min_runs < b->n_runs) snprintf(fewer, sizeof fewer, ", %d for some workloads", min_runs);
-  snprintf(info, sizeof info, "%s; %ld CPUs, %s", b->date, b->ncpu, b->uname);
-  tool_xml_text(f, info);
-  fprintf(f, "</text>\n<text x=\"%d\" y=\"56\" class=\"s\">", LEFT);
-  snprintf(info, sizeof info, "medians of interleaved runs (%d per allocator%s); "
-           "dashed line: glibc", b->n_runs, fewer);
-  tool_xml_text(f, info);
-  fprintf(f, "</text>\n");
+  const char *lines[3] = {c->title, c->line1, c->line2};
+  static const char *const cls[3] = {"t", "s", "s"};
+  static const int ys[3] = {24, 42, 56};
+  for (int i = 0; i < 3; i++) {
+    if (!lines[i]) continue;
+    fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"%s\">", LEFT, ys[i], cls[i]);
+    tool_xml_text(f, lines[i]);
+    fprintf(f, "</text>\n");
+  }
   /* legend */
   double lx = LEFT;
-  for (int a = 0; a < b->n_allocs; a++) {
-    int col = b->allocs[a].color;
+  for (int s = 0; s < c->n_series; s++) {
     fprintf(f, "<rect x=\"%.1f\" y=\"70\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", lx,
-            palette[col % N_PALETTE]);
+            palette[c->colors[s] % N_PALETTE]);
     fprintf(f, "<text x=\"%.1f\" y=\"82\" class=\"lg\">", lx + 19);
-    tool_xml_text(f, b->allocs[a].name);
+    tool_xml_text(f, c->series[s]);
     fprintf(f, "</text>\n");
-    lx += 19 + 8.0 * (double)strlen(b->allocs[a].name) + 20;
+    lx += 19 + 8.0 * (double)strlen(c->series[s]) + 20;
   }
-  panel(f, b, 0, TOP + 20, bar_w, group_w);
-  panel(f, b, 1, TOP + 20 + PANEL_H + PANEL_GAP, bar_w, group_w);
+  panel(f, c, 0, TOP + 20, bar_w, group_w);
+  panel(f, c, 1, TOP + 20 + PANEL_H + PANEL_GAP, bar_w, group_w);
   fprintf(f, "</svg>\n");
   if (fclose(f) != 0) { perror(path); return -1; }
   return 0;
+}
+
+/* The chart of `strata bench`: time and peak RSS of every allocator as a
+ * ratio to glibc. */
+int report_svg(const char *path, const bench_t *b) {
+  int ng = b->n_wls, ns = b->n_allocs, n = ng * ns;
+  double *v = calloc((size_t)(2 * n + 1), sizeof *v);
+  char (*tip)[TOOL_TIP_MAX] = calloc((size_t)(2 * n + 1), sizeof *tip);
+  const char *groups[BENCH_MAX_WORKLOADS], *series[BENCH_MAX_ALLOCS];
+  int colors[BENCH_MAX_ALLOCS], flag[BENCH_MAX_WORKLOADS];
+  if (!v || !tip) { free(v); free(tip); perror("strata bench"); return -1; }
+  for (int a = 0; a < ns; a++) {
+    series[a] = b->allocs[a].name;
+    colors[a] = b->allocs[a].color;
+  }
+  for (int i = 0; i < ng; i++) {
+    const bench_wl_t *w = &b->wls[i];
+    groups[i] = w->def->name;
+    flag[i] = w->mismatch;
+    for (int a = 0; a < ns; a++)
+      for (int rss = 0; rss < 2; rss++) {
+        const bench_cell_t *c = &w->cell[a];
+        int k = rss * n + i * ns + a;
+        v[k] = rss ? c->rss_vs_glibc : c->t_vs_glibc;
+        double vb = rss ? c->rss_vs_best : c->t_vs_best;
+        char best[40] = "";
+        if (!isnan(vb)) snprintf(best, sizeof best, "; %.3fx best peer", vb);
+        if (rss)
+          snprintf(tip[k], sizeof tip[k], "%s on %s: %.3fx glibc (%.2f MiB%s)", series[a],
+                   groups[i], v[k], c->rss_med / 1024, best);
+        else
+          snprintf(tip[k], sizeof tip[k], "%s on %s: %.3fx glibc (%.4f s%s)", series[a],
+                   groups[i], v[k], c->t_med, best);
+      }
+  }
+  int min_runs = b->n_runs;
+  for (int i = 0; i < b->n_wls; i++)
+    if (b->wls[i].n_runs < min_runs) min_runs = b->wls[i].n_runs;
+  char fewer[48] = "", title[96], line1[400], line2[200];
+  if (min_runs < b->n_runs) snprintf(fewer, sizeof fewer, ", %d for some workloads", min_runs);
+  snprintf(title, sizeof title, "strata bench: allocators side by side%s",
+           b->quick ? " (quick mode)" : "");
+  snprintf(line1, sizeof line1, "%s; %ld CPUs, %s", b->date, b->ncpu, b->uname);
+  snprintf(line2, sizeof line2, "medians of interleaved runs (%d per allocator%s); "
+           "dashed line: glibc", b->n_runs, fewer);
+  tool_chart_t ch = {title, line1, line2, "glibc", ng, ns, groups, series, colors, flag,
+                     "checksum!", {{"Time (median)", v, tip}, {"Peak RSS (median)", v + n, tip + n}}};
+  int rc = tool_svg_chart(path, &ch);
+  free(v);
+  free(tip);
+  return rc;
 }

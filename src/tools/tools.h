@@ -7,7 +7,8 @@
  *   bench.c   `strata bench`: options, discovery of allocators and
  *             workloads, the interleaved runs, the statistics
  *   report.c  the text tables, the summary, JSON and Markdown
- *   svg.c     the SVG chart (and the XML escaper run.c shares)
+ *   svg.c     the SVG bar charts (and the XML escaper run.c shares)
+ *   benchgc.c `strata bench gc`: the collector benchmarks against Boehm
  *   run.c     `strata run`: a program on strata, its exit report (statistics,
  *             leaks) and the SVG heap map
  *
@@ -82,6 +83,27 @@ int tool_isatty_stderr(void);
  * "--opt=value"?  Returns its index (and advances *i past a separate value)
  * or -1; *val is the value, NULL when missing. */
 int tool_opt_value(int argc, char **argv, int *i, const char *const *names, int n, const char **val);
+/* Decimal int in [lo, hi] into *out: 0, or -1 when s is not one. */
+int tool_parse_int(const char *s, int lo, int hi, int *out);
+/* Is the comma list `list` naming `name`? */
+int tool_in_list(const char *list, const char *name);
+/* Append a malloc'd, printf-formatted string to the list *list of *n
+ * (nothing on allocation failure). */
+__attribute__((format(printf, 3, 4)))
+void tool_strlist_add(char ***list, int *n, const char *fmt, ...);
+/* Result lines "k=v k=v ...": copy the value of key into out[n] (1 if
+ * found), or read it as a number (1 if it is one). */
+int tool_kv_get(const char *line, const char *key, char *out, size_t n);
+int tool_kv_num(const char *line, const char *key, double *v);
+/* The last line of text starting with prefix (NULL: none); *count says
+ * how many there are. */
+const char *tool_find_line(const char *text, const char *prefix, int *count);
+/* The last non-empty line of s (a stderr tail) into out[n]. */
+void tool_last_line(const char *s, char *out, size_t n);
+/* Why a finished command failed (could not start, timeout, signal, exit
+ * status; with the last line of its stderr) into why[n]: 1, or 0 (why
+ * empty) when it exited 0. */
+int tool_proc_why(const tool_proc_t *res, double timeout_s, char *why, size_t n);
 
 /* ------------------------------------------------------------ bench.c */
 
@@ -208,6 +230,10 @@ typedef struct {
 
 int cmd_bench(int argc, char **argv);
 
+/* ------------------------------------------------------------ benchgc.c */
+
+int cmd_bench_gc(int argc, char **argv);   /* `strata bench gc` */
+
 /* ------------------------------------------------------------ report.c */
 
 void report_header(FILE *f, const bench_t *b);
@@ -215,9 +241,36 @@ void report_workload(FILE *f, const bench_t *b, const bench_wl_t *w);
 void report_summary(FILE *f, const bench_t *b);
 int report_json(const char *path, const bench_t *b);
 int report_md(const char *path, const bench_t *b);
+/* JSON: a string, quoted and escaped; a number, or null for NAN/inf.
+ * Markdown: text for a table cell ('|' escaped). */
+void tool_json_str(FILE *f, const char *s);
+void tool_json_num(FILE *f, double v);
+void tool_json_strlist(FILE *f, char **list, int n);   /* [ "...", ... ] */
+void tool_md_text(FILE *f, const char *s);
 
 /* ------------------------------------------------------------ svg.c */
 
+/* A grouped bar chart of ratios to a reference, two panels one above the
+ * other.  Invariants: v and tip (when not NULL) of each panel have
+ * n_groups * n_series entries, bar (g, s) at g * n_series + s; NAN is "no
+ * result"; colors are palette indices, one per series; flag (may be NULL)
+ * has n_groups entries, and a set one prints flag_text under the group. */
+#define TOOL_TIP_MAX 200
+typedef struct {
+  const char *heading;            /* "Time (median)" */
+  const double *v;
+  const char (*tip)[TOOL_TIP_MAX];
+} tool_chart_panel_t;
+typedef struct {
+  const char *title, *line1, *line2;   /* line1/line2: subtitles, may be NULL */
+  const char *ref;                     /* what 1.0 is */
+  int n_groups, n_series;
+  const char *const *groups, *const *series;
+  const int *colors, *flag;
+  const char *flag_text;
+  tool_chart_panel_t panel[2];
+} tool_chart_t;
+int tool_svg_chart(const char *path, const tool_chart_t *c);
 int report_svg(const char *path, const bench_t *b);
 void tool_svg_begin(FILE *f, double width, double height);      /* header, shared styles */
 void tool_svg_end_style(FILE *f, double width, double height);  /* </style>, background */
