@@ -127,7 +127,11 @@ void strata_gc_blocking_leave(void);
 
 /* ---- the write barrier ------------------------------------------------------- */
 
-extern volatile int strata_gc_marking_flag;   /* read by the inline barrier */
+/* Read by the inline barrier: 0 no collection marks; bit 0 one marks (the
+ * old target of a store must be shaded); bit 1 as well, some thread's
+ * stack is not yet scanned in this cycle (the new value may need shading
+ * too, which the slow path decides for the calling thread). */
+extern volatile int strata_gc_marking_flag;
 void strata_gc_write_shade(void *obj, void *old, void *value);
 
 /* Store value into *field, a pointer field of obj (or of a root range).
@@ -136,12 +140,15 @@ void strata_gc_write_shade(void *obj, void *old, void *value);
  * the flag) or stored before the collector's snapshot: no store is left
  * unbarriered behind a collection's first stop.  While marking, the slow
  * path shades the old target (always) and the new one (while the thread's
- * stack is not yet scanned in this cycle). */
+ * stack is not yet scanned in this cycle); a store over NULL once every
+ * stack is scanned -- the initialization of a new object -- makes no call. */
 static inline void strata_gc_write(void *obj, void **field, void *value) {
   void *old = *field;
   *field = value;
   __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* the store is not moved past the test */
-  if (__builtin_expect(strata_gc_marking_flag != 0, 0)) strata_gc_write_shade(obj, old, value);
+  int marking = strata_gc_marking_flag;
+  if (__builtin_expect(marking != 0, 0) && (old != NULL || (marking & 2)))
+    strata_gc_write_shade(obj, old, value);
 }
 #define STRATA_GC_WRITE(obj, field, value) \
   strata_gc_write((void *)(obj), (void **)&(field), (void *)(value))

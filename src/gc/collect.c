@@ -207,6 +207,15 @@ static void cb_mark_thread(gc_thread_t *t, void *arg) {
   t->scanned = 1;                                  /* t is stopped (or blocking) */
 }
 
+/* gc_world held, marking on: once every registered thread's stack is
+ * scanned, stores need no insertion shading (bit 1 of the flag off; a
+ * thread registering later turns it on again, world.c). */
+static void all_scanned(void) {
+  for (gc_thread_t *t = gc_threads; t; t = t->next)
+    if (!t->scanned) return;
+  strata_gc_marking_flag = 1;
+}
+
 /* Steps 1 and 2. */
 static void cycle_start(void) {
   pthread_mutex_lock(&gc_lock);
@@ -220,7 +229,7 @@ static void cycle_start(void) {
   _st_gc_mark_begin();
   allocated_at_start = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
   for (gc_thread_t *t = gc_threads; t; t = t->next) t->shaded_bytes = t->assist_debt = 0;
-  strata_gc_marking_flag = 1;
+  strata_gc_marking_flag = 1 | 2;                   /* bit 1 cleared below once every stack is scanned */
   /* Small stacks are scanned right here, as if each thread's handshake came
    * at this moment (the barrier is on, every thread is stopped outside a
    * critical section): one stop per thread and cycle fewer.  Only up to
@@ -232,6 +241,7 @@ static void cycle_start(void) {
     t->scanned = n <= budget;
     if (t->scanned) { budget -= n; _st_gc_mark_thread(t); }
   }
+  all_scanned();
   _st_gc_start_world();
   pthread_mutex_unlock(&gc_fin_lock);
   pthread_mutex_unlock(&gc_world);
@@ -243,6 +253,7 @@ static void cycle_mark(void) {
   pthread_mutex_lock(&gc_world);
   for (gc_thread_t *t = gc_threads; t; t = t->next)
     if (!t->scanned) _st_gc_handshake(t, cb_mark_thread, NULL);
+  all_scanned();
   pthread_mutex_unlock(&gc_world);
   pthread_mutex_lock(&gc_lock);
   _st_gc_mark_ranges();

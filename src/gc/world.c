@@ -280,6 +280,7 @@ gc_thread_t *_st_gc_thread_slow(void) {
   nregistered++;
   spin_update();
   gc_self = t;
+  if (strata_gc_marking_flag) strata_gc_marking_flag = 1 | 2;  /* its stack is unscanned (scanned = 0) */
   pthread_mutex_unlock(&gc_world);
   pthread_setspecific(thread_key, t);
   return t;
