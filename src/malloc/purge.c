@@ -7,8 +7,11 @@
  * it off) and lazy: it is created the first time there is something to
  * purge later (dirty free slices or a parked large mapping), never in a
  * program that never frees memory.  It does only what a caller could do:
- * the page heap's and the large cache's timed expiry, under their locks.
- * It never touches a thread's pages (their owners' fast paths take no lock).
+ * the page heap's and the large cache's timed expiry, under their locks,
+ * and the retired heaps' expiry.
+ * It never touches a live thread's pages (their owners' fast paths take no
+ * lock); it abandons exited threads' retired heaps once they waited
+ * purge_ms (heap.c), as any malloc slow path may.
  * It is created only once 16 MiB or more wait to be purged, blocks every
  * signal, and leaves as soon as it is the last thread of the process (a
  * main thread that called pthread_exit), so it never keeps a process alive.
@@ -92,6 +95,7 @@ static void *purge_main(void *arg) {
     exit_if_alone();
     size_t left = _st_segments_tick();
     left += _st_large_tick();
+    left += _st_heaps_retired_trim(0);          /* a count, not bytes: only "any?" matters */
     if (left == 0) {
       pthread_mutex_lock(&pt_lock);
       atomic_store(&pt_waiting, 1);
