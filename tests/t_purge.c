@@ -14,7 +14,8 @@
  *   - a steady churn of small blocks makes (almost) no purge calls;
  *   - pages of an exited thread go back once their last block is freed;
  *   - the next thread takes an exited thread's heap over, pages and all;
- *     one nobody takes is given back after purge_ms.
+ *     one nobody takes is given back after purge_ms;
+ *   - the purge thread, started from a short-lived thread, pins no page.
  * Every block is filled with a pattern and checked before it is freed.
  */
 #include <malloc.h>
@@ -279,6 +280,31 @@ static void test_retired(void) {
          rt_after_a.pages_in_use - st0.pages_in_use, "after purge_ms");
 }
 
+/* The purge thread started from a short-lived thread: what pthread_create
+ * allocates for it (its DTV) lives as long as the purge thread, and must not
+ * pin a page of the starter's heap once that thread is gone (it comes from
+ * the orphan heap).  The worker frees 32 MiB of small blocks, so the purge
+ * thread starts on one of its slow paths. */
+static void *pt_starter(void *arg) {
+  (void)arg;
+  enum { N = 32 * 1024 };
+  static unsigned char *v[N];
+  for (size_t i = 0; i < N; i++) { v[i] = malloc(1000); CHECK(v[i] != NULL, "malloc"); memset(v[i], 1, 1000); }
+  for (size_t i = 0; i < N; i++) free(v[i]);
+  for (int i = 0; i < 64; i++) free(malloc(16 + (size_t)i * 16));   /* slow paths */
+  return NULL;
+}
+static void test_purge_thread_start(void) {
+  CHECK(strata_option_set("purge_thread", 1) == 0 && strata_option_set("purge_ms", 250) == 0, "option");
+  test_join(test_spawn(pt_starter, NULL));
+  strata_collect(1);
+  strata_stats_t st;
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  CHECK(st.pages_abandoned == 0, "%zu abandoned pages after strata_collect: a block the purge thread's start "
+        "allocated pins a page of its exited starter", st.pages_abandoned);
+  printf("purge thread started by a short-lived thread: no page pinned\n");
+}
+
 static void free_all_thread(void) { test_free_all(1); }
 static void free_all_trim(void) { CHECK(strata_option_set("purge_thread", 0) == 0, "option"); test_free_all(0); }
 
@@ -289,6 +315,7 @@ int main(void) {
   in_child(test_churn_no_purge, "churn");
   in_child(test_orphans, "orphans");
   in_child(test_retired, "retired heaps");
+  in_child(test_purge_thread_start, "purge thread start");
   printf("t_purge: all passed\n");
   return 0;
 }

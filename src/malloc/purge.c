@@ -134,7 +134,15 @@ static void purge_start(void) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* What pthread_create allocates for the new thread (its DTV) lives as
+     * long as the purge thread, i.e. for good.  From the caller's pages it
+     * would pin one of them after the caller exits (an abandoned page that
+     * never empties); as if the caller had no cache (_st_heap_dead) it
+     * comes from the shared orphan heap, as guarded.c's warm-up does. */
+    heap_t *h = _st_heap_tl;
+    _st_heap_tl = &_st_heap_dead;
     ok = pthread_create(&t, &attr, purge_main, NULL) == 0;
+    _st_heap_tl = h;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
   }
