@@ -15,7 +15,8 @@
  *    process: exec of this test with "chain").
  * And in clean children: content and realloc across many sampled blocks,
  * usable size and placement, aligned allocations, exhausting the slots (the
- * fallback), 4 threads with sampling on, and fork.
+ * fallback), 4 threads with sampling on, fork, and freed blocks' pages
+ * leaving memory (the quarantine holds no resident page).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <malloc.h>
@@ -325,6 +327,27 @@ static void run_chain(const char *what, int want_report) {
   printf("ok: chain %s\n", what);
 }
 
+/* A freed guarded block's pages leave memory at once (the quarantine keeps
+ * the slot inaccessible, not resident): one page and several. */
+static int page_resident(const void *p) {
+  unsigned char v = 0;
+  uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
+  CHECK(mincore((void *)a, 4096, &v) == 0, "mincore: errno %d", errno);
+  return v & 1;
+}
+static void quarantine_case(void) {
+  sample_all();
+  size_t sizes[] = { 64, 3000, 20000 };
+  for (int i = 0; i < 3; i++) {
+    unsigned char *p = guarded_site(sizes[i]);
+    memset(p, 0x5a, sizes[i]);
+    CHECK(page_resident(p) && page_resident(p + sizes[i] - 1), "a written %zu-byte guarded block is not resident", sizes[i]);
+    free(p);
+    CHECK(!page_resident(p) && !page_resident(p + sizes[i] - 1),
+          "a freed %zu-byte guarded block is still resident in the quarantine", sizes[i]);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "chain") == 0) return chain_main(argv[2]);
   Dl_info info;
@@ -367,6 +390,7 @@ int main(int argc, char **argv) {
   expect_clean("slots exhausted", exhaust_case);
   expect_clean("threads", threads_case);
   expect_clean("fork", fork_case);
+  expect_clean("quarantine not resident", quarantine_case);
   printf("t_guarded: all ok\n");
   return 0;
 }

@@ -12,7 +12,10 @@
  *     2.75x the live bytes asked for (measured 2.3-2.5x; the peers keep
  *     more than 10x); after strata_purge(), at most 2.5x (measured ~2.2x);
  *   - a steady churn of small blocks makes (almost) no purge calls;
- *   - pages of an exited thread go back once their last block is freed.
+ *   - pages of an exited thread go back once their last block is freed;
+ *   - the next thread takes an exited thread's heap over, pages and all;
+ *     one nobody takes is given back after purge_ms;
+ *   - the purge thread, started from a short-lived thread, pins no page.
  * Every block is filled with a pattern and checked before it is freed.
  */
 #include <malloc.h>
@@ -163,7 +166,8 @@ static void in_child(void (*fn)(void), const char *what) {
 /* Blocks that outlive their thread: once the last one is freed (by another
  * thread, with no owner left to collect it), the page goes back to the page
  * heap at once -- not only when some thread adopts a page of its class or
- * malloc_trim runs. */
+ * malloc_trim runs.  purge_ms=0: the exiting thread's heap is abandoned at
+ * once, not retired (test_retired covers retirement). */
 #define ORPHANS 2000
 static void *make_orphans(void *arg) {
   unsigned char **v = arg;
@@ -177,6 +181,7 @@ static void *make_orphans(void *arg) {
 }
 static void test_orphans(void) {
   CHECK(strata_option_set("purge_thread", 0) == 0, "option");
+  CHECK(strata_option_set("purge_ms", 0) == 0, "option");
   static unsigned char *v[ORPHANS];
   test_join(test_spawn(make_orphans, v));
   strata_stats_t st;
@@ -194,6 +199,112 @@ static void test_orphans(void) {
   printf("orphans: %zu abandoned pages, 0 left after the frees\n", before);
 }
 
+/* Threads that come and go: an exiting thread's heap is retired whole and
+ * the next thread takes it over, pages and all (heap.c, "Retired heaps").
+ * Thread A fills spans of 24 classes and exits leaving every other block
+ * live; nothing is abandoned.  Thread B then frees A's leftovers -- local
+ * frees, since B owns A's pages now (no remote free counted) -- and
+ * allocates the same again without a single new span.  Then a retired heap
+ * that nobody takes is abandoned once it has waited purge_ms (here on the
+ * 64th malloc slow path after that): its pages, whose blocks main freed
+ * meanwhile, go back to the page heap. */
+#define RT_CLASSES 24
+#define RT_PER 40
+static unsigned char *rt_v[RT_CLASSES * RT_PER];
+static size_t rt_size(size_t i) { return 48 + (i % RT_CLASSES) * 150; }   /* 48 .. 3498 bytes */
+static void *rt_fill(void *arg) {
+  (void)arg;
+  for (size_t i = 0; i < RT_CLASSES * RT_PER; i++) {
+    rt_v[i] = malloc(rt_size(i));
+    CHECK(rt_v[i] != NULL, "malloc");
+    memset(rt_v[i], (int)(i & 0xff), rt_size(i));
+  }
+  for (size_t i = 0; i < RT_CLASSES * RT_PER; i += 2) { free(rt_v[i]); rt_v[i] = NULL; }
+  return NULL;
+}
+static void rt_free_left(void) {
+  for (size_t i = 0; i < RT_CLASSES * RT_PER; i++) {
+    if (rt_v[i] == NULL) continue;
+    CHECK(rt_v[i][0] == (unsigned char)(i & 0xff) && rt_v[i][rt_size(i) - 1] == (unsigned char)(i & 0xff),
+          "block %zu corrupted", i);
+    free(rt_v[i]);
+    rt_v[i] = NULL;
+  }
+}
+static strata_stats_t rt_after_a;
+static void *rt_takeover(void *arg) {
+  (void)arg;
+  strata_stats_t st;
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  size_t remote = st.remote_frees;
+  rt_free_left();
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  CHECK(st.remote_frees == remote, "%zu of A's blocks were freed remotely: B does not own A's pages",
+        st.remote_frees - remote);
+  rt_fill(NULL);
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  CHECK(st.pages_in_use <= rt_after_a.pages_in_use, "B took %zu new spans instead of A's",
+        st.pages_in_use - rt_after_a.pages_in_use);
+  return NULL;
+}
+static void test_retired(void) {
+  CHECK(strata_option_set("purge_thread", 0) == 0, "option");
+  CHECK(strata_option_set("purge_ms", 100) == 0, "option");
+  strata_stats_t st0, st;
+  CHECK(strata_stats_get(&st0) == 0, "stats");
+  test_join(test_spawn(rt_fill, NULL));
+  CHECK(strata_stats_get(&rt_after_a) == 0, "stats");
+  CHECK(rt_after_a.pages_abandoned == 0, "%zu pages abandoned at exit: the heap was not retired",
+        rt_after_a.pages_abandoned);
+  CHECK(rt_after_a.pages_in_use >= st0.pages_in_use + RT_CLASSES, "A's spans kept: %zu -> %zu",
+        st0.pages_in_use, rt_after_a.pages_in_use);
+  test_join(test_spawn(rt_takeover, NULL));
+  /* B exited in turn: its (A's) heap is retired with half its blocks live.
+   * Main frees them; after purge_ms the heap is abandoned, and every page,
+   * empty by then, goes back. */
+  rt_free_left();
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  CHECK(st.pages_in_use >= st0.pages_in_use + RT_CLASSES, "retired heap kept its spans: %zu -> %zu",
+        st0.pages_in_use, st.pages_in_use);
+  sleep_ms(150);
+  for (int i = 0; i < 64; i++) {                 /* malloc slow paths (span blocks) */
+    void *p = malloc(200 * 1024);
+    CHECK(p != NULL, "malloc");
+    free(p);
+  }
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  CHECK(st.pages_abandoned == 0, "%zu pages abandoned with no live block", st.pages_abandoned);
+  CHECK(st.pages_in_use < st0.pages_in_use + RT_CLASSES, "the expired retired heap kept its spans: %zu -> %zu",
+        st0.pages_in_use, st.pages_in_use);
+  printf("retired: A's %zu spans taken over by B with no remote free and no new span; given back %s\n",
+         rt_after_a.pages_in_use - st0.pages_in_use, "after purge_ms");
+}
+
+/* The purge thread started from a short-lived thread: what pthread_create
+ * allocates for it (its DTV) lives as long as the purge thread, and must not
+ * pin a page of the starter's heap once that thread is gone (it comes from
+ * the orphan heap).  The worker frees 32 MiB of small blocks, so the purge
+ * thread starts on one of its slow paths. */
+static void *pt_starter(void *arg) {
+  (void)arg;
+  enum { N = 32 * 1024 };
+  static unsigned char *v[N];
+  for (size_t i = 0; i < N; i++) { v[i] = malloc(1000); CHECK(v[i] != NULL, "malloc"); memset(v[i], 1, 1000); }
+  for (size_t i = 0; i < N; i++) free(v[i]);
+  for (int i = 0; i < 64; i++) free(malloc(16 + (size_t)i * 16));   /* slow paths */
+  return NULL;
+}
+static void test_purge_thread_start(void) {
+  CHECK(strata_option_set("purge_thread", 1) == 0 && strata_option_set("purge_ms", 250) == 0, "option");
+  test_join(test_spawn(pt_starter, NULL));
+  strata_collect(1);
+  strata_stats_t st;
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  CHECK(st.pages_abandoned == 0, "%zu abandoned pages after strata_collect: a block the purge thread's start "
+        "allocated pins a page of its exited starter", st.pages_abandoned);
+  printf("purge thread started by a short-lived thread: no page pinned\n");
+}
+
 static void free_all_thread(void) { test_free_all(1); }
 static void free_all_trim(void) { CHECK(strata_option_set("purge_thread", 0) == 0, "option"); test_free_all(0); }
 
@@ -203,6 +314,8 @@ int main(void) {
   in_child(test_free_90, "free 90%");
   in_child(test_churn_no_purge, "churn");
   in_child(test_orphans, "orphans");
+  in_child(test_retired, "retired heaps");
+  in_child(test_purge_thread_start, "purge thread start");
   printf("t_purge: all passed\n");
   return 0;
 }

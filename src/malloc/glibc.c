@@ -1,7 +1,8 @@
 /* glibc's extensions with strata's meaning.
  *
- *   malloc_trim(pad)   give back cached memory now: the calling thread's empty
- *                      pages, empty abandoned pages, dirty free slices,
+ *   malloc_trim(pad)   give back cached memory now: exited threads' retired
+ *                      heaps, the calling thread's empty pages, empty
+ *                      abandoned pages, dirty free slices,
  *                      empty segments and the large cache; 1 if anything
  *                      went back.
  *   mallopt(p, v)      accepted and ignored (strata tunes itself; options
@@ -18,10 +19,12 @@
 #include <string.h>
 #include "malloc/internal.h"
 
-/* Everything that can go back at once: the calling thread's empty pages and
- * sparse units, empty abandoned pages, dirty slices, empty segments and the
- * large cache.  Returns the bytes released. */
+/* Everything that can go back at once: retired heaps (abandoned: their
+ * empty pages go back, the rest can be adopted), the calling thread's empty
+ * pages and sparse units, empty abandoned pages, dirty slices, empty
+ * segments and the large cache.  Returns the bytes released. */
 STRATA_API size_t strata_purge(void) {
+  _st_heaps_retired_trim(1);       /* exited threads' heaps: their pages counted below */
   size_t freed = _st_heap_trim_self();
   freed += _st_abandoned_trim();
   freed += _st_segments_trim();

@@ -308,7 +308,10 @@ typedef struct page_queue_s { page_t *first, *last; } page_queue_t;
  *  every page in queues[c] and full has heap == this and owner == this|flags;
  *  pages in `full` have OWNER_FULL set and were full when parked.
  * Only the owner thread touches a heap, except `full_dirty` (set by remote
- * freers) and the registry links (heaps lock). */
+ * freers) and the registry links (heaps lock).  A heap whose thread exited
+ * may be *retired* (heap.c): on the retired list, owned by no thread, its
+ * queues untouched (the heaps lock stands in for the owner) until one new
+ * thread takes it whole, or it is abandoned like a dying thread's heap. */
 typedef struct heap_s {
   page_t *direct[ST_NCLASSES];
   /* small mallocs left before the next one is sampled for a guarded page
@@ -319,7 +322,9 @@ typedef struct heap_s {
   page_queue_t full;
   _Atomic int full_dirty;
   struct heap_s *next_all, *prev_all;   /* registry of live heaps (heaps lock) */
-  struct heap_s *next_free;             /* recycled heap structs (heaps lock) */
+  struct heap_s *next_free;             /* recycled or retired heap structs (heaps lock) */
+  uint64_t retired_at;                  /* while retired: when (ns, coarse clock) */
+  unsigned expire_tick;                 /* paces the retired-heap expiry check */
   uint64_t slow_count;                  /* slow-path calls, to pace full-list rescans */
   uint64_t rescue_at;                   /* slow_count of the next backstop rescan */
   /* span blocks this thread freed, kept for its next ones (spanblock.c) */
@@ -356,6 +361,7 @@ ST_INTERNAL void  _st_heap_thread_done(void *heap);
 ST_INTERNAL void  _st_heaps_fork_prepare(void), _st_heaps_fork_parent(void),
                   _st_heaps_fork_child(void);
 ST_INTERNAL size_t _st_abandoned_trim(void);
+ST_INTERNAL size_t _st_heaps_retired_trim(int force);  /* abandon retired heaps */
 ST_INTERNAL void  _st_abandoned_free(page_t *page, block_t *b);
 ST_INTERNAL size_t _st_heap_trim_self(void);        /* the caller's empty pages */
 ST_INTERNAL void  _st_heaps_stats(strata_stats_t *st);

@@ -7,8 +7,11 @@
  * it off) and lazy: it is created the first time there is something to
  * purge later (dirty free slices or a parked large mapping), never in a
  * program that never frees memory.  It does only what a caller could do:
- * the page heap's and the large cache's timed expiry, under their locks.
- * It never touches a thread's pages (their owners' fast paths take no lock).
+ * the page heap's and the large cache's timed expiry, under their locks,
+ * and the retired heaps' expiry.
+ * It never touches a live thread's pages (their owners' fast paths take no
+ * lock); it abandons exited threads' retired heaps once they waited
+ * purge_ms (heap.c), as any malloc slow path may.
  * It is created only once 16 MiB or more wait to be purged, blocks every
  * signal, and leaves as soon as it is the last thread of the process (a
  * main thread that called pthread_exit), so it never keeps a process alive.
@@ -92,6 +95,7 @@ static void *purge_main(void *arg) {
     exit_if_alone();
     size_t left = _st_segments_tick();
     left += _st_large_tick();
+    left += _st_heaps_retired_trim(0);          /* a count, not bytes: only "any?" matters */
     if (left == 0) {
       pthread_mutex_lock(&pt_lock);
       atomic_store(&pt_waiting, 1);
@@ -130,7 +134,15 @@ static void purge_start(void) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* What pthread_create allocates for the new thread (its DTV) lives as
+     * long as the purge thread, i.e. for good.  From the caller's pages it
+     * would pin one of them after the caller exits (an abandoned page that
+     * never empties); as if the caller had no cache (_st_heap_dead) it
+     * comes from the shared orphan heap, as guarded.c's warm-up does. */
+    heap_t *h = _st_heap_tl;
+    _st_heap_tl = &_st_heap_dead;
     ok = pthread_create(&t, &attr, purge_main, NULL) == 0;
+    _st_heap_tl = h;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
   }
