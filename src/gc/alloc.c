@@ -60,31 +60,106 @@ static void span_drop_types(gc_span_t *s) {
  * and clears only state bytes (one per slot), so a span with nothing live
  * -- the common case when most objects die young -- goes back without its
  * slot memory being touched; the second threads the free list. */
+#define BYTES8(x) ((uint64_t)(x) * 0x0101010101010101ull)
+
+/* Pass 1 for slots of up to 4 granules, 8 state bytes at a time: clear the
+ * allocated bytes that are not this mark's (odd and != mv), count the live
+ * ones (== mv).  The bytes between slot starts are 0 (only slot starts are
+ * ever written, and a free run's state bytes are all 0: pages.c), so they
+ * read as free and need no mask.  With poison, each dead slot is filled. */
+static uint32_t sweep_states8(gc_span_t *s, uint8_t *st, size_t n, uint8_t mv, int poison,
+                              uint32_t *freed) {
+  const uint64_t lo7 = BYTES8(0x7f), hi = BYTES8(0x80), one = BYTES8(0x01), mvw = BYTES8(mv);
+  size_t step = s->slot_size >> GC_GRANULE_SHIFT;
+  uint32_t live = 0, dead = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, st + i, 8);
+    if (w == 0) continue;                          /* eight free granules */
+    uint64_t x = w ^ mvw;
+    uint64_t live_hi = ~(((x & lo7) + lo7) | x) & hi;   /* bytes == mv */
+    uint64_t odd = w & one;                              /* bytes allocated */
+    unsigned nl = (unsigned)__builtin_popcountll(live_hi), na = (unsigned)__builtin_popcountll(odd);
+    live += nl;
+    if (na == nl) continue;
+    dead += na - nl;
+    if (st_unlikely(poison))
+      for (uint64_t d = odd & ~(live_hi >> 7); d; d &= d - 1) {
+        size_t g = i + (size_t)(__builtin_ctzll(d) >> 3);
+        memset(s->start + (g / step) * s->slot_size, 0xdb, s->slot_size);
+      }
+    w &= (live_hi >> 7) * 0xff;                    /* keep the live bytes, clear the dead */
+    memcpy(st + i, &w, 8);
+  }
+  for (; i < n; i++) {
+    uint8_t v = st[i];
+    if (!(v & 1)) continue;
+    if (v == mv) { live++; continue; }
+    st[i] = 0;
+    dead++;
+    if (st_unlikely(poison)) memset(s->start + (i / step) * s->slot_size, 0xdb, s->slot_size);
+  }
+  *freed = dead;
+  return live;
+}
+
+/* Pass 2 for slots of 1 or 2 granules: thread the free slots (state 0 at
+ * their start) into a list in address order, finding them 8 state bytes
+ * at a time, from the end. */
+static void *thread_free8(gc_span_t *s, const uint8_t *st, size_t n) {
+  const uint64_t lo7 = BYTES8(0x7f), hi = BYTES8(0x80);
+  size_t step = s->slot_size >> GC_GRANULE_SHIFT;
+  uint64_t starts = step == 1 ? hi : 0x0080008000800080ull;   /* high bits of slot-start bytes */
+  void *list = NULL;
+  for (size_t i = n; i >= 8;) {
+    i -= 8;
+    uint64_t w;
+    memcpy(&w, st + i, 8);
+    uint64_t zero = ~(((w & lo7) + lo7) | w) & starts;   /* slot starts whose byte is 0 */
+    while (zero) {
+      unsigned b = 63u - (unsigned)__builtin_clzll(zero);
+      zero &= ~((uint64_t)1 << b);
+      uint8_t *slot = s->start + ((i + (b >> 3)) / step) * s->slot_size;
+      *(void **)slot = list;
+      list = slot;
+    }
+  }
+  return list;
+}
+
 static bool sweep_slots(gc_span_t *s) {
   uint8_t mv = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
   int poison = _st_option(OPT_GC_DEBUG) != 0;
   uint32_t live = 0, freed = 0;
   size_t step = s->slot_size >> GC_GRANULE_SHIFT;
   uint8_t *st = &gc_state[gc_granule(s->start)];
-  for (uint32_t i = 0; i < s->nslots; i++, st += step) {
-    uint8_t v = *st;
-    if (!(v & 1)) continue;
-    if (v == mv) { live++; continue; }
-    *st = 0;
-    freed++;
-    if (poison) memset(s->start + (size_t)i * s->slot_size, 0xdb, s->slot_size);
-  }
+  size_t n = (size_t)s->nslots * step;             /* the span's state bytes */
+  if (step <= 4) live = sweep_states8(s, st, n, mv, poison, &freed);
+  else
+    for (uint32_t i = 0; i < s->nslots; i++, st += step) {
+      uint8_t v = *st;
+      if (!(v & 1)) continue;
+      if (v == mv) { live++; continue; }
+      *st = 0;
+      freed++;
+      if (poison) memset(s->start + (size_t)i * s->slot_size, 0xdb, s->slot_size);
+    }
   s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);
   atomic_fetch_add_explicit(&gc_nfreed, freed, memory_order_relaxed);
   s->bump = s->bump_end = NULL;
   if (live == 0) { s->free = NULL; s->nfree = s->nslots; return true; }
   void *list = NULL;
-  st = &gc_state[gc_granule(s->start)] + (size_t)(s->nslots - 1) * step;
-  for (uint32_t i = s->nslots; i-- > 0; st -= step) {
-    if (*st & 1) continue;
-    uint8_t *slot = s->start + (size_t)i * s->slot_size;
-    *(void **)slot = list;
-    list = slot;
+  st = &gc_state[gc_granule(s->start)];
+  if (step <= 2 && n % 8 == 0) list = thread_free8(s, st, n);
+  else {
+    st += (size_t)(s->nslots - 1) * step;
+    for (uint32_t i = s->nslots; i-- > 0; st -= step) {
+      if (*st & 1) continue;
+      uint8_t *slot = s->start + (size_t)i * s->slot_size;
+      *(void **)slot = list;
+      list = slot;
+    }
   }
   s->free = list;
   s->nfree = s->nslots - live;
