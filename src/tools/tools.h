@@ -8,7 +8,10 @@
  *             workloads, the interleaved runs, the statistics
  *   report.c  the text tables, the summary, JSON and Markdown
  *   svg.c     the SVG bar charts (and the XML escaper run.c shares)
- *   benchgc.c `strata bench gc`: the collector benchmarks against Boehm
+ *   benchgc.c `strata bench gc`: the collector benchmarks against Boehm:
+ *             options, the interleaved runs, the --raw file and --report
+ *   benchgc_report.c  its statistics, issue 5's targets, the tables, JSON
+ *             and the chart (benchgc.h: what the two share)
  *   run.c     `strata run`: a program on strata, its exit report (statistics,
  *             leaks) and the SVG heap map
  *
