@@ -16,8 +16,10 @@
  * scrubbed (a conservative scan may find stale copies of pointers in dead
  * stack slots; the helpers allocate in noinline frames and scrub after).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <strata/malloc.h>
 #include <strata/gc.h>
@@ -460,6 +462,86 @@ static void test_pause_log(void) {
   CHECK(sum < st.pause_total_ns, "the wrapped log sums to the whole window");
 }
 
+/* Lowering the soft limit below the heap makes the next allocations
+ * collect: the trigger must not keep the end-of-cycle runway when the
+ * program sets a limit (it once moved the trigger past the heap, and the
+ * heap went on growing past the limit). */
+static void *limit_keep[4096];
+static void test_limit_now(void) {
+  const size_t mib = (size_t)1 << 20;
+  strata_gc_add_roots(limit_keep, limit_keep + 4096);
+  for (int i = 0; i < 4096; i++) limit_keep[i] = strata_gc_malloc_atomic(4096);   /* 16 MiB live */
+  collect();
+  strata_gc_stats_t st;
+  strata_gc_stats_get(&st);
+  for (int n = 0; n < 100000 && st.heap_allocated + 2 * mib < st.heap_goal; n++) {
+    for (int i = 0; i < 256; i++) (void)strata_gc_malloc_atomic(4096);
+    strata_gc_stats_get(&st);
+  }
+  size_t old = strata_gc_set_limit(20 * mib);
+  strata_gc_stats_get(&st);
+  size_t c0 = st.cycles;
+  CHECK(st.heap_goal <= 20 * mib, "trigger %zu MiB after a 20 MiB limit", st.heap_goal / mib);
+  for (int i = 0; i < 64; i++) (void)strata_gc_malloc_atomic(4096);
+  for (int i = 0; i < 500; i++) {                   /* the cycle runs on the collector thread */
+    strata_gc_stats_get(&st);
+    if (st.cycles > c0) break;
+    usleep(2000);
+  }
+  CHECK(st.cycles > c0, "no cycle after the limit was set below the heap");
+  strata_gc_set_limit(old);
+  strata_gc_remove_roots(limit_keep, limit_keep + 4096);
+  memset(limit_keep, 0, sizeof limit_keep);
+}
+
+/* strata_gc_free racing the background sweep of the same span: the sweep
+ * counts live, the free clears the state byte, the sweep threads the slot
+ * as free -- a free list longer than its count, and allocation then took
+ * a NULL bump pointer (crashed within seconds).  One thread frees and
+ * reallocates live objects while this one makes garbage (so cycles and
+ * background sweeps run). */
+#define FS_N (1 << 16)
+static void *fs_live[FS_N];
+static atomic_int fs_stop;
+static void *fs_freer(void *arg) {
+  (void)arg;
+  strata_gc_register_thread();
+  unsigned x = 12345;
+  while (!atomic_load(&fs_stop)) {
+    x = x * 1103515245 + 12345;
+    size_t i = (x >> 8) % FS_N;
+    void *p = fs_live[i];
+    fs_live[i] = NULL;
+    if (p) strata_gc_free(p);
+    uint64_t *q = strata_gc_malloc_atomic(16);
+    CHECK(q != NULL && q[0] == 0 && q[1] == 0, "a fresh 16-byte object is not zeroed");
+    q[0] = i;
+    fs_live[i] = q;
+  }
+  strata_gc_unregister_thread();
+  return NULL;
+}
+static void test_free_vs_sweep(void) {
+  strata_gc_add_roots(fs_live, fs_live + FS_N);
+  for (size_t i = 0; i < FS_N; i++) { uint64_t *q = strata_gc_malloc_atomic(16); q[0] = i; fs_live[i] = q; }
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, fs_freer, NULL) == 0, "thread");
+  strata_gc_stats_t st;
+  for (int r = 0; r < 300; r++) {
+    for (int i = 0; i < 20000; i++) (void)strata_gc_malloc_atomic(32);   /* garbage */
+    strata_gc_stats_get(&st);
+    CHECK(st.heap_allocated < ((size_t)1 << 40), "heap_allocated %zu: a span's free count wrapped", st.heap_allocated);
+  }
+  atomic_store(&fs_stop, 1);
+  strata_gc_blocking_enter();
+  pthread_join(th, NULL);
+  strata_gc_blocking_leave();
+  for (size_t i = 0; i < FS_N; i++)
+    if (fs_live[i]) CHECK(*(uint64_t *)fs_live[i] == i, "live object %zu overwritten", i);
+  strata_gc_remove_roots(fs_live, fs_live + FS_N);
+  memset(fs_live, 0, sizeof fs_live);
+}
+
 int main(void) {
   /* finalizers run here, in strata_gc_run_finalizers, until the thread test */
   CHECK(strata_option_set("gc_finalizer_thread", 0) == 0, "option");
@@ -476,6 +558,8 @@ int main(void) {
   test_fork();
   test_steady();
   test_pause_log();
+  test_limit_now();
+  test_free_vs_sweep();
   strata_gc_stats_print(stdout);
   printf("t_gc: all passed\n");
   return 0;

@@ -224,6 +224,7 @@ size_t _st_gc_sweep_some(size_t max) {
       while (n < max && (s = gc_unswept[k][c].first) != NULL) {
         _st_gc_list_remove(&gc_unswept[k][c], s);
         if (c == GC_NCLASSES) { if (sweep_large(s)) file_span(s); large++; max--; continue; }
+        s->sweeping = 1;
         batch[n++] = s;
       }
     }
@@ -240,6 +241,7 @@ size_t _st_gc_sweep_some(size_t max) {
   /* 3. file them, or give the empty ones back */
   pthread_mutex_lock(&gc_lock);
   for (size_t i = 0; i < n; i++) {
+    batch[i]->sweeping = 0;
     if (empty[i]) _st_gc_span_free(batch[i]);
     else file_span(batch[i]);
   }
@@ -608,6 +610,10 @@ STRATA_API void strata_gc_free(void *p) {
   if (obj != p) {
     pthread_mutex_unlock(&gc_lock);
     _st_error("strata_gc_free(): not the start of a live GC object", p);
+    return;
+  }
+  if (s->sweeping) {                                /* being swept without the lock: */
+    pthread_mutex_unlock(&gc_lock);                 /* the next cycle reclaims it */
     return;
   }
   gc_state[gc_granule(obj)] = 0;

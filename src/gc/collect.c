@@ -70,7 +70,7 @@ static size_t soft_limit;
  * of the window (since the start or strata_gc_stats_reset) in a ring:
  * pause i of the window is plog[i % STRATA_GC_PAUSE_LOG]. */
 static size_t cycles;
-static uint64_t mark_total;
+static _Atomic uint64_t mark_total;   /* added by the collector without gc_lock */
 static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
 static size_t pauses, pause_hist[STRATA_GC_PAUSE_BUCKETS];
 static uint64_t pause_total, pause_max;
@@ -92,7 +92,7 @@ void _st_gc_pause_record(uint64_t ns) {
  * (the last cycle's live bytes less what is marked) would not end before
  * the heap goal at that rate -- then todo/room per byte, as Go's pacer
  * does, up to GC_ASSIST_MAX_RATIO.  In slices of GC_ASSIST_SLICE (each one critical section, so a stop
- * waits at most one slice).  assist_start, gc_heap_goal and live_after are
+ * waits at most one slice).  assist_start, assist_goal and live_after are
  * written under gc_lock and read here without it (relaxed atomics: a stale
  * value only misjudges one assist). */
 #define GC_ASSIST_RATIO 2
@@ -115,9 +115,10 @@ static size_t assist_start = SIZE_MAX;
  * from the trigger to the goal; the backstop (allocation waits,
  * _st_gc_maybe_collect) stays at twice the trigger. */
 size_t gc_heap_goal = GC_MIN_TRIGGER;
+static size_t assist_goal = GC_MIN_TRIGGER;   /* gc_heap_goal, or past it after a runway */
 static size_t mark_alloc;
 
-static void set_trigger(void) {
+static void set_trigger(int after_cycle) {
   size_t g;
   if (goal < 0) g = SIZE_MAX;
   else {
@@ -130,18 +131,34 @@ static void set_trigger(void) {
     if (live_after + head < g) g = live_after + head;
   }
   __atomic_store_n(&gc_heap_goal, g, __ATOMIC_RELAXED);
-  if (g == SIZE_MAX) { trigger = SIZE_MAX; __atomic_store_n(&assist_start, SIZE_MAX, __ATOMIC_RELAXED); return; }
+  if (g == SIZE_MAX) {
+    trigger = SIZE_MAX;
+    __atomic_store_n(&assist_goal, g, __ATOMIC_RELAXED);
+    __atomic_store_n(&assist_start, SIZE_MAX, __ATOMIC_RELAXED);
+    return;
+  }
   size_t room = g > live_after ? g - live_after : 0;
   size_t early = mark_alloc < room / 8 ? mark_alloc : room / 8;
   trigger = g - early;
-  /* a runway of at least half the room from the heap as it is now: what
-   * the program allocated during the last mark is counted (occupancy) but
-   * not live, and when it filled the room, cycles ran back to back with
-   * the mutator assisting all the time (binary-trees: 131 cycles instead
-   * of 81, half the mutator's time in assists) */
-  size_t now = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
-  if (now + room / 2 > trigger) trigger = now + room / 2;
-  __atomic_store_n(&assist_start, trigger < g ? trigger + (g - trigger) / 2 : trigger, __ATOMIC_RELAXED);
+  /* At the end of a cycle, a runway of at least half the room from the
+   * heap as it is now: what the program allocated during the last mark is
+   * counted (occupancy) but not live, and when it filled the room, cycles
+   * ran back to back with the mutator assisting all the time (binary-trees:
+   * 131 cycles instead of 81, half the mutator's time in assists).  The
+   * goal the assists measure the room left against moves with it
+   * (assist_goal); gc_heap_goal, which bounds lazy sweeping, does not (with
+   * it raised, refills took fresh spans and t_gc's steady heap grew).
+   * Not when the program sets a goal or a limit: that must be able to
+   * start a cycle at once (a lower limit with the heap above it). */
+  if (after_cycle) {
+    size_t now = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
+    if (now + room / 2 > trigger) {
+      trigger = now + room / 2;
+      if (g < trigger + room / 2) g = trigger + room / 2;
+    }
+  }
+  __atomic_store_n(&assist_goal, g, __ATOMIC_RELAXED);
+  __atomic_store_n(&assist_start, trigger + (g - trigger) / 2, __ATOMIC_RELAXED);
 }
 
 static pthread_mutex_t cycle_lock;
@@ -188,7 +205,7 @@ static void gc_init_once(void) {
   }
   _st_gc_world_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
-  set_trigger();
+  set_trigger(0);
   atomic_store_explicit(&gc_ready, 1, memory_order_release);
 }
 
@@ -304,7 +321,7 @@ static void cycle_finish(void) {
   __atomic_store_n(&live_after, _st_gc_marked_bytes() + shaded, __ATOMIC_RELAXED);
   atomic_store_explicit(&gc_allocated, live_after + (now > allocated_at_start ? now - allocated_at_start : 0),
                         memory_order_relaxed);
-  set_trigger();
+  set_trigger(1);
   cycles++;
   _st_gc_start_world();
   pthread_mutex_unlock(&gc_fin_lock);
@@ -327,7 +344,7 @@ static void *collector_main(void *arg) {
     cycle_start();
     cycle_mark();
     cycle_finish();
-    mark_total += _st_gc_now() - t0;
+    atomic_fetch_add_explicit(&mark_total, _st_gc_now() - t0, memory_order_relaxed);
     _st_gc_finalize_wake();
     /* background sweeping: batches taken off the lists under gc_lock and
      * swept without it, so allocation is not held up */
@@ -430,7 +447,7 @@ void _st_gc_assist_maybe(gc_thread_t *t, size_t more) {
   /* proportional: the marking left (estimated from the last cycle's live
    * bytes) over the room left before the goal, so that marking ends about
    * when the heap reaches the goal; at least GC_ASSIST_RATIO */
-  size_t live = __atomic_load_n(&live_after, __ATOMIC_RELAXED), g = __atomic_load_n(&gc_heap_goal, __ATOMIC_RELAXED);
+  size_t live = __atomic_load_n(&live_after, __ATOMIC_RELAXED), g = __atomic_load_n(&assist_goal, __ATOMIC_RELAXED);
   size_t marked = _st_gc_marked_bytes();
   size_t todo = live > marked ? live - marked : GC_ASSIST_SLICE;
   size_t room = g > a + more ? g - a - more : 0;
@@ -486,7 +503,7 @@ STRATA_API int strata_gc_set_goal(int percent) {
   pthread_mutex_lock(&gc_lock);
   int old = goal;
   goal = percent;
-  set_trigger();
+  set_trigger(0);
   pthread_mutex_unlock(&gc_lock);
   return old;
 }
@@ -496,7 +513,7 @@ STRATA_API size_t strata_gc_set_limit(size_t bytes) {
   pthread_mutex_lock(&gc_lock);
   size_t old = soft_limit;
   soft_limit = bytes;
-  set_trigger();
+  set_trigger(0);
   pthread_mutex_unlock(&gc_lock);
   return old;
 }
@@ -548,7 +565,7 @@ STRATA_API int strata_gc_stats_get(strata_gc_stats_t *st) {
   st->pauses = pauses;
   memcpy(st->pause_hist, pause_hist, sizeof pause_hist);
   pthread_mutex_unlock(&pause_lock);
-  st->mark_ns = mark_total;
+  st->mark_ns = atomic_load_explicit(&mark_total, memory_order_relaxed);
   st->sweep_ns = atomic_load(&gc_sweep_ns);
   st->assist_bytes = atomic_load(&gc_assist_bytes);
   st->assist_ns = atomic_load(&gc_assist_ns);
@@ -563,7 +580,7 @@ STRATA_API int strata_gc_stats_get(strata_gc_stats_t *st) {
 STRATA_API void strata_gc_stats_reset(void) {
   if (!atomic_load(&gc_ready)) return;
   pthread_mutex_lock(&gc_lock);
-  mark_total = 0;
+  atomic_store_explicit(&mark_total, 0, memory_order_relaxed);
   atomic_store(&gc_sweep_ns, 0);
   atomic_store(&gc_assist_bytes, 0);
   atomic_store(&gc_assist_ns, 0);

@@ -216,7 +216,14 @@ STRATA_API strata_gc_weak_t *strata_gc_weak_new(void *obj, int track_resurrectio
  * from under it (a read never returns freed memory). */
 STRATA_API void *strata_gc_weak_get(strata_gc_weak_t *w) {
   if (w == NULL) return NULL;
-  if (st_likely(!strata_gc_marking_flag)) return *(void *volatile *)&w->target;
+  /* read, then test the flag (as the write barrier stores, then tests): a
+   * stop that comes between leaves p in this thread's registers or stack,
+   * which that stop scans; with the test first, a first stop between the
+   * two let a white target through unshaded once the stack counted as
+   * scanned */
+  void *p0 = *(void *volatile *)&w->target;
+  atomic_signal_fence(memory_order_seq_cst);
+  if (st_likely(!strata_gc_marking_flag)) return p0;
   gc_thread_t *t = gc_thread();
   if (t == NULL) return NULL;
   gc_cs_enter(t);

@@ -107,6 +107,9 @@ typedef struct gc_span {
   uint8_t  list;            /* which list it is on (GC_LIST_*); kept exact for
                                large spans and free runs only (after_mark
                                splices small spans' lists without it) */
+  uint8_t  sweeping;        /* in a background sweep batch: swept without
+                               gc_lock, so strata_gc_free leaves its
+                               objects alone (set and cleared under gc_lock) */
   size_t   large_size;      /* a large object: the bytes asked for */
   const strata_gc_type_t *type;  /* typed span: the type of all its objects
                                  (NULL: none yet, or mixed) */

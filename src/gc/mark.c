@@ -406,7 +406,6 @@ bool _st_gc_mark_idle(void) {
          atomic_load_explicit(&assist_active, memory_order_acquire) == 0;
 }
 
-void _st_gc_mark_fork_child(void) { pthread_mutex_init(&mark_lock, NULL); }
 
 /* ---- mark assists ---------------------------------------------------------------------
  * An allocating thread that has run ahead of the marker (the pacer decides:
@@ -475,10 +474,11 @@ size_t _st_gc_assist(size_t budget) {
   marker_t m = {0};
   pthread_mutex_lock(&mark_lock);
   wchunk_t *w = pool;
-  if (w) {
+  if (w) {                             /* active first: the collector reads pool_n, then
+                                          assist_active, and must not see both at 0 */
     pool = w->next;
-    atomic_fetch_sub_explicit(&pool_n, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&assist_active, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&pool_n, 1, memory_order_release);
   }
   m.spare = aspare;
   if (aspare) aspare = aspare->prev;
@@ -541,6 +541,21 @@ bool _st_gc_mark_waiting(void) {
   return (coll.top == NULL || (coll.top->n == 0 && coll.top->prev == NULL)) &&
          atomic_load_explicit(&pool_n, memory_order_acquire) == 0 &&
          atomic_load_explicit(&assist_active, memory_order_acquire) != 0;
+}
+
+/* The child of a fork: the parent's cycle is dropped (collect.c), and with
+ * it every grey object and counter of this file -- an assist slice that
+ * was running in another thread would otherwise leave assist_active set
+ * for good, and the child's first cycle would wait for it forever. */
+void _st_gc_mark_fork_child(void) {
+  pthread_mutex_init(&mark_lock, NULL);
+  coll.top = NULL;                      /* chunks of the dropped cycle: leaked, not reused */
+  coll.en = 0;
+  shade_q = NULL;
+  pool = NULL;
+  atomic_store(&pool_n, 0);
+  atomic_store(&assist_active, 0);
+  atomic_store(&assist_want, 0);
 }
 
 /* This cycle's live bytes so far: the collector's marks and the assists'. */
