@@ -185,7 +185,7 @@ static void parse_result(const char *line, const char *want_bench, const char *w
     run->wrong = 1;
     snprintf(run->why, sizeof run->why, "WRONG: check=%s (the benchmark found damage in its data)",
              run->check[0] ? run->check : "missing");
-  } else if (strcmp(name, want_bench) || strcmp(gc, want_gc)) {
+  } else if (strcmp(name, want_bench) != 0 || strcmp(gc, want_gc) != 0) {
     snprintf(run->why, sizeof run->why, "result line names bench=%s gc=%s, not %s under %s", name,
              gc, want_bench, want_gc);
   } else if (isnan(run->f[F_TIME]) || isnan(run->f[F_RSS]) || isnan(run->f[F_COLL])) {

@@ -49,7 +49,7 @@ void gcb_analyse(gbench_t *b) {
         if (!isnan(run->f[k])) v[k][nv[k]++] = run->f[k];
       if (!cl->check[0]) tool_copy(cl->check, sizeof cl->check, run->check);
       if (!first) { first = run; first_c = c; first_r = r; }
-      else if (strcmp(run->check, first->check) && !b->mismatch) {
+      else if (strcmp(run->check, first->check) != 0 && !b->mismatch) {
         b->mismatch = 1;
         tool_strlist_add(&gcb.failures, &gcb.n_failures,
                          "%s: CHECK MISMATCH: %s run %d gave check=%s, %s run %d gave check=%s",
@@ -441,8 +441,8 @@ int gcb_write_svg(const char *path) {
   }
   static double v[2][N_DEFS * N_GCS];
   static char tip[2][N_DEFS * N_GCS][TOOL_TIP_MAX];
-  const char *groups[N_DEFS], *series[N_GCS];
-  int colors[N_GCS], flag[N_DEFS], ns = 0, map[N_GCS];
+  const char *groups[N_DEFS] = {0}, *series[N_GCS] = {0};
+  int colors[N_GCS] = {0}, flag[N_DEFS] = {0}, ns = 0, map[N_GCS] = {0};
   for (int c = 0; c < N_GCS; c++)
     if (gcb.use[c]) { map[ns] = c; series[ns] = gcb_gc[c].name; colors[ns++] = gcb_gc[c].color; }
   for (int i = 0; i < gcb.n; i++) {

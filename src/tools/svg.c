@@ -187,8 +187,8 @@ int tool_svg_chart(const char *path, const tool_chart_t *c) {
  * ratio to glibc. */
 int report_svg(const char *path, const bench_t *b) {
   int ng = b->n_wls, ns = b->n_allocs, n = ng * ns;
-  double *v = calloc((size_t)(2 * n + 1), sizeof *v);
-  char (*tip)[TOOL_TIP_MAX] = calloc((size_t)(2 * n + 1), sizeof *tip);
+  double *v = calloc(2 * (size_t)n + 1, sizeof *v);
+  char (*tip)[TOOL_TIP_MAX] = calloc(2 * (size_t)n + 1, sizeof *tip);
   const char *groups[BENCH_MAX_WORKLOADS], *series[BENCH_MAX_ALLOCS];
   int colors[BENCH_MAX_ALLOCS], flag[BENCH_MAX_WORKLOADS];
   if (!v || !tip) { free(v); free(tip); perror("strata bench"); return -1; }
