@@ -417,7 +417,12 @@ static void *alloc_large(unsigned kind, size_t size, const strata_gc_type_t *typ
 static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
                                     const strata_gc_type_t *type) {
   if (kind == GC_KIND_TYPED && !type_valid(type)) { errno = EINVAL; return NULL; }
-  if (st_unlikely(strata_gc_marking_flag)) _st_gc_assist_maybe(t, _st_class_slices(c) * GC_SLICE);
+  if (st_unlikely(strata_gc_marking_flag)) {
+    gc_cs_enter(t);
+    if (strata_gc_marking_flag) _st_gc_shade_flush_if_asked(t);
+    gc_cs_leave(t);
+    _st_gc_assist_maybe(t, _st_class_slices(c) * GC_SLICE);
+  }
   _st_gc_lock_mutator();
   gc_span_t *s = t->cache[kind][c];
   if (s == NULL || s->nfree == 0) {                /* exhausted: another span */

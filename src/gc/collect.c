@@ -265,6 +265,22 @@ static void cycle_start(void) {
   pthread_mutex_unlock(&gc_lock);
 }
 
+/* Shade buffers handed over before the termination stop (cycle_mark). */
+#define GC_FLUSH_ROUNDS 1
+#define GC_FLUSH_WAIT_NS ((uint64_t)1000000)
+_Atomic unsigned gc_flush_gen;
+
+/* Has every running registered thread answered flush request g?  (Threads
+ * in blocking regions cannot; the termination stop takes theirs.) */
+static bool flushes_answered(unsigned g) {
+  bool all = true;
+  pthread_mutex_lock(&gc_world);
+  for (gc_thread_t *t = gc_threads; t && all; t = t->next)
+    if (!t->blocking && atomic_load_explicit(&t->flush_seen, memory_order_relaxed) != g) all = false;
+  pthread_mutex_unlock(&gc_world);
+  return all;
+}
+
 /* Steps 3 and 4. */
 static void cycle_mark(void) {
   pthread_mutex_lock(&gc_world);
@@ -278,11 +294,22 @@ static void cycle_mark(void) {
   pthread_mutex_lock(&gc_fin_lock);
   _st_gc_mark_fin_roots();
   pthread_mutex_unlock(&gc_fin_lock);
-  for (;;) {
+  for (int round = 0;; ) {
     _st_gc_drain(true);
     _st_gc_take_shaded();
     _st_gc_take_pool();
-    if (_st_gc_mark_idle()) break;
+    if (_st_gc_mark_idle()) {
+      /* Before the termination stop: ask the threads to hand over their
+       * partly filled shade buffers (at their next barrier or allocation
+       * slow path), give them GC_FLUSH_WAIT_NS to do it, and mark what
+       * they hand over now, concurrently -- otherwise the stop marks it,
+       * with every thread waiting (most of a 1 GiB heap's termination). */
+      if (round++ >= GC_FLUSH_ROUNDS) break;
+      unsigned g = atomic_fetch_add_explicit(&gc_flush_gen, 1, memory_order_release) + 1;
+      uint64_t t0 = _st_gc_now();
+      while (!flushes_answered(g) && _st_gc_now() - t0 < GC_FLUSH_WAIT_NS) sched_yield();
+      continue;
+    }
     if (_st_gc_mark_waiting()) sched_yield();     /* only assists hold work: let them finish */
   }
 }
@@ -493,6 +520,7 @@ STRATA_API void strata_gc_write_shade(void *obj, void *old, void *value) {
   if (strata_gc_marking_flag) {
     if (old) _st_gc_shade(t, old);
     if (value && !t->scanned) _st_gc_shade(t, value);
+    _st_gc_shade_flush_if_asked(t);
   }
   gc_cs_leave(t);
 }

@@ -238,6 +238,8 @@ typedef struct gc_thread {
   size_t assist_debt;                 /* bytes of marking it owes (its own; reset
                                          at each cycle's first stop) */
   uint32_t nshade;
+  _Atomic unsigned flush_seen;        /* the gc_flush_gen it last answered (written by
+                                         the thread, read by the collector) */
   size_t shaded_bytes;                /* bytes it shaded this cycle (stats, pacer) */
   uint8_t *shade[253];
   strata_gc_frame_t *frames;          /* shadow stack */
@@ -302,6 +304,16 @@ ST_INTERNAL size_t _st_gc_stack_bytes(const gc_thread_t *t);  /* what a scan of 
 ST_INTERNAL void _st_gc_shade(gc_thread_t *t, const void *p);  /* mutator, marking on */
 ST_INTERNAL void _st_gc_take_shaded(void);         /* collector: shade_q -> mark stack */
 ST_INTERNAL void _st_gc_shade_handoff(gc_thread_t *t);  /* leaving thread: buffer -> shade_q */
+extern _Atomic unsigned gc_flush_gen ST_INTERNAL;   /* bumped: threads, hand over your shade buffers */
+/* In a critical section, marking: hand the shade buffer over if the
+ * collector asked since this thread last did (cycle_mark). */
+static inline void _st_gc_shade_flush_if_asked(gc_thread_t *t) {
+  unsigned g = atomic_load_explicit(&gc_flush_gen, memory_order_acquire);
+  if (st_unlikely(atomic_load_explicit(&t->flush_seen, memory_order_relaxed) != g)) {
+    atomic_store_explicit(&t->flush_seen, g, memory_order_relaxed);
+    if (t->nshade) _st_gc_shade_handoff(t);
+  }
+}
 ST_INTERNAL bool _st_gc_mark_idle(void);
 ST_INTERNAL void _st_gc_mark_fin_roots(void);      /* the finalizer queue (gc_fin_lock) */
 ST_INTERNAL size_t _st_gc_verify_marks(void);      /* gc_debug: reachable but unmarked */
