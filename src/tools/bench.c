@@ -140,16 +140,7 @@ static void usage(FILE *f) {
             wl_table[i].kind == WL_REAL && wl_table[i].in_quick ? " (also in --quick)" : "");
 }
 
-__attribute__((format(printf, 2, 3)))
-static void notice(bench_t *b, const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "strata bench: %s\n", buf);
-  tool_strlist_add(&b->notices, &b->n_notices, "%s", buf);
-}
+#define notice(b, ...) tool_notice("strata bench", &(b)->notices, &(b)->n_notices, __VA_ARGS__)
 
 static int add_alloc(bench_t *b, const char *name, const char *lib, int is_peer) {
   if (b->n_allocs >= BENCH_MAX_ALLOCS) {

@@ -103,16 +103,7 @@ static void usage(FILE *f) {
             defs[i].in_default ? "" : " (only with --only)");
 }
 
-__attribute__((format(printf, 1, 2)))
-static void notice(const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "strata bench gc: %s\n", buf);
-  tool_strlist_add(&gcb.notices, &gcb.n_notices, "%s", buf);
-}
+#define notice(...) tool_notice("strata bench gc", &gcb.notices, &gcb.n_notices, __VA_ARGS__)
 
 static int gc_index(const char *name) {
   for (int c = 0; c < N_GCS; c++)

@@ -429,6 +429,16 @@ void tool_strlist_add(char ***list, int *n, const char *fmt, ...) {
   nl[(*n)++] = s;
 }
 
+void tool_notice(const char *who, char ***list, int *n, const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%s: %s\n", who, buf);
+  tool_strlist_add(list, n, "%s", buf);
+}
+
 int tool_kv_get(const char *line, const char *key, char *out, size_t n) {
   size_t klen = strlen(key);
   const char *p = line;

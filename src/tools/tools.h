@@ -94,6 +94,10 @@ int tool_in_list(const char *list, const char *name);
  * (nothing on allocation failure). */
 __attribute__((format(printf, 3, 4)))
 void tool_strlist_add(char ***list, int *n, const char *fmt, ...);
+/* A one-line notice: to stderr as "who: text", and kept in the list for
+ * the report. */
+__attribute__((format(printf, 4, 5)))
+void tool_notice(const char *who, char ***list, int *n, const char *fmt, ...);
 /* Result lines "k=v k=v ...": copy the value of key into out[n] (1 if
  * found), or read it as a number (1 if it is one). */
 int tool_kv_get(const char *line, const char *key, char *out, size_t n);
