@@ -415,13 +415,21 @@ static void cycle_request(int wait) {
  * looks in a row (the marking is down to what cannot be shared: the
  * collector's last objects, or the termination stop). */
 #define GC_BEHIND_IDLE 32
+
+/* One assist slice in a critical section; the bytes it scanned (0: no grey
+ * object to take, or marking is over). */
+static size_t assist_slice(gc_thread_t *t) {
+  gc_cs_enter(t);
+  size_t n = strata_gc_marking_flag ? _st_gc_assist(GC_ASSIST_SLICE) : 0;
+  gc_cs_leave(t);
+  return n;
+}
+
 static void behind_assist(void) {
   gc_thread_t *t = gc_self;
   if (t == NULL) return;
   for (int idle = 0; idle < GC_BEHIND_IDLE && strata_gc_marking_flag;) {
-    gc_cs_enter(t);
-    size_t n = strata_gc_marking_flag ? _st_gc_assist(GC_ASSIST_SLICE) : 0;
-    gc_cs_leave(t);
+    size_t n = assist_slice(t);
     if (n) idle = 0;
     else { idle++; sched_yield(); }
   }
@@ -484,9 +492,7 @@ void _st_gc_assist_maybe(gc_thread_t *t, size_t more) {
                                               : more * GC_ASSIST_MAX_RATIO;
   t->assist_debt += debt;
   while (t->assist_debt > 0 && strata_gc_marking_flag) {
-    gc_cs_enter(t);
-    size_t n = strata_gc_marking_flag ? _st_gc_assist(GC_ASSIST_SLICE) : 0;
-    gc_cs_leave(t);
+    size_t n = assist_slice(t);
     if (n == 0) break;                              /* no grey object to take: go on */
     t->assist_debt -= n < t->assist_debt ? n : t->assist_debt;
   }
