@@ -3,7 +3,10 @@
  * points.  Each thread owns a graph whose roots are a registered range; its
  * nodes are typed (four pointer fields, bitmap layout) and carry an id and a
  * checksum, and some point to a noscan blob filled with a pattern derived
- * from the id.  Every pointer store goes through the write barrier.
+ * from the id.  Every pointer store into a node goes through the write
+ * barrier; stores into the root ranges do too in even-numbered threads and
+ * are plain stores in odd-numbered ones (roots need no barrier: the first
+ * stop scans them with the stacks, or the termination scans them again).
  *
  * After each collection a thread triggers, it walks everything reachable
  * from its roots and checks that every node is a live GC object with an
@@ -96,11 +99,18 @@ static size_t verify(int t) {
 
 static _Atomic size_t total_verified, total_collects;
 
-static void *worker(void *arg) {
-  int t = (int)(intptr_t)arg;
-  rng_t r = { (uint64_t)t * 7919 + 1 };
-  uint64_t next_id = (uint64_t)t << 40;
-  for (int op = 0; op < OPS; op++) {
+/* A root store: barriered or plain (see the top). */
+static void set_root(int t, node_t **slot, node_t *v) {
+  if (t & 1) *(node_t *volatile *)slot = v;
+  else STRATA_GC_WRITE(NULL, *slot, v);
+}
+
+static int ops = OPS, deep;
+
+static void *work(int t) {
+  rng_t r = { (uint64_t)t * 7919 + 1 + (uint64_t)deep * 104729 };
+  uint64_t next_id = ((uint64_t)t << 40) + ((uint64_t)deep << 36);
+  for (int op = 0; op < ops; op++) {
     uint64_t x = rnd(&r);
     unsigned pick = (unsigned)(x % 100);
     node_t **slot = &roots[t][(x >> 8) % ROOTS];
@@ -108,7 +118,7 @@ static void *worker(void *arg) {
     if (pick < 30) {
       node_t *n = new_node(next_id++);
       if (x & (1u << 7)) attach_blob(n);
-      STRATA_GC_WRITE(NULL, *slot, n);
+      set_root(t, slot, n);
     } else if (pick < 45) {
       /* a fresh chain, built tail first (a cycle may start between two
        * nodes: a newer node, born marked, then points to an older one,
@@ -119,7 +129,7 @@ static void *worker(void *arg) {
         STRATA_GC_WRITE(n, n->f[0], head);
         head = n;
       }
-      STRATA_GC_WRITE(NULL, *slot, head);
+      set_root(t, slot, head);
     } else if (pick < 75) {
       if (a && b) STRATA_GC_WRITE(a, a->f[(x >> 44) % 3], b);
     } else if (pick < 85) {
@@ -136,6 +146,37 @@ static void *worker(void *arg) {
   }
   atomic_fetch_add(&total_verified, verify(t));
   return NULL;
+}
+
+/* In the deep phase thread 0 works below 320 KiB of stack: more than a
+ * collection's first stop scans, so no cycle takes a snapshot; stacks get
+ * handshakes and the termination scans every stack and range again. */
+static __attribute__((noinline)) void *work_deep(int t) {
+  volatile char pad[320 << 10];
+  memset((char *)pad, 1, sizeof pad);
+  void *r = work(t);
+  return (void *)((uintptr_t)r + (pad[7] - 1));
+}
+
+static void *worker(void *arg) {
+  int t = (int)(intptr_t)arg;
+  return deep && t == 0 ? work_deep(t) : work(t);
+}
+
+static void run_phase(const char *name) {
+  strata_gc_stats_t a, b;
+  strata_gc_stats_get(&a);
+  pthread_t th[THREADS];
+  for (int t = 0; t < THREADS; t++) th[t] = test_spawn(worker, (void *)(intptr_t)t);
+  for (int t = 0; t < THREADS; t++) test_join(th[t]);
+  strata_gc_stats_get(&b);
+  size_t cycles = b.cycles - a.cycles, rescans = b.stack_rescans - a.stack_rescans;
+  printf("t_gc_torture: %s phase: %zu cycles, %zu rescanned every stack\n", name, cycles, rescans);
+  CHECK(cycles >= 10, "%s phase: only %zu collections", name, cycles);
+  if (!deep)   /* small stacks and roots: a snapshot at the first stop, stacks scanned once */
+    CHECK(rescans <= cycles / 8, "%zu of %zu cycles rescanned the stacks", rescans, cycles);
+  else
+    CHECK(rescans >= cycles / 2, "deep phase: only %zu of %zu cycles rescanned", rescans, cycles);
 }
 
 static strata_gc_weak_t *sample[SAMPLE];
@@ -156,9 +197,10 @@ int main(void) {
   CHECK(strata_option_set("gc_debug", 2) == 0, "gc_debug");
   strata_gc_set_goal(50);                        /* collect often */
   CHECK(strata_gc_add_roots(roots, (char *)roots + sizeof roots) == 0, "roots");
-  pthread_t th[THREADS];
-  for (int t = 0; t < THREADS; t++) th[t] = test_spawn(worker, (void *)(intptr_t)t);
-  for (int t = 0; t < THREADS; t++) test_join(th[t]);
+  run_phase("snapshot");
+  deep = 1;
+  ops = OPS / 3;
+  run_phase("deep");
   take_sample();
   memset(roots, 0, sizeof roots);
   scrub();
@@ -178,7 +220,7 @@ int main(void) {
   strata_gc_stats_get(&st);
   CHECK(st.cycles >= 20, "only %zu collections", st.cycles);
   printf("t_gc_torture: %d threads x %d ops, %zu explicit collections, %zu cycles in all, "
-         "%zu nodes verified, %d of %d dropped nodes held\n", THREADS, OPS, (size_t)total_collects,
+         "%zu nodes verified, %d of %d dropped nodes held\n", THREADS, OPS + OPS / 3, (size_t)total_collects,
          st.cycles, (size_t)total_verified, held, n);
   strata_gc_stats_print(stdout);
   return 0;

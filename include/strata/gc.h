@@ -18,11 +18,13 @@
  * thread is registered by its first GC allocation (or explicitly); a thread
  * that holds GC pointers without ever allocating must register itself.
  *
- * Write barrier: every store of a GC pointer into a GC object or a
- * registered root range should go through strata_gc_write() (or the
- * STRATA_GC_WRITE macro).  It costs a load and a flag check when no
- * collection is marking; while one is, it shades the old target, and the
- * new one until the thread's stack has been scanned.
+ * Write barrier: every store of a GC pointer into a GC object must go
+ * through strata_gc_write() (or the STRATA_GC_WRITE macro).  It costs a
+ * load and a flag check when no collection is marking; while one is, it
+ * shades the old target, and the new one until the thread's stack has been
+ * scanned.  Stores into stacks and registered root ranges need no barrier
+ * (they may use it): a collection scans them all in its first stop, or, when
+ * they are too big for that, scans them again in its last.
  *
  * Error convention: allocation functions return NULL with errno = ENOMEM
  * (heap limit reached, or the OS refused memory) or EINVAL (bad argument);
@@ -229,6 +231,8 @@ typedef struct strata_gc_stats {
   uint64_t sweep_ns;           /* time spent sweeping, all threads */
   size_t assist_bytes;         /* bytes scanned by allocating threads (mark assists) */
   uint64_t assist_ns;          /* time allocating threads spent in assists */
+  size_t stack_rescans;        /* cycles whose termination scanned every stack again
+                                  (the first stop could not take a whole snapshot) */
 } strata_gc_stats_t;
 
 int  strata_gc_stats_get(strata_gc_stats_t *out);

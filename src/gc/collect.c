@@ -5,8 +5,9 @@
  *   1. (gc_lock) finish sweeping the previous cycle, so no stale epoch
  *      survives into this one (see "Epochs" in internal.h);
  *   2. stop the world, briefly: give back the thread caches' spans, advance
- *      the epoch, turn the write barrier on; restart the world.  From here
- *      objects are born marked (black);
+ *      the epoch, turn the write barrier on; scan the stacks and the
+ *      registered ranges when they fit in GC_STOP_SCAN bytes (a snapshot);
+ *      restart the world.  From here objects are born marked (black);
  *   3. one thread at a time, a handshake (world.c): stop it, scan its stack,
  *      registers and shadow frames, take what its barrier shaded, restart
  *      it.  (Threads whose stacks are small were scanned in step 2 instead,
@@ -16,10 +17,10 @@
  *      landed by then;
  *   4. the registered ranges and the finalizer queue; then drain the mark
  *      stack concurrently, taking in what the barriers shade;
- *   5. stop the world again (termination): rescan every stack and range
- *      (cheap: almost everything they hold is marked by now; it also covers
- *      programs that store into roots without the barrier), take the shade
- *      buffers, drain; clear short weak references, queue and mark the
+ *   5. stop the world again (termination): when step 2 took a snapshot
+ *      (every stack and range scanned in the stop), scan only the threads
+ *      registered since; otherwise rescan every stack and range.  Take the
+ *      shade buffers, drain; clear short weak references, queue and mark the
  *      finalizable garbage, drain, clear long weak references; turn the
  *      barrier off; move every span to the unswept lists; restart.
  * The barrier is the hybrid one: while marking, a store shades the old and
@@ -152,6 +153,13 @@ static void set_trigger(int after_cycle) {
    * start a cycle at once (a lower limit with the heap above it). */
   if (after_cycle) {
     size_t now = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
+    /* ... but no further than half the room past the goal: what a slow
+     * cycle let the program allocate is floating garbage, and a runway
+     * measured from it ratchets -- each trigger later than the last, the
+     * backstop (twice the trigger) with it.  t_gc's steady 0.4 MiB live
+     * set went to a 33 MiB heap with the trigger at 16 MiB when the
+     * collector thread got little CPU (load 4 on 2 cores). */
+    if (now > g) now = g;
     if (now + room / 2 > trigger) {
       trigger = now + room / 2;
       if (g < trigger + room / 2) g = trigger + room / 2;
@@ -217,6 +225,14 @@ static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cycle_cond = PTHREAD_COND_INITIALIZER;
 /* cycle_lock: cycles_requested, cycles_started, cycles_done, collector_started */
 static size_t allocated_at_start;
+/* Set by cycle_start (gc_lock and gc_world held), read by cycle_mark and
+ * cycle_finish: the first stop scanned every stack and range. */
+static bool snapshot;
+static size_t stack_rescans;           /* cycles whose termination rescanned (gc_lock) */
+/* The termination must rescan every stack and range: no snapshot, or a
+ * range was added / a stack switched while marking.  Set by any thread,
+ * read by the collector with gc_lock and gc_world held. */
+_Atomic int gc_rescan;
 
 static void cb_mark_thread(gc_thread_t *t, void *arg) {
   (void)arg;
@@ -228,6 +244,7 @@ static void cb_mark_thread(gc_thread_t *t, void *arg) {
  * scanned, stores need no insertion shading (bit 1 of the flag off; a
  * thread registering later turns it on again, world.c). */
 static void all_scanned(void) {
+  if (atomic_load_explicit(&gc_rescan, memory_order_relaxed)) return;   /* every store shades */
   for (gc_thread_t *t = gc_threads; t; t = t->next)
     if (!t->scanned) return;
   strata_gc_marking_flag = 1;
@@ -245,7 +262,10 @@ static void cycle_start(void) {
   atomic_store_explicit(&gc_epoch, e >= GC_EPOCH_MAX ? 1 : e + 1, memory_order_relaxed);
   _st_gc_mark_begin();
   allocated_at_start = atomic_load_explicit(&gc_allocated, memory_order_relaxed);
-  for (gc_thread_t *t = gc_threads; t; t = t->next) t->shaded_bytes = t->assist_debt = 0;
+  for (gc_thread_t *t = gc_threads; t; t = t->next) {
+    t->shaded_bytes = t->assist_debt = 0;
+    t->scan_lo = NULL;
+  }
   strata_gc_marking_flag = 1 | 2;                   /* bit 1 cleared below once every stack is scanned */
   /* Small stacks are scanned right here, as if each thread's handshake came
    * at this moment (the barrier is on, every thread is stopped outside a
@@ -253,16 +273,40 @@ static void cycle_start(void) {
    * GC_STOP_SCAN bytes of stack in all, so the stop stays short; the rest
    * get a handshake of their own. */
   size_t budget = GC_STOP_SCAN;
+  bool every = true;
   for (gc_thread_t *t = gc_threads; t; t = t->next) {
     size_t n = _st_gc_stack_bytes(t);
     t->scanned = n <= budget;
     if (t->scanned) { budget -= n; _st_gc_mark_thread(t); }
+    else every = false;
   }
+  /* A snapshot: when every stack fits, the registered ranges are scanned
+   * in this stop too.  Then everything reachable right now is shaded or
+   * reachable from a shaded object, every later cut of a heap path goes
+   * through the barrier (deletion half), and stores into stacks and ranges
+   * -- barriered or not -- only change memory already scanned: the
+   * termination need not scan these stacks and ranges again (once per
+   * cycle, as the design asks).  Otherwise it rescans them all. */
+  snapshot = every && _st_gc_ranges_bytes() <= budget;
+  if (snapshot) _st_gc_mark_ranges();
+  atomic_store_explicit(&gc_rescan, !snapshot, memory_order_relaxed);
   all_scanned();
   _st_gc_start_world();
   pthread_mutex_unlock(&gc_fin_lock);
   pthread_mutex_unlock(&gc_world);
   pthread_mutex_unlock(&gc_lock);
+}
+
+/* A range was added or a stack switched while marking: this cycle is no
+ * longer a snapshot.  _locked: the caller holds gc_world. */
+void _st_gc_rescan_now_locked(void) {
+  atomic_store_explicit(&gc_rescan, 1, memory_order_relaxed);
+  if (strata_gc_marking_flag) strata_gc_marking_flag = 1 | 2;   /* every store shades its value */
+}
+void _st_gc_rescan_now(void) {
+  pthread_mutex_lock(&gc_world);
+  _st_gc_rescan_now_locked();
+  pthread_mutex_unlock(&gc_world);
 }
 
 /* Shade buffers handed over before the termination stop (cycle_mark). */
@@ -283,14 +327,16 @@ static bool flushes_answered(unsigned g) {
 
 /* Steps 3 and 4. */
 static void cycle_mark(void) {
-  pthread_mutex_lock(&gc_world);
-  for (gc_thread_t *t = gc_threads; t; t = t->next)
-    if (!t->scanned) _st_gc_handshake(t, cb_mark_thread, NULL);
-  all_scanned();
-  pthread_mutex_unlock(&gc_world);
-  pthread_mutex_lock(&gc_lock);
-  _st_gc_mark_ranges();
-  pthread_mutex_unlock(&gc_lock);
+  if (!snapshot) {
+    pthread_mutex_lock(&gc_world);
+    for (gc_thread_t *t = gc_threads; t; t = t->next)
+      if (!t->scanned) _st_gc_handshake(t, cb_mark_thread, NULL);
+    all_scanned();
+    pthread_mutex_unlock(&gc_world);
+    pthread_mutex_lock(&gc_lock);
+    _st_gc_mark_ranges();
+    pthread_mutex_unlock(&gc_lock);
+  }
   pthread_mutex_lock(&gc_fin_lock);
   _st_gc_mark_fin_roots();
   pthread_mutex_unlock(&gc_fin_lock);
@@ -321,9 +367,15 @@ static void cycle_finish(void) {
   pthread_mutex_lock(&gc_fin_lock);
   _st_gc_stop_world();
   size_t shaded = 0;
-  _st_gc_mark_ranges();
+  /* Without a snapshot (or after a range was added or a stack switched
+   * during the cycle) every stack and range is scanned again; with one,
+   * only threads that registered since the first stop are scanned (once),
+   * and the others just hand over their shade buffers. */
+  bool rescan = atomic_load_explicit(&gc_rescan, memory_order_relaxed);
+  if (rescan) { _st_gc_mark_ranges(); stack_rescans++; }
   for (gc_thread_t *t = gc_threads; t; t = t->next) {
-    _st_gc_mark_thread(t);
+    if (rescan || !t->scanned) _st_gc_mark_thread(t);
+    else _st_gc_take_thread_shade(t);
     shaded += t->shaded_bytes;
   }
   _st_gc_mark_fin_roots();
@@ -334,7 +386,7 @@ static void cycle_finish(void) {
   _st_gc_finalize_mark();
   _st_gc_drain(false);
   _st_gc_weak_clear(1);
-  if (st_unlikely(_st_option(OPT_GC_DEBUG) >= 2) && _st_gc_verify_marks() != 0)
+  if (st_unlikely(_st_option(OPT_GC_DEBUG) >= 2) && _st_gc_verify_marks(rescan) != 0)
     _st_error("gc: marking missed reachable objects", NULL);
   strata_gc_marking_flag = 0;
   _st_gc_flush_caches();
@@ -512,7 +564,12 @@ STRATA_API void strata_gc_collect(void) {
  * until then its stack may hold a white object that this store hides in a
  * black one; once scanned, every white object the thread can reach it got
  * from the heap, along a path whose cutting shades it (the deletion half),
- * as in Go's hybrid barrier.  Since the inline part stores before it tests
+ * as in Go's hybrid barrier -- with one exception: a cycle without a
+ * snapshot (gc_rescan) shades the stored value for every thread, since a
+ * scanned thread may hold a white object it read from a root range that
+ * was scanned later, or stored there by a thread not yet scanned, and
+ * range stores need no barrier (a black object would hide it; the
+ * termination rescans stacks and ranges, not heap objects).  Since the inline part stores before it tests
  * the flag, no store is left unbarriered after the first stop.  (The
  * insertion half had been hiding a scan gap -- rbp saved mangled by setjmp
  * at a deferred stop, world.c -- that lost objects in 2-7 of 12 torture
@@ -525,7 +582,7 @@ STRATA_API void strata_gc_write_shade(void *obj, void *old, void *value) {
   gc_cs_enter(t);
   if (strata_gc_marking_flag) {
     if (old) _st_gc_shade(t, old);
-    if (value && !t->scanned) _st_gc_shade(t, value);
+    if (value && (!t->scanned || atomic_load_explicit(&gc_rescan, memory_order_relaxed))) _st_gc_shade(t, value);
     _st_gc_shade_flush_if_asked(t);
   }
   gc_cs_leave(t);
@@ -569,6 +626,7 @@ STRATA_API int strata_gc_add_roots(void *start, void *end) {
   if (gc_thread() == NULL) return -1;
   pthread_mutex_lock(&gc_lock);
   int r = _st_gc_roots_add(start, end);
+  if (strata_gc_marking_flag) _st_gc_rescan_now();
   pthread_mutex_unlock(&gc_lock);
   return r;
 }
@@ -586,6 +644,7 @@ STRATA_API int strata_gc_stats_get(strata_gc_stats_t *st) {
   if (!atomic_load(&gc_ready)) return 0;
   pthread_mutex_lock(&gc_lock);
   st->cycles = cycles;
+  st->stack_rescans = stack_rescans;
   st->heap_live = live_after;
   st->heap_allocated = atomic_load(&gc_allocated);
   st->heap_goal = trigger;
@@ -662,5 +721,6 @@ STRATA_API void strata_gc_stats_print(FILE *fp) {
           st.pauses, (double)st.pause_total_ns / 1e6, (double)st.pause_max_ns / 1e6,
           (double)strata_gc_pause_percentile(&st, 50) / 1e6, (double)strata_gc_pause_percentile(&st, 99) / 1e6,
           (double)st.mark_ns / 1e6, (double)st.sweep_ns / 1e6);
-  fprintf(fp, "  mark assists: %zu bytes scanned, %.3f ms\n", st.assist_bytes, (double)st.assist_ns / 1e6);
+  fprintf(fp, "  mark assists: %zu bytes scanned, %.3f ms; %zu cycles rescanned every stack at termination\n",
+          st.assist_bytes, (double)st.assist_ns / 1e6, st.stack_rescans);
 }

@@ -220,6 +220,9 @@ typedef struct gc_thread {
   uint8_t *stack_lo, *stack_hi;       /* the thread's own stack */
   uint8_t *alt_lo, *alt_hi;           /* a fiber stack set with set_stack, or NULL */
   volatile uint8_t *stop_sp;          /* where its stack ended when stopped */
+  const uint8_t *scan_lo;             /* where the last scan of its stack in this cycle
+                                         began (NULL: none yet); read by gc_debug's
+                                         verify (collector, world stopped) */
   volatile sig_atomic_t in_alloc;     /* inside the allocation fast path */
   volatile sig_atomic_t stop_pending; /* a stop arrived during in_alloc */
   volatile sig_atomic_t blocking;     /* in a blocking region (gc_world) */
@@ -300,6 +303,13 @@ ST_INTERNAL void _st_gc_drain(bool share);        /* scan until the mark stack i
 ST_INTERNAL void _st_gc_mark_begin(void);          /* this cycle's mark value */
 ST_INTERNAL void _st_gc_mark_ranges(void);         /* registered ranges (gc_lock) */
 ST_INTERNAL void _st_gc_mark_thread(gc_thread_t *t);  /* t stopped, blocking or self */
+ST_INTERNAL void _st_gc_take_thread_shade(gc_thread_t *t);  /* t stopped, blocking or self */
+ST_INTERNAL size_t _st_gc_ranges_bytes(void);       /* registered ranges' bytes (gc_lock) */
+/* The termination must rescan every stack and range, and every barriered
+ * store shades its value (collect.c: no snapshot this cycle). */
+extern _Atomic int gc_rescan ST_INTERNAL;
+ST_INTERNAL void _st_gc_rescan_now(void);          /* while marking; takes gc_world */
+ST_INTERNAL void _st_gc_rescan_now_locked(void);   /* the same, gc_world held */
 ST_INTERNAL size_t _st_gc_stack_bytes(const gc_thread_t *t);  /* what a scan of it reads */
 ST_INTERNAL void _st_gc_shade(gc_thread_t *t, const void *p);  /* mutator, marking on */
 ST_INTERNAL void _st_gc_take_shaded(void);         /* collector: shade_q -> mark stack */
@@ -316,7 +326,7 @@ static inline void _st_gc_shade_flush_if_asked(gc_thread_t *t) {
 }
 ST_INTERNAL bool _st_gc_mark_idle(void);
 ST_INTERNAL void _st_gc_mark_fin_roots(void);      /* the finalizer queue (gc_fin_lock) */
-ST_INTERNAL size_t _st_gc_verify_marks(void);      /* gc_debug: reachable but unmarked */
+ST_INTERNAL size_t _st_gc_verify_marks(bool exact); /* gc_debug: reachable but unmarked */
 ST_INTERNAL bool _st_gc_is_marked(const void *obj); /* obj: an object start */
 ST_INTERNAL size_t _st_gc_marked_bytes(void);       /* this cycle's live bytes so far */
 ST_INTERNAL size_t _st_gc_assist(size_t budget);   /* one mark-assist slice (in a critical section) */

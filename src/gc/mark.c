@@ -261,6 +261,7 @@ size_t _st_gc_stack_bytes(const gc_thread_t *t) {
 static void mark_stack_of(gc_thread_t *t, const uint8_t *sp) {
   const uint8_t *lo, *hi;
   stack_range(t, sp, &lo, &hi);
+  t->scan_lo = lo;
   _st_gc_mark_range(lo, hi);
   _st_gc_mark_range(t->regs, t->regs + sizeof t->regs);
   for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
@@ -275,6 +276,12 @@ void _st_gc_mark_begin(void) {
 }
 
 /* The registered ranges (gc_lock held: add/remove take it). */
+size_t _st_gc_ranges_bytes(void) {
+  size_t n = 0;
+  for (size_t i = 0; i < nroots; i++) n += (size_t)((const uint8_t *)roots[i].hi - (const uint8_t *)roots[i].lo);
+  return n;
+}
+
 void _st_gc_mark_ranges(void) {
   for (size_t i = 0; i < nroots; i++) _st_gc_mark_range(roots[i].lo, roots[i].hi);
 }
@@ -292,6 +299,11 @@ void _st_gc_mark_thread(gc_thread_t *t) {
   } else if (t->stop_sp != NULL) {                /* NULL: it could not be stopped */
     mark_stack_of(t, (const uint8_t *)t->stop_sp);
   }
+  _st_gc_take_thread_shade(t);
+}
+
+/* t stopped (or the caller): its shade buffer onto the collector's stack. */
+void _st_gc_take_thread_shade(gc_thread_t *t) {
   for (uint32_t i = 0; i < t->nshade; i++) push(&coll, t->shade[i]);
   t->nshade = 0;
 }
@@ -535,15 +547,29 @@ size_t _st_gc_marked_bytes(void) {
 }
 
 
-/* ---- verification (gc_debug=1) ------------------------------------------------------
+/* ---- verification (gc_debug=2) ------------------------------------------------------
  * With the world stopped after marking: walk everything reachable from the
  * roots again, with a visited bitmap of its own, and check that every
  * object reached carries this cycle's mark.  An unmarked one would be swept
- * while reachable; it is reported with the object that points to it. */
+ * while reachable; it is reported with the object that points to it.
+ *
+ * Stale stack words.  When the termination did not scan a thread's stack
+ * again (the first stop took a snapshot), the words of that stack below
+ * where the first stop's scan began may be left over from frames that were
+ * dead at the snapshot (uninitialized slots of frames pushed since) and
+ * point to objects already garbage then: unmarked, and harmless, since no
+ * program reads an uninitialized slot.  Every other word is exact: it was
+ * scanned at the snapshot, or written since, when whatever it points to was
+ * reachable -- hence reachable at the snapshot or born black.  So the walk
+ * runs twice: first from the exact roots, reporting; then from the possibly
+ * stale words (and the frame copies of threads in blocking regions), only
+ * counting what it finds unmarked. */
 static uint64_t *vmap;
 static size_t vmap_bytes;
-static size_t vbad;
+static size_t vbad, vstale;
+static bool vquiet;                    /* the second walk: count, do not report */
 static const void *vparent;
+static const char *vroot;              /* the kind of root, while vparent is NULL */
 
 static void verify_ptr(const void *p) {
   gc_span_t *s;
@@ -554,12 +580,14 @@ static void verify_ptr(const void *p) {
   if (vmap[g / 64] & ((uint64_t)1 << (g % 64))) return;
   vmap[g / 64] |= (uint64_t)1 << (g % 64);
   if (st != mark_value) {
-    if (vbad++ < 8) {
+    if (vquiet) {
+      vstale++;
+    } else if (vbad++ < 8) {
       uint8_t pst = vparent && gc_in_heap(vparent) ? gc_state[gc_granule(vparent)] : 0;
       gc_span_t *ps = vparent && gc_in_heap(vparent) ? gc_span_of(vparent) : NULL;
       _st_message("strata: gc verify: reachable object %p (state %u, class %u, kind %u) not marked (mark %u); "
-                  "referenced from %p (state %u, class %u)\n", (void *)slot, st, s->cls, s->kind, mark_value,
-                  vparent, pst, ps ? ps->cls : 999u);
+                  "referenced from %p (state %u, class %u; root: %s)\n", (void *)slot, st, s->cls, s->kind,
+                  mark_value, vparent, pst, ps ? ps->cls : 999u, vparent ? "-" : vroot);
     }
   }
   if (s->kind != GC_KIND_NOSCAN) push(&coll, slot);
@@ -598,7 +626,7 @@ static void verify_scan(uint8_t *obj) {
 
 /* World stopped, marking done (gc_lock held).  Returns the number of
  * reachable objects found unmarked (0: the mark is complete). */
-size_t _st_gc_verify_marks(void) {
+size_t _st_gc_verify_marks(bool exact) {
   size_t top = atomic_load_explicit(&gc_top, memory_order_relaxed);
   size_t need = st_align_up((top >> GC_GRANULE_SHIFT) / 8 + 8, _st_os_page_size());
   if (need > vmap_bytes) {
@@ -609,20 +637,35 @@ size_t _st_gc_verify_marks(void) {
   } else {
     memset(vmap, 0, vmap_bytes);
   }
-  vbad = 0;
+  vbad = vstale = 0;
+  vquiet = false;
   vparent = NULL;
+  vroot = "range";
   for (size_t i = 0; i < nroots; i++) verify_range(roots[i].lo, roots[i].hi);
-  for (gc_thread_t *t = gc_threads; t; t = t->next) {
-    if (t->stop_sp == NULL && t != gc_self) continue;
-    vparent = NULL;
-    const uint8_t *lo, *hi;
-    stack_range(t, (const uint8_t *)t->stop_sp, &lo, &hi);
-    verify_range(lo, hi);
-    verify_range(t->regs, t->regs + sizeof t->regs);
-    for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
-      for (size_t i = 0; i < f->n; i++) verify_ptr(f->slots[i]);
+  for (int pass = 0; pass < 2; pass++) {
+    vquiet = pass == 1;
+    for (gc_thread_t *t = gc_threads; t; t = t->next) {
+      if (t->stop_sp == NULL && t != gc_self) continue;
+      vparent = NULL;
+      const uint8_t *lo, *hi;
+      stack_range(t, (const uint8_t *)t->stop_sp, &lo, &hi);
+      /* [lo, mid) may hold stale words (see the top) */
+      const uint8_t *mid = !exact && t->scan_lo > lo && t->scan_lo <= hi ? t->scan_lo : lo;
+      vroot = "stack";
+      if (pass == 0) verify_range(mid, hi);
+      else verify_range(lo, mid);
+      vroot = "saved registers";
+      if (pass == (!exact && t->blocking)) verify_range(t->regs, t->regs + sizeof t->regs);
+      vroot = "shadow frame";
+      if (pass == 0)
+        for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
+          for (size_t i = 0; i < f->n; i++) verify_ptr(f->slots[i]);
+    }
+    uint8_t *o;
+    while ((o = pop(&coll)) != NULL) verify_scan(o);
   }
-  uint8_t *o;
-  while ((o = pop(&coll)) != NULL) verify_scan(o);
+  vquiet = false;
+  if (vstale && _st_option(OPT_GC_DEBUG) >= 3)
+    _st_message("strata: gc verify: %zu unmarked objects held only by stale stack words\n", vstale);
   return vbad;
 }

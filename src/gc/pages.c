@@ -20,7 +20,13 @@
  *   - no two free runs are adjacent (coalescing);
  *   - every state byte of a free run is 0 (spans are freed only once all
  *     their slots are free);
- *   - gc_committed_spans + gc_free_bytes == gc_brk - gc_base.
+ *   - gc_committed_spans + gc_free_bytes == gc_brk - gc_base - GC_SLICE.
+ * Slice 0 is never carved: gc_base itself lives on in registers (the
+ * allocation and marking code computes from it), and a conservative scan
+ * that found it would keep whatever object started the heap -- and all it
+ * reaches -- alive (seen as termination stops that marked a dead 64 MiB
+ * tree, and as gc_debug=2 reports of an unmarked object "in a register").
+ * The slice is committed with the first step but never touched.
  * Descriptors come from pages of the OS layer and are recycled, never
  * unmapped (a racing reader of the span map never faults).
  */
@@ -130,7 +136,7 @@ int _st_gc_pages_init(size_t reserve) {
   if (gc_base == NULL) { errno = ENOMEM; return -1; }
   gc_reserved = reserve;
   gc_state_bias = (uintptr_t)gc_state - ((uintptr_t)gc_base >> GC_GRANULE_SHIFT);
-  gc_brk = gc_base;
+  gc_brk = gc_base + GC_SLICE;                   /* slice 0 stays unused: see the top */
   return 0;
 }
 

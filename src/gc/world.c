@@ -303,6 +303,8 @@ STRATA_API void strata_gc_set_stack(void *lo, void *hi) {
   pthread_mutex_lock(&gc_world);
   t->alt_lo = lo;
   t->alt_hi = hi;
+  /* the new stack was not in this cycle's snapshot */
+  if (strata_gc_marking_flag) _st_gc_rescan_now_locked();
   pthread_mutex_unlock(&gc_world);
 }
 
