@@ -28,13 +28,21 @@
 #define CHUNK_ENTRIES ((size_t)32768 - 2)
 typedef struct mchunk { struct mchunk *prev; size_t n; uint8_t *e[CHUNK_ENTRIES]; } mchunk_t;
 
-/* A marker: a grey stack and the bytes it marked.  The collector has one
- * (coll: its thread only); a mark assist builds one on the assisting
- * thread's stack for the length of one slice (see "mark assists"). */
+/* A marker: a grey stack, the bytes it marked, and its edge ring.  The
+ * collector has one (coll: its thread only); a mark assist builds one on
+ * the assisting thread's stack for the length of one slice (see "mark
+ * assists").  The edge ring holds candidate pointers read from scanned
+ * objects whose state bytes are being prefetched: each is resolved and
+ * marked EDGE_DEPTH candidates later (mark_edge), so the state-byte miss
+ * of one edge overlaps the work on the next ones.  Invariant: whenever a
+ * drain returns, the ring is empty (edges_flush). */
+#define EDGE_DEPTH 8
 typedef struct marker {
   mchunk_t *top;                     /* current chunk */
   mchunk_t *spare;                   /* one kept for reuse */
   size_t marked;                     /* bytes marked */
+  unsigned ehead, en;                /* edge ring: oldest, count */
+  const void *edge[EDGE_DEPTH];
 } marker_t;
 
 static marker_t coll;                /* the collector's */
@@ -86,32 +94,58 @@ static inline void mark_ptr(marker_t *m, const void *p) {
 
 void _st_gc_mark_ptr(const void *p) { mark_ptr(&coll, p); }
 
+/* A candidate pointer found in a heap object: into the edge ring (its
+ * state byte prefetched), the oldest one out of it and marked. */
+static inline void mark_edge(marker_t *m, const void *p) {
+  if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_relaxed)) return;
+  __builtin_prefetch(gc_state_at(p));
+  if (m->en < EDGE_DEPTH) { m->edge[(m->ehead + m->en++) % EDGE_DEPTH] = p; return; }
+  const void *q = m->edge[m->ehead];
+  m->edge[m->ehead] = p;
+  m->ehead = (m->ehead + 1) % EDGE_DEPTH;
+  mark_ptr(m, q);
+}
+
+static void edges_flush(marker_t *m) {
+  while (m->en) {
+    const void *q = m->edge[m->ehead];
+    m->ehead = (m->ehead + 1) % EDGE_DEPTH;
+    m->en--;
+    mark_ptr(m, q);
+  }
+}
+
+/* Every aligned word of an object (conservative kind). */
+static void scan_words(marker_t *m, const uint8_t *lo, const uint8_t *hi) {
+  for (const void *const *w = (const void *const *)lo; (const void *)(w + 1) <= (const void *)hi; w++) mark_edge(m, *w);
+}
+
 static void mark_range(marker_t *m, const void *lo, const void *hi) {
   uintptr_t a = ((uintptr_t)lo + sizeof(void *) - 1) & ~(uintptr_t)(sizeof(void *) - 1);
   for (const void *const *w = (const void *const *)a; (const void *)(w + 1) <= hi; w++) mark_ptr(m, *w);
 }
 void _st_gc_mark_range(const void *lo, const void *hi) { mark_range(&coll, lo, hi); }
 
-static void visit(void *const *slot, void *ctx) { mark_ptr(ctx, *slot); }
+static void visit(void *const *slot, void *ctx) { mark_edge(ctx, *slot); }
 
 static void scan_typed(marker_t *m, uint8_t *obj, size_t size, const strata_gc_type_t *t) {
   switch (t->kind) {
     case STRATA_GC_NOSCAN: return;
-    case STRATA_GC_CONSERVATIVE: mark_range(m, obj, obj + size); return;
+    case STRATA_GC_CONSERVATIVE: scan_words(m, obj, obj + size); return;
     case STRATA_GC_BITMAP:
       for (size_t e = 0; e + t->size <= size; e += t->size) {
         uint64_t bits = t->bitmap;
         while (bits) {
           unsigned i = (unsigned)__builtin_ctzll(bits);
           bits &= bits - 1;
-          if ((size_t)(i + 1) * sizeof(void *) <= t->size) mark_ptr(m, *(void **)(obj + e + i * sizeof(void *)));
+          if ((size_t)(i + 1) * sizeof(void *) <= t->size) mark_edge(m, *(void **)(obj + e + i * sizeof(void *)));
         }
       }
       return;
     case STRATA_GC_OFFSETS:
       for (size_t e = 0; e + t->size <= size; e += t->size)
         for (size_t i = 0; i < t->noffsets; i++)
-          if (t->offsets[i] + sizeof(void *) <= t->size) mark_ptr(m, *(void **)(obj + e + t->offsets[i]));
+          if (t->offsets[i] + sizeof(void *) <= t->size) mark_edge(m, *(void **)(obj + e + t->offsets[i]));
       return;
     case STRATA_GC_TRACE: t->trace(obj, size, visit, m); return;
   }
@@ -121,13 +155,15 @@ static void scan_typed(marker_t *m, uint8_t *obj, size_t size, const strata_gc_t
 static size_t scan(marker_t *m, uint8_t *obj) {
   gc_span_t *s = gc_span_of(obj);
   size_t size = s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
-  if (s->kind == GC_KIND_CONS) mark_range(m, obj, obj + size);
+  if (s->kind == GC_KIND_CONS) scan_words(m, obj, obj + size);
   else if (s->kind == GC_KIND_TYPED) {
     const strata_gc_type_t *t = gc_type_of(s, obj);
     if (t) scan_typed(m, obj, size, t);
   }
   return size;
 }
+
+static size_t drain_marker(marker_t *m, size_t budget, bool share);
 
 /* Rescan the whole heap for grey objects that fell off a full mark stack:
  * every marked object is scanned again (idempotent), until nothing new gets
@@ -143,8 +179,7 @@ static void recover_overflow(void) {
         uint8_t *slot = s->start + (size_t)i * s->slot_size;
         if (gc_state[gc_granule(slot)] == mark_value) {
           scan(&coll, slot);
-          uint8_t *o;
-          while ((o = pop(&coll)) != NULL) scan(&coll, o);
+          drain_marker(&coll, SIZE_MAX, false);
         }
       }
     }
@@ -171,6 +206,10 @@ static size_t drain_marker(marker_t *m, size_t budget, bool share) {
     if (share && (++k & 63) == 0 && st_unlikely(atomic_load_explicit(&assist_want, memory_order_relaxed))) donate();
     uint8_t *x;
     uint8_t *o = done < budget ? pop(m) : NULL;
+    if (o == NULL && m->en && done < budget) {     /* the stack is dry: resolve the edges */
+      edges_flush(m);
+      o = pop(m);
+    }
     if (o != NULL) {
       __builtin_prefetch(o);
       if (n < PREFETCH_DEPTH) { fifo[(head + n++) % PREFETCH_DEPTH] = o; continue; }
@@ -186,6 +225,7 @@ static size_t drain_marker(marker_t *m, size_t budget, bool share) {
     }
     done += scan(m, x);
   }
+  edges_flush(m);                                  /* budget spent: marked, and pushed */
   while (n > 0) {                                  /* budget spent: back on the stack */
     push(m, fifo[head]);
     head = (head + 1) % PREFETCH_DEPTH;
