@@ -80,7 +80,10 @@ static uint32_t sweep_states8(gc_span_t *s, uint8_t *st, size_t n, uint8_t mv, i
     uint64_t x = w ^ mvw;
     uint64_t live_hi = ~(((x & lo7) + lo7) | x) & hi;   /* bytes == mv */
     uint64_t odd = w & one;                              /* bytes allocated */
-    unsigned nl = (unsigned)__builtin_popcountll(live_hi), na = (unsigned)__builtin_popcountll(odd);
+    /* counts of bytes that are 0 or 1: a multiply sums them in the top
+     * byte (__builtin_popcountll is a libgcc call without -mpopcnt: 8.6%
+     * of GCBench's samples) */
+    unsigned nl = (unsigned)(((live_hi >> 7) * one) >> 56), na = (unsigned)((odd * one) >> 56);
     live += nl;
     if (na == nl) continue;
     dead += na - nl;
