@@ -110,13 +110,24 @@ static size_t assist_start = SIZE_MAX;
  * growing while it runs: the trigger comes early by what the program
  * allocated during the last marks (mark_alloc, smoothed), so that the heap
  * reaches the goal about when the marking ends -- but by an eighth of the
- * room from live to the goal at most (a slow mark is made up by assists,
- * not by more cycles: earlier triggers, up to half the room, cut GCBench's
- * peak RSS by another 0.5 MiB for 50% more cycles).  Assists start halfway
- * from the trigger to the goal; the backstop (allocation waits,
- * _st_gc_maybe_collect) stays at twice the trigger. */
+ * room from live to the goal at most in a small heap (a slow mark is made
+ * up by assists, not by more cycles: earlier triggers, up to half the
+ * room, cut GCBench's peak RSS by another 0.5 MiB for 50% more cycles),
+ * half of it in a big one (GC_BIG_ROOM).  Assists start halfway from the
+ * trigger to the goal; the backstop (allocation waits,
+ * _st_gc_maybe_collect) is a quarter of the room past the goal. */
 size_t gc_heap_goal = GC_MIN_TRIGGER;
 static size_t assist_goal = GC_MIN_TRIGGER;   /* gc_heap_goal, or past it after a runway */
+/* Allocation past this waits for the cycle (_st_gc_maybe_collect): a
+ * quarter of the room past the assist goal.  (It was twice the trigger --
+ * the goal twice over -- and binary-trees with 2 threads, whose collector
+ * shares 2 cores with them, peaked at 1.3x Boehm's RSS.) */
+static size_t backstop = 2 * GC_MIN_TRIGGER;
+/* A room this big: the trigger may come up to half of it early (small
+ * heaps: an eighth).  A small heap's cycles cost mostly their fixed part
+ * (stops, cache flushes), so more of them cost time; a big heap's cost
+ * its marking, and what is allocated meanwhile is what its peak is made of. */
+#define GC_BIG_ROOM ((size_t)32 << 20)
 static size_t mark_alloc;
 
 static void set_trigger(int after_cycle) {
@@ -136,10 +147,12 @@ static void set_trigger(int after_cycle) {
     trigger = SIZE_MAX;
     __atomic_store_n(&assist_goal, g, __ATOMIC_RELAXED);
     __atomic_store_n(&assist_start, SIZE_MAX, __ATOMIC_RELAXED);
+    __atomic_store_n(&backstop, SIZE_MAX, __ATOMIC_RELAXED);
     return;
   }
   size_t room = g > live_after ? g - live_after : 0;
-  size_t early = mark_alloc < room / 8 ? mark_alloc : room / 8;
+  size_t cap = room >= GC_BIG_ROOM ? room / 2 : room / 8;
+  size_t early = mark_alloc < cap ? mark_alloc : cap;
   trigger = g - early;
   /* At the end of a cycle, a runway of at least half the room from the
    * heap as it is now: what the program allocated during the last mark is
@@ -156,7 +169,7 @@ static void set_trigger(int after_cycle) {
     /* ... but no further than half the room past the goal: what a slow
      * cycle let the program allocate is floating garbage, and a runway
      * measured from it ratchets -- each trigger later than the last, the
-     * backstop (twice the trigger) with it.  t_gc's steady 0.4 MiB live
+     * backstop with it.  t_gc's steady 0.4 MiB live
      * set went to a 33 MiB heap with the trigger at 16 MiB when the
      * collector thread got little CPU (load 4 on 2 cores). */
     if (now > g) now = g;
@@ -167,6 +180,7 @@ static void set_trigger(int after_cycle) {
   }
   __atomic_store_n(&assist_goal, g, __ATOMIC_RELAXED);
   __atomic_store_n(&assist_start, trigger + (g - trigger) / 2, __ATOMIC_RELAXED);
+  __atomic_store_n(&backstop, g + (g - live_after) / 4, __ATOMIC_RELAXED);
 }
 
 static pthread_mutex_t cycle_lock;
@@ -496,7 +510,7 @@ void _st_gc_collect_wait(void) {
 }
 
 /* The pacer, from the allocation slow path (gc_lock held).  At the trigger
- * a cycle is asked for; at twice the trigger (the collector has fallen
+ * a cycle is asked for; at the backstop (the collector has fallen
  * behind, or not started yet) the allocating thread marks alongside it
  * for as long as there is marking to share (behind_assist), then waits for
  * the cycle to end, its background sweep included.  (Waiting only for the
@@ -506,7 +520,7 @@ void _st_gc_collect_wait(void) {
 void _st_gc_maybe_collect(size_t more) {
   size_t a = atomic_load_explicit(&gc_allocated, memory_order_relaxed) + more;
   if (disabled || a < trigger) return;
-  int behind = trigger <= SIZE_MAX / 2 && a >= trigger * 2;
+  int behind = a >= __atomic_load_n(&backstop, __ATOMIC_RELAXED);
   pthread_mutex_lock(&cycle_lock);
   int pending = cycles_requested > cycles_done;
   pthread_mutex_unlock(&cycle_lock);
