@@ -15,6 +15,10 @@
  *     once they have been dirty for `purge_ms` milliseconds.  Purging is
  *     checked at most every PURGE_TICK on span frees and by malloc_trim, and
  *     runs under the lock so that nobody can be handed a slice being purged.
+ *     A span that takes fresh slices while at least as many dirty ones are
+ *     free elsewhere (fragmentation) purges the dirty slices free for
+ *     purge_ms/25 or more at once (exchange_purge), so fresh takes do not
+ *     grow the resident set past stranded dirty slices.
  *  3. At most PH_MAX_EMPTY entirely free segments are kept; more are unmapped
  *     (after the lock is released).
  *
@@ -23,7 +27,8 @@
  * segments that cannot hold a request, or cannot beat the best found);
  * dirty_mask is a subset of free_mask; bit 0 (the header) is in
  * neither; a segment is on ph_list iff free_mask != 0; dirty_since is the
- * time the oldest dirty slice was freed (0 when dirty_mask == 0).
+ * time the oldest dirty slice was freed (0 when dirty_mask == 0);
+ * dirty_ms[i] is slice i's free time (ms) while its dirty bit is set.
  *
  * Lock order: heaps lock -> orphan lock -> abandoned lock -> page-heap lock.
  */
