@@ -12,6 +12,9 @@
  *     2.75x the live bytes asked for (measured 2.3-2.5x; the peers keep
  *     more than 10x); after strata_purge(), at most 2.5x (measured ~2.2x);
  *   - a steady churn of small blocks makes (almost) no purge calls;
+ *   - fresh slices taken past dirty ones too short for the request (but
+ *     free for longer than purge_ms/25) purge as many of those: the RSS
+ *     grows by at most half the fresh bytes (without: all of them);
  *   - pages of an exited thread go back once their last block is freed;
  *   - the next thread takes an exited thread's heap over, pages and all;
  *     one nobody takes is given back after purge_ms;
@@ -151,6 +154,44 @@ static void test_churn_no_purge(void) {
   printf("churn: 2M replacements, %zu purge calls\n", z.purges - a.purges);
   CHECK(z.purges - a.purges <= 20, "steady churn made %zu purge calls", z.purges - a.purges);
   for (size_t i = 0; i < W; i++) release(w, i);
+}
+
+/* The page heap's exchange (segment.c, exchange_purge): span blocks of 3
+ * slices, every other one freed, leave dirty runs of 3 slices between live
+ * blocks; after 40 ms, span blocks of 13 slices fit none of them and take
+ * fresh slices, and as many of the stranded dirty ones are purged, so the
+ * resident set does not grow by the new blocks' bytes. */
+static void test_exchange(void) {
+  enum { N = 64, K = 4 };
+  CHECK(strata_option_set("purge_ms", 250) == 0 && strata_option_set("purge_thread", 0) == 0, "options");
+  CHECK(strata_option_set("guard_sample", 0) == 0, "guard_sample");
+  static blk a[N], big[K];
+  for (size_t i = 0; i < N; i++) {
+    a[i].n = 129 << 10;                             /* 3 slices each */
+    a[i].p = malloc(a[i].n);
+    CHECK(a[i].p != NULL, "malloc");
+    memset(a[i].p, (int)(i & 0xff), a[i].n);
+  }
+  for (size_t i = 0; i < N; i += 2) release(a, i);
+  sleep_ms(40);
+  strata_stats_t s0, s1;
+  strata_stats_get(&s0);
+  size_t r0 = rss(), fresh = 0;
+  for (size_t i = 0; i < K; i++) {
+    big[i].n = 769 << 10;                           /* 13 slices: no dirty run fits */
+    big[i].p = malloc(big[i].n);
+    CHECK(big[i].p != NULL, "malloc");
+    memset(big[i].p, (int)(i & 0xff), big[i].n);
+    fresh += (size_t)13 << 16;
+  }
+  size_t r1 = rss();
+  strata_stats_get(&s1);
+  printf("exchange: %zu KiB of fresh spans past stranded dirty slices: RSS %+ld KiB, %zu KiB purged\n",
+         fresh >> 10, ((long)r1 - (long)r0) / 1024, (s1.purged_total - s0.purged_total) >> 10);
+  CHECK(s1.purged_total - s0.purged_total >= fresh, "purged %zu bytes for %zu fresh", s1.purged_total - s0.purged_total, fresh);
+  CHECK(r1 < r0 + fresh / 2, "RSS grew by %zu KiB for %zu KiB of fresh spans", (r1 - r0) >> 10, fresh >> 10);
+  for (size_t i = 0; i < K; i++) release(big, i);
+  for (size_t i = 1; i < N; i += 2) release(a, i);
 }
 
 /* Each case in its own process, so one's memory is not another's baseline. */
@@ -313,6 +354,7 @@ int main(void) {
   in_child(free_all_trim, "free all, malloc_trim");
   in_child(test_free_90, "free 90%");
   in_child(test_churn_no_purge, "churn");
+  in_child(test_exchange, "exchange");
   in_child(test_orphans, "orphans");
   in_child(test_retired, "retired heaps");
   in_child(test_purge_thread_start, "purge thread start");

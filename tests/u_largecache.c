@@ -9,7 +9,10 @@
  *     a double free of a piece is reported (SIGABRT in a child).
  *  4. A large realloc whose pages cannot move (mremap refused) copies into
  *     a fresh block instead of failing.
- *  5. Everything freed and trimmed: nothing stays cached or charged.
+ *  5. The budget: live plus parked large bytes stay within the high-water
+ *     mark of the live bytes plus 4 MiB (LC_SLACK) -- fresh memory taken
+ *     past parked mappings that do not fit evicts the oldest of them.
+ *  6. Everything freed and trimmed: nothing stays cached or charged.
  * In secure mode (no large cache) it checks instead that a freed large block
  * is never parked.
  */
@@ -110,7 +113,31 @@ int main(void) {
   strata_free(w);
   printf("realloc with the move refused: copied into a fresh block, content kept\n");
 
-  /* 5 */
+  /* 5: four 6 MiB blocks live (the mark: 24 MiB), all freed (24 MiB
+   * parked), then a 20 MiB block: it grows one parked mapping by 14 MiB of
+   * fresh pages, so two more must go (20 + 18 > 24 + 4). */
+  strata_malloc_trim(0);
+  unsigned char *six[4];
+  for (int i = 0; i < 4; i++) {
+    six[i] = strata_malloc(6 * MiB);
+    CHECK(six[i] != NULL, "malloc(6 MiB)");
+    fill(six[i], 6 * MiB, (unsigned char)(10 + i));
+  }
+  for (int i = 0; i < 4; i++) strata_free(six[i]);
+  CHECK(cached() >= 24 * MiB, "four 6 MiB blocks not parked (%zu cached)", cached());
+  unsigned char *twenty = strata_malloc(20 * MiB);
+  CHECK(twenty != NULL, "malloc(20 MiB)");
+  fill(twenty, 20 * MiB, 20);
+  strata_stats_t st;
+  strata_stats_get(&st);
+  CHECK(st.large_in_use + st.large_cached <= 28 * MiB + 64 * 4096,
+        "live %zu + parked %zu large bytes over the mark (24 MiB) + 4 MiB", st.large_in_use, st.large_cached);
+  CHECK(st.large_cached >= 6 * MiB, "evicted more than needed (%zu parked)", st.large_cached);
+  check(twenty, 20 * MiB, 20, "20 MiB block");
+  strata_free(twenty);
+  printf("budget: 20 MiB live + %zu MiB parked after a 24 MiB mark\n", st.large_cached / MiB);
+
+  /* 6 */
   strata_malloc_trim(0);
   CHECK(cached() == 0, "%zu bytes still cached after malloc_trim", cached());
   printf("u_largecache: ok\n");

@@ -174,6 +174,8 @@ typedef struct segment_s {
   uint64_t dirty_since;          /* ns, when dirty_mask last became non-zero */
   unsigned max_run;              /* longest run of free slices in free_mask */
   struct segment_s *next, *prev;
+  uint32_t dirty_ms[ST_SLICES];  /* slice i's free time (ms, coarse clock) while
+                                    its dirty_mask bit is set */
   page_t pages[ST_SLICES];
 } segment_t;
 

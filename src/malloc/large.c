@@ -57,13 +57,22 @@ static _Atomic size_t large_req;          /* sum of live blocks' req (stats) */
 #define LC_SLOTS      64
 #define LC_MAX_BLOCK  ((size_t)32 << 20)
 #define LC_MAX_BYTES  ((size_t)64 << 20)
-#define LC_MIN_BYTES  ((size_t)32 << 20)
-/* The cache's budget follows the live large bytes (half of them, between 32
- * and 64 MiB): parked memory is resident, and a program with little live
- * should not keep much parked. */
+/* The cache's budget: parked memory is resident, so live large bytes plus
+ * parked bytes stay within the high-water mark of the live large bytes
+ * (large_hw: what the program has shown it needs at once) plus LC_SLACK,
+ * and never above LC_MAX_BYTES parked.  A free only moves bytes from live
+ * to parked (the sum stays); what could push the sum over is fresh memory
+ * -- a new mapping, or one grown by mremap -- and that evicts the oldest
+ * parked mappings first (lc_grew).  So the resident total of large blocks
+ * never exceeds the program's own peak by more than LC_SLACK; before, a
+ * fixed floor of 32 MiB parked on top of it. */
+#define LC_SLACK      ((size_t)4 << 20)
+static _Atomic size_t large_hw;           /* max of large_bytes since the last trim */
 static size_t lc_budget(void) {
-  size_t live = atomic_load_explicit(&large_bytes, memory_order_relaxed) / 2;
-  return live < LC_MIN_BYTES ? LC_MIN_BYTES : live > LC_MAX_BYTES ? LC_MAX_BYTES : live;
+  size_t live = atomic_load_explicit(&large_bytes, memory_order_relaxed);
+  size_t cap = atomic_load_explicit(&large_hw, memory_order_relaxed) + LC_SLACK;
+  size_t room = cap > live ? cap - live : 0;
+  return room > LC_MAX_BYTES ? LC_MAX_BYTES : room;
 }
 #define LC_MAX_AGE    2000000000ull                /* ns */
 typedef struct { large_t *h; uint64_t when; } lc_entry_t;
@@ -171,6 +180,29 @@ static int lc_put(large_t *h) {
   return ok;
 }
 
+/* Live large bytes grew by `add` (their counter is raised here): raise the
+ * high-water mark, and when `fresh` (new pages from the OS, not a parked
+ * mapping) evict the oldest parked mappings until live + parked fits the
+ * mark plus LC_SLACK again (see lc_budget).  No lock held. */
+static void lc_grew(size_t add, int fresh) {
+  size_t live = atomic_fetch_add_explicit(&large_bytes, add, memory_order_relaxed) + add;
+  size_t hw = atomic_load_explicit(&large_hw, memory_order_relaxed);
+  while (live > hw && !atomic_compare_exchange_weak_explicit(&large_hw, &hw, live, memory_order_relaxed,
+                                                             memory_order_relaxed)) {}
+  if (!fresh || atomic_load_explicit(&lc_count, memory_order_relaxed) == 0) return;
+  large_t *dead[LC_SLOTS];
+  unsigned n = 0;
+  pthread_mutex_lock(&lc_lock);
+  size_t cap = (live > hw ? live : hw) + LC_SLACK;
+  while (lc_count && live + lc_bytes > cap) {
+    unsigned old = 0;
+    for (unsigned i = 1; i < lc_count; i++) if (lc[i].when < lc[old].when) old = i;
+    dead[n++] = lc_take(old);
+  }
+  pthread_mutex_unlock(&lc_lock);
+  for (unsigned i = 0; i < n; i++) large_unmap(dead[i]);
+}
+
 static large_t *large_remap(large_t *h, size_t new_map);
 static void large_hint_huge(uint8_t *x, size_t map_size);
 
@@ -211,18 +243,22 @@ static large_t *lc_take_fit(size_t map_size, int smaller) {
   c->magic = LARGE_MAGIC;
   c->align = 16;
   if (c->map_size / 4 > map_size) lc_split(c, map_size);
+  size_t parked = c->map_size;
   if (c->map_size < map_size) {
     large_t *g = large_remap(c, map_size);
     if (g == NULL) { large_unmap(c); return NULL; }
     c = g;
     large_hint_huge((uint8_t *)c, c->map_size);
   }
-  atomic_fetch_add_explicit(&large_bytes, c->map_size, memory_order_relaxed);
+  lc_grew(c->map_size, c->map_size > parked);
   atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
   return c;
 }
 
-size_t _st_large_trim(void) { return lc_expire(1); }
+size_t _st_large_trim(void) {
+  atomic_store_explicit(&large_hw, atomic_load_explicit(&large_bytes, memory_order_relaxed), memory_order_relaxed);
+  return lc_expire(1);
+}
 size_t _st_large_tick(void) {
   lc_expire(0);
   pthread_mutex_lock(&lc_lock);
@@ -281,8 +317,8 @@ static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size
   h->dirty_end = map_size;
   h->req = size;
   atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
-  atomic_fetch_add_explicit(&large_bytes, map_size, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
+  lc_grew(map_size, 1);
   return h;
 }
 
@@ -454,7 +490,7 @@ void *_st_large_realloc(large_t *h, size_t size) {
     return q;
   }
   h = g;
-  if (new_map > old_map) atomic_fetch_add_explicit(&large_bytes, new_map - old_map, memory_order_relaxed);
+  if (new_map > old_map) lc_grew(new_map - old_map, 1);
   else atomic_fetch_sub_explicit(&large_bytes, old_map - new_map, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
   h->req = size;
