@@ -394,6 +394,52 @@ ST_INTERNAL void   _st_guarded_stats(strata_stats_t *st);
 ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
                    _st_guarded_fork_child(void);
 
+/* ---- secure mode: zeroing freed blocks (zero.c) -------------------------- */
+/* Blocks from ST_ZERO_STREAM_MIN bytes up are zeroed with non-temporal
+ * stores (zero.c says why), up to ST_ZERO_INLINE_MAX inline with 16-byte
+ * stores (no call: the free fast path of a secure build stays a leaf
+ * function), in between with memset. */
+#ifndef ST_ZERO_STREAM_MIN
+#define ST_ZERO_STREAM_MIN ((size_t)32 << 10)
+#endif
+#define ST_ZERO_INLINE_MAX 256
+ST_INTERNAL void _st_zero_big(void *p, size_t n);   /* p 16-aligned, n % 16 == 0 */
+typedef long long st_v16_t __attribute__((vector_size(16)));
+/* [p, p + n) becomes 0, n <= ST_ZERO_INLINE_MAX: one 16-byte store per 16
+ * bytes, entered through a jump table on n (no loop, no call).  p is 16-byte
+ * aligned and n a multiple of 16 (every block and block size is). */
+static inline __attribute__((always_inline)) void st_zero_small(void *p, size_t n) {
+  st_v16_t *q = p, z = {0, 0};
+#if defined(__x86_64__)
+  __asm__("" : "+x"(z));   /* opaque: gcc would rebuild the zero before every store */
+#endif
+  switch (n >> 4) {
+  case 16: q[15] = z; /* fall through */
+  case 15: q[14] = z; /* fall through */
+  case 14: q[13] = z; /* fall through */
+  case 13: q[12] = z; /* fall through */
+  case 12: q[11] = z; /* fall through */
+  case 11: q[10] = z; /* fall through */
+  case 10: q[9] = z;  /* fall through */
+  case 9:  q[8] = z;  /* fall through */
+  case 8:  q[7] = z;  /* fall through */
+  case 7:  q[6] = z;  /* fall through */
+  case 6:  q[5] = z;  /* fall through */
+  case 5:  q[4] = z;  /* fall through */
+  case 4:  q[3] = z;  /* fall through */
+  case 3:  q[2] = z;  /* fall through */
+  case 2:  q[1] = z;  /* fall through */
+  case 1:  q[0] = z;  /* fall through */
+  case 0:  break;
+  default: __builtin_unreachable();
+  }
+}
+/* Any block: [p, p + n) becomes 0. */
+static inline void st_zero_block(void *p, size_t n) {
+  if (n <= ST_ZERO_INLINE_MAX) st_zero_small(p, n);
+  else _st_zero_big(p, n);
+}
+
 /* ---- large blocks (large.c) -------------------------------------------- */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);
 ST_INTERNAL void   _st_large_free(large_t *h, void *p);
