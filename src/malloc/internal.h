@@ -402,37 +402,33 @@ ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void)
 #ifndef ST_ZERO_STREAM_MIN
 #define ST_ZERO_STREAM_MIN ((size_t)32 << 10)
 #endif
+#ifndef ST_ZERO_INLINE_MAX
 #define ST_ZERO_INLINE_MAX 256
+#endif
 ST_INTERNAL void _st_zero_big(void *p, size_t n);   /* p 16-aligned, n % 16 == 0 */
 typedef long long st_v16_t __attribute__((vector_size(16)));
-/* [p, p + n) becomes 0, n <= ST_ZERO_INLINE_MAX: one 16-byte store per 16
- * bytes, entered through a jump table on n (no loop, no call).  p is 16-byte
+/* [p, p + n) becomes 0, n <= ST_ZERO_INLINE_MAX: 16-byte stores from both
+ * ends, which overlap in the middle -- 2, 4, 8 or 16 of them after at most
+ * four well-predicted compares (a jump table of 16 entries costs more
+ * instructions and mispredicts on every change of size).  p is 16-byte
  * aligned and n a multiple of 16 (every block and block size is). */
 static inline __attribute__((always_inline)) void st_zero_small(void *p, size_t n) {
-  st_v16_t *q = p, z = {0, 0};
+  st_v16_t *q = p, *e = (st_v16_t *)((uint8_t *)p + n), z = {0, 0};
 #if defined(__x86_64__)
   __asm__("" : "+x"(z));   /* opaque: gcc would rebuild the zero before every store */
 #endif
-  switch (n >> 4) {
-  case 16: q[15] = z; /* fall through */
-  case 15: q[14] = z; /* fall through */
-  case 14: q[13] = z; /* fall through */
-  case 13: q[12] = z; /* fall through */
-  case 12: q[11] = z; /* fall through */
-  case 11: q[10] = z; /* fall through */
-  case 10: q[9] = z;  /* fall through */
-  case 9:  q[8] = z;  /* fall through */
-  case 8:  q[7] = z;  /* fall through */
-  case 7:  q[6] = z;  /* fall through */
-  case 6:  q[5] = z;  /* fall through */
-  case 5:  q[4] = z;  /* fall through */
-  case 4:  q[3] = z;  /* fall through */
-  case 3:  q[2] = z;  /* fall through */
-  case 2:  q[1] = z;  /* fall through */
-  case 1:  q[0] = z;  /* fall through */
-  case 0:  break;
-  default: __builtin_unreachable();
+  if (n <= 32) {
+    if (n != 0) { q[0] = z; e[-1] = z; }
+    return;
   }
+  if (n <= 64) { q[0] = z; q[1] = z; e[-2] = z; e[-1] = z; return; }
+  if (n <= 128) {
+    q[0] = z; q[1] = z; q[2] = z; q[3] = z;
+    e[-4] = z; e[-3] = z; e[-2] = z; e[-1] = z;
+    return;
+  }
+  q[0] = z; q[1] = z; q[2] = z; q[3] = z; q[4] = z; q[5] = z; q[6] = z; q[7] = z;
+  e[-8] = z; e[-7] = z; e[-6] = z; e[-5] = z; e[-4] = z; e[-3] = z; e[-2] = z; e[-1] = z;
 }
 /* Any block: [p, p + n) becomes 0. */
 static inline void st_zero_block(void *p, size_t n) {
