@@ -111,7 +111,7 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
   if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
     if (STRATA_CHECK_INTERIOR && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
     if (STRATA_CHECK_DFREE && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) { free_suspect(page, b); return; }
-    if (STRATA_SECURE_DEFAULT && _st_secure) {   /* secure build: zero on free */
+    if (STRATA_SECURE_DEFAULT && STRATA_SECURE_ZERO && _st_secure) {   /* secure build: zero on free */
       size_t bs = page->block_size;
       if (st_unlikely(bs > ST_ZERO_INLINE_MAX)) { free_zero_big(page, b); return; }
       st_zero_small((uint8_t *)b + 16, bs - 16);   /* words 0 and 1 are written below */

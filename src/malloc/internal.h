@@ -432,6 +432,7 @@ static inline __attribute__((always_inline)) void st_zero_small(void *p, size_t 
 }
 /* Any block: [p, p + n) becomes 0. */
 static inline void st_zero_block(void *p, size_t n) {
+  if (!STRATA_SECURE_ZERO) return;
   if (n <= ST_ZERO_INLINE_MAX) st_zero_small(p, n);
   else _st_zero_big(p, n);
 }
