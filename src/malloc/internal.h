@@ -405,8 +405,11 @@ ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void)
 #ifndef ST_ZERO_INLINE_MAX
 #define ST_ZERO_INLINE_MAX 256
 #endif
+_Static_assert(ST_ZERO_INLINE_MAX <= 256, "st_zero_small covers at most 256 bytes");
 ST_INTERNAL void _st_zero_big(void *p, size_t n);   /* p 16-aligned, n % 16 == 0 */
-typedef long long st_v16_t __attribute__((vector_size(16)));
+/* may_alias: the stores must stay ordered with the free-list link and key
+ * stores (uintptr_t) that follow them on the same block */
+typedef long long st_v16_t __attribute__((vector_size(16), may_alias));
 /* [p, p + n) becomes 0, n <= ST_ZERO_INLINE_MAX: 16-byte stores from both
  * ends, which overlap in the middle -- 2, 4, 8 or 16 of them after at most
  * four well-predicted compares (a jump table of 16 entries costs more
