@@ -4,14 +4,14 @@
 #   nochecks  the same sources built with -DSTRATA_CHECKS=0 (no encoded
 #             free-list links, no popped-block, interior-pointer or
 #             double-free tests on the fast paths)
-#   nosample  default library with STRATA_OPTIONS=guard_sample=0 is not
-#             expressible per allocator here, so sampling is measured in
-#             docs/hardening.md with bench_malloc directly
 #   secure    built with -DSTRATA_SECURE_DEFAULT=1 (option secure=1)
 #   mimalloc  for reference, when installed
-# bench_malloc alternates the allocators run by run; the medians and the
-# ratios to `nochecks` are printed at the end.
-# Usage: sh bench/hardening.sh [builddir] [rounds] [workloads]
+# Sampling (guard_sample) is measured in docs/hardening.md with the
+# workloads directly.  `strata bench` alternates the allocators run by run
+# (glibc always runs too); the medians and the ratios of medians to
+# `nochecks` (> 1 = slower) are printed at the end.  More allocators to
+# compare (e.g. an older secure build): HARDENING_EXTRA=name=/path/lib.so,...
+# Usage: sh bench/hardening.sh [builddir] [runs] [workloads]
 set -e
 B=${1:-build}
 R=${2:-9}
@@ -19,16 +19,22 @@ W=${3:-churn,mixed,xthread,larson}
 H=$B/hardening
 make -s BUILD="$H/nochecks" EXTRA_CFLAGS=-DSTRATA_CHECKS=0 lib >/dev/null
 make -s BUILD="$H/secure" EXTRA_CFLAGS=-DSTRATA_SECURE_DEFAULT=1 lib >/dev/null
-set -- --with "default=$B/libstrata.so" --with "nochecks=$H/nochecks/libstrata.so" \
-       --with "secure=$H/secure/libstrata.so"
+A="default=$(cd "$B" && pwd)/libstrata.so,nochecks=$(cd "$H/nochecks" && pwd)/libstrata.so"
+A="$A,secure=$(cd "$H/secure" && pwd)/libstrata.so"
 for m in /usr/lib/x86_64-linux-gnu/libmimalloc.so.2 /usr/lib/libmimalloc.so.2; do
-  [ -f "$m" ] && { set -- "$@" --with "mimalloc=$m"; break; }
+  [ -f "$m" ] && { A="$A,mimalloc=$m"; break; }
 done
-"$B/bench/bench_malloc" -w "$W" -r "$R" --no-strata "$@" | tee "$H/last.txt"
+[ -n "${HARDENING_EXTRA:-}" ] && A="$A,$HARDENING_EXTRA"
+"$B/strata" bench --only "$W" --runs "$R" --alloc "$A" --json "$H/last.json" | tee "$H/last.txt"
 echo
-echo "# cost against nochecks (ratio of median ops/s; <1 = slower)"
-awk '$1 ~ /^(churn|order|mixed|xthread|larson|realloc|falseshare|threads|large)$/ && NF >= 8 {
-       v = $3; m = 1; if (v ~ /M$/) m = 1e6; else if (v ~ /k$/) m = 1e3; sub(/[Mk]$/, "", v);
-       ops[$1, $2] = v * m; w[$1] = 1; a[$2] = 1 }
-     END { for (x in w) for (y in a) if (y != "nochecks" && (x, "nochecks") in ops && (x, y) in ops)
-             printf "%-10s %-9s %.3f\n", x, y, ops[x, y] / ops[x, "nochecks"] }' "$H/last.txt" | sort
+echo "# time against nochecks (ratio of median times; > 1 = slower)"
+python3 - "$H/last.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for w in d["workloads"]:
+    t = {r["allocator"]: r["time_median"] for r in w["results"] if r.get("time_median")}
+    base = t.get("nochecks")
+    if not base: continue
+    for a, v in t.items():
+        if a not in ("nochecks", "glibc"): print(f"{w['name']:10s} {a:12s} {v / base:.3f}")
+EOF

@@ -35,6 +35,11 @@
                                  secure builds only; elsewhere the encoded link
                                  alone keeps a forged one from choosing the address */
 #endif
+#ifndef STRATA_SECURE_ZERO
+#define STRATA_SECURE_ZERO 1  /* secure mode zeroes freed blocks; 0 only to
+                                 measure what the rest of secure mode costs
+                                 (docs/hardening.md, "What the checks cost") */
+#endif
 #ifndef STRATA_OVERRIDE
 #define STRATA_OVERRIDE 1     /* 1: also export malloc, free, ... and operator new */
 #endif

@@ -67,7 +67,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
   else if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) {
     heap_t *me = _st_heap_tl;
     if (me != &_st_heap_empty && me != &_st_heap_dead) me->remote_frees++;
-    if (_st_secure) memset(b, 0, page->block_size);   /* zero on free, secure mode */
+    if (_st_secure) st_zero_block(b, page->block_size);   /* zero on free, secure mode */
     if (owner == 0) _st_abandoned_free(page, b);
     else _st_page_remote_free(page, b);
   }
@@ -89,6 +89,17 @@ ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
   if (--page->used == 0) _st_heap_retire(page);
 }
 
+/* The secure build's free of the caller's own block above
+ * ST_ZERO_INLINE_MAX bytes: zeroing it needs a call, which would make the
+ * fast path save registers. */
+ST_NOINLINE static void free_zero_big(page_t *page, block_t *b) {
+  _st_zero_big(b, page->block_size);
+  st_set_next(page, b, page->free);
+  page->free = b;
+  ((uintptr_t *)b)[1] = ST_FREE_KEY;
+  if (--page->used == 0) _st_heap_retire(page);
+}
+
 /* free() of a small block: p lies in a small segment (or a released slot
  * of the segment range, whose descriptors all read "free slice"). */
 static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t off) {
@@ -100,7 +111,11 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
   if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
     if (STRATA_CHECK_INTERIOR && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
     if (STRATA_CHECK_DFREE && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) { free_suspect(page, b); return; }
-    if (STRATA_SECURE_DEFAULT && _st_secure) memset(b, 0, page->block_size);   /* secure build */
+    if (STRATA_SECURE_DEFAULT && STRATA_SECURE_ZERO && _st_secure) {   /* secure build: zero on free */
+      size_t bs = page->block_size;
+      if (st_unlikely(bs > ST_ZERO_INLINE_MAX)) { free_zero_big(page, b); return; }
+      st_zero_small((uint8_t *)b + 16, bs - 16);   /* words 0 and 1 are written below */
+    }
     st_set_next(page, b, page->free);
     page->free = b;
     if (STRATA_CHECKS) ((uintptr_t *)b)[1] = ST_FREE_KEY;

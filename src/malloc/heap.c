@@ -413,7 +413,7 @@ void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
       _st_misuse("free(): double free", b, page->block_size);
       return;
     }
-    if (_st_secure) memset(b, 0, page->block_size);           /* zero on free */
+    if (_st_secure) st_zero_block(b, page->block_size);       /* zero on free */
   }
   if (owner & OWNER_FULL) heap_unpark(me, page);
   st_set_next(page, b, page->free);

@@ -396,6 +396,52 @@ ST_INTERNAL void   _st_guarded_stats(strata_stats_t *st);
 ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
                    _st_guarded_fork_child(void);
 
+/* ---- secure mode: zeroing freed blocks (zero.c) -------------------------- */
+/* Blocks from ST_ZERO_STREAM_MIN bytes up are zeroed with non-temporal
+ * stores (zero.c says why), up to ST_ZERO_INLINE_MAX inline with 16-byte
+ * stores (no call: the free fast path of a secure build stays a leaf
+ * function), in between with memset. */
+#ifndef ST_ZERO_STREAM_MIN
+#define ST_ZERO_STREAM_MIN ((size_t)32 << 10)
+#endif
+#ifndef ST_ZERO_INLINE_MAX
+#define ST_ZERO_INLINE_MAX 256
+#endif
+_Static_assert(ST_ZERO_INLINE_MAX <= 256, "st_zero_small covers at most 256 bytes");
+ST_INTERNAL void _st_zero_big(void *p, size_t n);   /* p 16-aligned, n % 16 == 0 */
+/* may_alias: the stores must stay ordered with the free-list link and key
+ * stores (uintptr_t) that follow them on the same block */
+typedef long long st_v16_t __attribute__((vector_size(16), may_alias));
+/* [p, p + n) becomes 0, n <= ST_ZERO_INLINE_MAX: 16-byte stores from both
+ * ends, which overlap in the middle -- 2, 4, 8 or 16 of them after at most
+ * four well-predicted compares (a jump table of 16 entries costs more
+ * instructions and mispredicts on every change of size).  p is 16-byte
+ * aligned and n a multiple of 16 (every block and block size is). */
+static inline __attribute__((always_inline)) void st_zero_small(void *p, size_t n) {
+  st_v16_t *q = p, *e = (st_v16_t *)((uint8_t *)p + n), z = {0, 0};
+#if defined(__x86_64__)
+  __asm__("" : "+x"(z));   /* opaque: gcc would rebuild the zero before every store */
+#endif
+  if (n <= 32) {
+    if (n != 0) { q[0] = z; e[-1] = z; }
+    return;
+  }
+  if (n <= 64) { q[0] = z; q[1] = z; e[-2] = z; e[-1] = z; return; }
+  if (n <= 128) {
+    q[0] = z; q[1] = z; q[2] = z; q[3] = z;
+    e[-4] = z; e[-3] = z; e[-2] = z; e[-1] = z;
+    return;
+  }
+  q[0] = z; q[1] = z; q[2] = z; q[3] = z; q[4] = z; q[5] = z; q[6] = z; q[7] = z;
+  e[-8] = z; e[-7] = z; e[-6] = z; e[-5] = z; e[-4] = z; e[-3] = z; e[-2] = z; e[-1] = z;
+}
+/* Any block: [p, p + n) becomes 0. */
+static inline void st_zero_block(void *p, size_t n) {
+  if (!STRATA_SECURE_ZERO) return;
+  if (n <= ST_ZERO_INLINE_MAX) st_zero_small(p, n);
+  else _st_zero_big(p, n);
+}
+
 /* ---- large blocks (large.c) -------------------------------------------- */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);
 ST_INTERNAL void   _st_large_free(large_t *h, void *p);

@@ -111,7 +111,7 @@ bool _st_spanblock_grow(page_t *page, size_t size) {
 }
 
 void _st_spanblock_free(page_t *page) {
-  if (_st_secure) memset(page->start, 0, page->block_size);   /* zero on free */
+  if (_st_secure) _st_zero_big(page->start, page->block_size);   /* zero on free */
   page->used = 0;
   if (!cache_put(page)) _st_span_free(page);
 }
