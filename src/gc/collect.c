@@ -243,9 +243,6 @@ static pthread_mutex_t cycle_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cycle_cond = PTHREAD_COND_INITIALIZER;
 /* cycle_lock: cycles_requested, cycles_started, cycles_done, collector_started */
 static size_t allocated_at_start;
-/* Set by cycle_start (gc_lock and gc_world held), read by cycle_mark and
- * cycle_finish: the first stop scanned every stack and range. */
-static bool snapshot;
 static size_t stack_rescans;           /* cycles whose termination rescanned (gc_lock) */
 /* The termination must rescan every stack and range: no snapshot, or a
  * range was added / a stack switched while marking.  Set by any thread,
@@ -305,7 +302,7 @@ static void cycle_start(void) {
    * -- barriered or not -- only change memory already scanned: the
    * termination need not scan these stacks and ranges again (once per
    * cycle, as the design asks).  Otherwise it rescans them all. */
-  snapshot = every && _st_gc_ranges_bytes() <= budget;
+  bool snapshot = every && _st_gc_ranges_bytes() <= budget;
   if (snapshot) _st_gc_mark_ranges();
   atomic_store_explicit(&gc_rescan, !snapshot, memory_order_relaxed);
   all_scanned();
@@ -345,7 +342,9 @@ static bool flushes_answered(unsigned g) {
 
 /* Steps 3 and 4. */
 static void cycle_mark(void) {
-  if (!snapshot) {
+  /* no snapshot (or it was spoiled since): handshakes for the threads not
+   * scanned yet, then the ranges */
+  if (atomic_load_explicit(&gc_rescan, memory_order_relaxed)) {
     pthread_mutex_lock(&gc_world);
     for (gc_thread_t *t = gc_threads; t; t = t->next)
       if (!t->scanned) _st_gc_handshake(t, cb_mark_thread, NULL);
