@@ -333,6 +333,7 @@ void _st_gc_mark_thread(gc_thread_t *t) {
     __builtin_unwind_init();                        /* callee-saved registers into this frame
                                                        (setjmp mangles rbp) */
     jmp_buf regs;                                   /* spill the caller's registers */
+    memset(&regs, 0, sizeof regs);                  /* (its signal-mask part stays unwritten) */
     setjmp(regs);
     mark_stack_of(t, _st_gc_sp_below());
     _st_gc_mark_range(&regs, (uint8_t *)&regs + sizeof regs);
