@@ -462,17 +462,14 @@ static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
 
 /* ---- the fast path --------------------------------------------------------------- */
 
-/* Zero a slot (size: a multiple of 16).  Up to 64 bytes with straight
- * 16-byte stores, the last ones counted from the end (they may overlap the
- * first): at most two tests, and no `rep stos`, which is slow to start. */
+/* Zero a slot (size: a multiple of 16, never 0): the malloc layer's
+ * st_zero_small (16-byte stores from both ends, no `rep stos`, which is
+ * slow to start) up to its bound, memset above. */
 static inline void slot_zero(uint8_t *p, size_t size) {
-  typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
-  if (size > 64) { memset(p, 0, size); return; }
-  *(v2 *)p = (v2){0, 0};
-  *(v2 *)(p + size - 16) = (v2){0, 0};
-  if (size > 32) {
-    *(v2 *)(p + 16) = (v2){0, 0};
-    *(v2 *)(p + size - 32) = (v2){0, 0};
+  if (size > ST_ZERO_INLINE_MAX) memset(p, 0, size);
+  else {
+    if (size == 0) __builtin_unreachable();        /* spares st_zero_small's test for 0 */
+    st_zero_small(p, size);
   }
 }
 
