@@ -168,13 +168,18 @@ static inline uint8_t gc_mark_value(unsigned epoch) { return (uint8_t)((epoch <<
 /* Resolve a candidate pointer: the state byte of the allocated object that
  * holds p (any interior pointer), with its span and slot; NULL when p is not
  * inside a live object.  The one place conservative pointers are judged. */
+static inline uint8_t *gc_resolve_in(const void *p, gc_span_t **span, uint8_t **slot_out);
 static inline uint8_t *gc_resolve(const void *p, gc_span_t **span, uint8_t **slot_out) {
   if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_acquire)) return NULL;
+  return gc_resolve_in(p, span, slot_out);
+}
+/* gc_resolve of a p already known to be below gc_base + gc_top. */
+static inline uint8_t *gc_resolve_in(const void *p, gc_span_t **span, uint8_t **slot_out) {
   gc_span_t *s = gc_span_of(p);
   if (s == NULL || !s->in_use) return NULL;
   uint8_t *slot = gc_slot_of(s, p);
   if (slot == NULL) return NULL;
-  uint8_t *st = &gc_state[gc_granule(slot)];
+  uint8_t *st = gc_state_at(slot);
   if (!(*st & 1)) return NULL;
   *span = s;
   *slot_out = slot;
