@@ -46,9 +46,22 @@ static unsigned kind_of(const strata_gc_type_t *type) {
   return GC_KIND_TYPED;
 }
 
-static void span_drop_types(gc_span_t *s) {
+/* Small span s's scan_bits, from its kind and type (see gc_span_t). */
+static void span_set_scan(gc_span_t *s) {
+  const strata_gc_type_t *t = s->type;
+  uint64_t bits = 0;
+  if (s->kind == GC_KIND_TYPED && t != NULL && s->types == NULL && t->kind == STRATA_GC_BITMAP &&
+      s->slot_size < 2 * t->size) {
+    size_t words = t->size / sizeof(void *);
+    bits = t->bitmap & (words >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << words) - 1);
+  }
+  s->scan_bits = bits;
+}
+
+static void span_drop_types(gc_span_t *s) {      /* a small span */
   if (s->types) { strata_free((void *)s->types); s->types = NULL; }
   s->type = NULL;
+  s->scan_bits = 0;
 }
 
 /* ---- sweeping ------------------------------------------------------------- */
@@ -328,12 +341,13 @@ static bool type_valid(const strata_gc_type_t *type) {
  * Returns false if the array cannot be had (the caller fails with ENOMEM). */
 static bool span_note_type(gc_span_t *s, const strata_gc_type_t *type) {
   if (s->types) return true;
-  if (s->type == NULL && s->nfree == s->nslots) { s->type = type; return true; }
+  if (s->type == NULL && s->nfree == s->nslots) { s->type = type; span_set_scan(s); return true; }
   const strata_gc_type_t **a = strata_malloc(s->nslots * sizeof *a);
   if (a == NULL) return false;
   for (uint32_t i = 0; i < s->nslots; i++) a[i] = s->type;
   s->types = a;
   s->type = NULL;
+  span_set_scan(s);                                /* 0: a mixed span is scanned per slot */
   return true;
 }
 
@@ -343,6 +357,7 @@ static gc_span_t *span_new_small(unsigned kind, unsigned c) {
   s->kind = (uint8_t)kind;
   s->cls = (uint8_t)c;
   s->slot_size = _st_class_size(c);
+  span_set_scan(s);
   s->slot_inv = (((uint64_t)1 << 40) + s->slot_size - 1) / s->slot_size;
   s->nslots = (uint32_t)(s->nslices * GC_SLICE / s->slot_size);
   s->swept_epoch = (uint8_t)atomic_load_explicit(&gc_epoch, memory_order_relaxed);

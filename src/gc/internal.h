@@ -110,7 +110,14 @@ typedef struct gc_span {
   uint8_t  sweeping;        /* in a background sweep batch: swept without
                                gc_lock, so strata_gc_free leaves its
                                objects alone (set and cleared under gc_lock) */
-  size_t   large_size;      /* a large object: the bytes asked for */
+  union {
+    size_t   large_size;    /* a large object: the bytes asked for */
+    uint64_t scan_bits;     /* a small span: the pointer words of its objects
+                               when they all have one BITMAP type and a slot
+                               holds one element (the drain's inline scan,
+                               mark.c); 0 otherwise.  Set with type/types
+                               (span_set_scan, alloc.c) */
+  };
   const strata_gc_type_t *type;  /* typed span: the type of all its objects
                                  (NULL: none yet, or mixed) */
   const strata_gc_type_t **types; /* mixed typed span: the type of each slot */

@@ -342,23 +342,21 @@ static inline __attribute__((always_inline)) bool dr_flush(drain_t *d) {
 }
 
 /* Scan grey object obj; returns its size.  The common case inline: a span
- * of one BITMAP type whose slot holds one element (scan_typed's bound check
- * folded into the mask); everything else through m (scan_other). */
+ * of one BITMAP type whose slot holds one element, whose pointer words
+ * span->scan_bits holds (scan_typed's bound check folded in); everything
+ * else through m (scan_other). */
 static inline __attribute__((always_inline)) size_t dr_scan(drain_t *d, uint8_t *obj) {
   gc_span_t *s = d->map[((uintptr_t)obj - d->base) >> GC_SLICE_SHIFT];
-  size_t size = s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
-  const strata_gc_type_t *t = s->type;
-  if (st_likely(s->kind == GC_KIND_TYPED && t != NULL && t->kind == STRATA_GC_BITMAP &&
-                size < 2 * t->size)) {
-    size_t words = t->size / sizeof(void *);
-    uint64_t bits = t->bitmap & (words >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << words) - 1);
-    while (bits) {
+  uint64_t bits = s->scan_bits;
+  if (st_likely(s->cls != GC_NCLASSES && bits != 0)) {
+    do {
       unsigned i = (unsigned)__builtin_ctzll(bits);
       bits &= bits - 1;
       dr_edge(d, ((void *const *)obj)[i]);
-    }
-    return size;
+    } while (bits);
+    return s->slot_size;
   }
+  size_t size = s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
   dr_sync(d);
   scan_other(d->m, s, obj, size);
   dr_load(d);
