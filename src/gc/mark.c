@@ -343,8 +343,8 @@ static inline __attribute__((always_inline)) bool dr_flush(drain_t *d) {
 
 /* Scan grey object obj; returns its size.  The common case inline: a span
  * of one BITMAP type whose slot holds one element, whose pointer words
- * span->scan_bits holds (scan_typed's bound check folded in); everything
- * else through m (scan_other). */
+ * span->scan_bits holds (scan_typed's bound check folded in), and
+ * conservative objects; everything else through m (scan_other). */
 static inline __attribute__((always_inline)) size_t dr_scan(drain_t *d, uint8_t *obj) {
   gc_span_t *s = d->map[((uintptr_t)obj - d->base) >> GC_SLICE_SHIFT];
   uint64_t bits = s->scan_bits;
@@ -357,6 +357,11 @@ static inline __attribute__((always_inline)) size_t dr_scan(drain_t *d, uint8_t 
     return s->slot_size;
   }
   size_t size = s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
+  if (s->kind == GC_KIND_CONS) {                   /* every word (scan_words) */
+    void *const *w = (void *const *)obj, *const *end = (void *const *)(obj + (size & ~(sizeof(void *) - 1)));
+    for (; w < end; w++) dr_edge(d, *w);
+    return size;
+  }
   dr_sync(d);
   scan_other(d->m, s, obj, size);
   dr_load(d);
