@@ -513,7 +513,17 @@ void _st_gc_collect_wait(void) {
 }
 
 /* The pacer, from the allocation slow path (gc_lock held).  At the trigger
- * a cycle is asked for; at the backstop (the collector has fallen
+ * a cycle is asked for -- or earlier, once half the room from live to the
+ * goal is used, when the heap would have to grow: every span is in use
+ * (or full of objects not yet found dead) and no free run is left, so
+ * this allocation takes new memory from the OS.  What the last cycle
+ * found live may have died since, and a cycle now lets the sweep recycle
+ * it instead.  (GCBench's stretch tree: found live at 15.5 MiB while being
+ * built, dead a moment later, and the heap grew to the goal of twice that
+ * before the next cycle, in about half the runs: peak RSS 32-37 MiB
+ * against 27.5 in the others.  Boehm's collector has a like rule: collect
+ * rather than grow once enough was allocated.)  A heap at its extent's
+ * high-water mark is not affected.  At the backstop (the collector has fallen
  * behind, or not started yet) the allocating thread marks alongside it
  * for as long as there is marking to share (behind_assist), then waits for
  * the cycle to end, its background sweep included.  (Waiting only for the
@@ -522,7 +532,9 @@ void _st_gc_collect_wait(void) {
  * 25 MiB.) */
 void _st_gc_maybe_collect(size_t more) {
   size_t a = atomic_load_explicit(&gc_allocated, memory_order_relaxed) + more;
-  if (disabled || a < trigger) return;
+  if (disabled) return;
+  if (a < trigger && (a <= gc_committed_spans + gc_free_bytes || a < live_after + (gc_heap_goal - live_after) / 2))
+    return;
   int behind = a >= __atomic_load_n(&backstop, __ATOMIC_RELAXED);
   pthread_mutex_lock(&cycle_lock);
   int pending = cycles_requested > cycles_done;
