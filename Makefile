@@ -11,6 +11,9 @@ CFLAGS_BASE = -std=gnu11 $(OPT) -g -Wall -Wextra $(WERROR) -fPIC -pthread \
 LIB_CFLAGS  = $(CFLAGS_BASE) -ftls-model=initial-exec -fno-builtin-malloc \
               -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fexceptions
 LDLIBS_LIB  = -pthread
+# The guarded sampler's unwinder (_Unwind_Backtrace) linked in, its symbols
+# private: no dlopen of libgcc_s at the first sample (src/malloc/guarded.c)
+LIB_UNWIND  = -static-libgcc -Wl,--exclude-libs,ALL
 
 LIB_SRC  := $(wildcard src/os/*.c src/malloc/*.c src/arena/*.c src/rc/*.c src/gc/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -65,7 +68,7 @@ $(BUILD)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h include/strata/*.h) Makefile
 
 $(SO): $(LIB_OBJ)
 	@echo "  LINK    $@"
-	@$(CC) -shared -o $@ $^ $(LDLIBS_LIB) -Wl,-soname,libstrata.so -Wl,-z,now
+	@$(CC) -shared -o $@ $^ $(LDLIBS_LIB) -Wl,-soname,libstrata.so -Wl,-z,now $(LIB_UNWIND)
 $(AR_LIB): $(LIB_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^

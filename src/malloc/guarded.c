@@ -55,24 +55,25 @@
  * mapping, valid in the child.  The signal handler takes no lock: it reads
  * the table racily (a report, then the process dies).
  *
- * Call stacks: glibc's backtrace() (the unwinder, from .eh_frame: reliable
+ * Call stacks: the unwinder's _Unwind_Backtrace (from .eh_frame: reliable
  * without frame pointers, which neither this library (-O2) nor most
  * programs keep; frame-pointer walking would stop or go astray in such
- * code).  Its first call dlopens libgcc_s and mallocs.  That first call is
- * made at the first sample (or by strata_option_set turning sampling on),
- * with the thread-local `busy` flag set, so the nested mallocs (and any
- * malloc inside the sampler) take the ordinary path.  It is not made in the
- * constructor: loading libgcc_s costs ~0.15 ms, too much for every short
- * process, and a process that never reaches a sample never pays it.  A
- * first sample inside a dlopen (a loader malloc) nests a dlopen of libgcc_s,
- * which glibc handles (its load lock is recursive; checked with 2.36).
- * Leading frames inside this library are dropped from stored stacks.
+ * code).  The unwinder is linked into libstrata.so (-static-libgcc, kept
+ * private with --exclude-libs): glibc's backtrace() would dlopen libgcc_s
+ * at the first sample, and its pages and the loader's work stayed in the
+ * process -- about 0.3 MiB of file pages, the whole gap to mimalloc's peak
+ * RSS on the small bench workloads (bench/RESULTS.md).  The first capture
+ * is made with the thread-local `busy` flag set, so a malloc inside the
+ * unwinder (it sorts the FDEs of an object without .eh_frame_hdr) takes
+ * the ordinary path.  Leading frames inside this library are dropped from
+ * stored stacks.
  * backtrace_symbols_fd (used in reports) does not malloc.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
+#include <unwind.h>
 #include <link.h>
 #include <signal.h>
 #include <string.h>
@@ -113,7 +114,7 @@ static struct {
 } gd;
 static _Atomic uintptr_t pool_base;          /* 0 until the pool exists */
 static _Atomic int pool_state;               /* 0 none, 1 being made, 2 ready */
-static _Atomic int warm;                      /* backtrace() has been called once */
+static _Atomic int warm;                      /* the unwinder has run once */
 static _Atomic int ready;                     /* this library's constructor has run */
 
 static pthread_mutex_t gd_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -171,17 +172,35 @@ static int find_self(struct dl_phdr_info *info, size_t sz, void *arg) {
   return 1;
 }
 
+/* The call stack from the caller of capture_raw, _Unwind_Backtrace's way. */
+typedef struct { void **pc; int n, max; } unwind_acc_t;
+static _Unwind_Reason_Code unwind_one(struct _Unwind_Context *ctx, void *arg) {
+  unwind_acc_t *a = arg;
+  if (a->n >= a->max) return _URC_END_OF_STACK;
+  uintptr_t ip = _Unwind_GetIP(ctx);
+  if (ip == 0) return _URC_END_OF_STACK;
+  a->pc[a->n++] = (void *)ip;
+  return _URC_NO_REASON;
+}
+static int capture_raw(void **pc, int max) {
+  unwind_acc_t a = { pc, 0, max };
+  gd_tls.busy++;
+  _Unwind_Backtrace(unwind_one, &a);
+  gd_tls.busy--;
+  return a.n;
+}
+
 static void warm_up(void) {
   if (atomic_load_explicit(&warm, memory_order_acquire)) return;
   void *bt[4];
-  /* The loader's allocations for libgcc_s live for good.  Made from this
-   * thread's pages they would keep those pages abandoned after the thread
-   * exits; as if the thread had no cache (_st_heap_dead) they come from the
-   * shared orphan heap instead.  `busy`: none of them is sampled. */
+  /* Whatever the first unwind allocates lives for good.  Made from this
+   * thread's pages it would keep those pages abandoned after the thread
+   * exits; as if the thread had no cache (_st_heap_dead) it comes from the
+   * shared orphan heap instead.  `busy`: none of it is sampled. */
   heap_t *h = _st_heap_tl;
   _st_heap_tl = &_st_heap_dead;
   gd_tls.busy++;
-  backtrace(bt, 4);
+  capture_raw(bt, 4);
   dl_iterate_phdr(find_self, (void *)(uintptr_t)&warm_up);
   gd_tls.busy--;
   _st_heap_tl = h;
@@ -192,9 +211,7 @@ static void warm_up(void) {
  * own frames and `skip` more; returns the depth. */
 static int capture(void **bt, int skip) {
   void *raw[GD_DEPTH + 8];
-  gd_tls.busy++;
-  int n = backtrace(raw, GD_DEPTH + 8);
-  gd_tls.busy--;
+  int n = capture_raw(raw, GD_DEPTH + 8);
   int k = 0;
   while (k < n && (uintptr_t)raw[k] - self_lo < self_hi - self_lo) k++;
   if (k == n) k = 0;
@@ -346,7 +363,7 @@ void *_st_guarded_sample(heap_t *heap, size_t size) {
   if (gd_tls.busy == 0 && size <= GD_MAX && atomic_load_explicit(&ready, memory_order_acquire) &&
       _st_option(OPT_GUARD_SAMPLE) > 0) {
     gd_tls.busy++;
-    warm_up();                                  /* once: may dlopen libgcc_s (its mallocs: busy) */
+    warm_up();                                  /* once: the first unwind (its mallocs, if any: busy) */
     void *p = guarded_alloc(size);
     gd_tls.busy--;
     if (p) return p;
