@@ -72,6 +72,8 @@ typedef struct gcb_stats {
   uint64_t pause_total_ns;
   uint64_t pause_max_ns;
   int pause_max_exact;                /* 0: a bound (see gc_stats_window) */
+  uint64_t pause_max_ack_ns;          /* strata: of the longest pause, the wait for
+                                         threads to answer (0: unknown, or Boehm) */
   uint64_t hist[GCB_PAUSE_BUCKETS];   /* four buckets per power of two from 1 us: see gcb_bucket_ns */
   uint64_t p50_exact_ns, p99_exact_ns; /* from every pause of a window (0: unknown) */
 } gcb_stats_t;
@@ -275,6 +277,7 @@ static inline void gc_stats(gcb_stats_t *s) {
   s->pauses = st.pauses;
   s->pause_total_ns = st.pause_total_ns;
   s->pause_max_ns = st.pause_max_ns;
+  s->pause_max_ack_ns = st.pause_max_ack_ns;
   s->pause_max_exact = 1;
   for (int i = 0; i < GCB_PAUSE_BUCKETS && i < STRATA_GC_PAUSE_BUCKETS; i++)
     s->hist[i] = st.pause_hist[i];
@@ -300,6 +303,7 @@ static inline void gc_stats_window(const gcb_stats_t *a, const gcb_stats_t *b, g
   }
   if (b->pause_max_ns > a->pause_max_ns) {
     w->pause_max_ns = b->pause_max_ns;
+    w->pause_max_ack_ns = b->pause_max_ack_ns;
     w->pause_max_exact = 1;
   } else if (top >= 0) {
     uint64_t bound = gcb_bucket_ns(top);

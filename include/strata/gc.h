@@ -225,6 +225,9 @@ typedef struct strata_gc_stats {
   size_t weak_cleared;
   uint64_t pause_total_ns;     /* every stop of any thread, summed */
   uint64_t pause_max_ns;
+  uint64_t pause_max_ack_ns;   /* of the longest stop, the time spent waiting for
+                                  the stopped threads to answer (a thread that
+                                  had no core answers late: scheduling, not work) */
   size_t pauses;
   size_t pause_hist[STRATA_GC_PAUSE_BUCKETS];
   uint64_t mark_ns;            /* wall time spent marking, all cycles */

@@ -74,15 +74,15 @@ static size_t cycles;
 static _Atomic uint64_t mark_total;   /* added by the collector without gc_lock */
 static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
 static size_t pauses, pause_hist[STRATA_GC_PAUSE_BUCKETS];
-static uint64_t pause_total, pause_max;
+static uint64_t pause_total, pause_max, pause_max_ack;
 static uint64_t plog[STRATA_GC_PAUSE_LOG];
 
-void _st_gc_pause_record(uint64_t ns) {
+void _st_gc_pause_record(uint64_t ns, uint64_t ack_ns) {
   pthread_mutex_lock(&pause_lock);
   plog[pauses % STRATA_GC_PAUSE_LOG] = ns;
   pauses++;
   pause_total += ns;
-  if (ns > pause_max) pause_max = ns;
+  if (ns > pause_max) { pause_max = ns; pause_max_ack = ack_ns; }
   pause_hist[strata_gc_pause_bucket_of(ns)]++;
   pthread_mutex_unlock(&pause_lock);
 }
@@ -684,6 +684,7 @@ STRATA_API int strata_gc_stats_get(strata_gc_stats_t *st) {
   pthread_mutex_lock(&pause_lock);
   st->pause_total_ns = pause_total;
   st->pause_max_ns = pause_max;
+  st->pause_max_ack_ns = pause_max_ack;
   st->pauses = pauses;
   memcpy(st->pause_hist, pause_hist, sizeof pause_hist);
   pthread_mutex_unlock(&pause_lock);
@@ -708,7 +709,7 @@ STRATA_API void strata_gc_stats_reset(void) {
   atomic_store(&gc_assist_ns, 0);
   pthread_mutex_lock(&pause_lock);
   pauses = 0;
-  pause_total = pause_max = 0;
+  pause_total = pause_max = pause_max_ack = 0;
   memset(pause_hist, 0, sizeof pause_hist);
   pthread_mutex_unlock(&pause_lock);
   pthread_mutex_unlock(&gc_lock);
@@ -746,8 +747,8 @@ STRATA_API void strata_gc_stats_print(FILE *fp) {
           st.cycles, st.heap_live, st.heap_allocated, st.heap_goal, st.heap_committed);
   fprintf(fp, "  objects %zu allocated, %zu freed; %zu finalizers run, %zu weak refs cleared\n",
           st.objects_allocated, st.objects_freed, st.finalizers_run, st.weak_cleared);
-  fprintf(fp, "  pauses %zu: total %.3f ms, max %.3f ms, p50 <= %.3f ms, p99 <= %.3f ms; mark %.3f ms, sweep %.3f ms\n",
-          st.pauses, (double)st.pause_total_ns / 1e6, (double)st.pause_max_ns / 1e6,
+  fprintf(fp, "  pauses %zu: total %.3f ms, max %.3f ms (%.3f ms of it waiting for threads to answer), p50 <= %.3f ms, p99 <= %.3f ms; mark %.3f ms, sweep %.3f ms\n",
+          st.pauses, (double)st.pause_total_ns / 1e6, (double)st.pause_max_ns / 1e6, (double)st.pause_max_ack_ns / 1e6,
           (double)strata_gc_pause_percentile(&st, 50) / 1e6, (double)strata_gc_pause_percentile(&st, 99) / 1e6,
           (double)st.mark_ns / 1e6, (double)st.sweep_ns / 1e6);
   fprintf(fp, "  mark assists: %zu bytes scanned, %.3f ms; %zu cycles rescanned every stack at termination\n",

@@ -275,7 +275,8 @@ ST_INTERNAL void _st_gc_safepoint(void);           /* honour a deferred stop */
 ST_INTERNAL void _st_gc_lock_mutator(void);        /* gc_lock, waiting in a blocking region */
 ST_INTERNAL void _st_gc_world_init(void);
 ST_INTERNAL void _st_gc_world_fork_child(void);
-ST_INTERNAL void _st_gc_pause_record(uint64_t ns);  /* one thread stop, for stats */
+ST_INTERNAL void _st_gc_pause_record(uint64_t ns, uint64_t ack_ns);  /* one thread stop (of which
+                                   ack_ns waiting for the threads to answer), for stats */
 
 /* The stack pointer of a frame below the caller's: everything the caller
  * saved on the stack (its locals, a jmp_buf, and the callee-saved registers

@@ -172,7 +172,7 @@ void _st_gc_safepoint(void) {
 
 /* ---- stop and restart ------------------------------------------------------- */
 
-static uint64_t stop_started;
+static uint64_t stop_started, stop_acked;
 
 /* Stop t (not the caller); false if it cannot be signalled (exited). */
 /* Ask t to stop (not the caller); false if it cannot be signalled. */
@@ -208,13 +208,14 @@ void _st_gc_stop_world(void) {
     if (t != me && !t->blocking) stop_one(t);
   for (gc_thread_t *t = gc_threads; t; t = t->next)
     if (t != me && !t->blocking) wait_stopped(t);
+  stop_acked = _st_gc_now();
 }
 
 void _st_gc_start_world(void) {
   gc_thread_t *me = gc_self;
   for (gc_thread_t *t = gc_threads; t; t = t->next)
     if (t != me && !t->blocking && t->stop_sp) restart_one(t);
-  _st_gc_pause_record(_st_gc_now() - stop_started);
+  _st_gc_pause_record(_st_gc_now() - stop_started, stop_acked - stop_started);
 }
 
 /* Stop t alone, run fn on it, restart it (gc_world held; t != caller).  A
@@ -225,9 +226,10 @@ void _st_gc_handshake(gc_thread_t *t, void (*fn)(gc_thread_t *t, void *arg), voi
   uint64_t t0 = _st_gc_now();
   if (!stop_one(t)) return;
   wait_stopped(t);
+  uint64_t acked = _st_gc_now();
   fn(t, arg);
   restart_one(t);
-  _st_gc_pause_record(_st_gc_now() - t0);
+  _st_gc_pause_record(_st_gc_now() - t0, acked - t0);
 }
 
 /* ---- registration ------------------------------------------------------------- */
