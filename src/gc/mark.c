@@ -284,11 +284,20 @@ ST_NOINLINE static mchunk_t *chunk_shrink(marker_t *m) {
   return c;
 }
 
+/* d's top chunk is now c (m->top, not NULL). */
+static inline __attribute__((always_inline)) void dr_set(drain_t *d, mchunk_t *c) {
+  d->c = c;
+  d->sb = c->e;
+  d->sp = c->e + c->n;
+  d->se = c->e + CHUNK_ENTRIES;
+}
+
 static inline __attribute__((always_inline)) void dr_push(drain_t *d, uint8_t *obj) {
   if (st_unlikely(d->sp == d->se)) {
     dr_sync(d);
-    if (chunk_grow(d->m) == NULL) return;
-    dr_load(d);
+    mchunk_t *c = chunk_grow(d->m);
+    if (c == NULL) return;
+    dr_set(d, c);
   }
   *d->sp++ = obj;
 }
@@ -297,8 +306,9 @@ static inline __attribute__((always_inline)) uint8_t *dr_pop(drain_t *d) {
   if (st_likely(d->sp != d->sb)) return *--d->sp;
   if (d->c == NULL) return NULL;
   d->c->n = 0;
-  if (chunk_shrink(d->m) == NULL) { d->c = NULL; d->sb = d->sp = d->se = NULL; return NULL; }
-  dr_load(d);
+  mchunk_t *c = chunk_shrink(d->m);               /* a chunk with objects, or NULL */
+  if (c == NULL) { d->c = NULL; d->sb = d->sp = d->se = NULL; return NULL; }
+  dr_set(d, c);
   return *--d->sp;
 }
 
