@@ -58,16 +58,34 @@ static size_t nroots, roots_cap;
 
 /* The grey stack's fast paths are inline (every object marked is pushed and
  * popped once); a chunk boundary takes the slow paths. */
-ST_NOINLINE static void push_slow(marker_t *m, uint8_t *obj) {
-  mchunk_t *c = m->top;
+/* A full (or no) top chunk: a fresh one on top of it; NULL when the OS
+ * refuses (mark_overflow is then set: recover_overflow finds the object). */
+ST_NOINLINE static mchunk_t *chunk_grow(marker_t *m) {
   mchunk_t *n = m->spare;
   if (n) m->spare = NULL;
   else n = _st_os_alloc(sizeof(mchunk_t), 0);
-  if (n == NULL) { mark_overflow = 1; return; }
-  n->prev = c;
+  if (n == NULL) { mark_overflow = 1; return NULL; }
+  n->prev = m->top;
   n->n = 0;
-  m->top = c = n;
-  c->e[c->n++] = obj;
+  m->top = n;
+  return n;
+}
+
+/* Drop the empty chunks on top (one kept as the spare, the others
+ * released); returns the top chunk that holds objects (NULL: none). */
+ST_NOINLINE static mchunk_t *chunk_shrink(marker_t *m) {
+  mchunk_t *c = m->top;
+  while (c && c->n == 0) {
+    m->top = c->prev;
+    if (m->spare == NULL) m->spare = c; else _st_os_release(c, sizeof(mchunk_t));
+    c = m->top;
+  }
+  return c;
+}
+
+ST_NOINLINE static void push_slow(marker_t *m, uint8_t *obj) {
+  mchunk_t *c = chunk_grow(m);
+  if (c) c->e[c->n++] = obj;
 }
 
 static inline void push(marker_t *m, uint8_t *obj) {
@@ -77,12 +95,7 @@ static inline void push(marker_t *m, uint8_t *obj) {
 }
 
 ST_NOINLINE static uint8_t *pop_slow(marker_t *m) {
-  mchunk_t *c = m->top;
-  while (c && c->n == 0) {
-    m->top = c->prev;
-    if (m->spare == NULL) m->spare = c; else _st_os_release(c, sizeof(mchunk_t));
-    c = m->top;
-  }
+  mchunk_t *c = chunk_shrink(m);
   return c ? c->e[--c->n] : NULL;
 }
 
@@ -257,31 +270,6 @@ static inline __attribute__((always_inline)) void dr_load(drain_t *d) {
   d->sb = c ? c->e : NULL;
   d->sp = c ? c->e + c->n : NULL;
   d->se = c ? c->e + CHUNK_ENTRIES : NULL;
-}
-
-/* A full (or no) top chunk: a fresh one on top of it; NULL when the OS
- * refuses (mark_overflow is then set: recover_overflow finds the object). */
-ST_NOINLINE static mchunk_t *chunk_grow(marker_t *m) {
-  mchunk_t *n = m->spare;
-  if (n) m->spare = NULL;
-  else n = _st_os_alloc(sizeof(mchunk_t), 0);
-  if (n == NULL) { mark_overflow = 1; return NULL; }
-  n->prev = m->top;
-  n->n = 0;
-  m->top = n;
-  return n;
-}
-
-/* The top chunk is empty: drop it (kept as the spare, or released) and
- * return the one below (NULL: the stack is empty). */
-ST_NOINLINE static mchunk_t *chunk_shrink(marker_t *m) {
-  mchunk_t *c = m->top;
-  while (c && c->n == 0) {
-    m->top = c->prev;
-    if (m->spare == NULL) m->spare = c; else _st_os_release(c, sizeof(mchunk_t));
-    c = m->top;
-  }
-  return c;
 }
 
 /* d's top chunk is now c (m->top, not NULL). */
