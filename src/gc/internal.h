@@ -180,17 +180,23 @@ static inline uint8_t *gc_resolve(const void *p, gc_span_t **span, uint8_t **slo
   if ((uintptr_t)p - (uintptr_t)gc_base >= atomic_load_explicit(&gc_top, memory_order_acquire)) return NULL;
   return gc_resolve_in(p, span, slot_out);
 }
-/* gc_resolve of a p already known to be below gc_base + gc_top. */
-static inline uint8_t *gc_resolve_in(const void *p, gc_span_t **span, uint8_t **slot_out) {
-  gc_span_t *s = gc_span_of(p);
+/* gc_resolve_in with the heap's span map, base and state bias passed in
+ * (the drain loop holds them in locals, mark.c). */
+static inline uint8_t *gc_resolve_at(gc_span_t *const *map, uintptr_t base, uintptr_t bias,
+                                     const void *p, gc_span_t **span, uint8_t **slot_out) {
+  gc_span_t *s = map[((uintptr_t)p - base) >> GC_SLICE_SHIFT];
   if (s == NULL || !s->in_use) return NULL;
   uint8_t *slot = gc_slot_of(s, p);
   if (slot == NULL) return NULL;
-  uint8_t *st = gc_state_at(slot);
+  uint8_t *st = (uint8_t *)(bias + ((uintptr_t)slot >> GC_GRANULE_SHIFT));
   if (!(*st & 1)) return NULL;
   *span = s;
   *slot_out = slot;
   return st;
+}
+/* gc_resolve of a p already known to be below gc_base + gc_top. */
+static inline uint8_t *gc_resolve_in(const void *p, gc_span_t **span, uint8_t **slot_out) {
+  return gc_resolve_at(gc_span_map, (uintptr_t)gc_base, gc_state_bias, p, span, slot_out);
 }
 /* Bytes an object of span s counts for (live and shaded totals). */
 static inline size_t gc_obj_bytes(const gc_span_t *s) {

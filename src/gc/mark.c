@@ -31,11 +31,13 @@ typedef struct mchunk { struct mchunk *prev; size_t n; uint8_t *e[CHUNK_ENTRIES]
 /* A marker: a grey stack, the bytes it marked, and its edge ring.  The
  * collector has one (coll: its thread only); a mark assist builds one on
  * the assisting thread's stack for the length of one slice (see "mark
- * assists").  The edge ring holds candidate pointers read from scanned
- * objects whose state bytes are being prefetched: each is resolved and
- * marked EDGE_DEPTH candidates later (mark_edge), so the state-byte miss
- * of one edge overlaps the work on the next ones.  Invariant: whenever a
- * drain returns, the ring is empty (edges_flush). */
+ * assists").  The edge ring holds candidate pointers read from an object
+ * scanned by the general path (scan_other) whose state bytes are being
+ * prefetched: each is resolved and marked EDGE_DEPTH candidates later
+ * (mark_edge), so the state-byte miss of one edge overlaps the work on the
+ * next ones.  Invariant: outside scan_other the ring is empty (it ends with
+ * edges_flush).  The drain loop's common path has a ring of its own
+ * (drain_t), empty whenever a drain returns. */
 #define EDGE_DEPTH 8
 typedef struct marker {
   mchunk_t *top;                     /* current chunk */
@@ -187,13 +189,15 @@ static void scan_typed(marker_t *m, uint8_t *obj, size_t size, const strata_gc_t
   }
 }
 
-/* Every other object: conservative, mixed typed spans, the other kinds. */
+/* Every other object: conservative, mixed typed spans, the other kinds.
+ * Leaves m's ring empty: the objects it marked are on m's stack. */
 ST_NOINLINE static void scan_other(marker_t *m, gc_span_t *s, uint8_t *obj, size_t size) {
   if (s->kind == GC_KIND_CONS) scan_words(m, obj, obj + size);
   else if (s->kind == GC_KIND_TYPED) {
     const strata_gc_type_t *t = gc_type_of(s, obj);
     if (t) scan_typed(m, obj, size, t);
   }
+  edges_flush(m);
 }
 
 /* Scan grey object obj with m's own stack and ring (the general path:
@@ -266,21 +270,14 @@ typedef struct {
 static inline __attribute__((always_inline)) void dr_sync(drain_t *d) {
   if (d->c) d->c->n = (size_t)(d->sp - d->sb);
 }
-static inline __attribute__((always_inline)) void dr_load(drain_t *d) {
-  mchunk_t *c = d->m->top;
+/* d's top chunk is now c (m->top; NULL: the stack is empty). */
+static inline __attribute__((always_inline)) void dr_set(drain_t *d, mchunk_t *c) {
   d->c = c;
   d->sb = c ? c->e : NULL;
   d->sp = c ? c->e + c->n : NULL;
   d->se = c ? c->e + CHUNK_ENTRIES : NULL;
 }
-
-/* d's top chunk is now c (m->top, not NULL). */
-static inline __attribute__((always_inline)) void dr_set(drain_t *d, mchunk_t *c) {
-  d->c = c;
-  d->sb = c->e;
-  d->sp = c->e + c->n;
-  d->se = c->e + CHUNK_ENTRIES;
-}
+static inline __attribute__((always_inline)) void dr_load(drain_t *d) { dr_set(d, d->m->top); }
 
 static inline __attribute__((always_inline)) void dr_push(drain_t *d, uint8_t *obj) {
   if (st_unlikely(d->sp == d->se)) {
@@ -297,21 +294,16 @@ static inline __attribute__((always_inline)) uint8_t *dr_pop(drain_t *d) {
   if (d->c == NULL) return NULL;
   d->c->n = 0;
   mchunk_t *c = chunk_shrink(d->m);               /* a chunk with objects, or NULL */
-  if (c == NULL) { d->c = NULL; d->sb = d->sp = d->se = NULL; return NULL; }
   dr_set(d, c);
-  return *--d->sp;
+  return c ? *--d->sp : NULL;
 }
 
 /* Mark what in-range candidate p points into (gc_resolve_in, with the
  * drain's locals). */
 static inline __attribute__((always_inline)) void dr_mark(drain_t *d, const void *p) {
-  gc_span_t *s = d->map[((uintptr_t)p - d->base) >> GC_SLICE_SHIFT];
-  if (s == NULL || !s->in_use) return;
-  uint8_t *slot = gc_slot_of(s, p);
-  if (slot == NULL) return;
-  uint8_t *st = (uint8_t *)(d->bias + ((uintptr_t)slot >> GC_GRANULE_SHIFT));
-  uint8_t v = *st;
-  if (!(v & 1) || v == d->mv) return;
+  gc_span_t *s;
+  uint8_t *slot, *st = gc_resolve_at(d->map, d->base, d->bias, p, &s, &slot);
+  if (st == NULL || *st == d->mv) return;
   *st = d->mv;
   d->marked += gc_obj_bytes(s);
   if (s->kind != GC_KIND_NOSCAN) dr_push(d, slot);
@@ -404,16 +396,8 @@ static size_t drain_marker(marker_t *m, size_t budget, bool share) {
     }
     uint8_t *x;
     uint8_t *o = done < budget ? dr_pop(&d) : NULL;
-    if (o == NULL && done < budget) {              /* the stack is dry: resolve the edges */
-      bool any = dr_flush(&d);
-      if (m->en) {                                 /* the general path's ring */
-        dr_sync(&d);
-        edges_flush(m);
-        dr_load(&d);
-        any = true;
-      }
-      if (any) o = dr_pop(&d);
-    }
+    if (o == NULL && done < budget && dr_flush(&d))   /* the stack is dry: resolve the edges */
+      o = dr_pop(&d);
     if (o != NULL) {
       __builtin_prefetch(o);
       if (n < PREFETCH_DEPTH) { fifo[(head + n++) % PREFETCH_DEPTH] = o; continue; }
@@ -437,7 +421,6 @@ static size_t drain_marker(marker_t *m, size_t budget, bool share) {
   }
   dr_sync(&d);
   m->marked += d.marked;
-  edges_flush(m);                                  /* the general path's ring */
   return done;
 }
 
