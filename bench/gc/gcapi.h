@@ -74,6 +74,7 @@ typedef struct gcb_stats {
   int pause_max_exact;                /* 0: a bound (see gc_stats_window) */
   uint64_t pause_max_ack_ns;          /* strata: of the longest pause, the wait for
                                          threads to answer (0: unknown, or Boehm) */
+  uint64_t taken_back;                /* strata: stops given up and asked again */
   uint64_t hist[GCB_PAUSE_BUCKETS];   /* four buckets per power of two from 1 us: see gcb_bucket_ns */
   uint64_t p50_exact_ns, p99_exact_ns; /* from every pause of a window (0: unknown) */
 } gcb_stats_t;
@@ -278,6 +279,7 @@ static inline void gc_stats(gcb_stats_t *s) {
   s->pause_total_ns = st.pause_total_ns;
   s->pause_max_ns = st.pause_max_ns;
   s->pause_max_ack_ns = st.pause_max_ack_ns;
+  s->taken_back = st.stops_taken_back;
   s->pause_max_exact = 1;
   for (int i = 0; i < GCB_PAUSE_BUCKETS && i < STRATA_GC_PAUSE_BUCKETS; i++)
     s->hist[i] = st.pause_hist[i];
@@ -296,6 +298,7 @@ static inline void gc_stats_window(const gcb_stats_t *a, const gcb_stats_t *b, g
   w->collections = b->collections - a->collections;
   w->pauses = b->pauses - a->pauses;
   w->pause_total_ns = b->pause_total_ns - a->pause_total_ns;
+  w->taken_back = b->taken_back - a->taken_back;
   int top = -1;
   for (int i = 0; i < GCB_PAUSE_BUCKETS; i++) {
     w->hist[i] = b->hist[i] - a->hist[i];

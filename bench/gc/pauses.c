@@ -240,10 +240,11 @@ int main(int argc, char **argv) {
   else snprintf(check, sizeof check, "FAIL");
   snprintf(extra, sizeof extra,
            "alloc_mb_s=%.1f ops=%llu stall_max_us=%.1f stalls_1ms=%llu heap_mb=%zu threads=%d "
-           "list=%d build_s=%.2f rss_built_kb=%ld bad=%llu pause_max_ack_us=%.1f",
+           "list=%d build_s=%.2f rss_built_kb=%ld bad=%llu pause_max_ack_us=%.1f stops_taken_back=%llu",
            (double)bytes / dt / 1048576.0, (unsigned long long)ops, stall_max / 1e3,
            (unsigned long long)stalls, heap_bytes >> 20, nthreads, list_len, build_s, rss_built,
-           (unsigned long long)bad, win.pause_max_ack_ns / 1e3);
+           (unsigned long long)bad, win.pause_max_ack_ns / 1e3,
+           (unsigned long long)win.taken_back);
   gcb_report(conservative ? "pauses-cons" : "pauses", dt, &win, check, extra);
   return ok ? 0 : 1;
 }

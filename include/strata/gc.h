@@ -236,6 +236,9 @@ typedef struct strata_gc_stats {
   uint64_t assist_ns;          /* time allocating threads spent in assists */
   size_t stack_rescans;        /* cycles whose termination scanned every stack again
                                   (the first stop could not take a whole snapshot) */
+  size_t stops_taken_back;     /* stops of the world given up and asked again
+                                  because a thread took too long to answer (each
+                                  one also counts as a pause); cumulative */
 } strata_gc_stats_t;
 
 int  strata_gc_stats_get(strata_gc_stats_t *out);

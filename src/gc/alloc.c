@@ -10,7 +10,9 @@
  * where a span first takes one (slow path), not on every call.
  *
  * Slow path: pay a mark assist if the pacer asks for one (collect.c; no
- * lock held), then under gc_lock give the exhausted span back (to `full`),
+ * lock held) for the bytes the last refill gave (t->took: a span swept
+ * half full gives half a span; charging the whole span had doubled the
+ * assists on a mostly live heap), then under gc_lock give the exhausted span back (to `full`),
  * run the pacer (which may collect), then find a span for (kind, class):
  *   1. a swept span with free slots (`partial`);
  *   2. an unswept one, swept now (lazy sweeping; spans that turn out empty
@@ -439,7 +441,9 @@ static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
     gc_cs_enter(t);
     if (strata_gc_marking_flag) _st_gc_shade_flush_if_asked(t);
     gc_cs_leave(t);
-    _st_gc_assist_maybe(t, _st_class_slices(c) * GC_SLICE);
+    size_t took = t->took;                          /* each refill is paid for once */
+    t->took = 0;
+    _st_gc_assist_maybe(t, took);
   }
   _st_gc_lock_mutator();
   gc_span_t *s = t->cache[kind][c];
@@ -455,6 +459,7 @@ static ST_NOINLINE void *alloc_slow(gc_thread_t *t, unsigned kind, unsigned c,
     if (s == NULL) { pthread_mutex_unlock(&gc_lock); errno = ENOMEM; return NULL; }
     s->cached = 1;
     s->nfree_cached = s->nfree;
+    t->took = (size_t)s->nfree * s->slot_size;
     atomic_fetch_add_explicit(&gc_allocated, (size_t)s->nfree * s->slot_size, memory_order_relaxed);
     t->cache[kind][c] = s;
   }

@@ -102,6 +102,11 @@ void _st_gc_pause_record(uint64_t ns, uint64_t ack_ns) {
                                    mark (a 226 ms stall); past it the heap overshoots
                                    the goal, up to the backstop */
 #define GC_ASSIST_SLICE ((size_t)32 << 10)
+/* Debt left unpaid (no grey object could be had: the collector holds the
+ * rest) is carried to the thread's next refill, up to this much.  Carried
+ * without a bound, it piled up to 68 MB while the pool ran dry and was then
+ * paid in one refill: a 70 ms stall (bench/gc/pauses.c, 1 GiB). */
+#define GC_ASSIST_CARRY (GC_SLICE * GC_ASSIST_RATIO)
 static size_t assist_start = SIZE_MAX;
 
 /* The heap goal and the trigger (gc_lock).  The goal is the heap size a
@@ -577,6 +582,7 @@ void _st_gc_assist_maybe(gc_thread_t *t, size_t more) {
     if (n == 0) break;                              /* no grey object to take: go on */
     t->assist_debt -= n < t->assist_debt ? n : t->assist_debt;
   }
+  if (t->assist_debt > GC_ASSIST_CARRY) t->assist_debt = GC_ASSIST_CARRY;
 }
 
 /* ---- the API ------------------------------------------------------------------- */
@@ -685,6 +691,7 @@ STRATA_API int strata_gc_stats_get(strata_gc_stats_t *st) {
   st->pause_total_ns = pause_total;
   st->pause_max_ns = pause_max;
   st->pause_max_ack_ns = pause_max_ack;
+  st->stops_taken_back = atomic_load_explicit(&gc_stops_taken_back, memory_order_relaxed);
   st->pauses = pauses;
   memcpy(st->pause_hist, pause_hist, sizeof pause_hist);
   pthread_mutex_unlock(&pause_lock);
@@ -751,6 +758,7 @@ STRATA_API void strata_gc_stats_print(FILE *fp) {
           st.pauses, (double)st.pause_total_ns / 1e6, (double)st.pause_max_ns / 1e6, (double)st.pause_max_ack_ns / 1e6,
           (double)strata_gc_pause_percentile(&st, 50) / 1e6, (double)strata_gc_pause_percentile(&st, 99) / 1e6,
           (double)st.mark_ns / 1e6, (double)st.sweep_ns / 1e6);
-  fprintf(fp, "  mark assists: %zu bytes scanned, %.3f ms; %zu cycles rescanned every stack at termination\n",
-          st.assist_bytes, (double)st.assist_ns / 1e6, st.stack_rescans);
+  fprintf(fp, "  mark assists: %zu bytes scanned, %.3f ms; %zu cycles rescanned every stack at termination; "
+          "%zu stops taken back\n",
+          st.assist_bytes, (double)st.assist_ns / 1e6, st.stack_rescans, st.stops_taken_back);
 }

@@ -247,6 +247,10 @@ typedef struct gc_thread {
   volatile sig_atomic_t resume_gen;   /* bumped to restart it after a stop */
   volatile sig_atomic_t stop_req;     /* stops asked for (collector writes) */
   volatile sig_atomic_t stop_ack;     /* the last request it stopped for (it writes) */
+  volatile sig_atomic_t stop_cancel;  /* a request the collector took back (it writes;
+                                         see world.c, "Taking a stop back") */
+  volatile sig_atomic_t stop_seen;    /* the last request its handler or safepoint
+                                         looked at (it writes) */
   volatile sig_atomic_t sleeping;     /* stopped and asleep in sigsuspend: a restart
                                          must signal it (seq_cst, see world.c) */
   uint8_t scanned;                    /* its stack was scanned in this cycle (set by
@@ -258,6 +262,8 @@ typedef struct gc_thread {
    * them at a handshake or with the world stopped) */
   size_t assist_debt;                 /* bytes of marking it owes (its own; reset
                                          at each cycle's first stop) */
+  size_t took;                        /* bytes its last span refill gave it (its own):
+                                         what its next refill's assist pays for */
   uint32_t nshade;
   _Atomic unsigned flush_seen;        /* the gc_flush_gen it last answered (written by
                                          the thread, read by the collector) */
@@ -272,6 +278,7 @@ typedef struct gc_thread {
 
 extern __thread gc_thread_t *gc_self ST_INTERNAL;
 extern gc_thread_t *gc_threads ST_INTERNAL;        /* registry (gc_world) */
+extern _Atomic size_t gc_stops_taken_back ST_INTERNAL;   /* written by the collector */
 extern pthread_mutex_t gc_world ST_INTERNAL;
 ST_INTERNAL gc_thread_t *_st_gc_thread_slow(void);  /* register the caller */
 ST_INTERNAL void _st_gc_stop_world(void);          /* gc_lock and gc_world held */
