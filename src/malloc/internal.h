@@ -173,6 +173,8 @@ typedef struct segment_s {
   uint64_t dirty_mask;           /* free slices not yet purged */
   uint64_t dirty_since;          /* ns, when dirty_mask last became non-zero */
   unsigned max_run;              /* longest run of free slices in free_mask */
+  unsigned ph_idx;               /* 1 + its entry in the page heap's search table,
+                                    0 for none (segment.c)                    */
   struct segment_s *next, *prev;
   uint32_t dirty_ms[ST_SLICES];  /* slice i's free time (ms, coarse clock) while
                                     its dirty_mask bit is set */
