@@ -124,7 +124,6 @@ static void suspend_handler(int sig, siginfo_t *info, void *ctx) {
   gc_thread_t *t = gc_self;
   sig_atomic_t req = t ? t->stop_req : 0;
   if (t == NULL || t->stop_ack == req) { errno = saved; return; }   /* nothing asked */
-  if (t->stop_cancel == req) { t->stop_seen = req; errno = saved; return; }   /* taken back */
   if (t->in_alloc) { t->stop_pending = 1; errno = saved; return; }
   ucontext_t *uc = ctx;
   size_t n = sizeof uc->uc_mcontext.gregs < sizeof t->regs ? sizeof uc->uc_mcontext.gregs : sizeof t->regs;
@@ -241,7 +240,8 @@ static void stop_take_back(gc_thread_t *me) {
     __atomic_store_n(&t->stop_cancel, t->stop_req, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&t->stop_ack, __ATOMIC_SEQ_CST) == t->stop_req) restart_one(t);
   }
-  _st_gc_pause_record(_st_gc_now() - stop_started, _st_gc_now() - stop_started);
+  uint64_t stopped = _st_gc_now() - stop_started;
+  _st_gc_pause_record(stopped, stopped);
   /* until every late thread has looked at its request (sleeping: no stop) */
   uint64_t t0 = _st_gc_now();
   for (gc_thread_t *t = gc_threads; t; t = t->next) {
