@@ -1,18 +1,15 @@
-/* Unit test: the large cache splits a parked mapping that is much bigger
- * than a request (large.c, lc_split).
+/* Unit test: the large cache (large.c), which parks freed mappings of blocks
+ * above the regions' 16 MiB (region.c has its own test, u_region).
  *
- *  1. A freed 16 MiB block is parked; malloc(2 MiB) gets the same address
- *     (the front 4 MiB of the mapping: no fresh pages), and the 12 MiB tail
- *     stays parked.
- *  2. malloc(9 MiB) then gets the tail (its own header, 4 MiB further on).
- *  3. Both blocks hold and keep their content; usable sizes are the pieces';
- *     a double free of a piece is reported (SIGABRT in a child).
- *  4. A large realloc whose pages cannot move (mremap refused) copies into
+ *  1. A freed 24 MiB block is parked; malloc(20 MiB) gets the same address
+ *     (the whole mapping: no fresh pages), its usable size the mapping's.
+ *  2. A double free of a parked block is reported (SIGABRT in a child).
+ *  3. A large realloc whose pages cannot move (mremap refused) copies into
  *     a fresh block instead of failing.
- *  5. The budget: live plus parked large bytes stay within the high-water
+ *  4. The budget: live plus parked large bytes stay within the high-water
  *     mark of the live bytes plus 4 MiB (LC_SLACK) -- fresh memory taken
  *     past parked mappings that do not fit evicts the oldest of them.
- *  6. Everything freed and trimmed: nothing stays cached or charged.
+ *  5. Everything freed and trimmed: nothing stays cached.
  * In secure mode (no large cache) it checks instead that a freed large block
  * is never parked.
  */
@@ -52,10 +49,10 @@ static void check(const unsigned char *p, size_t n, unsigned char v, const char 
 int main(void) {
   _st_process_init();
   if (_st_secure) {   /* secure mode maps every large block afresh: no cache */
-    unsigned char *p = strata_malloc(16 * MiB);
-    CHECK(p != NULL, "malloc(16 MiB)");
-    fill(p, 16 * MiB, 5);
-    check(p, 16 * MiB, 5, "secure block");
+    unsigned char *p = strata_malloc(24 * MiB);
+    CHECK(p != NULL, "malloc(24 MiB)");
+    fill(p, 24 * MiB, 5);
+    check(p, 24 * MiB, 5, "secure block");
     strata_free(p);
     CHECK(cached() == 0, "secure mode parked a freed large block (%zu cached)", cached());
     printf("u_largecache: secure mode: freed large blocks are unmapped, never parked\n");
@@ -65,79 +62,68 @@ int main(void) {
   strata_malloc_trim(0);
   size_t c0 = cached();
 
-  unsigned char *big = strata_malloc(16 * MiB);
-  CHECK(big != NULL, "malloc(16 MiB)");
-  fill(big, 16 * MiB, 1);
-  strata_free(big);
-  CHECK(cached() >= c0 + 16 * MiB, "16 MiB not parked (%zu cached)", cached());
-
   /* 1 */
-  unsigned char *a = strata_malloc(2 * MiB);
-  CHECK(a == big, "malloc(2 MiB) did not reuse the front of the parked mapping (%p, was %p)", (void *)a, (void *)big);
-  size_t ua = strata_malloc_usable_size(a);
-  CHECK(ua >= 2 * MiB && ua < 4 * MiB, "usable size of the front piece %zu", ua);
-  CHECK(cached() >= c0 + 12 * MiB - 64 && cached() < c0 + 16 * MiB, "the tail is not parked (%zu cached)", cached());
-  fill(a, 2 * MiB, 2);
+  unsigned char *big = strata_malloc(24 * MiB);
+  CHECK(big != NULL, "malloc(24 MiB)");
+  fill(big, 24 * MiB, 1);
+  strata_free(big);
+  CHECK(cached() >= c0 + 24 * MiB, "24 MiB not parked (%zu cached)", cached());
+  unsigned char *a = strata_malloc(20 * MiB);
+  CHECK(a == big, "malloc(20 MiB) did not reuse the parked mapping (%p, was %p)", (void *)a, (void *)big);
+  CHECK(strata_malloc_usable_size(a) >= 24 * MiB - 4096, "usable size %zu: not the whole mapping",
+        strata_malloc_usable_size(a));
+  CHECK(cached() == c0, "still %zu cached", cached());
+  fill(a, 20 * MiB, 2);
+  check(a, 20 * MiB, 2, "reused block");
+  printf("24 MiB parked, then 20 MiB at the same address: no fresh mapping\n");
 
   /* 2 */
-  unsigned char *b = strata_malloc(9 * MiB);
-  CHECK(b == big + 4 * MiB, "malloc(9 MiB) did not take the parked tail (%p, expected %p)", (void *)b,
-        (void *)(big + 4 * MiB));
-  CHECK(strata_malloc_usable_size(b) >= 9 * MiB && strata_malloc_usable_size(b) <= 12 * MiB + 4096, "usable size of the tail %zu",
-        strata_malloc_usable_size(b));
-  fill(b, 9 * MiB, 3);
-
-  /* 3 */
-  check(a, 2 * MiB, 2, "front piece");
-  check(b, 9 * MiB, 3, "tail piece");
-  printf("16 MiB parked, then 2 MiB at %p (front) and 9 MiB at %p (tail): no fresh mapping\n", (void *)a, (void *)b);
-  strata_free(b);
-  victim = b;
+  strata_free(a);
+  victim = a;
   int ws = test_in_child(free_victim, report, sizeof report);
   CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGABRT && strstr(report, "free()"),
-        "double free of a split piece not reported (status %d, stderr '%s')", ws, report);
-  strata_free(a);
+        "double free of a parked block not reported (status %d, stderr '%s')", ws, report);
 
-  /* 4: realloc of a large block whose pages cannot move (the in-place
+  /* 3: realloc of a large block whose pages cannot move (the in-place
    * mremap and the landing reservation both fail) copies into a fresh block */
   strata_malloc_trim(0);
-  unsigned char *v = strata_malloc(3 * MiB);
-  CHECK(v != NULL, "malloc(3 MiB)");
-  fill(v, 3 * MiB, 7);
+  unsigned char *v = strata_malloc(18 * MiB);
+  CHECK(v != NULL, "malloc(18 MiB)");
+  fill(v, 18 * MiB, 7);
   _st_os_fail_next(2);
-  unsigned char *w = strata_realloc(v, 12 * MiB);
+  unsigned char *w = strata_realloc(v, 30 * MiB);
   _st_os_fail_next(0);
-  CHECK(w != NULL && w != v, "realloc(3 -> 12 MiB) with mremap refused: %p (errno %d)", (void *)w, errno);
-  check(w, 3 * MiB, 7, "copied block");
-  fill(w, 12 * MiB, 8);
+  CHECK(w != NULL && w != v, "realloc(18 -> 30 MiB) with mremap refused: %p (errno %d)", (void *)w, errno);
+  check(w, 18 * MiB, 7, "copied block");
+  fill(w, 30 * MiB, 8);
   strata_free(w);
   printf("realloc with the move refused: copied into a fresh block, content kept\n");
 
-  /* 5: four 6 MiB blocks live (the mark: 24 MiB), all freed (24 MiB
-   * parked), then a 20 MiB block: it grows one parked mapping by 14 MiB of
-   * fresh pages, so two more must go (20 + 18 > 24 + 4). */
+  /* 4: three 17 MiB blocks live (the mark: 51 MiB), all freed (51 MiB
+   * parked), then a 30 MiB block: it grows one parked mapping by 13 MiB of
+   * fresh pages, so one more must go (30 + 34 > 51 + 4), not two. */
   strata_malloc_trim(0);
-  unsigned char *six[4];
-  for (int i = 0; i < 4; i++) {
-    six[i] = strata_malloc(6 * MiB);
-    CHECK(six[i] != NULL, "malloc(6 MiB)");
-    fill(six[i], 6 * MiB, (unsigned char)(10 + i));
+  unsigned char *seventeen[3];
+  for (int i = 0; i < 3; i++) {
+    seventeen[i] = strata_malloc(17 * MiB);
+    CHECK(seventeen[i] != NULL, "malloc(17 MiB)");
+    fill(seventeen[i], 17 * MiB, (unsigned char)(10 + i));
   }
-  for (int i = 0; i < 4; i++) strata_free(six[i]);
-  CHECK(cached() >= 24 * MiB, "four 6 MiB blocks not parked (%zu cached)", cached());
-  unsigned char *twenty = strata_malloc(20 * MiB);
-  CHECK(twenty != NULL, "malloc(20 MiB)");
-  fill(twenty, 20 * MiB, 20);
+  for (int i = 0; i < 3; i++) strata_free(seventeen[i]);
+  CHECK(cached() >= 51 * MiB, "three 17 MiB blocks not parked (%zu cached)", cached());
+  unsigned char *thirty = strata_malloc(30 * MiB);
+  CHECK(thirty != NULL, "malloc(30 MiB)");
+  fill(thirty, 30 * MiB, 20);
   strata_stats_t st;
   strata_stats_get(&st);
-  CHECK(st.large_in_use + st.large_cached <= 28 * MiB + 64 * 4096,
-        "live %zu + parked %zu large bytes over the mark (24 MiB) + 4 MiB", st.large_in_use, st.large_cached);
-  CHECK(st.large_cached >= 6 * MiB, "evicted more than needed (%zu parked)", st.large_cached);
-  check(twenty, 20 * MiB, 20, "20 MiB block");
-  strata_free(twenty);
-  printf("budget: 20 MiB live + %zu MiB parked after a 24 MiB mark\n", st.large_cached / MiB);
+  CHECK(st.large_in_use + st.large_cached <= 55 * MiB + 64 * 4096,
+        "live %zu + parked %zu large bytes over the mark (51 MiB) + 4 MiB", st.large_in_use, st.large_cached);
+  CHECK(st.large_cached >= 17 * MiB, "evicted more than needed (%zu parked)", st.large_cached);
+  check(thirty, 30 * MiB, 20, "30 MiB block");
+  strata_free(thirty);
+  printf("budget: 30 MiB live + %zu MiB parked after a 51 MiB mark\n", st.large_cached / MiB);
 
-  /* 6 */
+  /* 5 */
   strata_malloc_trim(0);
   CHECK(cached() == 0, "%zu bytes still cached after malloc_trim", cached());
   printf("u_largecache: ok\n");

@@ -11,10 +11,9 @@
  *    class there is a multiple of align, and if align > 2^(b-3) then r itself
  *    is a multiple of 2^(b-3), hence a class, and the one chosen.
  *    (tests/u_sizeclass.c checks this for every size and alignment.)
- * 3. up to 1 MiB with align <= 64 KiB: a span block (spanblock.c), which
- *    starts on a slice boundary;
- * 4. anything bigger, or aligned beyond 64 KiB: a large block (large.c),
- *    which supports alignments up to 256 MiB.
+ * 3. anything bigger: a large block (large.c): up to 16 MiB with align <=
+ *    64 KiB a region block (region.c), which starts on a 64 KiB unit;
+ *    beyond, a mapping of its own, for alignments up to 256 MiB.
  * So no interior pointer is ever handed out, and free() needs no special case.
  */
 #include <errno.h>
@@ -29,8 +28,6 @@ static void *alloc_aligned(size_t align, size_t size) {
       _st_error("aligned_alloc: class not naturally aligned", NULL);
     return strata_malloc(rounded);
   }
-  if (align <= ST_SLICE_SIZE && size <= ST_SPAN_BLOCK_MAX)
-    return _st_spanblock_alloc(size ? size : 1, 0);      /* spans start on 64 KiB */
   if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
   return _st_large_alloc(size, align, 0);
 }

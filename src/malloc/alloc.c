@@ -62,9 +62,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     else _st_error("free(): invalid pointer", p);
     return;
   }
-  if (owner == _st_owner_span) _st_spanblock_free(page);
-  else if (owner == _st_owner_span_cached) _st_error("free(): double free detected", p);
-  else if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) {
+  if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) {
     heap_t *me = _st_heap_tl;
     if (me != &_st_heap_empty && me != &_st_heap_dead) me->remote_frees++;
     if (_st_secure) st_zero_block(b, page->block_size);   /* zero on free, secure mode */
@@ -125,6 +123,11 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
   free_small_other(page, p, owner);
 }
 
+/* Was p a region block that is free now (its header says so)? */
+static bool region_block_freed(const void *p) {
+  return st_segmap_get(p) >= SEGMAP_REGION && _st_region_was_freed(p);
+}
+
 /* free() of everything outside the segment range: small segments mapped
  * one by one (no range, or it is full), large blocks, sampled guarded
  * blocks, NULL, and pointers that are not ours. */
@@ -134,6 +137,7 @@ ST_NOINLINE static void free_other(void *p) {
   if (v == SEGMAP_SMALL) { free_small(p, (uintptr_t)p); return; }
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
   if (h == NULL && _st_guarded_owns(p)) { _st_guarded_free(p); return; }
+  if (h == NULL && region_block_freed(p)) { _st_error("free(): double free detected", p); return; }
   if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
   _st_large_free(h, p);
 }
@@ -147,11 +151,10 @@ STRATA_API void strata_free(void *p) {
 STRATA_API void *strata_calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
-  if (total > ST_SPAN_BLOCK_MAX) {             /* fresh mappings are already zero */
+  if (total > ST_MEDIUM_MAX) {                 /* zeroes only what is not fresh */
     if (atomic_load_explicit(&_st_init_state, memory_order_acquire) != 2) _st_process_init();
     return _st_large_alloc(total, 0, 1);
   }
-  if (total > ST_MEDIUM_MAX) return _st_spanblock_alloc(total, 1);
   void *p = strata_malloc(total);
   if (p) memset(p, 0, total);
   return p;
@@ -176,16 +179,15 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
   return h->usable;
 }
 
-/* Is the small block or span block p (from block_usable) free?  Known for
- * the caller's own pages (the free key, confirmed on its free list) and for
- * span blocks waiting in a thread's cache; a block freed into another
- * thread's page cannot be told from a live one without its owner. */
+/* Is the small block p (from block_usable) free?  Known for the caller's
+ * own pages (the free key, confirmed on its free list); a block freed into
+ * another thread's page cannot be told from a live one without its owner. */
 static bool realloc_of_freed(page_t *page, void *p) {
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
-  if (owner == _st_owner_span_cached) return true;
-  if (owner == _st_owner_span || ((uintptr_t *)p)[1] != ST_FREE_KEY) return false;
+  if (((uintptr_t *)p)[1] != ST_FREE_KEY) return false;
   return (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl && _st_page_contains_free(page, p);
 }
+
 
 STRATA_API void *strata_realloc(void *p, size_t size) {
   if (p == NULL) return strata_malloc(size);
@@ -193,17 +195,17 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
   page_t *page; large_t *h;
   size_t usable = block_usable(p, &page, &h);
-  if (usable == (size_t)-1) { _st_error("realloc(): invalid pointer", p); errno = EINVAL; return NULL; }
+  if (usable == (size_t)-1) {
+    _st_error(region_block_freed(p) ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p);
+    errno = EINVAL;
+    return NULL;
+  }
   if (page != NULL && st_unlikely(realloc_of_freed(page, p))) {
     _st_misuse("realloc(): pointer already freed", p, page->block_size);
     errno = EINVAL;
     return NULL;
   }
   if (h != NULL && size > ST_MEDIUM_MAX) return _st_large_realloc(h, size);
-  if (size > usable && size <= ST_SPAN_BLOCK_MAX && page != NULL &&
-      atomic_load_explicit(&page->owner, memory_order_relaxed) == _st_owner_span &&
-      _st_spanblock_grow(page, size))
-    return p;
   if (size <= usable && (size >= usable / 2 || usable <= 64)) return p;   /* fits, not too loose */
   void *q = strata_malloc(size);
   if (q == NULL) return NULL;                   /* the old block stays intact */
@@ -240,7 +242,7 @@ static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
     page_t *page = st_page_of(st_segment_of(p), p);
     if (!page->in_use) return true;
     bs = page->block_size;
-    if (size <= bs && align > 16 && page->cls != ST_CLASS_SPAN) {
+    if (size <= bs && align > 16) {
       size_t r = st_align_up(size ? size : 1, align);
       if (r <= ST_MEDIUM_MAX && _st_class_of(r) == page->cls) return true;
     }

@@ -159,7 +159,6 @@ static void page_abandon(page_t *page) {
 static void heap_abandon_all(heap_t *h) {
   page_t *p, *next;
   _st_sparse_drain(h, 2);
-  _st_spanblock_flush(h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     for (p = h->queues[c].first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
     h->queues[c].first = h->queues[c].last = NULL;
@@ -365,9 +364,9 @@ static void *orphan_malloc(size_t size) {
   return p;
 }
 
-/* Above the size classes: a span block up to 1 MiB, else a large block. */
+/* Above the size classes: a large block (a region's up to 16 MiB). */
 static void *heap_alloc_big(size_t size) {
-  return size <= ST_SPAN_BLOCK_MAX ? _st_spanblock_alloc(size, 0) : _st_large_alloc(size, 0, 0);
+  return _st_large_alloc(size, 0, 0);
 }
 
 void *_st_heap_malloc_slow(size_t size) {
@@ -427,9 +426,8 @@ void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
 size_t _st_heap_trim_self(void) {
   heap_t *h = _st_heap_tl;
   if (h == &_st_heap_empty || h == &_st_heap_dead) return 0;
-  size_t freed = h->span_cache_bytes;
+  size_t freed = 0;
   _st_sparse_drain(h, 1);
-  _st_spanblock_flush(h);
   heap_rescue(h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     page_t *next;
@@ -562,8 +560,7 @@ void _st_heap_thread_done(void *arg) {
   if (h == NULL || h == &_st_heap_empty || h == &_st_heap_dead) return;
   _st_heap_tl = &_st_heap_dead;
   bool retire = _st_option(OPT_PURGE_MS) != 0 && !_st_over_soft();
-  if (retire) _st_spanblock_flush(h);
-  else heap_abandon_all(h);
+  if (!retire) heap_abandon_all(h);
   heap_t *victim = NULL;
   pthread_mutex_lock(&heaps_lock);
   if (h->prev_all) h->prev_all->next_all = h->next_all; else heaps_all = h->next_all;
@@ -673,7 +670,7 @@ int _st_heaps_check(void) {
     for (unsigned c = 0; c < ST_NCLASSES; c++)
       if (check_queue(h, &h->queues[c], 0, 0) != 0 ||
           h->direct[c] != (h->queues[c].first ? h->queues[c].first : &_st_page_empty)) bad = 1;
-    if (check_queue(h, &h->full, 1, 0) != 0 || h->span_cache_bytes != 0) bad = 1;
+    if (check_queue(h, &h->full, 1, 0) != 0) bad = 1;
     if (bad) { _st_message("strata: heap check: retired heap\n"); break; }
   }
   pthread_mutex_unlock(&heaps_lock);
@@ -683,5 +680,6 @@ int _st_heaps_check(void) {
       if (!p->abandoned || p->cls != c || _st_page_check(p, 0) != 0) { bad = 1; _st_message("strata: heap check: abandoned page\n"); }
   pthread_mutex_unlock(&abandoned_lock);
   if (_st_segments_check() != 0) bad = 1;
+  if (_st_region_check() != 0) bad = 1;
   return bad ? -1 : 0;
 }

@@ -160,7 +160,7 @@ static inline block_t *st_next(const page_t *page, const block_t *b) {
 static inline void st_set_next(const page_t *page, block_t *b, const block_t *next) {
   b->enc = (uintptr_t)next ^ (STRATA_CHECKS ? page->key : 0);
 }
-/* The span's geometry for block_size bs (page.c, spanblock.c). */
+/* The span's geometry for block_size bs (page.c). */
 static inline uint64_t st_block_inv(size_t bs) { return UINT64_MAX / bs + 1; }
 
 /* Segment header, at the start of slice 0.
@@ -258,6 +258,7 @@ static inline bool st_in_seg_range(const void *p) { return st_seg_offset(p) < st
  * back (k <= 64).  Addresses above 2^47 are never strata's. */
 #define SEGMAP_SMALL 1
 #define SEGMAP_LARGE 2
+#define SEGMAP_REGION 128   /* + k: slot k of a large-block region (region.c) */
 #define SEGMAP_SLOTS ((size_t)1 << (47 - ST_SEGMENT_SHIFT))
 extern uint8_t _st_segmap[SEGMAP_SLOTS] ST_INTERNAL;
 static inline unsigned st_segmap_get(const void *p) {
@@ -279,9 +280,6 @@ ST_INTERNAL void    _st_pageheap_lock(void), _st_pageheap_unlock(void),
                     _st_pageheap_reinit(void);
 ST_INTERNAL int     _st_segments_check(void);
 ST_INTERNAL void    _st_segments_walk(void (*fn)(segment_t *seg, page_t *span, void *arg), void *arg);
-
-#define ST_SPAN_CACHE       8                     /* span blocks cached per thread */
-#define ST_SPAN_CACHE_BYTES ((size_t)2 << 20)     /* ... and bytes at most */
 
 /* ---- pages (page.c) ---------------------------------------------------- */
 ST_INTERNAL void  _st_page_init(page_t *page, unsigned cls);
@@ -331,9 +329,6 @@ typedef struct heap_s {
   unsigned expire_tick;                 /* paces the retired-heap expiry check */
   uint64_t slow_count;                  /* slow-path calls, to pace full-list rescans */
   uint64_t rescue_at;                   /* slow_count of the next backstop rescan */
-  /* span blocks this thread freed, kept for its next ones (spanblock.c) */
-  page_t *span_cache[ST_SPAN_CACHE];
-  size_t span_cache_bytes;
   /* statistics: written by the owner only (plain stores), read racily by
    * strata_stats_get; folded into the totals when the heap is recycled */
   size_t remote_frees;                  /* this thread's frees into others' pages */
@@ -371,16 +366,7 @@ ST_INTERNAL size_t _st_heap_trim_self(void);        /* the caller's empty pages 
 ST_INTERNAL void  _st_heaps_stats(strata_stats_t *st);
 ST_INTERNAL int   _st_heaps_check(void);
 
-/* ---- span blocks (spanblock.c) ------------------------------------------ */
-#define ST_SPAN_BLOCK_MAX  ((size_t)1 << 20)    /* above: large blocks */
-#define ST_CLASS_SPAN      0xffff                /* page->cls of a span block */
-extern const uintptr_t _st_owner_span ST_INTERNAL;   /* page->owner of a span block */
-extern const uintptr_t _st_owner_span_cached ST_INTERNAL; /* ... while in a thread's cache */
-struct heap_s;
-ST_INTERNAL void  _st_spanblock_flush(struct heap_s *h);       /* empty h's span cache */
-ST_INTERNAL void *_st_spanblock_alloc(size_t size, int zero);  /* size <= ST_SPAN_BLOCK_MAX */
-ST_INTERNAL void  _st_spanblock_free(page_t *page);
-ST_INTERNAL bool  _st_spanblock_grow(page_t *page, size_t size);  /* in place */
+#define ST_SECURE_GUARD_MIN ((size_t)1 << 20)  /* secure mode: bigger blocks get a guard page */
 
 /* ---- sampled guarded allocations (guarded.c) ---------------------------- */
 /* The malloc fast path counts heap->sample_left down; at zero it calls
@@ -443,6 +429,22 @@ static inline void st_zero_block(void *p, size_t n) {
   if (n <= ST_ZERO_INLINE_MAX) st_zero_small(p, n);
   else _st_zero_big(p, n);
 }
+
+/* ---- large-block regions (region.c) -------------------------------------- */
+#define ST_REGION_MAGIC 0x5354524c52474e4cull         /* "STRLRGNL": a live region block */
+#define RG_MAX_BLOCK    ((size_t)16 << 20)            /* larger blocks get mappings */
+ST_INTERNAL void    *_st_region_alloc(size_t size, size_t align, int zero);
+ST_INTERNAL large_t *_st_region_of(const void *p);    /* the live block at p, or NULL */
+ST_INTERNAL bool     _st_region_was_freed(const void *p);
+ST_INTERNAL void     _st_region_free(large_t *h);
+ST_INTERNAL void     _st_region_free_moved(large_t *h);   /* its charge went with it */
+ST_INTERNAL bool     _st_region_resize(large_t *h, size_t size);
+ST_INTERNAL size_t   _st_region_tick(void), _st_region_trim(void);
+ST_INTERNAL void     _st_region_stats(strata_stats_t *st);
+ST_INTERNAL int      _st_region_check(void);
+ST_INTERNAL void     _st_region_fork_prepare(void), _st_region_fork_parent(void),
+                     _st_region_fork_child(void);
+static inline bool st_large_in_region(const large_t *h) { return h->magic == ST_REGION_MAGIC; }
 
 /* ---- large blocks (large.c) -------------------------------------------- */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);

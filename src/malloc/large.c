@@ -1,6 +1,8 @@
-/* Large blocks: anything above ST_MEDIUM_MAX (128 KiB), or too aligned for a
- * span, gets its own mapping from the OS page layer and goes straight back to
- * it on free.
+/* Large blocks: above ST_MEDIUM_MAX (128 KiB) up to RG_MAX_BLOCK (16 MiB),
+ * aligned to 64 KiB at most, a block comes from the large-block regions
+ * (region.c); this file dispatches those to it.  Anything bigger or more
+ * aligned gets its own mapping from the OS page layer and goes back to it
+ * on free (through the large cache below).
  *
  *   X (aligned to max(4 MiB, align))
  *   +----------+----------------------+------------------------------+
@@ -20,14 +22,12 @@
  * reservation; a growth by less than half takes half as much again, so
  * repeated growth costs a syscall every few calls.
  *
- * The large cache.  A program that mallocs and frees 200 KiB buffers in a
- * loop would pay an mmap, a munmap and ~50 page faults each time.  So a freed
+ * The large cache.  A program that mallocs and frees 20 MiB buffers in a
+ * loop would pay an mmap, a munmap and ~5000 page faults each time.  So a freed
  * mapping of up to LC_MAX_BLOCK (with the plain 64-byte offset) is parked in
  * a small cache (LC_SLOTS entries, lc_budget() bytes in all) and reused, best
  * fit, by an allocation that needs between a quarter of it and all of it
- * (the whole mapping becomes the block: usable size, room to grow); a
- * bigger one is split at the 4 MiB boundary after the request, and its tail
- * parked again with a header of its own (lc_split); and a
+ * (the whole mapping becomes the block: usable size, room to grow); and a
  * growing block moves into a parked mapping (copying into resident pages)
  * before it asks the kernel for fresh ones.  Entries older than
  * LC_MAX_AGE are unmapped on every large free, the oldest is
@@ -122,32 +122,21 @@ static size_t lc_expire(int force) {
   return bytes;
 }
 
-/* Splitting: a parked mapping at least LC_SPLIT_MIN longer than the 4 MiB
- * multiple a request rounds up to can be cut there (the tail starts on a
- * segment-map slot, so it gets a header of its own and is parked again). */
-#define LC_SPLIT_MIN ((size_t)1 << 20)
-static size_t lc_front(size_t map_size) { return st_align_up(map_size, ST_SEGMENT_SIZE); }
-
 /* The smallest parked mapping of map_size to 4 * map_size bytes (best fit);
- * failing that, the smallest one that can be split for it (lc_split: its
- * pages are resident, growing another would fault in fresh ones); failing
- * that, with `smaller`, the largest one of at least map_size / 8 bytes (its
- * resident pages are worth moving into a bigger mapping). */
+ * failing that, with `smaller`, the largest one of at least map_size / 8
+ * bytes (its resident pages are worth moving into a bigger mapping). */
 static large_t *lc_get(size_t map_size, int smaller) {
   if (lc_count == 0) return NULL;                  /* racy peek, rechecked under the lock */
   pthread_mutex_lock(&lc_lock);
-  int best = -1, split = -1, below = -1;
-  size_t cut = lc_front(map_size) + LC_SPLIT_MIN;
+  int best = -1, below = -1;
   for (unsigned i = 0; i < lc_count; i++) {
     size_t m = lc[i].h->map_size;
     if (m >= map_size) {
       if (m / 4 <= map_size && (best < 0 || m < lc[best].h->map_size)) best = (int)i;
-      else if (m >= cut && (split < 0 || m < lc[split].h->map_size)) split = (int)i;
     } else if (m >= map_size / 8 && (below < 0 || m > lc[below].h->map_size)) {
       below = (int)i;
     }
   }
-  if (best < 0) best = split;
   if (best < 0 && smaller) best = below;
   large_t *h = best >= 0 ? lc_take((unsigned)best) : NULL;
   pthread_mutex_unlock(&lc_lock);
@@ -206,33 +195,11 @@ static void lc_grew(size_t add, int fresh) {
 static large_t *large_remap(large_t *h, size_t new_map);
 static void large_hint_huge(uint8_t *x, size_t map_size);
 
-/* Cut the parked mapping c (taken from the cache) after lc_front(map_size)
- * bytes when that leaves at least LC_SPLIT_MIN: the tail gets a header (its
- * first page is written, the rest stays as it was) and goes back to the
- * cache, or to the OS when the cache will not take it.  The charge stays
- * with the bytes.  Without a segment-map leaf for the tail, no cut. */
-static void lc_split(large_t *c, size_t map_size) {
-  size_t front = lc_front(map_size);
-  if (c->map_size < front + LC_SPLIT_MIN) return;
-  large_t *t = (large_t *)((uint8_t *)c + front);
-  if (_st_segmap_set(t, 1, SEGMAP_LARGE, 1) != 0) return;
-  t->map_size = c->map_size - front;
-  t->block = (uint8_t *)t + ST_LARGE_HEADER;
-  t->usable = t->map_size - ST_LARGE_HEADER;
-  t->align = 16;
-  t->dirty_end = c->dirty_end > front ? c->dirty_end - front : _st_os_page_size();
-  t->req = 0;
-  c->map_size = front;
-  c->usable = front - ST_LARGE_HEADER;
-  if (c->dirty_end > front) c->dirty_end = front;
-  if (!lc_put(t)) large_unmap(t);
-}
-
 /* A parked mapping for a block of map_size bytes (offset 64), ready to hand
  * out, or NULL.  Its pages are dirty, so they are reused without faults, and
  * the whole mapping becomes the block (room to grow without a syscall).
- * A mapping more than 4x the request is not used whole (a small block must
- * not pin a big mapping's memory for its lifetime): it is split (lc_split).  With `smaller`, a parked
+ * A mapping more than 4x the request is not used (a block must not pin a
+ * big mapping's memory for its lifetime).  With `smaller`, a parked
  * mapping too small for the request may be grown to fit: mremap moves its
  * resident pages into the bigger mapping (page tables only, no copy), so only
  * the growth faults -- the large blocks of a program whose sizes vary reuse
@@ -242,7 +209,6 @@ static large_t *lc_take_fit(size_t map_size, int smaller) {
   if (c == NULL) return NULL;
   c->magic = LARGE_MAGIC;
   c->align = 16;
-  if (c->map_size / 4 > map_size) lc_split(c, map_size);
   size_t parked = c->map_size;
   if (c->map_size < map_size) {
     large_t *g = large_remap(c, map_size);
@@ -257,18 +223,18 @@ static large_t *lc_take_fit(size_t map_size, int smaller) {
 
 size_t _st_large_trim(void) {
   atomic_store_explicit(&large_hw, atomic_load_explicit(&large_bytes, memory_order_relaxed), memory_order_relaxed);
-  return lc_expire(1);
+  return lc_expire(1) + _st_region_trim();
 }
 size_t _st_large_tick(void) {
   lc_expire(0);
   pthread_mutex_lock(&lc_lock);
   size_t left = lc_bytes;
   pthread_mutex_unlock(&lc_lock);
-  return left;
+  return left + _st_region_tick();
 }
-void _st_large_fork_prepare(void) { pthread_mutex_lock(&lc_lock); }
-void _st_large_fork_parent(void) { pthread_mutex_unlock(&lc_lock); }
-void _st_large_fork_child(void) { pthread_mutex_init(&lc_lock, NULL); }
+void _st_large_fork_prepare(void) { pthread_mutex_lock(&lc_lock); _st_region_fork_prepare(); }
+void _st_large_fork_parent(void) { _st_region_fork_parent(); pthread_mutex_unlock(&lc_lock); }
+void _st_large_fork_child(void) { _st_region_fork_child(); pthread_mutex_init(&lc_lock, NULL); }
 
 /* THP policy for a fresh mapping (option thp): 0 never, 1 or 2 for blocks of
  * THP_MIN and more.  The hint covers the whole page-aligned mapping. */
@@ -297,14 +263,15 @@ static bool large_charge(size_t map_size) {
  * (usable bytes up to `end`, where a PROT_NONE guard page starts when
  * `guard`), charged, marked in the segment map, its header filled in and
  * counted.  NULL with errno ENOMEM on failure, nothing left behind. */
-static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size_t end, int guard, size_t size) {
-  if (!large_charge(map_size)) return NULL;
+static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size_t end, int guard, size_t size,
+                              size_t precharged) {
+  if (!large_charge(map_size - precharged)) return NULL;
   uint8_t *x = _st_os_alloc(map_size, large_map_align(align));
-  if (x == NULL) { _st_uncharge(map_size); return NULL; }
+  if (x == NULL) { _st_uncharge(map_size - precharged); return NULL; }
   if ((guard && _st_os_decommit(x + end, map_size - end) != 0) ||
       _st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
     _st_os_release(x, map_size);
-    _st_uncharge(map_size);
+    _st_uncharge(map_size - precharged);
     errno = ENOMEM;
     return NULL;
   }
@@ -330,15 +297,13 @@ static void *large_alloc_guarded(size_t size, size_t align) {
   size_t ps = _st_os_page_size();
   size_t inner = st_align_up(large_offset(align) + size, ps);
   size_t offset = (inner - size) & ~(align - 1);   /* >= large_offset(align) */
-  large_t *h = large_map_new(inner + ps, align, offset, inner, 1, size);
+  large_t *h = large_map_new(inner + ps, align, offset, inner, 1, size, 0);
   return h ? h->block : NULL;
 }
 
-void *_st_large_alloc(size_t size, size_t align, int zero) {
-  if (align < 16) align = 16;
+/* A block in a mapping of its own (cached mappings first). */
+static void *large_alloc_mapped(size_t size, size_t align, int zero) {
   size_t ps = _st_os_page_size();
-  if (size > ST_MAX_SIZE || align > LARGE_MAX_ALIGN) { errno = ENOMEM; return NULL; }
-  if (st_unlikely(_st_secure)) return large_alloc_guarded(size, align);
   size_t offset = large_offset(align);
   size_t map_size = st_align_up(offset + size, ps);
   large_t *c = offset == ST_LARGE_HEADER ? lc_take_fit(map_size, 1) : NULL;
@@ -348,13 +313,32 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
     if (zero) memset(c->block, 0, size);
     return c->block;
   }
-  large_t *h = large_map_new(map_size, align, offset, map_size, 0, size);
+  large_t *h = large_map_new(map_size, align, offset, map_size, 0, size, 0);
   if (h == NULL) return NULL;
   large_hint_huge((uint8_t *)h, map_size);
   return h->block;
 }
 
+/* Blocks above the size classes up to RG_MAX_BLOCK, aligned to 64 KiB at
+ * most, come from the coalescing regions (region.c); bigger or more aligned
+ * ones get mappings of their own, and so does every block above
+ * ST_SECURE_GUARD_MIN in secure mode (a guard page after it). */
+void *_st_large_alloc(size_t size, size_t align, int zero) {
+  if (align < 16) align = 16;
+  if (size > ST_MAX_SIZE || align > LARGE_MAX_ALIGN) { errno = ENOMEM; return NULL; }
+  if (st_unlikely(_st_secure) && (size > ST_SECURE_GUARD_MIN || align > ST_SLICE_SIZE))
+    return large_alloc_guarded(size, align);
+  if (size <= RG_MAX_BLOCK && align <= ST_SLICE_SIZE) {
+    int saved = errno;
+    void *p = _st_region_alloc(size, align, zero);
+    if (p != NULL || errno == ENOMEM) return p;    /* ENOMEM: at the hard limit */
+    errno = saved;                                 /* no region: try a mapping */
+  }
+  return large_alloc_mapped(size, align, zero);
+}
+
 large_t *_st_large_of(const void *p, unsigned mapv) {
+  if (mapv >= SEGMAP_REGION) return _st_region_of(p);
   uintptr_t x = ((uintptr_t)p & ~(uintptr_t)ST_SEGMENT_MASK) - (uintptr_t)(mapv - SEGMAP_LARGE) * ST_SEGMENT_SIZE;
   if (st_segmap_get((void *)x) != SEGMAP_LARGE) return NULL;
   large_t *h = (large_t *)x;
@@ -364,6 +348,7 @@ large_t *_st_large_of(const void *p, unsigned mapv) {
 
 void _st_large_free(large_t *h, void *p) {
   (void)p;
+  if (st_large_in_region(h)) { _st_region_free(h); return; }
   atomic_fetch_sub_explicit(&large_req, h->req, memory_order_relaxed);
   atomic_fetch_sub_explicit(&large_bytes, h->map_size, memory_order_relaxed);
   atomic_fetch_sub_explicit(&large_count, 1, memory_order_relaxed);
@@ -432,8 +417,35 @@ static void *large_realloc_guarded(large_t *h, size_t size) {
   return q;
 }
 
+/* A region block growing past RG_MAX_BLOCK moves into a mapping of its
+ * own: copied, then its units go back to the region purged at once.  The
+ * units' charge moves with the bytes (precharged), so the move needs room
+ * under a hard limit only for the growth, as an mremap would. */
+static void *region_move_out(large_t *h, size_t size) {
+  size_t map_size = st_align_up(ST_LARGE_HEADER + size, _st_os_page_size());
+  large_t *g = large_map_new(map_size, 16, ST_LARGE_HEADER, map_size, 0, size, h->map_size);
+  if (g == NULL) return NULL;                      /* the old block stays intact */
+  large_hint_huge((uint8_t *)g, map_size);
+  memcpy(g->block, h->block, h->usable);
+  _st_region_free_moved(h);
+  return g->block;
+}
+
+/* A region block: resized in place when the units after it are free, else
+ * moved (to another region block, or a mapping above RG_MAX_BLOCK). */
+static void *region_realloc(large_t *h, size_t size) {
+  if ((!_st_secure || size <= ST_SECURE_GUARD_MIN) && _st_region_resize(h, size)) return h->block;
+  if (size > RG_MAX_BLOCK && !_st_secure) return region_move_out(h, size);
+  void *q = _st_large_alloc(size, 16, 0);
+  if (q == NULL) return NULL;                      /* the old block stays intact */
+  memcpy(q, h->block, h->usable < size ? h->usable : size);
+  _st_region_free(h);
+  return q;
+}
+
 void *_st_large_realloc(large_t *h, size_t size) {
   if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  if (st_large_in_region(h)) return region_realloc(h, size);
   if (st_unlikely(_st_secure)) return large_realloc_guarded(h, size);
   size_t offset = (size_t)(h->block - (uint8_t *)h);
   size_t old_map = h->map_size;
@@ -507,4 +519,5 @@ void _st_large_stats(strata_stats_t *st) {
   pthread_mutex_unlock(&lc_lock);
   st->reserved += st->large_in_use + st->large_cached;
   st->committed += st->large_in_use + st->large_cached;
+  _st_region_stats(st);
 }

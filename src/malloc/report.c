@@ -25,17 +25,17 @@
  *                                         a span of N slices from slice SLICE of
  *                                         segment SEG (hex).  KIND: c blocks of
  *                                         size class CLS (0..87), a same but
- *                                         abandoned (its thread exited), s a
- *                                         live span block, f a span block freed
- *                                         into a thread's span cache (not live);
- *                                         CLS is -1 for s and f.  BS block size,
+ *                                         abandoned (its thread exited), f a
+ *                                         span its thread is setting up (CLS
+ *                                         65535, nothing live).  BS block size,
  *                                         LIVE blocks live, CAP blocks carved,
  *                                         RES blocks the span can hold
  *   large ADDR REQ USABLE MAP             a live large block: header address
- *                                         (hex), bytes asked, usable, mapped
+ *                                         (hex; a region block's own address),
+ *                                         bytes asked, usable, mapped
  *   leak KIND SIZE COUNT BYTES            live blocks grouped: KIND small (class
  *                                         <= 1 KiB), medium (class <= 128 KiB),
- *                                         span or large; SIZE the block size, or
+ *                                         or large; SIZE the block size, or
  *                                         for large the size asked; BYTES =
  *                                         SIZE x COUNT
  *   end PID RECORDS TRUNCATED             the report is complete; TRUNCATED 1
@@ -45,9 +45,10 @@
  *                                         count what was recorded)
  *
  * "Live" = allocated and not yet freed: for a class span, st_page_used()
- * (the `used` field plus an armed low-water mark, page.c) minus the remote frees still pending in xthread_free (its count bits); a span
- * block's `used` (0 while cached); a large block whose header still has the
- * live magic (a mapping parked in the large cache does not).  Read without
+ * (the `used` field plus an armed low-water mark, page.c) minus the remote
+ * frees still pending in xthread_free (its count bits); a large block whose
+ * header still has the live magic (a mapping parked in the large cache, or
+ * a freed region block, does not).  Read without
  * stopping other threads, so exact only when the process is quiet -- which
  * it usually is in exit().
  *
@@ -75,6 +76,7 @@
 /* Must match large.c: the magic of a live large block's header (a parked
  * one has another). */
 #define REPORT_LARGE_MAGIC 0x5354524c41524745ull
+#define REPORT_NO_CLASS 0xffff
 
 enum { R_SEG, R_SPAN };
 typedef struct {
@@ -125,12 +127,7 @@ static void walk_cb(segment_t *seg, page_t *span, void *arg) {
   r->block_size = __atomic_load_n(&span->block_size, __ATOMIC_RELAXED);
   r->capacity = __atomic_load_n(&span->capacity, __ATOMIC_RELAXED);
   r->reserved = __atomic_load_n(&span->reserved, __ATOMIC_RELAXED);
-  if (cls == ST_CLASS_SPAN) {
-    uintptr_t owner = atomic_load_explicit(&span->owner, memory_order_relaxed);
-    int live = owner == _st_owner_span && used != 0;
-    r->kind = live ? 's' : 'f';
-    r->live = live ? 1 : 0;
-  } else if (cls < ST_NCLASSES && r->block_size == _st_class_size(cls)) {
+  if (cls < ST_NCLASSES && r->block_size == _st_class_size(cls)) {
     used = st_page_used(span);          /* the field counts down to a low-water mark */
     uintptr_t xf = atomic_load_explicit(&span->xthread_free, memory_order_relaxed);
     uint32_t pending = (uint32_t)(xf >> XF_COUNT_SHIFT);
@@ -139,7 +136,7 @@ static void walk_cb(segment_t *seg, page_t *span, void *arg) {
   } else {                      /* being set up by its thread right now */
     r->kind = 'f';
     r->live = 0;
-    r->cls = ST_CLASS_SPAN;
+    r->cls = REPORT_NO_CLASS;
   }
 }
 
@@ -150,6 +147,27 @@ static int safe_copy(const int fds[2], const void *src, void *dst, size_t n) {
   if (w <= 0) return -1;
   ssize_t r = read(fds[0], dst, (size_t)w);
   return w == (ssize_t)n && r == w ? 0 : -1;
+}
+
+/* The live blocks of the large-block region starting at segment-map slot
+ * `slot` (region.c: 64 KiB units, unit 1 holds a header per unit); out ==
+ * NULL: an upper bound on their number (every block is above 1 MiB). */
+#define REPORT_REGION_UNITS 1024
+static size_t region_scan(const int fds[2], size_t slot, large_rec_t *out, size_t cap, int *truncated) {
+  if (out == NULL) return REPORT_REGION_UNITS / 16 + 1;
+  const large_t *hdr = (const large_t *)((slot << ST_SEGMENT_SHIFT) + ((size_t)1 << 16));
+  size_t n = 0;
+  large_t chunk[32];
+  for (size_t u = 0; u < REPORT_REGION_UNITS; u += 32) {
+    if (safe_copy(fds, hdr + u, chunk, sizeof chunk) != 0) return n;
+    for (size_t i = 0; i < 32; i++) {
+      const large_t *h = &chunk[i];
+      if (h->magic != ST_REGION_MAGIC || h->usable > h->map_size) continue;
+      if (n >= cap) { *truncated = 1; continue; }
+      out[n++] = (large_rec_t){(uintptr_t)h->block, h->req, h->usable, h->map_size};
+    }
+  }
+  return n;
 }
 
 /* Visit the header slots of the segment map (value SEGMAP_LARGE); only
@@ -171,7 +189,9 @@ static size_t large_scan(large_rec_t *out, size_t cap, int *truncated) {
     if (a < (uintptr_t)_st_segmap) a = (uintptr_t)_st_segmap;
     if (b > hi) b = hi;
     for (size_t slot = a - (uintptr_t)_st_segmap; slot < b - (uintptr_t)_st_segmap; slot++) {
-      if (__atomic_load_n(&_st_segmap[slot], __ATOMIC_RELAXED) != SEGMAP_LARGE) continue;
+      unsigned v = __atomic_load_n(&_st_segmap[slot], __ATOMIC_RELAXED);
+      if (v == SEGMAP_REGION) { n += region_scan(fds, slot, out ? out + n : NULL, out ? cap - n : 0, truncated); continue; }
+      if (v != SEGMAP_LARGE) continue;
       if (out == NULL) { n++; continue; }
       const void *x = (const void *)(slot << ST_SEGMENT_SHIFT);
       large_t h;
@@ -238,27 +258,17 @@ typedef struct { size_t size, count; } group_t;
 
 static void emit_leaks(out_t *o, const rec_t *recs, size_t nrec, const large_rec_t *lg, size_t nlg,
                        group_t *groups) {
-  size_t by_class[ST_NCLASSES] = {0}, by_slices[ST_SLICES + 1] = {0};
+  size_t by_class[ST_NCLASSES] = {0};
   for (size_t i = 0; i < nrec; i++) {
     const rec_t *r = &recs[i];
     if (r->type != R_SPAN || r->live == 0) continue;
-    if (r->kind == 's') {
-      size_t n = r->block_size / ST_SLICE_SIZE;
-      if (n <= ST_SLICES) by_slices[n]++;
-    } else if (r->cls < ST_NCLASSES) {
-      by_class[r->cls] += r->live;
-    }
+    if (r->cls < ST_NCLASSES) by_class[r->cls] += r->live;
   }
   for (unsigned c = 0; c < ST_NCLASSES; c++)
     if (by_class[c]) {
       size_t bs = _st_class_size(c);
       OUT(o, "leak %s %zu %zu %zu\n", bs <= ST_SMALL_FAST_MAX ? "small" : "medium", bs, by_class[c],
           bs * by_class[c]);
-    }
-  for (unsigned n = 1; n <= ST_SLICES; n++)
-    if (by_slices[n]) {
-      size_t bs = (size_t)n * ST_SLICE_SIZE;
-      OUT(o, "leak span %zu %zu %zu\n", bs, by_slices[n], bs * by_slices[n]);
     }
   /* large: by size asked, in the order first seen (groups has room for nlg) */
   size_t ng = 0;

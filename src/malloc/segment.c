@@ -608,19 +608,17 @@ void _st_segments_stats(strata_stats_t *st) {
   /* Live blocks: every span's `used` minus its pending remote frees (read
    * racily while owners run, so a few blocks stale; segments cannot go away
    * meanwhile: they are unmapped only after leaving ph_all under this lock). */
-  size_t small = 0, spanblocks = 0, in_spans = 0, purged = 0;
+  size_t small = 0, in_spans = 0, purged = 0;
   for (segment_t *s = ph_all; s; s = s->next_all) {
     purged += (size_t)__builtin_popcountll(s->free_mask & ~s->dirty_mask) * ST_SLICE_SIZE;
     for (unsigned i = 1; i < ST_SLICES;) {
       page_t *p = &s->pages[i];
       if (p->span != p || !__atomic_load_n(&p->in_use, __ATOMIC_RELAXED)) { i++; continue; }
       size_t bytes = (size_t)p->slice_count * ST_SLICE_SIZE;
-      uintptr_t owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
       size_t bs = __atomic_load_n(&p->block_size, __ATOMIC_RELAXED);
       in_spans += bytes;
       purged += _st_page_purged_bytes(p);
-      if (owner == _st_owner_span) spanblocks += bs;
-      else if (owner != _st_owner_span_cached && p->cls < ST_NCLASSES) {
+      if (p->cls < ST_NCLASSES) {
         size_t used = __atomic_load_n(&p->used, __ATOMIC_RELAXED) + __atomic_load_n(&p->purge_low, __ATOMIC_RELAXED);
         size_t pending = atomic_load_explicit(&p->xthread_free, memory_order_relaxed) >> XF_COUNT_SHIFT;
         used = used > pending ? used - pending : 0;
@@ -633,11 +631,8 @@ void _st_segments_stats(strata_stats_t *st) {
       i += p->slice_count ? p->slice_count : 1;
     }
   }
-  st->small_in_use = small + spanblocks;
-  /* span blocks (128 KiB .. 1 MiB) are not counted per request: their block
-   * size stands for it (their waste is below 1/8) */
-  st->requested += spanblocks;
-  st->in_blocks += small + spanblocks;
+  st->small_in_use = small;
+  st->in_blocks += small;
   st->in_spans += in_spans;
   st->purged += purged;
   st->reserved += ph_segments * ST_SEGMENT_SIZE;

@@ -282,8 +282,7 @@ static void class_color(int cls, char out[8]) {
   hsl_hex(240.0 - 240.0 * cls / (NCLASSES - 1), 0.75, 0.45, out);
 }
 
-#define COL_SPAN "#a0309a"        /* live span block (128 KiB .. 1 MiB) */
-#define COL_CACHED "#e3bde0"      /* span block parked in a thread's span cache */
+#define COL_SETUP "#e3bde0"       /* a span its thread is setting up right now */
 #define COL_LARGE "#303030"       /* large block (its own mapping) */
 #define COL_DIRTY "#cfcfcf"       /* free slice, still resident */
 #define COL_CLEAN "#f7f7f7"       /* free slice, given back to the OS (or never used) */
@@ -379,9 +378,8 @@ static int svg_heap_map(const char *path, const run_opts_t *o, report_t *r, int 
             rx + 7 * ticks[t] + 3.5, ry + 25, lab);
   }
   double ly = 112;
-  legend_box(f, 20, ly, COL_SPAN, 1, "span block (128 KiB..1 MiB)", "");
-  legend_box(f, 210, ly, COL_CACHED, 1, "span block in a thread's cache (free)", "");
-  legend_box(f, 450, ly, COL_LARGE, 1, "large block (own mapping)", "");
+  legend_box(f, 20, ly, COL_SETUP, 1, "span being set up", "");
+  legend_box(f, 450, ly, COL_LARGE, 1, "large block (region or own mapping)", "");
   legend_box(f, 640, ly, COL_HEADER, 1, "segment header", "");
   ly += 18;
   legend_box(f, 20, ly, COL_DIRTY, 1, "free slice, resident", "");
@@ -426,14 +424,10 @@ static int svg_heap_map(const char *path, const run_opts_t *o, report_t *r, int 
       const char *fill = col;
       char title[200];
       size_t span_bytes = (size_t)p->n * SLICE_SIZE;
-      if (p->kind == 's') {
-        fill = COL_SPAN;
+      if (p->kind == 'f') {
+        fill = COL_SETUP;
         occ = 1;
-        snprintf(title, sizeof title, "span block of %lu bytes (%d slices), live", p->bs, p->n);
-      } else if (p->kind == 'f') {
-        fill = COL_CACHED;
-        occ = 1;
-        snprintf(title, sizeof title, "free span block of %lu bytes in a thread's span cache", p->bs);
+        snprintf(title, sizeof title, "span being set up by its thread");
       } else {
         class_color(p->cls, col);
         occ = (double)p->live * (double)p->bs / (double)span_bytes;

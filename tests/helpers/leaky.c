@@ -3,13 +3,12 @@
  *
  *   leaky            leaks exactly: 7 blocks of 176 B (4 from the main thread,
  *                    3 from a second thread), 3 of 12000 B (second thread),
- *                    2 of 300 KiB (span blocks, one per thread) and 1 of
- *                    3 MiB (a large block, main thread).  Everything else it
+ *                    2 of 300 KiB (large blocks in a region, one per
+ *                    thread) and 1 of 3 MiB (main thread).  Everything else it
  *                    allocates is freed: many more blocks of the same sizes,
  *                    some freed by the other thread (remote frees into a page
- *                    whose thread has exited), a freed 300 KiB span block (it
- *                    lands in a span cache) and a freed 3 MiB block (it lands
- *                    in the large cache).  Prints one line, "usable A B C D",
+ *                    whose thread has exited), a freed 300 KiB and a freed
+ *                    3 MiB block (free units of their region).  Prints one line, "usable A B C D",
  *                    the usable sizes of the four leaked kinds (D is the size
  *                    asked for, which is how large leaks are grouped), with
  *                    write(2), so that stdio allocates no buffer of its own.
@@ -101,7 +100,7 @@ int main(int argc, char **argv) {
     }
     return 2;
   }
-  /* main thread: 4 x 176 kept of 60, a freed span block and large block */
+  /* main thread: 4 x 176 kept of 60, a freed 300 KiB and 3 MiB block */
   void *tmp[60];
   for (int i = 0; i < 60; i++) tmp[i] = touch(malloc(SMALL), SMALL);
   for (int i = 0; i < 40; i++) to_thread[i] = touch(malloc(i % 2 ? SMALL : MEDIUM), SMALL);
