@@ -156,18 +156,19 @@ static void test_churn_no_purge(void) {
   for (size_t i = 0; i < W; i++) release(w, i);
 }
 
-/* The page heap's exchange (segment.c, exchange_purge): span blocks of 3
- * slices, every other one freed, leave dirty runs of 3 slices between live
- * blocks; after 40 ms, span blocks of 13 slices fit none of them and take
- * fresh slices, and as many of the stranded dirty ones are purged, so the
- * resident set does not grow by the new blocks' bytes. */
+/* The large-block regions' exchange (region.c, rg_exchange; the page heap
+ * does the same for slices, segment.c exchange_purge): blocks of 3 units,
+ * every other one freed, leave dirty runs of 3 units between live blocks;
+ * after 40 ms, blocks of 13 units fit none of them and take fresh units,
+ * and as many of the stranded dirty ones are purged, so the resident set
+ * does not grow by the new blocks' bytes. */
 static void test_exchange(void) {
   enum { N = 64, K = 4 };
   CHECK(strata_option_set("purge_ms", 250) == 0 && strata_option_set("purge_thread", 0) == 0, "options");
   CHECK(strata_option_set("guard_sample", 0) == 0, "guard_sample");
   static blk a[N], big[K];
   for (size_t i = 0; i < N; i++) {
-    a[i].n = 129 << 10;                             /* 3 slices each */
+    a[i].n = 129 << 10;                             /* 3 units each */
     a[i].p = malloc(a[i].n);
     CHECK(a[i].p != NULL, "malloc");
     memset(a[i].p, (int)(i & 0xff), a[i].n);
@@ -178,7 +179,7 @@ static void test_exchange(void) {
   strata_stats_get(&s0);
   size_t r0 = rss(), fresh = 0;
   for (size_t i = 0; i < K; i++) {
-    big[i].n = 769 << 10;                           /* 13 slices: no dirty run fits */
+    big[i].n = 769 << 10;                           /* 13 units: no dirty run fits */
     big[i].p = malloc(big[i].n);
     CHECK(big[i].p != NULL, "malloc");
     memset(big[i].p, (int)(i & 0xff), big[i].n);
@@ -186,10 +187,10 @@ static void test_exchange(void) {
   }
   size_t r1 = rss();
   strata_stats_get(&s1);
-  printf("exchange: %zu KiB of fresh spans past stranded dirty slices: RSS %+ld KiB, %zu KiB purged\n",
+  printf("exchange: %zu KiB of fresh units past stranded dirty ones: RSS %+ld KiB, %zu KiB purged\n",
          fresh >> 10, ((long)r1 - (long)r0) / 1024, (s1.purged_total - s0.purged_total) >> 10);
   CHECK(s1.purged_total - s0.purged_total >= fresh, "purged %zu bytes for %zu fresh", s1.purged_total - s0.purged_total, fresh);
-  CHECK(r1 < r0 + fresh / 2, "RSS grew by %zu KiB for %zu KiB of fresh spans", (r1 - r0) >> 10, fresh >> 10);
+  CHECK(r1 < r0 + fresh / 2, "RSS grew by %zu KiB for %zu KiB of fresh units", (r1 - r0) >> 10, fresh >> 10);
   for (size_t i = 0; i < K; i++) release(big, i);
   for (size_t i = 1; i < N; i += 2) release(a, i);
 }
