@@ -14,7 +14,8 @@
  *     (SIGABRT in a child) with "double free" / "already freed"; so is a free
  *     of a pointer inside a block.
  *  6. Purge: with purge_ms=-1 freed units stay resident (counted as cached),
- *     malloc_trim gives them back and unmaps the empty region.
+ *     malloc_trim gives them back and unmaps the empty region; with
+ *     purge_ms=20 and no purge thread, a later call gives them back.
  *  7. Two threads allocate, fill, check and free region blocks of random
  *     sizes, half of them freed by the other thread; every byte pattern
  *     checked.
@@ -200,7 +201,18 @@ int main(void) {
   strata_malloc_trim(0);
   CHECK(stats().large_cached == 0, "%zu cached after malloc_trim", stats().large_cached);
   CHECK(stats().reserved <= reserved0, "reserved %zu -> %zu: the empty region stayed", reserved0, stats().reserved);
-  printf("ok: purge and release\n");
+  /* without the purge thread, large-block calls purge on time themselves */
+  CHECK(strata_option_set("purge_ms", 20) == 0, "option");
+  e = malloc(8 * MiB);
+  memset(e, 4, 8 * MiB);
+  free(e);
+  CHECK(stats().large_cached >= 8 * MiB, "freed 8 MiB not cached: %zu", stats().large_cached);
+  struct timespec ts = {0, 60 * 1000000};
+  nanosleep(&ts, NULL);
+  free(malloc(200 * KiB));                       /* activity: a timed purge */
+  CHECK(stats().large_cached < 1 * MiB, "%zu still cached 60 ms after the free (purge_ms=20)", stats().large_cached);
+  CHECK(strata_option_set("purge_ms", -1) == 0, "option");
+  printf("ok: purge and release (malloc_trim, and on time from calls)\n");
 
   /* 7 */
   threads();

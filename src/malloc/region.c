@@ -77,6 +77,7 @@ _Static_assert(sizeof(region_t) <= RG_UNIT, "region_t fits unit 0");
 static pthread_mutex_t rg_lock = PTHREAD_MUTEX_INITIALIZER;
 static region_t *rg_list;                 /* under rg_lock */
 static size_t rg_regions, rg_dirty_free;  /* under rg_lock; rg_dirty_free in units */
+static uint32_t rg_last_tick;             /* under rg_lock: ms of the last timed purge */
 static _Atomic size_t rg_live, rg_count, rg_req;   /* bytes, blocks, bytes asked */
 
 static inline large_t *rg_hdr(region_t *r) { return (large_t *)((uint8_t *)r + RG_UNIT); }
@@ -244,6 +245,19 @@ static void rg_give(region_t *r, unsigned u, unsigned n, uint32_t t) {
   rg_dirty_free += n;
 }
 
+/* The timed purge from inside calls (rg_lock held), at most every
+ * purge_ms/2: without the purge thread (off, or not started because less
+ * than its threshold waits) memory still goes back while the program uses
+ * large blocks. */
+static void rg_maybe_tick(void) {
+  long ms = _st_option(OPT_PURGE_MS);
+  if (ms < 0 || rg_dirty_free == 0) return;
+  uint32_t t = now_ms();
+  if ((uint32_t)(t - rg_last_tick) < (uint32_t)ms / 2) return;
+  rg_last_tick = t;
+  rg_purge_all((uint32_t)ms, SIZE_MAX, 1);
+}
+
 /* The exchange: a block that took `clean` fresh units while dirty free units
  * wait purges as many of those freed at least purge_ms/25 ago (stranded in
  * runs too short for it).  rg_lock held. */
@@ -289,6 +303,7 @@ void *_st_region_alloc(size_t size, size_t align, int zero) {
       h->req = size;
       h->magic = RG_LIVE;
       rg_exchange(clean);
+      rg_maybe_tick();
       pthread_mutex_unlock(&rg_lock);
       atomic_fetch_add_explicit(&rg_live, h->usable, memory_order_relaxed);
       atomic_fetch_add_explicit(&rg_count, 1, memory_order_relaxed);
@@ -344,6 +359,7 @@ static void rg_free(large_t *h, bool moved) {
     size_t budget = n;
     rg_purge_range(r, u, u + n, now_ms(), 0, &budget);
   }
+  rg_maybe_tick();
   size_t pending = rg_dirty_free << RG_UNIT_SHIFT;
   pthread_mutex_unlock(&rg_lock);
   /* moved: the purge above uncharged what it gave back, and the units it
@@ -400,7 +416,10 @@ bool _st_region_resize(large_t *h, size_t size) {
 size_t _st_region_tick(void) {
   long ms = _st_option(OPT_PURGE_MS);
   pthread_mutex_lock(&rg_lock);
-  if (ms >= 0) rg_purge_all((uint32_t)ms, SIZE_MAX, 1);
+  if (ms >= 0) {
+    rg_last_tick = now_ms();
+    rg_purge_all((uint32_t)ms, SIZE_MAX, 1);
+  }
   size_t left = rg_dirty_free << RG_UNIT_SHIFT;
   pthread_mutex_unlock(&rg_lock);
   return left;
