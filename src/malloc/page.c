@@ -23,9 +23,10 @@
  * span/64 for big spans).
  *   arm:        when the owner finds the free list dry (extend, park), a span
  *               of blocks of 256 bytes or more (smaller ones hardly ever
- *               leave a whole unit free) with more than a quarter of its
- *               blocks in use gets purge_low =
- *               reserved/4 and `used` counts down to it, so the existing
+ *               leave a whole unit free) with more live blocks than
+ *               arm_target (a quarter of them, less when a unit holds more
+ *               than 4 blocks) gets purge_low = arm_target and `used`
+ *               counts down to it, so the existing
  *               "--used == 0" test of the free fast path fires at the low-water
  *               mark at no extra cost (_st_heap_retire tells the two apart);
  *   low water:  disarm and queue the span on its heap's sparse ring (16
@@ -190,9 +191,22 @@ size_t _st_page_purged_bytes(const page_t *page) {
  * free is below 1%: the free-list walk would cost more than it returns. */
 #define SPARSE_MIN_BLOCK 256
 
+/* The low-water mark.  With k blocks per purge unit and a fraction f of the
+ * span's blocks live (at random), a unit is all free with chance about
+ * (1-f)^k.  Arming at f = 1/4 for every k made spans of small blocks walk
+ * their free lists for nothing (k = 16: 1%); f = min(1/4, 1.2/k) keeps the
+ * chance near 30% (k = 8: 15% live, k = 16: 7.5%).  On bench frag (256 MiB
+ * of 16 B..16 KiB blocks, 90% freed at random) this cut the time 7% (7
+ * interleaved rounds, 0.411 s against 0.444 s) with the same resident set
+ * after the free (64.8 MiB). */
+static uint32_t arm_target(const page_t *page) {
+  size_t k = ((size_t)1 << page->unit_shift) / page->block_size;
+  return k <= 4 ? page->reserved / 4 : (uint32_t)(page->reserved * 6 / (5 * k));
+}
+
 void _st_page_arm(page_t *page) {
   if (page->purge_low != 0 || page->purged != 0 || page->block_size < SPARSE_MIN_BLOCK) return;
-  uint32_t target = page->reserved / 4;
+  uint32_t target = arm_target(page);
   if (target == 0 || page->used <= target) return;
   page->purge_low = target;
   page->used -= target;
