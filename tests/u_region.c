@@ -16,6 +16,11 @@
  *  6. Purge: with purge_ms=-1 freed units stay resident (counted as cached),
  *     malloc_trim gives them back and unmaps the empty region; with
  *     purge_ms=20 and no purge thread, a later call gives them back.
+ *  8. From the review of 2026-11-27: a region that cannot be mapped falls
+ *     back to a mapping; at the hard limit a growth in place succeeds after
+ *     the caches are trimmed and a failed allocation leaves no empty region;
+ *     with purge_ms=0 a shrink gives its tail back at once; in secure mode a
+ *     shrink zeroes the tail.
  *  7. Two threads allocate, fill, check and free region blocks of random
  *     sizes, half of them freed by the other thread; every byte pattern
  *     checked.
@@ -25,6 +30,7 @@
  * most 1 MiB.
  */
 #include <malloc.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +111,17 @@ static void secure(void) {
   for (size_t i = 0; i < 512 * KiB; i += 4093) CHECK(s[i] == 0, "freed region block: byte %zu is %#x", i, s[i]);
   free(keep);
   printf("ok: secure mode: 3 MiB guarded, a freed region block zeroed\n");
+  /* a shrink in place zeroes what goes free */
+  unsigned char *k = malloc(1 * MiB);
+  CHECK(k != NULL && ((uintptr_t)k & (UNIT - 1)) == 0, "1 MiB region block");
+  memset(k, 'A', 1 * MiB);
+  k = realloc(k, 300 * KiB);
+  unsigned char *n2 = malloc(600 * KiB);
+  CHECK(n2 == k + 320 * KiB, "600 KiB at %p, not on the freed tail %p", (void *)n2, (void *)(k + 320 * KiB));
+  for (size_t i = 0; i < 600 * KiB; i += 511) CHECK(n2[i] != 'A', "the shrunk tail's old content at byte %zu", i);
+  free(n2);
+  free(k);
+  printf("ok: secure mode: a shrunk block's tail is zeroed\n");
   xmax = 1 * MiB - 129 * KiB;
   threads();
 }
@@ -213,6 +230,49 @@ int main(void) {
   CHECK(stats().large_cached < 1 * MiB, "%zu still cached 60 ms after the free (purge_ms=20)", stats().large_cached);
   CHECK(strata_option_set("purge_ms", -1) == 0, "option");
   printf("ok: purge and release (malloc_trim, and on time from calls)\n");
+
+  /* 8: the review's cases (2026-11-27) */
+  strata_malloc_trim(0);
+  /* a region that cannot be mapped: the block gets a mapping of its own */
+  size_t reserved1 = stats().reserved;
+  _st_os_fail_next(1);
+  char *m = malloc(200 * KiB);
+  _st_os_fail_next(0);
+  CHECK(m != NULL, "malloc(200 KiB) with the region's mmap refused: errno %d", errno);
+  CHECK(((uintptr_t)m & (UNIT - 1)) != 0, "%p: a region block, though no region could be mapped", (void *)m);
+  memset(m, 5, 200 * KiB);
+  free(m);
+  strata_malloc_trim(0);
+  CHECK(stats().reserved <= reserved1, "reserved %zu -> %zu", reserved1, stats().reserved);
+  /* at the hard limit: a failed block leaves no empty region behind, and a
+   * growth in place succeeds once the caches are trimmed */
+  char *x = malloc(8 * MiB), *y = malloc(8 * MiB);
+  CHECK(x && y && y == x + 8 * MiB, "malloc");
+  memset(x, 6, 8 * MiB);
+  memset(y, 7, 8 * MiB);
+  free(x);                                       /* 8 MiB dirty, cached */
+  strata_stats_t s = stats();
+  CHECK(strata_option_set("hard_limit", (long)(s.committed + 2 * MiB)) == 0, "hard_limit");
+  char *w = realloc(y, 12 * MiB);
+  CHECK(w == y, "growing in place at the hard limit: %p (errno %d), expected %p", (void *)w, errno, (void *)y);
+  CHECK(w[0] == 7 && w[8 * MiB - 1] == 7, "content");
+  size_t regions_before = stats().reserved;
+  errno = 0;
+  char *no = malloc(15 * MiB);                   /* more than the room: fails */
+  CHECK(no == NULL && errno == ENOMEM, "malloc(15 MiB) over the hard limit: %p errno %d", (void *)no, errno);
+  CHECK(stats().reserved <= regions_before, "a failed allocation left a region (%zu -> %zu)", regions_before, stats().reserved);
+  CHECK(strata_option_set("hard_limit", 0) == 0, "hard_limit");
+  free(w);
+  heap_ok("at the hard limit");
+  /* purge_ms=0: a shrink gives the tail back at once */
+  CHECK(strata_option_set("purge_ms", 0) == 0, "option");
+  char *sh = malloc(8 * MiB);
+  memset(sh, 8, 8 * MiB);
+  sh = realloc(sh, 1 * MiB);
+  CHECK(stats().large_cached == 0, "purge_ms=0: %zu cached after a shrink", stats().large_cached);
+  free(sh);
+  CHECK(strata_option_set("purge_ms", -1) == 0, "option");
+  printf("ok: no region -> mapping; hard limit: grow after trim, no region left; purge_ms=0 shrink\n");
 
   /* 7 */
   threads();

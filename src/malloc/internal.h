@@ -433,7 +433,7 @@ static inline void st_zero_block(void *p, size_t n) {
 /* ---- large-block regions (region.c) -------------------------------------- */
 #define ST_REGION_MAGIC 0x5354524c52474e4cull         /* "STRLRGNL": a live region block */
 #define RG_MAX_BLOCK    ((size_t)16 << 20)            /* larger blocks get mappings */
-ST_INTERNAL void    *_st_region_alloc(size_t size, size_t align, int zero);
+ST_INTERNAL void    *_st_region_alloc(size_t size, size_t align, int zero, bool *at_limit);
 ST_INTERNAL large_t *_st_region_of(const void *p);    /* the live block at p, or NULL */
 ST_INTERNAL bool     _st_region_was_freed(const void *p);
 ST_INTERNAL void     _st_region_free(large_t *h);

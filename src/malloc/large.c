@@ -330,9 +330,10 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
     return large_alloc_guarded(size, align);
   if (size <= RG_MAX_BLOCK && align <= ST_SLICE_SIZE) {
     int saved = errno;
-    void *p = _st_region_alloc(size, align, zero);
-    if (p != NULL || errno == ENOMEM) return p;    /* ENOMEM: at the hard limit */
-    errno = saved;                                 /* no region: try a mapping */
+    bool at_limit;
+    void *p = _st_region_alloc(size, align, zero, &at_limit);
+    if (p != NULL || at_limit) return p;           /* at the hard limit even after trimming */
+    errno = saved;                                 /* no region could be mapped: try a mapping */
   }
   return large_alloc_mapped(size, align, zero);
 }

@@ -130,10 +130,11 @@ static unsigned count_bits(const uint64_t *m, unsigned a, unsigned b) {
 
 /* ---- regions ---------------------------------------------------------------- */
 
-/* A fresh region, linked in (rg_lock held), or NULL with errno ENOMEM. */
-static region_t *rg_new(void) {
+/* A fresh region, linked in (rg_lock held), or NULL with errno ENOMEM and
+ * *at_limit set when the hard limit refused its metadata's charge. */
+static region_t *rg_new(bool *at_limit) {
   size_t meta = (size_t)RG_FIRST * RG_UNIT;
-  if (!_st_charge(meta)) { errno = ENOMEM; return NULL; }
+  if (!_st_charge(meta)) { *at_limit = true; errno = ENOMEM; return NULL; }
   region_t *r = _st_os_alloc(RG_SIZE, RG_SIZE);
   if (r == NULL) { _st_uncharge(meta); return NULL; }
   for (size_t i = 0; i < RG_SLOTS; i++)
@@ -159,10 +160,23 @@ static void rg_release(region_t *r) {
   rg_regions--;
 }
 
+static bool rg_empty_clean(const region_t *r) {
+  return r->free_units == RG_UNITS - RG_FIRST && next_bit(r->dirtym, RG_FIRST, true) == RG_UNITS;
+}
+
+/* Unmap r if it is all free and clean (rg_lock held). */
+static void rg_drop_if_empty(region_t *r) {
+  if (!rg_empty_clean(r)) return;
+  for (region_t **pr = &rg_list; *pr; pr = &(*pr)->next)
+    if (*pr == r) { *pr = r->next; rg_release(r); return; }
+}
+
 /* Give back the free dirty units of r in [a, b) that were freed at least
  * min_age ms before t (all of them with min_age 0), at most *budget units;
- * rg_lock held.  Returns the bytes purged. */
-static size_t rg_purge_range(region_t *r, unsigned a, unsigned b, uint32_t t, uint32_t min_age, size_t *budget) {
+ * rg_lock held.  Returns the bytes purged, which it uncharges unless told
+ * not to (their charge went elsewhere). */
+static size_t rg_purge_range(region_t *r, unsigned a, unsigned b, uint32_t t, uint32_t min_age, size_t *budget,
+                             bool uncharge) {
   size_t bytes = 0;
   unsigned u = a;
   while (u < b && *budget > 0) {
@@ -180,7 +194,7 @@ static size_t rg_purge_range(region_t *r, unsigned a, unsigned b, uint32_t t, ui
     }
     u = e;
   }
-  if (bytes) _st_uncharge(bytes);
+  if (bytes && uncharge) _st_uncharge(bytes);
   return bytes;
 }
 
@@ -191,9 +205,8 @@ static size_t rg_purge_all(uint32_t min_age, size_t budget, int release) {
   size_t bytes = 0;
   for (region_t **pr = &rg_list; *pr;) {
     region_t *r = *pr;
-    if (rg_dirty_free) bytes += rg_purge_range(r, RG_FIRST, RG_UNITS, t, min_age, &budget);
-    if (release && r->free_units == RG_UNITS - RG_FIRST &&
-        next_bit(r->dirtym, RG_FIRST, true) == RG_UNITS) {
+    if (rg_dirty_free) bytes += rg_purge_range(r, RG_FIRST, RG_UNITS, t, min_age, &budget, true);
+    if (release && rg_empty_clean(r)) {
       *pr = r->next;
       rg_release(r);
       continue;
@@ -222,16 +235,18 @@ static bool rg_find(unsigned n, region_t **rr, unsigned *ru) {
 }
 
 /* Units [u, u+n) of r, all free, become in use (rg_lock held; the caller
- * has charged the clean ones).  `was_dirty` receives their dirty bits (bit i:
- * unit u + i), for zeroing. */
-static void rg_take(region_t *r, unsigned u, unsigned n, uint64_t *was_dirty) {
+ * has charged the clean ones): a block starting at u (`start`), or the
+ * growth of the block before u.  `was_dirty` receives their dirty bits (bit
+ * i: unit u + i), for zeroing.  Stale headers inside the block are wiped, so
+ * a free of an address inside it says "invalid pointer", not "double free". */
+static void rg_take(region_t *r, unsigned u, unsigned n, uint64_t *was_dirty, bool start) {
   large_t *hdr = rg_hdr(r);
   for (unsigned i = 0; i < n; i++) {
     if (bit(r->dirtym, u + i)) { was_dirty[i / 64] |= (uint64_t)1 << (i % 64); rg_dirty_free--; }
-    if (i > 0 && bit(r->startm, u + i)) hdr[u + i].magic = 0;   /* inside a block now: no stale "freed" */
+    if ((i > 0 || !start) && bit(r->startm, u + i)) hdr[u + i].magic = 0;
   }
-  set_bits(r->startm, u + 1, u + n, false);
-  r->startm[u / 64] |= (uint64_t)1 << (u % 64);
+  set_bits(r->startm, start ? u + 1 : u, u + n, false);
+  if (start) r->startm[u / 64] |= (uint64_t)1 << (u % 64);
   set_bits(r->freem, u, u + n, false);
   set_bits(r->dirtym, u, u + n, true);
   r->free_units -= n;
@@ -263,7 +278,7 @@ static void rg_maybe_tick(void) {
  * runs too short for it).  rg_lock held. */
 static void rg_exchange(unsigned clean) {
   long ms = _st_option(OPT_PURGE_MS);
-  if (clean == 0 || ms < 0 || rg_dirty_free < clean) return;
+  if (clean == 0 || ms < 0 || rg_dirty_free == 0) return;
   rg_purge_all((uint32_t)(ms / RG_EXCHANGE_DIV), clean, 0);
 }
 
@@ -280,21 +295,25 @@ static void rg_zero(uint8_t *block, size_t size, unsigned n, const uint64_t *was
 
 /* ---- the interface -------------------------------------------------------- */
 
-void *_st_region_alloc(size_t size, size_t align, int zero) {
+void *_st_region_alloc(size_t size, size_t align, int zero, bool *at_limit) {
   unsigned n = (unsigned)((size + RG_UNIT - 1) >> RG_UNIT_SHIFT);
   uint64_t was_dirty[RG_MAX_BLOCK / RG_UNIT / 64] = {0};
+  *at_limit = false;
   if (size > RG_MAX_BLOCK || align > RG_UNIT) { errno = EINVAL; return NULL; }
   for (int attempt = 0;; attempt++) {
     pthread_mutex_lock(&rg_lock);
     region_t *r = NULL;
     unsigned u = 0;
+    bool fresh = false, lim = false;
     if (!rg_find(n, &r, &u)) {
-      r = rg_new();
+      r = rg_new(&lim);
       u = RG_FIRST;
+      fresh = true;
+      if (r == NULL && !lim) { pthread_mutex_unlock(&rg_lock); return NULL; }   /* no mapping: errno set */
     }
     unsigned clean = r ? n - count_bits(r->dirtym, u, u + n) : 0;
     if (r != NULL && _st_charge((size_t)clean << RG_UNIT_SHIFT)) {
-      rg_take(r, u, n, was_dirty);
+      rg_take(r, u, n, was_dirty, true);
       large_t *h = &rg_hdr(r)[u];
       h->map_size = h->usable = (size_t)n << RG_UNIT_SHIFT;
       h->block = rg_unit(r, u);
@@ -311,8 +330,9 @@ void *_st_region_alloc(size_t size, size_t align, int zero) {
       if (zero) rg_zero(h->block, size, n, was_dirty);
       return h->block;
     }
+    if (fresh && r != NULL) rg_drop_if_empty(r);   /* the charge failed: leave nothing behind */
     pthread_mutex_unlock(&rg_lock);
-    if (attempt > 0) { errno = ENOMEM; return NULL; }
+    if (attempt > 0) { *at_limit = true; errno = ENOMEM; return NULL; }
     /* At the hard limit: give back what is cached everywhere, then retry. */
     _st_large_trim();
     _st_segments_trim();
@@ -355,17 +375,21 @@ static void rg_free(large_t *h, bool moved) {
   h->magic = RG_FREED;
   rg_give(r, u, n, now_ms());
   long ms = _st_option(OPT_PURGE_MS);
-  if (moved || ms == 0 || _st_over_soft()) {
+  if (moved) {
+    /* the mapping took over these units' charge: what the purge gives back
+     * is not uncharged again, and a unit it could not purge stays dirty, so
+     * it is charged anew (under the lock: no window where the count is low) */
     size_t budget = n;
-    rg_purge_range(r, u, u + n, now_ms(), 0, &budget);
+    size_t purged = rg_purge_range(r, u, u + n, now_ms(), 0, &budget, false);
+    if (usable > purged) _st_charge_force(usable - purged);
+  } else if (ms == 0 || _st_over_soft()) {
+    size_t budget = n;
+    rg_purge_range(r, u, u + n, now_ms(), 0, &budget, true);
   }
+  rg_drop_if_empty(r);
   rg_maybe_tick();
   size_t pending = rg_dirty_free << RG_UNIT_SHIFT;
   pthread_mutex_unlock(&rg_lock);
-  /* moved: the purge above uncharged what it gave back, and the units it
-   * could not purge are still counted dirty; the mapping took over all of
-   * their charge, so put it back */
-  if (moved) _st_charge_force(usable);
   atomic_fetch_sub_explicit(&rg_live, usable, memory_order_relaxed);
   atomic_fetch_sub_explicit(&rg_count, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&rg_req, req, memory_order_relaxed);
@@ -380,7 +404,8 @@ void _st_region_free_moved(large_t *h) { rg_free(h, true); }
 
 /* Resize h in place to hold `size` bytes: shrink (units past the new end go
  * free when that gives back at least half) or grow into the free units that
- * follow.  false when it cannot grow in place (or the charge fails). */
+ * follow (at the hard limit after trimming the caches once).  false when it
+ * cannot grow in place. */
 bool _st_region_resize(large_t *h, size_t size) {
   if (size > RG_MAX_BLOCK) return false;
   region_t *r = rg_of(h->block);
@@ -388,26 +413,45 @@ bool _st_region_resize(large_t *h, size_t size) {
   unsigned n_old = (unsigned)(h->map_size >> RG_UNIT_SHIFT);
   unsigned n_new = (unsigned)((size + RG_UNIT - 1) >> RG_UNIT_SHIFT);
   if (n_new == 0) n_new = 1;
-  size_t old_usable = h->usable;
-  pthread_mutex_lock(&rg_lock);
-  if (n_new < n_old && size < old_usable / 2) {
-    rg_give(r, u + n_new, n_old - n_new, now_ms());
-  } else if (n_new > n_old) {
-    unsigned end = u + n_new;
-    if (end > RG_UNITS || next_bit(r->freem, u + n_old, false) < end) { pthread_mutex_unlock(&rg_lock); return false; }
-    unsigned clean = n_new - n_old - count_bits(r->dirtym, u + n_old, end);
-    if (!_st_charge((size_t)clean << RG_UNIT_SHIFT)) { pthread_mutex_unlock(&rg_lock); return false; }
-    uint64_t was_dirty[RG_MAX_BLOCK / RG_UNIT / 64] = {0};
-    rg_take(r, u + n_old, n_new - n_old, was_dirty);
-    rg_exchange(clean);
-  } else {
-    n_new = n_old;
+  size_t old_usable = h->usable, pending = 0;
+  bool shrink = n_new < n_old && size < old_usable / 2;
+  if (shrink && _st_secure)                      /* secure mode: zero what goes free */
+    _st_zero_big(rg_unit(r, u + n_new), (size_t)(n_old - n_new) << RG_UNIT_SHIFT);
+  for (int attempt = 0;; attempt++) {
+    pthread_mutex_lock(&rg_lock);
+    if (shrink) {
+      rg_give(r, u + n_new, n_old - n_new, now_ms());
+      if (_st_option(OPT_PURGE_MS) == 0 || _st_over_soft()) {
+        size_t budget = n_old - n_new;
+        rg_purge_range(r, u + n_new, u + n_old, now_ms(), 0, &budget, true);
+      }
+      rg_maybe_tick();
+      pending = rg_dirty_free << RG_UNIT_SHIFT;
+    } else if (n_new > n_old) {
+      unsigned end = u + n_new;
+      if (end > RG_UNITS || next_bit(r->freem, u + n_old, false) < end) { pthread_mutex_unlock(&rg_lock); return false; }
+      unsigned clean = n_new - n_old - count_bits(r->dirtym, u + n_old, end);
+      if (!_st_charge((size_t)clean << RG_UNIT_SHIFT)) {
+        pthread_mutex_unlock(&rg_lock);
+        if (attempt > 0) return false;
+        _st_large_trim();                        /* at the hard limit: trim, try once more */
+        _st_segments_trim();
+        continue;
+      }
+      uint64_t was_dirty[RG_MAX_BLOCK / RG_UNIT / 64] = {0};
+      rg_take(r, u + n_old, n_new - n_old, was_dirty, false);
+      rg_exchange(clean);
+    } else {
+      n_new = n_old;
+    }
+    break;
   }
   h->map_size = h->usable = (size_t)n_new << RG_UNIT_SHIFT;
   pthread_mutex_unlock(&rg_lock);
   atomic_fetch_add_explicit(&rg_live, h->usable - old_usable, memory_order_relaxed);   /* wraps right */
   atomic_fetch_add_explicit(&rg_req, size - h->req, memory_order_relaxed);
   h->req = size;
+  if (pending) { _st_purge_kick(pending); _st_purge_poll(); }
   return true;
 }
 
@@ -441,10 +485,11 @@ void _st_region_stats(strata_stats_t *st) {
   st->requested += atomic_load(&rg_req);
   st->in_blocks += live;
   pthread_mutex_lock(&rg_lock);
-  size_t cached = rg_dirty_free << RG_UNIT_SHIFT, meta = rg_regions * RG_FIRST * RG_UNIT;
+  size_t cached = rg_dirty_free << RG_UNIT_SHIFT, regions = rg_regions;
   pthread_mutex_unlock(&rg_lock);
+  size_t meta = regions * RG_FIRST * RG_UNIT;
   st->large_cached += cached;
-  st->reserved += rg_regions * RG_SIZE;
+  st->reserved += regions * RG_SIZE;
   st->committed += live + cached + meta;
 }
 

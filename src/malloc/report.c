@@ -122,13 +122,12 @@ static void walk_cb(segment_t *seg, page_t *span, void *arg) {
   r->slice = (uint8_t)(span - seg->pages);
   r->count = span->slice_count ? span->slice_count : 1;
   uint16_t cls = __atomic_load_n(&span->cls, __ATOMIC_RELAXED);
-  uint32_t used = __atomic_load_n(&span->used, __ATOMIC_RELAXED);
   r->cls = cls;
   r->block_size = __atomic_load_n(&span->block_size, __ATOMIC_RELAXED);
   r->capacity = __atomic_load_n(&span->capacity, __ATOMIC_RELAXED);
   r->reserved = __atomic_load_n(&span->reserved, __ATOMIC_RELAXED);
   if (cls < ST_NCLASSES && r->block_size == _st_class_size(cls)) {
-    used = st_page_used(span);          /* the field counts down to a low-water mark */
+    uint32_t used = st_page_used(span);   /* the field counts down to a low-water mark */
     uintptr_t xf = atomic_load_explicit(&span->xthread_free, memory_order_relaxed);
     uint32_t pending = (uint32_t)(xf >> XF_COUNT_SHIFT);
     r->kind = __atomic_load_n(&span->abandoned, __ATOMIC_RELAXED) ? 'a' : 'c';
@@ -151,10 +150,11 @@ static int safe_copy(const int fds[2], const void *src, void *dst, size_t n) {
 
 /* The live blocks of the large-block region starting at segment-map slot
  * `slot` (region.c: 64 KiB units, unit 1 holds a header per unit); out ==
- * NULL: an upper bound on their number (every block is above 1 MiB). */
+ * NULL: an upper bound on their number (a block is above 128 KiB, so at
+ * least 3 of the 1022 units). */
 #define REPORT_REGION_UNITS 1024
 static size_t region_scan(const int fds[2], size_t slot, large_rec_t *out, size_t cap, int *truncated) {
-  if (out == NULL) return REPORT_REGION_UNITS / 16 + 1;
+  if (out == NULL) return (REPORT_REGION_UNITS - 2) / 3 + 1;
   const large_t *hdr = (const large_t *)((slot << ST_SEGMENT_SHIFT) + ((size_t)1 << 16));
   size_t n = 0;
   large_t chunk[32];
