@@ -25,9 +25,10 @@
  *                       (RLIMIT_AS): segments are mapped one by one and
  *                       found through the segment map (a little slower)
  *   thp             1   transparent huge pages: 0 never (MADV_NOHUGEPAGE
- *                       everywhere), 1 ask for large blocks of 2 MiB and more
- *                       and leave segments to the system's setting, 2 ask
- *                       for small-object segments too
+ *                       everywhere), 1 ask for large blocks in mappings of
+ *                       their own (above 16 MiB) and leave segments and
+ *                       regions to the system's setting, 2 ask for
+ *                       small-object segments and large-block regions too
  *   purge_ms      250   give freed memory back to the OS (madvise) after it
  *                       has been unused this many milliseconds; 0 at once,
  *                       -1 never (malloc_trim and strata_purge still do)

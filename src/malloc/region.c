@@ -145,6 +145,8 @@ static region_t *rg_new(bool *at_limit) {
       errno = ENOMEM;
       return NULL;
     }
+  long thp = _st_option(OPT_THP);   /* 1: the system's default (a 64 KiB purge would split huge pages) */
+  if (thp != 1) _st_os_hint_huge(r, RG_SIZE, thp == 2);
   set_bits(r->freem, RG_FIRST, RG_UNITS, true);   /* a fresh mapping is zero: all clean */
   r->free_units = RG_UNITS - RG_FIRST;
   r->next = rg_list;
