@@ -261,7 +261,8 @@ static bool large_charge(size_t map_size) {
 
 /* A fresh mapping of map_size bytes for a block of `size` at `offset`
  * (usable bytes up to `end`, where a PROT_NONE guard page starts when
- * `guard`), charged, marked in the segment map, its header filled in and
+ * `guard`), charged (less `precharged` bytes whose charge it takes over:
+ * region_move_out), marked in the segment map, its header filled in and
  * counted.  NULL with errno ENOMEM on failure, nothing left behind. */
 static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size_t end, int guard, size_t size,
                               size_t precharged) {

@@ -1,9 +1,10 @@
-/* Large-block regions: blocks of 1 to 16 MiB carved from 64 MiB regions
- * whose free space coalesces, so a program that frees a 3 MiB block and then
- * asks for 5 MiB reuses the resident pages of its neighbours instead of
- * faulting in fresh ones (mimalloc serves these sizes from spans of its
- * segments for the same reason).  Before, every such block had a mapping of
- * its own and a cache of parked mappings (large.c), which cannot merge.
+/* Large-block regions: blocks above 128 KiB up to 16 MiB carved from 64 MiB
+ * regions whose free space coalesces, so a program that frees a 3 MiB block
+ * and then asks for 5 MiB reuses the resident pages of its neighbours
+ * instead of faulting in fresh ones (mimalloc serves these sizes from spans
+ * of its segments for the same reason).  Before, blocks up to 1 MiB were
+ * spans of their own in the small-object segments and bigger ones had a
+ * mapping each, with a cache of parked mappings (large.c) that cannot merge.
  *
  *   region (64 MiB, aligned to 64 MiB; one mapping, read-write, no reserve)
  *   +----------+----------+----------------+-------+---------------------+
@@ -34,7 +35,11 @@
  * does for slices).  A region that is all free and clean is unmapped.
  *
  * Charge (limits.c): the header units when a region is made, and each unit
- * from the moment it turns dirty until it is purged.
+ * from the moment it turns dirty until it is purged (or until its block
+ * moves into a mapping, which takes the charge over: rg_free with moved).
+ *
+ * Secure mode: only blocks up to 1 MiB come here (bigger ones get guarded
+ * mappings); what goes free, by free or by a shrinking realloc, is zeroed.
  *
  * Locking: one mutex, rg_lock, for every region; held across the madvise of
  * a purge (a purged run must not be handed out while its pages go away), never
