@@ -346,23 +346,23 @@ void *_st_region_alloc(size_t size, size_t align, int zero, bool *at_limit) {
   }
 }
 
-large_t *_st_region_of(const void *p) {
+/* The header of the block that would start at p, or NULL when p is not the
+ * start of a unit past the metadata. */
+static large_t *rg_header_at(const void *p) {
   if (((uintptr_t)p & (RG_UNIT - 1)) != 0) return NULL;
   region_t *r = rg_of(p);
   unsigned u = (unsigned)(((uintptr_t)p - (uintptr_t)r) >> RG_UNIT_SHIFT);
-  if (u < RG_FIRST) return NULL;
-  large_t *h = &rg_hdr(r)[u];
-  if (h->magic != RG_LIVE || h->block != (const uint8_t *)p) return NULL;
-  return h;
+  return u < RG_FIRST ? NULL : &rg_hdr(r)[u];
+}
+
+large_t *_st_region_of(const void *p) {
+  large_t *h = rg_header_at(p);
+  return h != NULL && h->magic == RG_LIVE && h->block == (const uint8_t *)p ? h : NULL;
 }
 
 bool _st_region_was_freed(const void *p) {
-  if (((uintptr_t)p & (RG_UNIT - 1)) != 0) return false;
-  region_t *r = rg_of(p);
-  unsigned u = (unsigned)(((uintptr_t)p - (uintptr_t)r) >> RG_UNIT_SHIFT);
-  if (u < RG_FIRST) return false;
-  large_t *h = &rg_hdr(r)[u];
-  return h->magic == RG_FREED && h->block == (const uint8_t *)p;
+  const large_t *h = rg_header_at(p);
+  return h != NULL && h->magic == RG_FREED && h->block == (const uint8_t *)p;
 }
 
 /* Free h.  moved: its bytes now live in a mapping that took over the charge
