@@ -512,12 +512,6 @@ void *_st_list_corrupt(heap_t *h, page_t *page, block_t *b, size_t size) {
  * soft limit retires nothing: the heap is abandoned at exit. */
 #define RETIRED_MAX 4
 
-static uint64_t heap_now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Abandon h's pages and recycle the struct; h is unlinked from everything
  * and ours alone (no lock held). */
 static void heap_expire(heap_t *h) {
@@ -534,7 +528,7 @@ size_t _st_heaps_retired_trim(int force) {
   if (atomic_load_explicit(&heaps_retired_n, memory_order_relaxed) == 0) return 0;
   long ms = _st_option(OPT_PURGE_MS);
   if (!force && ms < 0) return atomic_load_explicit(&heaps_retired_n, memory_order_relaxed);
-  uint64_t now = heap_now_ns(), age = ms > 0 ? (uint64_t)ms * 1000000 : 0;
+  uint64_t now = st_now_ns(), age = ms > 0 ? (uint64_t)ms * 1000000 : 0;
   heap_t *dead = NULL;
   pthread_mutex_lock(&heaps_lock);
   heap_t **pp = &heaps_retired;
@@ -571,7 +565,7 @@ void _st_heap_thread_done(void *arg) {
     h->remote_frees = 0;
     memset(h->req_count, 0, sizeof h->req_count);
     memset(h->req_sample, 0, sizeof h->req_sample);
-    h->retired_at = heap_now_ns();
+    h->retired_at = st_now_ns();
     h->next_free = heaps_retired;
     heaps_retired = h;
     if (atomic_fetch_add_explicit(&heaps_retired_n, 1, memory_order_relaxed) + 1 > RETIRED_MAX) {

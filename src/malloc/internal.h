@@ -46,6 +46,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "config.h"
 #include "os/os.h"
 #include "strata/malloc.h"
@@ -429,6 +430,15 @@ static inline void st_zero_block(void *p, size_t n) {
   if (n <= ST_ZERO_INLINE_MAX) st_zero_small(p, n);
   else _st_zero_big(p, n);
 }
+
+/* The coarse monotonic clock (a vDSO read, no syscall; a few ms of
+ * resolution is plenty for purge delays and ages). */
+static inline uint64_t st_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+static inline uint32_t st_now_ms(void) { return (uint32_t)(st_now_ns() / 1000000u); }
 
 /* ---- large-block regions (region.c) -------------------------------------- */
 #define ST_REGION_MAGIC 0x5354524c52474e4cull         /* "STRLRGNL": a live region block */

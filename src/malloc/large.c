@@ -81,12 +81,6 @@ static lc_entry_t lc[LC_SLOTS];                     /* under lc_lock */
 static _Atomic unsigned lc_count;             /* written under lc_lock, peeked without */
 static size_t lc_bytes;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void large_unmap(large_t *h) {
   size_t slots = (size_t)(h->block - (uint8_t *)h) / ST_SEGMENT_SIZE + 1;
   size_t map_size = h->map_size;
@@ -112,7 +106,7 @@ static size_t lc_expire(int force) {
   unsigned n = 0;
   size_t bytes = 0;
   pthread_mutex_lock(&lc_lock);
-  uint64_t t = lc_count ? now_ns() : 0;
+  uint64_t t = lc_count ? st_now_ns() : 0;
   for (unsigned i = 0; i < lc_count;) {
     if (force || t - lc[i].when > LC_MAX_AGE) { dead[n] = lc_take(i); bytes += dead[n]->map_size; n++; }
     else i++;
@@ -147,7 +141,7 @@ static large_t *lc_get(size_t map_size, int smaller) {
 static int lc_put(large_t *h) {
   if (h->map_size > LC_MAX_BLOCK || h->block != (uint8_t *)h + ST_LARGE_HEADER) return 0;
   large_t *evict = NULL;
-  uint64_t t = now_ns();
+  uint64_t t = st_now_ns();
   pthread_mutex_lock(&lc_lock);
   size_t budget = lc_budget();
   if (lc_count == LC_SLOTS || lc_bytes + h->map_size > budget) {

@@ -159,12 +159,6 @@ void _st_page_collect_all(page_t *page) {
 
 /* ---- sparse pages (see the header) ---------------------------------------- */
 
-static uint32_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint32_t)((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-}
-
 /* Bits of the units block i overlaps, shifted so bit 0 is its first unit. */
 static inline uint64_t block_units(const page_t *page, size_t i, unsigned *first) {
   size_t a = i * page->block_size, b = a + page->block_size - 1;
@@ -223,7 +217,7 @@ static bool sparse_worth(heap_t *h, page_t *page, size_t seen, int force) {
   if ((h->req_count[page->cls] - seen) * 8 > page->reserved) return false;
   /* So is a span that was refilled from its purged units lately. */
   long ms = _st_option(OPT_PURGE_MS);
-  return page->purge_stamp == 0 || now_ms() - page->purge_stamp >= (uint32_t)ms;
+  return page->purge_stamp == 0 || st_now_ms() - page->purge_stamp >= (uint32_t)ms;
 }
 
 /* Take the oldest queued page out of h's ring and purge it if worth it. */
@@ -247,7 +241,7 @@ void _st_sparse_drain(heap_t *h, int mode) {
     return;
   }
   long ms = _st_option(OPT_PURGE_MS);
-  uint32_t now = h->sparse_n ? now_ms() : 0;
+  uint32_t now = h->sparse_n ? st_now_ms() : 0;
   while (h->sparse_n && (mode == 1 || now - h->sparse_when[h->sparse_head] >= (uint32_t)ms))
     sparse_pop(h, mode == 1);
 }
@@ -283,7 +277,7 @@ void _st_page_low_water(page_t *page) {
   unsigned i = (h->sparse_head + h->sparse_n) % ST_SPARSE_Q;
   h->sparse_q[i] = page;
   h->sparse_seen[i] = h->req_count[page->cls];
-  h->sparse_when[i] = now_ms();
+  h->sparse_when[i] = st_now_ms();
   h->sparse_n++;
   page->sparse_queued = 1;
 }
@@ -363,7 +357,7 @@ static bool page_unpurge(page_t *page) {
   page->held = 0;
   __atomic_store_n(&page->purged, 0, __ATOMIC_RELAXED);
   page_owner_refresh(page);
-  page->purge_stamp = now_ms() | 1;
+  page->purge_stamp = st_now_ms() | 1;
   return true;
 }
 

@@ -89,12 +89,6 @@ static inline large_t *rg_hdr(region_t *r) { return (large_t *)((uint8_t *)r + R
 static inline uint8_t *rg_unit(region_t *r, unsigned u) { return (uint8_t *)r + ((size_t)u << RG_UNIT_SHIFT); }
 static inline region_t *rg_of(const void *p) { return (region_t *)((uintptr_t)p & ~(uintptr_t)(RG_SIZE - 1)); }
 
-static uint32_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
-}
-
 /* ---- bitmaps of RG_UNITS bits ---------------------------------------------- */
 
 static inline bool bit(const uint64_t *m, unsigned u) { return (m[u / 64] >> (u % 64)) & 1; }
@@ -208,7 +202,7 @@ static size_t rg_purge_range(region_t *r, unsigned a, unsigned b, uint32_t t, ui
 /* Purge over every region (rg_lock held); with `release`, unmap regions left
  * all free and clean.  Returns the bytes given back. */
 static size_t rg_purge_all(uint32_t min_age, size_t budget, int release) {
-  uint32_t t = now_ms();
+  uint32_t t = st_now_ms();
   size_t bytes = 0;
   for (region_t **pr = &rg_list; *pr;) {
     region_t *r = *pr;
@@ -274,7 +268,7 @@ static void rg_give(region_t *r, unsigned u, unsigned n, uint32_t t) {
 static void rg_maybe_tick(void) {
   long ms = _st_option(OPT_PURGE_MS);
   if (ms < 0 || rg_dirty_free == 0) return;
-  uint32_t t = now_ms();
+  uint32_t t = st_now_ms();
   if ((uint32_t)(t - rg_last_tick) < (uint32_t)ms / 2) return;
   rg_last_tick = t;
   rg_purge_all((uint32_t)ms, SIZE_MAX, 1);
@@ -380,18 +374,18 @@ static void rg_free(large_t *h, bool moved) {
   unsigned n = (unsigned)(h->map_size >> RG_UNIT_SHIFT);
   size_t usable = h->usable, req = h->req;
   h->magic = RG_FREED;
-  rg_give(r, u, n, now_ms());
+  rg_give(r, u, n, st_now_ms());
   long ms = _st_option(OPT_PURGE_MS);
   if (moved) {
     /* the mapping took over these units' charge: what the purge gives back
      * is not uncharged again, and a unit it could not purge stays dirty, so
      * it is charged anew (under the lock: no window where the count is low) */
     size_t budget = n;
-    size_t purged = rg_purge_range(r, u, u + n, now_ms(), 0, &budget, false);
+    size_t purged = rg_purge_range(r, u, u + n, st_now_ms(), 0, &budget, false);
     if (usable > purged) _st_charge_force(usable - purged);
   } else if (ms == 0 || _st_over_soft()) {
     size_t budget = n;
-    rg_purge_range(r, u, u + n, now_ms(), 0, &budget, true);
+    rg_purge_range(r, u, u + n, st_now_ms(), 0, &budget, true);
   }
   rg_drop_if_empty(r);
   rg_maybe_tick();
@@ -427,10 +421,10 @@ bool _st_region_resize(large_t *h, size_t size) {
   for (int attempt = 0;; attempt++) {
     pthread_mutex_lock(&rg_lock);
     if (shrink) {
-      rg_give(r, u + n_new, n_old - n_new, now_ms());
+      rg_give(r, u + n_new, n_old - n_new, st_now_ms());
       if (_st_option(OPT_PURGE_MS) == 0 || _st_over_soft()) {
         size_t budget = n_old - n_new;
-        rg_purge_range(r, u + n_new, u + n_old, now_ms(), 0, &budget, true);
+        rg_purge_range(r, u + n_new, u + n_old, st_now_ms(), 0, &budget, true);
       }
       rg_maybe_tick();
       pending = rg_dirty_free << RG_UNIT_SHIFT;
@@ -468,7 +462,7 @@ size_t _st_region_tick(void) {
   long ms = _st_option(OPT_PURGE_MS);
   pthread_mutex_lock(&rg_lock);
   if (ms >= 0) {
-    rg_last_tick = now_ms();
+    rg_last_tick = st_now_ms();
     rg_purge_all((uint32_t)ms, SIZE_MAX, 1);
   }
   size_t left = rg_dirty_free << RG_UNIT_SHIFT;

@@ -56,12 +56,6 @@ static uint64_t ph_next_purge;   /* time of the next purge check */
  * after a quiet spell. */
 static uint64_t ph_delay_ns, ph_last_purge, ph_last_regret;
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void _st_pageheap_lock(void) { pthread_mutex_lock(&ph_lock); }
 void _st_pageheap_unlock(void) { pthread_mutex_unlock(&ph_lock); }
 void _st_pageheap_reinit(void) { pthread_mutex_init(&ph_lock, NULL); }
@@ -324,12 +318,12 @@ static size_t segment_purge_mask(segment_t *s, uint64_t mask) {
   if (s->dirty_mask == 0) {
     s->dirty_since = 0;
   } else if (all) {                              /* the oldest left */
-    uint32_t now = (uint32_t)(now_ns() / 1000000), age = 0;
+    uint32_t now = (uint32_t)(st_now_ns() / 1000000), age = 0;
     for (uint64_t m = s->dirty_mask; m; m &= m - 1) {
       uint32_t a = now - s->dirty_ms[__builtin_ctzll(m)];
       if (a > age) age = a;
     }
-    s->dirty_since = now_ns() - (uint64_t)age * 1000000;
+    s->dirty_since = st_now_ns() - (uint64_t)age * 1000000;
   }
   ph_sync(s);
   return bytes;
@@ -368,7 +362,7 @@ static void purge_expired(uint64_t now, int force) {
 /* For the purge thread: purge what expired; returns the dirty bytes left. */
 size_t _st_segments_tick(void) {
   pthread_mutex_lock(&ph_lock);
-  purge_expired(now_ns(), 0);
+  purge_expired(st_now_ns(), 0);
   size_t left = ph_dirty * ST_SLICE_SIZE;
   pthread_mutex_unlock(&ph_lock);
   return left;
@@ -390,7 +384,7 @@ static void exchange_purge(size_t bytes) {
   long ms = _st_option(OPT_PURGE_MS);
   if (ms <= 0 || _st_over_soft()) return;       /* never purge, or done at once already */
   uint32_t age = ms / 25 > 0 ? (uint32_t)(ms / 25) : 1;
-  uint32_t now = (uint32_t)(now_ns() / 1000000);
+  uint32_t now = (uint32_t)(st_now_ns() / 1000000);
   size_t done = 0;
   for (segment_t *t = ph_list; t && done < bytes; t = t->next) {
     uint64_t old = 0;
@@ -463,9 +457,9 @@ static page_t *span_alloc(unsigned n) {
   }
   uint64_t bits = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << start;
   size_t clean = (size_t)__builtin_popcountll(bits & ~s->dirty_mask) * ST_SLICE_SIZE;
-  if (clean && ph_dirty < n) purge_regret(now_ns());     /* a real shortage, not fragmentation */
+  if (clean && ph_dirty < n) purge_regret(st_now_ns());     /* a real shortage, not fragmentation */
   if (clean && !_st_charge(clean)) {            /* hard limit: purge what waits, retry once */
-    purge_expired(now_ns(), 1);
+    purge_expired(st_now_ns(), 1);
     clean = (size_t)__builtin_popcountll(bits & ~s->dirty_mask) * ST_SLICE_SIZE;
     if (!_st_charge(clean)) {
       if (s->free_mask == ALL_SLICES_FREE) ph_empty++;
@@ -496,7 +490,7 @@ void _st_span_free(page_t *page) {
   unsigned start = (unsigned)(page - s->pages), n = page->slice_count;
   if (STRATA_DEBUG && (!page->in_use || start == 0 || start + n > ST_SLICES))
     _st_error("span_free: corrupt page descriptor", page);
-  uint64_t now = now_ns();
+  uint64_t now = st_now_ns();
   segment_t *release = NULL;
   /* A span with purged units goes back clean: purge the rest of it too, so
    * its slices need no charge until a span takes them again (charging the
@@ -582,7 +576,7 @@ size_t _st_segments_trim(void) {
   size_t freed;
   pthread_mutex_lock(&ph_lock);
   freed = ph_dirty * ST_SLICE_SIZE;
-  purge_expired(now_ns(), 1);
+  purge_expired(st_now_ns(), 1);
   segment_t *next;
   for (segment_t *s = ph_list; s; s = next) {
     next = s->next;
