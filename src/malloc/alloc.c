@@ -67,6 +67,8 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     if (me != &_st_heap_empty && me != &_st_heap_dead) me->remote_frees++;
     if (_st_secure) st_zero_block(b, page->block_size);   /* zero on free, secure mode */
     if (owner == 0) _st_abandoned_free(page, b);
+    else if (me != &_st_heap_empty && me != &_st_heap_dead && page->block_size <= RB_BLOCK_MAX)
+      _st_remote_free(me, page, b, owner);           /* batched: remote.c */
     else _st_page_remote_free(page, b);
   }
   else _st_heap_free_slow(page, b, owner);

@@ -158,6 +158,7 @@ static void page_abandon(page_t *page) {
 
 static void heap_abandon_all(heap_t *h) {
   page_t *p, *next;
+  _st_remote_close(h);        /* pending batches freed; later ones are delivered by their senders */
   _st_sparse_drain(h, 2);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     for (p = h->queues[c].first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
@@ -262,6 +263,8 @@ static page_t *heap_fresh_page(heap_t *h, unsigned c) {
 #define FIND_CANDIDATES 8
 
 static page_t *heap_find_page(heap_t *h, unsigned c) {
+  _st_remote_drain(h);                          /* blocks other threads freed in batches */
+  if ((h->slow_count & 63) == 0) _st_remote_flush(h);   /* and ours that wait too long */
   if (atomic_load_explicit(&h->full_dirty, memory_order_acquire) || ++h->slow_count >= h->rescue_at)
     heap_rescue(h);
   page_t *next, *best = NULL;
@@ -400,9 +403,9 @@ void _st_heap_retire(page_t *page) {
   _st_purge_poll();
 }
 
-/* Free of block b (its start) by the owner of a page with flags set. */
-void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
-  heap_t *me = _st_heap_tl;
+/* Free of block b (its start) into a page of heap h, whose owner word is
+ * `owner` (h plus flags), by h's owner or a thread standing in for it. */
+void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
   if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && _st_page_contains_free(page, b)) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
@@ -414,11 +417,16 @@ void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
     }
     if (_st_secure) st_zero_block(b, page->block_size);       /* zero on free */
   }
-  if (owner & OWNER_FULL) heap_unpark(me, page);
+  if (owner & OWNER_FULL) heap_unpark(h, page);
   st_set_next(page, b, page->free);
   page->free = b;
   ((uintptr_t *)b)[1] = ST_FREE_KEY;
   if (--page->used == 0) _st_heap_retire(page);
+}
+
+/* Free of block b (its start) by the owner of a page with flags set. */
+void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
+  _st_heap_free_owned(_st_heap_tl, page, b, owner);
 }
 
 /* Give the calling thread's empty pages back to the page heap, including the
@@ -427,6 +435,8 @@ size_t _st_heap_trim_self(void) {
   heap_t *h = _st_heap_tl;
   if (h == &_st_heap_empty || h == &_st_heap_dead) return 0;
   size_t freed = 0;
+  _st_remote_flush(h);
+  _st_remote_drain(h);
   _st_sparse_drain(h, 1);
   heap_rescue(h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
@@ -553,6 +563,7 @@ void _st_heap_thread_done(void *arg) {
   heap_t *h = arg;
   if (h == NULL || h == &_st_heap_empty || h == &_st_heap_dead) return;
   _st_heap_tl = &_st_heap_dead;
+  _st_remote_flush(h);        /* a retired heap has no sender of its own */
   bool retire = _st_option(OPT_PURGE_MS) != 0 && !_st_over_soft();
   if (!retire) heap_abandon_all(h);
   heap_t *victim = NULL;
@@ -595,8 +606,10 @@ void _st_heaps_fork_prepare(void) {
   pthread_mutex_lock(&orphan_lock);
   pthread_mutex_lock(&abandoned_lock);
   _st_pageheap_lock();
+  _st_remote_fork_prepare();
 }
 void _st_heaps_fork_parent(void) {
+  _st_remote_fork_parent();
   _st_pageheap_unlock();
   pthread_mutex_unlock(&abandoned_lock);
   pthread_mutex_unlock(&orphan_lock);
@@ -611,6 +624,27 @@ void _st_heaps_fork_child(void) {
   pthread_mutex_init(&orphan_lock, NULL);
   pthread_mutex_init(&abandoned_lock, NULL);
   _st_pageheap_reinit();
+  _st_remote_fork_child();
+}
+
+/* Free what the retired heaps' inboxes hold, so that the exit report does
+ * not count it as live.  The list is unlinked while we stand in for the
+ * heaps' owners (a free may retire a span, which may start the purge
+ * thread: no lock may be held), then put back behind any heap retired
+ * meanwhile; the count stays, so a thread starting in between merely
+ * misses them. */
+void _st_heaps_drain_retired(void) {
+  pthread_mutex_lock(&heaps_lock);
+  heap_t *list = heaps_retired;
+  heaps_retired = NULL;
+  pthread_mutex_unlock(&heaps_lock);
+  if (list == NULL) return;
+  for (heap_t *h = list; h; h = h->next_free) _st_remote_drain(h);
+  pthread_mutex_lock(&heaps_lock);
+  heap_t **pp = &heaps_retired;
+  while (*pp) pp = &(*pp)->next_free;
+  *pp = list;
+  pthread_mutex_unlock(&heaps_lock);
 }
 
 /* ---- stats and checks ----------------------------------------------------- */

@@ -106,28 +106,13 @@ typedef struct block_s { uintptr_t enc; } block_t;
 
 struct heap_s;
 typedef struct __attribute__((aligned(128))) page_s {
-  /* first cache line: everything the malloc and free fast paths touch */
+  /* first cache line: the owner's, written by every malloc and free of the
+   * owner (no other thread reads it, so it never leaves the owner's cache) */
   block_t *free;                 /* blocks to hand out; owner frees here (owner) */
-  struct page_s *span;           /* head descriptor of this slice's span      */
-  _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */
   uint32_t used;                 /* handed out, not yet back          (owner) */
   uint32_t capacity;             /* blocks carved so far              (owner) */
   uintptr_t key;                 /* free-list link key (set at init)          */
-  uint8_t  *start;               /* first block                               */
-  uint64_t inv;                  /* ceil(2^64 / block_size): st_block_index,
-                                    st_block_start                            */
-  struct heap_s *_Atomic heap;   /* owning heap, NULL when abandoned          */
-  /* second line: slow paths (remote frees write xthread_free here, off the
-   * owner's fast line) */
-  _Atomic uintptr_t xthread_free;/* count | remote frees | XF_FULL           */
   struct page_s *next, *prev;    /* in a heap queue or the abandoned list     */
-  uint32_t block_size;
-  uint32_t reserved;             /* blocks the span can hold                  */
-  uint16_t cls;
-  uint8_t  slice_count;          /* span length (head slice only)             */
-  uint8_t  slice_offset;         /* distance to the head slice                */
-  uint8_t  in_use;               /* span assigned to a size class             */
-  uint8_t  abandoned;            /* on the abandoned list                     */
   /* purging inside a span that still holds live blocks (page.c, "Sparse
    * pages"), all owner-only: */
   uint32_t purge_low;            /* armed low-water mark: `used` counts down
@@ -139,8 +124,27 @@ typedef struct __attribute__((aligned(128))) page_s {
   uint32_t purge_stamp;          /* ms clock of the last unpurge of this span */
   uint8_t  unit_shift;           /* log2 bytes per purge unit (>= OS page)    */
   uint8_t  sparse_queued;        /* in its heap's sparse_q                    */
+  /* second line: what every free reads, the remote ones included; written
+   * rarely (page init, park, abandon), so other threads' frees read it
+   * without taking the owner's hot line above away from it */
+  struct page_s *span __attribute__((aligned(64)));  /* head descriptor of this
+                                    slice's span                              */
+  _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */
+  uint8_t  *start;               /* first block                               */
+  uint64_t inv;                  /* ceil(2^64 / block_size): st_block_index,
+                                    st_block_start                            */
+  struct heap_s *_Atomic heap;   /* owning heap, NULL when abandoned          */
+  _Atomic uintptr_t xthread_free;/* count | remote frees | XF_FULL (unbatched
+                                    remote frees: remote.c)                   */
+  uint32_t block_size;
+  uint32_t reserved;             /* blocks the span can hold                  */
+  uint16_t cls;
+  uint8_t  slice_count;          /* span length (head slice only)             */
+  uint8_t  slice_offset;         /* distance to the head slice                */
+  uint8_t  in_use;               /* span assigned to a size class             */
+  uint8_t  abandoned;            /* on the abandoned list                     */
 } page_t;
-_Static_assert(offsetof(page_t, heap) < 64, "fast-path fields share one cache line");
+_Static_assert(offsetof(page_t, sparse_queued) < 64, "the owner's fields share one cache line");
 _Static_assert(sizeof(page_t) == 128, "a page descriptor is two cache lines");
 
 /* Secure mode (option secure, read at start-up; docs/hardening.md). */
@@ -306,6 +310,19 @@ static inline uint32_t st_page_used(const page_t *page) { return page->used + pa
 typedef struct page_queue_s { page_t *first, *last; } page_queue_t;
 #define ST_SPARSE_Q 16
 
+/* Remote-free batches (remote.c): blocks of one other heap's pages that
+ * this thread freed, sent to that heap's inbox in one CAS. */
+#define RB_CAP        62                 /* blocks per batch: 512 bytes in all */
+#define RB_SLOTS      8                  /* batches a heap fills at once */
+#define RB_BLOCK_MAX  1024               /* bigger blocks go straight to their page */
+#define RB_CLOSED     ((struct rbatch_s *)1)   /* inbox of a heap being abandoned */
+typedef struct rbatch_s {
+  struct rbatch_s *next;                 /* in an inbox, a heap's spares or the pool */
+  uint32_t n, pad;
+  block_t *blocks[RB_CAP];
+} rbatch_t;
+typedef struct { struct heap_s *to; rbatch_t *b; } rb_out_t;
+
 /* Invariants:
  *  direct[c] == queues[c].first, or &_st_page_empty when the queue is empty;
  *  every page in queues[c] and full has heap == this and owner == this|flags;
@@ -344,6 +361,13 @@ typedef struct heap_s {
   size_t sparse_seen[ST_SPARSE_Q];      /* req_count of its class when queued */
   uint32_t sparse_when[ST_SPARSE_Q];    /* ms clock when queued */
   unsigned sparse_head, sparse_n;
+  /* remote-free batches (remote.c): out and spares owner only; the inbox on
+   * a line of its own, pushed by any thread with CAS, taken by the owner */
+  rb_out_t rb_out[RB_SLOTS];
+  rbatch_t *rb_spare;
+  unsigned rb_spare_n;
+  _Atomic(rbatch_t *) rb_inbox __attribute__((aligned(64)));
+  char rb_pad[56];
 } heap_t;
 
 extern page_t _st_page_empty ST_INTERNAL;
@@ -356,6 +380,17 @@ extern __thread heap_t *_st_heap_tl ST_INTERNAL;
 ST_INTERNAL void *_st_heap_malloc_slow(size_t size);
 ST_INTERNAL void *_st_heap_malloc_class(heap_t *heap, size_t size);  /* size <= ST_MEDIUM_MAX */
 ST_INTERNAL void  _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner);
+ST_INTERNAL void  _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner);
+ST_INTERNAL void  _st_heaps_drain_retired(void);   /* retired heaps' inboxes (exit report) */
+
+/* ---- remote-free batches (remote.c) -------------------------------------- */
+ST_INTERNAL void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner);
+ST_INTERNAL void _st_remote_flush(heap_t *me);    /* send every partial batch */
+ST_INTERNAL void _st_remote_drain(heap_t *h);     /* owner: free what the inbox holds */
+ST_INTERNAL void _st_remote_close(heap_t *h);     /* flush, drain and close: h goes away */
+ST_INTERNAL void _st_remote_quiesce(void);        /* the caller's flush and drain */
+ST_INTERNAL void _st_remote_fork_prepare(void), _st_remote_fork_parent(void),
+                 _st_remote_fork_child(void);
 ST_INTERNAL void  _st_heap_retire(page_t *page);
 ST_INTERNAL void  _st_heap_thread_done(void *heap);
 ST_INTERNAL void  _st_heaps_fork_prepare(void), _st_heaps_fork_parent(void),

@@ -17,6 +17,7 @@
 STRATA_API int strata_stats_get(strata_stats_t *st) {
   if (st == NULL) { errno = EINVAL; return -1; }
   memset(st, 0, sizeof *st);
+  _st_remote_quiesce();        /* the caller's pending remote frees count as freed */
   for (unsigned c = 0; c < ST_NCLASSES && c < STRATA_STATS_CLASSES; c++)
     st->classes[c].block_size = _st_class_size(c);
   _st_segments_stats(st);

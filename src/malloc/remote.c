@@ -1,0 +1,210 @@
+/* Remote-free batches: frees of other threads' small blocks, sent in bulk.
+ *
+ * A free of a block whose page another live heap owns used to be one CAS
+ * on that page's xthread_free word, a cache line the owner keeps taking back
+ * (collect): on a server-style load where half the frees are remote, that
+ * ping-pong was the largest cost strata had over tcmalloc and jemalloc,
+ * whose thread caches take foreign blocks without an atomic.
+ *
+ * Now the freeing thread (B) appends the block to a batch, an array of up
+ * to RB_CAP pointers, addressed to the owning heap (A), and sends the whole
+ * batch with one CAS onto A's inbox.  A takes its inbox with one exchange
+ * on a malloc slow path and frees every block as its owner.  B never writes
+ * into the block (the line stays shared, so A's first store to it is an
+ * upgrade, not a transfer of a line B dirtied), and A reads the pointers
+ * from a dense array, so its misses overlap instead of chaining down a
+ * list.
+ *
+ *      B (freeing thread)                 A (owner of the blocks' pages)
+ *   out[slot(A)] = {to A, batch}
+ *   batch->blocks[n++] = p    ... RB_CAP ...
+ *   CAS A->inbox: batch -> old  ------>   exchange(A->inbox, NULL) on a
+ *                                         slow path; for each block: push
+ *                                         onto its page's free list (or
+ *                                         forward it, see "Delivery")
+ *                                         empty batch -> A's spares
+ *
+ * Invariants and protocol:
+ *  - out[], spare, spare_n: the owner thread's only (or the heaps lock's,
+ *    for a retired heap, see heap.c).  out[s].b is NULL or a batch with
+ *    n < RB_CAP blocks whose pages all had owner out[s].to when freed.
+ *  - inbox: a list of full or partial batches (linked through next),
+ *    pushed by anyone with CAS (release), taken by the owner with exchange
+ *    (acquire), which makes the batches' contents visible.  RB_CLOSED once
+ *    the heap is being abandoned: a sender that finds it delivers its
+ *    batch itself.  A recycled heap starts open again (heap_create zeroes
+ *    it).  Heap structs are never unmapped, so sending to a stale heap
+ *    address is harmless: whoever owns that struct now forwards.
+ *  - A block in a batch is still counted in its page's `used`, like one
+ *    pending in xthread_free, so its page cannot be freed under it.
+ *  - Only blocks up to RB_BLOCK_MAX bytes are batched: a thread holds at
+ *    most RB_SLOTS * RB_CAP * RB_BLOCK_MAX (496 KiB) of others' memory.
+ *    Partial batches go out when the slot is needed for another heap, on
+ *    every 64th malloc slow path of the sender, at its exit, malloc_trim,
+ *    strata_stats_get and the exit report.
+ *
+ * Delivery (rb_deliver): the page's owner is read again when the block is
+ * delivered, since it may have changed while the block waited (the owner
+ * exited and its pages were abandoned, or adopted by the deliverer):
+ * owned by the deliverer -> freed as the owner's free (double-free check,
+ * unpark, retire); owner 0 -> _st_abandoned_free; anyone else -> the
+ * per-page remote free (never batched again, so a block moves at most
+ * twice).
+ *
+ * Batches come from a pool of 64 KiB chunks mapped from the OS, never
+ * returned (the number in flight is bounded by the heaps' slots and
+ * spares); each heap keeps up to RB_SPARE_MAX empty ones, the rest go to
+ * the global pool (pool_lock, a leaf lock).
+ */
+#include <string.h>
+#include "malloc/internal.h"
+
+#define RB_SPARE_MAX 16
+#define RB_CHUNK     ((size_t)64 << 10)
+#define RB_AHEAD     8
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static rbatch_t *pool;            /* empty batches (pool_lock) */
+
+static inline unsigned rb_slot(const heap_t *to) {
+  uintptr_t a = (uintptr_t)to;
+  return (unsigned)((a >> 12) ^ (a >> 15)) & (RB_SLOTS - 1);
+}
+
+/* An empty batch for h, or NULL when none can be mapped. */
+static rbatch_t *rb_get(heap_t *h) {
+  rbatch_t *b = h->rb_spare;
+  if (b != NULL) { h->rb_spare = b->next; h->rb_spare_n--; return b; }
+  pthread_mutex_lock(&pool_lock);
+  for (unsigned i = 0; i < RB_SPARE_MAX / 2 && pool != NULL; i++) {   /* take a few */
+    b = pool; pool = b->next;
+    b->next = h->rb_spare; h->rb_spare = b; h->rb_spare_n++;
+  }
+  pthread_mutex_unlock(&pool_lock);
+  if (h->rb_spare == NULL) {
+    rbatch_t *chunk = _st_os_alloc(RB_CHUNK, 0);
+    if (chunk == NULL) return NULL;
+    size_t n = RB_CHUNK / sizeof(rbatch_t);
+    for (size_t i = 0; i < n; i++) chunk[i].next = i + 1 < n ? &chunk[i + 1] : NULL;
+    pthread_mutex_lock(&pool_lock);
+    chunk[RB_SPARE_MAX / 2 - 1].next = NULL;         /* h keeps the first few */
+    chunk[n - 1].next = pool;
+    pool = &chunk[RB_SPARE_MAX / 2];
+    pthread_mutex_unlock(&pool_lock);
+    h->rb_spare = chunk;
+    h->rb_spare_n = RB_SPARE_MAX / 2;
+  }
+  b = h->rb_spare;
+  h->rb_spare = b->next; h->rb_spare_n--;
+  return b;
+}
+
+static void rb_put(heap_t *h, rbatch_t *b) {
+  b->n = 0;
+  if (h != NULL && h->rb_spare_n < RB_SPARE_MAX) {
+    b->next = h->rb_spare; h->rb_spare = b; h->rb_spare_n++;
+    return;
+  }
+  pthread_mutex_lock(&pool_lock);
+  b->next = pool; pool = b;
+  pthread_mutex_unlock(&pool_lock);
+}
+
+/* Free block b, which some thread freed earlier, on behalf of heap self
+ * (the caller owns self, or stands in for its owner), or NULL for none. */
+static void rb_deliver(heap_t *self, block_t *b) {
+  page_t *page = st_page_of(st_segment_of(b), b);
+  if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
+  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+  if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
+  else if (owner == 0) _st_abandoned_free(page, b);
+  else _st_page_remote_free(page, b);
+}
+
+static void rb_deliver_all(heap_t *self, rbatch_t *list) {
+  while (list != NULL) {
+    rbatch_t *next = list->next;
+    uint32_t n = list->n;
+    /* every block's line is still in its freer's cache: ask for them
+     * RB_AHEAD deliveries early, for writing, so the misses overlap */
+    for (uint32_t i = 0; i < n && i < RB_AHEAD; i++) __builtin_prefetch(list->blocks[i], 1);
+    for (uint32_t i = 0; i < n; i++) {
+      if (i + RB_AHEAD < n) __builtin_prefetch(list->blocks[i + RB_AHEAD], 1);
+      rb_deliver(self, list->blocks[i]);
+    }
+    rb_put(self, list);
+    list = next;
+  }
+}
+
+/* Send batch b of heap `from` to heap `to` (or deliver it, if closed). */
+static void rb_send(heap_t *from, heap_t *to, rbatch_t *b) {
+  rbatch_t *old = atomic_load_explicit(&to->rb_inbox, memory_order_relaxed);
+  do {
+    if (old == RB_CLOSED) { b->next = NULL; rb_deliver_all(from, b); return; }
+    b->next = old;
+  } while (!atomic_compare_exchange_weak_explicit(&to->rb_inbox, &old, b,
+                                                  memory_order_release, memory_order_relaxed));
+}
+
+/* The slot for `to` holds no batch for it: send what it holds and start
+ * an empty one.  NULL when no batch can be had. */
+ST_NOINLINE static rbatch_t *rb_slot_take(heap_t *me, rb_out_t *o, heap_t *to) {
+  if (o->b != NULL && o->b->n != 0 && o->to != to) { rb_send(me, o->to, o->b); o->b = NULL; }
+  o->to = to;
+  if (o->b == NULL) o->b = rb_get(me);
+  return o->b;
+}
+
+void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
+  heap_t *to = (heap_t *)(owner & ~OWNER_FLAGS);
+  rb_out_t *o = &me->rb_out[rb_slot(to)];
+  rbatch_t *bt = o->b;
+  if (st_unlikely(o->to != to || bt == NULL) && (bt = rb_slot_take(me, o, to)) == NULL) {
+    _st_page_remote_free(page, b);
+    return;
+  }
+  bt->blocks[bt->n++] = b;
+  if (bt->n == RB_CAP) { o->b = NULL; rb_send(me, to, bt); }
+}
+
+void _st_remote_flush(heap_t *me) {
+  for (unsigned s = 0; s < RB_SLOTS; s++) {
+    rb_out_t *o = &me->rb_out[s];
+    if (o->b == NULL) continue;
+    if (o->b->n != 0) rb_send(me, o->to, o->b);
+    else rb_put(me, o->b);
+    o->b = NULL;
+    o->to = NULL;
+  }
+}
+
+void _st_remote_drain(heap_t *h) {
+  /* only the owner closes the inbox, so one that is open stays open here */
+  rbatch_t *x = atomic_load_explicit(&h->rb_inbox, memory_order_relaxed);
+  if (x == NULL || x == RB_CLOSED) return;
+  rb_deliver_all(h, atomic_exchange_explicit(&h->rb_inbox, NULL, memory_order_acquire));
+}
+
+void _st_remote_close(heap_t *h) {
+  _st_remote_flush(h);
+  rbatch_t *list = atomic_exchange_explicit(&h->rb_inbox, RB_CLOSED, memory_order_acq_rel);
+  if (list != RB_CLOSED) rb_deliver_all(h, list);
+  while (h->rb_spare != NULL) {             /* spares back to the pool */
+    rbatch_t *b = h->rb_spare;
+    h->rb_spare = b->next;
+    rb_put(NULL, b);
+  }
+  h->rb_spare_n = 0;
+}
+
+void _st_remote_quiesce(void) {
+  heap_t *h = _st_heap_tl;
+  if (h == &_st_heap_empty || h == &_st_heap_dead) return;
+  _st_remote_flush(h);
+  _st_remote_drain(h);
+}
+
+void _st_remote_fork_prepare(void) { pthread_mutex_lock(&pool_lock); }
+void _st_remote_fork_parent(void) { pthread_mutex_unlock(&pool_lock); }
+void _st_remote_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
