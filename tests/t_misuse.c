@@ -137,6 +137,22 @@ static void interior_free_other_thread(void) {
   CHECK(p != NULL, "malloc");
   test_join(test_spawn(dfree_thread, p + 32));
 }
+/* Freed twice by another thread: both frees wait in that thread's batch
+ * (remote.c) and the second is caught when the owner frees them. */
+static void *dfree_twice(void *p) {
+  void *mine = malloc(16);                 /* a heap of its own: its frees are batched */
+  free(opaque(p));
+  free(opaque(p));
+  free(mine);
+  return NULL;
+}
+static void remote_double_free(void) {
+  char *p = malloc(64);
+  CHECK(p != NULL, "malloc");
+  test_join(test_spawn(dfree_twice, p));  /* the thread's exit sends the batch */
+  strata_stats_t st;
+  strata_stats_get(&st);                   /* the owner frees what it was sent */
+}
 static void stack_free(void) {
   char buf[64];
   free(opaque(buf));
@@ -260,6 +276,8 @@ int main(void) {
   }
   expect_report("double free of a block held in a purged unit", held_double_free, "double free", "size class 1024 bytes");
   expect_report("double free of a small block (size class in the report)", small_double_free, "double free", "size class 48 bytes");
+  expect_report("double free of a small block by another thread (caught at delivery)", remote_double_free,
+                "double free", "size class 64 bytes");
   expect_clean("every kind with on_misuse=ignore: counted, heap sound", all_ignored);
   {
     char buf[4096];

@@ -61,7 +61,7 @@
 
 #define RB_SPARE_MAX 16
 #define RB_CHUNK     ((size_t)64 << 10)
-#define RB_AHEAD     8
+#define RB_AHEAD     16
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static rbatch_t *pool;            /* empty batches (pool_lock) */
@@ -116,20 +116,37 @@ static void rb_deliver(heap_t *self, block_t *b) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-  if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
+  if (owner == (uintptr_t)self && ((uintptr_t *)b)[1] != ST_FREE_KEY) {   /* the free fast path's case */
+    st_set_next(page, b, page->free);
+    page->free = b;
+    ((uintptr_t *)b)[1] = ST_FREE_KEY;
+    if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
+  }
+  else if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
   else if (owner == 0) _st_abandoned_free(page, b);
   else _st_page_remote_free(page, b);
+}
+
+/* The lines rb_deliver will touch for block b: the block (written), and
+ * both lines of its slice's descriptor, which is its page's for the
+ * one-slice spans of every batched class. */
+static inline void rb_prefetch(const block_t *b) {
+  const page_t *d = &st_segment_of(b)->pages[((uintptr_t)b & ST_SEGMENT_MASK) >> ST_SLICE_SHIFT];
+  __builtin_prefetch(b, 1);
+  __builtin_prefetch(d, 1);
+  __builtin_prefetch((const char *)d + 64, 0);
 }
 
 static void rb_deliver_all(heap_t *self, rbatch_t *list) {
   while (list != NULL) {
     rbatch_t *next = list->next;
     uint32_t n = list->n;
-    /* every block's line is still in its freer's cache: ask for them
-     * RB_AHEAD deliveries early, for writing, so the misses overlap */
-    for (uint32_t i = 0; i < n && i < RB_AHEAD; i++) __builtin_prefetch(list->blocks[i], 1);
+    /* every block's line is still in its freer's cache, and the descriptors
+     * may have left ours: ask for them RB_AHEAD deliveries early, so the
+     * misses overlap instead of coming one after the other */
+    for (uint32_t i = 0; i < n && i < RB_AHEAD; i++) rb_prefetch(list->blocks[i]);
     for (uint32_t i = 0; i < n; i++) {
-      if (i + RB_AHEAD < n) __builtin_prefetch(list->blocks[i + RB_AHEAD], 1);
+      if (i + RB_AHEAD < n) rb_prefetch(list->blocks[i + RB_AHEAD]);
       rb_deliver(self, list->blocks[i]);
     }
     rb_put(self, list);

@@ -1,0 +1,226 @@
+/* Unit test: remote-free batches (src/malloc/remote.c).  A thread's frees of
+ * small blocks that other live heaps own are collected per owner and sent
+ * in batches; the owner frees them on a slow path.
+ *
+ *  1. Exit flush: a thread checks and frees 5000 of main's blocks and exits;
+ *     after main's strata_stats_get (which drains main's inbox) the class
+ *     has no live block more than before.
+ *  2. A partial batch waits in its sender until something flushes it:
+ *     10 frees leave 10 blocks counted live; the sender's malloc_trim sends
+ *     them, and main's next stats call frees them.
+ *  3. Closed inbox: with purge_ms=0 a thread that exits abandons its heap
+ *     and closes its inbox.  A frees half of a block set in batches to A,
+ *     A exits, then B frees the rest: B must deliver those itself, into
+ *     abandoned pages, which then empty and go back (no page stays
+ *     abandoned, no block live).
+ *  4. Recycled heap: as 3, but a new thread C starts after A exits (and
+ *     likely gets A's heap struct, open again); B's later batch lands in
+ *     C's inbox, and C forwards the blocks to their pages.
+ *  5. Stress: 4 threads pass patterned blocks of 16..2048 bytes (both sides
+ *     of RB_BLOCK_MAX) through a shared array and free what they displace,
+ *     checking every byte first; at the end everything is freed, nothing
+ *     live, strata_heap_check clean.
+ * A remote double free caught at delivery is in t_misuse.
+ */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "malloc/internal.h"
+#include "strata/malloc.h"
+#include "strata/stats.h"
+#include "test.h"
+
+static size_t live_in_class(size_t size) {
+  strata_stats_t st;
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  return st.classes[_st_class_small[size]].blocks_in_use;
+}
+static size_t pages_abandoned(void) {
+  strata_stats_t st;
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  return st.pages_abandoned;
+}
+
+/* ---- 1 */
+#define N1 5000
+static blk_t set1[N1];
+static void *free_all_1(void *arg) {
+  (void)arg;
+  for (int i = 0; i < N1; i++) { blk_vfy(&set1[i], "case 1"); free(set1[i].p); }
+  return NULL;
+}
+static void case_exit_flush(void) {
+  size_t base = live_in_class(48);
+  for (int i = 0; i < N1; i++) set1[i] = blk_new(48, 1, "case 1");
+  CHECK(live_in_class(48) == base + N1, "case 1: %zu live, want %zu", live_in_class(48), base + N1);
+  test_join(test_spawn(free_all_1, NULL));
+  CHECK(live_in_class(48) == base, "case 1: %zu live after the remote frees, want %zu", live_in_class(48), base);
+  CHECK(strata_heap_check() == 0, "case 1: heap check");
+  printf("ok: 1 a thread's remote frees reach their owner when it exits\n");
+}
+
+/* ---- 2 */
+static blk_t set2[10];
+static pthread_barrier_t bar2;
+static void *free_ten(void *arg) {
+  (void)arg;
+  void *mine = malloc(16);                     /* a heap of its own */
+  for (int i = 0; i < 10; i++) { blk_vfy(&set2[i], "case 2"); free(set2[i].p); }
+  pthread_barrier_wait(&bar2);                 /* main counts them still live */
+  pthread_barrier_wait(&bar2);
+  malloc_trim(0);                              /* sends the partial batch */
+  pthread_barrier_wait(&bar2);                 /* main counts them freed */
+  pthread_barrier_wait(&bar2);
+  free(mine);
+  return NULL;
+}
+static void case_partial(void) {
+  size_t base = live_in_class(208);
+  for (int i = 0; i < 10; i++) set2[i] = blk_new(200, 2, "case 2");
+  pthread_barrier_init(&bar2, NULL, 2);
+  pthread_t t = test_spawn(free_ten, NULL);
+  pthread_barrier_wait(&bar2);
+  CHECK(live_in_class(208) == base + 10, "case 2: %zu live, want the 10 waiting in the batch", live_in_class(208) - base);
+  pthread_barrier_wait(&bar2);
+  pthread_barrier_wait(&bar2);
+  CHECK(live_in_class(208) == base, "case 2: %zu live after the sender's malloc_trim", live_in_class(208) - base);
+  pthread_barrier_wait(&bar2);
+  test_join(t);
+  pthread_barrier_destroy(&bar2);
+  printf("ok: 2 a partial batch waits in its sender; malloc_trim sends it\n");
+}
+
+/* ---- 3 and 4 */
+#define N3 3000
+static blk_t set3[N3];
+static pthread_barrier_t b1, b2, b3, b4;   /* A+B, A+B, B+(main or C), C+main */
+static void *owner_a(void *arg) {
+  (void)arg;
+  for (int i = 0; i < N3; i++) set3[i] = blk_new(96 + (size_t)(i % 5) * 16, 3, "case 3");
+  pthread_barrier_wait(&b1);                   /* B may free the first half */
+  pthread_barrier_wait(&b2);                   /* ... it did: exit */
+  return NULL;
+}
+static void *freer_b(void *arg) {
+  (void)arg;
+  void *mine = malloc(16);                     /* a heap of its own: frees are batched */
+  pthread_barrier_wait(&b1);
+  for (int i = 0; i < N3 / 2; i++) { blk_vfy(&set3[i], "case 3"); free(set3[i].p); }
+  pthread_barrier_wait(&b2);
+  pthread_barrier_wait(&b3);                   /* A has exited (and C started) */
+  for (int i = N3 / 2; i < N3; i++) { blk_vfy(&set3[i], "case 3"); free(set3[i].p); }
+  free(mine);
+  return NULL;                                 /* exit: the rest is flushed */
+}
+static void *newcomer_c(void *arg) {
+  (void)arg;
+  void *p = malloc(64);                        /* takes a heap: likely A's struct */
+  CHECK(p != NULL, "case 4: malloc");
+  pthread_barrier_wait(&b3);                   /* B may free the rest */
+  pthread_barrier_wait(&b4);                   /* B exited */
+  malloc_trim(0);                              /* drains C's inbox: forwards */
+  free(p);
+  return NULL;
+}
+static void case_closed(int recycle) {
+  int n = recycle ? 4 : 3;
+  CHECK(strata_option_set("purge_ms", 0) == 0, "purge_ms");
+  size_t base[5], ab = pages_abandoned();
+  for (int k = 0; k < 5; k++) base[k] = live_in_class(96 + (size_t)k * 16);
+  pthread_barrier_init(&b1, NULL, 2); pthread_barrier_init(&b2, NULL, 2);
+  pthread_barrier_init(&b3, NULL, 2); pthread_barrier_init(&b4, NULL, 2);
+  pthread_t a = test_spawn(owner_a, NULL), b = test_spawn(freer_b, NULL), c = 0;
+  test_join(a);                                /* A's heap abandoned, its inbox closed */
+  if (recycle) c = test_spawn(newcomer_c, NULL);
+  else pthread_barrier_wait(&b3);
+  test_join(b);
+  if (recycle) { pthread_barrier_wait(&b4); test_join(c); }
+  malloc_trim(0);
+  for (int k = 0; k < 5; k++) {
+    size_t sz = 96 + (size_t)k * 16;
+    CHECK(live_in_class(sz) == base[k], "case %d: class %zu: %zu live, want %zu", n, sz, live_in_class(sz), base[k]);
+  }
+  CHECK(pages_abandoned() <= ab, "case %d: %zu pages still abandoned (before: %zu)", n, pages_abandoned(), ab);
+  CHECK(strata_heap_check() == 0, "case %d: heap check", n);
+  pthread_barrier_destroy(&b1); pthread_barrier_destroy(&b2);
+  pthread_barrier_destroy(&b3); pthread_barrier_destroy(&b4);
+  CHECK(strata_option_set("purge_ms", -1) == 0, "purge_ms");
+  printf("ok: %d batches for a heap that %s reach its pages\n", n,
+         recycle ? "a new thread took over" : "was abandoned");
+}
+
+/* ---- 5 */
+#define NSLOTS 4096
+#define OPS5 150000
+static _Atomic(unsigned char *) slots[NSLOTS];
+/* n bytes: the size in the first word, then v + j at byte j, v last */
+static void fill(unsigned char *p, size_t n, unsigned char v) {
+  memcpy(p, &n, sizeof n);
+  for (size_t j = sizeof n; j + 1 < n; j++) p[j] = (unsigned char)(v + j);
+  p[n - 1] = v;
+}
+static void verify(const unsigned char *p) {
+  size_t n;
+  memcpy(&n, p, sizeof n);
+  CHECK(n >= 16 && n <= 2048, "case 5: size word overwritten (%zu)", n);
+  unsigned char v = p[n - 1];
+  for (size_t j = sizeof n; j + 1 < n; j++)
+    CHECK(p[j] == (unsigned char)(v + j), "case 5: byte %zu of a %zu-byte block changed", j, n);
+}
+static void *stress(void *arg) {
+  uint64_t x = 0x9e3779b97f4a7c15ull * (uintptr_t)arg + 1;
+  for (int k = 0; k < OPS5; k++) {
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    size_t n = 16 + (size_t)(x >> 40) % 2033;
+    unsigned char *p = malloc(n);
+    CHECK(p != NULL, "case 5: malloc(%zu)", n);
+    fill(p, n, (unsigned char)x);
+    unsigned char *old = atomic_exchange(&slots[x % NSLOTS], p);
+    if (old) { verify(old); free(old); }
+  }
+  return NULL;
+}
+static size_t small_live(void) {
+  strata_stats_t st;
+  CHECK(strata_stats_get(&st) == 0, "stats");
+  size_t live = 0;
+  for (unsigned c = 0; c < ST_NCLASSES && c < STRATA_STATS_CLASSES; c++) live += st.classes[c].blocks_in_use;
+  return live;
+}
+static void *nothing(void *arg) { return arg; }
+static void case_stress(void) {
+  pthread_t t[4];
+  /* glibc keeps a block of its own per thread it has seen at once: let it
+   * make them before the count */
+  for (int i = 0; i < 4; i++) t[i] = test_spawn(nothing, NULL);
+  for (int i = 0; i < 4; i++) test_join(t[i]);
+  malloc_trim(0);
+  size_t base = small_live();
+  for (int i = 0; i < 4; i++) t[i] = test_spawn(stress, (void *)(uintptr_t)(i + 1));
+  for (int i = 0; i < 4; i++) test_join(t[i]);
+  for (int i = 0; i < NSLOTS; i++) {
+    unsigned char *p = atomic_exchange(&slots[i], NULL);
+    if (p) { verify(p); free(p); }
+  }
+  malloc_trim(0);
+  CHECK(small_live() == base, "case 5: %zu blocks live after everything was freed, want %zu", small_live(), base);
+  CHECK(strata_heap_check() == 0, "case 5: heap check");
+  printf("ok: 5 four threads swapped %d patterned blocks each, every byte checked, none left live\n", OPS5);
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  CHECK(strata_option_set("purge_ms", -1) == 0 && strata_option_set("guard_sample", 0) == 0, "options");
+  case_exit_flush();
+  case_partial();
+  case_closed(0);
+  case_closed(1);
+  case_stress();
+  printf("u_remote: all passed\n");
+  return 0;
+}
