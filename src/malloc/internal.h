@@ -361,6 +361,7 @@ typedef struct heap_s {
   size_t sparse_seen[ST_SPARSE_Q];      /* req_count of its class when queued */
   uint32_t sparse_when[ST_SPARSE_Q];    /* ms clock when queued */
   unsigned sparse_head, sparse_n;
+  unsigned rb_draining;                 /* in _st_remote_drain: see _st_page_low_water */
   /* remote-free batches (remote.c): out and spares owner only; the inbox on
    * a line of its own, pushed by any thread with CAS, taken by the owner */
   rb_out_t rb_out[RB_SLOTS];

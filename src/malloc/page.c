@@ -273,7 +273,14 @@ void _st_page_low_water(page_t *page) {
   if (_st_option(OPT_PURGE_MS) < 0 || page->sparse_queued) return;
   heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
   if (h == NULL) return;                        /* abandoned: not ours to queue */
-  if (h->sparse_n == ST_SPARSE_Q) sparse_pop(h, 0);
+  if (h->sparse_n == ST_SPARSE_Q) {
+    /* A batch of remote frees (remote.c) can take many pages to their
+     * mark in one go, with no malloc in between to tell churn from
+     * release: then the page is not queued rather than the ring's oldest
+     * purged on the spot.  It is armed again when it next runs dry. */
+    if (h->rb_draining) return;
+    sparse_pop(h, 0);
+  }
   unsigned i = (h->sparse_head + h->sparse_n) % ST_SPARSE_Q;
   h->sparse_q[i] = page;
   h->sparse_seen[i] = h->req_count[page->cls];

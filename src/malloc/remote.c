@@ -53,13 +53,13 @@
  *
  * Batches come from a pool of 64 KiB chunks mapped from the OS, never
  * returned (the number in flight is bounded by the heaps' slots and
- * spares); each heap keeps up to RB_SPARE_MAX empty ones, the rest go to
- * the global pool (pool_lock, a leaf lock).
+ * spares); each heap keeps up to RB_SPARE_MAX empty ones and moves half of
+ * them at a time to or from the global pool (pool_lock, a leaf lock).
  */
 #include <string.h>
 #include "malloc/internal.h"
 
-#define RB_SPARE_MAX 16
+#define RB_SPARE_MAX 32
 #define RB_CHUNK     ((size_t)64 << 10)
 #define RB_AHEAD     16
 
@@ -99,14 +99,20 @@ static rbatch_t *rb_get(heap_t *h) {
   return b;
 }
 
+/* An emptied batch back to h's spares; when they overflow, the newest
+ * half goes to the pool in one locked splice.  h NULL: to the pool. */
 static void rb_put(heap_t *h, rbatch_t *b) {
   b->n = 0;
-  if (h != NULL && h->rb_spare_n < RB_SPARE_MAX) {
-    b->next = h->rb_spare; h->rb_spare = b; h->rb_spare_n++;
-    return;
+  rbatch_t *last = b;                       /* b .. last go to the pool */
+  if (h != NULL) {
+    b->next = h->rb_spare; h->rb_spare = b;
+    if (++h->rb_spare_n <= RB_SPARE_MAX) return;
+    for (unsigned i = 1; i < RB_SPARE_MAX / 2; i++) last = last->next;
+    h->rb_spare = last->next;
+    h->rb_spare_n -= RB_SPARE_MAX / 2;
   }
   pthread_mutex_lock(&pool_lock);
-  b->next = pool; pool = b;
+  last->next = pool; pool = b;
   pthread_mutex_unlock(&pool_lock);
 }
 
@@ -200,7 +206,9 @@ void _st_remote_drain(heap_t *h) {
   /* only the owner closes the inbox, so one that is open stays open here */
   rbatch_t *x = atomic_load_explicit(&h->rb_inbox, memory_order_relaxed);
   if (x == NULL || x == RB_CLOSED) return;
+  h->rb_draining = 1;
   rb_deliver_all(h, atomic_exchange_explicit(&h->rb_inbox, NULL, memory_order_acquire));
+  h->rb_draining = 0;
 }
 
 void _st_remote_close(heap_t *h) {
