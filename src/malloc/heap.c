@@ -52,6 +52,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include "malloc/internal.h"
 
@@ -159,6 +160,7 @@ static void page_abandon(page_t *page) {
 static void heap_abandon_all(heap_t *h) {
   page_t *p, *next;
   _st_remote_close(h);        /* pending batches freed; later ones are delivered by their senders */
+  _st_heap_dead_flush(h);
   _st_sparse_drain(h, 2);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     for (p = h->queues[c].first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
@@ -263,6 +265,7 @@ static page_t *heap_fresh_page(heap_t *h, unsigned c) {
 #define FIND_CANDIDATES 8
 
 static page_t *heap_find_page(heap_t *h, unsigned c) {
+  _st_heap_dead_flush(h);
   _st_remote_drain(h);                          /* blocks other threads freed in batches */
   if ((h->slow_count & 63) == 0) _st_remote_flush(h);   /* and ours that wait too long */
   if (atomic_load_explicit(&h->full_dirty, memory_order_acquire) || ++h->slow_count >= h->rescue_at)
@@ -399,7 +402,34 @@ void _st_heap_retire(page_t *page) {
   queue_remove(q, page);
   heap_sync_direct(h, page->cls);
   _st_sparse_unqueue(h, page);
+  if (page->purged != 0) {
+    /* Its span goes back purged whole (segment.c), one system call each:
+     * in a burst of frees that empties many sparse spans, wait for a few
+     * and purge them in one call (one TLB flush). */
+    h->dead_q[h->dead_n++] = page;
+    if (h->dead_n == ST_DEAD_Q) _st_heap_dead_flush(h);
+    return;
+  }
   _st_span_free(page);
+  _st_purge_poll();
+}
+
+/* The spans in h->dead_q are empty, out of every queue and unreachable
+ * (no live block, so no free can name them): purge them whole in one call
+ * and give them back.  Flushed when full, and on the owner's next malloc
+ * slow path, trim, exit or abandon. */
+void _st_heap_dead_flush(heap_t *h) {
+  unsigned n = h->dead_n;
+  if (n == 0) return;
+  struct iovec iov[ST_DEAD_Q];
+  for (unsigned i = 0; i < n; i++) {
+    page_t *p = h->dead_q[i];
+    iov[i].iov_base = (uint8_t *)st_segment_of(p) + (size_t)(p - st_segment_of(p)->pages) * ST_SLICE_SIZE;
+    iov[i].iov_len = (size_t)p->slice_count * ST_SLICE_SIZE;
+  }
+  int ok = _st_os_reset_many(iov, n) == 0 ? 1 : -1;
+  h->dead_n = 0;
+  for (unsigned i = 0; i < n; i++) _st_span_free_reset(h->dead_q[i], ok);
   _st_purge_poll();
 }
 
@@ -437,6 +467,7 @@ size_t _st_heap_trim_self(void) {
   size_t freed = 0;
   _st_remote_flush(h);
   _st_remote_drain(h);
+  _st_heap_dead_flush(h);
   _st_sparse_drain(h, 1);
   heap_rescue(h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
@@ -564,6 +595,7 @@ void _st_heap_thread_done(void *arg) {
   if (h == NULL || h == &_st_heap_empty || h == &_st_heap_dead) return;
   _st_heap_tl = &_st_heap_dead;
   _st_remote_flush(h);        /* a retired heap has no sender of its own */
+  _st_heap_dead_flush(h);
   bool retire = _st_option(OPT_PURGE_MS) != 0 && !_st_over_soft();
   if (!retire) heap_abandon_all(h);
   heap_t *victim = NULL;

@@ -277,6 +277,7 @@ ST_INTERNAL void _st_segmap_clear(const void *p, size_t slots);
 /* ---- page heap: spans from segments (segment.c) ------------------------ */
 ST_INTERNAL page_t *_st_span_alloc(unsigned slices);     /* NULL + ENOMEM */
 ST_INTERNAL void    _st_span_free(page_t *page);
+ST_INTERNAL void    _st_span_free_reset(page_t *page, int reset);   /* see segment.c */
 ST_INTERNAL bool    _st_span_grow(page_t *page, unsigned slices);  /* in place, if free */
 ST_INTERNAL size_t  _st_segments_trim(void);             /* release cached segments */
 ST_INTERNAL void    _st_segments_stats(strata_stats_t *st);
@@ -309,6 +310,7 @@ static inline uint32_t st_page_used(const page_t *page) { return page->used + pa
 /* ---- heaps: per-thread caches (heap.c) --------------------------------- */
 typedef struct page_queue_s { page_t *first, *last; } page_queue_t;
 #define ST_SPARSE_Q 16
+#define ST_DEAD_Q   16
 
 /* Remote-free batches (remote.c): blocks of one other heap's pages that
  * this thread freed, sent to that heap's inbox in one CAS. */
@@ -362,6 +364,10 @@ typedef struct heap_s {
   uint32_t sparse_when[ST_SPARSE_Q];    /* ms clock when queued */
   unsigned sparse_head, sparse_n;
   unsigned rb_draining;                 /* in _st_remote_drain: see _st_page_low_water */
+  /* empty spans with purged units, waiting to be purged whole and freed
+   * together (heap.c, _st_heap_retire) */
+  struct page_s *dead_q[ST_DEAD_Q];
+  unsigned dead_n;
   /* remote-free batches (remote.c): out and spares owner only; the inbox on
    * a line of its own, pushed by any thread with CAS, taken by the owner */
   rb_out_t rb_out[RB_SLOTS];
@@ -382,7 +388,8 @@ ST_INTERNAL void *_st_heap_malloc_slow(size_t size);
 ST_INTERNAL void *_st_heap_malloc_class(heap_t *heap, size_t size);  /* size <= ST_MEDIUM_MAX */
 ST_INTERNAL void  _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner);
 ST_INTERNAL void  _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner);
-ST_INTERNAL void  _st_heaps_drain_retired(void);   /* retired heaps' inboxes (exit report) */
+ST_INTERNAL void  _st_heaps_drain_retired(void);
+ST_INTERNAL void  _st_heap_dead_flush(heap_t *h);    /* free the spans waiting in dead_q */   /* retired heaps' inboxes (exit report) */
 
 /* ---- remote-free batches (remote.c) -------------------------------------- */
 ST_INTERNAL void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner);

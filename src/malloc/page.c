@@ -50,8 +50,31 @@
  * double free (a remote double free of one is not caught).
  */
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include "malloc/internal.h"
+
+/* Ranges to purge, gathered from one or more pages and given to the OS in
+ * one call (_st_os_reset_many: one TLB flush for all of them).  Nothing may
+ * reuse a gathered page between the gathering and the flush: both happen in
+ * one call of the owner. */
+#define PB_IOV 64
+typedef struct {
+  struct iovec iov[PB_IOV];
+  unsigned n;
+  size_t bytes;
+} purge_batch_t;
+
+static void purge_flush(purge_batch_t *pb) {
+  /* A run whose madvise fails stays resident but counts as purged: its
+   * blocks are held either way, and unpurge charges it back. */
+  _st_os_reset_many(pb->iov, pb->n);
+  _st_uncharge(pb->bytes);
+  pb->n = 0;
+  pb->bytes = 0;
+}
+
+static size_t page_purge_gather(page_t *page, purge_batch_t *pb);
 
 _Static_assert(sizeof(segment_t) <= ST_SLICE_SIZE, "segment header fits in slice 0");
 
@@ -220,8 +243,9 @@ static bool sparse_worth(heap_t *h, page_t *page, size_t seen, int force) {
   return page->purge_stamp == 0 || st_now_ms() - page->purge_stamp >= (uint32_t)ms;
 }
 
-/* Take the oldest queued page out of h's ring and purge it if worth it. */
-static void sparse_pop(heap_t *h, int force) {
+/* Take the oldest queued page out of h's ring and, if worth it, add its
+ * free units to pb. */
+static void sparse_pop(heap_t *h, int force, purge_batch_t *pb) {
   unsigned i = h->sparse_head;
   page_t *page = h->sparse_q[i];
   size_t seen = h->sparse_seen[i];
@@ -229,7 +253,7 @@ static void sparse_pop(heap_t *h, int force) {
   h->sparse_n--;
   page->sparse_queued = 0;
   if (!sparse_worth(h, page, seen, force)) return;
-  _st_page_purge(page);
+  page_purge_gather(page, pb);
   /* Cascade: arm again a little lower, as more of the span empties. */
   uint32_t used = st_page_used(page), next = used - used / 4 - 1;
   if (page->purge_low == 0 && next > 0) { page->purge_low = next; page->used = used - next; }
@@ -242,8 +266,10 @@ void _st_sparse_drain(heap_t *h, int mode) {
   }
   long ms = _st_option(OPT_PURGE_MS);
   uint32_t now = h->sparse_n ? st_now_ms() : 0;
+  purge_batch_t pb = {.n = 0, .bytes = 0};
   while (h->sparse_n && (mode == 1 || now - h->sparse_when[h->sparse_head] >= (uint32_t)ms))
-    sparse_pop(h, mode == 1);
+    sparse_pop(h, mode == 1, &pb);
+  purge_flush(&pb);
 }
 
 void _st_sparse_unqueue(heap_t *h, page_t *page) {
@@ -279,7 +305,10 @@ void _st_page_low_water(page_t *page) {
      * release: then the page is not queued rather than the ring's oldest
      * purged on the spot.  It is armed again when it next runs dry. */
     if (h->rb_draining) return;
-    sparse_pop(h, 0);
+    /* the oldest quarter at once: one system call for all their units */
+    purge_batch_t pb = {.n = 0, .bytes = 0};
+    for (unsigned k = 0; k < ST_SPARSE_Q / 4; k++) sparse_pop(h, 0, &pb);
+    purge_flush(&pb);
   }
   unsigned i = (h->sparse_head + h->sparse_n) % ST_SPARSE_Q;
   h->sparse_q[i] = page;
@@ -292,7 +321,10 @@ void _st_page_low_water(page_t *page) {
 #define PURGE_MIN_UNITS 1     /* fewer free units are not worth a syscall */
 
 /* Purge every carved unit that holds only free blocks (owner only). */
-size_t _st_page_purge(page_t *page) {
+/* Mark the free units of page purged, unlist their blocks and add their
+ * runs to pb (flushing it first if a page's worth of runs might not fit);
+ * returns the bytes. */
+static size_t page_purge_gather(page_t *page, purge_batch_t *pb) {
   size_t cap = page->capacity, bs = page->block_size;
   if (cap == 0 || page->free == NULL) return 0;
   uint64_t freebits[4096 / 64];
@@ -332,17 +364,25 @@ size_t _st_page_purge(page_t *page) {
   if (last) st_set_next(page, last, NULL);
   page->free = keep;
   page->held += removed;
-  /* A run whose madvise fails stays resident but counts as purged: its
-   * blocks are held either way, and unpurge charges it back. */
+  if (pb->n > PB_IOV - 32) purge_flush(pb);     /* 64 units make at most 32 runs */
   for (uint64_t c = cand; c;) {
     unsigned i = (unsigned)__builtin_ctzll(c), j = i;
     while (j < 64 && ((c >> j) & 1)) j++;
     uint64_t run = (j == 64 ? ~(uint64_t)0 : (((uint64_t)1 << j) - 1)) & ~(((uint64_t)1 << i) - 1);
-    _st_os_reset(page->start + ((size_t)i << sh), (size_t)(j - i) << sh);
+    pb->iov[pb->n].iov_base = page->start + ((size_t)i << sh);
+    pb->iov[pb->n].iov_len = (size_t)(j - i) << sh;
+    pb->n++;
     c &= ~run;
   }
   size_t bytes = (size_t)__builtin_popcountll(cand) << sh;
-  _st_uncharge(bytes);
+  pb->bytes += bytes;
+  return bytes;
+}
+
+size_t _st_page_purge(page_t *page) {
+  purge_batch_t pb = {.n = 0, .bytes = 0};
+  size_t bytes = page_purge_gather(page, &pb);
+  purge_flush(&pb);
   return bytes;
 }
 

@@ -485,7 +485,11 @@ static page_t *span_alloc(unsigned n) {
   return page;
 }
 
-void _st_span_free(page_t *page) {
+void _st_span_free(page_t *page) { _st_span_free_reset(page, 0); }
+
+/* reset: the caller purged the whole span already (1), or that failed (-1),
+ * or nothing was done (0) */
+void _st_span_free_reset(page_t *page, int reset) {
   segment_t *s = st_segment_of(page);
   unsigned start = (unsigned)(page - s->pages), n = page->slice_count;
   if (STRATA_DEBUG && (!page->in_use || start == 0 || start + n > ST_SLICES))
@@ -496,7 +500,8 @@ void _st_span_free(page_t *page) {
    * its slices need no charge until a span takes them again (charging the
    * purged units back here could cross the hard limit). */
   size_t purged = _st_page_purged_bytes(page), span_bytes = (size_t)n * ST_SLICE_SIZE;
-  bool clean = purged != 0 && _st_os_reset((uint8_t *)s + (size_t)start * ST_SLICE_SIZE, span_bytes) == 0;
+  bool clean = purged != 0 &&
+               (reset == 0 ? _st_os_reset((uint8_t *)s + (size_t)start * ST_SLICE_SIZE, span_bytes) == 0 : reset > 0);
   if (clean) _st_uncharge(span_bytes - purged);
   else if (purged) _st_charge_force(purged);      /* madvise failed: it is resident again */
   page->purged = 0;

@@ -35,6 +35,11 @@ ST_INTERNAL int    _st_os_commit(void *p, size_t size);
 ST_INTERNAL int    _st_os_commit_fresh(void *p, size_t size);
 ST_INTERNAL int    _st_os_decommit(void *p, size_t size);
 ST_INTERNAL int    _st_os_reset(void *p, size_t size);
+/* The same for n ranges, with as few system calls (and TLB flushes) as the
+ * kernel allows; 0 when all were purged. */
+struct iovec;
+#define OS_IOV_MAX 512
+ST_INTERNAL int    _st_os_reset_many(const struct iovec *iov, size_t n);
 ST_INTERNAL void   _st_os_release(void *p, size_t size);
 /* Resize a read/write mapping.  With dst NULL only in place (shrinking always
  * succeeds); otherwise move the pages, without copying, onto the reserved

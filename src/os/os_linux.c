@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "os/os.h"
 
@@ -158,6 +160,68 @@ int _st_os_reset(void *p, size_t size) {
     atomic_fetch_add_explicit(&os_purge_bytes, size, memory_order_relaxed);
   }
   return r == 0 ? 0 : -1;
+}
+
+/* Several ranges at once.  Each madvise(MADV_DONTNEED) ends in a TLB
+ * flush, which under a hypervisor costs ~18 us a call, far more than
+ * freeing the pages: purging 8192 scattered 16 KiB ranges took 0.15 s one
+ * call each and 0.021 s as 16 process_madvise calls of 512 (this machine,
+ * 2026-11-27).  process_madvise on the calling process (PIDFD_SELF, Linux
+ * 6.14; any advice for oneself since 6.13) takes them all in one call and
+ * flushes once (6.16).  Where it is refused (older kernels, seccomp
+ * filters, valgrind) the first failure switches to one madvise per range
+ * for good.  Returns 0 when every range was purged. */
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#define OS_PIDFD_SELF_GROUP (-10001)      /* PIDFD_SELF_THREAD_GROUP */
+static _Atomic int os_pm_state;           /* 0 untried, 1 works, -1 refused */
+
+int _st_os_reset_many(const struct iovec *iov, size_t n) {
+  if (n == 0) return 0;
+  if (n == 1) return _st_os_reset(iov[0].iov_base, iov[0].iov_len);
+  if (os_should_fail()) return -1;
+  int saved = errno, bad = 0;
+  size_t done = 0, total = 0;
+  for (size_t i = 0; i < n; i++) total += iov[i].iov_len;
+  if (atomic_load_explicit(&os_pm_state, memory_order_relaxed) >= 0) {
+    for (size_t i = 0; i < n;) {
+      size_t k = n - i < OS_IOV_MAX ? n - i : OS_IOV_MAX, want = 0;
+      for (size_t j = 0; j < k; j++) want += iov[i + j].iov_len;
+      long r = syscall(SYS_process_madvise, OS_PIDFD_SELF_GROUP, iov + i, k, MADV_DONTNEED, 0);
+      atomic_fetch_add_explicit(&os_other_count, 1, memory_order_relaxed);
+      if (r < 0) { if (done == 0) atomic_store_explicit(&os_pm_state, -1, memory_order_relaxed); break; }
+      atomic_store_explicit(&os_pm_state, 1, memory_order_relaxed);
+      if ((size_t)r != want) {                 /* stopped part-way: finish one by one */
+        size_t left = (size_t)r;
+        while (left >= iov[i].iov_len) left -= iov[i++].iov_len;
+        done += (size_t)r;
+        if (left != 0) {
+          if (madvise((uint8_t *)iov[i].iov_base + left, iov[i].iov_len - left, MADV_DONTNEED) != 0) bad = 1;
+          done += iov[i].iov_len - left;
+          i++;
+        }
+        continue;
+      }
+      done += want;
+      i += k;
+    }
+  }
+  if (done < total) {                          /* refused, or cut short */
+    size_t skip = done;
+    for (size_t i = 0; i < n; i++) {
+      if (skip >= iov[i].iov_len) { skip -= iov[i].iov_len; continue; }
+      skip = 0;
+      atomic_fetch_add_explicit(&os_other_count, 1, memory_order_relaxed);
+      if (madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED) != 0) bad = 1;
+    }
+  }
+  errno = saved;
+  if (!bad) {
+    atomic_fetch_add_explicit(&os_purge_count, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&os_purge_bytes, total, memory_order_relaxed);
+  }
+  return bad ? -1 : 0;
 }
 
 void _st_os_release(void *p, size_t size) { os_munmap(p, size); }
