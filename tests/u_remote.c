@@ -6,8 +6,10 @@
  *     after main's strata_stats_get (which drains main's inbox) the class
  *     has no live block more than before.
  *  2. A partial batch waits in its sender until something flushes it:
- *     10 frees leave 10 blocks counted live; the sender's malloc_trim sends
- *     them, and main's next stats call frees them.
+ *     after 10 frees main's inbox is still empty, but the statistics count
+ *     the 10 as freed already (_st_remote_pending); the sender's
+ *     malloc_trim sends them (main's inbox is no longer empty), and main's
+ *     next stats call frees them.
  *  3. Closed inbox: with purge_ms=0 a thread that exits abandons its heap
  *     and closes its inbox.  A frees half of a block set in batches to A,
  *     A exits, then B frees the rest: B must deliver those itself, into
@@ -20,8 +22,16 @@
  *     of RB_BLOCK_MAX) through a shared array and free what they displace,
  *     checking every byte first; at the end everything is freed, nothing
  *     live, strata_heap_check clean.
+ *  6. Orphan heap (from the review of 2026-11-27): blocks malloc'ed in a TLS
+ *     destructor after strata's own (the shared orphan heap) and freed by
+ *     main must not be delivered under the orphan lock: a delivery that
+ *     frees spans may start the purge thread, whose creation mallocs from
+ *     the orphan heap again (a self-deadlock; the alarm turns it into a
+ *     failure).  20 MB of them, then more mallocs from a destructor.
  * A remote double free caught at delivery is in t_misuse.
  */
+#include <signal.h>
+#include <unistd.h>
 #define _GNU_SOURCE
 #include <malloc.h>
 #include <pthread.h>
@@ -84,11 +94,18 @@ static void case_partial(void) {
   for (int i = 0; i < 10; i++) set2[i] = blk_new(200, 2, "case 2");
   pthread_barrier_init(&bar2, NULL, 2);
   pthread_t t = test_spawn(free_ten, NULL);
+  heap_t *me = _st_heap_tl;
   pthread_barrier_wait(&bar2);
-  CHECK(live_in_class(208) == base + 10, "case 2: %zu live, want the 10 waiting in the batch", live_in_class(208) - base);
+  CHECK(atomic_load(&me->rb_inbox) == NULL, "case 2: the 10 frees were sent before a flush");
+  size_t pend[ST_NCLASSES] = {0};
+  _st_remote_pending(pend);
+  CHECK(pend[_st_class_small[200]] == 10, "case 2: %zu blocks pending in class 208, want 10", pend[_st_class_small[200]]);
+  CHECK(live_in_class(208) == base, "case 2: %zu live, want the 10 waiting counted as freed", live_in_class(208) - base);
   pthread_barrier_wait(&bar2);
   pthread_barrier_wait(&bar2);
+  CHECK(atomic_load(&me->rb_inbox) != NULL, "case 2: the sender's malloc_trim sent nothing");
   CHECK(live_in_class(208) == base, "case 2: %zu live after the sender's malloc_trim", live_in_class(208) - base);
+  CHECK(atomic_load(&me->rb_inbox) == NULL, "case 2: strata_stats_get did not drain the caller's inbox");
   pthread_barrier_wait(&bar2);
   test_join(t);
   pthread_barrier_destroy(&bar2);
@@ -213,6 +230,44 @@ static void case_stress(void) {
   printf("ok: 5 four threads swapped %d patterned blocks each, every byte checked, none left live\n", OPS5);
 }
 
+/* ---- 6 */
+#define N6 20000
+static void *set6[N6];
+static pthread_key_t key6;
+static int phase6;
+static void dtor6(void *v) {
+  (void)v;
+  if (_st_heap_tl != &_st_heap_dead) { pthread_setspecific(key6, (void *)1); return; }  /* after strata's */
+  if (phase6 == 0) for (int i = 0; i < N6; i++) CHECK((set6[i] = malloc(1000)) != NULL, "case 6: malloc");
+  else for (int i = 0; i < 2000; i++) { void *volatile p = malloc(1000); CHECK(p != NULL, "case 6: malloc"); }
+}
+static void *thread6(void *arg) {
+  void *volatile q = malloc(16);               /* a heap, so strata's destructor runs */
+  free(q);
+  pthread_setspecific(key6, (void *)1);
+  return arg;
+}
+static void on_alarm(int sig) {
+  (void)sig;
+  static const char m[] = "u_remote: case 6 timed out: deadlock on the orphan heap\n";
+  (void)!write(2, m, sizeof m - 1);
+  _exit(1);
+}
+static void case_orphan(void) {
+  CHECK(strata_option_set("purge_ms", 250) == 0, "purge_ms");
+  signal(SIGALRM, on_alarm);
+  alarm(30);
+  CHECK(pthread_key_create(&key6, dtor6) == 0, "key");
+  test_join(test_spawn(thread6, NULL));
+  for (int i = 0; i < N6; i++) free(set6[i]);  /* main's frees into orphan pages */
+  phase6 = 1;
+  test_join(test_spawn(thread6, NULL));
+  alarm(0);
+  CHECK(strata_heap_check() == 0, "case 6: heap check");
+  CHECK(strata_option_set("purge_ms", -1) == 0, "purge_ms");
+  printf("ok: 6 the orphan heap's pages freed by another thread, then more orphan mallocs: no deadlock\n");
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   CHECK(strata_option_set("purge_ms", -1) == 0 && strata_option_set("guard_sample", 0) == 0, "options");
@@ -221,6 +276,7 @@ int main(void) {
   case_closed(0);
   case_closed(1);
   case_stress();
+  case_orphan();
   printf("u_remote: all passed\n");
   return 0;
 }

@@ -75,7 +75,10 @@ static heap_t *heaps_retired;
 static _Atomic size_t heaps_retired_n;
 
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
-static heap_t orphan_heap = { .direct = EMPTY_DIRECT };
+/* Its inbox is closed for good: a batch for it is delivered by its sender
+ * (per-page remote frees), since delivering under orphan_lock could free a
+ * span and start the purge thread, whose creation mallocs from this heap. */
+static heap_t orphan_heap = { .direct = EMPTY_DIRECT, .rb_inbox = RB_CLOSED };
 
 static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
 static page_queue_t abandoned[ST_NCLASSES];
@@ -657,6 +660,15 @@ void _st_heaps_fork_child(void) {
   pthread_mutex_init(&abandoned_lock, NULL);
   _st_pageheap_reinit();
   _st_remote_fork_child();
+}
+
+/* fn(h, arg) for every live and retired heap, under the heaps lock (fn
+ * must not lock anything; it may only read other heaps racily). */
+void _st_heaps_each(void (*fn)(heap_t *h, void *arg), void *arg) {
+  pthread_mutex_lock(&heaps_lock);
+  for (heap_t *h = heaps_all; h; h = h->next_all) fn(h, arg);
+  for (heap_t *h = heaps_retired; h; h = h->next_free) fn(h, arg);
+  pthread_mutex_unlock(&heaps_lock);
 }
 
 /* Free what the retired heaps' inboxes hold, so that the exit report does

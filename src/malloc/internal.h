@@ -314,15 +314,17 @@ typedef struct page_queue_s { page_t *first, *last; } page_queue_t;
 
 /* Remote-free batches (remote.c): blocks of one other heap's pages that
  * this thread freed, sent to that heap's inbox in one CAS. */
-#define RB_CAP        62                 /* blocks per batch: 512 bytes in all */
+#define RB_CAP        55                 /* blocks per batch: 512 bytes in all */
 #define RB_SLOTS      8                  /* batches a heap fills at once */
 #define RB_BLOCK_MAX  1024               /* bigger blocks go straight to their page */
 #define RB_CLOSED     ((struct rbatch_s *)1)   /* inbox of a heap being abandoned */
 typedef struct rbatch_s {
   struct rbatch_s *next;                 /* in an inbox, a heap's spares or the pool */
-  uint32_t n, pad;
+  uint32_t n, pad;                       /* n: relaxed atomic (_st_remote_pending) */
   block_t *blocks[RB_CAP];
+  uint8_t cls[RB_CAP];                   /* each block's size class, for the counts */
 } rbatch_t;
+_Static_assert(sizeof(rbatch_t) <= 512, "a batch is 512 bytes");
 typedef struct { struct heap_s *to; rbatch_t *b; } rb_out_t;
 
 /* Invariants:
@@ -397,6 +399,8 @@ ST_INTERNAL void _st_remote_flush(heap_t *me);    /* send every partial batch */
 ST_INTERNAL void _st_remote_drain(heap_t *h);     /* owner: free what the inbox holds */
 ST_INTERNAL void _st_remote_close(heap_t *h);     /* flush, drain and close: h goes away */
 ST_INTERNAL void _st_remote_quiesce(void);        /* the caller's flush and drain */
+ST_INTERNAL void _st_remote_pending(size_t counts[ST_NCLASSES]);   /* blocks waiting, per class */
+ST_INTERNAL void _st_heaps_each(void (*fn)(heap_t *h, void *arg), void *arg);
 ST_INTERNAL void _st_remote_fork_prepare(void), _st_remote_fork_parent(void),
                  _st_remote_fork_child(void);
 ST_INTERNAL void  _st_heap_retire(page_t *page);

@@ -38,10 +38,13 @@
  *  - A block in a batch is still counted in its page's `used`, like one
  *    pending in xthread_free, so its page cannot be freed under it.
  *  - Only blocks up to RB_BLOCK_MAX bytes are batched: a thread holds at
- *    most RB_SLOTS * RB_CAP * RB_BLOCK_MAX (496 KiB) of others' memory.
+ *    most RB_SLOTS * RB_CAP * RB_BLOCK_MAX (440 KiB) of others' memory.
  *    Partial batches go out when the slot is needed for another heap, on
  *    every 64th malloc slow path of the sender, at its exit, malloc_trim,
- *    strata_stats_get and the exit report.
+ *    strata_stats_get and the exit report.  Each entry's size class is
+ *    kept beside it, so statistics can count waiting blocks as freed
+ *    (_st_remote_pending) without touching them.
+ *  - The orphan heap's inbox is closed for good (heap.c says why).
  *
  * Delivery (rb_deliver): the page's owner is read again when the block is
  * delivered, since it may have changed while the block waited (the owner
@@ -78,7 +81,7 @@ static rbatch_t *rb_get(heap_t *h) {
   pthread_mutex_lock(&pool_lock);
   for (unsigned i = 0; i < RB_SPARE_MAX / 2 && pool != NULL; i++) {   /* take a few */
     b = pool; pool = b->next;
-    b->next = h->rb_spare; h->rb_spare = b; h->rb_spare_n++;
+    __atomic_store_n(&b->next, h->rb_spare, __ATOMIC_RELAXED); h->rb_spare = b; h->rb_spare_n++;
   }
   pthread_mutex_unlock(&pool_lock);
   if (h->rb_spare == NULL) {
@@ -102,17 +105,17 @@ static rbatch_t *rb_get(heap_t *h) {
 /* An emptied batch back to h's spares; when they overflow, the newest
  * half goes to the pool in one locked splice.  h NULL: to the pool. */
 static void rb_put(heap_t *h, rbatch_t *b) {
-  b->n = 0;
+  __atomic_store_n(&b->n, 0, __ATOMIC_RELAXED);
   rbatch_t *last = b;                       /* b .. last go to the pool */
   if (h != NULL) {
-    b->next = h->rb_spare; h->rb_spare = b;
+    __atomic_store_n(&b->next, h->rb_spare, __ATOMIC_RELAXED); h->rb_spare = b;
     if (++h->rb_spare_n <= RB_SPARE_MAX) return;
     for (unsigned i = 1; i < RB_SPARE_MAX / 2; i++) last = last->next;
     h->rb_spare = last->next;
     h->rb_spare_n -= RB_SPARE_MAX / 2;
   }
   pthread_mutex_lock(&pool_lock);
-  last->next = pool; pool = b;
+  __atomic_store_n(&last->next, pool, __ATOMIC_RELAXED); pool = b;
   pthread_mutex_unlock(&pool_lock);
 }
 
@@ -164,8 +167,8 @@ static void rb_deliver_all(heap_t *self, rbatch_t *list) {
 static void rb_send(heap_t *from, heap_t *to, rbatch_t *b) {
   rbatch_t *old = atomic_load_explicit(&to->rb_inbox, memory_order_relaxed);
   do {
-    if (old == RB_CLOSED) { b->next = NULL; rb_deliver_all(from, b); return; }
-    b->next = old;
+    if (old == RB_CLOSED) { __atomic_store_n(&b->next, NULL, __ATOMIC_RELAXED); rb_deliver_all(from, b); return; }
+    __atomic_store_n(&b->next, old, __ATOMIC_RELAXED);   /* relaxed: racy readers count */
   } while (!atomic_compare_exchange_weak_explicit(&to->rb_inbox, &old, b,
                                                   memory_order_release, memory_order_relaxed));
 }
@@ -173,10 +176,15 @@ static void rb_send(heap_t *from, heap_t *to, rbatch_t *b) {
 /* The slot for `to` holds no batch for it: send what it holds and start
  * an empty one.  NULL when no batch can be had. */
 ST_NOINLINE static rbatch_t *rb_slot_take(heap_t *me, rb_out_t *o, heap_t *to) {
-  if (o->b != NULL && o->b->n != 0 && o->to != to) { rb_send(me, o->to, o->b); o->b = NULL; }
+  rbatch_t *b = o->b;
+  if (b != NULL && b->n != 0 && o->to != to) {
+    __atomic_store_n(&o->b, NULL, __ATOMIC_RELAXED);   /* before the send, which may deliver */
+    rb_send(me, o->to, b);
+    b = NULL;
+  }
   o->to = to;
-  if (o->b == NULL) o->b = rb_get(me);
-  return o->b;
+  if (b == NULL) __atomic_store_n(&o->b, b = rb_get(me), __ATOMIC_RELAXED);
+  return b;
 }
 
 void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
@@ -187,18 +195,23 @@ void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
     _st_page_remote_free(page, b);
     return;
   }
-  bt->blocks[bt->n++] = b;
-  if (bt->n == RB_CAP) { o->b = NULL; rb_send(me, to, bt); }
+  uint32_t n = bt->n;
+  bt->blocks[n] = b;
+  __atomic_store_n(&bt->cls[n], (uint8_t)page->cls, __ATOMIC_RELAXED);
+  __atomic_store_n(&bt->n, n + 1, __ATOMIC_RELAXED);    /* read by _st_remote_pending */
+  if (n + 1 == RB_CAP) { __atomic_store_n(&o->b, NULL, __ATOMIC_RELAXED); rb_send(me, to, bt); }
 }
 
 void _st_remote_flush(heap_t *me) {
   for (unsigned s = 0; s < RB_SLOTS; s++) {
     rb_out_t *o = &me->rb_out[s];
-    if (o->b == NULL) continue;
-    if (o->b->n != 0) rb_send(me, o->to, o->b);
-    else rb_put(me, o->b);
-    o->b = NULL;
+    rbatch_t *b = o->b;
+    heap_t *to = o->to;
+    if (b == NULL) continue;
+    __atomic_store_n(&o->b, NULL, __ATOMIC_RELAXED);   /* before the send, which may deliver */
     o->to = NULL;
+    if (b->n != 0) rb_send(me, to, b);
+    else rb_put(me, b);
   }
 }
 
@@ -228,6 +241,40 @@ void _st_remote_quiesce(void) {
   if (h == &_st_heap_empty || h == &_st_heap_dead) return;
   _st_remote_flush(h);
   _st_remote_drain(h);
+}
+
+/* Count the blocks waiting in h's batches (its slots and its inbox) per
+ * class.  Another thread's batches are read racily, with relaxed atomic
+ * loads of the counts and classes only (never the blocks), and batches are
+ * never unmapped: the worst a race gives is a count a little off, exact
+ * when the process is quiet.  An inbox walk stops after 256 batches. */
+static void rb_count(heap_t *h, void *arg) {
+  size_t *counts = arg;
+  for (unsigned s = 0; s < RB_SLOTS; s++) {
+    rbatch_t *b = __atomic_load_n(&h->rb_out[s].b, __ATOMIC_RELAXED);
+    if (b == NULL) continue;
+    uint32_t n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < n && i < RB_CAP; i++) {
+      uint8_t c = __atomic_load_n(&b->cls[i], __ATOMIC_RELAXED);
+      if (c < ST_NCLASSES) counts[c]++;
+    }
+  }
+  rbatch_t *b = atomic_load_explicit(&h->rb_inbox, memory_order_acquire);
+  for (unsigned k = 0; b != NULL && b != RB_CLOSED && k < 256; k++) {
+    uint32_t n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < n && i < RB_CAP; i++) {
+      uint8_t c = __atomic_load_n(&b->cls[i], __ATOMIC_RELAXED);
+      if (c < ST_NCLASSES) counts[c]++;
+    }
+    b = __atomic_load_n(&b->next, __ATOMIC_RELAXED);
+  }
+}
+
+/* Blocks freed but still waiting in some batch, per class: statistics and
+ * the exit report count them as freed (a pending per-page remote free is
+ * subtracted the same way, through the xthread_free count). */
+void _st_remote_pending(size_t counts[ST_NCLASSES]) {
+  _st_heaps_each(rb_count, counts);
 }
 
 void _st_remote_fork_prepare(void) { pthread_mutex_lock(&pool_lock); }

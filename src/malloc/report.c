@@ -46,7 +46,9 @@
  *
  * "Live" = allocated and not yet freed: for a class span, st_page_used()
  * (the `used` field plus an armed low-water mark, page.c) minus the remote
- * frees still pending in xthread_free (its count bits); a large block whose
+ * frees still pending in xthread_free (its count bits); the leak lines
+ * also leave out the blocks waiting in remote-free batches (remote.c,
+ * counted per class); a large block whose
  * header still has the live magic (a mapping parked in the large cache, or
  * a freed region block, does not).  Read without
  * stopping other threads, so exact only when the process is quiet -- which
@@ -258,12 +260,14 @@ typedef struct { size_t size, count; } group_t;
 
 static void emit_leaks(out_t *o, const rec_t *recs, size_t nrec, const large_rec_t *lg, size_t nlg,
                        group_t *groups) {
-  size_t by_class[ST_NCLASSES] = {0};
+  size_t by_class[ST_NCLASSES] = {0}, pend[ST_NCLASSES] = {0};
   for (size_t i = 0; i < nrec; i++) {
     const rec_t *r = &recs[i];
     if (r->type != R_SPAN || r->live == 0) continue;
     if (r->cls < ST_NCLASSES) by_class[r->cls] += r->live;
   }
+  _st_remote_pending(pend);      /* freed, waiting in a live thread's batch */
+  for (unsigned c = 0; c < ST_NCLASSES; c++) by_class[c] -= pend[c] < by_class[c] ? pend[c] : by_class[c];
   for (unsigned c = 0; c < ST_NCLASSES; c++)
     if (by_class[c]) {
       size_t bs = _st_class_size(c);

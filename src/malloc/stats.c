@@ -21,6 +21,14 @@ STRATA_API int strata_stats_get(strata_stats_t *st) {
   for (unsigned c = 0; c < ST_NCLASSES && c < STRATA_STATS_CLASSES; c++)
     st->classes[c].block_size = _st_class_size(c);
   _st_segments_stats(st);
+  size_t pend[ST_NCLASSES] = {0};
+  _st_remote_pending(pend);      /* freed, waiting in other threads' batches */
+  for (unsigned c = 0; c < ST_NCLASSES && c < STRATA_STATS_CLASSES; c++) {
+    size_t d = pend[c] < st->classes[c].blocks_in_use ? pend[c] : st->classes[c].blocks_in_use;
+    st->classes[c].blocks_in_use -= d;
+    st->small_in_use -= d * _st_class_size(c);
+    st->in_blocks -= d * _st_class_size(c);
+  }
   _st_large_stats(st);
   _st_heaps_stats(st);
   st->misuses = _st_misuse_count();
