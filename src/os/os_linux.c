@@ -169,8 +169,9 @@ int _st_os_reset(void *p, size_t size) {
  * 2026-11-27).  process_madvise on the calling process (PIDFD_SELF, Linux
  * 6.14; any advice for oneself since 6.13) takes them all in one call and
  * flushes once (6.16).  Where it is refused (older kernels, seccomp
- * filters, valgrind) the first failure switches to one madvise per range
- * for good.  Returns 0 when every range was purged. */
+ * filters, valgrind: ENOSYS, EINVAL, EBADF, EPERM, ESRCH) the first refusal
+ * switches to one madvise per range for good; any other failure falls back
+ * for this call only.  Returns 0 when every range was purged. */
 #ifndef SYS_process_madvise
 #define SYS_process_madvise 440
 #endif
@@ -190,7 +191,11 @@ int _st_os_reset_many(const struct iovec *iov, size_t n) {
       for (size_t j = 0; j < k; j++) want += iov[i + j].iov_len;
       long r = syscall(SYS_process_madvise, OS_PIDFD_SELF_GROUP, iov + i, k, MADV_DONTNEED, 0);
       atomic_fetch_add_explicit(&os_other_count, 1, memory_order_relaxed);
-      if (r < 0) { if (done == 0) atomic_store_explicit(&os_pm_state, -1, memory_order_relaxed); break; }
+      if (r < 0) {                             /* refused for good, or a passing failure */
+        if (errno == ENOSYS || errno == EINVAL || errno == EBADF || errno == EPERM || errno == ESRCH)
+          atomic_store_explicit(&os_pm_state, -1, memory_order_relaxed);
+        break;
+      }
       atomic_store_explicit(&os_pm_state, 1, memory_order_relaxed);
       if ((size_t)r != want) {                 /* stopped part-way: finish one by one */
         size_t left = (size_t)r;
