@@ -671,26 +671,6 @@ void _st_heaps_each(void (*fn)(heap_t *h, void *arg), void *arg) {
   pthread_mutex_unlock(&heaps_lock);
 }
 
-/* Free what the retired heaps' inboxes hold, so that the exit report does
- * not count it as live.  The list is unlinked while we stand in for the
- * heaps' owners (a free may retire a span, which may start the purge
- * thread: no lock may be held), then put back behind any heap retired
- * meanwhile; the count stays, so a thread starting in between merely
- * misses them. */
-void _st_heaps_drain_retired(void) {
-  pthread_mutex_lock(&heaps_lock);
-  heap_t *list = heaps_retired;
-  heaps_retired = NULL;
-  pthread_mutex_unlock(&heaps_lock);
-  if (list == NULL) return;
-  for (heap_t *h = list; h; h = h->next_free) _st_remote_drain(h);
-  pthread_mutex_lock(&heaps_lock);
-  heap_t **pp = &heaps_retired;
-  while (*pp) pp = &(*pp)->next_free;
-  *pp = list;
-  pthread_mutex_unlock(&heaps_lock);
-}
-
 /* ---- stats and checks ----------------------------------------------------- */
 
 /* Counts only: other heaps' page lists are never walked (their owners may be

@@ -390,7 +390,6 @@ ST_INTERNAL void *_st_heap_malloc_slow(size_t size);
 ST_INTERNAL void *_st_heap_malloc_class(heap_t *heap, size_t size);  /* size <= ST_MEDIUM_MAX */
 ST_INTERNAL void  _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner);
 ST_INTERNAL void  _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner);
-ST_INTERNAL void  _st_heaps_drain_retired(void);
 ST_INTERNAL void  _st_heap_dead_flush(heap_t *h);    /* free the spans waiting in dead_q */   /* retired heaps' inboxes (exit report) */
 
 /* ---- remote-free batches (remote.c) -------------------------------------- */

@@ -125,13 +125,7 @@ static void rb_deliver(heap_t *self, block_t *b) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-  if (owner == (uintptr_t)self && ((uintptr_t *)b)[1] != ST_FREE_KEY) {   /* the free fast path's case */
-    st_set_next(page, b, page->free);
-    page->free = b;
-    ((uintptr_t *)b)[1] = ST_FREE_KEY;
-    if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
-  }
-  else if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
+  if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
   else if (owner == 0) _st_abandoned_free(page, b);
   else _st_page_remote_free(page, b);
 }

@@ -305,8 +305,7 @@ void _st_report_at_exit(void) {
   const char *path = _st_option_report();
   if (path == NULL || *path == 0) return;
   int saved_errno = errno;
-  _st_remote_quiesce();        /* frees waiting in batches are frees */
-  _st_heaps_drain_retired();
+  _st_remote_quiesce();        /* the caller's batches: its spans exact too */
 
   /* 1. count, map the record buffers, fill them */
   walk_t w = {NULL, 0, 0, 0};
