@@ -64,10 +64,11 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
   }
   if ((owner & ~OWNER_FLAGS) != (uintptr_t)_st_heap_tl) {
     heap_t *me = _st_heap_tl;
-    if (me != &_st_heap_empty && me != &_st_heap_dead) me->remote_frees++;
+    bool cached = me != &_st_heap_empty && me != &_st_heap_dead;   /* the caller has a heap */
+    if (cached) me->remote_frees++;
     if (_st_secure) st_zero_block(b, page->block_size);   /* zero on free, secure mode */
     if (owner == 0) _st_abandoned_free(page, b);
-    else if (me != &_st_heap_empty && me != &_st_heap_dead && page->block_size <= RB_BLOCK_MAX)
+    else if (cached && page->block_size <= RB_BLOCK_MAX)
       _st_remote_free(me, page, b, owner);           /* batched: remote.c */
     else _st_page_remote_free(page, b);
   }

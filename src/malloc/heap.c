@@ -427,7 +427,7 @@ void _st_heap_dead_flush(heap_t *h) {
   struct iovec iov[ST_DEAD_Q];
   for (unsigned i = 0; i < n; i++) {
     page_t *p = h->dead_q[i];
-    iov[i].iov_base = (uint8_t *)st_segment_of(p) + (size_t)(p - st_segment_of(p)->pages) * ST_SLICE_SIZE;
+    iov[i].iov_base = st_span_addr(p);
     iov[i].iov_len = (size_t)p->slice_count * ST_SLICE_SIZE;
   }
   int ok = _st_os_reset_many(iov, n) == 0 ? 1 : -1;
@@ -468,8 +468,7 @@ size_t _st_heap_trim_self(void) {
   heap_t *h = _st_heap_tl;
   if (h == &_st_heap_empty || h == &_st_heap_dead) return 0;
   size_t freed = 0;
-  _st_remote_flush(h);
-  _st_remote_drain(h);
+  _st_remote_quiesce();
   _st_heap_dead_flush(h);
   _st_sparse_drain(h, 1);
   heap_rescue(h);

@@ -204,6 +204,11 @@ typedef struct large_s {
 static inline segment_t *st_segment_of(const void *p) {
   return (segment_t *)((uintptr_t)p & ~(uintptr_t)ST_SEGMENT_MASK);
 }
+/* The first byte of the span whose head descriptor is page. */
+static inline uint8_t *st_span_addr(const page_t *page) {
+  segment_t *seg = st_segment_of(page);
+  return (uint8_t *)seg + (size_t)(page - seg->pages) * ST_SLICE_SIZE;
+}
 static inline page_t *st_page_of(segment_t *seg, const void *p) {
   return seg->pages[((uintptr_t)p & ST_SEGMENT_MASK) >> ST_SLICE_SHIFT].span;
 }

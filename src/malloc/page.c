@@ -320,7 +320,6 @@ void _st_page_low_water(page_t *page) {
 
 #define PURGE_MIN_UNITS 1     /* fewer free units are not worth a syscall */
 
-/* Purge every carved unit that holds only free blocks (owner only). */
 /* Mark the free units of page purged, unlist their blocks and add their
  * runs to pb (flushing it first if a page's worth of runs might not fit);
  * returns the bytes. */
@@ -379,6 +378,7 @@ static size_t page_purge_gather(page_t *page, purge_batch_t *pb) {
   return bytes;
 }
 
+/* Purge every carved unit that holds only free blocks (owner only). */
 size_t _st_page_purge(page_t *page) {
   purge_batch_t pb = {.n = 0, .bytes = 0};
   size_t bytes = page_purge_gather(page, &pb);

@@ -501,7 +501,7 @@ void _st_span_free_reset(page_t *page, int reset) {
    * purged units back here could cross the hard limit). */
   size_t purged = _st_page_purged_bytes(page), span_bytes = (size_t)n * ST_SLICE_SIZE;
   bool clean = purged != 0 &&
-               (reset == 0 ? _st_os_reset((uint8_t *)s + (size_t)start * ST_SLICE_SIZE, span_bytes) == 0 : reset > 0);
+               (reset == 0 ? _st_os_reset(st_span_addr(page), span_bytes) == 0 : reset > 0);
   if (clean) _st_uncharge(span_bytes - purged);
   else if (purged) _st_charge_force(purged);      /* madvise failed: it is resident again */
   page->purged = 0;
