@@ -153,6 +153,69 @@ static void remote_double_free(void) {
   strata_stats_t st;
   strata_stats_get(&st);                   /* the owner frees what it was sent */
 }
+/* Stashed blocks (remote.c, "Reusing foreign blocks"): a thread with a
+ * heap of its own frees main's 512-byte block, which waits in its stash;
+ * the thread stays (stash_hold) while the block is misused. */
+static pthread_barrier_t stash_bar;
+static void *stash_hold(void *p) {
+  void *mine = malloc(16);
+  free(opaque(p));
+  pthread_barrier_wait(&stash_bar);        /* stashed */
+  pthread_barrier_wait(&stash_bar);        /* never reached when main aborts */
+  free(mine);
+  return NULL;
+}
+static char *stash_one(pthread_t *t) {
+  char *p = malloc(512);
+  CHECK(p != NULL, "malloc");
+  pthread_barrier_init(&stash_bar, NULL, 2);
+  *t = test_spawn(stash_hold, p);
+  pthread_barrier_wait(&stash_bar);
+  return p;
+}
+static void *dfree_twice_stashed(void *p) {
+  void *mine = malloc(16);
+  free(opaque(p));                         /* into the stash */
+  free(opaque(p));                         /* found there */
+  free(mine);
+  return NULL;
+}
+static void stash_double_free_self(void) {
+  char *p = malloc(512);
+  CHECK(p != NULL, "malloc");
+  test_join(test_spawn(dfree_twice_stashed, p));
+}
+static void stash_double_free_owner(void) {
+  pthread_t t;
+  char *p = stash_one(&t);
+  free(opaque(p));                         /* the owner's free finds the stash tag */
+}
+static void stash_double_free_third(void) {
+  pthread_t t;
+  char *p = stash_one(&t);
+  test_join(test_spawn(dfree_thread, p));  /* no heap: a per-page remote free, which finds the tag */
+}
+static void *free_with_heap(void *p) {
+  void *mine = malloc(16);
+  free(opaque(p));                         /* not in this thread's stash: a batch home */
+  free(mine);
+  return NULL;
+}
+static void stash_double_free_third_batched(void) {
+  pthread_t t;
+  char *p = stash_one(&t);
+  char *q = malloc(512);                   /* keeps the third thread's stash from taking p */
+  CHECK(q != NULL, "malloc");
+  test_join(test_spawn(free_with_heap, p));
+  strata_stats_t st;
+  strata_stats_get(&st);                   /* the owner's delivery finds the tag */
+}
+static void stash_realloc(void) {
+  pthread_t t;
+  char *p = stash_one(&t);
+  char *q = realloc(opaque(p), 2000);
+  (void)q;
+}
 static void stack_free(void) {
   char buf[64];
   free(opaque(buf));
@@ -278,6 +341,17 @@ int main(void) {
   expect_report("double free of a small block (size class in the report)", small_double_free, "double free", "size class 48 bytes");
   expect_report("double free of a small block by another thread (caught at delivery)", remote_double_free,
                 "double free", "size class 64 bytes");
+  if (strata_option_get("secure") == 0) {   /* secure mode does not stash */
+    expect_report("double free of a stashed block by the thread holding it", stash_double_free_self,
+                  "double free", "size class 512 bytes");
+    expect_report("double free by the owner of a block in another thread's stash", stash_double_free_owner,
+                  "double free", "size class 512 bytes");
+    expect_report("double free of a stashed block by a thread without a heap", stash_double_free_third,
+                  "double free", "size class 512 bytes");
+    expect_report("double free of a stashed block by a third thread (caught at delivery)",
+                  stash_double_free_third_batched, "double free", "size class 512 bytes");
+    expect_report("realloc of a stashed block", stash_realloc, "already freed", "size class 512 bytes");
+  } else printf("skip: stashed blocks (secure mode does not stash)\n");
   expect_clean("every kind with on_misuse=ignore: counted, heap sound", all_ignored);
   {
     char buf[4096];

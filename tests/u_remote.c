@@ -28,7 +28,17 @@
  *     frees spans may start the purge thread, whose creation mallocs from
  *     the orphan heap again (a self-deadlock; the alarm turns it into a
  *     failure).  20 MB of them, then more mallocs from a destructor.
- * A remote double free caught at delivery is in t_misuse.
+ *  7. Stash (remote.c, "Reusing foreign blocks"): a thread frees 40 of
+ *     main's 500-byte blocks; the first 32 wait in its stash, the other 8
+ *     in a batch, and the statistics count all 40 as freed.  Its next 32
+ *     mallocs of that size are the stashed blocks, newest first; the 33rd
+ *     is its own.  It fills and
+ *     frees them again (stashed again) and exits: the exit sends them home,
+ *     main's class has no live block more than before, and a 16-byte
+ *     block (below the stash's classes) is never stashed.
+ * Double frees of stashed blocks (by the stasher, the owner, a third
+ * thread) and a realloc of one are in t_misuse, as is a remote double free
+ * caught at delivery.
  */
 #include <signal.h>
 #include <unistd.h>
@@ -268,6 +278,44 @@ static void case_orphan(void) {
   printf("ok: 6 the orphan heap's pages freed by another thread, then more orphan mallocs: no deadlock\n");
 }
 
+/* ---- 7 */
+#define N7 40
+static blk_t set7[N7];
+static void *thread7(void *arg) {
+  (void)arg;
+  void *mine = malloc(16);                     /* a heap of its own */
+  unsigned c = _st_class_small[500];
+  CHECK(st_stash_of(_st_heap_tl, c) != NULL, "case 7: class %u has no stash", c);
+  for (int i = 0; i < N7; i++) { blk_vfy(&set7[i], "case 7"); free(set7[i].p); }
+  size_t pend[ST_NCLASSES] = {0};
+  _st_remote_pending(pend);
+  CHECK(pend[c] == N7, "case 7: %zu blocks of class %u waiting, want %d", pend[c], c, N7);
+  for (int j = 0; j < ST_STASH_MAX; j++) {   /* set7[31], [30], ... [0] */
+    blk_t *s = &set7[ST_STASH_MAX - 1 - j];
+    void *q = malloc(500);
+    CHECK(q == s->p, "case 7: malloc %d gave %p, want the stashed %p", j, q, s->p);
+    *s = (blk_t){ q, 500, 0 };
+    blk_fill(s, 77);
+  }
+  void *own = malloc(500);
+  for (int i = 0; i < N7; i++) CHECK(own != set7[i].p, "case 7: the 33rd malloc is a stashed block");
+  free(own);
+  for (int j = 0; j < ST_STASH_MAX; j++) { blk_vfy(&set7[j], "case 7 reused"); free(set7[j].p); }
+  CHECK(st_stash_of(_st_heap_tl, _st_class_small[16]) == NULL, "case 7: 16-byte blocks have a stash");
+  free(mine);
+  return NULL;
+}
+static void case_stash(void) {
+  if (_st_secure) { printf("skip: 7 (secure mode does not stash)\n"); return; }
+  size_t base = live_in_class(500);
+  for (int i = 0; i < N7; i++) set7[i] = blk_new(500, 7, "case 7");
+  CHECK(live_in_class(500) == base + N7, "case 7: %zu live", live_in_class(500) - base);
+  test_join(test_spawn(thread7, NULL));
+  CHECK(live_in_class(500) == base, "case 7: %zu live after the stasher's exit", live_in_class(500) - base);
+  CHECK(strata_heap_check() == 0, "case 7: heap check");
+  printf("ok: 7 a thread reuses the foreign blocks it freed (stash, newest first), and its exit sends them home\n");
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   CHECK(strata_option_set("purge_ms", -1) == 0 && strata_option_set("guard_sample", 0) == 0, "options");
@@ -277,6 +325,7 @@ int main(void) {
   case_closed(1);
   case_stress();
   case_orphan();
+  case_stash();
   printf("u_remote: all passed\n");
   return 0;
 }

@@ -68,8 +68,10 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     if (cached) me->remote_frees++;
     if (_st_secure) st_zero_block(b, page->block_size);   /* zero on free, secure mode */
     if (owner == 0) _st_abandoned_free(page, b);
-    else if (cached && page->block_size <= RB_BLOCK_MAX)
-      _st_remote_free(me, page, b, owner);           /* batched: remote.c */
+    else if (cached && page->block_size <= RB_BLOCK_MAX) {
+      if (!_st_stash_push(me, page, b, owner))       /* reused here (remote.c) */
+        _st_remote_free(me, page, b, owner);         /* or batched (remote.c) */
+    }
     else _st_page_remote_free(page, b);
   }
   else _st_heap_free_slow(page, b, owner);
@@ -84,7 +86,10 @@ ST_NOINLINE static void free_interior(page_t *page, void *p) {
 /* A suspected double free (the block carries the free key): confirm, or
  * free normally when the key was just user data. */
 ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
-  if (_st_page_contains_free(page, b)) { _st_misuse("free(): double free", b, page->block_size); return; }
+  if (_st_stash_marked(page, b) || _st_page_contains_free(page, b)) {
+    _st_misuse("free(): double free", b, page->block_size);
+    return;
+  }
   st_set_next(page, b, page->free);
   page->free = b;
   if (--page->used == 0) _st_heap_retire(page);
@@ -183,11 +188,13 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
 }
 
 /* Is the small block p (from block_usable) free?  Known for the caller's
- * own pages (the free key, confirmed on its free list); a block freed into
+ * own pages (the free key, confirmed on its free list) and for a block in
+ * some thread's stash (the key and the stash tag); a block freed into
  * another thread's page cannot be told from a live one without its owner. */
 static bool realloc_of_freed(page_t *page, void *p) {
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
   if (((uintptr_t *)p)[1] != ST_FREE_KEY) return false;
+  if (_st_stash_marked(page, p)) return true;                /* in a stash (remote.c) */
   return (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl && _st_page_contains_free(page, p);
 }
 

@@ -24,6 +24,7 @@
  * pages and sparse units, empty abandoned pages, dirty slices, empty
  * segments and the large cache.  Returns the bytes released. */
 STRATA_API size_t strata_purge(void) {
+  _st_remote_quiesce();            /* the caller's stash and batches first */
   _st_heaps_retired_trim(1);       /* exited threads' heaps: their pages counted below */
   size_t freed = _st_heap_trim_self();
   freed += _st_abandoned_trim();

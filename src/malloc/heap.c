@@ -102,8 +102,12 @@ static void queue_push_back(page_queue_t *q, page_t *p) {
   if (q->last) q->last->next = p; else q->first = p;
   q->last = p;
 }
+/* direct[c]: the stash while it holds blocks, else the queue's first page
+ * (see direct_ok). */
 static void heap_sync_direct(heap_t *h, unsigned c) {
-  h->direct[c] = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
+  page_t *s = st_stash_of(h, c);
+  if (s != NULL && s->free != NULL) h->direct[c] = s;
+  else h->direct[c] = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
 }
 
 /* ---- full pages ----------------------------------------------------------- */
@@ -162,6 +166,7 @@ static void page_abandon(page_t *page) {
 
 static void heap_abandon_all(heap_t *h) {
   page_t *p, *next;
+  _st_stash_flush(h);
   _st_remote_close(h);        /* pending batches freed; later ones are delivered by their senders */
   _st_heap_dead_flush(h);
   _st_sparse_drain(h, 2);
@@ -307,9 +312,13 @@ void *_st_heap_malloc_class(heap_t *h, size_t size) {
   if (h->sparse_n && (h->slow_count & 15) == 0) _st_sparse_drain(h, 0);
   unsigned c = size <= ST_SMALL_FAST_MAX ? st_class_fast(size) : _st_class_of(size);
   page_t *p = h->direct[c];
-  if (p->free == NULL && (p = heap_find_page(h, c)) == NULL) { errno = ENOMEM; return NULL; }
+  if (p->free == NULL) {
+    if (st_is_stash(h, p)) { heap_sync_direct(h, c); p = h->direct[c]; }   /* stash ran dry */
+    if (p->free == NULL && (p = heap_find_page(h, c)) == NULL) { errno = ENOMEM; return NULL; }
+  }
   block_t *b = p->free;
-  if (st_unlikely(st_segment_of(b) != st_segment_of(p))) return _st_list_corrupt(h, p, b, size);
+  if (st_unlikely(st_segment_of(b) != st_segment_of(p)) && !st_is_stash(h, p))
+    return _st_list_corrupt(h, p, b, size);
   p->free = st_next(p, b);
   p->used++;
   ((uintptr_t *)b)[1] = 0;
@@ -331,6 +340,7 @@ static heap_t *heap_create(void) {
     h->next_free = NULL;
     h->sample_left = _st_guarded_interval();
     heaps_register(h);
+    atomic_store_explicit(&h->owned, 1, memory_order_relaxed);
     pthread_mutex_unlock(&heaps_lock);
     /* Publish before pthread_setspecific, which may itself call malloc. */
     _st_heap_tl = h;
@@ -347,8 +357,13 @@ static heap_t *heap_create(void) {
   }
   memset(h, 0, sizeof *h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) h->direct[c] = &_st_page_empty;
+  for (unsigned i = 0; i < ST_STASH_N; i++) {
+    h->stash[i].key = _st_page_key(&h->stash[i]);
+    h->stash[i].cls = (uint16_t)(ST_STASH_FIRST + i);
+  }
   h->sample_left = _st_guarded_interval();
   h->rng = _st_page_key(h) | 1;
+  atomic_store_explicit(&h->owned, 1, memory_order_relaxed);
   pthread_mutex_lock(&heaps_lock);
   heaps_register(h);
   pthread_mutex_unlock(&heaps_lock);
@@ -439,7 +454,8 @@ void _st_heap_dead_flush(heap_t *h) {
 /* Free of block b (its start) into a page of heap h, whose owner word is
  * `owner` (h plus flags), by h's owner or a thread standing in for it. */
 void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
-  if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && _st_page_contains_free(page, b)) {
+  if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) &&
+      (_st_stash_marked(page, b) || _st_page_contains_free(page, b))) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
   }
@@ -596,6 +612,8 @@ void _st_heap_thread_done(void *arg) {
   heap_t *h = arg;
   if (h == NULL || h == &_st_heap_empty || h == &_st_heap_dead) return;
   _st_heap_tl = &_st_heap_dead;
+  atomic_store_explicit(&h->owned, 0, memory_order_relaxed);   /* others stop stashing its blocks */
+  _st_stash_flush(h);
   _st_remote_flush(h);        /* a retired heap has no sender of its own */
   _st_heap_dead_flush(h);
   bool retire = _st_option(OPT_PURGE_MS) != 0 && !_st_over_soft();
@@ -704,6 +722,17 @@ static int check_queue(heap_t *h, page_queue_t *q, int full, int owner_view) {
   return q->last == prev ? 0 : -1;
 }
 
+/* direct[c]: the stash while it holds blocks; else the queue's first page
+ * (or the empty page), or the stash that ran dry (the next malloc of c
+ * takes the slow path, which moves on to the queue). */
+static bool direct_ok(heap_t *h, unsigned c) {
+  page_t *q = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
+  page_t *s = st_stash_of(h, c);
+  if (s == NULL) return h->direct[c] == q;
+  if (s->free != NULL) return h->direct[c] == s;
+  return h->direct[c] == q || h->direct[c] == s;
+}
+
 /* Check the calling thread's heap fully, other heaps' list structure only
  * where it is safe (their owners may be running), and the segments. */
 int _st_heaps_check(void) {
@@ -712,7 +741,7 @@ int _st_heaps_check(void) {
   if (me != &_st_heap_empty && me != &_st_heap_dead) {
     for (unsigned c = 0; c < ST_NCLASSES; c++) {
       if (check_queue(me, &me->queues[c], 0, 1) != 0) { bad = 1; _st_message("strata: heap check: class %u queue\n", c); }
-      if (me->direct[c] != (me->queues[c].first ? me->queues[c].first : &_st_page_empty)) bad = 1;
+      if (!direct_ok(me, c)) { bad = 1; _st_message("strata: heap check: class %u direct\n", c); }
     }
     if (check_queue(me, &me->full, 1, 1) != 0) { bad = 1; _st_message("strata: heap check: full list\n"); }
   }
@@ -720,7 +749,7 @@ int _st_heaps_check(void) {
   for (heap_t *h = heaps_retired; h; h = h->next_free) {
     for (unsigned c = 0; c < ST_NCLASSES; c++)
       if (check_queue(h, &h->queues[c], 0, 0) != 0 ||
-          h->direct[c] != (h->queues[c].first ? h->queues[c].first : &_st_page_empty)) bad = 1;
+          !direct_ok(h, c) || (st_stash_of(h, c) && st_stash_of(h, c)->free != NULL)) bad = 1;
     if (check_queue(h, &h->full, 1, 0) != 0) bad = 1;
     if (bad) { _st_message("strata: heap check: retired heap\n"); break; }
   }

@@ -26,6 +26,7 @@ _Atomic int _st_init_state;
 static _Atomic uintptr_t init_thread;
 uintptr_t _st_process_random = 0x9e3779b97f4a7c15ull;
 static uint64_t list_secret = 0x2545f4914f6cdd1dull;
+uintptr_t _st_stash_mark;          /* stash tags (remote.c); 0 until init */
 int _st_secure;
 
 /* Process secrets: fresh random bits (getrandom), never derived directly from
@@ -75,6 +76,7 @@ void _st_process_init(void) {
   _st_limits_init();
   _st_process_random = free_key_new();
   list_secret = free_key_new();
+  _st_stash_mark = free_key_new() | 1;
   _st_secure = _st_option(OPT_SECURE) != 0;
   _st_heaps_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

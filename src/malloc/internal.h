@@ -331,6 +331,13 @@ typedef struct rbatch_s {
 } rbatch_t;
 _Static_assert(sizeof(rbatch_t) <= 512, "a batch is 512 bytes");
 typedef struct { struct heap_s *to; rbatch_t *b; } rb_out_t;
+/* The foreign-block stash (remote.c, "Reusing foreign blocks"): classes
+ * ST_STASH_FIRST (256 bytes) to ST_STASH_LAST (1024 = RB_BLOCK_MAX), at
+ * most ST_STASH_MAX blocks each. */
+#define ST_STASH_FIRST   15
+#define ST_STASH_LAST    31
+#define ST_STASH_N       (ST_STASH_LAST - ST_STASH_FIRST + 1)
+#define ST_STASH_MAX     32
 
 /* Invariants:
  *  direct[c] == queues[c].first, or &_st_page_empty when the queue is empty;
@@ -382,6 +389,17 @@ typedef struct heap_s {
   unsigned rb_spare_n;
   _Atomic(rbatch_t *) rb_inbox __attribute__((aligned(64)));
   char rb_pad[56];
+  /* 1 while a thread owns this heap (not retired, abandoned or recycled):
+   * only such a heap's blocks may be stashed by others (remote.c).  Written
+   * at thread start and exit, read by other threads' frees: a line of its
+   * own, so those reads stay hits. */
+  _Atomic uint8_t owned __attribute__((aligned(64)));
+  /* foreign blocks this thread freed and reuses itself (remote.c): the
+   * stash of class c is a pseudo page whose free list the malloc fast path
+   * pops when direct[c] points at it; capacity counts pushes since it was
+   * last empty, used pops (so the stash holds capacity - used blocks).
+   * Owner only; read racily by _st_remote_pending. */
+  page_t stash[ST_STASH_N];
 } heap_t;
 
 extern page_t _st_page_empty ST_INTERNAL;
@@ -404,6 +422,16 @@ ST_INTERNAL void _st_remote_drain(heap_t *h);     /* owner: free what the inbox 
 ST_INTERNAL void _st_remote_close(heap_t *h);     /* flush, drain and close: h goes away */
 ST_INTERNAL void _st_remote_quiesce(void);        /* the caller's flush and drain */
 ST_INTERNAL void _st_remote_pending(size_t counts[ST_NCLASSES]);   /* blocks waiting, per class */
+ST_INTERNAL bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner);  /* false: full */
+ST_INTERNAL void _st_stash_flush(heap_t *h);      /* every stashed block to its owner */
+ST_INTERNAL bool _st_stash_marked(const page_t *page, const block_t *b);  /* freed into a stash */
+extern uintptr_t _st_stash_mark ST_INTERNAL;     /* per-process secret (init.c) */
+static inline bool st_is_stash(const heap_t *h, const page_t *p) {
+  return (uintptr_t)p - (uintptr_t)h->stash < sizeof h->stash;
+}
+static inline page_t *st_stash_of(heap_t *h, unsigned c) {   /* NULL: no stash */
+  return c - ST_STASH_FIRST < ST_STASH_N ? &h->stash[c - ST_STASH_FIRST] : NULL;
+}
 ST_INTERNAL void _st_heaps_each(void (*fn)(heap_t *h, void *arg), void *arg);
 ST_INTERNAL void _st_remote_fork_prepare(void), _st_remote_fork_parent(void),
                  _st_remote_fork_child(void);

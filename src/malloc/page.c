@@ -410,6 +410,10 @@ static bool page_unpurge(page_t *page) {
 
 size_t _st_page_remote_free(page_t *page, block_t *b) {
   heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
+  if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && _st_stash_marked(page, b)) {
+    _st_misuse("free(): double free", b, page->block_size);   /* it waits in a stash */
+    return 0;
+  }
   ((uintptr_t *)b)[1] = ST_FREE_KEY;
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   uintptr_t want;
