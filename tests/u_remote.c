@@ -28,11 +28,12 @@
  *     frees spans may start the purge thread, whose creation mallocs from
  *     the orphan heap again (a self-deadlock; the alarm turns it into a
  *     failure).  20 MB of them, then more mallocs from a destructor.
- *  7. Stash (remote.c, "Reusing foreign blocks"): a thread frees 40 of
- *     main's 500-byte blocks; the first 32 wait in its stash, the other 8
- *     in a batch, and the statistics count all 40 as freed.  Its next 32
- *     mallocs of that size are the stashed blocks, newest first; the 33rd
- *     is its own.  It fills and
+ *  7. Stash (remote.c, "Reusing foreign blocks"): a thread frees 10 of
+ *     main's 500-byte blocks; an idle stash keeps 4, the rest are batched,
+ *     and the statistics count all 10 as freed.  Its next malloc of that
+ *     size is the newest stashed block; then the stash takes up to 32: of
+ *     30 more frees, 29 are stashed.  The next 32 mallocs are the stashed
+ *     blocks, newest first; the 33rd is its own.  It fills and
  *     frees them again (stashed again) and exits: the exit sends them home,
  *     main's class has no live block more than before, and a 16-byte
  *     block (below the stash's classes) is never stashed.
@@ -286,21 +287,39 @@ static void *thread7(void *arg) {
   void *mine = malloc(16);                     /* a heap of its own */
   unsigned c = _st_class_small[500];
   CHECK(st_stash_of(_st_heap_tl, c) != NULL, "case 7: class %u has no stash", c);
-  for (int i = 0; i < N7; i++) { blk_vfy(&set7[i], "case 7"); free(set7[i].p); }
   size_t pend[ST_NCLASSES] = {0};
+  /* an idle stash takes ST_STASH_IDLE blocks: 0..3 stashed, 4..9 batched */
+  for (int i = 0; i < 10; i++) { blk_vfy(&set7[i], "case 7"); free(set7[i].p); }
   _st_remote_pending(pend);
-  CHECK(pend[c] == N7, "case 7: %zu blocks of class %u waiting, want %d", pend[c], c, N7);
-  for (int j = 0; j < ST_STASH_MAX; j++) {   /* set7[31], [30], ... [0] */
-    blk_t *s = &set7[ST_STASH_MAX - 1 - j];
-    void *q = malloc(500);
-    CHECK(q == s->p, "case 7: malloc %d gave %p, want the stashed %p", j, q, s->p);
+  CHECK(pend[c] == 10, "case 7: %zu blocks of class %u waiting, want 10", pend[c], c);
+  void *q = malloc(500);
+  CHECK(q == set7[ST_STASH_IDLE - 1].p, "case 7: malloc gave %p, want the newest stashed %p", q,
+        set7[ST_STASH_IDLE - 1].p);
+  set7[ST_STASH_IDLE - 1] = (blk_t){ q, 500, 0 };
+  blk_fill(&set7[ST_STASH_IDLE - 1], 77);
+  /* a stash that served a malloc takes up to ST_STASH_MAX: 10..38 join the
+   * 3 left, 39 is batched */
+  for (int i = 10; i < N7; i++) { blk_vfy(&set7[i], "case 7"); free(set7[i].p); }
+  memset(pend, 0, sizeof pend);
+  _st_remote_pending(pend);
+  CHECK(pend[c] == N7 - 1, "case 7: %zu blocks of class %u waiting, want %d", pend[c], c, N7 - 1);
+  int want[ST_STASH_MAX], n = 0;               /* newest first */
+  for (int i = 10 + ST_STASH_MAX - ST_STASH_IDLE; i >= 10; i--) want[n++] = i;
+  for (int i = ST_STASH_IDLE - 2; i >= 0; i--) want[n++] = i;
+  CHECK(n == ST_STASH_MAX, "case 7: %d expected", n);
+  for (int j = 0; j < ST_STASH_MAX; j++) {
+    blk_t *s = &set7[want[j]];
+    q = malloc(500);
+    CHECK(q == s->p, "case 7: malloc %d gave %p, want the stashed %p (block %d)", j, q, s->p, want[j]);
     *s = (blk_t){ q, 500, 0 };
     blk_fill(s, 77);
   }
   void *own = malloc(500);
   for (int i = 0; i < N7; i++) CHECK(own != set7[i].p, "case 7: the 33rd malloc is a stashed block");
   free(own);
-  for (int j = 0; j < ST_STASH_MAX; j++) { blk_vfy(&set7[j], "case 7 reused"); free(set7[j].p); }
+  for (int j = 0; j < ST_STASH_MAX; j++) { blk_vfy(&set7[want[j]], "case 7 reused"); free(set7[want[j]].p); }
+  blk_vfy(&set7[ST_STASH_IDLE - 1], "case 7 reused");
+  free(set7[ST_STASH_IDLE - 1].p);
   CHECK(st_stash_of(_st_heap_tl, _st_class_small[16]) == NULL, "case 7: 16-byte blocks have a stash");
   free(mine);
   return NULL;

@@ -338,6 +338,7 @@ typedef struct { struct heap_s *to; rbatch_t *b; } rb_out_t;
 #define ST_STASH_LAST    31
 #define ST_STASH_N       (ST_STASH_LAST - ST_STASH_FIRST + 1)
 #define ST_STASH_MAX     32
+#define ST_STASH_IDLE    4    /* ... while no malloc took one since it was empty */
 
 /* Invariants:
  *  direct[c] == queues[c].first, or &_st_page_empty when the queue is empty;

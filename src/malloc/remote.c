@@ -300,6 +300,10 @@ void _st_remote_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
  * block stays counted in its own page's `used` (it is out, as far as its
  * page knows), so its page can never be freed under it.
  *
+ * A stash that no malloc has popped since it was last empty takes at most
+ * ST_STASH_IDLE blocks: a thread that only frees (a consumer) would
+ * otherwise keep 32 blocks per class from their owner for good.
+ *
  * What is stashed (the rest goes into a batch as before):
  *  - blocks of 256 bytes to RB_BLOCK_MAX: a smaller block shares its cache
  *    lines with neighbours its owner keeps handing out, and reusing it here
@@ -344,7 +348,7 @@ bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
   if (!atomic_load_explicit(&((heap_t *)(owner & ~OWNER_FLAGS))->owned, memory_order_relaxed))
     return false;
   if (s->free == NULL) s->capacity = s->used = 0;
-  else if (s->capacity - s->used >= ST_STASH_MAX) return false;
+  else if (s->capacity - s->used >= (s->used != 0 ? ST_STASH_MAX : ST_STASH_IDLE)) return false;
   if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) {
     if (stash_holds(s, b)) { _st_misuse("free(): double free", b, page->block_size); return true; }
     return false;                       /* its owner confirms (rb_deliver) */
