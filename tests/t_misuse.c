@@ -185,6 +185,21 @@ static void stash_double_free_self(void) {
   CHECK(p != NULL, "malloc");
   test_join(test_spawn(dfree_twice_stashed, p));
 }
+/* The stash is full (an idle stash takes 4): the second free is still
+ * found in it (from the review of 2026-11-27). */
+static void *dfree_full_stash(void *p) {
+  void **v = p;
+  void *mine = malloc(16);
+  for (int i = 0; i < 4; i++) free(opaque(v[i]));
+  free(opaque(v[0]));
+  free(mine);
+  return NULL;
+}
+static void stash_double_free_full(void) {
+  static void *v[4];
+  for (int i = 0; i < 4; i++) { v[i] = malloc(512); CHECK(v[i] != NULL, "malloc"); }
+  test_join(test_spawn(dfree_full_stash, v));
+}
 static void stash_double_free_owner(void) {
   pthread_t t;
   char *p = stash_one(&t);
@@ -343,6 +358,8 @@ int main(void) {
                 "double free", "size class 64 bytes");
   if (strata_option_get("secure") == 0) {   /* secure mode does not stash */
     expect_report("double free of a stashed block by the thread holding it", stash_double_free_self,
+                  "double free", "size class 512 bytes");
+    expect_report("double free of a stashed block when the stash is full", stash_double_free_full,
                   "double free", "size class 512 bytes");
     expect_report("double free by the owner of a block in another thread's stash", stash_double_free_owner,
                   "double free", "size class 512 bytes");

@@ -37,6 +37,12 @@
  *     frees them again (stashed again) and exits: the exit sends them home,
  *     main's class has no live block more than before, and a 16-byte
  *     block (below the stash's classes) is never stashed.
+ *  8. Aging (from the review of 2026-11-27): A carves 32 spans of 512-byte
+ *     blocks, gives B one block per span and exits; B stashes 32 of them
+ *     (after one malloc of the class), then only mallocs other sizes (well
+ *     over 64 slow paths) and idles.  The stash ages out on those slow
+ *     paths, so malloc_trim from main leaves at most the one abandoned page
+ *     whose block B still holds (before the fix: 32).
  * Double frees of stashed blocks (by the stasher, the owner, a third
  * thread) and a realloc of one are in t_misuse, as is a remote double free
  * caught at delivery.
@@ -335,6 +341,59 @@ static void case_stash(void) {
   printf("ok: 7 a thread reuses the foreign blocks it freed (stash, newest first), and its exit sends them home\n");
 }
 
+/* ---- 8 */
+#define SPANS8 32
+#define PER8 128                              /* 512-byte blocks per 64 KiB span */
+static void *blk8[SPANS8 * PER8], *given8[SPANS8];
+static pthread_barrier_t bar8, bar8b;
+static void *owner8(void *x) {
+  (void)x;
+  for (int i = 0; i < SPANS8 * PER8; i++) { blk8[i] = malloc(512); CHECK(blk8[i] != NULL, "case 8: malloc"); }
+  for (int s = 0; s < SPANS8; s++) given8[s] = blk8[s * PER8];
+  for (int i = 0; i < SPANS8 * PER8; i++) if (i % PER8) free(blk8[i]);
+  pthread_barrier_wait(&bar8);                /* B frees them while A lives */
+  pthread_barrier_wait(&bar8);
+  return NULL;
+}
+static void *stasher8(void *x) {
+  (void)x;
+  free(malloc(16));                           /* a heap of its own */
+  pthread_barrier_wait(&bar8);
+  free(given8[0]); free(given8[1]);
+  void *keep = malloc(512);                   /* one pop: the stash may hold 32 now */
+  for (int s = 2; s < SPANS8; s++) free(given8[s]);
+  page_t *st = st_stash_of(_st_heap_tl, _st_class_small[512]);
+  CHECK(st->capacity - st->used == SPANS8 - 1, "case 8: %u blocks stashed, want %d", st->capacity - st->used, SPANS8 - 1);
+  pthread_barrier_wait(&bar8);
+  static void *big[3000];                     /* other classes: many slow paths */
+  for (int i = 0; i < 3000; i++) { big[i] = malloc(4000); CHECK(big[i] != NULL, "case 8: malloc"); }
+  for (int i = 0; i < 3000; i++) free(big[i]);
+  pthread_barrier_wait(&bar8b);               /* main measures while B idles */
+  pthread_barrier_wait(&bar8b);
+  free(keep);
+  return NULL;
+}
+static void case_aging(void) {
+  if (_st_secure) { printf("skip: 8 (secure mode does not stash)\n"); return; }
+  pthread_barrier_init(&bar8, NULL, 3);
+  pthread_barrier_init(&bar8b, NULL, 2);
+  pthread_t a = test_spawn(owner8, NULL), b = test_spawn(stasher8, NULL);
+  pthread_barrier_wait(&bar8);
+  pthread_barrier_wait(&bar8);
+  test_join(a);
+  pthread_barrier_wait(&bar8b);
+  malloc_trim(0);
+  size_t ab = pages_abandoned();
+  CHECK(ab <= 1, "case 8: %zu abandoned pages kept by an idle thread's stash, want at most 1", ab);
+  pthread_barrier_wait(&bar8b);
+  test_join(b);
+  malloc_trim(0);
+  CHECK(pages_abandoned() == 0, "case 8: %zu abandoned pages after the stasher left", pages_abandoned());
+  pthread_barrier_destroy(&bar8);
+  pthread_barrier_destroy(&bar8b);
+  printf("ok: 8 an idle thread's stash ages out on its slow paths (%zu abandoned page left)\n", ab);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   CHECK(strata_option_set("purge_ms", -1) == 0 && strata_option_set("guard_sample", 0) == 0, "options");
@@ -345,6 +404,7 @@ int main(void) {
   case_stress();
   case_orphan();
   case_stash();
+  case_aging();
   printf("u_remote: all passed\n");
   return 0;
 }

@@ -275,7 +275,10 @@ static page_t *heap_fresh_page(heap_t *h, unsigned c) {
 static page_t *heap_find_page(heap_t *h, unsigned c) {
   _st_heap_dead_flush(h);
   _st_remote_drain(h);                          /* blocks other threads freed in batches */
-  if ((h->slow_count & 63) == 0) _st_remote_flush(h);   /* and ours that wait too long */
+  if ((h->slow_count & 63) == 0) {               /* and ours that wait too long */
+    _st_stash_age(h);
+    _st_remote_flush(h);
+  }
   if (atomic_load_explicit(&h->full_dirty, memory_order_acquire) || ++h->slow_count >= h->rescue_at)
     heap_rescue(h);
   page_t *next, *best = NULL;

@@ -425,6 +425,7 @@ ST_INTERNAL void _st_remote_quiesce(void);        /* the caller's flush and drai
 ST_INTERNAL void _st_remote_pending(size_t counts[ST_NCLASSES]);   /* blocks waiting, per class */
 ST_INTERNAL bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner);  /* false: full */
 ST_INTERNAL void _st_stash_flush(heap_t *h);      /* every stashed block to its owner */
+ST_INTERNAL void _st_stash_age(heap_t *h);        /* the idle classes' blocks to their owners */
 ST_INTERNAL bool _st_stash_marked(const page_t *page, const block_t *b);  /* freed into a stash */
 extern uintptr_t _st_stash_mark ST_INTERNAL;     /* per-process secret (init.c) */
 static inline bool st_is_stash(const heap_t *h, const page_t *p) {

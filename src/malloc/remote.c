@@ -328,7 +328,18 @@ void _st_remote_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
  *
  * Flush (_st_stash_flush): at thread exit, heap abandon, malloc_trim,
  * strata_stats_get and the exit report, every stashed block goes home as a
- * remote free (its free key and mark cleared first). */
+ * remote free (its mark cleared first; it keeps the free key).  Every 64th
+ * malloc slow path, the stash of a class that no malloc took from since
+ * the last such tick goes home too (_st_stash_age).  A thread that makes
+ * no call at all keeps what it stashed, as it keeps its partial batches.
+ *
+ * Blocks stashed while their owner lived stay in the stash after it exits
+ * (only the push reads heap_t.owned); they go home with the next flush, or
+ * are handed out by the stasher's mallocs.
+ *
+ * A build without the checks (STRATA_CHECKS=0, which only measures their
+ * cost) stashes as well but neither marks nor checks: its malloc does not
+ * clear the free key, so a mark would make legitimate frees look double. */
 
 /* Is b in h's stash s (bounded walk)? */
 static bool stash_holds(const page_t *s, const block_t *b) {
@@ -339,47 +350,67 @@ static bool stash_holds(const page_t *s, const block_t *b) {
 }
 
 bool _st_stash_marked(const page_t *page, const block_t *b) {
-  return page->cls - ST_STASH_FIRST < ST_STASH_N && ((const uintptr_t *)b)[2] == _st_stash_mark;
+  return STRATA_CHECKS && page->cls - ST_STASH_FIRST < ST_STASH_N &&
+         ((const uintptr_t *)b)[2] == _st_stash_mark;
 }
 
 bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
   page_t *s = st_stash_of(me, page->cls);
   if (s == NULL || _st_secure || STRATA_CHECK_POP) return false;
+  /* a second free of a stashed block: found here, whatever the room left */
+  if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) {
+    if (stash_holds(s, b)) { _st_misuse("free(): double free", b, page->block_size); return true; }
+    return false;                       /* its owner confirms (rb_deliver) */
+  }
   if (!atomic_load_explicit(&((heap_t *)(owner & ~OWNER_FLAGS))->owned, memory_order_relaxed))
     return false;
   if (s->free == NULL) s->capacity = s->used = 0;
   else if (s->capacity - s->used >= (s->used != 0 ? ST_STASH_MAX : ST_STASH_IDLE)) return false;
-  if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) {
-    if (stash_holds(s, b)) { _st_misuse("free(): double free", b, page->block_size); return true; }
-    return false;                       /* its owner confirms (rb_deliver) */
-  }
   st_set_next(s, b, s->free);
   s->free = b;
-  ((uintptr_t *)b)[1] = ST_FREE_KEY;
-  ((uintptr_t *)b)[2] = _st_stash_mark;
+  if (STRATA_CHECKS) {
+    ((uintptr_t *)b)[1] = ST_FREE_KEY;
+    ((uintptr_t *)b)[2] = _st_stash_mark;
+  }
   s->capacity++;
   me->direct[page->cls] = s;
   return true;
 }
 
+/* Send the blocks of h's stash i home.  They keep the free key (a double
+ * free after this is caught like one of a batched block) but lose the
+ * mark, which would make their owner's free report them. */
+static void stash_flush_one(heap_t *h, unsigned i) {
+  page_t *s = &h->stash[i];
+  unsigned c = ST_STASH_FIRST + i;
+  block_t *b = s->free;
+  s->free = NULL;
+  s->capacity = s->used = 0;
+  if (h->direct[c] == s) h->direct[c] = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
+  while (b != NULL) {
+    block_t *next = st_next(s, b);
+    if (STRATA_CHECKS) ((uintptr_t *)b)[2] = 0;
+    page_t *page = st_page_of(st_segment_of(b), b);
+    uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+    if ((owner & ~OWNER_FLAGS) == (uintptr_t)h) _st_heap_free_owned(h, page, b, owner);
+    else if (owner == 0) _st_abandoned_free(page, b);
+    else _st_remote_free(h, page, b, owner);
+    b = next;
+  }
+}
+
 void _st_stash_flush(heap_t *h) {
+  for (unsigned i = 0; i < ST_STASH_N; i++) stash_flush_one(h, i);
+}
+
+/* Every 64th malloc slow path: a stash no malloc popped since the last
+ * tick goes home, so a class the thread stopped using does not keep its
+ * blocks (and their spans) from their owners.  `reserved` holds the pop
+ * count seen at the last tick (a stash uses no other field of line 1). */
+void _st_stash_age(heap_t *h) {
   for (unsigned i = 0; i < ST_STASH_N; i++) {
     page_t *s = &h->stash[i];
-    unsigned c = ST_STASH_FIRST + i;
-    block_t *b = s->free;
-    s->free = NULL;
-    s->capacity = s->used = 0;
-    if (h->direct[c] == s) h->direct[c] = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
-    while (b != NULL) {
-      block_t *next = st_next(s, b);
-      ((uintptr_t *)b)[1] = 0;
-      ((uintptr_t *)b)[2] = 0;
-      page_t *page = st_page_of(st_segment_of(b), b);
-      uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-      if ((owner & ~OWNER_FLAGS) == (uintptr_t)h) _st_heap_free_owned(h, page, b, owner);
-      else if (owner == 0) _st_abandoned_free(page, b);
-      else _st_remote_free(h, page, b, owner);
-      b = next;
-    }
+    if (s->free != NULL && s->used == s->reserved) stash_flush_one(h, i);
+    s->reserved = s->used;
   }
 }
