@@ -107,7 +107,7 @@ static void queue_push_back(page_queue_t *q, page_t *p) {
 static void heap_sync_direct(heap_t *h, unsigned c) {
   page_t *s = st_stash_of(h, c);
   if (s != NULL && s->free != NULL) h->direct[c] = s;
-  else h->direct[c] = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
+  else h->direct[c] = st_queue_direct(h, c);
 }
 
 /* ---- full pages ----------------------------------------------------------- */
@@ -729,7 +729,7 @@ static int check_queue(heap_t *h, page_queue_t *q, int full, int owner_view) {
  * (or the empty page), or the stash that ran dry (the next malloc of c
  * takes the slow path, which moves on to the queue). */
 static bool direct_ok(heap_t *h, unsigned c) {
-  page_t *q = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
+  page_t *q = st_queue_direct(h, c);
   page_t *s = st_stash_of(h, c);
   if (s == NULL) return h->direct[c] == q;
   if (s->free != NULL) return h->direct[c] == s;

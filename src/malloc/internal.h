@@ -431,6 +431,10 @@ extern uintptr_t _st_stash_mark ST_INTERNAL;     /* per-process secret (init.c) 
 static inline bool st_is_stash(const heap_t *h, const page_t *p) {
   return (uintptr_t)p - (uintptr_t)h->stash < sizeof h->stash;
 }
+/* What direct[c] holds when the stash of c is empty (heap.c). */
+static inline page_t *st_queue_direct(const heap_t *h, unsigned c) {
+  return h->queues[c].first ? h->queues[c].first : &_st_page_empty;
+}
 static inline page_t *st_stash_of(heap_t *h, unsigned c) {   /* NULL: no stash */
   return c - ST_STASH_FIRST < ST_STASH_N ? &h->stash[c - ST_STASH_FIRST] : NULL;
 }

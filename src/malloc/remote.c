@@ -386,7 +386,7 @@ static void stash_flush_one(heap_t *h, unsigned i) {
   block_t *b = s->free;
   s->free = NULL;
   s->capacity = s->used = 0;
-  if (h->direct[c] == s) h->direct[c] = h->queues[c].first ? h->queues[c].first : &_st_page_empty;
+  if (h->direct[c] == s) h->direct[c] = st_queue_direct(h, c);
   while (b != NULL) {
     block_t *next = st_next(s, b);
     if (STRATA_CHECKS) ((uintptr_t *)b)[2] = 0;
