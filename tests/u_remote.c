@@ -43,6 +43,13 @@
  *     over 64 slow paths) and idles.  The stash ages out on those slow
  *     paths, so malloc_trim from main leaves at most the one abandoned page
  *     whose block B still holds (before the fix: 32).
+ *  9. A block taken from the stash, written only in its first word, then
+ *     freed or realloc'ed is no misuse, in every build, including the
+ *     STRATA_CHECKS=0 one (tests/nochecks_build.sh), whose malloc does not
+ *     clear the free key.  The review of 2026-11-27 got a false "already
+ *     freed" from this pattern in a stand-alone program on such a build;
+ *     this case, run on the code before that fix, did not reproduce it, so
+ *     it guards the pattern, not that exact failure.
  * Double frees of stashed blocks (by the stasher, the owner, a third
  * thread) and a realloc of one are in t_misuse, as is a remote double free
  * caught at delivery.
@@ -394,6 +401,31 @@ static void case_aging(void) {
   printf("ok: 8 an idle thread's stash ages out on its slow paths (%zu abandoned page left)\n", ab);
 }
 
+/* ---- 9 */
+static void *pair9[2];
+static void *thread9(void *arg) {
+  (void)arg;
+  free(malloc(16));                           /* a heap of its own */
+  free(pair9[0]);
+  free(pair9[1]);                             /* both stashed */
+  void *q = malloc(512);                      /* pair9[1] */
+  memcpy(q, "hello!!", 8);                    /* word 0 only */
+  free(q);
+  q = malloc(512);
+  void *r = realloc(q, 600);                  /* a live block: moved */
+  CHECK(r != NULL, "case 9: realloc of a block taken from the stash failed");
+  free(r);
+  free(malloc(512));
+  return NULL;
+}
+static void case_untouched(void) {
+  size_t base = live_in_class(512);
+  for (int i = 0; i < 2; i++) { pair9[i] = malloc(512); CHECK(pair9[i] != NULL, "case 9: malloc"); }
+  test_join(test_spawn(thread9, NULL));
+  CHECK(live_in_class(512) == base, "case 9: %zu blocks of 512 live", live_in_class(512) - base);
+  printf("ok: 9 blocks taken from the stash and freed or realloc'ed untouched are no misuse\n");
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   CHECK(strata_option_set("purge_ms", -1) == 0 && strata_option_set("guard_sample", 0) == 0, "options");
@@ -405,6 +437,7 @@ int main(void) {
   case_orphan();
   case_stash();
   case_aging();
+  case_untouched();
   printf("u_remote: all passed\n");
   return 0;
 }
