@@ -120,15 +120,20 @@ static void rb_put(heap_t *h, rbatch_t *b) {
 }
 
 /* Free block b, which some thread freed earlier, on behalf of heap self
- * (the caller owns self, or stands in for its owner), or NULL for none. */
-static void rb_deliver(heap_t *self, block_t *b) {
+ * (the caller owns self, or stands in for its owner), or NULL for none.
+ * Another live owner gets it per page (rebatch 0: a delivered block is
+ * never batched again, so it moves at most twice) or in self's batch
+ * (rebatch 1: a stash flush, whose blocks were never batched). */
+static void rb_route(heap_t *self, block_t *b, int rebatch) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
   if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
   else if (owner == 0) _st_abandoned_free(page, b);
+  else if (rebatch) _st_remote_free(self, page, b, owner);
   else _st_page_remote_free(page, b);
 }
+static void rb_deliver(heap_t *self, block_t *b) { rb_route(self, b, 0); }
 
 /* The lines rb_deliver will touch for block b: the block (written), and
  * both lines of its slice's descriptor, which is its page's for the
@@ -390,11 +395,7 @@ static void stash_flush_one(heap_t *h, unsigned i) {
   while (b != NULL) {
     block_t *next = st_next(s, b);
     if (STRATA_CHECKS) ((uintptr_t *)b)[2] = 0;
-    page_t *page = st_page_of(st_segment_of(b), b);
-    uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-    if ((owner & ~OWNER_FLAGS) == (uintptr_t)h) _st_heap_free_owned(h, page, b, owner);
-    else if (owner == 0) _st_abandoned_free(page, b);
-    else _st_remote_free(h, page, b, owner);
+    rb_route(h, b, 1);
     b = next;
   }
 }
