@@ -189,7 +189,7 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
 
 /* Is the small block p (from block_usable) free?  Known for the caller's
  * own pages (the free key, confirmed on its free list) and for a block in
- * some thread's stash (the key and the stash tag); a block freed into
+ * some thread's stash (the key and the stash mark); a block freed into
  * another thread's page cannot be told from a live one without its owner. */
 static bool realloc_of_freed(page_t *page, void *p) {
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);

@@ -26,7 +26,7 @@ _Atomic int _st_init_state;
 static _Atomic uintptr_t init_thread;
 uintptr_t _st_process_random = 0x9e3779b97f4a7c15ull;
 static uint64_t list_secret = 0x2545f4914f6cdd1dull;
-uintptr_t _st_stash_mark;          /* stash tags (remote.c); 0 until init */
+uintptr_t _st_stash_mark;          /* the stash mark (remote.c); 0 until init */
 int _st_secure;
 
 /* Process secrets: fresh random bits (getrandom), never derived directly from
