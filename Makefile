@@ -57,8 +57,11 @@ TEST_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc
 
 .PHONY: all lib test demo bench debug sanitize install clean peers deps fuzz analyze
 TOOL_SRC := $(wildcard src/tools/*.c)
+# bench/floor/floor.c: libfloor.so, the least an allocator can do (a
+# yardstick for bench/floor.sh, never a product)
+FLOOR    := $(BUILD)/bench/libfloor.so
 TOOL     := $(if $(TOOL_SRC),$(BUILD)/strata)
-all: lib $(TESTS) $(HELPERS) $(BENCHES) $(OWN_BENCHES) $(GC_BENCHES) $(TOOL)
+all: lib $(TESTS) $(HELPERS) $(BENCHES) $(FLOOR) $(OWN_BENCHES) $(GC_BENCHES) $(TOOL)
 lib: $(SO) $(AR_LIB)
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h include/strata/*.h) Makefile
@@ -96,6 +99,11 @@ $(BUILD)/bench/%: bench/%.c $(AR_LIB) $(wildcard bench/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  BUILD   $@"
 	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude $< -o $@ -ldl -lm
+
+$(FLOOR): bench/floor/floor.c
+	@mkdir -p $(dir $@)
+	@echo "  BUILD   $@"
+	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -fno-builtin -shared -fPIC $< -o $@
 
 $(BUILD)/bench/own/%: bench/own/%.c $(AR_LIB) $(wildcard bench/*.h bench/own/*.h)
 	@mkdir -p $(dir $@)
