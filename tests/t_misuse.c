@@ -219,11 +219,29 @@ static void *free_with_heap(void *p) {
 static void stash_double_free_third_batched(void) {
   pthread_t t;
   char *p = stash_one(&t);
-  char *q = malloc(512);                   /* keeps the third thread's stash from taking p */
+  char *q = malloc(512);
   CHECK(q != NULL, "malloc");
-  test_join(test_spawn(free_with_heap, p));
+  test_join(test_spawn(free_with_heap, p));  /* its stash push finds the mark */
   strata_stats_t st;
-  strata_stats_get(&st);                   /* the owner's delivery finds the tag */
+  strata_stats_get(&st);                   /* (before the mark was checked there: the owner's delivery) */
+}
+/* The stasher exits: its stash goes home in a batch, which main has not
+ * taken yet (no malloc slow path since), and main frees the block again.
+ * The transit mark reports it at this free; before it, the free found
+ * nothing on its page's list and pushed the block, a second copy of which
+ * was still on its way. */
+static void *stash_and_exit(void *p) {
+  void *mine = malloc(16);
+  free(opaque(p));                         /* into the stash */
+  free(mine);
+  return NULL;                             /* the exit flushes the stash into a batch */
+}
+static void stash_double_free_in_transit(void) {
+  char *p = malloc(512);
+  CHECK(p != NULL, "malloc");
+  test_join(test_spawn(stash_and_exit, p));
+  free(opaque(p));                         /* the block is in main's inbox */
+  _exit(0);                                /* no delivery, no exit report */
 }
 static void stash_realloc(void) {
   pthread_t t;
@@ -365,8 +383,10 @@ int main(void) {
                   "double free", "size class 512 bytes");
     expect_report("double free of a stashed block by a thread without a heap", stash_double_free_third,
                   "double free", "size class 512 bytes");
-    expect_report("double free of a stashed block by a third thread (caught at delivery)",
+    expect_report("double free of a stashed block by a third thread with a heap",
                   stash_double_free_third_batched, "double free", "size class 512 bytes");
+    expect_report("double free by the owner of a block a stash flush sent home",
+                  stash_double_free_in_transit, "double free", "size class 512 bytes");
     expect_report("realloc of a stashed block", stash_realloc, "already freed", "size class 512 bytes");
   } else printf("skip: stashed blocks (secure mode does not stash)\n");
   expect_clean("every kind with on_misuse=ignore: counted, heap sound", all_ignored);

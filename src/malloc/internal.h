@@ -428,6 +428,8 @@ ST_INTERNAL void _st_stash_flush(heap_t *h);      /* every stashed block to its 
 ST_INTERNAL void _st_stash_age(heap_t *h);        /* the idle classes' blocks to their owners */
 ST_INTERNAL bool _st_stash_marked(const page_t *page, const block_t *b);  /* freed into a stash */
 extern uintptr_t _st_stash_mark ST_INTERNAL;     /* per-process secret (init.c) */
+/* The mark of a block a stash flush sent home in a batch (remote.c). */
+static inline uintptr_t st_transit_mark(void) { return _st_stash_mark ^ 2; }
 static inline bool st_is_stash(const heap_t *h, const page_t *p) {
   return (uintptr_t)p - (uintptr_t)h->stash < sizeof h->stash;
 }
