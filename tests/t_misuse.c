@@ -243,6 +243,50 @@ static void stash_double_free_in_transit(void) {
   free(opaque(p));                         /* the block is in main's inbox */
   _exit(0);                                /* no delivery, no exit report */
 }
+/* Blocks of a thread that exited: with purge_ms=0 its heap is not kept
+ * for reuse, so its pages are abandoned, and a free of their blocks takes
+ * abandoned_lock (_st_abandoned_free).  Before the check there, a second
+ * free pushed the block again: the remote list closed into a loop that the
+ * next collect spun on for ever (review of 2026-11-27). */
+static void *alloc_two_and_exit(void *p) {
+  void **v = p;
+  v[0] = malloc(512);
+  v[1] = malloc(512);                      /* keeps the page in use */
+  return NULL;
+}
+static void abandoned_double_free(void) {
+  static void *v[2];
+  CHECK(strata_option_set("purge_ms", 0) == 0, "option");
+  test_join(test_spawn(alloc_two_and_exit, v));
+  CHECK(v[0] != NULL && v[1] != NULL, "malloc");
+  free(opaque(v[0]));
+  free(opaque(v[0]));
+}
+/* The same for a block a stash flush sent home to its abandoned page: the
+ * stasher (main) stashed it while its owner lived. */
+static pthread_barrier_t owner_bar;
+static void *alloc_wait_exit(void *p) {
+  void **v = p;
+  v[0] = malloc(512);
+  v[1] = malloc(512);
+  pthread_barrier_wait(&owner_bar);        /* main stashes v[0] */
+  pthread_barrier_wait(&owner_bar);
+  return NULL;
+}
+static void abandoned_double_free_flushed(void) {
+  static void *v[2];
+  CHECK(strata_option_set("purge_ms", 0) == 0, "option");
+  free(opaque(malloc(16)));                /* main has a heap: it stashes */
+  pthread_barrier_init(&owner_bar, NULL, 2);
+  pthread_t t = test_spawn(alloc_wait_exit, v);
+  pthread_barrier_wait(&owner_bar);
+  free(opaque(v[0]));                      /* its owner lives: into main's stash */
+  pthread_barrier_wait(&owner_bar);
+  test_join(t);
+  strata_stats_t st;
+  strata_stats_get(&st);                   /* the flush sends it to the abandoned page */
+  free(opaque(v[0]));
+}
 static void stash_realloc(void) {
   pthread_t t;
   char *p = stash_one(&t);
@@ -374,6 +418,8 @@ int main(void) {
   expect_report("double free of a small block (size class in the report)", small_double_free, "double free", "size class 48 bytes");
   expect_report("double free of a small block by another thread (caught at delivery)", remote_double_free,
                 "double free", "size class 64 bytes");
+  expect_report("double free into an abandoned page", abandoned_double_free, "double free",
+                "size class 512 bytes");
   if (strata_option_get("secure") == 0) {   /* secure mode does not stash */
     expect_report("double free of a stashed block by the thread holding it", stash_double_free_self,
                   "double free", "size class 512 bytes");
@@ -388,6 +434,8 @@ int main(void) {
     expect_report("double free by the owner of a block a stash flush sent home",
                   stash_double_free_in_transit, "double free", "size class 512 bytes");
     expect_report("realloc of a stashed block", stash_realloc, "already freed", "size class 512 bytes");
+    expect_report("double free into an abandoned page of a block a stash flush sent there",
+                  abandoned_double_free_flushed, "double free", "size class 512 bytes");
   } else printf("skip: stashed blocks (secure mode does not stash)\n");
   expect_clean("every kind with on_misuse=ignore: counted, heap sound", all_ignored);
   {

@@ -66,7 +66,10 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     heap_t *me = _st_heap_tl;
     bool cached = me != &_st_heap_empty && me != &_st_heap_dead;   /* the caller has a heap */
     if (cached) me->remote_frees++;
-    if (_st_secure) st_zero_block(b, page->block_size);   /* zero on free, secure mode */
+    /* zero on free (secure mode), but not a block that carries the free
+     * key: if it is free already, zeroing would wipe the key and the link
+     * that the paths below check (it is then caught, or was user data) */
+    if (_st_secure && ((uintptr_t *)b)[1] != ST_FREE_KEY) st_zero_block(b, page->block_size);
     if (owner == 0) _st_abandoned_free(page, b);
     else if (cached && page->block_size <= RB_BLOCK_MAX) {
       if (!_st_stash_push(me, page, b, owner))       /* reused here (remote.c) */

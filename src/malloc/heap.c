@@ -221,9 +221,19 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
  * until some thread happened to adopt a page of its class.  The lock also
  * keeps _st_abandoned_trim and adopters from freeing the span under us; the
  * page cannot go away before the push, since the caller's block is live.
- * A page adopted since the caller looked is simply pushed to. */
+ * A page adopted since the caller looked is simply pushed to.
+ * A block that carries the free key is looked for on both of a listed
+ * page's lists first: found is a double free, reported.  Pushed twice, it
+ * would close the remote list into a loop (_st_page_collect_all would spin
+ * under this lock) or count a live block as freed. */
 void _st_abandoned_free(page_t *page, block_t *b) {
   pthread_mutex_lock(&abandoned_lock);
+  if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && page->abandoned &&
+      _st_page_holds_freed(page, b)) {
+    pthread_mutex_unlock(&abandoned_lock);
+    _st_misuse("free(): double free", b, page->block_size);
+    return;
+  }
   size_t pending = _st_page_remote_free(page, b);
   if (page->abandoned && pending >= st_page_used(page)) {
     _st_page_collect_all(page);

@@ -300,6 +300,7 @@ ST_INTERNAL void  _st_page_collect_all(page_t *page);     /* same, and clear XF_
 ST_INTERNAL size_t _st_page_remote_free(page_t *page, block_t *b);  /* returns the count pending */
 ST_INTERNAL int   _st_page_check(page_t *page, int owner_view);
 ST_INTERNAL bool  _st_page_contains_free(page_t *page, const block_t *b);
+ST_INTERNAL bool  _st_page_holds_freed(page_t *page, const block_t *b);   /* free or remote list */
 ST_INTERNAL void  _st_page_low_water(page_t *page);       /* used hit purge_low */
 ST_INTERNAL void  _st_sparse_unqueue(struct heap_s *h, page_t *page);  /* before its span goes */
 ST_INTERNAL void  _st_sparse_drain(struct heap_s *h, int mode);  /* 0 aged, 1 all, 2 drop */

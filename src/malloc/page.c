@@ -427,16 +427,29 @@ size_t _st_page_remote_free(page_t *page, block_t *b) {
   return (size_t)(want >> XF_COUNT_SHIFT);
 }
 
-/* Is b on the free list? (owner only; confirms a suspected double free).
- * The walk stops at a link that leaves the page's carved blocks. */
-bool _st_page_contains_free(page_t *page, const block_t *b) {
+/* Is b on the list that starts at x?  The walk stops at a link that
+ * leaves the page's carved blocks, and after `capacity` links. */
+static bool list_contains(const page_t *page, const block_t *x, const block_t *b) {
   const uint8_t *end = page->start + (size_t)page->capacity * page->block_size;
   size_t limit = page->capacity + 1;
-  for (const block_t *x = page->free; x && limit; x = st_next(page, x), limit--) {
+  for (; x && limit; x = st_next(page, x), limit--) {
     if (x == b) return true;
     if ((const uint8_t *)x < page->start || (const uint8_t *)x >= end) return false;
   }
   return false;
+}
+
+/* Is b on the free list? (owner only; confirms a suspected double free). */
+bool _st_page_contains_free(page_t *page, const block_t *b) {
+  return list_contains(page, page->free, b);
+}
+
+/* Is b on the free list or the remote-free list?  For the holder of
+ * abandoned_lock on a listed page (no owner: nobody takes either list
+ * meanwhile; remote frees only push in front of the snapshot). */
+bool _st_page_holds_freed(page_t *page, const block_t *b) {
+  uintptr_t x = atomic_load_explicit(&page->xthread_free, memory_order_acquire);
+  return list_contains(page, page->free, b) || list_contains(page, (block_t *)(x & XF_PTR_MASK), b);
 }
 
 static long list_check(page_t *page, const block_t *b) {

@@ -9,9 +9,11 @@
  * Now the freeing thread (B) appends the block to a batch, an array of up
  * to RB_CAP pointers, addressed to the owning heap (A), and sends the whole
  * batch with one CAS onto A's inbox.  A takes its inbox with one exchange
- * on a malloc slow path and frees every block as its owner.  B never writes
- * into the block (the line stays shared, so A's first store to it is an
- * upgrade, not a transfer of a line B dirtied), and A reads the pointers
+ * on a malloc slow path and frees every block as its owner.  B does not
+ * write into a block it batches (the line stays shared, so A's first store
+ * to it is an upgrade, not a transfer of a line B dirtied; the blocks of a
+ * stash flush, which B wrote anyway, carry marks: see "Reusing foreign
+ * blocks"), and A reads the pointers
  * from a dense array, so its misses overlap instead of chaining down a
  * list.
  *
@@ -50,7 +52,8 @@
  * delivered, since it may have changed while the block waited (the owner
  * exited and its pages were abandoned, or adopted by the deliverer):
  * owned by the deliverer -> freed as the owner's free (double-free check,
- * unpark, retire); owner 0 -> _st_abandoned_free; anyone else -> the
+ * unpark, retire; a stash flush's block has its marks cleared first, since
+ * this is its one legitimate arrival); owner 0 -> _st_abandoned_free; anyone else -> the
  * per-page remote free (never batched again, so a block moves at most
  * twice).
  *
@@ -335,9 +338,12 @@ void _st_remote_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
  * malloc, like any freed block) and, in word 2, the stash mark, a random
  * per-process secret (init.c).  A free that finds the free key confirms a
  * double free on the page's lists or by the mark (_st_stash_marked), so a
- * double free of a stashed block (or of one on its way home from a stash)
+ * double free of a stashed block (or of one a flush sent home in a batch)
  * is reported by whichever thread repeats it: the stasher or any other
- * thread that would stash it, the owner, or a per-page remote free.  The mark
+ * thread that would stash it, the owner, or a per-page remote free.  One
+ * the flush sent straight to an abandoned page is caught there like any
+ * block freed into such a page (_st_abandoned_free); one sent per page to
+ * a live owner (when no batch could be had) is not caught.  The mark
  * outlives the malloc that takes the block back, but only counts together
  * with the free key, which that malloc cleared: a false report needs a
  * program that stores the free key itself in word 1 of a block that went
