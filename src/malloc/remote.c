@@ -134,7 +134,10 @@ static void rb_route(heap_t *self, block_t *b, int rebatch) {
   if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
   else if (owner == 0) _st_abandoned_free(page, b);
   else if (rebatch) {
-    if (STRATA_CHECKS) ((uintptr_t *)b)[2] = st_transit_mark();   /* stripped by rb_deliver */
+    if (STRATA_CHECKS) {                        /* stripped by rb_deliver */
+      ((uintptr_t *)b)[1] = ST_FREE_KEY;
+      ((uintptr_t *)b)[2] = st_transit_mark();
+    }
     _st_remote_free(self, page, b, owner);
   }
   else _st_page_remote_free(page, b);
@@ -351,10 +354,11 @@ void _st_remote_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
  *
  * Flush (_st_stash_flush): at thread exit, heap abandon, malloc_trim,
  * strata_stats_get and the exit report, every stashed block goes home as a
- * remote free.  It keeps the free key; its stash mark becomes the transit
- * mark (st_transit_mark: the stash mark with bit 1 flipped) while it waits
- * in a batch, and the delivery clears both before freeing it as the
- * owner's.  Before the transit mark, every delivered block carried the key
+ * remote free.  One that waits in a batch carries the free key and the
+ * transit mark (st_transit_mark: the stash mark with bit 1 flipped), and
+ * the delivery clears both before freeing it as the owner's; one freed at
+ * once (its page is the flusher's own, or abandoned) goes clean, and that
+ * free sets the key.  Before the transit mark, every delivered block carried the key
  * alone, and its owner searched its page's free list to confirm it was no
  * double free: 1.4% of larson's time with 4 threads, whose short-lived
  * threads flush at every exit.  Every 64th
@@ -400,11 +404,12 @@ bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
   return true;
 }
 
-/* Send the blocks of h's stash i home.  They keep the free key but lose
- * the stash mark, which would make their owner's free report them; those
- * that go in a batch get the transit mark instead (rb_route), so a double
- * free while they travel is reported at the call, and their delivery
- * needs no search (rb_deliver). */
+/* Send the blocks of h's stash i home.  They lose the free key and the
+ * stash mark, which would make the free that takes them home search for
+ * them (own page, abandoned page) or report them; those that go in a batch
+ * get the key back with the transit mark (rb_route), so a double free
+ * while they travel is reported at the call, and their delivery needs no
+ * search (rb_deliver).  Every free path sets the key again. */
 static void stash_flush_one(heap_t *h, unsigned i) {
   page_t *s = &h->stash[i];
   unsigned c = ST_STASH_FIRST + i;
@@ -414,7 +419,7 @@ static void stash_flush_one(heap_t *h, unsigned i) {
   if (h->direct[c] == s) h->direct[c] = st_queue_direct(h, c);
   while (b != NULL) {
     block_t *next = st_next(s, b);
-    if (STRATA_CHECKS) ((uintptr_t *)b)[2] = 0;
+    if (STRATA_CHECKS) ((uintptr_t *)b)[1] = ((uintptr_t *)b)[2] = 0;   /* marks as rb_route needs */
     rb_route(h, b, 1);
     b = next;
   }
