@@ -22,12 +22,4 @@ mkdir -p "$B/floor"
 "$B/strata" bench --only "$W" --runs "$R" --alloc "$A" --json "$B/floor/last.json" | tee "$B/floor/last.txt"
 echo
 echo "# time against glibc (ratio of median times; 0.5 = twice glibc's throughput)"
-python3 - "$B/floor/last.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for w in d["workloads"]:
-    t = {r["allocator"]: r["time_median"] for r in w["results"] if r.get("time_median")}
-    g = t.get("glibc")
-    if not g: continue
-    print(f"{w['name']:8s} " + "  ".join(f"{a} {v / g:.3f}" for a, v in sorted(t.items(), key=lambda x: x[1])))
-PY
+python3 "$(dirname "$0")/ratios.py" "$B/floor/last.json" glibc

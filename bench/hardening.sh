@@ -28,13 +28,4 @@ done
 "$B/strata" bench --only "$W" --runs "$R" --alloc "$A" --json "$H/last.json" | tee "$H/last.txt"
 echo
 echo "# time against nochecks (ratio of median times; > 1 = slower)"
-python3 - "$H/last.json" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-for w in d["workloads"]:
-    t = {r["allocator"]: r["time_median"] for r in w["results"] if r.get("time_median")}
-    base = t.get("nochecks")
-    if not base: continue
-    for a, v in t.items():
-        if a not in ("nochecks", "glibc"): print(f"{w['name']:10s} {a:12s} {v / base:.3f}")
-EOF
+python3 "$(dirname "$0")/ratios.py" "$H/last.json" nochecks glibc
