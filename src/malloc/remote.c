@@ -53,9 +53,9 @@
  * exited and its pages were abandoned, or adopted by the deliverer):
  * owned by the deliverer -> freed as the owner's free (double-free check,
  * unpark, retire; a stash flush's block has its marks cleared first, since
- * this is its one legitimate arrival); owner 0 -> _st_abandoned_free; anyone else -> the
- * per-page remote free (never batched again, so a block moves at most
- * twice).
+ * this is its one legitimate arrival); owner 0 -> _st_abandoned_free;
+ * anyone else -> the per-page remote free (never batched again, so a block
+ * moves at most twice).
  *
  * Batches come from a pool of 64 KiB chunks mapped from the OS, never
  * returned (the number in flight is bounded by the heaps' slots and
@@ -358,12 +358,12 @@ void _st_remote_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
  * transit mark (st_transit_mark: the stash mark with bit 1 flipped), and
  * the delivery clears both before freeing it as the owner's; one freed at
  * once (its page is the flusher's own, or abandoned) goes clean, and that
- * free sets the key.  Before the transit mark, every delivered block carried the key
- * alone, and its owner searched its page's free list to confirm it was no
- * double free: 1.4% of larson's time with 4 threads, whose short-lived
- * threads flush at every exit.  Every 64th
- * malloc slow path, the stash of a class that no malloc took from since
- * the last such tick goes home too (_st_stash_age).  A thread that makes
+ * free sets the key.  Before the transit mark, every delivered block
+ * carried the key alone, and its owner searched its page's free list to
+ * confirm it was no double free: 1.4% of larson's time with 4 threads,
+ * whose short-lived threads flush at every exit.  Every 64th malloc slow
+ * path, the stash of a class that no malloc took from since the last such
+ * tick goes home too (_st_stash_age).  A thread that makes
  * no call at all keeps what it stashed, as it keeps its partial batches.
  *
  * Blocks stashed while their owner lived stay in the stash after it exits
