@@ -36,9 +36,8 @@
                                  alone keeps a forged one from choosing the address */
 #endif
 #ifndef STRATA_SECURE_ZERO
-#define STRATA_SECURE_ZERO 1  /* secure mode zeroes freed blocks; 0 only to
-                                 measure what the rest of secure mode costs
-                                 (docs/hardening.md, "What the checks cost") */
+#define STRATA_SECURE_ZERO 1  /* the default of option secure_zero: secure
+                                 mode zeroes freed blocks unless 0 */
 #endif
 #ifndef STRATA_OVERRIDE
 #define STRATA_OVERRIDE 1     /* 1: also export malloc, free, ... and operator new */

@@ -146,12 +146,54 @@ static void *dfree_twice(void *p) {
   free(mine);
   return NULL;
 }
+static void *dfree_twice_heapless(void *p) {
+  free(opaque(p));                         /* no heap: straight onto the remote list */
+  free(opaque(p));                         /* the key: this thread gets a heap, the block a batch */
+  return NULL;
+}
 static void remote_double_free(void) {
   char *p = malloc(64);
   CHECK(p != NULL, "malloc");
   test_join(test_spawn(dfree_twice, p));  /* the thread's exit sends the batch */
   strata_stats_t st;
   strata_stats_get(&st);                   /* the owner frees what it was sent */
+}
+/* Blocks over 1 KiB are not batched: another thread's free pushes them
+ * straight onto their page's remote list (xthread_free), and so does the
+ * free of a thread without a heap, for any size.  Pushed twice, the block
+ * closed that list into a loop.  Now a free that finds the key sends the
+ * block to its owner in a batch (creating the freeing thread's heap if it
+ * has none), and the owner looks for it on both of the page's lists. */
+static void remote_double_free_big(void) {
+  char *keep = malloc(4096), *p = malloc(4096);  /* keep: the page stays in use */
+  CHECK(keep != NULL && p != NULL, "malloc");
+  test_join(test_spawn(dfree_twice, p));   /* pushed, then batched: the exit sends it */
+  strata_stats_t st;
+  strata_stats_get(&st);                   /* the owner finds it on its remote list */
+}
+static void remote_double_free_heapless(void) {
+  char *keep = malloc(64), *p = malloc(64);
+  CHECK(keep != NULL && p != NULL, "malloc");
+  pthread_t t = test_spawn(dfree_twice_heapless, p);
+  test_join(t);
+  strata_stats_t st;
+  strata_stats_get(&st);
+}
+/* The owner frees a block that another thread's free left on the page's
+ * remote list: its search used to cover the free list only, so it pushed
+ * the block there too, and the next collect joined the two lists into a
+ * loop. */
+static void owner_double_free_after_remote(void) {
+  char *keep = malloc(4096), *p = malloc(4096);
+  CHECK(keep != NULL && p != NULL, "malloc");
+  test_join(test_spawn(dfree_thread, p));  /* no heap: straight onto the remote list */
+  free(opaque(p));
+}
+static void owner_double_free_after_remote_small(void) {
+  char *keep = malloc(64), *p = malloc(64);
+  CHECK(keep != NULL && p != NULL, "malloc");
+  test_join(test_spawn(dfree_thread, p));
+  free(opaque(p));
 }
 /* Stashed blocks (remote.c, "Reusing foreign blocks"): a thread with a
  * heap of its own frees main's 512-byte block, which waits in its stash;
@@ -393,6 +435,34 @@ static void all_ignored(void) {
   strata_free_sized(q, 100);                      /* the right size is fine */
   CHECK(strata_heap_check() == 0, "heap check");
 }
+/* Ignored, a 4 KiB block freed twice by another thread is free once: it
+ * is handed out once, and the heap stays sound. */
+static void remote_big_ignored(void) {
+  CHECK(strata_option_set("abort_on_error", 0) == 0, "option");
+  strata_stats_t st;
+  strata_stats_get(&st);
+  size_t before = st.misuses;
+  char *keep = malloc(4096), *p = malloc(4096);
+  CHECK(keep != NULL && p != NULL, "malloc");
+  test_join(test_spawn(dfree_twice, p));
+  strata_stats_get(&st);                   /* the delivery reports it */
+  CHECK(st.misuses - before == 1, "misuses counted %zu, expected 1", st.misuses - before);
+  char *v[64];
+  int seen = 0;
+  for (int i = 0; i < 64; i++) {
+    v[i] = malloc(4096);
+    CHECK(v[i] != NULL, "malloc");
+    memset(v[i], i, 4096);
+    seen += v[i] == p;
+  }
+  CHECK(seen <= 1, "the block freed twice was handed out %d times", seen);
+  for (int i = 0; i < 64; i++) {
+    for (int k = 0; k < 4096; k += 512) CHECK(v[i][k] == (char)i, "block %d overlaps another", i);
+    free(v[i]);
+  }
+  free(keep);
+  CHECK(strata_heap_check() == 0, "heap check");
+}
 
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -418,6 +488,14 @@ int main(void) {
   expect_report("double free of a small block (size class in the report)", small_double_free, "double free", "size class 48 bytes");
   expect_report("double free of a small block by another thread (caught at delivery)", remote_double_free,
                 "double free", "size class 64 bytes");
+  expect_report("double free of a 4 KiB block by another thread (unbatched, then batched)",
+                remote_double_free_big, "double free", "size class 4096 bytes");
+  expect_report("double free of a small block by a thread without a heap", remote_double_free_heapless,
+                "double free", "size class 64 bytes");
+  expect_report("double free by the owner of a 4 KiB block another thread freed",
+                owner_double_free_after_remote, "double free", "size class 4096 bytes");
+  expect_report("double free by the owner of a small block a thread without a heap freed",
+                owner_double_free_after_remote_small, "double free", "size class 64 bytes");
   expect_report("double free into an abandoned page", abandoned_double_free, "double free",
                 "size class 512 bytes");
   if (strata_option_get("secure") == 0) {   /* secure mode does not stash */
@@ -438,6 +516,8 @@ int main(void) {
                   abandoned_double_free_flushed, "double free", "size class 512 bytes");
   } else printf("skip: stashed blocks (secure mode does not stash)\n");
   expect_clean("every kind with on_misuse=ignore: counted, heap sound", all_ignored);
+  expect_clean("a 4 KiB block freed twice by another thread, ignored: handed out once, heap sound",
+               remote_big_ignored);
   {
     char buf[4096];
     int st = test_in_child(underflow_into_metadata, buf, sizeof buf);

@@ -69,12 +69,14 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     /* zero on free (secure mode), but not a block that carries the free
      * key: if it is free already, zeroing would wipe the key and the link
      * that the paths below check (it is then caught, or was user data) */
-    if (_st_secure && ((uintptr_t *)b)[1] != ST_FREE_KEY) st_zero_block(b, page->block_size);
+    if (_st_zero_free && ((uintptr_t *)b)[1] != ST_FREE_KEY) st_zero_block(b, page->block_size);
     if (owner == 0) _st_abandoned_free(page, b);
     else if (cached && page->block_size <= RB_BLOCK_MAX) {
       if (!_st_stash_push(me, page, b, owner))       /* reused here (remote.c) */
         _st_remote_free(me, page, b, owner);         /* or batched (remote.c) */
     }
+    else if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY))
+      _st_remote_suspect(page, b);                   /* maybe freed already (remote.c) */
     else _st_page_remote_free(page, b);
   }
   else _st_heap_free_slow(page, b, owner);
@@ -89,7 +91,7 @@ ST_NOINLINE static void free_interior(page_t *page, void *p) {
 /* A suspected double free (the block carries the free key): confirm, or
  * free normally when the key was just user data. */
 ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
-  if (_st_stash_marked(page, b) || _st_page_contains_free(page, b)) {
+  if (_st_stash_marked(page, b) || _st_page_holds_freed(page, b)) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
   }
@@ -120,7 +122,7 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
   if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
     if (STRATA_CHECK_INTERIOR && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
     if (STRATA_CHECK_DFREE && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) { free_suspect(page, b); return; }
-    if (STRATA_SECURE_DEFAULT && STRATA_SECURE_ZERO && _st_secure) {   /* secure build: zero on free */
+    if (STRATA_SECURE_DEFAULT && _st_zero_free) {   /* secure build: zero on free */
       size_t bs = page->block_size;
       if (st_unlikely(bs > ST_ZERO_INLINE_MAX)) { free_zero_big(page, b); return; }
       st_zero_small((uint8_t *)b + 16, bs - 16);   /* words 0 and 1 are written below */
@@ -198,7 +200,7 @@ static bool realloc_of_freed(page_t *page, void *p) {
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
   if (((uintptr_t *)p)[1] != ST_FREE_KEY) return false;
   if (_st_stash_marked(page, p)) return true;                /* in a stash (remote.c) */
-  return (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl && _st_page_contains_free(page, p);
+  return (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl && _st_page_holds_freed(page, p);
 }
 
 

@@ -401,6 +401,14 @@ static void *orphan_malloc(size_t size) {
   return p;
 }
 
+/* The caller's heap, made now if it has none yet; NULL in a thread whose
+ * heap is gone (it is exiting) or when none can be made. */
+heap_t *_st_heap_own(void) {
+  heap_t *h = _st_heap_tl;
+  if (h == &_st_heap_dead) return NULL;
+  return h == &_st_heap_empty ? heap_create() : h;
+}
+
 /* Above the size classes: a large block (a region's up to 16 MiB). */
 static void *heap_alloc_big(size_t size) {
   return _st_large_alloc(size, 0, 0);
@@ -468,7 +476,7 @@ void _st_heap_dead_flush(heap_t *h) {
  * `owner` (h plus flags), by h's owner or a thread standing in for it. */
 void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
   if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) &&
-      (_st_stash_marked(page, b) || _st_page_contains_free(page, b))) {
+      (_st_stash_marked(page, b) || _st_page_holds_freed(page, b))) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
   }
@@ -477,7 +485,7 @@ void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
       _st_misuse("free(): double free", b, page->block_size);
       return;
     }
-    if (_st_secure) st_zero_block(b, page->block_size);       /* zero on free */
+    if (_st_zero_free) st_zero_block(b, page->block_size);    /* zero on free */
   }
   if (owner & OWNER_FULL) heap_unpark(h, page);
   st_set_next(page, b, page->free);

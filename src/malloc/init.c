@@ -28,6 +28,7 @@ uintptr_t _st_process_random = 0x9e3779b97f4a7c15ull;
 static uint64_t list_secret = 0x2545f4914f6cdd1dull;
 uintptr_t _st_stash_mark;          /* the stash mark (remote.c); 0 until init */
 int _st_secure;
+int _st_zero_free;
 
 /* Process secrets: fresh random bits (getrandom), never derived directly from
  * AT_RANDOM, whose bytes are glibc's stack canary and pointer guard and must
@@ -78,6 +79,7 @@ void _st_process_init(void) {
   list_secret = free_key_new();
   _st_stash_mark = free_key_new() | 1;
   _st_secure = _st_option(OPT_SECURE) != 0;
+  _st_zero_free = _st_secure && _st_option(OPT_SECURE_ZERO) != 0;
   _st_heaps_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   if (_st_option(OPT_STATS)) atexit(stats_at_exit);

@@ -147,15 +147,17 @@ typedef struct __attribute__((aligned(128))) page_s {
 _Static_assert(offsetof(page_t, sparse_queued) < 64, "the owner's fields share one cache line");
 _Static_assert(sizeof(page_t) == 128, "a page descriptor is two cache lines");
 
-/* Secure mode (option secure, read at start-up; docs/hardening.md). */
+/* Secure mode (option secure, read at start-up; docs/hardening.md), and
+ * its zeroing of freed blocks (option secure_zero, on unless turned off). */
 extern int _st_secure ST_INTERNAL;
+extern int _st_zero_free ST_INTERNAL;   /* _st_secure && secure_zero */
 
 /* The owner word for heap h (plus `flags`): OWNER_SLOW while the page has
- * purged units, and in secure mode unless this is a secure build (whose
- * free fast path zeroes the block itself). */
+ * purged units, and when freed blocks are zeroed unless this is a secure
+ * build (whose free fast path zeroes the block itself). */
 static inline uintptr_t st_owner_word(const void *h, const page_t *page, uintptr_t flags) {
   return (uintptr_t)h | flags |
-         ((page->purged != 0 || (_st_secure && !STRATA_SECURE_DEFAULT)) ? OWNER_SLOW : 0);
+         ((page->purged != 0 || (_st_zero_free && !STRATA_SECURE_DEFAULT)) ? OWNER_SLOW : 0);
 }
 
 /* Free-list links (see block_t). */
@@ -299,7 +301,6 @@ ST_INTERNAL void  _st_page_collect(page_t *page);         /* remote frees onto f
 ST_INTERNAL void  _st_page_collect_all(page_t *page);     /* same, and clear XF_FULL */
 ST_INTERNAL size_t _st_page_remote_free(page_t *page, block_t *b);  /* returns the count pending */
 ST_INTERNAL int   _st_page_check(page_t *page, int owner_view);
-ST_INTERNAL bool  _st_page_contains_free(page_t *page, const block_t *b);
 ST_INTERNAL bool  _st_page_holds_freed(page_t *page, const block_t *b);   /* free or remote list */
 ST_INTERNAL void  _st_page_low_water(page_t *page);       /* used hit purge_low */
 ST_INTERNAL void  _st_sparse_unqueue(struct heap_s *h, page_t *page);  /* before its span goes */
@@ -412,6 +413,7 @@ extern __thread heap_t *_st_heap_tl ST_INTERNAL;
 /* The slow path of malloc (reads the caller's heap itself, so the fast path
  * keeps the size where it arrived: one register move fewer). */
 ST_INTERNAL void *_st_heap_malloc_slow(size_t size);
+ST_INTERNAL heap_t *_st_heap_own(void);         /* the caller's heap, made if it has none */
 ST_INTERNAL void *_st_heap_malloc_class(heap_t *heap, size_t size);  /* size <= ST_MEDIUM_MAX */
 ST_INTERNAL void  _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner);
 ST_INTERNAL void  _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner);
@@ -419,6 +421,7 @@ ST_INTERNAL void  _st_heap_dead_flush(heap_t *h);    /* free the spans waiting i
 
 /* ---- remote-free batches (remote.c) -------------------------------------- */
 ST_INTERNAL void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner);
+ST_INTERNAL void _st_remote_suspect(page_t *page, block_t *b);
 ST_INTERNAL void _st_remote_flush(heap_t *me);    /* send every partial batch */
 ST_INTERNAL void _st_remote_drain(heap_t *h);     /* owner: free what the inbox holds */
 ST_INTERNAL void _st_remote_close(heap_t *h);     /* flush, drain and close: h goes away */
@@ -514,7 +517,6 @@ static inline __attribute__((always_inline)) void st_zero_small(void *p, size_t 
 }
 /* Any block: [p, p + n) becomes 0. */
 static inline void st_zero_block(void *p, size_t n) {
-  if (!STRATA_SECURE_ZERO) return;
   if (n <= ST_ZERO_INLINE_MAX) st_zero_small(p, n);
   else _st_zero_big(p, n);
 }
@@ -563,7 +565,7 @@ typedef enum {
   OPT_VERBOSE, OPT_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE_MS,
   OPT_PURGE_THREAD, OPT_SOFT_LIMIT, OPT_HARD_LIMIT,
   OPT_GC_GOAL, OPT_GC_LIMIT, OPT_GC_MAX_HEAP, OPT_GC_FINALIZER_THREAD, OPT_GC_DEBUG,
-  OPT_SECURE, OPT_GUARD_SAMPLE, OPT_GUARD_SLOTS, OPT_SEG_RESERVE,
+  OPT_SECURE, OPT_SECURE_ZERO, OPT_GUARD_SAMPLE, OPT_GUARD_SLOTS, OPT_SEG_RESERVE,
   OPT_COUNT
 } st_option_t;
 ST_INTERNAL long _st_option(st_option_t o);

@@ -439,14 +439,13 @@ static bool list_contains(const page_t *page, const block_t *x, const block_t *b
   return false;
 }
 
-/* Is b on the free list? (owner only; confirms a suspected double free). */
-bool _st_page_contains_free(page_t *page, const block_t *b) {
-  return list_contains(page, page->free, b);
-}
-
-/* Is b on the free list or the remote-free list?  For the holder of
- * abandoned_lock on a listed page (no owner: nobody takes either list
- * meanwhile; remote frees only push in front of the snapshot). */
+/* Is b on the free list or the remote-free list?  Confirms a suspected
+ * double free.  For the page's owner, or the holder of abandoned_lock on a
+ * listed page, which stands in for it: only that thread takes either list,
+ * and remote frees only push in front of the snapshot walked here.  The
+ * remote list counts too: a first free that another thread pushed there
+ * (a block over RB_BLOCK_MAX, or a freer without a heap) waits there until
+ * a collect. */
 bool _st_page_holds_freed(page_t *page, const block_t *b) {
   uintptr_t x = atomic_load_explicit(&page->xthread_free, memory_order_acquire);
   return list_contains(page, page->free, b) || list_contains(page, (block_t *)(x & XF_PTR_MASK), b);

@@ -124,23 +124,25 @@ static void rb_put(heap_t *h, rbatch_t *b) {
 
 /* Free block b, which some thread freed earlier, on behalf of heap self
  * (the caller owns self, or stands in for its owner), or NULL for none.
- * Another live owner gets it per page (rebatch 0: a delivered block is
- * never batched again, so it moves at most twice) or in self's batch
- * (rebatch 1: a stash flush, whose blocks were never batched). */
-static void rb_route(heap_t *self, block_t *b, int rebatch) {
+ * Another live owner gets it per page (RB_PAGE: a delivered block is never
+ * batched again, so it moves at most twice) or in self's batch: a stash
+ * flush's blocks, which were never batched, with the transit marks
+ * (RB_TRANSIT); a suspect, as it is (RB_SUSPECT, _st_remote_suspect). */
+enum { RB_PAGE, RB_TRANSIT, RB_SUSPECT };
+static void rb_route(heap_t *self, block_t *b, int how) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
   if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
   else if (owner == 0) _st_abandoned_free(page, b);
-  else if (rebatch) {
-    if (STRATA_CHECKS) {                        /* stripped by rb_deliver */
+  else if (how == RB_PAGE) _st_page_remote_free(page, b);
+  else {
+    if (STRATA_CHECKS && how == RB_TRANSIT) {   /* stripped by rb_deliver */
       ((uintptr_t *)b)[1] = ST_FREE_KEY;
       ((uintptr_t *)b)[2] = st_transit_mark();
     }
     _st_remote_free(self, page, b, owner);
   }
-  else _st_page_remote_free(page, b);
 }
 /* A block of a stash flush arrives with the free key and the transit mark
  * (rb_route): this is its one legitimate arrival, so both go before it is
@@ -148,7 +150,7 @@ static void rb_route(heap_t *self, block_t *b, int rebatch) {
 static void rb_deliver(heap_t *self, block_t *b) {
   uintptr_t *w = (uintptr_t *)b;
   if (STRATA_CHECKS && w[2] == st_transit_mark() && w[1] == ST_FREE_KEY) w[1] = w[2] = 0;
-  rb_route(self, b, 0);
+  rb_route(self, b, RB_PAGE);
 }
 
 /* The lines rb_deliver will touch for block b: the block (written), and
@@ -217,6 +219,24 @@ void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
   __atomic_store_n(&bt->cls[n], (uint8_t)page->cls, __ATOMIC_RELAXED);
   __atomic_store_n(&bt->n, n + 1, __ATOMIC_RELAXED);    /* read by _st_remote_pending */
   if (n + 1 == RB_CAP) { __atomic_store_n(&o->b, NULL, __ATOMIC_RELAXED); rb_send(me, to, bt); }
+}
+
+/* A remote free of a block that carries the free key, by a thread that
+ * would push it straight onto its page's remote list (a block over
+ * RB_BLOCK_MAX bytes, or a caller without a heap).  Its first free may be
+ * waiting on that list, and a second push would close the list into a loop
+ * that the owner's collect spins on; only the owner may look for it there
+ * (_st_page_holds_freed).  So it goes to the owner in a batch, unmarked,
+ * and the owner's free confirms it (_st_heap_free_owned): found is a double
+ * free, reported at the delivery; not found was user data, freed.  A
+ * caller without a heap gets one here.  One that cannot have one (its
+ * thread is exiting) pushes it as before, unchecked, as does a block in a
+ * stash, which that push reports.  Suspects are rare, so
+ * the bound on the foreign memory a batch holds barely moves. */
+void _st_remote_suspect(page_t *page, block_t *b) {
+  heap_t *me = _st_heap_own();
+  if (me == NULL || _st_stash_marked(page, b)) _st_page_remote_free(page, b);   /* reports a stashed one */
+  else rb_route(me, b, RB_SUSPECT);
 }
 
 void _st_remote_flush(heap_t *me) {
@@ -420,7 +440,7 @@ static void stash_flush_one(heap_t *h, unsigned i) {
   while (b != NULL) {
     block_t *next = st_next(s, b);
     if (STRATA_CHECKS) ((uintptr_t *)b)[1] = ((uintptr_t *)b)[2] = 0;   /* marks as rb_route needs */
-    rb_route(h, b, 1);
+    rb_route(h, b, RB_TRANSIT);
     b = next;
   }
 }

@@ -21,7 +21,6 @@
 
 /* [p, p + n) becomes 0; p 16-byte aligned, n a multiple of 16. */
 void _st_zero_big(void *p, size_t n) {
-  if (!STRATA_SECURE_ZERO) return;
 #if defined(__x86_64__) || defined(__SSE2__)
   if (n >= ST_ZERO_STREAM_MIN) {
     __m128i z = _mm_setzero_si128();
