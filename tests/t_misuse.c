@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -195,6 +196,73 @@ static void owner_double_free_after_remote_small(void) {
   test_join(test_spawn(dfree_thread, p));
   free(opaque(p));
 }
+/* A 4 KiB block of the orphan heap (malloc'd in a thread-exit destructor
+ * that runs after strata's own), freed twice by main: the orphan's inbox is
+ * closed, so the suspect used to come back to its sender and be pushed
+ * again (review of 2026-11-27); it is now confirmed under orphan_lock. */
+static pthread_key_t orphan_key;
+static void *volatile orphan_got;
+static void orphan_dtor(void *v) { (void)v; free(malloc(4096)); orphan_got = malloc(4096); }
+static void *orphan_thread(void *a) {
+  (void)a;
+  free(malloc(16));                        /* a heap: strata's key destructor runs first */
+  pthread_setspecific(orphan_key, (void *)1);
+  return NULL;
+}
+static void orphan_double_free(void) {
+  free(opaque(malloc(1)));
+  CHECK(pthread_key_create(&orphan_key, orphan_dtor) == 0, "pthread_key_create");
+  test_join(test_spawn(orphan_thread, NULL));
+  char *p = orphan_got;
+  CHECK(p != NULL, "malloc in a destructor");
+  free(opaque(p));
+  free(opaque(p));
+}
+/* The owner (A) exits while main's second free of its 4 KiB block waits in
+ * main's batch for A, and another thread (X) adopts the page: the flush
+ * finds A's inbox closed and delivers the batch itself, and the block,
+ * which carries the key, goes on to X in a batch instead of being pushed
+ * unchecked (review of 2026-11-27: X handed it out twice). */
+static char *adopt_blk[8];
+static sem_t adopt_made, adopt_go, adopt_x_go, adopt_x_adopted;
+static void *adopt_owner(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 8; i++) adopt_blk[i] = malloc(4096);   /* [0] stays live, [1] is freed twice */
+  sem_post(&adopt_made);
+  sem_wait(&adopt_go);
+  return NULL;                             /* exits: purge_ms=0 abandons its pages */
+}
+static void *adopt_taker(void *arg) {
+  (void)arg;
+  free(malloc(16));                        /* a heap before A's goes */
+  sem_wait(&adopt_x_go);
+  void *v = malloc(4096);                  /* adopts A's page */
+  sem_post(&adopt_x_adopted);
+  sem_wait(&adopt_x_go);
+  free(v);
+  return NULL;                             /* its exit delivers its inbox */
+}
+static void adopted_double_free(void) {
+  CHECK(strata_option_set("purge_ms", 0) == 0, "option");
+  free(opaque(malloc(1)));
+  sem_init(&adopt_made, 0, 0); sem_init(&adopt_go, 0, 0);
+  sem_init(&adopt_x_go, 0, 0); sem_init(&adopt_x_adopted, 0, 0);
+  pthread_t x = test_spawn(adopt_taker, NULL), a = test_spawn(adopt_owner, NULL);
+  sem_wait(&adopt_made);
+  free(opaque(adopt_blk[1]));              /* onto A's page's remote list, with the key */
+  for (int i = 2; i < 7; i++) free(adopt_blk[i]);
+  free(opaque(adopt_blk[1]));              /* the key: batched for A */
+  sem_post(&adopt_go);
+  test_join(a);
+  sem_post(&adopt_x_go);
+  sem_wait(&adopt_x_adopted);
+  strata_stats_t st;
+  strata_stats_get(&st);                   /* A's inbox is closed: delivered here, on to X */
+  sem_post(&adopt_x_go);
+  test_join(x);
+  strata_stats_get(&st);                   /* (if X left first: to the abandoned page) */
+}
+
 /* Stashed blocks (remote.c, "Reusing foreign blocks"): a thread with a
  * heap of its own frees main's 512-byte block, which waits in its stash;
  * the thread stays (stash_hold) while the block is misused. */
@@ -496,6 +564,10 @@ int main(void) {
                 owner_double_free_after_remote, "double free", "size class 4096 bytes");
   expect_report("double free by the owner of a small block a thread without a heap freed",
                 owner_double_free_after_remote_small, "double free", "size class 64 bytes");
+  expect_report("double free of a block of the orphan heap", orphan_double_free, "double free",
+                "size class 4096 bytes");
+  expect_report("double free whose owner exits and whose page is adopted meanwhile", adopted_double_free,
+                "double free", "size class 4096 bytes");
   expect_report("double free into an abandoned page", abandoned_double_free, "double free",
                 "size class 512 bytes");
   if (strata_option_get("secure") == 0) {   /* secure mode does not stash */

@@ -394,6 +394,23 @@ static void heaps_register(heap_t *h) {
   heaps_live++;
 }
 
+/* A block that carries the free key, for a page of the orphan heap, whose
+ * inbox is closed: confirmed under orphan_lock, which stands in for the
+ * orphan's owner (only orphan_malloc takes its pages' lists, under it).
+ * Found on the page's lists is a double free, reported; otherwise pushed,
+ * like any free of an orphan's block (not freed as its owner here: see
+ * orphan_heap).  false if the page is not the orphan heap's. */
+bool _st_orphan_free(page_t *page, block_t *b, uintptr_t owner) {
+  if ((owner & ~OWNER_FLAGS) != (uintptr_t)&orphan_heap) return false;
+  pthread_mutex_lock(&orphan_lock);
+  owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+  bool twice = (owner & ~OWNER_FLAGS) == (uintptr_t)&orphan_heap && _st_page_holds_freed(page, b);
+  if (!twice) _st_page_remote_free(page, b);
+  pthread_mutex_unlock(&orphan_lock);
+  if (twice) _st_misuse("free(): double free", b, page->block_size);
+  return true;
+}
+
 static void *orphan_malloc(size_t size) {
   pthread_mutex_lock(&orphan_lock);
   void *p = _st_heap_malloc_class(&orphan_heap, size);

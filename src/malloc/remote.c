@@ -54,8 +54,10 @@
  * owned by the deliverer -> freed as the owner's free (double-free check,
  * unpark, retire; a stash flush's block has its marks cleared first, since
  * this is its one legitimate arrival); owner 0 -> _st_abandoned_free;
- * anyone else -> the per-page remote free (never batched again, so a block
- * moves at most twice).
+ * anyone else -> the per-page remote free (not batched again, so a block
+ * moves at most twice), unless it carries the free key: a suspect goes on
+ * to the new owner in a batch, or is confirmed under orphan_lock for the
+ * orphan heap (rb_route).
  *
  * Batches come from a pool of 64 KiB chunks mapped from the OS, never
  * returned (the number in flight is bounded by the heaps' slots and
@@ -122,20 +124,35 @@ static void rb_put(heap_t *h, rbatch_t *b) {
   pthread_mutex_unlock(&pool_lock);
 }
 
+/* Does the heap in owner word `owner` take batches? */
+static inline bool rb_open(uintptr_t owner) {
+  heap_t *to = (heap_t *)(owner & ~OWNER_FLAGS);
+  return atomic_load_explicit(&to->rb_inbox, memory_order_relaxed) != RB_CLOSED;
+}
+
 /* Free block b, which some thread freed earlier, on behalf of heap self
  * (the caller owns self, or stands in for its owner), or NULL for none.
- * Another live owner gets it per page (RB_PAGE: a delivered block is never
+ * Another live owner gets it per page (RB_PAGE: a delivered block is not
  * batched again, so it moves at most twice) or in self's batch: a stash
  * flush's blocks, which were never batched, with the transit marks
- * (RB_TRANSIT); a suspect, as it is (RB_SUSPECT, _st_remote_suspect). */
+ * (RB_TRANSIT); a suspect, as it is (RB_SUSPECT, _st_remote_suspect).
+ * A block with the free key is a suspect wherever it goes: the orphan
+ * heap's page confirms it under orphan_lock (_st_orphan_free), and one
+ * delivered to a heap that no longer owns its page (the owner exited, and
+ * another thread adopted the page) goes on to the new owner in a batch
+ * when that one takes batches; a new owner moves it again only if it too
+ * left meanwhile. */
 enum { RB_PAGE, RB_TRANSIT, RB_SUSPECT };
 static void rb_route(heap_t *self, block_t *b, int how) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+  bool keyed = STRATA_CHECKS && how != RB_TRANSIT && ((uintptr_t *)b)[1] == ST_FREE_KEY;
   if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
   else if (owner == 0) _st_abandoned_free(page, b);
-  else if (how == RB_PAGE) _st_page_remote_free(page, b);
+  else if (keyed && _st_orphan_free(page, b, owner)) return;
+  else if (how == RB_PAGE && !(keyed && self != NULL && rb_open(owner) && !_st_stash_marked(page, b)))
+    _st_page_remote_free(page, b);             /* (reports a block in a stash) */
   else {
     if (STRATA_CHECKS && how == RB_TRANSIT) {   /* stripped by rb_deliver */
       ((uintptr_t *)b)[1] = ST_FREE_KEY;
@@ -191,13 +208,14 @@ static void rb_send(heap_t *from, heap_t *to, rbatch_t *b) {
 }
 
 /* The slot for `to` holds no batch for it: send what it holds and start
- * an empty one.  NULL when no batch can be had. */
+ * an empty one.  NULL when no batch can be had.  A send to a closed inbox
+ * delivers the batch here, and a delivery may batch a suspect again
+ * (rb_route), into this very slot: so look again after each send. */
 ST_NOINLINE static rbatch_t *rb_slot_take(heap_t *me, rb_out_t *o, heap_t *to) {
-  rbatch_t *b = o->b;
-  if (b != NULL && b->n != 0 && o->to != to) {
+  rbatch_t *b;
+  while ((b = o->b) != NULL && b->n != 0 && o->to != to) {
     __atomic_store_n(&o->b, NULL, __ATOMIC_RELAXED);   /* before the send, which may deliver */
     rb_send(me, o->to, b);
-    b = NULL;
   }
   o->to = to;
   if (b == NULL) __atomic_store_n(&o->b, b = rb_get(me), __ATOMIC_RELAXED);
