@@ -440,8 +440,9 @@ static bool list_contains(const page_t *page, const block_t *x, const block_t *b
 }
 
 /* Is b on the free list or the remote-free list?  Confirms a suspected
- * double free.  For the page's owner, or the holder of abandoned_lock on a
- * listed page, which stands in for it: only that thread takes either list,
+ * double free.  For the page's owner, or the holder of the lock that stands
+ * in for it (abandoned_lock for a listed page, orphan_lock for the orphan
+ * heap's): only that thread takes either list,
  * and remote frees only push in front of the snapshot walked here.  The
  * remote list counts too: a first free that another thread pushed there
  * (a block over RB_BLOCK_MAX, or a freer without a heap) waits there until

@@ -416,7 +416,7 @@ bool _st_region_resize(large_t *h, size_t size) {
   if (n_new == 0) n_new = 1;
   size_t old_usable = h->usable, pending = 0;
   bool shrink = n_new < n_old && size < old_usable / 2;
-  if (shrink && _st_zero_free)                      /* secure mode: zero what goes free */
+  if (shrink && _st_zero_free)                   /* secure mode: zero what goes free */
     _st_zero_big(rg_unit(r, u + n_new), (size_t)(n_old - n_new) << RG_UNIT_SHIFT);
   for (int attempt = 0;; attempt++) {
     pthread_mutex_lock(&rg_lock);
