@@ -202,12 +202,26 @@ static void owner_double_free_after_remote_small(void) {
  * again (review of 2026-11-27); it is now confirmed under orphan_lock. */
 static pthread_key_t orphan_key;
 static void *volatile orphan_got;
-static void orphan_dtor(void *v) { (void)v; free(malloc(4096)); orphan_got = malloc(4096); }
+static int orphan_twice_here;               /* 1: the exiting thread frees it twice itself */
+static void orphan_dtor(void *v) {
+  (void)v;
+  free(malloc(4096));
+  orphan_got = malloc(4096);
+  if (orphan_twice_here) { free(opaque(orphan_got)); free(opaque(orphan_got)); }
+}
 static void *orphan_thread(void *a) {
   (void)a;
   free(malloc(16));                        /* a heap: strata's key destructor runs first */
   pthread_setspecific(orphan_key, (void *)1);
   return NULL;
+}
+/* The same freed twice by the exiting thread itself, which has no heap
+ * left to batch with: confirmed under orphan_lock all the same. */
+static void orphan_double_free_exiting(void) {
+  orphan_twice_here = 1;
+  free(opaque(malloc(1)));
+  CHECK(pthread_key_create(&orphan_key, orphan_dtor) == 0, "pthread_key_create");
+  test_join(test_spawn(orphan_thread, NULL));
 }
 static void orphan_double_free(void) {
   free(opaque(malloc(1)));
@@ -566,6 +580,8 @@ int main(void) {
                 owner_double_free_after_remote_small, "double free", "size class 64 bytes");
   expect_report("double free of a block of the orphan heap", orphan_double_free, "double free",
                 "size class 4096 bytes");
+  expect_report("double free of a block of the orphan heap by the exiting thread", orphan_double_free_exiting,
+                "double free", "size class 4096 bytes");
   expect_report("double free whose owner exits and whose page is adopted meanwhile", adopted_double_free,
                 "double free", "size class 4096 bytes");
   expect_report("double free into an abandoned page", abandoned_double_free, "double free",

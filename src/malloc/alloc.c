@@ -76,7 +76,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
         _st_remote_free(me, page, b, owner);         /* or batched (remote.c) */
     }
     else if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY))
-      _st_remote_suspect(page, b);                   /* maybe freed already (remote.c) */
+      _st_remote_suspect(page, b, owner);            /* maybe freed already (remote.c) */
     else _st_page_remote_free(page, b);
   }
   else _st_heap_free_slow(page, b, owner);

@@ -421,7 +421,7 @@ ST_INTERNAL void  _st_heap_dead_flush(heap_t *h);    /* free the spans waiting i
 
 /* ---- remote-free batches (remote.c) -------------------------------------- */
 ST_INTERNAL void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner);
-ST_INTERNAL void _st_remote_suspect(page_t *page, block_t *b);
+ST_INTERNAL void _st_remote_suspect(page_t *page, block_t *b, uintptr_t owner);
 ST_INTERNAL bool _st_orphan_free(page_t *page, block_t *b, uintptr_t owner);   /* heap.c */
 ST_INTERNAL void _st_remote_flush(heap_t *me);    /* send every partial batch */
 ST_INTERNAL void _st_remote_drain(heap_t *h);     /* owner: free what the inbox holds */

@@ -248,13 +248,14 @@ void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
  * and the owner's free confirms it (_st_heap_free_owned): found is a double
  * free, reported at the delivery; not found was user data, freed.  A
  * caller without a heap gets one here.  One that cannot have one (its
- * thread is exiting) pushes it as before, unchecked, as does a block in a
- * stash, which that push reports.  Suspects are rare, so
- * the bound on the foreign memory a batch holds barely moves. */
-void _st_remote_suspect(page_t *page, block_t *b) {
+ * thread is exiting) can still have a block of the orphan heap confirmed
+ * (_st_orphan_free); any other it pushes as before, unchecked, as it does
+ * a block in a stash, which that push reports.  Suspects are rare, so the
+ * bound on the foreign memory a batch holds barely moves. */
+void _st_remote_suspect(page_t *page, block_t *b, uintptr_t owner) {
   heap_t *me = _st_heap_own();
-  if (me == NULL || _st_stash_marked(page, b)) _st_page_remote_free(page, b);   /* reports a stashed one */
-  else rb_route(me, b, RB_SUSPECT);
+  if (me != NULL && !_st_stash_marked(page, b)) rb_route(me, b, RB_SUSPECT);
+  else if (!_st_orphan_free(page, b, owner)) _st_page_remote_free(page, b);   /* reports a stashed one */
 }
 
 void _st_remote_flush(heap_t *me) {
