@@ -175,8 +175,7 @@ static void remote_double_free_big(void) {
 static void remote_double_free_heapless(void) {
   char *keep = malloc(64), *p = malloc(64);
   CHECK(keep != NULL && p != NULL, "malloc");
-  pthread_t t = test_spawn(dfree_twice_heapless, p);
-  test_join(t);
+  test_join(test_spawn(dfree_twice_heapless, p));
   strata_stats_t st;
   strata_stats_get(&st);
 }

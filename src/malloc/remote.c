@@ -131,7 +131,7 @@ static inline bool rb_open(uintptr_t owner) {
 }
 
 /* Free block b, which some thread freed earlier, on behalf of heap self
- * (the caller owns self, or stands in for its owner), or NULL for none.
+ * (the caller owns self, or stands in for its owner; never NULL).
  * Another live owner gets it per page (RB_PAGE: a delivered block is not
  * batched again, so it moves at most twice) or in self's batch: a stash
  * flush's blocks, which were never batched, with the transit marks
@@ -148,10 +148,10 @@ static void rb_route(heap_t *self, block_t *b, int how) {
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
   bool keyed = STRATA_CHECKS && how != RB_TRANSIT && ((uintptr_t *)b)[1] == ST_FREE_KEY;
-  if (self != NULL && (owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
+  if ((owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
   else if (owner == 0) _st_abandoned_free(page, b);
   else if (keyed && _st_orphan_free(page, b, owner)) return;
-  else if (how == RB_PAGE && !(keyed && self != NULL && rb_open(owner) && !_st_stash_marked(page, b)))
+  else if (how == RB_PAGE && !(keyed && rb_open(owner) && !_st_stash_marked(page, b)))
     _st_page_remote_free(page, b);             /* (reports a block in a stash) */
   else {
     if (STRATA_CHECKS && how == RB_TRANSIT) {   /* stripped by rb_deliver */
