@@ -231,6 +231,31 @@ static void orphan_double_free(void) {
   free(opaque(p));
   free(opaque(p));
 }
+/* A thread whose heap is gone (a destructor that runs after strata's)
+ * frees a block that main, its live owner, freed already: it cannot batch,
+ * and its push used to put the block on the page's remote list while it
+ * sat on main's free list (silent).  It now borrows a heap for the moment
+ * and sends the block to main in a batch; main's delivery confirms it.
+ * late_size: 112 (batched class) or 4096 (never batched). */
+static pthread_key_t late_key;
+static size_t late_size;
+static void late_dtor(void *v) { free(opaque(v)); }
+static void *late_thread(void *p) {
+  free(malloc(16));                        /* a heap: strata's key destructor runs first */
+  pthread_setspecific(late_key, p);
+  return NULL;
+}
+static void dead_thread_double_free(void) {
+  CHECK(pthread_key_create(&late_key, late_dtor) == 0, "pthread_key_create");
+  char *keep = malloc(late_size), *p = malloc(late_size);   /* keep: the page stays in use */
+  CHECK(keep != NULL && p != NULL, "malloc");
+  free(opaque(p));                         /* the first free: main's own */
+  test_join(test_spawn(late_thread, p));
+  strata_stats_t st;
+  strata_stats_get(&st);                   /* main takes its inbox */
+}
+static void dead_thread_double_free_small(void) { late_size = 112; dead_thread_double_free(); }
+static void dead_thread_double_free_big(void) { late_size = 4096; dead_thread_double_free(); }
 /* The owner (A) exits while main's second free of its 4 KiB block waits in
  * main's batch for A, and another thread (X) adopts the page: the flush
  * finds A's inbox closed and delivers the batch itself, and the block,
@@ -581,6 +606,10 @@ int main(void) {
                 "size class 4096 bytes");
   expect_report("double free of a block of the orphan heap by the exiting thread", orphan_double_free_exiting,
                 "double free", "size class 4096 bytes");
+  expect_report("double free by an exiting thread of a small block of a live thread",
+                dead_thread_double_free_small, "double free", "size class 112 bytes");
+  expect_report("double free by an exiting thread of a 4 KiB block of a live thread",
+                dead_thread_double_free_big, "double free", "size class 4096 bytes");
   expect_report("double free whose owner exits and whose page is adopted meanwhile", adopted_double_free,
                 "double free", "size class 4096 bytes");
   expect_report("double free into an abandoned page", abandoned_double_free, "double free",

@@ -164,10 +164,18 @@ static void page_abandon(page_t *page) {
   pthread_mutex_unlock(&abandoned_lock);
 }
 
+/* The inbox is drained while h still owns its pages (the cheap own free),
+ * and closed only after the last page is abandoned: a sender that finds it
+ * closed delivers the batch itself, and if a page's owner word still named
+ * h then, a block that carries the free key (maybe freed twice) would have
+ * nowhere to be confirmed.  Closed after, each such block finds its page
+ * abandoned (confirmed under abandoned_lock) or adopted by a heap that
+ * takes batches. */
 static void heap_abandon_all(heap_t *h) {
   page_t *p, *next;
   _st_stash_flush(h);
-  _st_remote_close(h);        /* pending batches freed; later ones are delivered by their senders */
+  _st_remote_flush(h);
+  _st_remote_drain(h);        /* pending batches freed as their owner */
   _st_heap_dead_flush(h);
   _st_sparse_drain(h, 2);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
@@ -177,6 +185,7 @@ static void heap_abandon_all(heap_t *h) {
   }
   for (p = h->full.first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
   h->full.first = h->full.last = NULL;
+  _st_remote_close(h);        /* what came meanwhile; later batches are delivered by their senders */
 }
 
 /* Take p off the abandoned list (abandoned_lock held). */
@@ -424,6 +433,19 @@ heap_t *_st_heap_own(void) {
   heap_t *h = _st_heap_tl;
   if (h == &_st_heap_dead) return NULL;
   return h == &_st_heap_empty ? heap_create() : h;
+}
+
+/* A heap for a thread whose own is gone (it is exiting), for one batch:
+ * made (or taken over) as for a new thread, and given back with
+ * _st_heap_unborrow, which does what the thread's exit did (its batches go
+ * out; the heap is retired or abandoned) and clears the key again, so no
+ * destructor round runs for it.  NULL when none can be made. */
+heap_t *_st_heap_borrow(void) {
+  return _st_heap_tl == &_st_heap_dead ? heap_create() : NULL;
+}
+void _st_heap_unborrow(heap_t *h) {
+  _st_heap_thread_done(h);
+  if (heap_key_ok) pthread_setspecific(heap_key, NULL);
 }
 
 /* Above the size classes: a large block (a region's up to 16 MiB). */

@@ -247,15 +247,24 @@ void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
  * (_st_page_holds_freed).  So it goes to the owner in a batch, unmarked,
  * and the owner's free confirms it (_st_heap_free_owned): found is a double
  * free, reported at the delivery; not found was user data, freed.  A
- * caller without a heap gets one here.  One that cannot have one (its
- * thread is exiting) can still have a block of the orphan heap confirmed
- * (_st_orphan_free); any other it pushes as before, unchecked, as it does
- * a block in a stash, which that push reports.  Suspects are rare, so the
- * bound on the foreign memory a batch holds barely moves. */
+ * caller without a heap gets one here.  A thread whose heap is gone (it
+ * is exiting) has a block of the orphan heap confirmed under orphan_lock
+ * (_st_orphan_free), and sends any other in a heap it borrows for the
+ * moment (_st_heap_borrow: made, used for this one batch and given back as
+ * at thread exit).  A block in a stash is pushed, which reports it.
+ * Suspects are rare, so the bound on the foreign memory a batch holds
+ * barely moves. */
 void _st_remote_suspect(page_t *page, block_t *b, uintptr_t owner) {
+  if (_st_stash_marked(page, b)) { _st_page_remote_free(page, b); return; }   /* reports it */
   heap_t *me = _st_heap_own();
-  if (me != NULL && !_st_stash_marked(page, b)) rb_route(me, b, RB_SUSPECT);
-  else if (!_st_orphan_free(page, b, owner)) _st_page_remote_free(page, b);   /* reports a stashed one */
+  if (me != NULL) { rb_route(me, b, RB_SUSPECT); return; }
+  if (_st_orphan_free(page, b, owner)) return;
+  if ((me = _st_heap_borrow()) != NULL) {    /* exiting: a heap for this one batch */
+    rb_route(me, b, RB_SUSPECT);
+    _st_heap_unborrow(me);                     /* sends it */
+    return;
+  }
+  _st_page_remote_free(page, b);
 }
 
 void _st_remote_flush(heap_t *me) {
@@ -280,10 +289,23 @@ void _st_remote_drain(heap_t *h) {
   h->rb_draining = 0;
 }
 
+/* Are all of h's outgoing slots empty? */
+static bool rb_out_empty(const heap_t *h) {
+  for (unsigned s = 0; s < RB_SLOTS; s++)
+    if (h->rb_out[s].b != NULL && h->rb_out[s].b->n != 0) return false;
+  return true;
+}
+
+/* h goes away (heap_abandon_all): its pages were abandoned already, so a
+ * block delivered here (or by a sender that finds the inbox closed) goes
+ * to the abandoned page, whose lock confirms a suspect, or on to the
+ * page's new owner.  A delivery may batch a suspect on again, into any
+ * slot: flush until none holds one. */
 void _st_remote_close(heap_t *h) {
   _st_remote_flush(h);
   rbatch_t *list = atomic_exchange_explicit(&h->rb_inbox, RB_CLOSED, memory_order_acq_rel);
   if (list != RB_CLOSED) rb_deliver_all(h, list);
+  while (!rb_out_empty(h)) _st_remote_flush(h);
   while (h->rb_spare != NULL) {             /* spares back to the pool */
     rbatch_t *b = h->rb_spare;
     h->rb_spare = b->next;
