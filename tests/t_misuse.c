@@ -256,6 +256,53 @@ static void dead_thread_double_free(void) {
 }
 static void dead_thread_double_free_small(void) { late_size = 112; dead_thread_double_free(); }
 static void dead_thread_double_free_big(void) { late_size = 4096; dead_thread_double_free(); }
+/* The same when the owner has exited too (default options: its heap is
+ * retired whole, the block on its free list): the suspect waits in the
+ * retired heap's inbox, and the thread that takes the heap over used to
+ * hand the block out before it took the inbox, which then freed it again
+ * (found by review, 2026-11-28).  The taker now takes the inbox first. */
+static sem_t late_go, late_ready;
+static void *late_thread_waits(void *slot) {
+  free(malloc(16));                        /* a heap, made before the owner exits */
+  sem_post(&late_ready);
+  sem_wait(&late_go);
+  pthread_setspecific(late_key, *(void **)slot);
+  return NULL;
+}
+static void *owner_frees_and_exits(void *arg) {
+  void **v = arg;
+  v[0] = malloc(4096);                     /* stays live: the page stays in use */
+  v[1] = malloc(4096);
+  free(opaque(v[1]));                      /* the first free: its owner's */
+  return NULL;                             /* retired, the block on its free list */
+}
+static pthread_barrier_t take_bar;
+static void *take_and_malloc(void *arg) {
+  void **v = arg;
+  for (int i = 0; i < 8; i++) {            /* a taken-over heap hands its free blocks out */
+    if (i == 1) pthread_barrier_wait(&take_bar);   /* each took a heap over: the owner's is taken */
+    v[i] = malloc(4096);
+    CHECK(v[i] != NULL, "malloc");
+    for (int j = 0; j < i; j++) CHECK(v[i] != v[j], "block %p handed out twice", v[i]);
+  }
+  return NULL;
+}
+static void retired_owner_double_free(void) {
+  static void *v[2], *w[3][8];
+  CHECK(pthread_key_create(&late_key, late_dtor) == 0, "pthread_key_create");
+  sem_init(&late_go, 0, 0);
+  sem_init(&late_ready, 0, 0);
+  free(opaque(malloc(1)));
+  pthread_t t = test_spawn(late_thread_waits, v + 1);
+  sem_wait(&late_ready);
+  test_join(test_spawn(owner_frees_and_exits, v));
+  sem_post(&late_go);
+  test_join(t);                            /* its late destructor frees v[1] again */
+  pthread_t tk[3];                         /* take the retired heaps over */
+  pthread_barrier_init(&take_bar, NULL, 3);
+  for (int i = 0; i < 3; i++) tk[i] = test_spawn(take_and_malloc, w[i]);
+  for (int i = 0; i < 3; i++) test_join(tk[i]);
+}
 /* The owner (A) exits while main's second free of its 4 KiB block waits in
  * main's batch for A, and another thread (X) adopts the page: the flush
  * finds A's inbox closed and delivers the batch itself, and the block,
@@ -610,6 +657,8 @@ int main(void) {
                 dead_thread_double_free_small, "double free", "size class 112 bytes");
   expect_report("double free by an exiting thread of a 4 KiB block of a live thread",
                 dead_thread_double_free_big, "double free", "size class 4096 bytes");
+  expect_report("double free by an exiting thread of a block of a thread that exited (retired heap)",
+                retired_owner_double_free, "double free", "size class 4096 bytes");
   expect_report("double free whose owner exits and whose page is adopted meanwhile", adopted_double_free,
                 "double free", "size class 4096 bytes");
   expect_report("double free into an abandoned page", abandoned_double_free, "double free",

@@ -367,6 +367,11 @@ static heap_t *heap_create(void) {
     /* Publish before pthread_setspecific, which may itself call malloc. */
     _st_heap_tl = h;
     if (heap_key_ok) pthread_setspecific(heap_key, h);
+    /* Blocks sent while it was retired, before any malloc here can hand one
+     * out: a second free waiting in the inbox (the exiting thread's
+     * suspect, _st_remote_suspect) is then confirmed, not freed again after
+     * the block was reused (review of 2026-11-28). */
+    _st_remote_drain(h);
     if (atomic_load_explicit(&heaps_retired_n, memory_order_relaxed)) _st_heaps_retired_trim(0);
     return h;
   }
@@ -435,17 +440,22 @@ heap_t *_st_heap_own(void) {
   return h == &_st_heap_empty ? heap_create() : h;
 }
 
-/* A heap for a thread whose own is gone (it is exiting), for one batch:
- * made (or taken over) as for a new thread, and given back with
- * _st_heap_unborrow, which does what the thread's exit did (its batches go
- * out; the heap is retired or abandoned) and clears the key again, so no
- * destructor round runs for it.  NULL when none can be made. */
-heap_t *_st_heap_borrow(void) {
-  return _st_heap_tl == &_st_heap_dead ? heap_create() : NULL;
+/* A heap for a thread whose own is gone, for one batch: made (or taken
+ * over) as for a new thread, and given back with _st_heap_unborrow, which
+ * does what the thread's exit did (its batches go out; the heap is retired
+ * or abandoned) and puts the key back as it found it (*key), so no
+ * destructor round runs for the borrowed heap.  The thread is exiting, or
+ * a live one is in a moment where it poses as dead (purge.c and guarded.c
+ * around pthread_create), whose own heap stays under the key.  NULL when
+ * none can be made. */
+heap_t *_st_heap_borrow(void **key) {
+  if (_st_heap_tl != &_st_heap_dead) return NULL;
+  *key = heap_key_ok ? pthread_getspecific(heap_key) : NULL;
+  return heap_create();
 }
-void _st_heap_unborrow(heap_t *h) {
+void _st_heap_unborrow(heap_t *h, void *key) {
   _st_heap_thread_done(h);
-  if (heap_key_ok) pthread_setspecific(heap_key, NULL);
+  if (heap_key_ok) pthread_setspecific(heap_key, key);
 }
 
 /* Above the size classes: a large block (a region's up to 16 MiB). */

@@ -414,8 +414,8 @@ extern __thread heap_t *_st_heap_tl ST_INTERNAL;
  * keeps the size where it arrived: one register move fewer). */
 ST_INTERNAL void *_st_heap_malloc_slow(size_t size);
 ST_INTERNAL heap_t *_st_heap_own(void);         /* the caller's heap, made if it has none */
-ST_INTERNAL heap_t *_st_heap_borrow(void);      /* a heap for an exiting thread's one batch */
-ST_INTERNAL void _st_heap_unborrow(heap_t *h);  /* ... given back (as at thread exit) */
+ST_INTERNAL heap_t *_st_heap_borrow(void **key);        /* a heap for an exiting thread's one batch */
+ST_INTERNAL void _st_heap_unborrow(heap_t *h, void *key); /* ... given back (as at thread exit) */
 ST_INTERNAL void *_st_heap_malloc_class(heap_t *heap, size_t size);  /* size <= ST_MEDIUM_MAX */
 ST_INTERNAL void  _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner);
 ST_INTERNAL void  _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner);

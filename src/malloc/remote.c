@@ -127,7 +127,9 @@ static void rb_put(heap_t *h, rbatch_t *b) {
 /* Does the heap in owner word `owner` take batches? */
 static inline bool rb_open(uintptr_t owner) {
   heap_t *to = (heap_t *)(owner & ~OWNER_FLAGS);
-  return atomic_load_explicit(&to->rb_inbox, memory_order_relaxed) != RB_CLOSED;
+  /* acquire: a heap closes its inbox after abandoning its pages, so one
+   * seen closed has its pages' new owner words visible (rb_route) */
+  return atomic_load_explicit(&to->rb_inbox, memory_order_acquire) != RB_CLOSED;
 }
 
 /* Free block b, which some thread freed earlier, on behalf of heap self
@@ -141,17 +143,23 @@ static inline bool rb_open(uintptr_t owner) {
  * delivered to a heap that no longer owns its page (the owner exited, and
  * another thread adopted the page) goes on to the new owner in a batch
  * when that one takes batches; a new owner moves it again only if it too
- * left meanwhile. */
+ * left meanwhile.  One whose owner word names a heap with a closed inbox
+ * read it as that heap went away: the heap abandoned every page before it
+ * closed (heap_abandon_all), so the word has moved on; it is read again. */
 enum { RB_PAGE, RB_TRANSIT, RB_SUSPECT };
 static void rb_route(heap_t *self, block_t *b, int how) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
-  uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
   bool keyed = STRATA_CHECKS && how != RB_TRANSIT && ((uintptr_t *)b)[1] == ST_FREE_KEY;
-  if ((owner & ~OWNER_FLAGS) == (uintptr_t)self) _st_heap_free_owned(self, page, b, owner);
-  else if (owner == 0) _st_abandoned_free(page, b);
-  else if (keyed && _st_orphan_free(page, b, owner)) return;
-  else if (how == RB_PAGE && !(keyed && rb_open(owner) && !_st_stash_marked(page, b)))
+  uintptr_t owner;
+  for (int tries = 0;; tries++) {
+    owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+    if ((owner & ~OWNER_FLAGS) == (uintptr_t)self) { _st_heap_free_owned(self, page, b, owner); return; }
+    if (owner == 0) { _st_abandoned_free(page, b); return; }
+    if (keyed && _st_orphan_free(page, b, owner)) return;
+    if (!keyed || how != RB_PAGE || rb_open(owner) || tries == 3) break;
+  }
+  if (how == RB_PAGE && !(keyed && rb_open(owner) && !_st_stash_marked(page, b)))
     _st_page_remote_free(page, b);             /* (reports a block in a stash) */
   else {
     if (STRATA_CHECKS && how == RB_TRANSIT) {   /* stripped by rb_deliver */
@@ -259,9 +267,10 @@ void _st_remote_suspect(page_t *page, block_t *b, uintptr_t owner) {
   heap_t *me = _st_heap_own();
   if (me != NULL) { rb_route(me, b, RB_SUSPECT); return; }
   if (_st_orphan_free(page, b, owner)) return;
-  if ((me = _st_heap_borrow()) != NULL) {    /* exiting: a heap for this one batch */
+  void *key;
+  if ((me = _st_heap_borrow(&key)) != NULL) {    /* exiting: a heap for this one batch */
     rb_route(me, b, RB_SUSPECT);
-    _st_heap_unborrow(me);                     /* sends it */
+    _st_heap_unborrow(me, key);                  /* sends it */
     return;
   }
   _st_page_remote_free(page, b);
