@@ -147,6 +147,12 @@ static inline bool rb_open(uintptr_t owner) {
  * read it as that heap went away: the heap abandoned every page before it
  * closed (heap_abandon_all), so the word has moved on; it is read again. */
 enum { RB_PAGE, RB_TRANSIT, RB_SUSPECT };
+/* Can a block of class cls carry a stash or transit mark (in word 2)?  Only
+ * the stash classes: their blocks are 256 bytes or more.  cls is promoted
+ * to unsigned here: a page's uint16_t cls would promote to int, and every
+ * class below ST_STASH_FIRST would pass.  Word 2 of a 16-byte block is the
+ * next block's (another thread's), or past the span's end. */
+static inline bool st_stash_class(unsigned cls) { return cls - ST_STASH_FIRST < ST_STASH_N; }
 static void rb_route(heap_t *self, block_t *b, int how) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
@@ -174,7 +180,9 @@ static void rb_route(heap_t *self, block_t *b, int how) {
  * freed here, which then needs no search of its page's free list. */
 static void rb_deliver(heap_t *self, block_t *b) {
   uintptr_t *w = (uintptr_t *)b;
-  if (STRATA_CHECKS && w[2] == st_transit_mark() && w[1] == ST_FREE_KEY) w[1] = w[2] = 0;
+  if (STRATA_CHECKS && w[1] == ST_FREE_KEY && st_stash_class(st_page_of(st_segment_of(b), b)->cls) &&
+      w[2] == st_transit_mark())
+    w[1] = w[2] = 0;
   rb_route(self, b, RB_PAGE);
 }
 
@@ -235,7 +243,7 @@ void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
   rb_out_t *o = &me->rb_out[rb_slot(to)];
   rbatch_t *bt = o->b;
   if (st_unlikely(o->to != to || bt == NULL) && (bt = rb_slot_take(me, o, to)) == NULL) {
-    if (STRATA_CHECKS && ((uintptr_t *)b)[2] == st_transit_mark())
+    if (STRATA_CHECKS && st_stash_class(page->cls) && ((uintptr_t *)b)[2] == st_transit_mark())
       ((uintptr_t *)b)[2] = 0;              /* a flushed block goes home now, not in transit */
     _st_page_remote_free(page, b);
     return;
@@ -446,7 +454,7 @@ void _st_remote_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
 
 bool _st_stash_marked(const page_t *page, const block_t *b) {
   /* the stash mark is odd, the transit mark is it with bit 1 flipped */
-  return STRATA_CHECKS && page->cls - ST_STASH_FIRST < ST_STASH_N &&
+  return STRATA_CHECKS && st_stash_class(page->cls) &&
          (((const uintptr_t *)b)[2] | 2) == (_st_stash_mark | 2);
 }
 
