@@ -497,6 +497,17 @@ static void stash_realloc(void) {
   char *q = realloc(opaque(p), 2000);
   (void)q;
 }
+/* free() of the address just past the last block of the caller's own
+ * 48-byte span (1365 blocks in 64 KiB leave a 16-byte tail): it is on a
+ * block boundary, so the fast path's interior test let it through, and
+ * the next malloc(48) handed out a block running 32 bytes into the next
+ * span (found by review, 2026-11-28). */
+static void span_tail_free(void) {
+  char *a = malloc(48);
+  CHECK(a != NULL, "malloc");
+  uintptr_t span = (uintptr_t)a & ~(uintptr_t)0xffff;          /* one 64 KiB slice */
+  free(opaque((void *)(span + (65536 / 48) * 48)));
+}
 static void stack_free(void) {
   char buf[64];
   free(opaque(buf));
@@ -659,6 +670,7 @@ int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   expect_report("free of an interior pointer", interior_free, "inside a block", "size class 64 bytes");
   expect_report("free of an interior pointer from another thread", interior_free_other_thread, "invalid pointer", NULL);
+  expect_report("free of the address past a span's last block", span_tail_free, "invalid pointer", NULL);
   expect_report("free of a stack address", stack_free, "invalid pointer", NULL);
   expect_report("free of another allocator's block", foreign_free, "invalid pointer", NULL);
   expect_report("free_sized with a size above the block", sized_free_wrong, "size does not match", "size class 112 bytes");

@@ -89,15 +89,37 @@ int main(void) {
   strata_malloc_trim(0);
   unsigned char *v = strata_malloc(18 * MiB);
   CHECK(v != NULL, "malloc(18 MiB)");
+  size_t vu = strata_malloc_usable_size(v);
+  CHECK(vu > 18 * MiB, "usable %zu: no bytes past the request to check", vu);
   fill(v, 18 * MiB, 7);
+  memset(v + 18 * MiB, 0x5a, vu - 18 * MiB);      /* usable: the program may use them */
   _st_os_fail_next(2);
   unsigned char *w = strata_realloc(v, 30 * MiB);
   _st_os_fail_next(0);
   CHECK(w != NULL && w != v, "realloc(18 -> 30 MiB) with mremap refused: %p (errno %d)", (void *)w, errno);
   check(w, 18 * MiB, 7, "copied block");
+  for (size_t i = 18 * MiB; i < vu; i++) CHECK(w[i] == 0x5a, "usable byte %zu (request + %zu) lost", i, i - 18 * MiB);
   fill(w, 30 * MiB, 8);
   strata_free(w);
   printf("realloc with the move refused: copied into a fresh block, content kept\n");
+
+  /* 3b: a realloc that moves into a parked mapping keeps every usable byte
+   * too, not only the request's (it copied the request only: found by
+   * review, 2026-11-28) */
+  strata_malloc_trim(0);
+  v = strata_malloc(17 * MiB);
+  CHECK(v != NULL, "malloc(17 MiB)");
+  vu = strata_malloc_usable_size(v);
+  memset(v, 0x5a, vu);
+  unsigned char *park = strata_malloc(30 * MiB);
+  CHECK(park != NULL, "malloc(30 MiB)");
+  memset(park, 0, 30 * MiB);
+  strata_free(park);
+  w = strata_realloc(v, 20 * MiB);
+  CHECK(w == park, "realloc(17 -> 20 MiB) did not move into the parked mapping (%p, parked %p)", (void *)w, (void *)park);
+  for (size_t i = 0; i < vu; i++) CHECK(w[i] == 0x5a, "usable byte %zu of %zu lost (request 17 MiB)", i, vu);
+  strata_free(w);
+  printf("realloc into a parked mapping: all %zu usable bytes kept\n", vu);
 
   /* 4: three 17 MiB blocks live (the mark: 51 MiB), all freed (51 MiB
    * parked), then a 30 MiB block: it grows one parked mapping by 13 MiB of

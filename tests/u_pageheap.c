@@ -77,18 +77,29 @@ int main(void) {
   for (int i = 0; i < 8; i++) { blk[i] = keep->free; keep->free = st_next(keep, keep->free); keep->used++; }
   CHECK(((block_t *)blk[1])->enc != (uintptr_t)blk[2], "free-list links are stored encoded");
   CHECK(_st_page_check(keep, 1) == 0, "invariant after pops");
-  CHECK(_st_secure || st_block_index(keep, (size_t)((uint8_t *)blk[5] - keep->start)) == 5,
+  CHECK(_st_secure || st_block_index(keep, (size_t)((uint8_t *)blk[5] - st_page_start(keep))) == 5,
         "block index");                             /* secure mode shuffles the carving */
   /* st_block_index and st_block_start exact for every class and every
-   * offset of a 1 MiB span (block sizes, and span blocks up to 1 MiB) */
+   * offset of a span of 1 MiB and of 16320 KiB (255 slices, the longest),
+   * block sizes and span blocks up to 1 MiB: a start of one of the span's
+   * blocks, not inside one and not in the tail past the last (a free of
+   * the first address past the last block used to pass).  (Addresses below
+   * the span never reach the test: they are in another slice.) */
   for (unsigned c = 0; c <= ST_NCLASSES; c++) {
-    page_t t;
-    t.block_size = c < ST_NCLASSES ? (uint32_t)_st_class_size(c) : (uint32_t)(1u << 20);
-    t.inv = st_block_inv(t.block_size);
-    t.start = (uint8_t *)(uintptr_t)((uintptr_t)1 << 40);
-    for (size_t off = 0; off < ((size_t)1 << 20); off++) {
-      CHECK(st_block_index(&t, off) == off / t.block_size, "block index %zu / %u", off, t.block_size);
-      CHECK(st_block_start(&t, t.start + off) == (off % t.block_size == 0), "block start %zu / %u", off, t.block_size);
+    for (int big = 0; big < 2; big++) {
+      page_t t;
+      size_t span = big ? (size_t)255 * ST_SLICE_SIZE : (size_t)1 << 20;
+      uint8_t *start = (uint8_t *)(uintptr_t)((uintptr_t)1 << 40);
+      t.block_size = c < ST_NCLASSES ? (uint32_t)_st_class_size(c) : (uint32_t)(1u << 20);
+      t.inv = st_block_inv(t.block_size);
+      t.reserved = (uint32_t)(span / t.block_size);
+      t.chk = start + (size_t)(t.reserved - 1) * t.block_size;
+      size_t step = big ? 7 : 1;                 /* the long span: every 7th offset */
+      for (size_t off = 0; off < span; off += step) {
+        CHECK(st_block_index(&t, off) == off / t.block_size, "block index %zu / %u", off, t.block_size);
+        CHECK(st_block_start(&t, start + off) == (off % t.block_size == 0 && off / t.block_size < t.reserved),
+              "block start %zu / %u in a span of %zu", off, t.block_size, span);
+      }
     }
   }
   st_set_next(keep, (block_t *)blk[3], keep->free); keep->free = blk[3]; keep->used--;

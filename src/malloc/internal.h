@@ -130,9 +130,10 @@ typedef struct __attribute__((aligned(128))) page_s {
   struct page_s *span __attribute__((aligned(64)));  /* head descriptor of this
                                     slice's span                              */
   _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */
-  uint8_t  *start;               /* first block                               */
-  uint64_t inv;                  /* ceil(2^64 / block_size): st_block_index,
-                                    st_block_start                            */
+  uint8_t  *chk;                 /* the span's last block's start (the first
+                                    block is the span's: st_span_addr)        */
+  uint64_t inv;                  /* floor((2^64-1) / block_size):
+                                    st_block_index, st_block_start            */
   struct heap_s *_Atomic heap;   /* owning heap, NULL when abandoned          */
   _Atomic uintptr_t xthread_free;/* count | remote frees | XF_FULL (unbatched
                                     remote frees: remote.c)                   */
@@ -168,7 +169,7 @@ static inline void st_set_next(const page_t *page, block_t *b, const block_t *ne
   b->enc = (uintptr_t)next ^ (STRATA_CHECKS ? page->key : 0);
 }
 /* The span's geometry for block_size bs (page.c). */
-static inline uint64_t st_block_inv(size_t bs) { return UINT64_MAX / bs + 1; }
+static inline uint64_t st_block_inv(size_t bs) { return UINT64_MAX / bs; }
 
 /* Segment header, at the start of slice 0.
  * Invariant: bit i of free_mask is set iff slice i is not part of a span;
@@ -215,17 +216,32 @@ static inline page_t *st_page_of(segment_t *seg, const void *p) {
   return seg->pages[((uintptr_t)p & ST_SEGMENT_MASK) >> ST_SLICE_SHIFT].span;
 }
 
-/* Division by the block size through inv = ceil(2^64/bs) = (2^64 + e)/bs,
- * 0 <= e < bs.  For off = i*bs + r (r < bs, off < 2^32):
- *   off * inv = i*2^64 + i*e + r*inv, with i*e < off and r*inv < 2^64,
- * so the high word is i (st_block_index) and the low word is i*e < 2^32
- * when r == 0 but r*inv >= inv > 2^32 otherwise (bs < 2^32): one multiply
- * tells a block's start from an interior pointer (st_block_start). */
+/* The span's first block (its first byte). */
+static inline uint8_t *st_page_start(const page_t *page) { return st_span_addr(page); }
+
+/* Division by the block size bs (<= 2^20) in a span of S < 2^31 bytes
+ * holding R = reserved blocks, with inv = floor((2^64-1)/bs) = (2^64 - e)/bs,
+ * 1 <= e <= bs (e is never 0, even for a power of two).
+ *
+ * st_block_index: ceil(2^64/bs) = inv + 1 = (2^64 + e')/bs, 0 <= e' < bs; for
+ * off = i*bs + r (r < bs, off < S), off * (inv+1) = i*2^64 + i*e' + r*(inv+1)
+ * with i*e' + r*(inv+1) < 2^64: the high word is i.
+ *
+ * st_block_start: is p the start of one of the span's R blocks?  Measured
+ * from the *last* block's start (chk): for p = chk + d*bs + r (d from
+ * -(R-1) up, 0 <= r < bs), (p - chk) * inv = -d*e + r*inv mod 2^64:
+ *   r == 0, d <= 0: -d*e <= (R-1)*bs < S < 2^31        -- a block: yes
+ *   r == 0, d >= 1: 2^64 - d*e, huge                     -- past the last
+ *   r >= 1: >= inv - S > 2^31 (inv >= 2^44), no wrap     -- inside a block
+ * so one multiply and one compare answer both "a block's start?" and "one of
+ * the R, not the tail of the span past the last?" (a free of start + R*bs
+ * used to pass and put a block that overhangs the span on the free list:
+ * found by review, 2026-11-28). */
 static inline size_t st_block_index(const page_t *page, size_t off) {
-  return (size_t)(((unsigned __int128)off * page->inv) >> 64);
+  return (size_t)(((unsigned __int128)off * (page->inv + 1)) >> 64);
 }
 static inline bool st_block_start(const page_t *page, const void *p) {
-  return ((((uintptr_t)p - (uintptr_t)page->start) * page->inv) >> 32) == 0;
+  return ((uintptr_t)p - (uintptr_t)page->chk) * page->inv <= 0x7fffffffu;
 }
 
 /* ---- the segment range (segment.c) ------------------------------------- */

@@ -477,7 +477,7 @@ void *_st_large_realloc(large_t *h, size_t size) {
      * pages; copying into it is cheaper than faulting in fresh ones. */
     large_t *c = lc_take_fit(new_map, 0);
     if (c != NULL) {
-      memcpy(c->block, h->block, h->req < h->usable ? h->req : h->usable);
+      memcpy(c->block, h->block, h->usable);       /* all of it: malloc_usable_size said so (size > usable here) */
       if (new_map > c->dirty_end) c->dirty_end = new_map;
       c->req = size;
       atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
@@ -493,7 +493,7 @@ void *_st_large_realloc(large_t *h, size_t size) {
     if (new_map <= old_map || offset != ST_LARGE_HEADER) return NULL;
     void *q = _st_large_alloc(size, 16, 0);
     if (q == NULL) return NULL;
-    memcpy(q, h->block, h->req < h->usable ? h->req : h->usable);
+    memcpy(q, h->block, h->usable);                /* size > usable here */
     _st_large_free(h, h->block);
     return q;
   }
