@@ -385,6 +385,21 @@ static void test_aligned(void) {
       seed += 10;
     }
   }
+  /* Size 0 with an alignment of 4 MiB or more: the block lay at the end of
+   * its mapping, in the segment-map slot where the next 4 MiB-aligned
+   * mapping goes, and its free then found that one's header ("invalid
+   * pointer"; found by review, 2026-11-28). */
+  for (size_t a = (size_t)4 << 20; a <= ((size_t)8 << 20); a <<= 1) {
+    char *z0 = aligned_alloc(a, 0), *z1 = aligned_alloc(a, 100);
+    CHECK(z0 != NULL && z1 != NULL, "aligned_alloc(%zu, 0 and 100)", a);
+    CHECK(((uintptr_t)z0 & (a - 1)) == 0 && ((uintptr_t)z1 & (a - 1)) == 0, "misaligned");
+    memset(z1, 7, 100);
+    CHECK(malloc_usable_size(z1) >= 100, "usable size of aligned_alloc(%zu, 100)", a);
+    (void)malloc_usable_size(z0);
+    free(z0);
+    CHECK(z1[99] == 7, "aligned_alloc(%zu, 100) block changed by the free of its size-0 neighbour", a);
+    free(z1);
+  }
   /* valloc / pvalloc */
   for (size_t n = 0; n < 3 * page + 3; n += (n < 20 ? 1 : 997)) {
     char *v = valloc(n);

@@ -300,7 +300,7 @@ static void *large_alloc_guarded(size_t size, size_t align) {
 static void *large_alloc_mapped(size_t size, size_t align, int zero) {
   size_t ps = _st_os_page_size();
   size_t offset = large_offset(align);
-  size_t map_size = st_align_up(offset + size, ps);
+  size_t map_size = st_align_up(offset + (size ? size : 1), ps);   /* size 0: the block still lies inside its mapping */
   large_t *c = offset == ST_LARGE_HEADER ? lc_take_fit(map_size, 1) : NULL;
   if (c != NULL) {
     c->req = size;
