@@ -44,11 +44,19 @@ STRATA_API void *strata_malloc(size_t size) {
  * (strata never hands out interior pointers, see aligned.c). */
 static inline __attribute__((always_inline))
 block_t *small_block_checked(page_t *page, void *p) {
-  const uint8_t *a = p;
-  if (!page->in_use || a < st_page_start(page)) return NULL;
-  size_t off = (size_t)(a - st_page_start(page));
-  if (st_block_index(page, off) >= page->reserved || !st_block_start(page, p)) return NULL;
+  /* st_block_start also says "one of the span's reserved blocks"; below
+   * the span's start it can be fooled, but no slice there is this span's */
+  if (!page->in_use || (const uint8_t *)p < st_page_start(page) || !st_block_start(page, p)) return NULL;
   return (block_t *)p;
+}
+
+/* free() of a pointer at or after the start of a span in use that is not
+ * one of its blocks' starts: inside a block, or in the span's tail past
+ * its last block (st_block_start). */
+ST_NOINLINE static void free_interior(page_t *page, void *p) {
+  if (st_block_index(page, (size_t)((uint8_t *)p - st_page_start(page))) < page->reserved)
+    _st_misuse("free(): invalid pointer (inside a block, not its start)", p, page->block_size);
+  else _st_error("free(): invalid pointer", p);
 }
 
 /* free() of a small block that is not plainly the caller's: another thread's
@@ -56,9 +64,7 @@ block_t *small_block_checked(page_t *page, void *p) {
 ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner) {
   block_t *b = small_block_checked(page, p);
   if (b == NULL) {
-    if (page->in_use && (uint8_t *)p >= st_page_start(page) &&
-        st_block_index(page, (size_t)((uint8_t *)p - st_page_start(page))) < page->reserved)
-      _st_misuse("free(): invalid pointer (inside a block, not its start)", p, page->block_size);
+    if (page->in_use && (uint8_t *)p >= st_page_start(page)) free_interior(page, p);
     else _st_error("free(): invalid pointer", p);
     return;
   }
@@ -80,15 +86,6 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     else _st_page_remote_free(page, b);
   }
   else _st_heap_free_slow(page, b, owner);
-}
-
-/* free() of a pointer into one of the caller's pages that is not one of
- * its blocks' starts: inside a block, or in the span's tail past its last
- * block (st_block_start). */
-ST_NOINLINE static void free_interior(page_t *page, void *p) {
-  if (st_block_index(page, (size_t)((uint8_t *)p - st_page_start(page))) < page->reserved)
-    _st_misuse("free(): invalid pointer (inside a block, not its start)", p, page->block_size);
-  else _st_error("free(): invalid pointer", p);
 }
 
 /* A suspected double free (the block carries the free key): confirm, or
