@@ -46,7 +46,7 @@ static inline __attribute__((always_inline))
 block_t *small_block_checked(page_t *page, void *p) {
   /* st_block_start also says "one of the span's reserved blocks"; below
    * the span's start it can be fooled, but no slice there is this span's */
-  if (!page->in_use || (const uint8_t *)p < st_page_start(page) || !st_block_start(page, p)) return NULL;
+  if (!page->in_use || (const uint8_t *)p < st_span_addr(page) || !st_block_start(page, p)) return NULL;
   return (block_t *)p;
 }
 
@@ -54,7 +54,7 @@ block_t *small_block_checked(page_t *page, void *p) {
  * one of its blocks' starts: inside a block, or in the span's tail past
  * its last block (st_block_start). */
 ST_NOINLINE static void free_interior(page_t *page, void *p) {
-  if (st_block_index(page, (size_t)((uint8_t *)p - st_page_start(page))) < page->reserved)
+  if (st_block_index(page, (size_t)((uint8_t *)p - st_span_addr(page))) < page->reserved)
     _st_misuse("free(): invalid pointer (inside a block, not its start)", p, page->block_size);
   else _st_error("free(): invalid pointer", p);
 }
@@ -64,7 +64,7 @@ ST_NOINLINE static void free_interior(page_t *page, void *p) {
 ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner) {
   block_t *b = small_block_checked(page, p);
   if (b == NULL) {
-    if (page->in_use && (uint8_t *)p >= st_page_start(page)) free_interior(page, p);
+    if (page->in_use && (uint8_t *)p >= st_span_addr(page)) free_interior(page, p);
     else _st_error("free(): invalid pointer", p);
     return;
   }

@@ -216,9 +216,6 @@ static inline page_t *st_page_of(segment_t *seg, const void *p) {
   return seg->pages[((uintptr_t)p & ST_SEGMENT_MASK) >> ST_SLICE_SHIFT].span;
 }
 
-/* The span's first block (its first byte). */
-static inline uint8_t *st_page_start(const page_t *page) { return st_span_addr(page); }
-
 /* Division by the block size bs (<= 2^20) in a span of S < 2^31 bytes
  * holding R = reserved blocks, with inv = floor((2^64-1)/bs) = (2^64 - e)/bs,
  * 1 <= e <= bs (e is never 0, even for a power of two).

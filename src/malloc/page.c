@@ -144,7 +144,7 @@ bool _st_page_extend(page_t *page) {
   if (n == 0) n = 1;
   if (n > left) n = left;
   size_t bs = page->block_size;
-  uint8_t *first = st_page_start(page) + (size_t)page->capacity * bs;
+  uint8_t *first = st_span_addr(page) + (size_t)page->capacity * bs;
   if (st_unlikely(_st_secure) && n > 1) { page_extend_shuffled(page, first, n); return true; }
   uint8_t *b = first;
   for (uint32_t i = 1; i < n; i++, b += bs) st_set_next(page, (block_t *)b, (block_t *)(b + bs));
@@ -196,7 +196,7 @@ static inline bool block_held(const page_t *page, size_t i) {
 }
 
 bool _st_page_block_held(const page_t *page, const void *b) {
-  return block_held(page, st_block_index(page, (size_t)((const uint8_t *)b - st_page_start(page))));
+  return block_held(page, st_block_index(page, (size_t)((const uint8_t *)b - st_span_addr(page))));
 }
 
 size_t _st_page_purged_bytes(const page_t *page) {
@@ -330,7 +330,7 @@ static size_t page_purge_gather(page_t *page, purge_batch_t *pb) {
   if (cap > 4096) return 0;                     /* cannot happen: 64 KiB / 16 B */
   memset(freebits, 0, ((cap + 63) / 64) * sizeof(uint64_t));
   for (block_t *b = page->free; b; b = st_next(page, b)) {
-    size_t i = st_block_index(page, (size_t)((uint8_t *)b - st_page_start(page)));
+    size_t i = st_block_index(page, (size_t)((uint8_t *)b - st_span_addr(page)));
     freebits[i / 64] |= (uint64_t)1 << (i % 64);
   }
   size_t carved = cap * bs;
@@ -355,7 +355,7 @@ static size_t page_purge_gather(page_t *page, purge_batch_t *pb) {
   block_t *last = NULL;
   for (block_t *b = page->free, *next; b; b = next) {
     next = st_next(page, b);
-    size_t i = st_block_index(page, (size_t)((uint8_t *)b - st_page_start(page)));
+    size_t i = st_block_index(page, (size_t)((uint8_t *)b - st_span_addr(page)));
     if (block_held(page, i)) { removed++; continue; }
     if (last) st_set_next(page, last, b); else keep = b;
     last = b;
@@ -368,7 +368,7 @@ static size_t page_purge_gather(page_t *page, purge_batch_t *pb) {
     unsigned i = (unsigned)__builtin_ctzll(c), j = i;
     while (j < 64 && ((c >> j) & 1)) j++;
     uint64_t run = (j == 64 ? ~(uint64_t)0 : (((uint64_t)1 << j) - 1)) & ~(((uint64_t)1 << i) - 1);
-    pb->iov[pb->n].iov_base = st_page_start(page) + ((size_t)i << sh);
+    pb->iov[pb->n].iov_base = st_span_addr(page) + ((size_t)i << sh);
     pb->iov[pb->n].iov_len = (size_t)(j - i) << sh;
     pb->n++;
     c &= ~run;
@@ -395,7 +395,7 @@ static bool page_unpurge(page_t *page) {
   block_t *list = page->free;
   for (size_t i = page->capacity; i-- > 0;) {
     if (!block_held(page, i)) continue;
-    block_t *b = (block_t *)(st_page_start(page) + i * page->block_size);
+    block_t *b = (block_t *)(st_span_addr(page) + i * page->block_size);
     st_set_next(page, b, list);
     ((uintptr_t *)b)[1] = ST_FREE_KEY;
     list = b;
@@ -430,7 +430,7 @@ size_t _st_page_remote_free(page_t *page, block_t *b) {
 /* Is b on the list that starts at x?  The walk stops at a link that
  * leaves the page's carved blocks, and after `capacity` links. */
 static bool list_contains(const page_t *page, const block_t *x, const block_t *b) {
-  const uint8_t *start = st_page_start(page), *end = start + (size_t)page->capacity * page->block_size;
+  const uint8_t *start = st_span_addr(page), *end = start + (size_t)page->capacity * page->block_size;
   size_t limit = page->capacity + 1;
   for (; x && limit; x = st_next(page, x), limit--) {
     if (x == b) return true;
@@ -454,7 +454,7 @@ bool _st_page_holds_freed(page_t *page, const block_t *b) {
 
 static long list_check(page_t *page, const block_t *b) {
   long n = 0;
-  const uint8_t *start = st_page_start(page), *end = start + (size_t)page->capacity * page->block_size;
+  const uint8_t *start = st_span_addr(page), *end = start + (size_t)page->capacity * page->block_size;
   for (; b; b = st_next(page, b)) {
     const uint8_t *a = (const uint8_t *)b;
     if (a < start || a >= end || (size_t)(a - start) % page->block_size) return -1;
