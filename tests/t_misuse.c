@@ -637,6 +637,57 @@ static void keyed_small_next_to_mark(void) {
   test_join(t);
   CHECK(strata_heap_check() == 0, "heap check");
 }
+/* A plain double free whose block's span emptied in between, went back to
+ * the page heap and was taken again by the same class: the new use has
+ * not carved that far, so the block is not on any list and its key is
+ * gone (found by review, 2026-11-29: it was pushed, and the carve later
+ * handed it out a second time).  ignored != 0: counted, handed out once. */
+enum { RECYCLE_PER = 4096 };               /* 16-byte blocks in a 64 KiB span */
+static char *recycle_a[RECYCLE_PER], *recycle_b[RECYCLE_PER + 16], *recycle_c[3 * RECYCLE_PER];
+static void recycled_span_double_free_run(int ignored) {
+  if (ignored) CHECK(strata_option_set("abort_on_error", 0) == 0, "option");
+  for (int i = 0; i < RECYCLE_PER; i++) recycle_a[i] = malloc(16);        /* span A, full */
+  for (int i = 0; i < RECYCLE_PER + 16; i++) recycle_b[i] = malloc(16);   /* B full, C begun */
+  char *victim = recycle_a[RECYCLE_PER - 100];
+  for (int i = 0; i < RECYCLE_PER; i++) free(recycle_a[i]);               /* A back to the page heap */
+  for (int i = 0; i < RECYCLE_PER; i++) recycle_c[i] = malloc(16);        /* C full, a span again */
+  int reused = 0;
+  for (int i = 0; i < RECYCLE_PER; i++) reused += (((uintptr_t)recycle_c[i] ^ (uintptr_t)victim) >> 16) == 0;
+  CHECK(reused > 0 && reused < RECYCLE_PER - 100, "the victim's span was not taken again (%d blocks there)",
+        reused);                          /* the scenario itself: in use again, not carved to the victim */
+  strata_stats_t st;
+  strata_stats_get(&st);
+  size_t before = st.misuses;
+  free(opaque(victim));                   /* the double free: reported here unless ignored */
+  strata_stats_get(&st);
+  CHECK(st.misuses - before == 1, "misuses counted %zu, expected 1", st.misuses - before);
+  int seen = 0;
+  for (int i = RECYCLE_PER; i < 3 * RECYCLE_PER; i++) {
+    recycle_c[i] = malloc(16);
+    CHECK(recycle_c[i] != NULL, "malloc");
+    memset(recycle_c[i], 0x5a, 16);
+    seen += recycle_c[i] == victim;
+  }
+  CHECK(seen <= 1, "the block freed twice was handed out %d times", seen);
+  CHECK(strata_heap_check() == 0, "heap check");
+}
+static void recycled_span_double_free(void) { recycled_span_double_free_run(0); }
+static void recycled_span_double_free_ignored(void) { recycled_span_double_free_run(1); }
+
+/* free() of a block that was carved onto the free list but never handed
+ * out: the carve gives it the free key, so it is confirmed on the list. */
+static void carved_never_allocated_free(void) {
+  char *p = malloc(176), *q = malloc(176);
+  CHECK(p != NULL && q != NULL, "malloc");
+  char *next = q + (q - p);               /* carved with them, in carving order (secure mode shuffles) */
+  if (q - p != 176) {                     /* not neighbours (shuffled, or another span): find a free one */
+    char *r = malloc(176);
+    free(r);                              /* r is free now, on the list */
+    next = r;
+  }
+  free(opaque(next));
+}
+
 /* Ignored, a 4 KiB block freed twice by another thread is free once: it
  * is handed out once, and the heap stays sound. */
 static void remote_big_ignored(void) {
@@ -689,6 +740,10 @@ int main(void) {
   }
   expect_report("double free of a block held in a purged unit", held_double_free, "double free", "size class 1024 bytes");
   expect_report("double free of a small block (size class in the report)", small_double_free, "double free", "size class 48 bytes");
+  expect_report("double free after the block's span went back to the page heap and was taken again",
+                recycled_span_double_free, "double free", "size class 16 bytes");
+  expect_report("free of a block carved onto the free list, never handed out", carved_never_allocated_free,
+                "double free", "size class 176 bytes");
   expect_report("double free of a small block by another thread (caught at delivery)", remote_double_free,
                 "double free", "size class 64 bytes");
   expect_report("double free of a 4 KiB block by another thread (unbatched, then batched)",
@@ -735,6 +790,8 @@ int main(void) {
   expect_clean("every kind with on_misuse=ignore: counted, heap sound", all_ignored);
   expect_clean("a 4 KiB block freed twice by another thread, ignored: handed out once, heap sound",
                remote_big_ignored);
+  expect_clean("double free after the span was taken again, ignored: handed out once, heap sound",
+               recycled_span_double_free_ignored);
   {
     char buf[4096];
     int st = test_in_child(underflow_into_metadata, buf, sizeof buf);

@@ -76,6 +76,8 @@ int main(void) {
   void *blk[8];
   for (int i = 0; i < 8; i++) { blk[i] = keep->free; keep->free = st_next(keep, keep->free); keep->used++; }
   CHECK(((block_t *)blk[1])->enc != (uintptr_t)blk[2], "free-list links are stored encoded");
+  CHECK(keep->chk == st_span_addr(keep) + (size_t)(keep->capacity - 1) * keep->block_size,
+        "chk is the last carved block's start");
   CHECK(_st_page_check(keep, 1) == 0, "invariant after pops");
   CHECK(_st_secure || st_block_index(keep, (size_t)((uint8_t *)blk[5] - st_span_addr(keep))) == 5,
         "block index");                             /* secure mode shuffles the carving */
@@ -83,8 +85,11 @@ int main(void) {
    * offset of a span of 1 MiB and of 16320 KiB (255 slices, the longest),
    * block sizes and span blocks up to 1 MiB: a start of one of the span's
    * blocks, not inside one and not in the tail past the last (a free of
-   * the first address past the last block used to pass).  (Addresses below
-   * the span never reach the test: they are in another slice.) */
+   * the first address past the last block used to pass), and one of the
+   * blocks carved so far: capacity all, none, one, and about a third of
+   * the span (a double free of a block its span had before it went back to
+   * the page heap used to pass when the new use had not carved that far).
+   * (Addresses below the span never reach the test: another slice.) */
   for (unsigned c = 0; c <= ST_NCLASSES; c++) {
     for (int big = 0; big < 2; big++) {
       page_t t;
@@ -93,12 +98,17 @@ int main(void) {
       t.block_size = c < ST_NCLASSES ? (uint32_t)_st_class_size(c) : (uint32_t)(1u << 20);
       t.inv = st_block_inv(t.block_size);
       t.reserved = (uint32_t)(span / t.block_size);
-      t.chk = start + (size_t)(t.reserved - 1) * t.block_size;
-      size_t step = big ? 7 : 1;                 /* the long span: every 7th offset */
-      for (size_t off = 0; off < span; off += step) {
-        CHECK(st_block_index(&t, off) == off / t.block_size, "block index %zu / %u", off, t.block_size);
-        CHECK(st_block_start(&t, start + off) == (off % t.block_size == 0 && off / t.block_size < t.reserved),
-              "block start %zu / %u in a span of %zu", off, t.block_size, span);
+      uint32_t caps[4] = { t.reserved, 0, 1, t.reserved / 3 };
+      for (int k = 0; k < 4; k++) {
+        t.capacity = caps[k];                    /* as st_page_set_chk would */
+        t.chk = (uint8_t *)((uintptr_t)start + ((uintptr_t)t.capacity - 1) * t.block_size);
+        size_t step = big ? 7 : (k == 0 ? 1 : 3);  /* the long span: every 7th offset */
+        for (size_t off = 0; off < span; off += step) {
+          if (k == 0) CHECK(st_block_index(&t, off) == off / t.block_size, "block index %zu / %u", off, t.block_size);
+          int want = off % t.block_size == 0 && off / t.block_size < t.capacity;
+          CHECK(st_block_start(&t, start + off) == want && st_block_start_any(&t, start + off) == want,
+                "block start %zu / %u in a span of %zu, %u carved", off, t.block_size, span, t.capacity);
+        }
       }
     }
   }

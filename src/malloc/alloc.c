@@ -44,19 +44,27 @@ STRATA_API void *strata_malloc(size_t size) {
  * (strata never hands out interior pointers, see aligned.c). */
 static inline __attribute__((always_inline))
 block_t *small_block_checked(page_t *page, void *p) {
-  /* st_block_start also says "one of the span's reserved blocks"; below
+  /* st_block_start_any also says "one of the blocks carved so far"; below
    * the span's start it can be fooled, but no slice there is this span's */
-  if (!page->in_use || (const uint8_t *)p < st_span_addr(page) || !st_block_start(page, p)) return NULL;
+  if (!page->in_use || (const uint8_t *)p < st_span_addr(page) || !st_block_start_any(page, p)) return NULL;
   return (block_t *)p;
 }
 
 /* free() of a pointer at or after the start of a span in use that is not
- * one of its blocks' starts: inside a block, or in the span's tail past
- * its last block (st_block_start). */
+ * the start of one of its carved blocks (st_block_start): inside a block;
+ * the start of a block not carved since the span was last taken, so not
+ * handed out (most likely freed twice, before and after the span went
+ * back to the page heap); or in the span's tail past its last block.
+ * Other threads may call this: capacity is read relaxed. */
 ST_NOINLINE static void free_interior(page_t *page, void *p) {
-  if (st_block_index(page, (size_t)((uint8_t *)p - st_span_addr(page))) < page->reserved)
-    _st_misuse("free(): invalid pointer (inside a block, not its start)", p, page->block_size);
-  else _st_error("free(): invalid pointer", p);
+  size_t off = (size_t)((uint8_t *)p - st_span_addr(page)), bs = page->block_size;
+  size_t i = st_block_index(page, off);
+  if (i >= page->reserved) _st_error("free(): invalid pointer", p);
+  else if (i * bs != off)
+    _st_misuse("free(): invalid pointer (inside a block, not its start)", p, bs);
+  else if (i >= __atomic_load_n(&page->capacity, __ATOMIC_RELAXED))
+    _st_misuse("free(): double free or invalid pointer (a block not in use)", p, bs);
+  else _st_misuse("free(): invalid pointer", p, bs);   /* carved meanwhile (a race) */
 }
 
 /* free() of a small block that is not plainly the caller's: another thread's

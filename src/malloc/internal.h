@@ -125,13 +125,15 @@ typedef struct __attribute__((aligned(128))) page_s {
   uint8_t  unit_shift;           /* log2 bytes per purge unit (>= OS page)    */
   uint8_t  sparse_queued;        /* in its heap's sparse_q                    */
   /* second line: what every free reads, the remote ones included; written
-   * rarely (page init, park, abandon), so other threads' frees read it
+   * rarely (page init, park, abandon, and chk once per carve of about
+   * ST_EXTEND_BYTES), so other threads' frees read it
    * without taking the owner's hot line above away from it */
   struct page_s *span __attribute__((aligned(64)));  /* head descriptor of this
                                     slice's span                              */
   _Atomic uintptr_t owner;       /* heap | OWNER_*; 0 = no owner              */
-  uint8_t  *chk;                 /* the span's last block's start (the first
-                                    block is the span's: st_span_addr)        */
+  uint8_t  *chk;                 /* the last carved block's start (the first
+                                    block is the span's: st_span_addr); moves
+                                    when the owner carves: st_page_set_chk */
   uint64_t inv;                  /* floor((2^64-1) / block_size):
                                     st_block_index, st_block_start            */
   struct heap_s *_Atomic heap;   /* owning heap, NULL when abandoned          */
@@ -224,21 +226,40 @@ static inline page_t *st_page_of(segment_t *seg, const void *p) {
  * off = i*bs + r (r < bs, off < S), off * (inv+1) = i*2^64 + i*e' + r*(inv+1)
  * with i*e' + r*(inv+1) < 2^64: the high word is i.
  *
- * st_block_start: is p the start of one of the span's R blocks?  Measured
- * from the *last* block's start (chk): for p = chk + d*bs + r (d from
- * -(R-1) up, 0 <= r < bs), (p - chk) * inv = -d*e + r*inv mod 2^64:
- *   r == 0, d <= 0: -d*e <= (R-1)*bs < S < 2^31        -- a block: yes
- *   r == 0, d >= 1: 2^64 - d*e, huge                     -- past the last
+ * st_block_start: is p (in the span) the start of one of the C = capacity
+ * blocks carved so far (0 <= C <= R)?  Measured from the last carved
+ * block's start, chk = start + (C-1)*bs (start - bs while C == 0): for
+ * p = chk + d*bs + r (d from -(C-1) up to at most R, 0 <= r < bs),
+ * (p - chk) * inv = -d*e + r*inv mod 2^64:
+ *   r == 0, d <= 0: -d*e <= (C-1)*bs < S < 2^31        -- a carved block: yes
+ *   r == 0, d >= 1: 2^64 - d*e >= 2^64 - S, huge         -- past the last
  *   r >= 1: >= inv - S > 2^31 (inv >= 2^44), no wrap     -- inside a block
- * so one multiply and one compare answer both "a block's start?" and "one of
- * the R, not the tail of the span past the last?" (a free of start + R*bs
- * used to pass and put a block that overhangs the span on the free list:
- * found by review, 2026-11-28). */
+ * so one multiply and one compare answer "a block's start?", "not the tail
+ * of the span past its last block?" (a free of start + R*bs used to pass
+ * and put a block that overhangs the span on the free list: found by
+ * review, 2026-11-28) and "carved, not a block this incarnation of the span
+ * never had?" (chk used to be the R-th block's, so a double free of a block
+ * whose span was freed and taken again by the same class, not yet carved
+ * that far, was pushed, and the carve later handed it out a second time:
+ * found by review, 2026-11-29).  chk moves when the owner carves
+ * (st_page_set_chk); the owner reads it plainly, other threads with
+ * st_block_start_any (a relaxed load: a block another thread frees
+ * legitimately was carved before it was handed out, and that hand-out
+ * happened before this free, so the load sees that carve or a later one). */
 static inline size_t st_block_index(const page_t *page, size_t off) {
   return (size_t)(((unsigned __int128)off * (page->inv + 1)) >> 64);
 }
 static inline bool st_block_start(const page_t *page, const void *p) {
   return ((uintptr_t)p - (uintptr_t)page->chk) * page->inv <= 0x7fffffffu;
+}
+static inline bool st_block_start_any(const page_t *page, const void *p) {
+  uintptr_t chk = (uintptr_t)__atomic_load_n(&page->chk, __ATOMIC_RELAXED);
+  return ((uintptr_t)p - chk) * page->inv <= 0x7fffffffu;
+}
+/* After `capacity` changed (owner, or page init before publication). */
+static inline void st_page_set_chk(page_t *page) {
+  uintptr_t chk = (uintptr_t)st_span_addr(page) + ((uintptr_t)page->capacity - 1) * page->block_size;
+  __atomic_store_n(&page->chk, (uint8_t *)chk, __ATOMIC_RELAXED);
 }
 
 /* ---- the segment range (segment.c) ------------------------------------- */

@@ -79,15 +79,13 @@ static size_t page_purge_gather(page_t *page, purge_batch_t *pb);
 _Static_assert(sizeof(segment_t) <= ST_SLICE_SIZE, "segment header fits in slice 0");
 
 void _st_page_init(page_t *page, unsigned cls) {
-  segment_t *seg = st_segment_of(page);
-  size_t idx = (size_t)(page - seg->pages);
   page->cls = (uint16_t)cls;
   page->block_size = (uint32_t)_st_class_size(cls);
   page->inv = st_block_inv(page->block_size);
   page->key = _st_page_key(page);
   page->reserved = (uint32_t)(((size_t)page->slice_count * ST_SLICE_SIZE) / page->block_size);
-  page->chk = (uint8_t *)seg + idx * ST_SLICE_SIZE + (size_t)(page->reserved - 1) * page->block_size;
   page->capacity = 0;
+  st_page_set_chk(page);                 /* nothing carved: no block passes */
   page->used = 0;
   page->free = NULL;
   page->purge_low = 0;
@@ -112,6 +110,14 @@ static void page_owner_refresh(page_t *page) {
                           memory_order_relaxed);
 }
 
+/* A block carved onto the free list carries the free key like any freed
+ * block, so a free of one that was never handed out (a double free from
+ * the span's previous use by this class, whose key a purge or a new use
+ * wiped; or a wild pointer) is confirmed on the list and reported. */
+static inline void st_carve_key(block_t *b) {
+  if (STRATA_CHECKS) ((uintptr_t *)b)[1] = ST_FREE_KEY;
+}
+
 /* Secure mode: the n fresh blocks at `first` go on the free list in a random
  * order (Fisher-Yates with the owning heap's xorshift generator), so the
  * address of the next allocation cannot be predicted from the last one. */
@@ -130,10 +136,12 @@ static void page_extend_shuffled(page_t *page, uint8_t *first, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) {
     block_t *b = (block_t *)(first + (size_t)order[i] * page->block_size);
     st_set_next(page, b, list);
+    st_carve_key(b);
     list = b;
   }
   page->free = list;
   page->capacity += n;
+  st_page_set_chk(page);
 }
 
 bool _st_page_extend(page_t *page) {
@@ -147,10 +155,15 @@ bool _st_page_extend(page_t *page) {
   uint8_t *first = st_span_addr(page) + (size_t)page->capacity * bs;
   if (st_unlikely(_st_secure) && n > 1) { page_extend_shuffled(page, first, n); return true; }
   uint8_t *b = first;
-  for (uint32_t i = 1; i < n; i++, b += bs) st_set_next(page, (block_t *)b, (block_t *)(b + bs));
+  for (uint32_t i = 1; i < n; i++, b += bs) {
+    st_set_next(page, (block_t *)b, (block_t *)(b + bs));
+    st_carve_key((block_t *)b);
+  }
   st_set_next(page, (block_t *)b, page->free);
+  st_carve_key((block_t *)b);
   page->free = (block_t *)first;
   page->capacity += n;
+  st_page_set_chk(page);
   return true;
 }
 
