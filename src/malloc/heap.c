@@ -608,7 +608,11 @@ static void stats_add(strata_stats_t *st, const heap_t *h) {
 /* The fast path popped a block outside its page's segment (see block_t). */
 void *_st_list_corrupt(heap_t *h, page_t *page, block_t *b, size_t size) {
   _st_misuse("malloc(): corrupted free list (a freed block was overwritten)", b, page->block_size);
-  page->free = NULL;            /* ignored: the rest of the list is lost, never used */
+  /* ignored (on_misuse=ignore): the list cannot be followed, so its blocks
+   * are given up, counted as in use for good (the span leaks, but
+   * used + |free| + held == capacity still holds and the heap checks) */
+  page->free = NULL;
+  page->used = page->capacity - page->held - page->purge_low;
   return _st_heap_malloc_class(h, size);
 }
 

@@ -621,7 +621,8 @@ ST_INTERNAL size_t _st_misuse_count(void);
  * plain): a size that cannot be the block's is misuse (alloc.c). */
 ST_INTERNAL void _st_free_checked(void *p, size_t size, size_t align);
 /* The malloc fast path popped a block outside its page's segment: the free
- * list was overwritten.  Reports (always aborts: the list is unusable). */
+ * list was overwritten.  Reports; ignored, the page's listed blocks are
+ * given up (leaked, the counts kept true) and malloc goes on elsewhere. */
 ST_INTERNAL void *_st_list_corrupt(struct heap_s *heap, page_t *page, block_t *b, size_t size);
 ST_INTERNAL void _st_message(const char *fmt, ...);            /* stderr, no malloc */
 ST_INTERNAL int  _st_snprintf(char *buf, size_t n, const char *fmt, ...);
