@@ -524,6 +524,32 @@ static void sized_free_too_small(void) {
   CHECK(p != NULL, "malloc");
   strata_free_sized(opaque(p), 24);
 }
+/* free_aligned_sized with a size the aligned request cannot have had:
+ * judged by the class of round_up(size, align), and for a large block by
+ * the size asked for (both passed before: found by review). */
+static void aligned_sized_free_wrong(void) {
+  void *p = NULL;
+  CHECK(posix_memalign(&p, 64, 4096) == 0, "posix_memalign");
+  strata_free_aligned_sized(opaque(p), 64, 16);     /* (16, 64) would be a 64-byte block */
+}
+static void aligned_sized_free_large_wrong(void) {
+  void *q = aligned_alloc(4096, 300000);
+  CHECK(q != NULL, "aligned_alloc");
+  strata_free_aligned_sized(opaque(q), 4096, 1);
+}
+static void aligned_sized_free_right(void) {      /* the sizes that fit are not reported */
+  static const size_t al[] = { 32, 64, 256, 4096, 65536 };
+  static const size_t sz[] = { 0, 1, 16, 48, 100, 1000, 4096, 5000, 70000, 131072, 300000 };
+  for (unsigned a = 0; a < sizeof al / sizeof *al; a++)
+    for (unsigned k = 0; k < sizeof sz / sizeof *sz; k++) {
+      void *p = NULL;
+      CHECK(posix_memalign(&p, al[a], sz[k]) == 0, "posix_memalign");
+      strata_free_aligned_sized(opaque(p), al[a], sz[k]);
+    }
+  strata_stats_t st;
+  strata_stats_get(&st);
+  CHECK(st.misuses == 0, "%zu misuses reported on right sizes", st.misuses);
+}
 static void sized_free_large_wrong(void) {
   char *p = malloc(3 << 20);
   CHECK(p != NULL, "malloc");
@@ -752,6 +778,11 @@ int main(void) {
   expect_report("free_sized with a size above the block", sized_free_wrong, "size does not match", "size class 112 bytes");
   expect_report("free_sized with a size far below the block", sized_free_too_small, "size does not match", NULL);
   expect_report("free_sized of a large block with a wrong size", sized_free_large_wrong, "size does not match", NULL);
+  expect_report("free_aligned_sized with a size the block cannot have had", aligned_sized_free_wrong,
+                "size does not match", "size class 4096 bytes");
+  expect_report("free_aligned_sized of a large block with a wrong size", aligned_sized_free_large_wrong,
+                "size does not match", NULL);
+  expect_silent("free_aligned_sized with the sizes asked for: not reported", aligned_sized_free_right);
   expect_report("realloc of a freed small block", realloc_freed, "already freed", "size class 80 bytes");
   expect_report("realloc of a freed span block", realloc_freed_span, "already freed", NULL);
   {   /* a forged link never becomes an allocation: secure builds report it, others fault on it */

@@ -255,9 +255,12 @@ STRATA_API size_t strata_malloc_usable_size(const void *p) {
  * `align`, 0 for the plain family)?  The sizes that can land in a block of
  * bs usable bytes: at most bs, and more than half of it (the next class
  * down is above bs/2, and realloc keeps a block only while the new size is
- * at least half of it) unless bs <= 64 or the alignment rounded the request
- * up.  A large block: at most its usable size, at least half the size last
- * asked for.  Pointers strata does not know pass: free reports them. */
+ * at least half of it) unless bs <= 64; or, aligned, any size whose
+ * round_up(size, align) has this block's class (aligned.c).  A large
+ * block, aligned or not: at most its usable size, at least half the size
+ * last asked for.  (An aligned request used to pass with any size up to
+ * the block's: found by review.)  Pointers strata does not know pass: free
+ * reports them. */
 static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
   unsigned v = st_segmap_get(p);
   size_t bs;
@@ -275,10 +278,10 @@ static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
     large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
     if (h == NULL) return true;
     *bs_out = h->usable;
-    return size <= h->usable && (size >= h->req / 2 || align > 16);
+    return size <= h->usable && size >= h->req / 2;
   }
   *bs_out = bs;
-  return size <= bs && (bs <= 64 || size >= bs / 2 || align > 16);
+  return size <= bs && (bs <= 64 || size >= bs / 2);
 }
 
 /* free_sized, free_aligned_sized and C++'s sized delete: a size that cannot
