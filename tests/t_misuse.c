@@ -620,6 +620,41 @@ static void held_double_free(void) {
   free(opaque(b[N / 2 + 10]));       /* freed, its unit purged (block 0 of each span stays live) */
 }
 
+/* Blocks held in purged units (see held_double_free) freed again by
+ * another thread, realloc'd, or freed again after their thread exited:
+ * their key went with their memory, so only the units tell (each was
+ * silent before, and the block was later handed out twice: found by
+ * review).  held_spans() leaves the N blocks of 512 bytes freed but every
+ * 64th, and purged. */
+enum { HELD_N = 1024 };
+static char *held_b[HELD_N];
+static void held_spans(void) {
+  for (int i = 0; i < HELD_N; i++) { held_b[i] = malloc(512); CHECK(held_b[i] != NULL, "malloc"); memset(held_b[i], 7, 512); }
+  for (int i = 0; i < HELD_N; i++) if (i % 64 != 0) free(held_b[i]);
+  malloc_trim(0);
+  strata_stats_t st;
+  strata_stats_get(&st);
+  CHECK(st.purged_total > 0, "nothing was purged: the case does not test held blocks");
+}
+static void *held_spans_thread(void *arg) { (void)arg; held_spans(); return NULL; }
+static void held_double_free_remote(void) {
+  held_spans();
+  test_join(test_spawn(dfree_thread, held_b[HELD_N / 2 + 10]));
+  for (int i = 0; i < 2 * HELD_N; i++)    /* the owner takes its batches on a slow path: reported there */
+    CHECK(malloc(512) != NULL, "malloc");
+  CHECK(0, "not reported");
+}
+static void held_realloc(void) {
+  held_spans();
+  void *q = realloc(opaque(held_b[HELD_N / 2 + 10]), 512);
+  CHECK(0, "realloc of a held block returned %p", q);
+}
+static void held_double_free_abandoned(void) {
+  CHECK(strata_option_set("purge_ms", 0) == 0, "option");   /* the exiting thread abandons its pages */
+  test_join(test_spawn(held_spans_thread, NULL));
+  free(opaque(held_b[HELD_N / 2 + 10]));
+}
+
 /* An underflow out of the first span of a segment reaches the guard page
  * in front of it, not the page descriptors (segment.c). */
 static void underflow_into_metadata(void) {
@@ -800,6 +835,11 @@ int main(void) {
     printf("ok: the same, ignored -> %s\n", WIFSIGNALED(st) ? "SIGSEGV on the decoded link" : buf);
   }
   expect_report("double free of a block held in a purged unit", held_double_free, "double free", "size class 1024 bytes");
+  expect_report("double free by another thread of a block held in a purged unit", held_double_free_remote,
+                "double free", "size class 512 bytes");
+  expect_report("realloc of a block held in a purged unit", held_realloc, "already freed", "size class 512 bytes");
+  expect_report("double free of a block held in a purged unit of an abandoned page", held_double_free_abandoned,
+                "double free", "size class 512 bytes");
   expect_report("double free of a small block (size class in the report)", small_double_free, "double free", "size class 48 bytes");
   expect_report("double free after the block's span went back to the page heap and was taken again",
                 recycled_span_double_free, "double free", "size class 16 bytes");

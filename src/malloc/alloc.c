@@ -80,6 +80,12 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     heap_t *me = _st_heap_tl;
     bool cached = me != &_st_heap_empty && me != &_st_heap_dead;   /* the caller has a heap */
     if (cached) me->remote_frees++;
+    /* in a purged unit, so most likely free already (held, page.c): its
+     * memory and key are gone, only the owner can tell */
+    if (STRATA_CHECKS && st_unlikely(owner & OWNER_SLOW) && _st_page_block_held_hint(page, b)) {
+      _st_remote_suspect(page, b, owner);
+      return;
+    }
     /* zero on free (secure mode), but not a block that carries the free
      * key: if it is free already, zeroing would wipe the key and the link
      * that the paths below check (it is then caught, or was user data) */
@@ -206,9 +212,13 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
  * another thread's page cannot be told from a live one without its owner. */
 static bool realloc_of_freed(page_t *page, void *p) {
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+  bool mine = (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl;
+  /* held in a purged unit: its memory, key and all, is gone; the unit says
+   * it is free (page.c; found by review: it was handed back as live) */
+  if (mine && (owner & OWNER_SLOW) && page->purged != 0 && _st_page_block_held(page, p)) return true;
   if (((uintptr_t *)p)[1] != ST_FREE_KEY) return false;
   if (_st_stash_marked(page, p)) return true;                /* in a stash (remote.c) */
-  return (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl && _st_page_holds_freed(page, p);
+  return mine && _st_page_holds_freed(page, p);
 }
 
 

@@ -237,8 +237,9 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
  * under this lock) or count a live block as freed. */
 void _st_abandoned_free(page_t *page, block_t *b) {
   pthread_mutex_lock(&abandoned_lock);
-  if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && page->abandoned &&
-      _st_page_holds_freed(page, b)) {
+  if (STRATA_CHECKS && page->abandoned &&
+      ((st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && _st_page_holds_freed(page, b)) ||
+       (page->purged != 0 && _st_page_block_held(page, b)))) {   /* the lock stands in for the owner */
     pthread_mutex_unlock(&abandoned_lock);
     _st_misuse("free(): double free", b, page->block_size);
     return;
