@@ -24,6 +24,10 @@
  *  realloc_errno  a successful realloc that moves a large block leaves errno alone
  *  stats     strata_stats_get / mallinfo2 called while other threads free
  *            pages and the page heap unmaps segments
+ *  dfree     two threads released together free the same large block (a
+ *            region block, and a mapping of its own), abort_on_error=0:
+ *            each round exactly one misuse is counted, the block is never
+ *            handed out twice, and the heap checks clean
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -657,6 +661,56 @@ static void test_stats(void) {
   printf("stats: %ld concurrent stats calls survived\n", calls);
 }
 
+/* ---------------------------------------------------------------- dfree */
+static pthread_barrier_t df_bar;
+static void *volatile df_target;
+static void *df_racer(void *a) {
+  (void)a;
+  for (;;) {
+    pthread_barrier_wait(&df_bar);
+    void *p = df_target;
+    if (p == NULL) return NULL;
+    free(p);
+    pthread_barrier_wait(&df_bar);
+  }
+}
+static void test_dfree(void) {
+  CHECK(strata_option_set("abort_on_error", 0) == 0, "option");
+  static const size_t sizes[] = { 200000, (size_t)20 << 20 };
+  for (unsigned k = 0; k < 2; k++) {
+    pthread_barrier_init(&df_bar, NULL, 3);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) t[i] = test_spawn(df_racer, NULL);
+    for (int r = 0; r < 400; r++) {
+      char *p = malloc(sizes[k]);
+      CHECK(p != NULL, "malloc");
+      memset(p, 1, 4096);
+      df_target = p;
+      strata_stats_t st;
+      strata_stats_get(&st);
+      size_t before = st.misuses;
+      pthread_barrier_wait(&df_bar);      /* both free it */
+      pthread_barrier_wait(&df_bar);
+      strata_stats_get(&st);
+      CHECK(st.misuses - before == 1, "round %d, %zu bytes: %zu misuses counted for one double free", r,
+            sizes[k], st.misuses - before);
+      char *a = malloc(sizes[k]), *b = malloc(sizes[k]);
+      CHECK(a != NULL && b != NULL && a != b, "round %d: %p handed out twice", r, (void *)a);
+      memset(a, 2, 4096);
+      memset(b, 3, 4096);
+      CHECK(a[4095] == 2, "round %d: blocks overlap", r);
+      free(a);
+      free(b);
+    }
+    df_target = NULL;
+    pthread_barrier_wait(&df_bar);
+    for (int i = 0; i < 2; i++) test_join(t[i]);
+    pthread_barrier_destroy(&df_bar);
+  }
+  CHECK(strata_heap_check() == 0, "heap check");
+  printf("dfree: 800 racing double frees of large blocks, each counted once\n");
+}
+
 /* ---------------------------------------------------------------- main */
 
 typedef struct { const char *name; void (*fn)(void); double limit; } scenario_t;
@@ -664,7 +718,7 @@ static const scenario_t scenarios[] = {
   { "park", test_park, 20 },     { "abandon", test_abandon, 20 }, { "aligned", test_aligned, 20 },
   { "large", test_large, 20 },   { "orphan", test_orphan, 20 },   { "purge", test_purge, 20 },
   { "errno", test_errno, 20 },   { "realloc_errno", test_realloc_errno, 20 },
-  { "stats", test_stats, 20 },
+  { "stats", test_stats, 20 },   { "dfree", test_dfree, 20 },
 };
 enum { NSCEN = sizeof scenarios / sizeof scenarios[0] };
 

@@ -46,6 +46,7 @@
 #include "malloc/internal.h"
 
 #define LARGE_MAGIC  0x5354524c41524745ull          /* "STRLARGE" */
+#define LARGE_FREEING 0x5354524c4152475aull         /* "STRLARGZ": claimed by a free */
 #define LARGE_MAX_ALIGN ((size_t)256 << 20)        /* 256 MiB: 64 slots back at most */
 #define THP_MIN      ((size_t)2 << 20)
 #define LARGE_TRIM_MIN ((size_t)256 << 10)        /* reset unused tails at least this big */
@@ -343,8 +344,15 @@ large_t *_st_large_of(const void *p, unsigned mapv) {
 }
 
 void _st_large_free(large_t *h, void *p) {
-  (void)p;
   if (st_large_in_region(h)) { _st_region_free(h); return; }
+  /* Claim the header: of two frees racing on one block, one wins; the
+   * other reports instead of caching or unmapping it a second time (found
+   * by review).  lc_put or large_unmap gives the header its next magic. */
+  uint64_t live = LARGE_MAGIC;
+  if (!__atomic_compare_exchange_n(&h->magic, &live, LARGE_FREEING, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+    _st_misuse("free(): double free detected", p, 0);
+    return;
+  }
   atomic_fetch_sub_explicit(&large_req, h->req, memory_order_relaxed);
   atomic_fetch_sub_explicit(&large_bytes, h->map_size, memory_order_relaxed);
   atomic_fetch_sub_explicit(&large_count, 1, memory_order_relaxed);

@@ -64,6 +64,7 @@
 #define RG_SLOTS      (RG_SIZE >> ST_SEGMENT_SHIFT)
 #define RG_LIVE       ST_REGION_MAGIC
 #define RG_FREED      0x5354524c52474e46ull                /* "STRLRGNF" */
+#define RG_FREEING    0x5354524c52474e5aull                /* "STRLRGNZ": claimed by a free */
 #define RG_EXCHANGE_DIV 25          /* exchange purges units free >= purge_ms/25 */
 
 _Static_assert(RG_UNITS * sizeof(large_t) <= RG_UNIT, "headers fit unit 1");
@@ -356,7 +357,8 @@ large_t *_st_region_of(const void *p) {
 
 bool _st_region_was_freed(const void *p) {
   const large_t *h = rg_header_at(p);
-  return h != NULL && h->magic == RG_FREED && h->block == (const uint8_t *)p;
+  uint64_t m = h != NULL ? __atomic_load_n(&h->magic, __ATOMIC_RELAXED) : 0;
+  return (m == RG_FREED || m == RG_FREEING) && h->block == (const uint8_t *)p;
 }
 
 /* Free h.  moved: its bytes now live in a mapping that took over the charge
@@ -364,13 +366,16 @@ bool _st_region_was_freed(const void *p) {
 static void rg_free(large_t *h, bool moved) {
   region_t *r = rg_of(h->block);
   unsigned u = (unsigned)(((uintptr_t)h->block & (RG_SIZE - 1)) >> RG_UNIT_SHIFT);
-  if (_st_zero_free && !moved) _st_zero_big(h->block, h->usable);   /* secure mode: zero on free */
-  pthread_mutex_lock(&rg_lock);
-  if (h->magic != RG_LIVE) {                   /* lost a race with another free */
-    pthread_mutex_unlock(&rg_lock);
-    _st_error("free(): double free detected", h->block);
+  /* Claim the block first: of two frees racing on it, one wins and the
+   * other reports, before it zeroes (secure mode) memory that the first
+   * free may already have given to someone else (found by review). */
+  uint64_t live = RG_LIVE;
+  if (!__atomic_compare_exchange_n(&h->magic, &live, RG_FREEING, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+    _st_misuse("free(): double free detected", h->block, h->usable);
     return;
   }
+  if (_st_zero_free && !moved) _st_zero_big(h->block, h->usable);   /* secure mode: zero on free */
+  pthread_mutex_lock(&rg_lock);
   unsigned n = (unsigned)(h->map_size >> RG_UNIT_SHIFT);
   size_t usable = h->usable, req = h->req;
   h->magic = RG_FREED;
@@ -518,7 +523,7 @@ int _st_region_check(void) {
       }
       const large_t *h = &rg_hdr(r)[u];
       unsigned n = (unsigned)(h->map_size >> RG_UNIT_SHIFT);
-      if (h->magic != RG_LIVE || h->block != rg_unit(r, u) || n == 0 || u + n > RG_UNITS ||
+      if ((h->magic != RG_LIVE && h->magic != RG_FREEING) || h->block != rg_unit(r, u) || n == 0 || u + n > RG_UNITS ||
           h->map_size != (size_t)n << RG_UNIT_SHIFT || h->usable != h->map_size ||
           count_bits(r->freem, u, u + n) != 0 || count_bits(r->dirtym, u, u + n) != n) { bad = 1; break; }
       u += n;
