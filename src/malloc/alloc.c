@@ -151,8 +151,8 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
 }
 
 /* Was p a region block that is free now (its header says so)? */
-static bool region_block_freed(const void *p) {
-  return st_segmap_get(p) >= SEGMAP_REGION && _st_region_was_freed(p);
+static size_t region_block_freed(const void *p) {   /* its size, or 0 */
+  return st_segmap_get(p) >= SEGMAP_REGION ? _st_region_was_freed(p) : 0;
 }
 
 /* free() of everything outside the segment range: small segments mapped
@@ -164,7 +164,8 @@ ST_NOINLINE static void free_other(void *p) {
   if (v == SEGMAP_SMALL) { free_small(p, (uintptr_t)p); return; }
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
   if (h == NULL && _st_guarded_owns(p)) { _st_guarded_free(p); return; }
-  if (h == NULL && region_block_freed(p)) { _st_error("free(): double free detected", p); return; }
+  size_t freed = h == NULL ? region_block_freed(p) : 0;
+  if (freed) { _st_misuse("free(): double free detected", p, freed); return; }
   if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
   _st_large_free(h, p);
 }
@@ -229,7 +230,8 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   page_t *page; large_t *h;
   size_t usable = block_usable(p, &page, &h);
   if (usable == (size_t)-1) {
-    _st_error(region_block_freed(p) ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p);
+    size_t freed = region_block_freed(p);
+    _st_misuse(freed ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p, freed);
     errno = EINVAL;
     return NULL;
   }

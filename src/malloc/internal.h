@@ -575,7 +575,7 @@ static inline uint32_t st_now_ms(void) { return (uint32_t)(st_now_ns() / 1000000
 #define RG_MAX_BLOCK    ((size_t)16 << 20)            /* larger blocks get mappings */
 ST_INTERNAL void    *_st_region_alloc(size_t size, size_t align, int zero, bool *at_limit);
 ST_INTERNAL large_t *_st_region_of(const void *p);    /* the live block at p, or NULL */
-ST_INTERNAL bool     _st_region_was_freed(const void *p);
+ST_INTERNAL size_t   _st_region_was_freed(const void *p);   /* its size when freed, else 0 */
 ST_INTERNAL void     _st_region_free(large_t *h);
 ST_INTERNAL void     _st_region_free_moved(large_t *h);   /* its charge went with it */
 ST_INTERNAL bool     _st_region_resize(large_t *h, size_t size);

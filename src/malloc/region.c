@@ -355,10 +355,10 @@ large_t *_st_region_of(const void *p) {
   return h != NULL && h->magic == RG_LIVE && h->block == (const uint8_t *)p ? h : NULL;
 }
 
-bool _st_region_was_freed(const void *p) {
+size_t _st_region_was_freed(const void *p) {
   const large_t *h = rg_header_at(p);
   uint64_t m = h != NULL ? __atomic_load_n(&h->magic, __ATOMIC_RELAXED) : 0;
-  return (m == RG_FREED || m == RG_FREEING) && h->block == (const uint8_t *)p;
+  return (m == RG_FREED || m == RG_FREEING) && h->block == (const uint8_t *)p ? h->usable : 0;
 }
 
 /* Free h.  moved: its bytes now live in a mapping that took over the charge
