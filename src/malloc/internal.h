@@ -319,7 +319,6 @@ ST_INTERNAL void _st_segmap_clear(const void *p, size_t slots);
 ST_INTERNAL page_t *_st_span_alloc(unsigned slices);     /* NULL + ENOMEM */
 ST_INTERNAL void    _st_span_free(page_t *page);
 ST_INTERNAL void    _st_span_free_reset(page_t *page, int reset);   /* see segment.c */
-ST_INTERNAL bool    _st_span_grow(page_t *page, unsigned slices);  /* in place, if free */
 ST_INTERNAL size_t  _st_segments_trim(void);             /* release cached segments */
 ST_INTERNAL void    _st_segments_stats(strata_stats_t *st);
 ST_INTERNAL size_t  _st_segments_tick(void);            /* purge expired; dirty bytes left */

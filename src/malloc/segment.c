@@ -554,28 +554,6 @@ page_t *_st_span_alloc(unsigned n) {
   return p;
 }
 
-/* Grow the span of `page` in place to n slices, if the slices after it are
- * free (dirty or not).  Returns true when it did. */
-bool _st_span_grow(page_t *page, unsigned n) {
-  segment_t *s = st_segment_of(page);
-  unsigned start = (unsigned)(page - s->pages), old = page->slice_count;
-  if (n <= old || start + n > ST_SLICES) return false;
-  uint64_t bits = (((uint64_t)1 << (n - old)) - 1) << (start + old);
-  pthread_mutex_lock(&ph_lock);
-  if ((s->free_mask & bits) != bits) { pthread_mutex_unlock(&ph_lock); return false; }
-  size_t clean = (size_t)__builtin_popcountll(bits & ~s->dirty_mask) * ST_SLICE_SIZE;
-  if (clean && !_st_charge(clean)) { pthread_mutex_unlock(&ph_lock); return false; }
-  take_slices(s, bits);
-  for (unsigned i = old; i < n; i++) {
-    memset(&s->pages[start + i], 0, sizeof(page_t));
-    s->pages[start + i].slice_offset = (uint8_t)i;
-    s->pages[start + i].span = page;
-  }
-  page->slice_count = (uint8_t)n;
-  pthread_mutex_unlock(&ph_lock);
-  return true;
-}
-
 size_t _st_segments_trim(void) {
   segment_t *dead = NULL;
   size_t freed;
