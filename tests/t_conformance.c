@@ -388,7 +388,7 @@ static void test_aligned(void) {
   /* Size 0 with an alignment of 4 MiB or more: the block lay at the end of
    * its mapping, in the segment-map slot where the next 4 MiB-aligned
    * mapping goes, and its free then found that one's header ("invalid
-   * pointer"; found by review, 2026-11-28). */
+   * pointer"; found by review, 2026-11-27). */
   for (size_t a = (size_t)4 << 20; a <= ((size_t)8 << 20); a <<= 1) {
     char *z0 = aligned_alloc(a, 0), *z1 = aligned_alloc(a, 100);
     CHECK(z0 != NULL && z1 != NULL, "aligned_alloc(%zu, 0 and 100)", a);

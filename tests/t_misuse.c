@@ -269,7 +269,7 @@ static void dead_thread_double_free_big(void) { late_size = 4096; dead_thread_do
  * retired whole, the block on its free list): the suspect waits in the
  * retired heap's inbox, and the thread that takes the heap over used to
  * hand the block out before it took the inbox, which then freed it again
- * (found by review, 2026-11-28).  The taker now takes the inbox first. */
+ * (found by review, 2026-11-27).  The taker now takes the inbox first. */
 static sem_t late_go, late_ready;
 static void *late_thread_waits(void *slot) {
   free(malloc(16));                        /* a heap, made before the owner exits */
@@ -501,7 +501,7 @@ static void stash_realloc(void) {
  * 48-byte span (1365 blocks in 64 KiB leave a 16-byte tail): it is on a
  * block boundary, so the fast path's interior test let it through, and
  * the next malloc(48) handed out a block running 32 bytes into the next
- * span (found by review, 2026-11-28). */
+ * span (found by review, 2026-11-27). */
 static void span_tail_free(void) {
   char *a = malloc(48);
   CHECK(a != NULL, "malloc");
@@ -701,7 +701,7 @@ static void all_ignored(void) {
  * (256 bytes and up) can carry one: a uint16_t class minus 15 was negative,
  * and passed.  So it read the neighbour's word (another thread's block: a
  * data race TSan saw; past the segment's end, a fault) and here reported a
- * legitimate free as a double free (found by review, 2026-11-28). */
+ * legitimate free as a double free (found by review, 2026-11-27). */
 static void keyed_small_next_to_mark(void) {
   pthread_t t;
   char *s = stash_one(&t);                 /* waits in the stash: word 2 holds the mark */
@@ -726,7 +726,7 @@ static void keyed_small_next_to_mark(void) {
 /* A plain double free whose block's span emptied in between, went back to
  * the page heap and was taken again by the same class: the new use has
  * not carved that far, so the block is not on any list and its key is
- * gone (found by review, 2026-11-29: it was pushed, and the carve later
+ * gone (found by review, 2026-11-27: it was pushed, and the carve later
  * handed it out a second time).  ignored != 0: counted, handed out once. */
 enum { RECYCLE_PER = 4096 };               /* 16-byte blocks in a 64 KiB span */
 static char *recycle_a[RECYCLE_PER], *recycle_b[RECYCLE_PER + 16], *recycle_c[3 * RECYCLE_PER];

@@ -105,7 +105,7 @@ int main(void) {
 
   /* 3b: a realloc that moves into a parked mapping keeps every usable byte
    * too, not only the request's (it copied the request only: found by
-   * review, 2026-11-28) */
+   * review, 2026-11-27) */
   strata_malloc_trim(0);
   v = strata_malloc(17 * MiB);
   CHECK(v != NULL, "malloc(17 MiB)");

@@ -371,7 +371,7 @@ static heap_t *heap_create(void) {
     /* Blocks sent while it was retired, before any malloc here can hand one
      * out: a second free waiting in the inbox (the exiting thread's
      * suspect, _st_remote_suspect) is then confirmed, not freed again after
-     * the block was reused (review of 2026-11-28). */
+     * the block was reused (review of 2026-11-27). */
     _st_remote_drain(h);
     if (atomic_load_explicit(&heaps_retired_n, memory_order_relaxed)) _st_heaps_retired_trim(0);
     return h;

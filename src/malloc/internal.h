@@ -237,11 +237,11 @@ static inline page_t *st_page_of(segment_t *seg, const void *p) {
  * so one multiply and one compare answer "a block's start?", "not the tail
  * of the span past its last block?" (a free of start + R*bs used to pass
  * and put a block that overhangs the span on the free list: found by
- * review, 2026-11-28) and "carved, not a block this incarnation of the span
+ * review, 2026-11-27) and "carved, not a block this incarnation of the span
  * never had?" (chk used to be the R-th block's, so a double free of a block
  * whose span was freed and taken again by the same class, not yet carved
  * that far, was pushed, and the carve later handed it out a second time:
- * found by review, 2026-11-29).  chk moves when the owner carves
+ * found by review, 2026-11-27).  chk moves when the owner carves
  * (st_page_set_chk); the owner reads it plainly, other threads with
  * st_block_start_any (a relaxed load: a block another thread frees
  * legitimately was carved before it was handed out, and that hand-out
