@@ -419,7 +419,8 @@ bool _st_orphan_free(page_t *page, block_t *b, uintptr_t owner) {
   if ((owner & ~OWNER_FLAGS) != (uintptr_t)&orphan_heap) return false;
   pthread_mutex_lock(&orphan_lock);
   owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-  bool twice = (owner & ~OWNER_FLAGS) == (uintptr_t)&orphan_heap && _st_page_holds_freed(page, b);
+  bool twice = (owner & ~OWNER_FLAGS) == (uintptr_t)&orphan_heap &&
+               (_st_page_holds_freed(page, b) || (page->purged != 0 && _st_page_block_held(page, b)));
   if (!twice) _st_page_remote_free(page, b);
   pthread_mutex_unlock(&orphan_lock);
   if (twice) _st_misuse("free(): double free", b, page->block_size);

@@ -138,7 +138,8 @@ static inline bool rb_open(uintptr_t owner) {
  * batched again, so it moves at most twice) or in self's batch: a stash
  * flush's blocks, which were never batched, with the transit marks
  * (RB_TRANSIT); a suspect, as it is (RB_SUSPECT, _st_remote_suspect).
- * A block with the free key is a suspect wherever it goes: the orphan
+ * A block with the free key (or one its page's purged units say is held)
+ * is a suspect wherever it goes: the orphan
  * heap's page confirms it under orphan_lock (_st_orphan_free), and one
  * delivered to a heap that no longer owns its page (the owner exited, and
  * another thread adopted the page) goes on to the new owner in a batch
@@ -156,7 +157,11 @@ static inline bool st_stash_class(unsigned cls) { return cls - ST_STASH_FIRST < 
 static void rb_route(heap_t *self, block_t *b, int how) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
-  bool keyed = STRATA_CHECKS && how != RB_TRANSIT && ((uintptr_t *)b)[1] == ST_FREE_KEY;
+  /* a suspect: the free key, or (its memory and key purged away) a unit
+   * that says the block is held (found by review: a held block freed twice
+   * into a page adopted meanwhile was pushed to the new owner unconfirmed) */
+  bool keyed = STRATA_CHECKS && how != RB_TRANSIT &&
+               (((uintptr_t *)b)[1] == ST_FREE_KEY || _st_page_block_held_hint(page, b));
   uintptr_t owner;
   for (int tries = 0;; tries++) {
     owner = atomic_load_explicit(&page->owner, memory_order_acquire);
