@@ -125,37 +125,24 @@ static int one_case(const char *mode, size_t sz, const char *who, int rounds) {
 
 extern char **environ;
 
-/* Runs one case in a child with STRATA_OPTIONS = opts; its stderr into buf. */
+/* Runs one case in a child (this program again, with STRATA_OPTIONS =
+ * opts; test_in_child captures its stderr into buf). */
+static const char *case_opts, *case_mode, *case_who;
+static size_t case_size;
+static int case_rounds;
+static void exec_case(void) {
+  setenv("STRATA_OPTIONS", case_opts, 1);
+  char s[32], r[16];
+  snprintf(s, sizeof s, "%zu", case_size);
+  snprintf(r, sizeof r, "%d", case_rounds);
+  char *argv[] = { (char *)"t_latedf", (char *)case_mode, s, (char *)case_who, r, NULL };
+  execve("/proc/self/exe", argv, environ);
+  _exit(127);
+}
 static int run_child(const char *opts, const char *mode, size_t sz, const char *who, int rounds,
                      char *buf, size_t cap) {
-  int fd[2];
-  CHECK(pipe(fd) == 0, "pipe");
-  fflush(stdout);
-  pid_t pid = fork();
-  CHECK(pid >= 0, "fork");
-  if (pid == 0) {
-    dup2(fd[1], 1);
-    dup2(fd[1], 2);
-    close(fd[0]);
-    close(fd[1]);
-    setenv("STRATA_OPTIONS", opts, 1);
-    char s[32], r[16];
-    snprintf(s, sizeof s, "%zu", sz);
-    snprintf(r, sizeof r, "%d", rounds);
-    char *argv[] = { (char *)"t_latedf", (char *)mode, s, (char *)who, r, NULL };
-    alarm(30);
-    execve("/proc/self/exe", argv, environ);
-    _exit(127);
-  }
-  close(fd[1]);
-  size_t len = 0;
-  ssize_t n;
-  while ((n = read(fd[0], buf + len, cap - 1 - len)) > 0) len += (size_t)n;
-  buf[len] = 0;
-  close(fd[0]);
-  int st;
-  CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
-  return st;
+  case_opts = opts; case_mode = mode; case_size = sz; case_who = who; case_rounds = rounds;
+  return test_in_child(exec_case, buf, cap);
 }
 
 int main(int argc, char **argv) {
