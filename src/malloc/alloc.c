@@ -81,9 +81,11 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     bool cached = me != &_st_heap_empty && me != &_st_heap_dead;   /* the caller has a heap */
     if (cached) me->remote_frees++;
     /* in a purged unit, so most likely free already (held, page.c): its
-     * memory and key are gone, only the owner can tell */
-    if (STRATA_CHECKS && st_unlikely(owner & OWNER_SLOW) && _st_page_block_held_hint(page, b)) {
-      _st_remote_suspect(page, b, owner);
+     * memory and key are gone, only the owner (or the abandoned lock) can
+     * tell; not zeroed first, which would bring the purged page back */
+    if (STRATA_CHECKS && st_unlikely((owner & OWNER_SLOW) || owner == 0) && _st_page_block_held_hint(page, b)) {
+      if (owner == 0) _st_abandoned_free(page, b);
+      else _st_remote_suspect(page, b, owner);
       return;
     }
     /* zero on free (secure mode), but not a block that carries the free
