@@ -206,22 +206,22 @@ static inline uint64_t block_units(const page_t *page, size_t i, unsigned *first
   unsigned n = (unsigned)(b >> page->unit_shift) - *first + 1;
   return n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1);
 }
-static inline bool block_held(const page_t *page, size_t i) {
+/* Does block i overlap a unit set in `purged` (the page's, or a copy)? */
+static inline bool units_hold(const page_t *page, uint64_t purged, size_t i) {
   unsigned first;
   uint64_t m = block_units(page, i, &first);
-  return ((page->purged >> first) & m) != 0;
+  return ((purged >> first) & m) != 0;
+}
+static inline bool block_held(const page_t *page, size_t i) { return units_hold(page, page->purged, i); }
+static inline size_t block_index_of(const page_t *page, const void *b) {
+  return st_block_index(page, (size_t)((const uint8_t *)b - st_span_addr(page)));
 }
 
-bool _st_page_block_held(const page_t *page, const void *b) {
-  return block_held(page, st_block_index(page, (size_t)((const uint8_t *)b - st_span_addr(page))));
-}
+bool _st_page_block_held(const page_t *page, const void *b) { return block_held(page, block_index_of(page, b)); }
 
 bool _st_page_block_held_hint(const page_t *page, const void *b) {
   uint64_t purged = __atomic_load_n(&page->purged, __ATOMIC_RELAXED);
-  if (purged == 0) return false;
-  unsigned first;
-  uint64_t m = block_units(page, st_block_index(page, (size_t)((const uint8_t *)b - st_span_addr(page))), &first);
-  return ((purged >> first) & m) != 0;
+  return purged != 0 && units_hold(page, purged, block_index_of(page, b));
 }
 
 size_t _st_page_purged_bytes(const page_t *page) {
