@@ -147,6 +147,11 @@ typedef struct { const char *name; size_t size, align; int expect; void (*fn)(si
 
 static int verify_n(size_t size) { return size >= (1 << 20) ? 3 : size >= 100000 ? 8 : size >= 4096 ? 64 : 300; }
 
+/* The block a case misuses, allocated after a live neighbour (kept, checked). */
+static char *victim(size_t s, size_t a) {
+  add(alloc_n(s, a), s);
+  return alloc_n(s, a);
+}
 static void s_dfree(size_t s, size_t a) {
   add(alloc_n(s, a), s);                    /* a live neighbour */
   char *p = alloc_n(s, a); memset(p, 1, s);
@@ -170,15 +175,13 @@ static void s_interior_remote(size_t s, size_t a) {
   remote_free(p, 2);
 }
 static void s_realloc_freed(size_t s, size_t a) {
-  add(alloc_n(s, a), s);
-  char *p = alloc_n(s, a);
+  char *p = victim(s, a);
   free(p);
   void *q = realloc(opaque(p), s);
   if (q != NULL) { FAIL("realloc of a freed block returned %p (p=%p)", q, (void *)p); }
 }
 static void s_realloc_freed_grow(size_t s, size_t a) {
-  add(alloc_n(s, a), s);
-  char *p = alloc_n(s, a);
+  char *p = victim(s, a);
   free(p);
   void *q = realloc(opaque(p), s * 3 + 100);
   if (q != NULL) { FAIL("realloc (grow) of a freed block returned %p (p=%p)", q, (void *)p); }
@@ -202,33 +205,27 @@ static void s_sized_small(size_t s, size_t a) {
   sized_undetected(before, "sized_small", s, a, a > 16 ? 1 : s / 4);
 }
 static void s_cross_AB(size_t s, size_t a) {
-  add(alloc_n(s, a), s);
-  char *p = alloc_n(s, a);
+  char *p = victim(s, a);
   remote_free(p, 0); remote_free(p, 0);
 }
 static void s_cross_BB(size_t s, size_t a) {
-  add(alloc_n(s, a), s);
-  char *p = alloc_n(s, a);
+  char *p = victim(s, a);
   remote_free(p, 1);
 }
 static void s_cross_AB_heap(size_t s, size_t a) {
-  add(alloc_n(s, a), s);
-  char *p = alloc_n(s, a);
+  char *p = victim(s, a);
   remote_free(p, 4); remote_free(p, 4);
 }
 static void s_cross_BB_heap(size_t s, size_t a) {
-  add(alloc_n(s, a), s);
-  char *p = alloc_n(s, a);
+  char *p = victim(s, a);
   remote_free(p, 5);
 }
 static void s_remote_then_owner(size_t s, size_t a) {
-  add(alloc_n(s, a), s);
-  char *p = alloc_n(s, a);
+  char *p = victim(s, a);
   remote_free(p, 0); free(opaque(p));
 }
 static void s_realloc_freed_remote(size_t s, size_t a) {   /* main frees own block, other thread reallocs */
-  add(alloc_n(s, a), s);
-  char *p = alloc_n(s, a);
+  char *p = victim(s, a);
   free(p);
   fjob j = {p, 3, s}; run_t(t_free, &j);
 }
