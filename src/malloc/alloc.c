@@ -83,7 +83,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     /* in a purged unit, so most likely free already (held, page.c): its
      * memory and key are gone, only the owner (or the abandoned lock) can
      * tell; not zeroed first, which would bring the purged page back */
-    if (STRATA_CHECKS && st_unlikely((owner & OWNER_SLOW) || owner == 0) && _st_page_block_held_hint(page, b)) {
+    if (STRATA_CHECKS && st_unlikely((owner & OWNER_SLOW) || owner == 0) && _st_page_block_held(page, b)) {
       if (owner == 0) _st_abandoned_free(page, b);
       else _st_remote_suspect(page, b, owner);
       return;
@@ -218,7 +218,7 @@ static bool realloc_of_freed(page_t *page, void *p) {
   bool mine = (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl;
   /* held in a purged unit: its memory, key and all, is gone; the unit says
    * it is free (page.c; found by review: it was handed back as live) */
-  if (mine && (owner & OWNER_SLOW) && page->purged != 0 && _st_page_block_held(page, p)) return true;
+  if (mine && (owner & OWNER_SLOW) && _st_page_block_held(page, p)) return true;
   if (((uintptr_t *)p)[1] != ST_FREE_KEY) return false;
   if (_st_stash_marked(page, p)) return true;                /* in a stash (remote.c) */
   return mine && _st_page_holds_freed(page, p);

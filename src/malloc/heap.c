@@ -239,7 +239,7 @@ void _st_abandoned_free(page_t *page, block_t *b) {
   pthread_mutex_lock(&abandoned_lock);
   if (STRATA_CHECKS && page->abandoned &&
       ((st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && _st_page_holds_freed(page, b)) ||
-       (page->purged != 0 && _st_page_block_held(page, b)))) {   /* the lock stands in for the owner */
+       _st_page_block_held(page, b))) {   /* the lock stands in for the owner */
     pthread_mutex_unlock(&abandoned_lock);
     _st_misuse("free(): double free", b, page->block_size);
     return;
@@ -420,7 +420,7 @@ bool _st_orphan_free(page_t *page, block_t *b, uintptr_t owner) {
   pthread_mutex_lock(&orphan_lock);
   owner = atomic_load_explicit(&page->owner, memory_order_acquire);
   bool twice = (owner & ~OWNER_FLAGS) == (uintptr_t)&orphan_heap &&
-               (_st_page_holds_freed(page, b) || (page->purged != 0 && _st_page_block_held(page, b)));
+               (_st_page_holds_freed(page, b) || _st_page_block_held(page, b));
   if (!twice) _st_page_remote_free(page, b);
   pthread_mutex_unlock(&orphan_lock);
   if (twice) _st_misuse("free(): double free", b, page->block_size);
@@ -532,7 +532,7 @@ void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
     return;
   }
   if (owner & OWNER_SLOW) {
-    if (page->purged != 0 && _st_page_block_held(page, b)) {   /* free already, held */
+    if (_st_page_block_held(page, b)) {   /* free already, held */
       _st_misuse("free(): double free", b, page->block_size);
       return;
     }

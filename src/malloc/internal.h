@@ -341,10 +341,10 @@ ST_INTERNAL void  _st_sparse_drain(struct heap_s *h, int mode);  /* 0 aged, 1 al
 ST_INTERNAL void  _st_page_arm(page_t *page);             /* set purge_low if worth it */
 ST_INTERNAL size_t _st_page_purge(page_t *page);          /* purge free units now */
 ST_INTERNAL size_t _st_page_purged_bytes(const page_t *page);
-ST_INTERNAL bool  _st_page_block_held(const page_t *page, const void *b);  /* in a purged unit */
-/* The same asked by any thread: a hint (the units are read relaxed); the
- * owner, or the lock that stands in for it, confirms. */
-ST_INTERNAL bool  _st_page_block_held_hint(const page_t *page, const void *b);
+/* Is block b in a purged unit (held)?  Exact for the page's owner, or under
+ * the lock that stands in for it; for any other thread a hint (the units
+ * are read relaxed), which the owner then confirms. */
+ST_INTERNAL bool  _st_page_block_held(const page_t *page, const void *b);
 
 /* Blocks handed out and not freed (the `used` field counts down to the
  * armed low-water mark, see page_t). */

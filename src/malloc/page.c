@@ -217,9 +217,7 @@ static inline size_t block_index_of(const page_t *page, const void *b) {
   return st_block_index(page, (size_t)((const uint8_t *)b - st_span_addr(page)));
 }
 
-bool _st_page_block_held(const page_t *page, const void *b) { return block_held(page, block_index_of(page, b)); }
-
-bool _st_page_block_held_hint(const page_t *page, const void *b) {
+bool _st_page_block_held(const page_t *page, const void *b) {
   uint64_t purged = __atomic_load_n(&page->purged, __ATOMIC_RELAXED);
   return purged != 0 && units_hold(page, purged, block_index_of(page, b));
 }

@@ -161,7 +161,7 @@ static void rb_route(heap_t *self, block_t *b, int how) {
    * that says the block is held (found by review: a held block freed twice
    * into a page adopted meanwhile was pushed to the new owner unconfirmed) */
   bool keyed = STRATA_CHECKS && how != RB_TRANSIT &&
-               (((uintptr_t *)b)[1] == ST_FREE_KEY || _st_page_block_held_hint(page, b));
+               (((uintptr_t *)b)[1] == ST_FREE_KEY || _st_page_block_held(page, b));
   uintptr_t owner;
   for (int tries = 0;; tries++) {
     owner = atomic_load_explicit(&page->owner, memory_order_acquire);
