@@ -51,6 +51,7 @@
  * calling anything that can call malloc.
  */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -230,13 +231,34 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
  * until some thread happened to adopt a page of its class.  The lock also
  * keeps _st_abandoned_trim and adopters from freeing the span under us; the
  * page cannot go away before the push, since the caller's block is live.
- * A page adopted since the caller looked is simply pushed to.
+ * A page adopted since the caller looked is pushed to, unless the block
+ * is a suspect, which goes to the new owner for confirmation.
  * A block that carries the free key is looked for on both of a listed
  * page's lists first: found is a double free, reported.  Pushed twice, it
  * would close the remote list into a loop (_st_page_collect_all would spin
  * under this lock) or count a live block as freed. */
 void _st_abandoned_free(page_t *page, block_t *b) {
-  pthread_mutex_lock(&abandoned_lock);
+  for (unsigned tries = 0;; tries++) {
+    pthread_mutex_lock(&abandoned_lock);
+    if (!STRATA_CHECKS || page->abandoned || !page->in_use || tries == 100000 ||
+        (!_st_page_block_held(page, b) && ((uintptr_t *)b)[1] != ST_FREE_KEY))
+      break;                       /* (the bound only guards against a state
+                                      this file never leaves a page in) */
+    /* A suspect (keyed or held: maybe freed already) in a page that is not
+     * listed: adopted since the caller looked, or on its way onto the list or
+     * off it (owner 0 until page_abandon lists it, and after abandoned_pop
+     * until the adopter stores its owner word).  Only the lock, with the page
+     * listed, or an owner can confirm it: wait for one. */
+    pthread_mutex_unlock(&abandoned_lock);
+    uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+    if (owner != 0) { _st_remote_suspect(page, b, owner); return; }
+    if (tries >= 64) sched_yield();
+  }
+  if (STRATA_CHECKS && !page->in_use) {           /* its span went back meanwhile */
+    pthread_mutex_unlock(&abandoned_lock);
+    _st_misuse("free(): double free", b, 0);
+    return;
+  }
   if (STRATA_CHECKS && page->abandoned &&
       ((st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && _st_page_holds_freed(page, b)) ||
        _st_page_block_held(page, b))) {   /* the lock stands in for the owner */
