@@ -168,6 +168,64 @@ static void remote_double_free(void) {
   strata_stats_t st;
   strata_stats_get(&st);                   /* the owner frees what it was sent */
 }
+/* The owner frees a block, another thread frees it again (batched: the
+ * block carries the key), and the owner's next malloc hands the block out
+ * again before that batch arrives.  The delivery used to free the block
+ * as the owner's own (the key was gone, so there was nothing to confirm),
+ * and the next malloc handed the new taker's block out a second time;
+ * now the batch remembers that the block carried the key (RB_KEYED), and
+ * the delivery reports the second free instead. */
+static sem_t rehand_freed, rehand_go;
+static void *free_later_batched(void *p) {
+  void *mine = malloc(16);                 /* a heap of its own: its frees are batched */
+  free(opaque(p));                         /* the second free, batched */
+  sem_post(&rehand_freed);
+  sem_wait(&rehand_go);
+  free(mine);
+  return NULL;                             /* the exit sends the batch */
+}
+static void remote_double_free_rehanded(void) {
+  sem_init(&rehand_freed, 0, 0);
+  sem_init(&rehand_go, 0, 0);
+  char *keep = malloc(64), *p = malloc(64);
+  CHECK(keep != NULL && p != NULL, "malloc");
+  free(opaque(p));                         /* the first free: key, on the list */
+  pthread_t t = test_spawn(free_later_batched, p);
+  sem_wait(&rehand_freed);
+  char *q = malloc(64);                    /* the head of the list: p again */
+  CHECK(q == p, "malloc did not take the freed block back (%p, %p)", (void *)q, (void *)p);
+  memset(q, 0x6b, 64);
+  sem_post(&rehand_go);
+  test_join(t);
+  strata_stats_t st;
+  strata_stats_get(&st);                   /* the delivery */
+  char *r = malloc(64);                    /* handed out twice before the fix */
+  fprintf(stderr, "not reported: q %p r %p\n", (void *)q, (void *)r);
+}
+/* The same with user data that happens to equal the key in word 1 of a
+ * live block, freed once by another thread: freed normally, no report,
+ * and handed out once afterwards. */
+static void *free_once_batched(void *p) {
+  void *mine = malloc(16);
+  free(opaque(p));
+  free(mine);
+  return NULL;
+}
+static void remote_free_keylike_data(void) {
+  char *keep = malloc(64), *p = malloc(64);
+  CHECK(keep != NULL && p != NULL, "malloc");
+  ((volatile uint64_t *)p)[1] = 0xffffffffa5f3c1d7ull;   /* ST_FREE_KEY (src/malloc/internal.h) */
+  test_join(test_spawn(free_once_batched, p));
+  strata_stats_t st;
+  strata_stats_get(&st);
+  int seen = 0;
+  char *v[64];
+  for (int i = 0; i < 64; i++) { v[i] = malloc(64); CHECK(v[i] != NULL, "malloc"); seen += v[i] == p; }
+  CHECK(seen == 1, "the block was handed out %d times", seen);
+  for (int i = 0; i < 64; i++) free(v[i]);
+  free(keep);
+  CHECK(strata_heap_check() == 0, "heap check");
+}
 /* Blocks over 1 KiB are not batched: another thread's free pushes them
  * straight onto their page's remote list (xthread_free), and so does the
  * free of a thread without a heap, for any size.  Pushed twice, the block
@@ -906,6 +964,9 @@ int main(void) {
                 "double free", "size class 176 bytes");
   expect_report("double free of a small block by another thread (caught at delivery)", remote_double_free,
                 "double free", "size class 64 bytes");
+  expect_report("double free by another thread whose batch arrives after the owner handed the block out again",
+                remote_double_free_rehanded, "double free", "size class 64 bytes");
+  expect_silent("a free by another thread of a block whose user data holds the free key", remote_free_keylike_data);
   expect_report("double free of a 4 KiB block by another thread (unbatched, then batched)",
                 remote_double_free_big, "double free", "size class 4096 bytes");
   expect_report("double free of a small block by a thread without a heap", remote_double_free_heapless,

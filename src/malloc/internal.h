@@ -365,8 +365,15 @@ typedef struct rbatch_s {
   struct rbatch_s *next;                 /* in an inbox, a heap's spares or the pool */
   uint32_t n, pad;                       /* n: relaxed atomic (_st_remote_pending) */
   block_t *blocks[RB_CAP];
-  uint8_t cls[RB_CAP];                   /* each block's size class, for the counts */
+  uint8_t cls[RB_CAP];                   /* each block's size class, for the counts,
+                                            | RB_KEYED */
 } rbatch_t;
+/* In cls[i]: block i carried the free key when it was batched (a suspect,
+ * or user data): if the key is gone when it is delivered, the block was
+ * handed out again meanwhile, and this free was a second one (remote.c,
+ * rb_deliver).  Classes are below 128. */
+#define RB_KEYED      0x80
+_Static_assert(ST_NCLASSES <= RB_KEYED, "a class number leaves the top bit of cls[] free");
 _Static_assert(sizeof(rbatch_t) <= 512, "a batch is 512 bytes");
 typedef struct { struct heap_s *to; rbatch_t *b; } rb_out_t;
 /* The foreign-block stash (remote.c, "Reusing foreign blocks"): classes

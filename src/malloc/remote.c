@@ -182,12 +182,27 @@ static void rb_route(heap_t *self, block_t *b, int how) {
 }
 /* A block of a stash flush arrives with the free key and the transit mark
  * (rb_route): this is its one legitimate arrival, so both go before it is
- * freed here, which then needs no search of its page's free list. */
-static void rb_deliver(heap_t *self, block_t *b) {
+ * freed here, which then needs no search of its page's free list.
+ * A block that carried the key when it was batched (`keyed`, RB_KEYED) and
+ * has lost it since was handed out again after the free that sent it, so
+ * that free was a second one: malloc clears the key, and nothing else
+ * writes a block that waits in a batch (secure mode does not zero a keyed
+ * block; a purge leaves it alone, as it counts as in use).  A legitimate
+ * free of a block whose user data held the key arrives with it, and is
+ * confirmed on the page's lists as before.  Reported here, where the
+ * owner freed it as its own before: then the block was in use by its new
+ * taker, and the next malloc handed it out a second time. */
+static void rb_deliver(heap_t *self, block_t *b, bool keyed) {
   uintptr_t *w = (uintptr_t *)b;
   if (STRATA_CHECKS && w[1] == ST_FREE_KEY && st_stash_class(st_page_of(st_segment_of(b), b)->cls) &&
       w[2] == st_transit_mark())
     w[1] = w[2] = 0;
+  else if (STRATA_CHECKS && st_unlikely(keyed) && w[1] != ST_FREE_KEY) {
+    page_t *page = st_page_of(st_segment_of(b), b);
+    _st_misuse("free(): double free (the block was handed out again before another thread's second free of it arrived)",
+               b, page->in_use ? page->block_size : 0);
+    return;
+  }
   rb_route(self, b, RB_PAGE);
 }
 
@@ -211,7 +226,7 @@ static void rb_deliver_all(heap_t *self, rbatch_t *list) {
     for (uint32_t i = 0; i < n && i < RB_AHEAD; i++) rb_prefetch(list->blocks[i]);
     for (uint32_t i = 0; i < n; i++) {
       if (i + RB_AHEAD < n) rb_prefetch(list->blocks[i + RB_AHEAD]);
-      rb_deliver(self, list->blocks[i]);
+      rb_deliver(self, list->blocks[i], (list->cls[i] & RB_KEYED) != 0);
     }
     rb_put(self, list);
     list = next;
@@ -255,7 +270,8 @@ void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
   }
   uint32_t n = bt->n;
   bt->blocks[n] = b;
-  __atomic_store_n(&bt->cls[n], (uint8_t)page->cls, __ATOMIC_RELAXED);
+  uint8_t keyed = STRATA_CHECKS && ((uintptr_t *)b)[1] == ST_FREE_KEY ? RB_KEYED : 0;
+  __atomic_store_n(&bt->cls[n], (uint8_t)(page->cls | keyed), __ATOMIC_RELAXED);
   __atomic_store_n(&bt->n, n + 1, __ATOMIC_RELAXED);    /* read by _st_remote_pending */
   if (n + 1 == RB_CAP) { __atomic_store_n(&o->b, NULL, __ATOMIC_RELAXED); rb_send(me, to, bt); }
 }
@@ -356,7 +372,7 @@ static void rb_count(heap_t *h, void *arg) {
     if (b == NULL) continue;
     uint32_t n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < n && i < RB_CAP; i++) {
-      uint8_t c = __atomic_load_n(&b->cls[i], __ATOMIC_RELAXED);
+      uint8_t c = __atomic_load_n(&b->cls[i], __ATOMIC_RELAXED) & ~RB_KEYED;
       if (c < ST_NCLASSES) counts[c]++;
     }
   }
@@ -369,7 +385,7 @@ static void rb_count(heap_t *h, void *arg) {
   for (unsigned k = 0; b != NULL && b != RB_CLOSED && k < 256; k++) {
     uint32_t n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < n && i < RB_CAP; i++) {
-      uint8_t c = __atomic_load_n(&b->cls[i], __ATOMIC_RELAXED);
+      uint8_t c = __atomic_load_n(&b->cls[i], __ATOMIC_RELAXED) & ~RB_KEYED;
       if (c < ST_NCLASSES) counts[c]++;
     }
     b = __atomic_load_n(&b->next, __ATOMIC_RELAXED);
