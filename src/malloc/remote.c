@@ -154,6 +154,7 @@ enum { RB_PAGE, RB_TRANSIT, RB_SUSPECT };
  * class below ST_STASH_FIRST would pass.  Word 2 of a 16-byte block is the
  * next block's (another thread's), or past the span's end. */
 static inline bool st_stash_class(unsigned cls) { return cls - ST_STASH_FIRST < ST_STASH_N; }
+static void rb_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, uint8_t keyed);
 static void rb_route(heap_t *self, block_t *b, int how) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
@@ -177,7 +178,9 @@ static void rb_route(heap_t *self, block_t *b, int how) {
       ((uintptr_t *)b)[1] = ST_FREE_KEY;
       ((uintptr_t *)b)[2] = st_transit_mark();
     }
-    _st_remote_free(self, page, b, owner);
+    /* a suspect keeps RB_KEYED even when it is one because its unit is
+     * purged (its word 1 reads 0 then): see rb_deliver */
+    rb_push(self, page, b, owner, keyed || ((uintptr_t *)b)[1] == ST_FREE_KEY ? RB_KEYED : 0);
   }
 }
 /* A block of a stash flush arrives with the free key and the transit mark
@@ -189,7 +192,12 @@ static void rb_route(heap_t *self, block_t *b, int how) {
  * writes a block that waits in a batch (secure mode does not zero a keyed
  * block; a purge leaves it alone, as it counts as in use).  A legitimate
  * free of a block whose user data held the key arrives with it, and is
- * confirmed on the page's lists as before.  Reported here, where the
+ * confirmed on the page's lists as before.  A suspect sent because its
+ * unit was purged (held, page.c) has RB_KEYED too: a legitimate free never
+ * finds its block held (a live block's unit is not purged, and the thread
+ * that frees it got it after the unit was brought back), so if the unit
+ * is back by the delivery and the key absent, the block was handed out
+ * again; still held, it goes on to the owner, which reports it.  Reported here, where the
  * owner freed it as its own before: then the block was in use by its new
  * taker, and the next malloc handed it out a second time. */
 static void rb_deliver(heap_t *self, block_t *b, bool keyed) {
@@ -197,7 +205,8 @@ static void rb_deliver(heap_t *self, block_t *b, bool keyed) {
   if (STRATA_CHECKS && w[1] == ST_FREE_KEY && st_stash_class(st_page_of(st_segment_of(b), b)->cls) &&
       w[2] == st_transit_mark())
     w[1] = w[2] = 0;
-  else if (STRATA_CHECKS && st_unlikely(keyed) && w[1] != ST_FREE_KEY) {
+  else if (STRATA_CHECKS && st_unlikely(keyed) && w[1] != ST_FREE_KEY &&
+           !_st_page_block_held(st_page_of(st_segment_of(b), b), b)) {
     page_t *page = st_page_of(st_segment_of(b), b);
     _st_misuse("free(): double free (the block was handed out again before another thread's second free of it arrived)",
                b, page->in_use ? page->block_size : 0);
@@ -259,6 +268,11 @@ ST_NOINLINE static rbatch_t *rb_slot_take(heap_t *me, rb_out_t *o, heap_t *to) {
 }
 
 void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
+  rb_push(me, page, b, owner, STRATA_CHECKS && ((uintptr_t *)b)[1] == ST_FREE_KEY ? RB_KEYED : 0);
+}
+
+/* Batch b for the owner (keyed: RB_KEYED or 0, kept with its class). */
+static void rb_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, uint8_t keyed) {
   heap_t *to = (heap_t *)(owner & ~OWNER_FLAGS);
   rb_out_t *o = &me->rb_out[rb_slot(to)];
   rbatch_t *bt = o->b;
@@ -270,7 +284,6 @@ void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
   }
   uint32_t n = bt->n;
   bt->blocks[n] = b;
-  uint8_t keyed = STRATA_CHECKS && ((uintptr_t *)b)[1] == ST_FREE_KEY ? RB_KEYED : 0;
   __atomic_store_n(&bt->cls[n], (uint8_t)(page->cls | keyed), __ATOMIC_RELAXED);
   __atomic_store_n(&bt->n, n + 1, __ATOMIC_RELAXED);    /* read by _st_remote_pending */
   if (n + 1 == RB_CAP) { __atomic_store_n(&o->b, NULL, __ATOMIC_RELAXED); rb_send(me, to, bt); }
