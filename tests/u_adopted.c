@@ -17,7 +17,8 @@
  *  3. the same two calls with the live block (no key, user data) free it
  *     normally: no report, and the next mallocs hand it out once.
  *  4. listed: with the page still abandoned the double free is confirmed
- *     under the lock and reported (the path that was always there). */
+ *     under the lock and reported (the path that was always there).
+ *  5. via a delivery (below). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,7 +57,7 @@ static void adopt(void) {
 
 static void case_adopted(void) {
   adopt();
-  _st_abandoned_free(page_of(freed_blk), freed_blk);
+  _st_abandoned_free(NULL, page_of(freed_blk), freed_blk);
   /* not reported: show the damage, then exit 0 (the parent fails it) */
   void *a = malloc(SZ), *b = malloc(SZ), *c = malloc(SZ);
   fprintf(stderr, "no report; mallocs %p %p %p\n", a, b, c);
@@ -81,7 +82,7 @@ static void case_transit(void) {
   main_heap = (heap_t *)(atomic_load(&pg->owner) & ~OWNER_FLAGS);
   atomic_store(&pg->owner, 0);      /* abandoned is 0 already: in transit */
   pthread_t t = test_spawn(store_owner_late_main, pg);
-  _st_abandoned_free(pg, freed_blk);
+  _st_abandoned_free(NULL, pg, freed_blk);
   test_join(t);
   fprintf(stderr, "no report\n");
 }
@@ -90,7 +91,7 @@ static void case_live(void) {
   adopt();
   page_t *pg = page_of(live_blk);
   ((uintptr_t *)live_blk)[1] = ST_FREE_KEY;   /* user data that looks like the key */
-  _st_abandoned_free(pg, live_blk);
+  _st_abandoned_free(NULL, pg, live_blk);
   /* the block is free now, once: the class hands it out at most once */
   int seen = 0;
   void *got[80];
@@ -111,8 +112,36 @@ static void case_live(void) {
 static void case_listed(void) {
   page_t *pg = page_of(freed_blk);
   CHECK(pg->abandoned && atomic_load(&pg->owner) == 0, "page not abandoned");
-  _st_abandoned_free(pg, freed_blk);
+  _st_abandoned_free(NULL, pg, freed_blk);
   fprintf(stderr, "no report\n");
+}
+
+/* 5. via a delivery: the call rb_route makes, with the delivering heap.
+ * A thread without a heap (as the purge thread is, when it expires a
+ * retired heap and delivers what waited in its inbox) makes it, with
+ * main's heap (main waits meanwhile, so the thread stands in for it): the
+ * suspect is batched there and confirmed, and the thread gets no heap of
+ * its own.  It got one before (found by review: the purge thread took over
+ * a retired heap that then never sent its batches).  on_misuse=ignore, so
+ * the thread can look afterwards. */
+static int via_got_heap = -1;
+static void *via_thread(void *arg) {
+  page_t *pg = arg;
+  _st_abandoned_free((heap_t *)(atomic_load(&pg->owner) & ~OWNER_FLAGS), pg, freed_blk);
+  via_got_heap = _st_heap_tl != &_st_heap_empty;
+  return NULL;
+}
+static void case_via(void) {
+  CHECK(strata_option_set("abort_on_error", 0) == 0, "abort_on_error");
+  adopt();
+  page_t *pg = page_of(freed_blk);
+  test_join(test_spawn(via_thread, pg));
+  CHECK(via_got_heap == 0, "the delivering thread got a heap of its own");
+  strata_stats_t st;
+  strata_stats_get(&st);
+  CHECK(st.misuses == 1, "misuses %zu, want 1", st.misuses);
+  CHECK(strata_heap_check() == 0, "heap check");
+  _exit(0);
 }
 
 static void expect_report(const char *name, void (*fn)(void)) {
@@ -137,7 +166,11 @@ int main(void) {
   expect_report("in transit", case_transit);
   expect_report("listed", case_listed);
   char buf[4096];
-  int st = test_in_child(case_live, buf, sizeof buf);
+  int st = test_in_child(case_via, buf, sizeof buf);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "double free"),
+        "via a delivery: status %#x, stderr: %s", st, buf);
+  printf("  via a delivery: reported, no heap for the delivering thread\n");
+  st = test_in_child(case_live, buf, sizeof buf);
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "live: status %#x, stderr: %s", st, buf);
   printf("  live block with key-like data: freed once, no report\n");
   printf("u_adopted: OK\n");

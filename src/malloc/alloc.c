@@ -84,7 +84,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
      * memory and key are gone, only the owner (or the abandoned lock) can
      * tell; not zeroed first, which would bring the purged page back */
     if (STRATA_CHECKS && st_unlikely((owner & OWNER_SLOW) || owner == 0) && _st_page_block_held(page, b)) {
-      if (owner == 0) _st_abandoned_free(page, b);
+      if (owner == 0) _st_abandoned_free(NULL, page, b);
       else _st_remote_suspect(page, b, owner);
       return;
     }
@@ -92,7 +92,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
      * key: if it is free already, zeroing would wipe the key and the link
      * that the paths below check (it is then caught, or was user data) */
     if (_st_zero_free && ((uintptr_t *)b)[1] != ST_FREE_KEY) st_zero_block(b, page->block_size);
-    if (owner == 0) _st_abandoned_free(page, b);
+    if (owner == 0) _st_abandoned_free(NULL, page, b);
     else if (cached && page->block_size <= RB_BLOCK_MAX) {
       if (!_st_stash_push(me, page, b, owner))       /* reused here (remote.c) */
         _st_remote_free(me, page, b, owner);         /* or batched (remote.c) */

@@ -232,12 +232,14 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
  * keeps _st_abandoned_trim and adopters from freeing the span under us; the
  * page cannot go away before the push, since the caller's block is live.
  * A page adopted since the caller looked is pushed to, unless the block
- * is a suspect, which goes to the new owner for confirmation.
+ * is a suspect, which goes to the new owner for confirmation: batched by
+ * `via`, the heap whose delivery brought it here (rb_route), or by the
+ * caller's own heap for a free() (via NULL).
  * A block that carries the free key is looked for on both of a listed
  * page's lists first: found is a double free, reported.  Pushed twice, it
  * would close the remote list into a loop (_st_page_collect_all would spin
  * under this lock) or count a live block as freed. */
-void _st_abandoned_free(page_t *page, block_t *b) {
+void _st_abandoned_free(heap_t *via, page_t *page, block_t *b) {
   for (unsigned tries = 0;; tries++) {
     pthread_mutex_lock(&abandoned_lock);
     if (!STRATA_CHECKS || page->abandoned || !page->in_use || tries == 100000 ||
@@ -251,7 +253,15 @@ void _st_abandoned_free(page_t *page, block_t *b) {
      * listed, or an owner can confirm it: wait for one. */
     pthread_mutex_unlock(&abandoned_lock);
     uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-    if (owner != 0) { _st_remote_suspect(page, b, owner); return; }
+    if (owner != 0) {
+      /* a delivery batches it with the delivering heap (via), which sends
+       * its batches; never a heap of the caller's own, which for the purge
+       * thread (expiring a retired heap) would be one that never sends
+       * (found by review: blocks stranded, a heap too many) */
+      if (via != NULL) _st_remote_reroute(via, b);
+      else _st_remote_suspect(page, b, owner);
+      return;
+    }
     if (tries >= 64) sched_yield();
   }
   if (STRATA_CHECKS && !page->in_use) {           /* its span went back meanwhile */

@@ -167,7 +167,7 @@ static void rb_route(heap_t *self, block_t *b, int how) {
   for (int tries = 0;; tries++) {
     owner = atomic_load_explicit(&page->owner, memory_order_acquire);
     if ((owner & ~OWNER_FLAGS) == (uintptr_t)self) { _st_heap_free_owned(self, page, b, owner); return; }
-    if (owner == 0) { _st_abandoned_free(page, b); return; }
+    if (owner == 0) { _st_abandoned_free(self, page, b); return; }
     if (keyed && _st_orphan_free(page, b, owner)) return;
     if (!keyed || how != RB_PAGE || rb_open(owner) || tries == 3) break;
   }
@@ -304,6 +304,8 @@ static void rb_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, uint8
  * at thread exit).  A block in a stash is pushed, which reports it.
  * Suspects are rare, so the bound on the foreign memory a batch holds
  * barely moves. */
+void _st_remote_reroute(heap_t *self, block_t *b) { rb_route(self, b, RB_SUSPECT); }
+
 void _st_remote_suspect(page_t *page, block_t *b, uintptr_t owner) {
   if (_st_stash_marked(page, b)) { _st_page_remote_free(page, b); return; }   /* reports it */
   heap_t *me = _st_heap_own();
