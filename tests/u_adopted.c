@@ -18,7 +18,7 @@
  *     normally: no report, and the next mallocs hand it out once.
  *  4. listed: with the page still abandoned the double free is confirmed
  *     under the lock and reported (the path that was always there).
- *  5. via a delivery (below). */
+ *  5. via a delivery, and 6. handed out again while it waits (below). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -144,6 +144,42 @@ static void case_via(void) {
   _exit(0);
 }
 
+/* 6. handed out while it waits: the page is in transit (owner 0, not
+ * listed) while a second free of the freed block waits for an owner; the
+ * adopter's malloc takes the block back before the waiter looks again.
+ * The waiter must report it, not take the block, now without the key, for
+ * a legitimate free and push the new taker's block (found by review).
+ * With the delivering heap (via) and without. */
+static int rehand_via;
+static void *rehand_waiter(void *arg) {
+  _st_abandoned_free(rehand_via ? main_heap : NULL, arg, freed_blk);
+  return NULL;
+}
+static void case_rehanded(void) {
+  CHECK(strata_option_set("abort_on_error", 0) == 0, "abort_on_error");
+  adopt();
+  page_t *pg = page_of(freed_blk);
+  uintptr_t ow = atomic_load(&pg->owner);
+  main_heap = (heap_t *)(ow & ~OWNER_FLAGS);
+  atomic_store(&pg->owner, 0);                  /* in transit */
+  pthread_t t = test_spawn(rehand_waiter, pg);
+  struct timespec ts = {0, 20 * 1000 * 1000};
+  nanosleep(&ts, NULL);                         /* it waits: key present, owner 0 */
+  char *q = malloc(SZ);                         /* the adopter's malloc */
+  CHECK(q == freed_blk, "malloc did not take the freed block back");
+  memset(q, 0x6b, SZ);
+  atomic_store(&pg->owner, ow);
+  test_join(t);
+  strata_stats_t st;
+  strata_stats_get(&st);
+  CHECK(st.misuses == 1, "misuses %zu, want 1", st.misuses);
+  for (int i = 0; i < 200; i++) CHECK(malloc(SZ) != q, "the live block was handed out again");
+  for (int j = 0; j < SZ; j++) CHECK((unsigned char)q[j] == 0x6b, "the live block was written at byte %d", j);
+  CHECK(strata_heap_check() == 0, "heap check");
+  _exit(0);
+}
+static void case_rehanded_via(void) { rehand_via = 1; case_rehanded(); }
+
 static void expect_report(const char *name, void (*fn)(void)) {
   char buf[4096];
   int st = test_in_child(fn, buf, sizeof buf);
@@ -170,6 +206,13 @@ int main(void) {
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "double free"),
         "via a delivery: status %#x, stderr: %s", st, buf);
   printf("  via a delivery: reported, no heap for the delivering thread\n");
+  st = test_in_child(case_rehanded, buf, sizeof buf);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "double free"),
+        "handed out while waiting: status %#x, stderr: %s", st, buf);
+  st = test_in_child(case_rehanded_via, buf, sizeof buf);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "double free"),
+        "handed out while waiting (via a delivery): status %#x, stderr: %s", st, buf);
+  printf("  handed out again while it waited: reported, with and without a delivering heap\n");
   st = test_in_child(case_live, buf, sizeof buf);
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "live: status %#x, stderr: %s", st, buf);
   printf("  live block with key-like data: freed once, no report\n");

@@ -240,10 +240,18 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
  * would close the remote list into a loop (_st_page_collect_all would spin
  * under this lock) or count a live block as freed. */
 void _st_abandoned_free(heap_t *via, page_t *page, block_t *b) {
+  bool suspect = false;
   for (unsigned tries = 0;; tries++) {
     pthread_mutex_lock(&abandoned_lock);
-    if (!STRATA_CHECKS || page->abandoned || !page->in_use || tries == 100000 ||
-        (!_st_page_block_held(page, b) && ((uintptr_t *)b)[1] != ST_FREE_KEY))
+    bool now = STRATA_CHECKS && page->in_use &&
+               (_st_page_block_held(page, b) || ((uintptr_t *)b)[1] == ST_FREE_KEY);
+    if (tries == 0) suspect = now;
+    else if (suspect && !now && page->in_use) {   /* handed out again while we waited */
+      pthread_mutex_unlock(&abandoned_lock);      /* (found by review) */
+      _st_remote_rehanded(page, b);
+      return;
+    }
+    if (!suspect || page->abandoned || !page->in_use || tries == 100000)
       break;                       /* (the bound only guards against a state
                                       this file never leaves a page in) */
     /* A suspect (keyed or held: maybe freed already) in a page that is not

@@ -155,6 +155,15 @@ enum { RB_PAGE, RB_TRANSIT, RB_SUSPECT };
  * next block's (another thread's), or past the span's end. */
 static inline bool st_stash_class(unsigned cls) { return cls - ST_STASH_FIRST < ST_STASH_N; }
 static void rb_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, uint8_t keyed);
+/* The report for a free that found the block free (keyed or held), made
+ * while the block was then handed out again before the free reached its
+ * owner (rb_deliver, rb_route, _st_abandoned_free). */
+static void rb_rehanded(const page_t *page, block_t *b) {
+  _st_misuse("free(): double free (the block was handed out again before another thread's second free of it arrived)",
+             b, page->in_use ? page->block_size : 0);
+}
+void _st_remote_rehanded(const page_t *page, block_t *b) { rb_rehanded(page, b); }
+
 static void rb_route(heap_t *self, block_t *b, int how) {
   page_t *page = st_page_of(st_segment_of(b), b);
   if (st_unlikely(!page->in_use)) { _st_misuse("free(): double free", b, 0); return; }
@@ -163,6 +172,10 @@ static void rb_route(heap_t *self, block_t *b, int how) {
    * into a page adopted meanwhile was pushed to the new owner unconfirmed) */
   bool keyed = STRATA_CHECKS && how != RB_TRANSIT &&
                (((uintptr_t *)b)[1] == ST_FREE_KEY || _st_page_block_held(page, b));
+  /* a suspect (its caller saw the key, or the unit purged) that is neither
+   * now was handed out again since: the free that made it one was a second
+   * free (see rb_deliver; found by review: it was freed as a plain one) */
+  if (STRATA_CHECKS && st_unlikely(how == RB_SUSPECT && !keyed)) { rb_rehanded(page, b); return; }
   uintptr_t owner;
   for (int tries = 0;; tries++) {
     owner = atomic_load_explicit(&page->owner, memory_order_acquire);
@@ -207,9 +220,7 @@ static void rb_deliver(heap_t *self, block_t *b, bool keyed) {
     w[1] = w[2] = 0;
   else if (STRATA_CHECKS && st_unlikely(keyed) && w[1] != ST_FREE_KEY &&
            !_st_page_block_held(st_page_of(st_segment_of(b), b), b)) {
-    page_t *page = st_page_of(st_segment_of(b), b);
-    _st_misuse("free(): double free (the block was handed out again before another thread's second free of it arrived)",
-               b, page->in_use ? page->block_size : 0);
+    rb_rehanded(st_page_of(st_segment_of(b), b), b);
     return;
   }
   rb_route(self, b, RB_PAGE);
@@ -244,12 +255,14 @@ static void rb_deliver_all(heap_t *self, rbatch_t *list) {
 
 /* Send batch b of heap `from` to heap `to` (or deliver it, if closed). */
 static void rb_send(heap_t *from, heap_t *to, rbatch_t *b) {
-  rbatch_t *old = atomic_load_explicit(&to->rb_inbox, memory_order_relaxed);
+  /* acquire, also on a failed CAS: one that sees the inbox closed delivers
+   * here, and must see what the closing heap's owner did before (rb_open) */
+  rbatch_t *old = atomic_load_explicit(&to->rb_inbox, memory_order_acquire);
   do {
     if (old == RB_CLOSED) { __atomic_store_n(&b->next, NULL, __ATOMIC_RELAXED); rb_deliver_all(from, b); return; }
     __atomic_store_n(&b->next, old, __ATOMIC_RELAXED);   /* relaxed: racy readers count */
   } while (!atomic_compare_exchange_weak_explicit(&to->rb_inbox, &old, b,
-                                                  memory_order_release, memory_order_relaxed));
+                                                  memory_order_release, memory_order_acquire));
 }
 
 /* The slot for `to` holds no batch for it: send what it holds and start
@@ -320,8 +333,13 @@ void _st_remote_suspect(page_t *page, block_t *b, uintptr_t owner) {
   _st_page_remote_free(page, b);
 }
 
+static bool rb_out_empty(const heap_t *h);
+/* Send all of me's batches.  A send to a closed inbox delivers the batch
+ * here, which may batch a block again (rb_route) into a slot already
+ * passed: so until they are all empty (found by review: a retiring heap
+ * kept such a batch). */
 void _st_remote_flush(heap_t *me) {
-  for (unsigned s = 0; s < RB_SLOTS; s++) {
+  do for (unsigned s = 0; s < RB_SLOTS; s++) {
     rb_out_t *o = &me->rb_out[s];
     rbatch_t *b = o->b;
     heap_t *to = o->to;
@@ -330,7 +348,7 @@ void _st_remote_flush(heap_t *me) {
     o->to = NULL;
     if (b->n != 0) rb_send(me, to, b);
     else rb_put(me, b);
-  }
+  } while (!rb_out_empty(me));
 }
 
 void _st_remote_drain(heap_t *h) {
