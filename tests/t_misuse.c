@@ -202,6 +202,44 @@ static void remote_double_free_rehanded(void) {
   char *r = malloc(64);                    /* handed out twice before the fix */
   fprintf(stderr, "not reported: q %p r %p\n", (void *)q, (void *)r);
 }
+/* Two other threads free the same live block, one after the other, each
+ * with a heap (so each free is batched).  The second found no key (a batch
+ * did not write the block), so it was batched too, and if the owner's
+ * malloc took the block back between the two deliveries, the second freed
+ * the new taker's block (found by review, 2026-11-27).  Now a batched block
+ * carries the batch mark, and the second free is reported at the call. */
+static sem_t two_first_done;
+static void *free_first_keep_heap(void *p) {
+  void *mine = malloc(16);
+  free(opaque(p));                         /* batched: the block gets the batch mark */
+  sem_post(&two_first_done);
+  sem_wait(&rehand_go);                    /* the batch stays unsent meanwhile */
+  free(mine);
+  return NULL;
+}
+static void *free_second(void *p) {
+  void *mine = malloc(16);
+  free(opaque(p));                         /* reported here */
+  free(mine);
+  return NULL;
+}
+static void remote_double_free_two_threads(void) {
+  sem_init(&two_first_done, 0, 0);
+  sem_init(&rehand_go, 0, 0);
+  char *keep = malloc(64), *p = malloc(64);
+  CHECK(keep != NULL && p != NULL, "malloc");
+  pthread_t t1 = test_spawn(free_first_keep_heap, p);
+  sem_wait(&two_first_done);
+  test_join(test_spawn(free_second, p));   /* its exit sends its batch */
+  strata_stats_t st;
+  strata_stats_get(&st);                   /* delivered: p is free */
+  char *q = malloc(64);                    /* and handed out again */
+  sem_post(&rehand_go);
+  test_join(t1);                           /* the first free's batch */
+  strata_stats_get(&st);                   /* delivered: it freed q */
+  char *r = malloc(64);
+  fprintf(stderr, "not reported: q %p r %p\n", (void *)q, (void *)r);
+}
 /* The same with user data that happens to equal the key in word 1 of a
  * live block, freed once by another thread: freed normally, no report,
  * and handed out once afterwards. */
@@ -1001,6 +1039,8 @@ int main(void) {
   expect_report("double free by another thread whose batch arrives after the owner handed the block out again",
                 remote_double_free_rehanded, "double free", "size class 64 bytes");
   expect_silent("a free by another thread of a block whose user data holds the free key", remote_free_keylike_data);
+  expect_report("double free by two other threads, the first still waiting in its batch", remote_double_free_two_threads,
+                "double free", "size class 64 bytes");
   expect_report("double free of a held block by another thread, delivered after the owner handed it out again",
                 held_double_free_remote_rehanded, "double free", "size class 512 bytes");
   expect_report("double free of a 4 KiB block by another thread (unbatched, then batched)",

@@ -88,6 +88,11 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
       else _st_remote_suspect(page, b, owner);
       return;
     }
+    /* freed already by another thread, waiting in its batch (rb_push) */
+    if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == _st_batch_mark)) {
+      _st_misuse("free(): double free (the block waits in another thread's remote-free batch)", b, page->block_size);
+      return;
+    }
     /* zero on free (secure mode), but not a block that carries the free
      * key: if it is free already, zeroing would wipe the key and the link
      * that the paths below check (it is then caught, or was user data) */

@@ -27,6 +27,7 @@ static _Atomic uintptr_t init_thread;
 uintptr_t _st_process_random = 0x9e3779b97f4a7c15ull;
 static uint64_t list_secret = 0x2545f4914f6cdd1dull;
 uintptr_t _st_stash_mark;          /* the stash mark (remote.c); 0 until init */
+uintptr_t _st_batch_mark;          /* the batch mark (remote.c); 0 until init */
 int _st_secure;
 int _st_zero_free;
 
@@ -78,6 +79,8 @@ void _st_process_init(void) {
   _st_process_random = free_key_new();
   list_secret = free_key_new();
   _st_stash_mark = free_key_new() | 1;
+  _st_batch_mark = free_key_new() | 1;
+  if (_st_batch_mark == ST_FREE_KEY) _st_batch_mark ^= 4;   /* never the key */
   _st_secure = _st_option(OPT_SECURE) != 0;
   _st_zero_free = _st_secure && _st_option(OPT_SECURE_ZERO) != 0;
   _st_heaps_init();

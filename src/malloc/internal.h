@@ -478,6 +478,11 @@ ST_INTERNAL void _st_stash_flush(heap_t *h);      /* every stashed block to its 
 ST_INTERNAL void _st_stash_age(heap_t *h);        /* the idle classes' blocks to their owners */
 ST_INTERNAL bool _st_stash_marked(const page_t *page, const block_t *b);  /* freed into a stash */
 extern uintptr_t _st_stash_mark ST_INTERNAL;     /* per-process secret (init.c) */
+/* The batch mark, a per-process secret (init.c) that a block waiting in a
+ * remote-free batch carries in word 1 (unless it carries the free key):
+ * a second free by another thread before the delivery finds it and is
+ * reported at the call (remote.c, rb_push; alloc.c, free_small_other). */
+extern uintptr_t _st_batch_mark ST_INTERNAL;
 /* The mark of a block a stash flush sent home in a batch (remote.c). */
 static inline uintptr_t st_transit_mark(void) { return _st_stash_mark ^ 2; }
 static inline bool st_is_stash(const heap_t *h, const page_t *p) {

@@ -297,6 +297,13 @@ static void rb_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, uint8
   }
   uint32_t n = bt->n;
   bt->blocks[n] = b;
+  /* a block without the key gets the batch mark, so a second free before
+   * the delivery is caught at the call (free_small_other): before, a second
+   * remote free batched it too, and when the owner's malloc took the block
+   * back between the two deliveries, the second freed the new taker's
+   * block (found by review, 2026-11-27).  The delivery's own free sets the
+   * key over it, and malloc clears word 1. */
+  if (STRATA_CHECKS && !keyed) ((uintptr_t *)b)[1] = _st_batch_mark;
   __atomic_store_n(&bt->cls[n], (uint8_t)(page->cls | keyed), __ATOMIC_RELAXED);
   __atomic_store_n(&bt->n, n + 1, __ATOMIC_RELAXED);    /* read by _st_remote_pending */
   if (n + 1 == RB_CAP) { __atomic_store_n(&o->b, NULL, __ATOMIC_RELAXED); rb_send(me, to, bt); }
