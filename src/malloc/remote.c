@@ -210,9 +210,9 @@ static void rb_route(heap_t *self, block_t *b, int how) {
  * finds its block held (a live block's unit is not purged, and the thread
  * that frees it got it after the unit was brought back), so if the unit
  * is back by the delivery and the key absent, the block was handed out
- * again; still held, it goes on to the owner, which reports it.  Reported here, where the
- * owner freed it as its own before: then the block was in use by its new
- * taker, and the next malloc handed it out a second time. */
+ * again; still held, it goes on to the owner, which reports it.  Reported
+ * here, where the owner freed it as its own before: then the block was in
+ * use by its new taker, and the next malloc handed it out a second time. */
 static void rb_deliver(heap_t *self, block_t *b, bool keyed) {
   uintptr_t *w = (uintptr_t *)b;
   if (STRATA_CHECKS && w[1] == ST_FREE_KEY && st_stash_class(st_page_of(st_segment_of(b), b)->cls) &&
