@@ -29,11 +29,10 @@
 
 typedef struct { uint64_t *p; size_t n; uint64_t seed, word1; int keyed, aligned; } item_t;
 void free_sized(void *, size_t);
-typedef struct { pthread_mutex_t m; item_t v[QCAP]; size_t head, len; } queue_t;
 
-static queue_t queues[NQUEUES];
-static atomic_int stop;
-static atomic_long n_free, n_keyed_free, n_realloc, n_threads, n_calloc, n_aligned, n_sized;
+#include "item_queues.h"
+
+static atomic_long n_free, n_keyed_free, n_realloc, n_calloc, n_aligned, n_sized;
 static int key_pct = 70, size_mode = 0, feat = 31;   /* feat: 1 calloc 2 aligned 4 realloc 8 sized */
 
 /* live set: every pointer handed out to this program and not yet freed;
@@ -66,23 +65,6 @@ static void ls_del(void *p) {
     if (*e == p) { *e = (void *)1; break; }
   }
   pthread_mutex_unlock(&ls[sh].m);
-}
-
-static int q_push(uint64_t q, item_t it) {
-  queue_t *Q = &queues[q % NQUEUES];
-  pthread_mutex_lock(&Q->m);
-  int ok = Q->len < QCAP;
-  if (ok) { Q->v[(Q->head + Q->len) % QCAP] = it; Q->len++; }
-  pthread_mutex_unlock(&Q->m);
-  return ok;
-}
-static int q_pop(uint64_t q, item_t *it) {
-  queue_t *Q = &queues[q % NQUEUES];
-  pthread_mutex_lock(&Q->m);
-  int ok = Q->len > 0;
-  if (ok) { *it = Q->v[Q->head]; Q->head = (Q->head + 1) % QCAP; Q->len--; }
-  pthread_mutex_unlock(&Q->m);
-  return ok;
 }
 
 static size_t pick_size(uint64_t *s) {
@@ -223,17 +205,6 @@ static void *ephemeral(void *arg) {
   return NULL;
 }
 
-static void *spawner(void *arg) {
-  uint64_t s = (uintptr_t)arg | 1;
-  while (!atomic_load(&stop)) {
-    pthread_t t[8];
-    for (int i = 0; i < 8; i++) t[i] = test_spawn(ephemeral, (void *)(uintptr_t)rnd_next(&s));
-    for (int i = 0; i < 8; i++) test_join(t[i]);
-    atomic_fetch_add(&n_threads, 8);
-  }
-  return NULL;
-}
-
 static size_t blocks_in_use(void) {
   strata_stats_t st;
   strata_stats_get(&st);
@@ -249,7 +220,7 @@ int main(int argc, char **argv) {
   int nw = argc > 3 ? atoi(argv[3]) : 4, nsp = argc > 4 ? atoi(argv[4]) : 3;
   if (argc > 5) size_mode = atoi(argv[5]);
   if (getenv("FEAT")) feat = atoi(getenv("FEAT"));
-  for (int i = 0; i < NQUEUES; i++) pthread_mutex_init(&queues[i].m, NULL);
+  q_init();
   for (int i = 0; i < LS_SHARDS; i++) pthread_mutex_init(&ls[i].m, NULL);
   free(malloc(1));
   malloc_trim(0);

@@ -43,31 +43,10 @@
 #define NSPAWNERS 3
 
 typedef struct { uint64_t *p; size_t n; uint64_t seed, word1; } item_t;
+#include "item_queues.h"
 
-/* A bounded FIFO of live blocks, under its own mutex. */
-typedef struct { pthread_mutex_t m; item_t v[QCAP]; size_t head, len; } queue_t;
-
-static queue_t queues[NQUEUES];
-static atomic_int stop;
-static atomic_long n_free, n_late, n_late_keyed, n_orphan, n_threads;
+static atomic_long n_free, n_late, n_late_keyed, n_orphan;
 static pthread_key_t late_key;
-
-static int q_push(uint64_t q, item_t it) {
-  queue_t *Q = &queues[q % NQUEUES];
-  pthread_mutex_lock(&Q->m);
-  int ok = Q->len < QCAP;
-  if (ok) { Q->v[(Q->head + Q->len) % QCAP] = it; Q->len++; }
-  pthread_mutex_unlock(&Q->m);
-  return ok;
-}
-static int q_pop(uint64_t q, item_t *it) {
-  queue_t *Q = &queues[q % NQUEUES];
-  pthread_mutex_lock(&Q->m);
-  int ok = Q->len > 0;
-  if (ok) { *it = Q->v[Q->head]; Q->head = (Q->head + 1) % QCAP; Q->len--; }
-  pthread_mutex_unlock(&Q->m);
-  return ok;
-}
 
 static size_t pick_size(uint64_t *s) {
   unsigned r = (unsigned)(rnd_next(s) % 100);
@@ -178,21 +157,10 @@ static void *ephemeral(void *arg) {
   return NULL;
 }
 
-static void *spawner(void *arg) {
-  uint64_t s = (uintptr_t)arg | 1;
-  while (!atomic_load(&stop)) {
-    pthread_t t[8];
-    for (int i = 0; i < 8; i++) t[i] = test_spawn(ephemeral, (void *)(uintptr_t)rnd_next(&s));
-    for (int i = 0; i < 8; i++) test_join(t[i]);
-    atomic_fetch_add(&n_threads, 8);
-  }
-  return NULL;
-}
-
 static void run(double secs) {
   free(malloc(1));                       /* strata's thread key first, ours after it */
   CHECK(pthread_key_create(&late_key, late_destructor) == 0, "pthread_key_create");
-  for (int i = 0; i < NQUEUES; i++) pthread_mutex_init(&queues[i].m, NULL);
+  q_init();
   pthread_t w[NWORKERS], sp[NSPAWNERS];
   for (int i = 0; i < NWORKERS; i++) w[i] = test_spawn(worker, (void *)(uintptr_t)(i + 1));
   for (int i = 0; i < NSPAWNERS; i++) sp[i] = test_spawn(spawner, (void *)(uintptr_t)(i + 100));

@@ -158,11 +158,10 @@ static void rb_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, uint8
 /* The report for a free that found the block free (keyed or held), made
  * while the block was then handed out again before the free reached its
  * owner (rb_deliver, rb_route, _st_abandoned_free). */
-static void rb_rehanded(const page_t *page, block_t *b) {
+void _st_remote_rehanded(const page_t *page, block_t *b) {
   _st_misuse("free(): double free (the block was handed out again before another thread's second free of it arrived)",
              b, page->in_use ? page->block_size : 0);
 }
-void _st_remote_rehanded(const page_t *page, block_t *b) { rb_rehanded(page, b); }
 
 static void rb_route(heap_t *self, block_t *b, int how) {
   page_t *page = st_page_of(st_segment_of(b), b);
@@ -175,7 +174,7 @@ static void rb_route(heap_t *self, block_t *b, int how) {
   /* a suspect (its caller saw the key, or the unit purged) that is neither
    * now was handed out again since: the free that made it one was a second
    * free (see rb_deliver; found by review: it was freed as a plain one) */
-  if (STRATA_CHECKS && st_unlikely(how == RB_SUSPECT && !keyed)) { rb_rehanded(page, b); return; }
+  if (STRATA_CHECKS && st_unlikely(how == RB_SUSPECT && !keyed)) { _st_remote_rehanded(page, b); return; }
   uintptr_t owner;
   for (int tries = 0;; tries++) {
     owner = atomic_load_explicit(&page->owner, memory_order_acquire);
@@ -220,7 +219,7 @@ static void rb_deliver(heap_t *self, block_t *b, bool keyed) {
     w[1] = w[2] = 0;
   else if (STRATA_CHECKS && st_unlikely(keyed) && w[1] != ST_FREE_KEY &&
            !_st_page_block_held(st_page_of(st_segment_of(b), b), b)) {
-    rb_rehanded(st_page_of(st_segment_of(b), b), b);
+    _st_remote_rehanded(st_page_of(st_segment_of(b), b), b);
     return;
   }
   rb_route(self, b, RB_PAGE);
