@@ -137,10 +137,15 @@ static void expect_report(const char *name, case_fn fn, const char *words, const
   printf("ok: %s -> %s", name, buf);
 }
 
-static void interior_free(void) {
+static void interior_free(void) {        /* needs the complete test */
   char *p = malloc(64);
   CHECK(p != NULL, "malloc");
   free(opaque(p + 16));                    /* inside the block, 16-byte aligned */
+}
+static void interior_free_odd(void) {    /* the default fast path's alignment test */
+  char *p = malloc(64);
+  CHECK(p != NULL, "malloc");
+  free(opaque(p + 8));                     /* inside the block, off the 16-byte grid */
 }
 static void interior_free_other_thread(void) {
   char *p = malloc(200);
@@ -864,7 +869,7 @@ static void all_ignored(void) {
   size_t before = st.misuses;
   char *p = malloc(64), *q = malloc(100), *r = malloc(80), stack[32];
   CHECK(p && q && r, "malloc");
-  free(opaque(p + 16));                    /* 1 interior */
+  free(opaque(p + 8));                     /* 1 interior */
   free(opaque(stack));                     /* 2 stack */
   strata_free_sized(opaque(q), 1000);             /* 3 wrong size */
   free(r);
@@ -875,7 +880,7 @@ static void all_ignored(void) {
   char *blk[1000];
   for (int i = 0; i < 1000; i++) { blk[i] = malloc(64); CHECK(blk[i] != NULL, "malloc"); memset(blk[i], i & 0xff, 64); }
   for (int i = 0; i < 1000; i++) {
-    CHECK(blk[i] != p + 16, "an interior pointer was handed out");
+    CHECK(blk[i] != p + 8, "an interior pointer was handed out");
     for (int k = 0; k < 64; k++) CHECK(blk[i][k] == (char)(i & 0xff), "block %d overlaps another", i);
   }
   for (int i = 0; i < 1000; i++) free(blk[i]);
@@ -919,8 +924,9 @@ static void keyed_small_next_to_mark(void) {
  * handed it out a second time).  ignored != 0: counted, handed out once. */
 enum { RECYCLE_PER = 4096 };               /* 16-byte blocks in a 64 KiB span */
 static char *recycle_a[RECYCLE_PER], *recycle_b[RECYCLE_PER + 16], *recycle_c[3 * RECYCLE_PER];
-static void recycled_span_double_free_run(int ignored) {
+static void recycled_span_double_free_run(int ignored, long purge_ms) {
   if (ignored) CHECK(strata_option_set("abort_on_error", 0) == 0, "option");
+  CHECK(strata_option_set("purge_ms", purge_ms) == 0, "option");
   for (int i = 0; i < RECYCLE_PER; i++) recycle_a[i] = malloc(16);        /* span A, full */
   for (int i = 0; i < RECYCLE_PER + 16; i++) recycle_b[i] = malloc(16);   /* B full, C begun */
   char *victim = recycle_a[RECYCLE_PER - 100];
@@ -946,8 +952,13 @@ static void recycled_span_double_free_run(int ignored) {
   CHECK(seen <= 1, "the block freed twice was handed out %d times", seen);
   CHECK(strata_heap_check() == 0, "heap check");
 }
-static void recycled_span_double_free(void) { recycled_span_double_free_run(0); }
-static void recycled_span_double_free_ignored(void) { recycled_span_double_free_run(1); }
+/* Not purged, the victim keeps the free key of its first free, and every
+ * mode catches it; purged at once (purge_ms=0), the key is gone, and only
+ * the complete interior test sees a block the span has not carved. */
+static void recycled_span_double_free(void) { recycled_span_double_free_run(0, -1); }
+static void recycled_span_double_free_ignored(void) { recycled_span_double_free_run(1, -1); }
+static void recycled_purged_double_free(void) { recycled_span_double_free_run(0, 0); }
+static void recycled_purged_double_free_ignored(void) { recycled_span_double_free_run(1, 0); }
 
 /* free() of a block that was carved onto the free list but never handed
  * out: the carve gives it the free key, so it is confirmed on the list. */
@@ -992,11 +1003,56 @@ static void remote_big_ignored(void) {
   CHECK(strata_heap_check() == 0, "heap check");
 }
 
-int main(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  expect_report("free of an interior pointer", interior_free, "inside a block", "size class 64 bytes");
-  expect_report("free of an interior pointer from another thread", interior_free_other_thread, "invalid pointer", NULL);
+/* The cases only the complete interior test catches when the owner frees:
+ * a pointer into a block at a multiple of 16 bytes, the span's tail.  The
+ * default build's fast path tests only the alignment; check_interior=1
+ * and secure=1 run the complete test (docs/hardening.md, "Which misuse is
+ * caught where").  A block the span has not carved yet is caught in every
+ * mode while it still carries the free key (recycled_span_double_free),
+ * by the complete test only once a purge took the key. */
+static void complete_cases(void) {
+  expect_report("free of an interior pointer (16-byte aligned)", interior_free, "inside a block", "size class 64 bytes");
   expect_report("free of the address past a span's last block", span_tail_free, "invalid pointer", NULL);
+  expect_report("double free after the block's span was purged, went back to the page heap and was taken again",
+                recycled_purged_double_free, "double free", "size class 16 bytes");
+  expect_clean("the same, ignored: handed out once, heap sound", recycled_purged_double_free_ignored);
+}
+
+extern char **environ;
+
+/* This program again, with check_interior=1 added to its options, running
+ * complete_cases() only. */
+static void run_complete_cases(void) {
+  const char *given = getenv("STRATA_OPTIONS");
+  char opts[512];
+  snprintf(opts, sizeof opts, "%s%scheck_interior=1", given ? given : "", given && *given ? "," : "");
+  printf("== with STRATA_OPTIONS=%s\n", opts);
+  fflush(stdout);
+  pid_t pid = fork();
+  CHECK(pid >= 0, "fork");
+  if (pid == 0) {
+    setenv("STRATA_OPTIONS", opts, 1);
+    char *argv[] = { (char *)"t_misuse", (char *)"complete", NULL };
+    execve("/proc/self/exe", argv, environ);
+    _exit(127);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the cases under check_interior=1 failed (status %#x)", st);
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc > 1 && strcmp(argv[1], "complete") == 0) {
+    CHECK(strata_option_get("check_interior") == 1, "check_interior=1 was not taken");
+    complete_cases();
+    return 0;
+  }
+  expect_report("free of a pointer inside a block, off the 16-byte grid", interior_free_odd, "inside a block",
+                "size class 64 bytes");
+  expect_report("free of an interior pointer from another thread", interior_free_other_thread, "invalid pointer", NULL);
+  if (strata_option_get("check_interior") == 1 || strata_option_get("secure") == 1) complete_cases();
+  else run_complete_cases();
   expect_report("free of a stack address", stack_free, "invalid pointer", NULL);
   expect_report("free of another allocator's block", foreign_free, "invalid pointer", NULL);
   expect_report("free_sized with a size above the block", sized_free_wrong, "size does not match", "size class 112 bytes");

@@ -7,7 +7,10 @@
  *   in a small segment; page = the slice's descriptor; if page->owner is
  *   exactly the caller's heap (no flags) and p is a block's start without
  *   the free key, push onto page->free, where the next malloc of that class
- *   finds it (28 instructions).  Everything else (another thread's page, a
+ *   finds it (25 instructions).  "A block's start" is the 16-byte alignment
+ *   test in the default build; the complete test (st_block_start) runs on
+ *   the slow path, which check_interior=1 or secure=1 sends every free to,
+ *   and in the fast path of a secure build (STRATA_CHECK_INTERIOR, config.h).  Everything else (another thread's page, a
  *   parked or purged page, segments outside the range, large blocks, NULL,
  *   pointers that are not ours) takes free_other / free_small_other /
  *   _st_heap_free_slow.
@@ -110,8 +113,12 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
 }
 
 /* A suspected double free (the block carries the free key): confirm, or
- * free normally when the key was just user data. */
+ * free normally when the key was just user data.  The complete interior
+ * test first, when the fast path ran only the alignment test: a block the
+ * span has not carved since it was taken again can still carry the key of
+ * its last incarnation (recycled_span_double_free in t_misuse). */
 ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
+  if (STRATA_CHECK_INTERIOR < 2 && !st_block_start(page, b)) { free_interior(page, b); return; }
   if (_st_stash_marked(page, b) || _st_page_holds_freed(page, b)) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
@@ -141,7 +148,8 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
   block_t *b = p;
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
   if (st_likely(owner == (uintptr_t)_st_heap_tl)) {
-    if (STRATA_CHECK_INTERIOR && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
+    if (STRATA_CHECK_INTERIOR == 1 && st_unlikely((uintptr_t)p & 15)) { free_interior(page, p); return; }
+    if (STRATA_CHECK_INTERIOR == 2 && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
     if (STRATA_CHECK_DFREE && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) { free_suspect(page, b); return; }
     if (STRATA_SECURE_DEFAULT && _st_zero_free) {   /* secure build: zero on free */
       size_t bs = page->block_size;

@@ -154,13 +154,16 @@ _Static_assert(sizeof(page_t) == 128, "a page descriptor is two cache lines");
  * its zeroing of freed blocks (option secure_zero, on unless turned off). */
 extern int _st_secure ST_INTERNAL;
 extern int _st_zero_free ST_INTERNAL;   /* _st_secure && secure_zero */
+/* Every free of an owner's own block takes the slow path (OWNER_SLOW on
+ * every page): for zeroing when the fast path does not zero, and for the
+ * complete interior test (option check_interior, or secure) when the fast
+ * path runs only the alignment test (STRATA_CHECK_INTERIOR < 2). */
+extern int _st_free_slow_all ST_INTERNAL;
 
 /* The owner word for heap h (plus `flags`): OWNER_SLOW while the page has
- * purged units, and when freed blocks are zeroed unless this is a secure
- * build (whose free fast path zeroes the block itself). */
+ * purged units, and when _st_free_slow_all says every free must. */
 static inline uintptr_t st_owner_word(const void *h, const page_t *page, uintptr_t flags) {
-  return (uintptr_t)h | flags |
-         ((page->purged != 0 || (_st_zero_free && !STRATA_SECURE_DEFAULT)) ? OWNER_SLOW : 0);
+  return (uintptr_t)h | flags | ((page->purged != 0 || _st_free_slow_all) ? OWNER_SLOW : 0);
 }
 
 /* Free-list links (see block_t). */
@@ -618,7 +621,7 @@ typedef enum {
   OPT_VERBOSE, OPT_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE_MS,
   OPT_PURGE_THREAD, OPT_SOFT_LIMIT, OPT_HARD_LIMIT,
   OPT_GC_GOAL, OPT_GC_LIMIT, OPT_GC_MAX_HEAP, OPT_GC_FINALIZER_THREAD, OPT_GC_DEBUG,
-  OPT_SECURE, OPT_SECURE_ZERO, OPT_GUARD_SAMPLE, OPT_GUARD_SLOTS, OPT_SEG_RESERVE,
+  OPT_SECURE, OPT_SECURE_ZERO, OPT_CHECK_INTERIOR, OPT_GUARD_SAMPLE, OPT_GUARD_SLOTS, OPT_SEG_RESERVE,
   OPT_COUNT
 } st_option_t;
 ST_INTERNAL long _st_option(st_option_t o);
