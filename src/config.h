@@ -6,7 +6,8 @@
 
 #ifndef STRATA_DEBUG
 #define STRATA_DEBUG 0        /* 1: page invariant on every class allocation slow
-                                 path, block-boundary check on every local free,
+                                 path, the complete block-start test on every
+                                 local free (STRATA_CHECK_INTERIOR),
                                  span sanity on span free */
 #endif
 #ifndef STRATA_CHECKS
@@ -24,14 +25,14 @@
 #endif
 /* The parts of STRATA_CHECKS, to measure each (bench/hardening.sh): */
 #ifndef STRATA_CHECK_INTERIOR
-#define STRATA_CHECK_INTERIOR (STRATA_CHECKS ? 1 + STRATA_SECURE_DEFAULT : 0)
+#define STRATA_CHECK_INTERIOR (STRATA_CHECKS ? 1 + (STRATA_SECURE_DEFAULT || STRATA_DEBUG) : 0)
 /* the interior-pointer test of a local free's fast path: 1 (default build)
  * rejects a pointer off the 16-byte grid every block start lies on (2
  * instructions); option check_interior=1 (or secure=1) then sends the
  * frees to the slow path, which runs the complete test: a carved block's
  * start (docs/hardening.md, "Which misuse is caught where").  2 (the
  * secure build's default) runs the complete test in the fast path (5
- * instructions); 0 none, to measure the others. */
+ * instructions; also debug builds); 0 none, to measure the others. */
 #endif
 #ifndef STRATA_CHECK_DFREE
 #define STRATA_CHECK_DFREE STRATA_CHECKS      /* double free: the freed block's key (4) */
