@@ -9,6 +9,8 @@ getrusage of the child).  Prints per library the median time and the
 median, first and third quartile of its per-round ratio to the first
 library.  On a shared, noisy machine a per-round ratio cancels slow phases
 that hit both runs of the round; medians ignore the outliers.
+A library may carry options of its own after a '?': name=lib.so?check_interior=1
+runs that library with STRATA_OPTIONS set to those (added to the common ones).
 Environment: WORKLOADS (default build/bench/workloads), STRATA_OPTIONS for
 every run (default guard_sample=0: no sampled allocation in the timings),
 CPU: run every process on that CPU (taskset), for one-thread workloads.
@@ -28,7 +30,8 @@ t = {n: [] for n, _ in libs}
 for r in range(rounds):
     order = libs if r % 2 == 0 else libs[::-1]
     for n, lib in order:
-        env = dict(os.environ, LD_PRELOAD=lib, STRATA_OPTIONS=opts)
+        path, _, own = lib.partition('?')
+        env = dict(os.environ, LD_PRELOAD=path, STRATA_OPTIONS=",".join(x for x in (opts, own) if x))
         b = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(pin + [prog] + wl, env=env, stdout=subprocess.DEVNULL, check=True)
         a = resource.getrusage(resource.RUSAGE_CHILDREN)
