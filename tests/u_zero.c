@@ -9,7 +9,8 @@
  *     stores, span blocks -- a block filled with a pattern and freed holds
  *     zeros past its first 16 bytes (the free-list link and the double-free
  *     key), freed by its owner and by another thread; and the next malloc
- *     of that size, which reuses the block, sees none of the old bytes.
+ *     of that size, which reuses the block, sees none of the old bytes; a
+ *     block holding the free key as user data is zeroed too.
  *  3. With secure=1,secure_zero=0 (a third run): a freed block keeps its
  *     bytes past the words its free list uses, so the option turns the
  *     zeroing off and nothing else zeroes it.
@@ -83,6 +84,20 @@ static void one(size_t size, int remote) {
   strata_free(q);
 }
 
+/* A block whose user data holds the free key in its second word: its free
+ * is confirmed first (it is not on the free list), then zeroed like any
+ * other (the secure build's confirm path pushed it unzeroed until
+ * 2026-11-27). */
+static void keyed(size_t size) {
+  unsigned char *p = strata_malloc(size);
+  CHECK(p != NULL, "malloc(%zu)", size);
+  size_t n = strata_malloc_usable_size(p);
+  memset(p, 0xab, n);
+  ((uintptr_t *)p)[1] = ST_FREE_KEY;
+  strata_free(p);
+  check_freed(p, n, "holding the free key as data", size);
+}
+
 /* secure_zero=0: the block freed by its owner keeps its bytes past the
  * first 32 (the link, the key and the word a stash would mark). */
 static void kept(void) {
@@ -124,7 +139,9 @@ int main(int argc, char **argv) {
                      ST_ZERO_STREAM_MIN + 16, 100000, ST_MEDIUM_MAX, 200000, 1 << 20 };
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
     for (int remote = 0; remote < 2; remote++) one(sizes[k], remote);
-  printf("u_zero: secure mode zeroes freed blocks of 1 B to 1 MiB (own and remote frees)\n");
+  size_t ksizes[] = { 16, 48, 256, 1000, 4096 };
+  for (size_t k = 0; k < sizeof ksizes / sizeof ksizes[0]; k++) keyed(ksizes[k]);
+  printf("u_zero: secure mode zeroes freed blocks of 1 B to 1 MiB (own and remote frees, key-like data)\n");
   const char *stage = getenv("U_ZERO_EXECED");
   if (stage != NULL && strcmp(stage, "2") == 0) { fprintf(stderr, "secure_zero=0 did not take\n"); return 1; }
   exec_with(argv, "2", "secure=1,secure_zero=0,guard_sample=0");

@@ -70,6 +70,23 @@ ST_NOINLINE static void free_interior(page_t *page, void *p) {
   else _st_misuse("free(): invalid pointer", p, bs);   /* carved meanwhile (a race) */
 }
 
+/* A suspected double free (the block carries the free key): confirm, or
+ * free normally when the key was just user data.  The complete interior
+ * test first, when the fast path ran only the alignment test: a block the
+ * span has not carved since it was taken again can still carry the key of
+ * its last incarnation (recycled_span_double_free in t_misuse). */
+ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
+  if (STRATA_CHECK_INTERIOR < 2 && !st_block_start(page, b)) { free_interior(page, b); return; }
+  if (_st_stash_marked(page, b) || _st_page_holds_freed(page, b)) {
+    _st_misuse("free(): double free", b, page->block_size);
+    return;
+  }
+  if (_st_zero_free) st_zero_block(b, page->block_size);   /* the key was user data */
+  st_set_next(page, b, page->free);
+  page->free = b;
+  if (--page->used == 0) _st_heap_retire(page);
+}
+
 /* free() of a small block that is not plainly the caller's: another thread's
  * page (the remote free), or one of ours that is parked (OWNER_FULL). */
 ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner) {
@@ -112,19 +129,23 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
   else _st_heap_free_slow(page, b, owner);
 }
 
-/* A suspected double free (the block carries the free key): confirm, or
- * free normally when the key was just user data.  The complete interior
- * test first, when the fast path ran only the alignment test: a block the
- * span has not carved since it was taken again can still carry the key of
- * its last incarnation (recycled_span_double_free in t_misuse). */
-ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
-  if (STRATA_CHECK_INTERIOR < 2 && !st_block_start(page, b)) { free_interior(page, b); return; }
-  if (_st_stash_marked(page, b) || _st_page_holds_freed(page, b)) {
-    _st_misuse("free(): double free", b, page->block_size);
+/* The owner's free when OWNER_SLOW is its page's only flag: every free
+ * takes this path for zeroing or the complete interior test
+ * (_st_free_slow_all).  With no unit of the page purged, it is the fast
+ * path plus both (and what _st_heap_free_owned does, without its calls);
+ * a purged unit, or a pointer that is not a carved block's start, goes on
+ * to free_small_other. */
+ST_NOINLINE static void free_own_slow(page_t *page, void *p, uintptr_t owner) {
+  block_t *b = p;
+  if (st_unlikely(!st_block_start(page, p) || __atomic_load_n(&page->purged, __ATOMIC_RELAXED) != 0)) {
+    free_small_other(page, p, owner);
     return;
   }
+  if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) { free_suspect(page, b); return; }
+  if (_st_zero_free) st_zero_block(b, page->block_size);
   st_set_next(page, b, page->free);
   page->free = b;
+  ((uintptr_t *)b)[1] = ST_FREE_KEY;
   if (--page->used == 0) _st_heap_retire(page);
 }
 
@@ -137,6 +158,14 @@ ST_NOINLINE static void free_zero_big(page_t *page, block_t *b) {
   page->free = b;
   ((uintptr_t *)b)[1] = ST_FREE_KEY;
   if (--page->used == 0) _st_heap_retire(page);
+}
+
+/* The fast path's owner test failed: the owner with only OWNER_SLOW, or
+ * anything else.  A function of its own, so the fast path keeps comparing
+ * the owner word with the thread's heap in memory. */
+ST_NOINLINE static void free_small_miss(page_t *page, void *p, uintptr_t owner) {
+  if (owner == (uintptr_t)_st_heap_tl + OWNER_SLOW) free_own_slow(page, p, owner);
+  else free_small_other(page, p, owner);
 }
 
 /* free() of a small block: p lies in a small segment (or a released slot
@@ -162,7 +191,7 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
     if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
     return;
   }
-  free_small_other(page, p, owner);
+  free_small_miss(page, p, owner);
 }
 
 /* Was p a region block that is free now (its header says so)? */
