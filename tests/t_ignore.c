@@ -3,10 +3,8 @@
  *
  * Each case runs in a forked child with abort_on_error=0: it commits one
  * misuse (double free, also with frees in between, by another thread, by
- * two threads, after the owner exited; an interior free, here (off the
- * 16-byte grid in every mode; at a multiple of 16 with check_interior=1,
- * which the program runs itself again with, or secure=1) and from another
- * thread; realloc of a freed block, here and from another thread;
+ * two threads, after the owner exited; an interior free, here (at a
+ * multiple of 16 bytes and off that grid) and from another thread; realloc of a freed block, here and from another thread;
  * free_sized / free_aligned_sized with a size too big or too small; a
  * second free of a block held in a purged unit, here, from another thread,
  * and realloc of one), then allocates many blocks of the same size and
@@ -168,11 +166,11 @@ static void s_dfree_mid(size_t s, size_t a) {   /* frees in between */
   for (int i = 0; i < 5; i++) add_nofill(v[i], s);
   for (int i = 15; i < 20; i++) add_nofill(v[i], s);
 }
-static void s_interior(size_t s, size_t a) {        /* the complete test only */
+static void s_interior(size_t s, size_t a) {
   char *p = alloc_n(s, a); add(p, s);
   free(opaque(p + 16));
 }
-static void s_interior_odd(size_t s, size_t a) {    /* off the 16-byte grid: every mode */
+static void s_interior_odd(size_t s, size_t a) {
   char *p = alloc_n(s, a); add(p, s);
   free(opaque(p + 8));
 }
@@ -369,14 +367,9 @@ int main(int argc, char **argv) {
     {"held_remote", s_held_remote, 1, 2, 0, 0},
     {"held_realloc", s_held_realloc, 1, 2, 0, 0},
   };
-  /* a 16-byte aligned interior free of the caller's own block needs the
-   * complete interior test (check_interior=1, or secure=1); without it,
-   * the cases run again below in this program with check_interior=1 */
-  int complete = strata_option_get("check_interior") == 1 || strata_option_get("secure") == 1;
   int bad = 0;
   for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
     if (!strstr(k[i].name, filt) && strcmp(filt, "") != 0) continue;
-    if (k[i].fn == s_interior && !complete) continue;
     if (k[i].small)
       for (size_t z = 0; z < sizeof small_sizes / sizeof *small_sizes; z++) {
         size_t s = small_sizes[z];
@@ -394,25 +387,6 @@ int main(int argc, char **argv) {
           if (k[i].fn == s_interior && asizes[z] < 32) continue;
           bad += !run_case(k[i].name, asizes[z], aligns[x], k[i].expect, k[i].fn);
         }
-  }
-  if (!complete && strcmp(filt, "") == 0) {
-    const char *given = getenv("STRATA_OPTIONS");
-    char opts[512];
-    snprintf(opts, sizeof opts, "%s%scheck_interior=1", given ? given : "", given && *given ? "," : "");
-    printf("== the interior cases with STRATA_OPTIONS=%s\n", opts);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-      setenv("STRATA_OPTIONS", opts, 1);
-      char *args[] = { argv[0], (char *)"interior", NULL };
-      execv("/proc/self/exe", args);
-      _exit(127);
-    }
-    int st;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-      printf("BAD  the interior cases under check_interior=1\n");
-      bad++;
-    }
   }
   printf("t_ignore: %d case(s) failed\n", bad);
   return bad != 0;

@@ -7,10 +7,8 @@
  *   in a small segment; page = the slice's descriptor; if page->owner is
  *   exactly the caller's heap (no flags) and p is a block's start without
  *   the free key, push onto page->free, where the next malloc of that class
- *   finds it (25 instructions).  "A block's start" is the 16-byte alignment
- *   test in the default build; the complete test (st_block_start) runs on
- *   the slow path, which check_interior=1 or secure=1 sends every free to,
- *   and in the fast path of a secure build (STRATA_CHECK_INTERIOR, config.h).  Everything else (another thread's page, a
+ *   finds it (28 instructions).  A build with STRATA_CHECK_INTERIOR=1
+ *   tests only the 16-byte alignment here (25 instructions; config.h).  Everything else (another thread's page, a
  *   parked or purged page, segments outside the range, large blocks, NULL,
  *   pointers that are not ours) takes free_other / free_small_other /
  *   _st_heap_free_slow.
@@ -36,7 +34,7 @@ STRATA_API void *strata_malloc(size_t size) {
     if (STRATA_CHECK_POP && st_unlikely(((uintptr_t)b ^ (uintptr_t)page) >> ST_SEGMENT_SHIFT)) return _st_list_corrupt(heap, page, b, size);
     page->free = st_next(page, b);
     page->used++;
-    if (STRATA_CHECKS) ((uintptr_t *)b)[1] = 0;
+    if (STRATA_CHECK_DFREE) ((uintptr_t *)b)[1] = 0;
     heap->req_count[c]++;
     return b;
   }
@@ -84,6 +82,7 @@ ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
   if (_st_zero_free) st_zero_block(b, page->block_size);   /* the key was user data */
   st_set_next(page, b, page->free);
   page->free = b;
+  ((uintptr_t *)b)[1] = ST_FREE_KEY;   /* zeroing took it (found by review) */
   if (--page->used == 0) _st_heap_retire(page);
 }
 
@@ -130,8 +129,9 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
 }
 
 /* The owner's free when OWNER_SLOW is its page's only flag: every free
- * takes this path for zeroing or the complete interior test
- * (_st_free_slow_all).  With no unit of the page purged, it is the fast
+ * takes this path in secure mode, for zeroing (and the complete interior
+ * test in a build whose fast path has only the alignment test:
+ * _st_free_slow_all).  With no unit of the page purged, it is the fast
  * path plus both (and what _st_heap_free_owned does, without its calls);
  * a purged unit, or a pointer that is not a carved block's start, goes on
  * to free_small_other. */
@@ -187,7 +187,7 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
     }
     st_set_next(page, b, page->free);
     page->free = b;
-    if (STRATA_CHECKS) ((uintptr_t *)b)[1] = ST_FREE_KEY;
+    if (STRATA_CHECK_DFREE) ((uintptr_t *)b)[1] = ST_FREE_KEY;
     if (st_unlikely(--page->used == 0)) _st_heap_retire(page);
     return;
   }

@@ -155,9 +155,9 @@ _Static_assert(sizeof(page_t) == 128, "a page descriptor is two cache lines");
 extern int _st_secure ST_INTERNAL;
 extern int _st_zero_free ST_INTERNAL;   /* _st_secure && secure_zero */
 /* Every free of an owner's own block takes the slow path (OWNER_SLOW on
- * every page): for zeroing when the fast path does not zero, and for the
- * complete interior test (option check_interior, or secure) when the fast
- * path runs only the alignment test (STRATA_CHECK_INTERIOR < 2). */
+ * every page): for zeroing when the fast path does not zero, and in secure
+ * mode for the complete interior test when the fast path runs only the
+ * alignment test (a build with STRATA_CHECK_INTERIOR=1). */
 extern int _st_free_slow_all ST_INTERNAL;
 
 /* The owner word for heap h (plus `flags`): OWNER_SLOW while the page has
@@ -621,7 +621,7 @@ typedef enum {
   OPT_VERBOSE, OPT_STATS, OPT_ABORT_ON_ERROR, OPT_THP, OPT_PURGE_MS,
   OPT_PURGE_THREAD, OPT_SOFT_LIMIT, OPT_HARD_LIMIT,
   OPT_GC_GOAL, OPT_GC_LIMIT, OPT_GC_MAX_HEAP, OPT_GC_FINALIZER_THREAD, OPT_GC_DEBUG,
-  OPT_SECURE, OPT_SECURE_ZERO, OPT_CHECK_INTERIOR, OPT_GUARD_SAMPLE, OPT_GUARD_SLOTS, OPT_SEG_RESERVE,
+  OPT_SECURE, OPT_SECURE_ZERO, OPT_GUARD_SAMPLE, OPT_GUARD_SLOTS, OPT_SEG_RESERVE,
   OPT_COUNT
 } st_option_t;
 ST_INTERNAL long _st_option(st_option_t o);

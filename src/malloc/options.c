@@ -12,16 +12,10 @@
  *                       count in the statistics, and ignore the call)
  *   secure          0   1: hardened mode (docs/hardening.md): randomized
  *                       allocation order within a page, guard pages after
- *                       large blocks, freed blocks zeroed, check_interior
+ *                       large blocks, freed blocks zeroed
  *   secure_zero     1   with secure=1: 0 keeps freed blocks as they are
  *                       (the rest of secure mode stays; mimalloc's secure
  *                       build does not zero either)
- *   check_interior  0   1: every free checks that the pointer is the start
- *                       of a block strata handed out (the default fast path
- *                       checks only the 16-byte alignment of block starts,
- *                       which misses a pointer into a block at a multiple
- *                       of 16): the frees take the slow path.  Read at
- *                       start-up, like secure
  *   guard_sample 100000 one small allocation in about this many gets a page
  *                       of its own between guard pages (use-after-free and
  *                       overflow crash at the faulty access, with a report);
@@ -91,7 +85,6 @@ static option_desc_t options[OPT_COUNT] = {
   [OPT_GC_DEBUG]       = { "gc_debug",       0, 0, 2, 0 },
   [OPT_SECURE]         = { "secure",   STRATA_SECURE_DEFAULT, 0, 1, 0 },
   [OPT_SECURE_ZERO]    = { "secure_zero", STRATA_SECURE_ZERO, 0, 1, 0 },
-  [OPT_CHECK_INTERIOR] = { "check_interior", 0, 0, 1, 0 },
   [OPT_GUARD_SAMPLE]   = { "guard_sample", 100000, 0, 1L << 30, 0 },
   [OPT_GUARD_SLOTS]    = { "guard_slots",   64, 1, 65536, 0 },
   [OPT_SEG_RESERVE]    = { "seg_reserve", 64L << 30, 0, 64 * TB, 1 },
