@@ -284,6 +284,8 @@ void _st_abandoned_free(heap_t *via, page_t *page, block_t *b) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
   }
+  if (_st_zero_free && page->abandoned && ((uintptr_t *)b)[1] == ST_FREE_KEY)
+    st_zero_block(b, page->block_size);   /* the key was user data (confirmed above) */
   size_t pending = _st_page_remote_free(page, b);
   if (page->abandoned && pending >= st_page_used(page)) {
     _st_page_collect_all(page);
@@ -461,7 +463,10 @@ bool _st_orphan_free(page_t *page, block_t *b, uintptr_t owner) {
   owner = atomic_load_explicit(&page->owner, memory_order_acquire);
   bool twice = (owner & ~OWNER_FLAGS) == (uintptr_t)&orphan_heap &&
                (_st_page_holds_freed(page, b) || _st_page_block_held(page, b));
-  if (!twice) _st_page_remote_free(page, b);
+  if (!twice) {
+    if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_block(b, page->block_size);   /* user data */
+    _st_page_remote_free(page, b);
+  }
   pthread_mutex_unlock(&orphan_lock);
   if (twice) _st_misuse("free(): double free", b, page->block_size);
   return true;
@@ -578,6 +583,10 @@ void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
     }
     if (_st_zero_free) st_zero_block(b, page->block_size);    /* zero on free */
   }
+  /* a block whose user data held the key, confirmed above: another thread
+   * sent it unzeroed (free_small_other zeroes only blocks without the key,
+   * which must not wipe a free block's link; found by review) */
+  else if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_block(b, page->block_size);
   if (owner & OWNER_FULL) heap_unpark(h, page);
   st_set_next(page, b, page->free);
   page->free = b;
