@@ -10,7 +10,8 @@
  *     zeros past its first 16 bytes (the free-list link and the double-free
  *     key), freed by its owner and by another thread; and the next malloc
  *     of that size, which reuses the block, sees none of the old bytes; a
- *     block holding the free key as user data is zeroed too.
+ *     block holding the free key as user data is zeroed too, and a block
+ *     freed into a page that was full.
  *  3. With secure=1,secure_zero=0 (a third run): a freed block keeps its
  *     bytes past the words its free list uses, so the option turns the
  *     zeroing off and nothing else zeroes it.
@@ -161,6 +162,28 @@ static int keyed_abandoned(size_t size) {
   return pr.seen;
 }
 
+/* The owner's free into a page that was full (parked, OWNER_FULL): the
+ * slow path, which in the secure build zeroed only key-holding blocks
+ * (found by review, 2026-11-28). */
+static void parked(size_t size) {
+  enum { N = 2000 };
+  unsigned char **v = strata_malloc(N * sizeof *v);
+  CHECK(v != NULL, "malloc");
+  for (int i = 0; i < N; i++) {
+    v[i] = strata_malloc(size);
+    CHECK(v[i] != NULL, "malloc(%zu)", size);
+    memset(v[i], 0xab, strata_malloc_usable_size(v[i]));
+  }
+  for (int i = 0; i < N / 2; i += 4) {      /* pages filled long ago: parked */
+    size_t n = strata_malloc_usable_size(v[i]);
+    strata_free(v[i]);
+    check_freed(v[i], n, "freed into a full page", size);
+    v[i] = NULL;
+  }
+  for (int i = 0; i < N; i++) strata_free(v[i]);
+  strata_free(v);
+}
+
 /* secure_zero=0: the block freed by its owner keeps its bytes past the
  * first 32 (the link, the key and the word a stash would mark). */
 static void kept(void) {
@@ -203,6 +226,8 @@ int main(int argc, char **argv) {
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
     for (int remote = 0; remote < 2; remote++) one(sizes[k], remote);
   size_t ksizes[] = { 16, 48, 256, 1000, 4096 };
+  parked(1000);
+  parked(4096);
   int handed = 0;
   for (size_t k = 0; k < sizeof ksizes / sizeof ksizes[0]; k++) {
     keyed(ksizes[k]);

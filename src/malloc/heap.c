@@ -569,8 +569,10 @@ void _st_heap_dead_flush(heap_t *h) {
 }
 
 /* Free of block b (its start) into a page of heap h, whose owner word is
- * `owner` (h plus flags), by h's owner or a thread standing in for it. */
-void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
+ * `owner` (h plus flags), by h's owner or a thread standing in for it.
+ * `own`: the owner's own free, whose block nobody zeroed yet (a block
+ * another thread sent was zeroed by it, unless it held the key). */
+static void heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner, bool own) {
   if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) &&
       (_st_stash_marked(page, b) || _st_page_holds_freed(page, b))) {
     _st_misuse("free(): double free", b, page->block_size);
@@ -583,10 +585,12 @@ void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
     }
     if (_st_zero_free) st_zero_block(b, page->block_size);    /* zero on free */
   }
-  /* a block whose user data held the key, confirmed above: another thread
-   * sent it unzeroed (free_small_other zeroes only blocks without the key,
-   * which must not wipe a free block's link; found by review) */
-  else if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_block(b, page->block_size);
+  /* without OWNER_SLOW (the secure build, whose fast path zeroes): the
+   * owner's free into a parked page, and a block whose user data held the
+   * key, confirmed above, which another thread sent unzeroed
+   * (free_small_other must not wipe a free block's link); both were listed
+   * with their bytes (found by review, 2026-11-28) */
+  else if (_st_zero_free && (own || ((uintptr_t *)b)[1] == ST_FREE_KEY)) st_zero_block(b, page->block_size);
   if (owner & OWNER_FULL) heap_unpark(h, page);
   st_set_next(page, b, page->free);
   page->free = b;
@@ -594,9 +598,13 @@ void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
   if (--page->used == 0) _st_heap_retire(page);
 }
 
+void _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner) {
+  heap_free_owned(h, page, b, owner, false);
+}
+
 /* Free of block b (its start) by the owner of a page with flags set. */
 void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
-  _st_heap_free_owned(_st_heap_tl, page, b, owner);
+  heap_free_owned(_st_heap_tl, page, b, owner, true);
 }
 
 /* Give the calling thread's empty pages back to the page heap, including the
