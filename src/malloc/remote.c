@@ -222,6 +222,16 @@ static void rb_deliver(heap_t *self, block_t *b, bool keyed) {
     _st_remote_rehanded(st_page_of(st_segment_of(b), b), b);
     return;
   }
+  /* a block batched without the key carries the batch mark (rb_push),
+   * which nothing but a free writes over while it waits: the owner's own
+   * second free (its fast path knows only the key) listed it, and its
+   * malloc may have handed it out since (found by review, 2026-11-28:
+   * delivered, it was freed under its new taker) */
+  else if (STRATA_CHECKS && st_unlikely(!keyed) && w[1] != _st_batch_mark) {
+    _st_misuse("free(): double free (freed again while another thread's free of it waited in a batch)",
+               b, st_page_of(st_segment_of(b), b)->block_size);
+    return;
+  }
   rb_route(self, b, RB_PAGE);
 }
 
