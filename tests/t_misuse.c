@@ -246,13 +246,20 @@ static void *free_second(void *p) {
  * knows only the key, so it listed the block, and its next malloc handed
  * it out; the delivery then freed the new taker's block (found by review,
  * 2026-11-28).  Now the delivery finds the batch mark gone and reports. */
-static void owner_double_free_while_batched_run(int take_back) {
+/* A live 64-byte block that thread *t has freed, its batch held unsent
+ * until rehand_go is posted (a neighbour stays live). */
+static char *freed_in_held_batch(pthread_t *t) {
   sem_init(&two_first_done, 0, 0);
   sem_init(&rehand_go, 0, 0);
   char *keep = malloc(64), *p = malloc(64);
   CHECK(keep != NULL && p != NULL, "malloc");
-  pthread_t t1 = test_spawn(free_first_keep_heap, p);
+  *t = test_spawn(free_first_keep_heap, p);
   sem_wait(&two_first_done);
+  return p;
+}
+static void owner_double_free_while_batched_run(int take_back) {
+  pthread_t t1;
+  char *p = freed_in_held_batch(&t1);
   free(opaque(p));                         /* the owner's second free */
   char *q = take_back ? malloc(64) : NULL; /* p again, in use by a new taker */
   if (take_back) CHECK(q == p, "malloc did not take the freed block back (%p, %p)", (void *)q, (void *)p);
@@ -266,12 +273,8 @@ static void owner_double_free_while_batched_run(int take_back) {
 static void owner_double_free_while_batched(void) { owner_double_free_while_batched_run(0); }
 static void owner_double_free_while_batched_taken(void) { owner_double_free_while_batched_run(1); }
 static void remote_double_free_two_threads(void) {
-  sem_init(&two_first_done, 0, 0);
-  sem_init(&rehand_go, 0, 0);
-  char *keep = malloc(64), *p = malloc(64);
-  CHECK(keep != NULL && p != NULL, "malloc");
-  pthread_t t1 = test_spawn(free_first_keep_heap, p);
-  sem_wait(&two_first_done);
+  pthread_t t1;
+  char *p = freed_in_held_batch(&t1);
   test_join(test_spawn(free_second, p));   /* its exit sends its batch */
   strata_stats_t st;
   strata_stats_get(&st);                   /* delivered: p is free */
