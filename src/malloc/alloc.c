@@ -7,11 +7,11 @@
  *   in a small segment; page = the slice's descriptor; if page->owner is
  *   exactly the caller's heap (no flags) and p is a block's start without
  *   the free key, push onto page->free, where the next malloc of that class
- *   finds it (28 instructions).  A build with STRATA_CHECK_INTERIOR=1
- *   tests only the 16-byte alignment here (25 instructions; config.h).  Everything else (another thread's page, a
- *   parked or purged page, segments outside the range, large blocks, NULL,
- *   pointers that are not ours) takes free_other / free_small_other /
- *   _st_heap_free_slow.
+ *   finds it (28 instructions; a build with STRATA_CHECK_INTERIOR=1 tests
+ *   only the 16-byte alignment here, 25: config.h).  Everything else
+ *   (another thread's page, a parked or purged page, segments outside the
+ *   range, large blocks, NULL, pointers that are not ours) takes
+ *   free_other / free_small_miss / free_small_other / _st_heap_free_slow.
  *
  * Double frees: a freed block carries ST_FREE_KEY in its second word and
  * malloc clears it; a free that finds the key confirms by searching the
