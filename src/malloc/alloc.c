@@ -68,6 +68,17 @@ ST_NOINLINE static void free_interior(page_t *page, void *p) {
   else _st_misuse("free(): invalid pointer", p, bs);   /* carved meanwhile (a race) */
 }
 
+/* The owner's push of its block b, freed (and zeroed if need be), onto
+ * page->free with the free key; the page retires when its last block is
+ * back.  The fast path writes the same inline (its key store under
+ * STRATA_CHECK_DFREE, for the measurement builds). */
+static inline void free_push_own(page_t *page, block_t *b) {
+  st_set_next(page, b, page->free);
+  page->free = b;
+  ((uintptr_t *)b)[1] = ST_FREE_KEY;
+  if (--page->used == 0) _st_heap_retire(page);
+}
+
 /* A suspected double free (the block carries the free key): confirm, or
  * free normally when the key was just user data.  The complete interior
  * test first, when the fast path ran only the alignment test: a block the
@@ -80,10 +91,7 @@ ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
     return;
   }
   if (_st_zero_free) st_zero_block(b, page->block_size);   /* the key was user data */
-  st_set_next(page, b, page->free);
-  page->free = b;
-  ((uintptr_t *)b)[1] = ST_FREE_KEY;   /* zeroing took it (found by review) */
-  if (--page->used == 0) _st_heap_retire(page);
+  free_push_own(page, b);   /* with the key, which zeroing took (found by review) */
 }
 
 /* free() of a small block that is not plainly the caller's: another thread's
@@ -143,10 +151,7 @@ ST_NOINLINE static void free_own_slow(page_t *page, void *p, uintptr_t owner) {
   }
   if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) { free_suspect(page, b); return; }
   if (_st_zero_free) st_zero_block(b, page->block_size);
-  st_set_next(page, b, page->free);
-  page->free = b;
-  ((uintptr_t *)b)[1] = ST_FREE_KEY;
-  if (--page->used == 0) _st_heap_retire(page);
+  free_push_own(page, b);
 }
 
 /* The secure build's free of the caller's own block above
@@ -154,10 +159,7 @@ ST_NOINLINE static void free_own_slow(page_t *page, void *p, uintptr_t owner) {
  * fast path save registers. */
 ST_NOINLINE static void free_zero_big(page_t *page, block_t *b) {
   _st_zero_big(b, page->block_size);
-  st_set_next(page, b, page->free);
-  page->free = b;
-  ((uintptr_t *)b)[1] = ST_FREE_KEY;
-  if (--page->used == 0) _st_heap_retire(page);
+  free_push_own(page, b);
 }
 
 /* The fast path's owner test failed: the owner with only OWNER_SLOW, or

@@ -223,6 +223,14 @@ static page_t *heap_adopt(heap_t *h, unsigned c) {
   return NULL;
 }
 
+/* Secure mode, a free confirmed as a first one of a block whose user data
+ * held the free key: the freeing thread left it unzeroed (zeroing first
+ * would have wiped the key of a block freed twice, and with it the link
+ * of a free block), so whoever confirmed it zeroes it now. */
+static void zero_keyed(const page_t *page, block_t *b) {
+  if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_block(b, page->block_size);
+}
+
 /* free() into a page that had no owner when the caller looked.  Under
  * abandoned_lock, which stands in for the owner of a listed page: push the
  * block like any remote free; if that leaves no live block in a page that is
@@ -284,8 +292,7 @@ void _st_abandoned_free(heap_t *via, page_t *page, block_t *b) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
   }
-  if (_st_zero_free && page->abandoned && ((uintptr_t *)b)[1] == ST_FREE_KEY)
-    st_zero_block(b, page->block_size);   /* the key was user data (confirmed above) */
+  if (page->abandoned) zero_keyed(page, b);   /* the key was user data (confirmed above) */
   size_t pending = _st_page_remote_free(page, b);
   if (page->abandoned && pending >= st_page_used(page)) {
     _st_page_collect_all(page);
@@ -464,7 +471,7 @@ bool _st_orphan_free(page_t *page, block_t *b, uintptr_t owner) {
   bool twice = (owner & ~OWNER_FLAGS) == (uintptr_t)&orphan_heap &&
                (_st_page_holds_freed(page, b) || _st_page_block_held(page, b));
   if (!twice) {
-    if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_block(b, page->block_size);   /* user data */
+    zero_keyed(page, b);                  /* the key was user data */
     _st_page_remote_free(page, b);
   }
   pthread_mutex_unlock(&orphan_lock);
@@ -590,7 +597,8 @@ static void heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner
    * key, confirmed above, which another thread sent unzeroed
    * (free_small_other must not wipe a free block's link); both were listed
    * with their bytes (found by review, 2026-11-28) */
-  else if (_st_zero_free && (own || ((uintptr_t *)b)[1] == ST_FREE_KEY)) st_zero_block(b, page->block_size);
+  else if (own) { if (_st_zero_free) st_zero_block(b, page->block_size); }
+  else zero_keyed(page, b);
   if (owner & OWNER_FULL) heap_unpark(h, page);
   st_set_next(page, b, page->free);
   page->free = b;
