@@ -216,6 +216,9 @@ int main(int argc, char **argv) {
     exec_with(argv, "1", "secure=1,guard_sample=0");
   }
   strata_option_set("guard_sample", 0);
+  /* the checks read freed blocks, so they must stay mapped: purge_ms=0
+   * (STRATA_OPTIONS) would give a freed span block back at once */
+  strata_option_set("purge_ms", -1);
   if (strata_option_get("secure_zero") == 0) {
     kept();
     printf("u_zero: secure=1,secure_zero=0 leaves freed blocks as they are\n");
