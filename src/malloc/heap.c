@@ -81,28 +81,9 @@ static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
  * span and start the purge thread, whose creation mallocs from this heap. */
 static heap_t orphan_heap = { .direct = EMPTY_DIRECT, .rb_inbox = RB_CLOSED };
 
-static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
-static page_queue_t abandoned[ST_NCLASSES];
-static _Atomic unsigned abandoned_n[ST_NCLASSES];  /* lengths: written under the lock, peeked without */
-static size_t abandoned_count;
 
 /* ---- page queues ---------------------------------------------------------- */
 
-static void queue_remove(page_queue_t *q, page_t *p) {
-  if (p->prev) p->prev->next = p->next; else q->first = p->next;
-  if (p->next) p->next->prev = p->prev; else q->last = p->prev;
-  p->next = p->prev = NULL;
-}
-static void queue_push_front(page_queue_t *q, page_t *p) {
-  p->prev = NULL; p->next = q->first;
-  if (q->first) q->first->prev = p; else q->last = p;
-  q->first = p;
-}
-static void queue_push_back(page_queue_t *q, page_t *p) {
-  p->next = NULL; p->prev = q->last;
-  if (q->last) q->last->next = p; else q->first = p;
-  q->last = p;
-}
 /* direct[c]: the stash while it holds blocks, else the queue's first page
  * (see direct_ok). */
 static void heap_sync_direct(heap_t *h, unsigned c) {
@@ -118,20 +99,20 @@ static bool heap_park(heap_t *h, page_t *page) {
   if (!atomic_compare_exchange_strong_explicit(&page->xthread_free, &expect, XF_FULL,
                                                memory_order_acq_rel, memory_order_relaxed))
     return false;                         /* remote frees arrived: keep using it */
-  queue_remove(&h->queues[page->cls], page);
+  st_queue_remove(&h->queues[page->cls], page);
   heap_sync_direct(h, page->cls);
   atomic_store_explicit(&page->owner, st_owner_word(h, page, OWNER_FULL), memory_order_relaxed);
-  queue_push_front(&h->full, page);
+  st_queue_push_front(&h->full, page);
   return true;
 }
 
 static void heap_unpark(heap_t *h, page_t *page) {
-  queue_remove(&h->full, page);
+  st_queue_remove(&h->full, page);
   atomic_store_explicit(&page->owner, st_owner_word(h, page, 0), memory_order_relaxed);
   _st_page_collect_all(page);
   /* To the back: the current page is used up first, and by the time the walk
    * reaches this one more of its blocks may have come back. */
-  queue_push_back(&h->queues[page->cls], page);
+  st_queue_push_back(&h->queues[page->cls], page);
   heap_sync_direct(h, page->cls);
 }
 
@@ -152,19 +133,6 @@ static void heap_rescue(heap_t *h) {
 
 /* ---- abandon / adopt ------------------------------------------------------ */
 
-static void page_abandon(page_t *page) {
-  _st_page_collect_all(page);
-  if (st_page_used(page) == 0) { _st_span_free(page); return; }
-  atomic_store_explicit(&page->heap, NULL, memory_order_relaxed);
-  atomic_store_explicit(&page->owner, 0, memory_order_release);
-  pthread_mutex_lock(&abandoned_lock);
-  page->abandoned = 1;
-  queue_push_front(&abandoned[page->cls], page);
-  atomic_fetch_add_explicit(&abandoned_n[page->cls], 1, memory_order_relaxed);
-  abandoned_count++;
-  pthread_mutex_unlock(&abandoned_lock);
-}
-
 /* The inbox is drained while h still owns its pages (the cheap own free),
  * and closed only after the last page is abandoned: a sender that finds it
  * closed delivers the batch itself, and if a page's owner word still named
@@ -180,145 +148,30 @@ static void heap_abandon_all(heap_t *h) {
   _st_heap_dead_flush(h);
   _st_sparse_drain(h, 2);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
-    for (p = h->queues[c].first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
+    for (p = h->queues[c].first; p; p = next) { next = p->next; p->next = p->prev = NULL; _st_page_abandon(p); }
     h->queues[c].first = h->queues[c].last = NULL;
     h->direct[c] = &_st_page_empty;
   }
-  for (p = h->full.first; p; p = next) { next = p->next; p->next = p->prev = NULL; page_abandon(p); }
+  for (p = h->full.first; p; p = next) { next = p->next; p->next = p->prev = NULL; _st_page_abandon(p); }
   h->full.first = h->full.last = NULL;
   _st_remote_close(h);        /* what came meanwhile; later batches are delivered by their senders */
-}
-
-/* Take p off the abandoned list (abandoned_lock held). */
-static void abandoned_unlist(page_t *p) {
-  queue_remove(&abandoned[p->cls], p);
-  p->abandoned = 0;
-  atomic_fetch_sub_explicit(&abandoned_n[p->cls], 1, memory_order_relaxed);
-  abandoned_count--;
-}
-
-static page_t *abandoned_pop(unsigned c) {
-  if (atomic_load_explicit(&abandoned_n[c], memory_order_relaxed) == 0) return NULL;
-  pthread_mutex_lock(&abandoned_lock);
-  page_t *p = abandoned[c].first;
-  if (p) abandoned_unlist(p);
-  pthread_mutex_unlock(&abandoned_lock);
-  return p;
 }
 
 /* Adopt an abandoned page of class c into h; returns it if it has room. */
 static page_t *heap_adopt(heap_t *h, unsigned c) {
   for (int tries = 0; tries < 8; tries++) {
-    page_t *p = abandoned_pop(c);
+    page_t *p = _st_abandoned_pop(c);
     if (p == NULL) return NULL;
     atomic_store_explicit(&p->heap, h, memory_order_relaxed);
     atomic_store_explicit(&p->owner, st_owner_word(h, p, 0), memory_order_release);
     _st_page_collect_all(p);
     if (st_page_used(p) == 0 && h->queues[c].first != NULL) { _st_span_free(p); continue; }
-    queue_push_front(&h->queues[c], p);
+    st_queue_push_front(&h->queues[c], p);
     heap_sync_direct(h, c);
     if (p->free || _st_page_extend(p)) return p;
     if (!heap_park(h, p)) { _st_page_collect(p); if (p->free) return p; }
   }
   return NULL;
-}
-
-/* Secure mode, a free confirmed as a first one of a block whose user data
- * held the free key: the freeing thread left it unzeroed (zeroing first
- * would have wiped the key of a block freed twice, and with it the link
- * of a free block), so whoever confirmed it zeroes it now. */
-static void zero_keyed(const page_t *page, block_t *b) {
-  if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_block(b, page->block_size);
-}
-
-/* free() into a page that had no owner when the caller looked.  Under
- * abandoned_lock, which stands in for the owner of a listed page: push the
- * block like any remote free; if that leaves no live block in a page that is
- * still listed, give its span back to the page heap at once.  Otherwise a
- * page whose blocks all die after their thread left would stay resident
- * until some thread happened to adopt a page of its class.  The lock also
- * keeps _st_abandoned_trim and adopters from freeing the span under us; the
- * page cannot go away before the push, since the caller's block is live.
- * A page adopted since the caller looked is pushed to, unless the block
- * is a suspect, which goes to the new owner for confirmation: batched by
- * `via`, the heap whose delivery brought it here (rb_route), or by the
- * caller's own heap for a free() (via NULL).
- * A block that carries the free key is looked for on both of a listed
- * page's lists first: found is a double free, reported.  Pushed twice, it
- * would close the remote list into a loop (_st_page_collect_all would spin
- * under this lock) or count a live block as freed. */
-void _st_abandoned_free(heap_t *via, page_t *page, block_t *b) {
-  bool suspect = false;
-  for (unsigned tries = 0;; tries++) {
-    pthread_mutex_lock(&abandoned_lock);
-    bool now = STRATA_CHECKS && page->in_use &&
-               (_st_page_block_held(page, b) || ((uintptr_t *)b)[1] == ST_FREE_KEY);
-    if (tries == 0) suspect = now;
-    else if (suspect && !now && page->in_use) {   /* handed out again while we waited */
-      pthread_mutex_unlock(&abandoned_lock);      /* (found by review) */
-      _st_remote_rehanded(page, b);
-      return;
-    }
-    if (!suspect || page->abandoned || !page->in_use || tries == 100000)
-      break;                       /* (the bound only guards against a state
-                                      this file never leaves a page in) */
-    /* A suspect (keyed or held: maybe freed already) in a page that is not
-     * listed: adopted since the caller looked, or on its way onto the list or
-     * off it (owner 0 until page_abandon lists it, and after abandoned_pop
-     * until the adopter stores its owner word).  Only the lock, with the page
-     * listed, or an owner can confirm it: wait for one. */
-    pthread_mutex_unlock(&abandoned_lock);
-    uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
-    if (owner != 0) {
-      /* a delivery batches it with the delivering heap (via), which sends
-       * its batches; never a heap of the caller's own, which for the purge
-       * thread (expiring a retired heap) would be one that never sends
-       * (found by review: blocks stranded, a heap too many) */
-      if (via != NULL) _st_remote_reroute(via, b);
-      else _st_remote_suspect(page, b, owner);
-      return;
-    }
-    if (tries >= 64) sched_yield();
-  }
-  if (STRATA_CHECKS && !page->in_use) {           /* its span went back meanwhile */
-    pthread_mutex_unlock(&abandoned_lock);
-    _st_misuse("free(): double free", b, 0);
-    return;
-  }
-  if (STRATA_CHECKS && page->abandoned &&
-      ((st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY) && _st_page_holds_freed(page, b)) ||
-       _st_page_block_held(page, b))) {   /* the lock stands in for the owner */
-    pthread_mutex_unlock(&abandoned_lock);
-    _st_misuse("free(): double free", b, page->block_size);
-    return;
-  }
-  if (page->abandoned) zero_keyed(page, b);   /* the key was user data (confirmed above) */
-  size_t pending = _st_page_remote_free(page, b);
-  if (page->abandoned && pending >= st_page_used(page)) {
-    _st_page_collect_all(page);
-    if (st_page_used(page) == 0) { abandoned_unlist(page); _st_span_free(page); }
-  }
-  pthread_mutex_unlock(&abandoned_lock);
-}
-
-/* Give abandoned pages that emptied out back to the page heap. */
-size_t _st_abandoned_trim(void) {
-  size_t freed = 0;
-  pthread_mutex_lock(&abandoned_lock);
-  for (unsigned c = 0; c < ST_NCLASSES; c++) {
-    page_t *next;
-    for (page_t *p = abandoned[c].first; p; p = next) {
-      next = p->next;
-      _st_page_collect_all(p);        /* no owner: the lock stands in for one */
-      if (st_page_used(p) == 0) {
-        abandoned_unlist(p);
-        freed += (size_t)p->slice_count * ST_SLICE_SIZE;
-        _st_span_free(p);
-      }
-    }
-  }
-  pthread_mutex_unlock(&abandoned_lock);
-  return freed;
 }
 
 /* ---- the slow path -------------------------------------------------------- */
@@ -330,7 +183,7 @@ static page_t *heap_fresh_page(heap_t *h, unsigned c) {
   atomic_store_explicit(&p->heap, h, memory_order_relaxed);
   atomic_store_explicit(&p->owner, st_owner_word(h, p, 0), memory_order_relaxed);
   _st_page_extend(p);
-  queue_push_front(&h->queues[c], p);
+  st_queue_push_front(&h->queues[c], p);
   heap_sync_direct(h, c);
   return p;
 }
@@ -369,8 +222,8 @@ static page_t *heap_find_page(heap_t *h, unsigned c) {
   }
   if (best != NULL && (best->free != NULL || _st_page_extend(best))) {
     if (best != h->queues[c].first) {
-      queue_remove(&h->queues[c], best);
-      queue_push_front(&h->queues[c], best);
+      st_queue_remove(&h->queues[c], best);
+      st_queue_push_front(&h->queues[c], best);
       heap_sync_direct(h, c);
     }
     return best;
@@ -471,7 +324,7 @@ bool _st_orphan_free(page_t *page, block_t *b, uintptr_t owner) {
   bool twice = (owner & ~OWNER_FLAGS) == (uintptr_t)&orphan_heap &&
                (_st_page_holds_freed(page, b) || _st_page_block_held(page, b));
   if (!twice) {
-    zero_keyed(page, b);                  /* the key was user data */
+    st_zero_keyed(page, b);                  /* the key was user data */
     _st_page_remote_free(page, b);
   }
   pthread_mutex_unlock(&orphan_lock);
@@ -541,7 +394,7 @@ void _st_heap_retire(page_t *page) {
   heap_t *h = atomic_load_explicit(&page->heap, memory_order_relaxed);
   page_queue_t *q = &h->queues[page->cls];
   if (q->first == page && page->next == NULL) return;   /* keep the class's last page */
-  queue_remove(q, page);
+  st_queue_remove(q, page);
   heap_sync_direct(h, page->cls);
   _st_sparse_unqueue(h, page);
   if (page->purged != 0) {
@@ -598,7 +451,7 @@ static void heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner
    * (free_small_other must not wipe a free block's link); both were listed
    * with their bytes (found by review, 2026-11-28) */
   else if (own) { if (_st_zero_free) st_zero_block(b, page->block_size); }
-  else zero_keyed(page, b);
+  else st_zero_keyed(page, b);
   if (owner & OWNER_FULL) heap_unpark(h, page);
   st_set_next(page, b, page->free);
   page->free = b;
@@ -631,7 +484,7 @@ size_t _st_heap_trim_self(void) {
       next = p->next;
       _st_page_collect(p);
       if (st_page_used(p) != 0) { freed += _st_page_purge(p); continue; }
-      queue_remove(&h->queues[c], p);
+      st_queue_remove(&h->queues[c], p);
       _st_sparse_unqueue(h, p);
       freed += (size_t)p->slice_count * ST_SLICE_SIZE;
       _st_span_free(p);
@@ -797,14 +650,14 @@ void _st_heaps_init(void) {
 void _st_heaps_fork_prepare(void) {
   pthread_mutex_lock(&heaps_lock);
   pthread_mutex_lock(&orphan_lock);
-  pthread_mutex_lock(&abandoned_lock);
+  _st_abandoned_lock();
   _st_pageheap_lock();
   _st_remote_fork_prepare();
 }
 void _st_heaps_fork_parent(void) {
   _st_remote_fork_parent();
   _st_pageheap_unlock();
-  pthread_mutex_unlock(&abandoned_lock);
+  _st_abandoned_unlock();
   pthread_mutex_unlock(&orphan_lock);
   pthread_mutex_unlock(&heaps_lock);
 }
@@ -815,7 +668,7 @@ void _st_heaps_fork_parent(void) {
 void _st_heaps_fork_child(void) {
   pthread_mutex_init(&heaps_lock, NULL);
   pthread_mutex_init(&orphan_lock, NULL);
-  pthread_mutex_init(&abandoned_lock, NULL);
+  _st_abandoned_fork_child();
   _st_pageheap_reinit();
   _st_remote_fork_child();
 }
@@ -846,9 +699,7 @@ void _st_heaps_stats(strata_stats_t *st) {
   stats_add(st, &orphan_heap);
   pthread_mutex_unlock(&orphan_lock);
   pthread_mutex_unlock(&heaps_lock);
-  pthread_mutex_lock(&abandoned_lock);
-  st->pages_abandoned = abandoned_count;
-  pthread_mutex_unlock(&abandoned_lock);
+  st->pages_abandoned = _st_abandoned_count();
 }
 
 static int check_queue(heap_t *h, page_queue_t *q, int full, int owner_view) {
@@ -895,11 +746,7 @@ int _st_heaps_check(void) {
     if (bad) { _st_message("strata: heap check: retired heap\n"); break; }
   }
   pthread_mutex_unlock(&heaps_lock);
-  pthread_mutex_lock(&abandoned_lock);
-  for (unsigned c = 0; c < ST_NCLASSES; c++)
-    for (page_t *p = abandoned[c].first; p; p = p->next)
-      if (!p->abandoned || p->cls != c || _st_page_check(p, 0) != 0) { bad = 1; _st_message("strata: heap check: abandoned page\n"); }
-  pthread_mutex_unlock(&abandoned_lock);
+  if (_st_abandoned_check() != 0) bad = 1;
   if (_st_segments_check() != 0) bad = 1;
   if (_st_region_check() != 0) bad = 1;
   return bad ? -1 : 0;

@@ -491,6 +491,23 @@ static inline uintptr_t st_transit_mark(void) { return _st_stash_mark ^ 2; }
 static inline bool st_is_stash(const heap_t *h, const page_t *p) {
   return (uintptr_t)p - (uintptr_t)h->stash < sizeof h->stash;
 }
+/* A heap's page queues, and the abandoned lists (doubly linked through
+ * page->next/prev; the owner's, or under abandoned_lock). */
+static inline void st_queue_remove(page_queue_t *q, page_t *p) {
+  if (p->prev) p->prev->next = p->next; else q->first = p->next;
+  if (p->next) p->next->prev = p->prev; else q->last = p->prev;
+  p->next = p->prev = NULL;
+}
+static inline void st_queue_push_front(page_queue_t *q, page_t *p) {
+  p->prev = NULL; p->next = q->first;
+  if (q->first) q->first->prev = p; else q->last = p;
+  q->first = p;
+}
+static inline void st_queue_push_back(page_queue_t *q, page_t *p) {
+  p->next = NULL; p->prev = q->last;
+  if (q->last) q->last->next = p; else q->first = p;
+  q->last = p;
+}
 /* What direct[c] holds when the stash of c is empty (heap.c). */
 static inline page_t *st_queue_direct(const heap_t *h, unsigned c) {
   return h->queues[c].first ? h->queues[c].first : &_st_page_empty;
@@ -505,7 +522,15 @@ ST_INTERNAL void  _st_heap_retire(page_t *page);
 ST_INTERNAL void  _st_heap_thread_done(void *heap);
 ST_INTERNAL void  _st_heaps_fork_prepare(void), _st_heaps_fork_parent(void),
                   _st_heaps_fork_child(void);
+/* Abandoned pages (abandon.c): an exited thread's pages with live blocks,
+ * listed per class under abandoned_lock until a thread adopts one. */
+ST_INTERNAL void  _st_page_abandon(page_t *page);   /* list it, or free its span */
+ST_INTERNAL page_t *_st_abandoned_pop(unsigned c);  /* unlisted, or NULL */
 ST_INTERNAL size_t _st_abandoned_trim(void);
+ST_INTERNAL size_t _st_abandoned_count(void);
+ST_INTERNAL int   _st_abandoned_check(void);
+ST_INTERNAL void  _st_abandoned_lock(void), _st_abandoned_unlock(void),
+                  _st_abandoned_fork_child(void);
 ST_INTERNAL size_t _st_heaps_retired_trim(int force);  /* abandon retired heaps */
 ST_INTERNAL void  _st_abandoned_free(heap_t *via, page_t *page, block_t *b);
 ST_INTERNAL void  _st_remote_reroute(heap_t *self, block_t *b);   /* a suspect, batched by self */
@@ -678,6 +703,14 @@ static inline bool st_is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
  * 32-bit immediate (one instruction to test, one to store, no load) and is
  * neither a pointer nor a small integer. */
 #define ST_FREE_KEY ((uintptr_t)(intptr_t)(int32_t)0xA5F3C1D7u)
+/* Secure mode, a free confirmed as a first one of a block whose user data
+ * held the free key: the freeing thread left it unzeroed (zeroing first
+ * would have wiped the key of a block freed twice, and with it the link
+ * of a free block), so whoever confirmed it zeroes it now (heap.c,
+ * abandon.c, remote.c). */
+static inline void st_zero_keyed(const page_t *page, block_t *b) {
+  if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_block(b, page->block_size);
+}
 /* Random bits drawn once per process (getrandom), for seeding. */
 extern uintptr_t _st_process_random ST_INTERNAL;
 ST_INTERNAL uintptr_t _st_page_key(const void *page);   /* init.c */
