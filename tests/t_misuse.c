@@ -696,6 +696,34 @@ static void sized_free_large_wrong(void) {
   CHECK(p != NULL, "malloc");
   strata_free_sized(opaque(p), (size_t)64 << 20);
 }
+/* A sampled block (guard_sample=1: every allocation) is judged like any
+ * other: it was freed whatever the size (found by review, 2026-11-28). */
+static void *guarded_malloc(size_t n) {
+  CHECK(strata_option_set("guard_sample", 1) == 0, "option");
+  for (int k = 0; k < 16; k++) {    /* only the fast path samples: a fresh page's first malloc is not */
+    strata_stats_t a, b;
+    strata_stats_get(&a);
+    void *p = malloc(n);
+    strata_stats_get(&b);
+    CHECK(p != NULL, "malloc(%zu)", n);
+    if (b.guarded_live == a.guarded_live + 1) return p;
+    free(p);
+  }
+  CHECK(0, "malloc(%zu) was not sampled", n);
+  return NULL;
+}
+static void sized_free_guarded_wrong(void) { strata_free_sized(opaque(guarded_malloc(100)), 5000); }
+static void sized_free_guarded_right(void) {
+  for (size_t n = 1; n <= 1024; n += n / 3 + 1) {
+    void *p = guarded_malloc(n);
+    memset(p, 0x5a, n);
+    strata_free_sized(opaque(p), n);
+  }
+  strata_stats_t st;
+  strata_stats_get(&st);
+  CHECK(st.misuses == 0 && st.guarded_live == 0, "%zu misuses, %zu guarded blocks live after right sizes",
+        st.misuses, st.guarded_live);
+}
 static void realloc_freed(void) {
   char *p = malloc(80);
   CHECK(p != NULL, "malloc");
@@ -1061,11 +1089,14 @@ int main(void) {
   expect_report("free_sized with a size above the block", sized_free_wrong, "size does not match", "size class 112 bytes");
   expect_report("free_sized with a size far below the block", sized_free_too_small, "size does not match", NULL);
   expect_report("free_sized of a large block with a wrong size", sized_free_large_wrong, "size does not match", NULL);
+  expect_report("free_sized of a sampled (guarded) block with a wrong size", sized_free_guarded_wrong,
+                "size does not match", NULL);
   expect_report("free_aligned_sized with a size the block cannot have had", aligned_sized_free_wrong,
                 "size does not match", "size class 4096 bytes");
   expect_report("free_aligned_sized of a large block with a wrong size", aligned_sized_free_large_wrong,
                 "size does not match", NULL);
   expect_silent("free_aligned_sized with the sizes asked for: not reported", aligned_sized_free_right);
+  expect_silent("free_sized of sampled blocks with the sizes asked for: not reported", sized_free_guarded_right);
   expect_report("realloc of a freed small block", realloc_freed, "already freed", "size class 80 bytes");
   expect_report("realloc of a freed span block", realloc_freed_span, "already freed", NULL);
   {   /* a forged link never becomes an allocation: secure builds report it, others fault on it */

@@ -331,12 +331,15 @@ static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
       if (r <= ST_MEDIUM_MAX && _st_class_of(r) == page->cls) return true;
     }
   } else {
-    /* a large block may sit in a bigger cached mapping: judge by the size
-     * last asked for (malloc or realloc) */
+    /* a large block may sit in a bigger cached mapping, and a sampled one
+     * on a page of its own: judge by the size last asked for (malloc or
+     * realloc; a guarded block's by its request: found by review) */
     large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
-    if (h == NULL) return true;
-    *bs_out = h->usable;
-    return size <= h->usable && size >= h->req / 2;
+    size_t req, usable;
+    if (h != NULL) { req = h->req; usable = h->usable; }
+    else if (v != 0 || !_st_guarded_owns(p) || !_st_guarded_sizes(p, &req, &usable)) return true;
+    *bs_out = usable;
+    return size <= usable && size >= req / 2;
   }
   *bs_out = bs;
   return size <= bs && (bs <= 64 || size >= bs / 2);

@@ -543,6 +543,22 @@ void _st_guarded_free(void *p) {
 
 /* Usable bytes of the guarded block p, or (size_t)-1 (after the details;
  * the caller prints the one-line report) when p is not a live guarded block. */
+/* The request and usable size of p if it is a live guarded block's start
+ * (for free_sized's size check), else false; reports nothing. */
+bool _st_guarded_sizes(const void *p, size_t *req, size_t *usable) {
+  uintptr_t a = (uintptr_t)p;
+  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
+  bool live = false;
+  pthread_mutex_lock(&gd_lock);
+  if (j < gd.n && gd.slots[j].state == S_LIVE && gd.slots[j].block == a) {
+    live = true;
+    *req = gd.slots[j].size;
+    *usable = (size_t)(slot_end((unsigned)j) - (uint8_t *)a);
+  }
+  pthread_mutex_unlock(&gd_lock);
+  return live;
+}
+
 size_t _st_guarded_usable(const void *p) {
   uintptr_t a = (uintptr_t)p;
   size_t j = (a - (uintptr_t)gd.base) / gd.stride;

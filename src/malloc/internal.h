@@ -553,6 +553,7 @@ ST_INTERNAL void   _st_guarded_changed(void);    /* strata_option_set("guard_sam
 ST_INTERNAL bool   _st_guarded_owns(const void *p);
 ST_INTERNAL void   _st_guarded_free(void *p);    /* p owned: frees or reports */
 ST_INTERNAL size_t _st_guarded_usable(const void *p);   /* (size_t)-1: not a live block */
+ST_INTERNAL bool   _st_guarded_sizes(const void *p, size_t *req, size_t *usable);
 ST_INTERNAL void   _st_guarded_stats(strata_stats_t *st);
 ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
                    _st_guarded_fork_child(void);
