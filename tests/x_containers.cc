@@ -116,6 +116,11 @@ static void new_handler_once() {
   std::set_new_handler(nullptr); // next failure throws
 }
 
+static void new_handler_throws() {
+  handler_calls++;
+  throw std::bad_alloc();
+}
+
 static void test_failures() {
   char *p = new (std::nothrow) char[huge_sz];
   CHECK(p == nullptr, "nothrow new char[2^62] = %p", (void *)p);
@@ -170,6 +175,20 @@ static void test_failures() {
   void *nt = ::operator new(huge_sz, std::nothrow);
   CHECK(nt == nullptr, "nothrow new with handler = %p", nt);
   CHECK(handler_calls == 1, "nothrow new: new_handler called %d times, want 1", handler_calls);
+  std::set_new_handler(nullptr);
+  // A handler that throws: every nothrow form still returns nullptr (the
+  // exception must not leave it: they are noexcept, so it would end the
+  // program in std::terminate; found by review, 2026-11-28).
+  std::set_new_handler(new_handler_throws);
+  for (int form = 0; form < 4; form++) {
+    handler_calls = 0;
+    void *r = form == 0 ? ::operator new(huge_sz, std::nothrow)
+            : form == 1 ? ::operator new[](huge_sz, std::nothrow)
+            : form == 2 ? ::operator new(huge_sz, std::align_val_t(64), std::nothrow)
+                        : ::operator new[](huge_sz, std::align_val_t(64), std::nothrow);
+    CHECK(r == nullptr, "nothrow form %d with a throwing handler = %p", form, r);
+    CHECK(handler_calls >= 1, "nothrow form %d: the throwing handler was not called", form);
+  }
   std::set_new_handler(nullptr);
   // operator new(0) gives distinct pointers.
   void *z1 = ::operator new(0), *z2 = ::operator new(0);

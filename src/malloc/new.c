@@ -8,7 +8,17 @@
  * that can call operator new has libstdc++ loaded, so they resolve; if they
  * do not, we abort with a message.  This file is built with -fexceptions so
  * the exception can unwind through it.
+ *
+ * The nothrow forms return NULL when the memory is not there, and must do
+ * so even when the new_handler they call throws (std::bad_alloc, as the
+ * standard allows it to): C cannot catch, and the exception would leave a
+ * noexcept function, which ends the program in std::terminate (found by
+ * review, 2026-11-28).  So with a handler installed they hand the call to
+ * the C++ runtime's own nothrow form, the next definition after ours
+ * (libstdc++'s since GCC 9: the throwing form, which is ours, inside
+ * try/catch(...)).  Without a handler nothing can throw: NULL at once.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include "malloc/internal.h"
@@ -62,15 +72,64 @@ static inline void *new_aligned(size_t n, size_t a) {
 
 #define API STRATA_API
 typedef struct nothrow_s nothrow_t;
+typedef void *(*nothrow_fn)(size_t, const nothrow_t *);
+typedef void *(*nothrow_aligned_fn)(size_t, size_t, const nothrow_t *);
+
+/* The C++ runtime's definition of the nothrow form `name` (not ours), or
+ * NULL: looked up once (dlsym is slow, and may malloc). */
+static void *runtime_nothrow(const char *name, void *_Atomic *cache, void *self) {
+  void *f = atomic_load_explicit(cache, memory_order_acquire);
+  if (f == NULL) {
+    f = dlsym(RTLD_NEXT, name);
+    if (f == NULL || f == self) f = (void *)1;       /* none: remembered too */
+    atomic_store_explicit(cache, f, memory_order_release);
+  }
+  return f == (void *)1 ? NULL : f;
+}
+
+/* A nothrow form found no memory for n bytes (aligned to a, 0: not
+ * aligned): see the file comment. */
+#define NOTHROW_SLOW(name, self, call_runtime)                                  \
+  do {                                                                          \
+    static void *_Atomic cache;                                                 \
+    new_handler_t h = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL; \
+    if (h == NULL) return NULL;                                                 \
+    void *f = runtime_nothrow(name, &cache, (void *)(self));                    \
+    if (f != NULL) return call_runtime;                                         \
+    return new_slow(n, a, 1);   /* no runtime to catch with (a static program) */ \
+  } while (0)
+
+ST_NOINLINE static void *nothrow_new_slow(size_t n, const nothrow_t *t);
+ST_NOINLINE static void *nothrow_new_array_slow(size_t n, const nothrow_t *t);
+ST_NOINLINE static void *nothrow_new_aligned_slow(size_t n, size_t a, const nothrow_t *t);
+ST_NOINLINE static void *nothrow_new_aligned_array_slow(size_t n, size_t a, const nothrow_t *t);
+
 /* new */
 API void *_Znwm(size_t n) { return new_impl(n); }
 API void *_Znam(size_t n) { return new_impl(n); }
-API void *_ZnwmRKSt9nothrow_t(size_t n, const nothrow_t *t) { (void)t; void *p = strata_malloc(n); return p ? p : new_slow(n, 0, 1); }
-API void *_ZnamRKSt9nothrow_t(size_t n, const nothrow_t *t) { (void)t; void *p = strata_malloc(n); return p ? p : new_slow(n, 0, 1); }
+API void *_ZnwmRKSt9nothrow_t(size_t n, const nothrow_t *t) { void *p = strata_malloc(n); return p ? p : nothrow_new_slow(n, t); }
+API void *_ZnamRKSt9nothrow_t(size_t n, const nothrow_t *t) { void *p = strata_malloc(n); return p ? p : nothrow_new_array_slow(n, t); }
 API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_aligned(n, a); }
 API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_aligned(n, a); }
-API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const nothrow_t *t) { (void)t; void *p = strata_aligned_alloc(a, n); return p ? p : new_slow(n, a, 1); }
-API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const nothrow_t *t) { (void)t; void *p = strata_aligned_alloc(a, n); return p ? p : new_slow(n, a, 1); }
+API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const nothrow_t *t) { void *p = strata_aligned_alloc(a, n); return p ? p : nothrow_new_aligned_slow(n, a, t); }
+API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const nothrow_t *t) { void *p = strata_aligned_alloc(a, n); return p ? p : nothrow_new_aligned_array_slow(n, a, t); }
+
+static void *nothrow_new_slow(size_t n, const nothrow_t *t) {
+  const size_t a = 0;
+  NOTHROW_SLOW("_ZnwmRKSt9nothrow_t", _ZnwmRKSt9nothrow_t, ((nothrow_fn)f)(n, t));
+}
+static void *nothrow_new_array_slow(size_t n, const nothrow_t *t) {
+  const size_t a = 0;
+  NOTHROW_SLOW("_ZnamRKSt9nothrow_t", _ZnamRKSt9nothrow_t, ((nothrow_fn)f)(n, t));
+}
+static void *nothrow_new_aligned_slow(size_t n, size_t a, const nothrow_t *t) {
+  NOTHROW_SLOW("_ZnwmSt11align_val_tRKSt9nothrow_t", _ZnwmSt11align_val_tRKSt9nothrow_t,
+               ((nothrow_aligned_fn)f)(n, a, t));
+}
+static void *nothrow_new_aligned_array_slow(size_t n, size_t a, const nothrow_t *t) {
+  NOTHROW_SLOW("_ZnamSt11align_val_tRKSt9nothrow_t", _ZnamSt11align_val_tRKSt9nothrow_t,
+               ((nothrow_aligned_fn)f)(n, a, t));
+}
 /* delete */
 API void _ZdlPv(void *p) { strata_free(p); }
 API void _ZdaPv(void *p) { strata_free(p); }
