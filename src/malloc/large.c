@@ -262,7 +262,7 @@ static bool large_charge(size_t map_size) {
 static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size_t end, int guard, size_t size,
                               size_t precharged) {
   if (!large_charge(map_size - precharged)) return NULL;
-  uint8_t *x = _st_os_alloc(map_size, large_map_align(align));
+  uint8_t *x = _st_os_alloc_charged(map_size, large_map_align(align));
   if (x == NULL) { _st_uncharge(map_size - precharged); return NULL; }
   if ((guard && _st_os_decommit(x + end, map_size - end) != 0) ||
       _st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {

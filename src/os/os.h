@@ -26,6 +26,12 @@ ST_INTERNAL size_t _st_os_page_size(void);
 ST_INTERNAL void  *_st_os_reserve(size_t size, size_t align);
 /* Reserve and commit in one step: read/write memory aligned to `align`. */
 ST_INTERNAL void  *_st_os_alloc(size_t size, size_t align);
+/* The same, charged against the kernel's commit limit: for a block the
+ * program asked for whole (a large block), so that a size the machine
+ * cannot back fails with ENOMEM under the default heuristic overcommit, as
+ * with glibc, instead of meeting the OOM killer later.  (The others are
+ * MAP_NORESERVE: reservations, and memory committed piece by piece.) */
+ST_INTERNAL void  *_st_os_alloc_charged(size_t size, size_t align);
 /* Make a reserved (or decommitted) range readable and writable, keeping
  * what it held (mprotect). */
 ST_INTERNAL int    _st_os_commit(void *p, size_t size);

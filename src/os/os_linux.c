@@ -61,9 +61,13 @@ static int os_should_fail(void) {
   return 0;
 }
 
-static void *os_mmap(void *hint, size_t size, int prot) {
+/* noreserve: MAP_NORESERVE, so the kernel does not charge the mapping
+ * against its commit limit (reservations, and memory used piecemeal);
+ * without it an impossible size fails here, under the default heuristic
+ * overcommit, as glibc's mmap'd blocks do (_st_os_alloc_charged). */
+static void *os_mmap(void *hint, size_t size, int prot, int noreserve) {
   if (os_should_fail()) { errno = ENOMEM; return NULL; }
-  void *p = mmap(hint, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void *p = mmap(hint, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0), -1, 0);
   if (p == MAP_FAILED) { errno = ENOMEM; return NULL; }
   atomic_fetch_add_explicit(&os_map_count, 1, memory_order_relaxed);
   return p;
@@ -92,24 +96,24 @@ static uintptr_t os_next_hint(size_t size, size_t align) {
 }
 
 /* mmap `size` bytes aligned to `align` with protection `prot`. */
-static void *os_map_aligned(size_t size, size_t align, int prot) {
+static void *os_map_aligned(size_t size, size_t align, int prot, int noreserve) {
   size_t ps = _st_os_page_size();
   if (align < ps) align = ps;
   if (size == 0 || (align & (align - 1)) != 0) { errno = EINVAL; return NULL; }
   size = (size + ps - 1) & ~(ps - 1);
   if (size == 0 || size > (SIZE_MAX >> 2)) { errno = ENOMEM; return NULL; }
-  if (align == ps) return os_mmap(NULL, size, prot);
+  if (align == ps) return os_mmap(NULL, size, prot, noreserve);
 
   uintptr_t hint = os_next_hint(size, align);
   if (hint) {
-    void *p = os_mmap((void *)hint, size, prot);
+    void *p = os_mmap((void *)hint, size, prot, noreserve);
     if (p == NULL) return NULL;
     if (((uintptr_t)p & (align - 1)) == 0) return p;
     os_munmap(p, size);
   }
   if (size + align < size) { errno = ENOMEM; return NULL; }
   size_t over = size + align - ps;
-  uint8_t *raw = os_mmap(NULL, over, prot);
+  uint8_t *raw = os_mmap(NULL, over, prot, noreserve);
   if (raw == NULL) return NULL;
   uint8_t *aligned = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
   os_munmap(raw, (size_t)(aligned - raw));
@@ -118,11 +122,15 @@ static void *os_map_aligned(size_t size, size_t align, int prot) {
 }
 
 void *_st_os_reserve(size_t size, size_t align) {
-  return os_map_aligned(size, align, PROT_NONE);
+  return os_map_aligned(size, align, PROT_NONE, 1);
 }
 
 void *_st_os_alloc(size_t size, size_t align) {
-  return os_map_aligned(size, align, PROT_READ | PROT_WRITE);
+  return os_map_aligned(size, align, PROT_READ | PROT_WRITE, 1);
+}
+
+void *_st_os_alloc_charged(size_t size, size_t align) {
+  return os_map_aligned(size, align, PROT_READ | PROT_WRITE, 0);
 }
 
 int _st_os_commit(void *p, size_t size) {
