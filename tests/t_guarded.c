@@ -113,6 +113,21 @@ void realloc_freed_case(void) {
   free(p);
   p = realloc(p, 200);
 }
+/* The slack written, then the block realloc'd instead of freed: reported
+ * by the realloc (it used to stop the check and copy the bytes on: found
+ * by review, 2026-11-28). */
+void slack_realloc_case(void) {
+  sample_all();
+  volatile char *p = guarded_site(60);
+  p[61] = 1;
+  p = realloc((void *)p, 5000);
+}
+void usable_freed_case(void) {
+  sample_all();
+  void *p = guarded_site(80);
+  free(p);
+  fprintf(stderr, "usable %zu\n", malloc_usable_size(p));
+}
 void wild_case(void) {
   sample_all();
   free(guarded_site(32));                       /* the pool and its handler exist */
@@ -171,6 +186,33 @@ void content_case(void) {
   CHECK(st.guarded_detections == 0, "%zu detections", st.guarded_detections);
   CHECK(st.guarded_live == live0, "%zu guarded blocks still live", st.guarded_live - live0);
   fprintf(stderr, "  content: %zu sampled, %zu fallbacks\n", st.guarded_sampled, st.guarded_fallbacks);
+}
+
+/* realloc that keeps a sampled block: the bytes it now holds are the
+ * program's, and its free checks only the slack after them. */
+void realloc_keep_case(void) {
+  sample_all();
+  char *p = guarded_site(60);                   /* usable 64 */
+  memset(p, 1, 60);
+  char *q = realloc(p, 64);
+  CHECK(q == p, "realloc(60 -> 64) moved a sampled block");
+  memset(q, 2, 64);
+  free(q);
+  p = guarded_site(100);                        /* usable 112 */
+  memset(p, 3, 100);
+  q = realloc(p, 60);
+  CHECK(q == p && q[59] == 3, "realloc(100 -> 60) of a sampled block");
+  q = realloc(q, 110);
+  CHECK(q == p && q[99] == 3, "realloc(60 -> 110) of a sampled block");
+  memset(q, 4, 110);
+  free(q);
+  p = guarded_site(48);
+  memset(p, 5, 48);
+  q = realloc(p, 4000);                         /* moves */
+  CHECK(q != NULL && q != p && q[47] == 5, "realloc(48 -> 4000) of a sampled block");
+  free(q);
+  strata_stats_t st = stats();
+  CHECK(st.guarded_detections == 0, "%zu detections on a realloc that kept the block", st.guarded_detections);
 }
 
 void usable_case(void) {
@@ -374,8 +416,15 @@ int main(int argc, char **argv) {
   static const char *const slk[] = { "heap-buffer-overflow", "the bytes after a guarded block were written",
                                      "60 bytes", NULL };
   expect_signal("slack overwritten", slack_case, SIGABRT, slk);
-  static const char *const rfr[] = { "use of a freed guarded block", "freed by", "realloc(): invalid pointer", NULL };
+  static const char *const rfr[] = { "realloc(): pointer already freed", "freed by", "this call", "realloc_freed_case",
+                                     NULL };
   expect_signal("realloc of freed", realloc_freed_case, SIGABRT, rfr);
+  static const char *const srl[] = { "realloc(): heap-buffer-overflow", "60 bytes", "this call", "slack_realloc_case",
+                                     NULL };
+  expect_signal("slack overwritten, then realloc", slack_realloc_case, SIGABRT, srl);
+  static const char *const ufr[] = { "malloc_usable_size(): pointer already freed", "freed by", "this call",
+                                     "usable_freed_case", NULL };
+  expect_signal("usable size of freed", usable_freed_case, SIGABRT, ufr);
   static const char *const wild[] = { NULL };
   expect_signal("fault elsewhere", wild_case, SIGSEGV, wild);
   {
@@ -386,6 +435,7 @@ int main(int argc, char **argv) {
 
   expect_clean("content and realloc", content_case);
   expect_clean("usable size and placement", usable_case);
+  expect_clean("realloc keeping a sampled block", realloc_keep_case);
   expect_clean("aligned", aligned_case);
   expect_clean("slots exhausted", exhaust_case);
   expect_clean("threads", threads_case);

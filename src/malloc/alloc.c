@@ -196,9 +196,11 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
   free_small_miss(page, p, owner);
 }
 
-/* Was p a region block that is free now (its header says so)? */
-static size_t region_block_freed(const void *p) {   /* its size, or 0 */
-  return st_segmap_get(p) >= SEGMAP_REGION ? _st_region_was_freed(p) : 0;
+/* Was p a large block (of a region, or of a mapping of its own that the
+ * cache holds) that is free now?  Its size, or 0. */
+static size_t large_block_freed(const void *p) {
+  unsigned v = st_segmap_get(p);
+  return v >= SEGMAP_REGION ? _st_region_was_freed(p) : _st_large_was_freed(p, v);
 }
 
 /* free() of everything outside the segment range: small segments mapped
@@ -210,7 +212,7 @@ ST_NOINLINE static void free_other(void *p) {
   if (v == SEGMAP_SMALL) { free_small(p, (uintptr_t)p); return; }
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
   if (h == NULL && _st_guarded_owns(p)) { _st_guarded_free(p); return; }
-  size_t freed = h == NULL ? region_block_freed(p) : 0;
+  size_t freed = h == NULL ? large_block_freed(p) : 0;
   if (freed) { _st_misuse("free(): double free detected", p, freed); return; }
   if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
   _st_large_free(h, p);
@@ -235,8 +237,10 @@ STRATA_API void *strata_calloc(size_t n, size_t size) {
 }
 
 /* Usable bytes at p and, through *page_out / *large_out, where p lives.
- * Returns (size_t)-1 for a pointer strata did not hand out.  A sampled
- * guarded block (guarded.c) leaves both NULL. */
+ * Returns (size_t)-1 for a pointer strata did not hand out, and
+ * USABLE_GUARDED for one in the sampled pool, whose functions judge it
+ * (guarded.c). */
+#define USABLE_GUARDED ((size_t)-2)
 static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
   unsigned v = st_segmap_get(p);
   *page_out = NULL; *large_out = NULL;
@@ -248,7 +252,7 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
     return page->block_size;
   }
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
-  if (h == NULL) return _st_guarded_owns(p) ? _st_guarded_usable(p) : (size_t)-1;
+  if (h == NULL) return _st_guarded_owns(p) ? USABLE_GUARDED : (size_t)-1;
   *large_out = h;
   return h->usable;
 }
@@ -275,8 +279,9 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
   page_t *page; large_t *h;
   size_t usable = block_usable(p, &page, &h);
+  if (usable == USABLE_GUARDED) return _st_guarded_realloc(p, size);
   if (usable == (size_t)-1) {
-    size_t freed = region_block_freed(p);
+    size_t freed = large_block_freed(p);
     _st_misuse(freed ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p, freed);
     errno = EINVAL;
     return NULL;
@@ -305,8 +310,9 @@ STRATA_API size_t strata_malloc_usable_size(const void *p) {
   if (p == NULL) return 0;
   page_t *page; large_t *h;
   size_t usable = block_usable((void *)p, &page, &h);
-  if (usable == (size_t)-1) { _st_error("malloc_usable_size(): invalid pointer", p); return 0; }
-  return usable;
+  if (usable == USABLE_GUARDED) usable = _st_guarded_usable(p);      /* reports a bad one */
+  else if (usable == (size_t)-1) _st_error("malloc_usable_size(): invalid pointer", p);
+  return usable == (size_t)-1 ? 0 : usable;
 }
 
 /* Could a block at p have been asked for with `size` bytes (and alignment

@@ -495,6 +495,21 @@ static void handler(int sig, siginfo_t *si, void *uc) {
 
 /* ---- free, usable size ------------------------------------------------------ */
 
+/* The kind of a free, realloc or usable-size query of p (gd_lock held):
+ * 0 a live block's start, 1 a freed block's start, 2 anything else. */
+static int slot_kind(const slot_t *s, uintptr_t a) {
+  if (s && s->block == a && s->state == S_LIVE) return 0;
+  return s && s->state == S_FREED && s->block == a ? 1 : 2;
+}
+
+/* Was the slack after live block s (end: its slot's end) written? */
+static bool canary_broken(const slot_t *s, const uint8_t *end) {
+  if (s->queried) return false;               /* asked for: the slack is the program's */
+  for (const uint8_t *q = (const uint8_t *)s->block + s->size; q < end; q++)
+    if (*q != canary((uintptr_t)q)) return true;
+  return false;
+}
+
 /* free(p) with _st_guarded_owns(p). */
 void _st_guarded_free(void *p) {
   void *bt[GD_DEPTH];
@@ -505,13 +520,10 @@ void _st_guarded_free(void *p) {
   int kind;                                    /* 0 ok, 1 double free, 2 invalid, 3 canary */
   pthread_mutex_lock(&gd_lock);
   slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
-  if (s && s->state == S_LIVE && s->block == a) {
+  kind = slot_kind(s, a);
+  if (kind == 0) {
     uint8_t *end = slot_end((unsigned)j);
-    kind = 0;
-    if (!s->queried)
-      for (uint8_t *q = (uint8_t *)a + s->size; q < end; q++)
-        if (*q != canary((uintptr_t)q)) { kind = 3; break; }
-    if (kind) snap = *s;                      /* reported as the live block it was */
+    if (canary_broken(s, end)) { kind = 3; snap = *s; }   /* reported as the live block it was; freed */
     size_t bytes = (size_t)s->pages * gd.page;
     /* Replace the pages by a fresh PROT_NONE mapping: they go back to the
      * OS in the same call that protects them (a protected page kept its
@@ -527,8 +539,6 @@ void _st_guarded_free(void *p) {
     gd.fifo[(fifo_head + fifo_count) % gd.n] = (uint32_t)j;
     fifo_count++;
     __atomic_store_n(&live, live - 1, __ATOMIC_RELAXED);
-  } else {
-    kind = s && s->state == S_FREED && s->block == a ? 1 : 2;
   }
   if (s && kind != 3) snap = *s;
   pthread_mutex_unlock(&gd_lock);
@@ -541,8 +551,6 @@ void _st_guarded_free(void *p) {
   misuse(kind == 1 ? "free(): double free detected" : "free(): invalid pointer", p, &snap, has);
 }
 
-/* Usable bytes of the guarded block p, or (size_t)-1 (after the details;
- * the caller prints the one-line report) when p is not a live guarded block. */
 /* The request and usable size of p if it is a live guarded block's start
  * (for free_sized's size check), else false; reports nothing. */
 bool _st_guarded_sizes(const void *p, size_t *req, size_t *usable) {
@@ -559,13 +567,17 @@ bool _st_guarded_sizes(const void *p, size_t *req, size_t *usable) {
   return live;
 }
 
+/* malloc_usable_size(p) with _st_guarded_owns(p): the usable bytes of a
+ * live block (the program may use the slack from then on: its canary is
+ * no longer checked), or (size_t)-1 after the report. */
 size_t _st_guarded_usable(const void *p) {
   uintptr_t a = (uintptr_t)p;
   size_t j = (a - (uintptr_t)gd.base) / gd.stride;
   slot_t snap;
   pthread_mutex_lock(&gd_lock);
   slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
-  if (s && s->state == S_LIVE && s->block == a) {
+  int kind = slot_kind(s, a);
+  if (kind == 0) {
     s->queried = 1;
     size_t u = (size_t)(slot_end((unsigned)j) - (uint8_t *)a);
     pthread_mutex_unlock(&gd_lock);
@@ -574,14 +586,52 @@ size_t _st_guarded_usable(const void *p) {
   if (s) snap = *s;
   pthread_mutex_unlock(&gd_lock);
   int has = s && snap.state != S_UNUSED && a - snap.block < gd.stride;
-  atomic_fetch_add_explicit(&n_detections, 1, memory_order_relaxed);
-  if (has) {
-    _st_message("strata: %s: pointer %p, guarded block %p of %zu bytes (%s)\n",
-                snap.state == S_FREED && snap.block == a ? "use of a freed guarded block" : "pointer into a guarded block",
-                p, (void *)snap.block, snap.size, snap.state == S_FREED ? "freed" : "live");
-    print_slot(&snap);
-  }
+  misuse(kind == 1 ? "malloc_usable_size(): pointer already freed" : "malloc_usable_size(): invalid pointer",
+         p, &snap, has);
   return (size_t)-1;
+}
+
+/* realloc(p, size) with _st_guarded_owns(p), size > 0.  A block that
+ * stays (size within its usable bytes and at least half of them, as
+ * realloc keeps any block) keeps its slot, its recorded size grown to
+ * `size` so the bytes now the program's are no longer canary; one that
+ * moves is copied, then freed (which checks its canary again).  Reported
+ * first, with NULL and EINVAL after the report (the old block as it was,
+ * when ignored): a written canary (the overflow would be copied on as
+ * data; found by review: a realloc used to stop the check), and a pointer
+ * that is not a live block's start. */
+void *_st_guarded_realloc(void *p, size_t size) {
+  uintptr_t a = (uintptr_t)p;
+  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
+  size_t usable = 0;
+  slot_t snap;
+  pthread_mutex_lock(&gd_lock);
+  slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
+  int kind = slot_kind(s, a);                  /* 3: the canary was written */
+  if (kind == 0) {
+    uint8_t *end = slot_end((unsigned)j);
+    usable = (size_t)(end - (uint8_t *)a);
+    if (canary_broken(s, end)) kind = 3;
+    else if (size <= usable && (size >= usable / 2 || usable <= 64)) {
+      if (size > s->size) s->size = size;
+      pthread_mutex_unlock(&gd_lock);
+      return p;
+    }
+  }
+  if (s) snap = *s;
+  pthread_mutex_unlock(&gd_lock);
+  if (kind != 0) {
+    int has = kind == 3 || (s && snap.state != S_UNUSED && a - snap.block < gd.stride);
+    misuse(kind == 3 ? "realloc(): heap-buffer-overflow: the bytes after a guarded block were written"
+           : kind == 1 ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p, &snap, has);
+    errno = EINVAL;
+    return NULL;
+  }
+  void *q = strata_malloc(size);
+  if (q == NULL) return NULL;                  /* the old block stays intact */
+  memcpy(q, p, size < usable ? size : usable);
+  strata_free(p);
+  return q;
 }
 
 /* ---- statistics, fork ------------------------------------------------------- */

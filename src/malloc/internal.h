@@ -552,7 +552,8 @@ ST_INTERNAL size_t _st_guarded_interval(void);   /* the next count (2^32 when of
 ST_INTERNAL void   _st_guarded_changed(void);    /* strata_option_set("guard_sample") */
 ST_INTERNAL bool   _st_guarded_owns(const void *p);
 ST_INTERNAL void   _st_guarded_free(void *p);    /* p owned: frees or reports */
-ST_INTERNAL size_t _st_guarded_usable(const void *p);   /* (size_t)-1: not a live block */
+ST_INTERNAL size_t _st_guarded_usable(const void *p);   /* (size_t)-1: not a live block (reported) */
+ST_INTERNAL void  *_st_guarded_realloc(void *p, size_t size);
 ST_INTERNAL bool   _st_guarded_sizes(const void *p, size_t *req, size_t *usable);
 ST_INTERNAL void   _st_guarded_stats(strata_stats_t *st);
 ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
@@ -632,6 +633,7 @@ static inline bool st_large_in_region(const large_t *h) { return h->magic == ST_
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);
 ST_INTERNAL void   _st_large_free(large_t *h, void *p);
 ST_INTERNAL large_t *_st_large_of(const void *p, unsigned mapv);
+ST_INTERNAL size_t   _st_large_was_freed(const void *p, unsigned mapv);   /* its usable size, or 0 */
 ST_INTERNAL void  *_st_large_realloc(large_t *h, size_t size);
 ST_INTERNAL void   _st_large_stats(strata_stats_t *st);
 ST_INTERNAL size_t _st_large_trim(void);             /* empty the large cache */

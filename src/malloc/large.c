@@ -343,6 +343,18 @@ large_t *_st_large_of(const void *p, unsigned mapv) {
   return h;
 }
 
+/* p's usable size if it was a large block of a mapping of its own that
+ * is now parked in the cache or being freed (so a free or realloc of it
+ * is one too many), else 0.  An unmapped block leaves nothing to tell by. */
+size_t _st_large_was_freed(const void *p, unsigned mapv) {
+  if (mapv < SEGMAP_LARGE || mapv >= SEGMAP_REGION) return 0;
+  uintptr_t x = ((uintptr_t)p & ~(uintptr_t)ST_SEGMENT_MASK) - (uintptr_t)(mapv - SEGMAP_LARGE) * ST_SEGMENT_SIZE;
+  if (st_segmap_get((void *)x) != SEGMAP_LARGE) return 0;
+  const large_t *h = (const large_t *)x;
+  uint64_t m = __atomic_load_n(&h->magic, __ATOMIC_RELAXED);
+  return (m == LC_MAGIC || m == LARGE_FREEING) && h->block == (const uint8_t *)p ? h->usable : 0;
+}
+
 void _st_large_free(large_t *h, void *p) {
   if (st_large_in_region(h)) { _st_region_free(h); return; }
   /* Claim the header: of two frees racing on one block, one wins; the
