@@ -390,8 +390,39 @@ static void quarantine_case(void) {
   }
 }
 
+/* guard_slots above what the process's mappings allow (each live block
+ * takes about 2 of vm.max_map_count) is capped at a eighth of them, with a
+ * message: uncapped, 33K live sampled blocks made every other mmap fail
+ * (found by review, 2026-11-28).  Run in a fresh process (exec): the
+ * slots are fixed when the pool is made. */
+static int slots_main(void) {
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  long maps = 65530;
+  if (f) { if (fscanf(f, "%ld", &maps) != 1) maps = 65530; fclose(f); }
+  enum { N = 20000 };
+  static void *b[N];
+  for (int i = 0; i < N; i++) { b[i] = malloc(64); CHECK(b[i] != NULL, "malloc(64)"); }
+  strata_stats_t st = stats();
+  CHECK(st.guarded_live > 0 && st.guarded_live <= (size_t)(maps / 8),
+        "%zu live sampled blocks, the cap is %ld", st.guarded_live, maps / 8);
+  for (int k = 0; k < 8; k++) {
+    void *big = malloc((size_t)20 << 20);
+    CHECK(big != NULL, "malloc(20 MiB) with %zu sampled blocks live", st.guarded_live);
+    free(big);
+  }
+  for (int i = 0; i < N; i++) free(b[i]);
+  fprintf(stderr, "slots: %zu live at most\n", st.guarded_live);
+  return 0;
+}
+static void slots_exec(void) {
+  setenv("STRATA_OPTIONS", "guard_sample=1,guard_slots=65536", 1);
+  execl("/proc/self/exe", "t_guarded", "slots", (char *)NULL);
+  _exit(99);
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "chain") == 0) return chain_main(argv[2]);
+  if (argc == 2 && strcmp(argv[1], "slots") == 0) return slots_main();
   Dl_info info;
   memset(&info, 0, sizeof info);
   CHECK(dladdr((void *)&malloc, &info) != 0 && info.dli_fname && strstr(info.dli_fname, "libstrata"),
@@ -399,6 +430,13 @@ int main(int argc, char **argv) {
 
   run_chain("pool", 1);
   run_chain("wild", 0);
+  {
+    char buf[4096];
+    int st = test_in_child(slots_exec, buf, sizeof buf);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "guard_slots=65536: status %#x; stderr:\n%s", st, buf);
+    CHECK(strstr(buf, "vm.max_map_count") != NULL, "guard_slots=65536: no message about the cap:\n%s", buf);
+    printf("ok: guard_slots capped by vm.max_map_count\n");
+  }
 
   static const char *const ovf[] = { "strata: heap-buffer-overflow", "write at", "offset 64 of the 64-byte block",
                                      "allocated by", "guarded_site", "faulting access", "overflow_case", NULL };

@@ -269,6 +269,18 @@ static void pool_create(void) {
   if (!atomic_compare_exchange_strong(&pool_state, &expect, 1)) return;
   size_t ps = _st_os_page_size();
   size_t n = (size_t)_st_option(OPT_GUARD_SLOTS);
+  /* A live block splits the pool's mapping in three: about 2 mappings
+   * each.  Slots that could use more than a quarter of the process's
+   * mappings (vm.max_map_count, 65530 by default) would make every other
+   * mmap fail once enough blocks are live (found by review: guard_slots=
+   * 65536 and 33K live sampled blocks, and malloc returned NULL with 23 GB
+   * free), so the pool has at most max_map_count / 8 slots. */
+  size_t maps = _st_os_max_mappings(), cap = maps / 8 > 16 ? maps / 8 : 16;
+  if (n > cap) {
+    _st_message("strata: guard_slots=%zu would take most of the process's %zu mappings "
+                "(vm.max_map_count): %zu slots\n", n, maps, cap);
+    n = cap;
+  }
   size_t ea = GD_END_ALIGN > ps ? GD_END_ALIGN : ps;
   gd.page = ps;
   gd.stride = st_align_up(GD_MAX + ps, ea);

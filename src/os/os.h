@@ -56,6 +56,8 @@ ST_INTERNAL void  *_st_os_remap(void *p, size_t old_size, size_t new_size, void 
 ST_INTERNAL void   _st_os_hint_huge(void *p, size_t size, int want);
 /* Resident set size of the process in bytes (0 if unreadable). */
 ST_INTERNAL size_t _st_os_resident(void);
+/* How many mappings (VMAs) the kernel lets a process have (vm.max_map_count). */
+ST_INTERNAL size_t _st_os_max_mappings(void);
 /* Counters of successful mmap/munmap calls (for stats). */
 ST_INTERNAL size_t _st_os_maps(void), _st_os_unmaps(void);
 /* Every OS memory call so far (mmap, munmap, madvise, mremap, mprotect);

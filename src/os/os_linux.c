@@ -284,6 +284,18 @@ size_t _st_os_resident(void) {
   return pages * _st_os_page_size();
 }
 
+size_t _st_os_max_mappings(void) {
+  int saved = errno;
+  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  char buf[32];
+  ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+  if (fd >= 0) close(fd);
+  errno = saved;
+  size_t v = 0;
+  for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) v = v * 10 + (size_t)(buf[i] - '0');
+  return v ? v : 65530;                             /* the kernel's default */
+}
+
 size_t _st_os_maps(void) { return atomic_load(&os_map_count); }
 size_t _st_os_calls(void) {
   return atomic_load(&os_map_count) + atomic_load(&os_unmap_count) + atomic_load(&os_other_count);
