@@ -329,6 +329,58 @@ static void *thread_seeds(void *arg) {
   return NULL;
 }
 
+/* ---- a candidate made garbage by a collection's own destructors ---- */
+
+/* Z is a self-loop held from outside the traced graph (by an untraced
+ * holder U): a live candidate.  A is a garbage self-loop that owns U.  The
+ * collection that reclaims A runs A's destructor, which releases U, whose
+ * destructor releases Z: Z is garbage now, a self-loop, and must be buffered
+ * again so a later collection reclaims it.  It was dropped from the buffer
+ * instead, and leaked for good (found by review, 2026-11-28). */
+typedef struct lnode { void *self, *held; } lnode_t;
+static int l_destroyed;
+static void l_traverse(void *p, strata_rc_visit_fn visit, void *arg) {
+  lnode_t *n = p;
+  visit(n->self, arg);
+  visit(n->held, arg);
+}
+static void l_destroy(void *p) {
+  lnode_t *n = p;
+  void *a = n->self, *b = n->held;
+  n->self = n->held = NULL;
+  l_destroyed++;
+  if (a) strata_rc_release(a);
+  if (b) strata_rc_release(b);
+}
+static const strata_rc_type_t T_L = { "lnode", l_destroy, l_traverse, 0 };
+typedef struct { void *z; } holder_t;
+static void h_destroy(void *p) { strata_rc_release(((holder_t *)p)->z); }
+static const strata_rc_type_t T_H = { "holder", h_destroy, NULL, 0 };
+
+static void rebuffered(void) {
+  strata_rc_collect();                         /* an empty buffer to start from */
+  size_t threshold = strata_rc_set_threshold(0);
+  l_destroyed = 0;
+  lnode_t *z = strata_rc_new(&T_L, sizeof *z);
+  holder_t *u = strata_rc_new(&T_H, sizeof *u);
+  lnode_t *a = strata_rc_new(&T_L, sizeof *a);
+  CHECK(z && u && a, "new");
+  z->self = strata_rc_retain(z);
+  u->z = strata_rc_retain(z);
+  strata_rc_release(z);                        /* a candidate, held by u */
+  a->self = strata_rc_retain(a);
+  a->held = u;                                 /* our reference to u moves into a */
+  strata_rc_release(a);                        /* garbage */
+  strata_weak_t wz = strata_weak_new(z);
+  CHECK(strata_rc_collect() == 1 && l_destroyed == 1, "first collection: %d destroyed", l_destroyed);
+  CHECK(strata_rc_candidates() == 1, "z not buffered again (%zu candidates)", strata_rc_candidates());
+  CHECK(strata_rc_collect() == 1 && l_destroyed == 2 && strata_weak_expired(wz),
+        "z, garbage since the first collection, was not reclaimed (%d destroyed)", l_destroyed);
+  strata_weak_release(wz);
+  strata_rc_set_threshold(threshold);
+  printf("candidate made garbage by a collection's destructors: collected next time\n");
+}
+
 /* ---- shapes ---- */
 
 /* A simple ring node for the shapes below. */
@@ -542,6 +594,7 @@ int main(void) {
   CHECK(s1.objects_live == s0.objects_live, "objects_live %llu -> %llu", (unsigned long long)s0.objects_live,
         (unsigned long long)s1.objects_live);
   shapes();
+  rebuffered();
   orphans();
   misuse();
   strata_rc_set_threshold(0);

@@ -48,7 +48,9 @@
  *      A member still counted was resurrected by a destructor: reported,
  *      and leaked rather than freed.
  *   7. The old buffer entries leave the buffer (BUF -> WANT if still alive)
- *      and drop their storage units.
+ *      and drop their storage units: those still alive before phase 5
+ *      (so that a destructor's release buffers them again), the others
+ *      after phase 6.
  *
  * If the scan stack cannot grow (phase 2 or 3), the collection is undone --
  * colors reset from L, the candidates put back -- and returns -1/ENOMEM.
@@ -420,6 +422,13 @@ static long collect(rc_thread_t *t, bool automatic) {
     reset_list(g.head);
     g.head = NULL; g.len = 0; groups = 0;
   }
+  /* the candidates that live on leave the buffer now (BUF -> WANT), so
+   * that a destructor's release of one buffers it again, into the fresh
+   * buffer: left buffered until phase 7, such a release did not buffer it
+   * and phase 7 then dropped it, and a cycle it closed was never collected
+   * (found by review, 2026-11-28) */
+  for (size_t i = 0; i < nroots; i++)
+    if (rc_alive(rc_load(roots[i]))) { unbuffer(roots[i]); roots[i] = NULL; }
   /* phase 5: destroy, every member's memory valid */
   for (st_rc_hdr_t *x = g.head; x; x = next_of(x)) {
     const strata_rc_type_t *ty = rc_type(x);
@@ -439,8 +448,9 @@ static long collect(rc_thread_t *t, bool automatic) {
     }
     x = n;
   }
-  /* phase 7: the old entries leave the buffer */
-  for (size_t i = 0; i < nroots; i++) unbuffer(roots[i]);
+  /* phase 7: the other old entries (condemned, or dead before) leave the
+   * buffer, dropping the storage units that kept them readable */
+  for (size_t i = 0; i < nroots; i++) if (roots[i]) unbuffer(roots[i]);
   if (!t->buf) { t->buf = roots; t->cap = rcap; }
   else strata_free(roots);
 
