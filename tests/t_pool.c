@@ -264,6 +264,39 @@ static void test_exit_and_stale(void) {
   pthread_barrier_destroy(&bar);
 }
 
+/* ---- a bounded thread-safe pool: another thread's cache holds at most a
+ * fifth of it (the first thread's cache took all 100 objects, and a get
+ * elsewhere failed with none live: found by review, 2026-11-28) ---------- */
+static strata_pool_t *cpool;
+static void *cap_holder(void *arg) {
+  (void)arg;
+  void *o = strata_pool_get(cpool);    /* takes a batch into this thread's cache */
+  strata_pool_put(cpool, o);
+  pthread_barrier_wait(&bar);          /* alive, nothing in use */
+  pthread_barrier_wait(&bar);
+  return NULL;
+}
+static void test_bounded_cache(void) {
+  pthread_barrier_init(&bar, NULL, 2);
+  cpool = strata_pool_new(64, 0, 100, STRATA_POOL_THREADSAFE);
+  CHECK(cpool != NULL, "pool");
+  pthread_t t = test_spawn(cap_holder, NULL);
+  pthread_barrier_wait(&bar);
+  strata_pool_stats_t st;
+  strata_pool_stats(cpool, &st);
+  CHECK(st.live == 0 && st.cached <= 20, "another thread caches %zu of 100", st.cached);
+  void *o[80];
+  for (int i = 0; i < 80; i++) {
+    o[i] = strata_pool_get(cpool);
+    CHECK(o[i] != NULL, "get %d of 80 with %zu cached elsewhere: errno %d", i, st.cached, errno);
+  }
+  for (int i = 0; i < 80; i++) strata_pool_put(cpool, o[i]);
+  pthread_barrier_wait(&bar);
+  test_join(t);
+  strata_pool_destroy(cpool);
+  pthread_barrier_destroy(&bar);
+}
+
 /* ---- more thread-safe pools than cache slots (64): the locked path ------- */
 enum { NP = 70 };
 static strata_pool_t *many[NP];
@@ -358,7 +391,7 @@ static void m_malloc(unsigned fl) {
   strata_pool_get(a);
   strata_pool_put(a, strata_malloc(48));
 }
-static void m_beyond(unsigned fl) {                /* a slot never handed out */
+static void m_beyond(unsigned fl) {                /* a slot past those carved */
   strata_pool_t *a = strata_pool_new(48, 0, 0, fl);
   char *o = strata_pool_get(a);
   strata_pool_put(a, o + 48 * 1000);
@@ -399,6 +432,7 @@ int main(void) {
   test_align_args();
   test_threads();
   test_exit_and_stale();
+  test_bounded_cache();
   test_many_pools();
   test_misuse();
   printf("t_pool: all passed\n");

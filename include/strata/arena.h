@@ -179,13 +179,20 @@ strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t max_objects
  * objects are dropped without being touched.  NULL: no-op. */
 void  strata_pool_destroy(strata_pool_t *p);
 /* An object (contents undefined).  NULL + ENOMEM when max_objects are live
- * or memory cannot be committed.  Inline: a free-list pop for plain pools;
+ * or memory cannot be committed.  In a thread-safe pool, objects cached by
+ * other threads (their puts, and the rest of the batches they took) count
+ * as live here until those threads get them again, call strata_pool_flush
+ * or exit; a bounded pool's batch is small enough that one thread caches at
+ * most a fifth of max_objects.  Inline: a free-list pop for plain pools;
  * everything else goes to strata_pool_get_slow. */
 static inline void *strata_pool_get(strata_pool_t *p);
 /* Give an object back (NULL: no-op).  A pointer that is not the start of an
  * object of this pool is reported ("strata: strata_pool_put(): pointer not
- * from this pool") and aborts; so is an immediate double put, and in debug
- * builds any double put.  Inline: the slot check and a push for plain
+ * from this pool") and aborts, and so is one past the slots carved so far;
+ * so is an immediate double put, and in debug builds any double put and a
+ * put of a slot never handed out (slots are carved a batch at a time, so a
+ * release build takes one of the last batch's for handed out: like a double
+ * put, it corrupts the free list).  Inline: the slot check and a push for plain
  * pools; everything else (and every report) in strata_pool_put_slow. */
 static inline void strata_pool_put(strata_pool_t *p, void *obj);
 /* The complete out-of-line versions (any pool; what dlsym finds). */

@@ -496,6 +496,13 @@ STRATA_API strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t 
   p->batch = POOL_BATCH_BYTES / stride;             /* 8..256 objects, ~32 KiB */
   if (p->batch < 8) p->batch = 8;
   if (p->batch > 256) p->batch = 256;
+  /* A thread keeps up to SPARES + 1 batches cached, which no other thread
+   * can get: a bounded thread-safe pool caps its batch so that one thread
+   * holds at most a fifth of it (a 100-object pool went whole into the
+   * first thread's cache, and the others got ENOMEM with nothing live:
+   * found by review, 2026-11-28) */
+  if ((flags & STRATA_POOL_THREADSAFE) && max_objects && p->batch > cap / (5 * (SPARES + 1)))
+    p->batch = cap / (5 * (SPARES + 1)) > 0 ? cap / (5 * (SPARES + 1)) : 1;
   p->h.shift = (unsigned)__builtin_ctzll(stride);
   p->h.lowmask = ((uint64_t)1 << p->h.shift) - 1;
   uint64_t d = stride >> p->h.shift, inv = d;          /* Newton: inverse of odd d mod 2^64 */
