@@ -53,6 +53,9 @@ static void obj_destroy(void *p) {
         (unsigned long long)o->magic);
   if (dtor_weak.obj == p) {
     if (strata_weak_lock(dtor_weak) != NULL || !strata_weak_expired(dtor_weak)) weak_ok_in_dtor = 0;
+    /* the two weak references, not three: the strong side's storage unit
+     * is still held while the destructor runs (found by review) */
+    if (strata_rc_weak_count(p) != 2) weak_ok_in_dtor = 0;
   }
   o->magic = MAGIC_DEAD;
   atomic_fetch_add(&destroyed, 1);
@@ -203,7 +206,7 @@ static void weak_one(const strata_rc_type_t *t) {
   if (strata_rc_is_atomic(o)) strata_arc_release(o); else strata_rc_release(o);
   dtor_weak.obj = NULL;
   CHECK(destroyed == d0 + 1, "destructor did not run at the last strong release");
-  CHECK(weak_ok_in_dtor, "weak reference still upgradable inside the destructor");
+  CHECK(weak_ok_in_dtor, "weak reference still upgradable, or weak count not 2, inside the destructor");
   CHECK(strata_weak_lock(w) == NULL && strata_weak_lock(w2) == NULL, "upgrade after death");
   CHECK(strata_weak_expired(w) && strata_weak_expired(w2), "not expired after death");
   /* the storage is still there: the payload holds what the destructor left */

@@ -78,8 +78,9 @@ typedef struct strata_arena_opts {
 
 /* A new arena; with a parent, it is destroyed when the parent is destroyed,
  * reset, or restored to a mark made before its creation.  NULL + ENOMEM.
- * (Options: NULL for defaults; EINVAL if first_chunk > max_chunk after
- * defaults are applied, or either is above 1 GiB.) */
+ * (Options: NULL for defaults; EINVAL if both are given and first_chunk >
+ * max_chunk, or either is above 1 GiB; a first_chunk above the default
+ * max_chunk raises max_chunk to it.) */
 strata_arena_t *strata_arena_new(strata_arena_t *parent);
 strata_arena_t *strata_arena_new_opts(strata_arena_t *parent, const strata_arena_opts_t *opts);
 

@@ -185,8 +185,9 @@ void strata_weak_release(strata_weak_t w);
 /* Collects garbage cycles reachable from the calling thread's candidates.
  * Returns the number of objects reclaimed (>= 0), or -1 with errno ENOMEM
  * (no memory for the scan stack), EINVAL (a traverse callback reported more
- * references to an object than its count: reported on stderr) -- in both
- * cases nothing was changed and the candidates are kept -- or EDEADLK
+ * references to an object than its count: misuse, reported on stderr, which
+ * aborts unless on_misuse=ignore) -- in both cases nothing was changed and
+ * the candidates are kept -- or EDEADLK
  * (called from a destructor run by a collection).  See the concurrency
  * contract above. */
 long strata_rc_collect(void);

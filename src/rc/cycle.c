@@ -444,6 +444,7 @@ static long collect(rc_thread_t *t, bool automatic) {
       _st_rc_misuse("a destructor kept a reference to a collected object (leaked)", rc_obj(x));
     } else {
       reclaimed++;
+      rc_mark_gone(x);
       _st_rc_weak_drop(x);
     }
     x = n;

@@ -70,6 +70,7 @@
 #define RC_WANT    STRATA_RC_F_WANT
 #define RC_DEAD    4ull
 #define RC_BUF     8ull
+#define RC_GONE    16ull  /* dead, its strong side's storage unit dropped (weak_count) */
 #define RC_FLAGS   (RC_ONE - 1)
 #define RC_NEG     (1ull << 63)
 #define RC_SATURATED ((uint64_t)0x60000000u << 32)  /* count 3*2^29: far from 0 and 2^31 */
@@ -118,6 +119,12 @@ static inline uint64_t rc_fetch_or(st_rc_hdr_t *h, uint64_t m) {
 }
 static inline uint32_t rc_count(uint64_t w) { return (uint32_t)(w >> 32); }
 static inline bool rc_alive(uint64_t w) { return rc_count(w) != 0 && !(w & RC_DEAD); }
+/* Just before a dead object's strong side drops its storage unit (its
+ * destructor has run); nobody else writes the rc word of a dead object. */
+static inline void rc_mark_gone(st_rc_hdr_t *h) {
+  if (h->rc & RC_A) __atomic_fetch_or(&h->rc, RC_GONE, __ATOMIC_RELEASE);
+  else h->rc |= RC_GONE;
+}
 
 /* ---- rc.c: objects, weak units, misuse reports ---- */
 ST_INTERNAL void _st_rc_weak_add(st_rc_hdr_t *h);        /* caller holds a unit */

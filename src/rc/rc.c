@@ -78,9 +78,11 @@ STRATA_API uint32_t strata_rc_weak_count(const void *obj) {
   const st_rc_hdr_t *h = rc_hdr(obj);
   uint64_t w = rc_load(h);
   uint32_t n = rc_atomic(h) ? __atomic_load_n(&h->weak, __ATOMIC_ACQUIRE) : h->weak;
-  /* units = weak refs + the strong side's (while alive) + a buffer entry */
+  /* units = weak refs + the strong side's (while alive, and while a dead
+   * one's destructor runs: it used to count as a weak reference there,
+   * found by review) + a buffer entry */
   n -= (w & RC_BUF) ? 1 : 0;
-  n -= rc_alive(w) ? 1 : 0;
+  n -= rc_alive(w) || ((w & RC_DEAD) && !(w & RC_GONE)) ? 1 : 0;
   return n;
 }
 
@@ -130,6 +132,7 @@ static void rc_die(st_rc_hdr_t *h) {
   else h->rc = nw;
   const strata_rc_type_t *t = rc_type(h);
   if (t->destroy) t->destroy(rc_obj(h));
+  rc_mark_gone(h);
   _st_rc_weak_drop(h);                    /* the strong side's unit */
 }
 
