@@ -15,7 +15,7 @@
 #     a size with a bad suffix, empty list entries, a very long value,
 #     `report` without a file name -- which must not write a file "1"): exit
 #     0, stdout exactly as without STRATA_OPTIONS, one message per bad entry
-#     on stderr that names the option and says "ignored" or "default N kept",
+#     on stderr that names the option and says "ignored" or "N kept" (the value before),
 #     every option at its default except the good entries of the same list;
 #  2. good settings: stats=1 prints a "strata 0.1 statistics" block at exit,
 #     stats=2 one JSON object line (valid JSON, checked with python3 when it
@@ -122,7 +122,7 @@ bad_value() {
   run "$opts"
   check_run "STRATA_OPTIONS=$opts" "$(expect_values "$@")" || return
   has "STRATA_OPTIONS=$opts" "strata: STRATA_OPTIONS: bad value '$shown' for '$name'" 1
-  has "STRATA_OPTIONS=$opts" "default $def kept" 1
+  has "STRATA_OPTIONS=$opts" "$def kept" 1
   hasnt "STRATA_OPTIONS=$opts" "statistics"
   echo "ok: STRATA_OPTIONS=$opts: $(grep -F "for '$name'" "$T/err")"
 }
@@ -147,7 +147,7 @@ bad_value "soft_limit=1.5g" soft_limit 1.5g -1
 bad_value "thp=0,purge_ms=zz,purge_thread=0" purge_ms zz 250 thp=0 purge_thread=0
 # the size message says what is accepted
 run "hard_limit=12q"
-has "hard_limit=12q" "expected a size, k/m/g suffix ok, 0..70368744177664"
+has "hard_limit=12q" "expected a size, k/m/g/t suffix ok, 0..70368744177664"
 
 # unknown names
 for opts in "bogus=1" "bogus" "Stats=1" "hard-limit=1g" "=5"; do
@@ -171,7 +171,7 @@ check_run "STRATA_OPTIONS=report=" "$(expect_values)" && {
 run "stats=1,,,purge_ms=-5"
 if check_run "STRATA_OPTIONS=stats=1,,,purge_ms=-5" "$(expect_values stats=1)"; then
   has "stats=1,,,purge_ms=-5" "bad value '-5' for 'purge_ms'" 1
-  has "stats=1,,,purge_ms=-5" "default 250 kept" 1
+  has "stats=1,,,purge_ms=-5" "250 kept" 1
   has "stats=1,,,purge_ms=-5" "strata 0.1 statistics" 1
   echo "ok: STRATA_OPTIONS=stats=1,,,purge_ms=-5"
 fi
@@ -193,7 +193,7 @@ run "purge_ms=$long"
 if check_run "a 600-byte bad value" "$(expect_values)"; then
   what=""
   grep -qF "for 'purge_ms'" "$T/err" || what="$what, does not name 'purge_ms'"
-  grep -qF "default 250 kept" "$T/err" || what="$what, does not say 'default 250 kept'"
+  grep -qF "250 kept" "$T/err" || what="$what, does not say '250 kept'"
   [ "$(tail -c 1 "$T/err" | od -An -c | tr -d ' ')" = '\n' ] || what="$what, does not end with a newline"
   if [ -n "$what" ]; then
     fail "STRATA_OPTIONS=purge_ms=<600 x>: the message$what ($(wc -c < "$T/err") bytes on stderr, ends '...$(tail -c 40 "$T/err")')"

@@ -164,8 +164,8 @@ static void option_from_env(const char *name, size_t nlen, const char *val, size
     _st_message("strata: STRATA_OPTIONS: unknown option '%.*s' ignored\n", (int)nlen, name);
     known_options();
   } else if (parse_long(val, vlen, options[i].size, &v) != 0 || v < options[i].min || v > options[i].max) {
-    _st_message("strata: STRATA_OPTIONS: bad value '%.*s%s' for '%s' (expected %s%ld..%ld); default %ld kept\n",
-                (int)(vlen > 64 ? 64 : vlen), val, vlen > 64 ? "..." : "", options[i].name, options[i].size ? "a size, k/m/g suffix ok, " : "",
+    _st_message("strata: STRATA_OPTIONS: bad value '%.*s%s' for '%s' (expected %s%ld..%ld); %ld kept\n",
+                (int)(vlen > 64 ? 64 : vlen), val, vlen > 64 ? "..." : "", options[i].name, options[i].size ? "a size, k/m/g/t suffix ok, " : "",
                 options[i].min, options[i].max, options[i].value);
   } else {
     options[i].value = v;
