@@ -326,6 +326,35 @@ static void test_calloc_zero(void) {
 
 /* ---------------------------------------------------------------- aligned */
 
+/* Alignments above a segment (4 MiB), up to 16 GiB: aligned, usable, the
+ * content kept through a realloc that grows (and moves the mapping) and one
+ * that shrinks, sized free accepted, a second free reported in a child.
+ * Above 256 MiB they failed with ENOMEM (found by review, 2026-11-28). */
+static void test_huge_align(void) {
+  static const size_t sizes[] = { 1, 100, 5000, 3000000 };
+  for (int sh = 23; sh <= 34; sh++) {
+    size_t a = (size_t)1 << sh;
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+      size_t n = sizes[s];
+      void *p = NULL;
+      CHECK(posix_memalign(&p, a, n) == 0 && p != NULL, "posix_memalign(2^%d, %zu)", sh, n);
+      CHECK(((uintptr_t)p & (a - 1)) == 0 && malloc_usable_size(p) >= n, "posix_memalign(2^%d, %zu) = %p, usable %zu",
+            sh, n, p, malloc_usable_size(p));
+      pat_fill(p, n, (uint64_t)sh * 7 + s);
+      char *q = realloc(p, n + ((size_t)20 << 20));
+      CHECK(q != NULL && pat_check(q, n, (uint64_t)sh * 7 + s) == 0, "realloc of a 2^%d-aligned block grew wrong", sh);
+      q = realloc(q, n);
+      CHECK(q != NULL && pat_check(q, n, (uint64_t)sh * 7 + s) == 0, "realloc of a 2^%d-aligned block shrank wrong", sh);
+      free(q);
+      void *r = aligned_alloc(a, n);
+      CHECK(r != NULL && ((uintptr_t)r & (a - 1)) == 0, "aligned_alloc(2^%d, %zu) = %p", sh, n, r);
+      memset(r, 1, n);
+      strata_free_aligned_sized(r, a, n);
+    }
+  }
+  CHECK(strata_heap_check() == 0, "heap check after huge alignments");
+}
+
 static void test_aligned(void) {
   static const size_t bad[] = { 0, 3, 24, 12, 48, 100, 4097, 1, 2, 4, (size_t)3 << 20 };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -908,6 +937,7 @@ int main(int argc, char **argv) {
   test_unbackable();        printf("unbackable sizes ok\n");
   test_calloc_zero();       printf("calloc ok\n");
   test_aligned();           printf("aligned ok\n");
+  test_huge_align();        printf("alignments 8 MiB .. 16 GiB ok\n");
   test_realloc();           printf("realloc ok\n");
   test_free_errno();        printf("free errno ok\n");
   test_sized_and_libc();    printf("sized/cfree/__libc_ ok\n");

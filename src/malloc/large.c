@@ -47,7 +47,7 @@
 
 #define LARGE_MAGIC  0x5354524c41524745ull          /* "STRLARGE" */
 #define LARGE_FREEING 0x5354524c4152475aull         /* "STRLARGZ": claimed by a free */
-#define LARGE_MAX_ALIGN ((size_t)256 << 20)        /* 256 MiB: 64 slots back at most */
+#define LARGE_MAX_ALIGN ((size_t)1 << 40)          /* 1 TiB (address space: align + size) */
 #define THP_MIN      ((size_t)2 << 20)
 #define LARGE_TRIM_MIN ((size_t)256 << 10)        /* reset unused tails at least this big */
 
@@ -239,8 +239,20 @@ static void large_hint_huge(uint8_t *x, size_t map_size) {
   else if (map_size >= THP_MIN) _st_os_hint_huge(x, map_size, 1);
 }
 
-static size_t large_offset(size_t align) { return align > ST_LARGE_HEADER ? align : ST_LARGE_HEADER; }
+/* Where a block aligned to `align` lies in its mapping, and how the mapping
+ * is placed.  The header is at the mapping's start x, which is segment
+ * aligned (_st_large_of finds it from the block's segment); up to a
+ * segment's alignment the block is at x + max(align, header).  Above it
+ * the block is one segment in, at x + ST_SEGMENT_SIZE, and x is placed so
+ * that the block is aligned (skew): the header stays one segment back
+ * whatever the alignment (it used to sit `align` back, which capped the
+ * alignment at 256 MiB, the segment map's reach, and left `align` bytes of
+ * the mapping unused: found by review, 2026-11-28). */
+static size_t large_offset(size_t align) {
+  return align > ST_SEGMENT_SIZE ? ST_SEGMENT_SIZE : align > ST_LARGE_HEADER ? align : ST_LARGE_HEADER;
+}
 static size_t large_map_align(size_t align) { return align > ST_SEGMENT_SIZE ? align : ST_SEGMENT_SIZE; }
+static size_t large_map_skew(size_t align) { return align > ST_SEGMENT_SIZE ? ST_SEGMENT_SIZE : 0; }
 static size_t large_slots(size_t offset) { return offset / ST_SEGMENT_SIZE + 1; }
 
 /* Charge a new mapping; at the hard limit, give back what is cached first.
@@ -262,7 +274,7 @@ static bool large_charge(size_t map_size) {
 static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size_t end, int guard, size_t size,
                               size_t precharged) {
   if (!large_charge(map_size - precharged)) return NULL;
-  uint8_t *x = _st_os_alloc_charged(map_size, large_map_align(align));
+  uint8_t *x = _st_os_alloc_charged(map_size, large_map_align(align), large_map_skew(align));
   if (x == NULL) { _st_uncharge(map_size - precharged); return NULL; }
   if ((guard && _st_os_decommit(x + end, map_size - end) != 0) ||
       _st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
@@ -292,7 +304,8 @@ static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size
 static void *large_alloc_guarded(size_t size, size_t align) {
   size_t ps = _st_os_page_size();
   size_t inner = st_align_up(large_offset(align) + size, ps);
-  size_t offset = (inner - size) & ~(align - 1);   /* >= large_offset(align) */
+  size_t offset = align > ST_SEGMENT_SIZE ? ST_SEGMENT_SIZE          /* the skewed mapping's block */
+                : (inner - size) & ~(align - 1);                     /* >= large_offset(align) */
   large_t *h = large_map_new(inner + ps, align, offset, inner, 1, size, 0);
   return h ? h->block : NULL;
 }
@@ -390,7 +403,7 @@ static large_t *large_remap(large_t *h, size_t new_map) {
     h->usable = new_map - offset;
   } else {
     size_t slots = large_slots(offset);
-    uint8_t *dst = _st_os_reserve(new_map, large_map_align(h->align));
+    uint8_t *dst = _st_os_reserve_skewed(new_map, large_map_align(h->align), large_map_skew(h->align));
     if (dst == NULL) { _st_uncharge(new_map - old_map); return NULL; }
     if (_st_segmap_set(dst, slots, SEGMAP_LARGE, 1) != 0) {
       _st_os_release(dst, new_map);

@@ -31,7 +31,11 @@ ST_INTERNAL void  *_st_os_alloc(size_t size, size_t align);
  * cannot back fails with ENOMEM under the default heuristic overcommit, as
  * with glibc, instead of meeting the OOM killer later.  (The others are
  * MAP_NORESERVE: reservations, and memory committed piece by piece.) */
-ST_INTERNAL void  *_st_os_alloc_charged(size_t size, size_t align);
+ST_INTERNAL void  *_st_os_alloc_charged(size_t size, size_t align, size_t skew);
+/* A reservation like _st_os_reserve at p with p + skew a multiple of align
+ * (skew: a page multiple below align; 0: p aligned).  _st_os_alloc_charged
+ * takes the same skew. */
+ST_INTERNAL void  *_st_os_reserve_skewed(size_t size, size_t align, size_t skew);
 /* Make a reserved (or decommitted) range readable and writable, keeping
  * what it held (mprotect). */
 ST_INTERNAL int    _st_os_commit(void *p, size_t size);

@@ -81,6 +81,15 @@ static void os_munmap(void *p, size_t size) {
   errno = saved;
 }
 
+/* Cut the unused ends off an over-sized mapping: not counted as an unmap
+ * (the mapping stays, counted once). */
+static void os_trim(void *p, size_t size) {
+  if (size == 0) return;
+  int saved = errno;
+  (void)munmap(p, size);
+  errno = saved;
+}
+
 static uintptr_t os_next_hint(size_t size, size_t align) {
   if (align < ((size_t)1 << 20)) return 0;     /* small alignments: let the kernel choose */
   uintptr_t cur = atomic_load_explicit(&os_hint, memory_order_relaxed), a, next;
@@ -116,9 +125,37 @@ static void *os_map_aligned(size_t size, size_t align, int prot, int noreserve) 
   uint8_t *raw = os_mmap(NULL, over, prot, noreserve);
   if (raw == NULL) return NULL;
   uint8_t *aligned = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-  os_munmap(raw, (size_t)(aligned - raw));
-  os_munmap(aligned + size, (size_t)((raw + over) - (aligned + size)));
+  os_trim(raw, (size_t)(aligned - raw));
+  os_trim(aligned + size, (size_t)((raw + over) - (aligned + size)));
   return aligned;
+}
+
+/* `size` bytes at p with p + skew a multiple of `align` (skew: a multiple
+ * of the page size below align).  The range is found in a PROT_NONE
+ * reservation of size + align that is never charged, then mapped over with
+ * `prot` (charged unless noreserve), so a huge alignment costs address
+ * space only. */
+static void *os_map_skewed(size_t size, size_t align, size_t skew, int prot, int noreserve) {
+  size_t ps = _st_os_page_size();
+  if (skew == 0) return os_map_aligned(size, align, prot, noreserve);
+  if (size == 0 || (align & (align - 1)) != 0 || align <= skew || (skew & (ps - 1)) != 0) { errno = EINVAL; return NULL; }
+  size = (size + ps - 1) & ~(ps - 1);
+  if (size == 0 || size > (SIZE_MAX >> 2) || size + align < size) { errno = ENOMEM; return NULL; }
+  size_t over = size + align - ps;
+  uint8_t *raw = os_mmap(NULL, over, PROT_NONE, 1);
+  if (raw == NULL) return NULL;
+  uint8_t *p = (uint8_t *)((((uintptr_t)raw + skew + align - 1) & ~(uintptr_t)(align - 1)) - skew);
+  os_trim(raw, (size_t)(p - raw));
+  os_trim(p + size, (size_t)((raw + over) - (p + size)));
+  if (prot == PROT_NONE && noreserve) return p;
+  /* the same mapping, given its protection and charge (not counted again) */
+  if (os_should_fail() ||
+      mmap(p, size, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0), -1, 0) == MAP_FAILED) {
+    os_munmap(p, size);
+    errno = ENOMEM;
+    return NULL;
+  }
+  return p;
 }
 
 void *_st_os_reserve(size_t size, size_t align) {
@@ -129,8 +166,12 @@ void *_st_os_alloc(size_t size, size_t align) {
   return os_map_aligned(size, align, PROT_READ | PROT_WRITE, 1);
 }
 
-void *_st_os_alloc_charged(size_t size, size_t align) {
-  return os_map_aligned(size, align, PROT_READ | PROT_WRITE, 0);
+void *_st_os_alloc_charged(size_t size, size_t align, size_t skew) {
+  return os_map_skewed(size, align, skew, PROT_READ | PROT_WRITE, 0);
+}
+
+void *_st_os_reserve_skewed(size_t size, size_t align, size_t skew) {
+  return os_map_skewed(size, align, skew, PROT_NONE, 1);
 }
 
 int _st_os_commit(void *p, size_t size) {
