@@ -328,8 +328,8 @@ static void test_calloc_zero(void) {
 
 /* Alignments above a segment (4 MiB), up to 16 GiB: aligned, usable, the
  * content kept through a realloc that grows (and moves the mapping) and one
- * that shrinks, sized free accepted, a second free reported in a child.
- * Above 256 MiB they failed with ENOMEM (found by review, 2026-11-28). */
+ * that shrinks, and sized free accepted.  Above 256 MiB they failed with
+ * ENOMEM (found by review, 2026-11-28). */
 static void test_huge_align(void) {
   static const size_t sizes[] = { 1, 100, 5000, 3000000 };
   for (int sh = 23; sh <= 34; sh++) {
