@@ -120,11 +120,9 @@ static inline uint64_t rc_fetch_or(st_rc_hdr_t *h, uint64_t m) {
 static inline uint32_t rc_count(uint64_t w) { return (uint32_t)(w >> 32); }
 static inline bool rc_alive(uint64_t w) { return rc_count(w) != 0 && !(w & RC_DEAD); }
 /* Just before a dead object's strong side drops its storage unit (its
- * destructor has run); nobody else writes the rc word of a dead object. */
-static inline void rc_mark_gone(st_rc_hdr_t *h) {
-  if (h->rc & RC_A) __atomic_fetch_or(&h->rc, RC_GONE, __ATOMIC_RELEASE);
-  else h->rc |= RC_GONE;
-}
+ * destructor has run).  Other threads may still read the word (a weak
+ * upgrade's load, then a CAS that fails on count 0): by flavour. */
+static inline void rc_mark_gone(st_rc_hdr_t *h) { (void)rc_fetch_or(h, RC_GONE); }
 
 /* ---- rc.c: objects, weak units, misuse reports ---- */
 ST_INTERNAL void _st_rc_weak_add(st_rc_hdr_t *h);        /* caller holds a unit */
