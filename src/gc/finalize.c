@@ -158,6 +158,7 @@ STRATA_API size_t strata_gc_run_finalizers(void) {
 
 static void *finalizer_main(void *arg) {
   (void)arg;
+  _st_gc_stoppable_thread_mask();               /* not the collector's: all blocked */
   strata_gc_register_thread();
   pthread_mutex_lock(&gc_fin_lock);
   for (;;) {

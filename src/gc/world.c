@@ -47,6 +47,26 @@
 #define SIG_RESUME  SIGXCPU
 #define RED_ZONE    128
 
+/* A thread of strata's own that runs program code and takes part in stops
+ * (the finalizer thread): it was created by the collector, which blocks
+ * every signal, and would inherit that, so a stop would wait for it
+ * forever while it ran a finalizer (found by review, 2026-11-28: a
+ * strata_gc_collect during a finalizer hung the process).  Every signal
+ * stays blocked but the stop signals and the synchronous faults. */
+void _st_gc_stoppable_thread_mask(void) {
+  sigset_t m;
+  sigfillset(&m);
+  sigdelset(&m, SIG_SUSPEND);
+  sigdelset(&m, SIG_RESUME);
+  sigdelset(&m, SIGSEGV);
+  sigdelset(&m, SIGBUS);
+  sigdelset(&m, SIGFPE);
+  sigdelset(&m, SIGILL);
+  sigdelset(&m, SIGABRT);
+  sigdelset(&m, SIGTRAP);
+  pthread_sigmask(SIG_SETMASK, &m, NULL);
+}
+
 __thread gc_thread_t *gc_self;
 gc_thread_t *gc_threads;
 pthread_mutex_t gc_world = PTHREAD_MUTEX_INITIALIZER;
