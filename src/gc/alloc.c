@@ -641,6 +641,7 @@ STRATA_API void strata_gc_free(void *p) {
     pthread_mutex_unlock(&gc_lock);                 /* the next cycle reclaims it */
     return;
   }
+  _st_gc_finalizer_forget(obj);
   gc_state[gc_granule(obj)] = 0;
   atomic_fetch_add_explicit(&gc_nfreed, 1, memory_order_relaxed);
   if (s->cls == GC_NCLASSES) {

@@ -30,7 +30,9 @@ typedef struct { void *obj; strata_gc_finalizer_fn fn; void *arg; } fin_t;
 #define FIN_TOMB ((void *)1)
 
 static fin_t *table;            /* open addressing; obj NULL empty, FIN_TOMB deleted */
-static size_t table_cap, table_used, table_live;
+static size_t table_cap, table_used;
+static size_t table_live;    /* written under gc_fin_lock, by live_add; peeked without it */
+static void live_add(long d) { __atomic_store_n(&table_live, table_live + (size_t)d, __ATOMIC_RELAXED); }
 static fin_t *ready;            /* ready queue (a ring would do; an array suffices) */
 static size_t ready_n, ready_cap;
 
@@ -76,15 +78,18 @@ static int table_grow(void) {
   table = _st_os_alloc(st_align_up(cap * sizeof(fin_t), _st_os_page_size()), 0);
   if (table == NULL) { table = old; return -1; }
   table_cap = cap;
-  table_used = table_live = 0;
+  table_used = 0;
+  live_add(-(long)table_live);
   for (size_t i = 0; i < old_cap; i++)
-    if (old[i].obj && old[i].obj != FIN_TOMB) { *table_slot(old[i].obj, 1) = old[i]; table_used++; table_live++; }
+    if (old[i].obj && old[i].obj != FIN_TOMB) { *table_slot(old[i].obj, 1) = old[i]; table_used++; live_add(1); }
   if (old) _st_os_release(old, st_align_up(old_cap * sizeof(fin_t), _st_os_page_size()));
   return 0;
 }
 
 STRATA_API int strata_gc_set_finalizer(void *obj, strata_gc_finalizer_fn fn, void *arg) {
-  if (strata_gc_base(obj) != obj) { errno = EINVAL; return -1; }
+  /* NULL too (strata_gc_base(NULL) is NULL): it matched the table's empty
+   * slots, and a run of removals hung the next lookup (found by review) */
+  if (obj == NULL || strata_gc_base(obj) != obj) { errno = EINVAL; return -1; }
   pthread_mutex_lock(&gc_fin_lock);
   if (fn && (table_used + 1) * 4 >= table_cap * 3 && table_grow() != 0) {
     pthread_mutex_unlock(&gc_fin_lock);
@@ -93,13 +98,24 @@ STRATA_API int strata_gc_set_finalizer(void *obj, strata_gc_finalizer_fn fn, voi
   }
   fin_t *e = table_cap ? table_slot(obj, fn != NULL) : NULL;
   if (fn == NULL) {
-    if (e) { e->obj = FIN_TOMB; table_live--; }
+    if (e) { e->obj = FIN_TOMB; live_add(-1); }
   } else {
-    if (e->obj != obj) { table_used += e->obj == NULL; table_live++; }
+    if (e->obj != obj) { table_used += e->obj == NULL; live_add(1); }
     e->obj = obj; e->fn = fn; e->arg = arg;
   }
   pthread_mutex_unlock(&gc_fin_lock);
   return 0;
+}
+
+/* strata_gc_free of obj, gc_lock held (before gc_fin_lock, the lock
+ * order): its finalizer goes with it, or it ran later on whatever object
+ * took the slot (found by review, 2026-11-28). */
+void _st_gc_finalizer_forget(const void *obj) {
+  if (__atomic_load_n(&table_live, __ATOMIC_RELAXED) == 0) return;   /* none set: the common case */
+  pthread_mutex_lock(&gc_fin_lock);
+  fin_t *e = table_cap ? table_slot(obj, 0) : NULL;
+  if (e) { e->obj = FIN_TOMB; live_add(-1); }
+  pthread_mutex_unlock(&gc_fin_lock);
 }
 
 /* World stopped, gc_fin_lock held: steps 1 and 2 above. */
@@ -117,7 +133,7 @@ void _st_gc_finalize_mark(void) {
     }
     ready[ready_n++] = *e;
     e->obj = FIN_TOMB;
-    table_live--;
+    live_add(-1);
   }
   for (size_t i = first; i < ready_n; i++) _st_gc_mark_ptr(ready[i].obj);
 }
