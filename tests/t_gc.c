@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <strata/malloc.h>
 #include <strata/gc.h>
 #include "test.h"
@@ -56,6 +57,39 @@ static NOINLINE strata_gc_weak_t *weak_to_new(const strata_gc_type_t *t, size_t 
 }
 
 /* ---- roots ------------------------------------------------------------------ */
+
+/* A thread that runs on a fiber (strata_gc_set_stack, called on its own
+ * stack before the switch) keeps its own stack a root meanwhile: an object
+ * held only by the frame that switched survives the fiber's collections
+ * (its own stack was dropped: found by review, 2026-11-28). */
+static ucontext_t fib_main, fib_ctx;
+static char *fib_stack;
+#define FIB_STACK (256 << 10)
+static void fiber_body(void) {
+  for (int r = 0; r < 3; r++) {
+    for (int i = 0; i < 20000; i++) memset(strata_gc_malloc(48), 'G', 48);
+    strata_gc_collect();
+  }
+  swapcontext(&fib_ctx, &fib_main);
+}
+static void test_fiber(void) {
+  fib_stack = strata_malloc(FIB_STACK);
+  CHECK(fib_stack != NULL, "fiber stack");
+  char *volatile obj = strata_gc_malloc(48);         /* held only by this frame */
+  strcpy(obj, "held by the thread's own stack");
+  CHECK(getcontext(&fib_ctx) == 0, "getcontext");
+  fib_ctx.uc_stack.ss_sp = fib_stack;
+  fib_ctx.uc_stack.ss_size = FIB_STACK;
+  fib_ctx.uc_link = &fib_main;
+  makecontext(&fib_ctx, fiber_body, 0);
+  strata_gc_set_stack(fib_stack, fib_stack + FIB_STACK);
+  CHECK(swapcontext(&fib_main, &fib_ctx) == 0, "swapcontext");
+  strata_gc_set_stack(NULL, NULL);
+  CHECK(strata_gc_base(obj) == obj && strcmp(obj, "held by the thread's own stack") == 0,
+        "an object held by the thread's own stack was freed while it ran on a fiber");
+  strata_free(fib_stack);
+  printf("fiber: the thread's own stack stays a root\n");
+}
 
 static void *global_root[4];
 
@@ -308,6 +342,16 @@ static NOINLINE void make_finalizable(int resurrect) {
   fin_long = strata_gc_weak_new(n, 1);
 }
 
+static int arg_fin_ok;
+static void arg_finalizer(void *obj, void *arg) {
+  (void)obj;
+  arg_fin_ok = strata_gc_base(arg) == arg && strcmp(arg, "the finalizer's argument") == 0;
+}
+static NOINLINE void set_arg_finalizer(void) {
+  char *arg = strata_gc_malloc(40);
+  strcpy(arg, "the finalizer's argument");
+  CHECK(strata_gc_set_finalizer(strata_gc_malloc(24), arg_finalizer, arg) == 0, "set");
+}
 static int freed_fin_calls;
 static void count_free_finalizer(void *obj, void *arg) { (void)obj; (void)arg; freed_fin_calls++; }
 static void test_finalizers(void) {
@@ -354,6 +398,16 @@ static void test_finalizers(void) {
   strata_gc_run_finalizers();
   CHECK(freed_fin_calls == 0, "the finalizer of a freed object ran %d times", freed_fin_calls);
   kept[0] = NULL;
+  /* a GC object passed only as a finalizer's arg stays alive until the
+   * finalizer ran (it was freed, and its slot reused: found by review) */
+  arg_fin_ok = -1;
+  set_arg_finalizer();
+  for (int r = 0; r < 3; r++) {
+    for (int i = 0; i < 20000; i++) memset(strata_gc_malloc(40), 'X', 40);
+    collect();
+    strata_gc_run_finalizers();
+  }
+  CHECK(arg_fin_ok == 1, "a finalizer's arg was freed before it ran (%d)", arg_fin_ok);
 }
 
 /* ---- steady state and limits ----------------------------------------------------- */
@@ -599,6 +653,7 @@ int main(void) {
   test_root_range();
   test_frame();
   test_stack();
+  test_fiber();
   test_other_stack(0);
   test_other_stack(1);
   test_kinds();

@@ -119,7 +119,11 @@ void strata_gc_pop_frame(strata_gc_frame_t *f);
 int  strata_gc_register_thread(void);
 void strata_gc_unregister_thread(void);
 /* The calling thread now runs on [lo, hi) (a fiber or coroutine stack).
- * Pass NULL, NULL to go back to the thread's own stack. */
+ * Pass NULL, NULL to go back to the thread's own stack.  Called on the
+ * thread's own stack, it keeps that stack (from the caller's frame up) a
+ * root while the thread runs on the fiber.  The stacks of fibers that are
+ * suspended (not the current one) are not scanned: what they hold must be
+ * reachable otherwise (a root, or a frame: strata_gc_push_frame). */
 void strata_gc_set_stack(void *lo, void *hi);
 /* Blocking regions: between enter and leave the thread promises not to
  * touch GC objects (it sits in a syscall); a collection does not wait for
@@ -162,7 +166,8 @@ static inline void strata_gc_write(void *obj, void **field, void *value) {
 void strata_gc_collect(void);
 /* Heap-growth goal in percent (like GOGC): the next collection starts when
  * the heap reaches live * (1 + goal / 100).  Default 100; -1 disables
- * automatic collections.  Returns the previous value. */
+ * the goal's collections (a soft limit, when set, still brings them near
+ * it, as GOGC=off with GOMEMLIMIT does).  Returns the previous value. */
 int  strata_gc_set_goal(int percent);
 /* Soft memory limit in bytes for the GC heap (like GOMEMLIMIT; 0 = none,
  * the default is 90% of the cgroup limit when there is one): collections
@@ -178,7 +183,11 @@ typedef void (*strata_gc_finalizer_fn)(void *obj, void *arg);
 /* Call fn(obj, arg) once obj is unreachable (NULL fn removes it).  The
  * object and everything it references stay allocated until the finalizer
  * has run; if the finalizer makes obj reachable again, it lives on (without
- * a finalizer).  Finalizers run on the finalizer thread (option
+ * a finalizer).  arg, if it is a GC object other than obj, is kept alive
+ * while the finalizer is registered; an arg that references obj keeps obj
+ * reachable, so obj is never finalized (as in Go).  NULL or a pointer that
+ * is not a GC object's start: -1 with EINVAL.  strata_gc_free of obj
+ * removes its finalizer.  Finalizers run on the finalizer thread (option
  * gc_finalizer_thread, default on) or in strata_gc_run_finalizers. */
 int  strata_gc_set_finalizer(void *obj, strata_gc_finalizer_fn fn, void *arg);
 /* Run the finalizers that are ready, in the caller; returns how many ran. */

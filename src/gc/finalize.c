@@ -138,9 +138,20 @@ void _st_gc_finalize_mark(void) {
   for (size_t i = first; i < ready_n; i++) _st_gc_mark_ptr(ready[i].obj);
 }
 
-/* Every collection: the queued objects are roots until their finalizer ran. */
+/* Every collection: the queued objects are roots until their finalizer
+ * ran, and every registered finalizer's arg is one while it is registered
+ * or queued (a GC object passed as arg only was freed before its
+ * finalizer ran: found by review, 2026-11-28), unless it is the object
+ * itself, which would then never be finalized. */
 void _st_gc_mark_fin_roots(void) {
-  for (size_t i = 0; i < ready_n; i++) _st_gc_mark_ptr(ready[i].obj);
+  for (size_t i = 0; i < ready_n; i++) {
+    _st_gc_mark_ptr(ready[i].obj);
+    _st_gc_mark_ptr(ready[i].arg);
+  }
+  for (size_t i = 0; i < table_cap; i++) {
+    const fin_t *e = &table[i];
+    if (e->obj != NULL && e->obj != FIN_TOMB && e->arg != e->obj) _st_gc_mark_ptr(e->arg);
+  }
 }
 
 void _st_gc_weak_clear(int long_refs) {

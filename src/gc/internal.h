@@ -237,6 +237,8 @@ typedef struct gc_thread {
   struct gc_thread *next, *prev;      /* registry (gc_world) */
   uint8_t *stack_lo, *stack_hi;       /* the thread's own stack */
   uint8_t *alt_lo, *alt_hi;           /* a fiber stack set with set_stack, or NULL */
+  uint8_t *own_sp;                    /* where the own stack was left for the fiber
+                                         (set_stack called on it), or NULL */
   volatile uint8_t *stop_sp;          /* where its stack ended when stopped */
   const uint8_t *scan_lo;             /* where the last scan of its stack in this cycle
                                          began (NULL: none yet); read by gc_debug's

@@ -480,19 +480,31 @@ static void stack_range(const gc_thread_t *t, const uint8_t *sp, const uint8_t *
   *hi_out = hi;
 }
 
+/* The thread's own stack while it runs on a fiber: from where it left it
+ * (set_stack) to its top; else empty.  The stacks of other suspended
+ * fibers are not known (gc.h). */
+static bool own_while_on_fiber(const gc_thread_t *t, const uint8_t *sp, const uint8_t **lo, const uint8_t **hi) {
+  if (t->own_sp == NULL || t->alt_lo == NULL || sp < t->alt_lo || sp >= t->alt_hi) return false;
+  *lo = t->own_sp;
+  *hi = t->stack_hi;
+  return true;
+}
+
 /* Bytes of stack a scan of t would read now (t stopped, blocking or self). */
 size_t _st_gc_stack_bytes(const gc_thread_t *t) {
   const uint8_t *lo, *hi;
   if (t != gc_self && t->stop_sp == NULL) return 0;
-  stack_range(t, t == gc_self ? _st_gc_sp_below() : (const uint8_t *)t->stop_sp, &lo, &hi);
-  return (size_t)(hi - lo);
+  const uint8_t *sp = t == gc_self ? _st_gc_sp_below() : (const uint8_t *)t->stop_sp, *olo, *ohi;
+  stack_range(t, sp, &lo, &hi);
+  return (size_t)(hi - lo) + (own_while_on_fiber(t, sp, &olo, &ohi) ? (size_t)(ohi - olo) : 0);
 }
 
 static void mark_stack_of(gc_thread_t *t, const uint8_t *sp) {
-  const uint8_t *lo, *hi;
+  const uint8_t *lo, *hi, *olo, *ohi;
   stack_range(t, sp, &lo, &hi);
   t->scan_lo = lo;
   _st_gc_mark_range(lo, hi);
+  if (own_while_on_fiber(t, sp, &olo, &ohi)) _st_gc_mark_range(olo, ohi);
   _st_gc_mark_range(t->regs, t->regs + sizeof t->regs);
   for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
     for (size_t i = 0; i < f->n; i++) mark_ptr(&coll, f->slots[i]);

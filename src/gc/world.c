@@ -393,9 +393,16 @@ STRATA_API void strata_gc_unregister_thread(void) {
 STRATA_API void strata_gc_set_stack(void *lo, void *hi) {
   gc_thread_t *t = gc_thread();
   if (t == NULL) return;
+  uint8_t here;                       /* below the caller's frames */
   pthread_mutex_lock(&gc_world);
   t->alt_lo = lo;
   t->alt_hi = hi;
+  /* Left from the thread's own stack: its frames there are suspended, not
+   * dead, and stay a root while the thread runs on the fiber (they were
+   * dropped, and an object held only by the caller's frame was freed:
+   * found by review, 2026-11-28). */
+  if (lo == NULL) t->own_sp = NULL;
+  else if (&here >= t->stack_lo && &here < t->stack_hi) t->own_sp = &here;
   /* the new stack was not in this cycle's snapshot */
   if (strata_gc_marking_flag) _st_gc_rescan_now_locked();
   pthread_mutex_unlock(&gc_world);
