@@ -352,6 +352,26 @@ static NOINLINE void set_arg_finalizer(void) {
   strcpy(arg, "the finalizer's argument");
   CHECK(strata_gc_set_finalizer(strata_gc_malloc(24), arg_finalizer, arg) == 0, "set");
 }
+static int pair_a_ran, pair_b_ran, pair_b_late;
+static void *pair_freed[8];
+static void pair_b_finalizer(void *obj, void *arg) {
+  (void)arg;
+  pair_b_ran++;
+  for (int i = 0; i < 8; i++) if (pair_freed[i] == obj) pair_b_late++;
+}
+static void pair_a_finalizer(void *obj, void *arg) {
+  (void)arg;
+  pair_freed[pair_a_ran++] = ((void **)obj)[0];
+  strata_gc_free(((void **)obj)[0]);
+}
+static NOINLINE void make_pairs(void) {
+  for (int i = 0; i < 8; i++) {
+    void **a = strata_gc_malloc(2 * sizeof(void *));
+    a[0] = strata_gc_malloc(32);
+    CHECK(strata_gc_set_finalizer(a[0], pair_b_finalizer, NULL) == 0 &&
+          strata_gc_set_finalizer(a, pair_a_finalizer, NULL) == 0, "set");
+  }
+}
 static int freed_fin_calls;
 static void count_free_finalizer(void *obj, void *arg) { (void)obj; (void)arg; freed_fin_calls++; }
 static void test_finalizers(void) {
@@ -408,6 +428,17 @@ static void test_finalizers(void) {
     strata_gc_run_finalizers();
   }
   CHECK(arg_fin_ok == 1, "a finalizer's arg was freed before it ran (%d)", arg_fin_ok);
+  /* A owns B, both have finalizers and die together: A's finalizer frees B
+   * (B is still a live object then), so B's finalizer, queued in the same
+   * cycle, must not run after that (it ran on the freed object: found by
+   * review); it may have run before */
+  pair_b_ran = pair_a_ran = pair_b_late = 0;
+  memset(pair_freed, 0, sizeof pair_freed);
+  make_pairs();
+  collect();
+  strata_gc_run_finalizers();
+  CHECK(pair_a_ran == 8 && pair_b_late == 0, "A finalizers %d of 8; %d B finalizers ran after A's freed B",
+        pair_a_ran, pair_b_late);
 }
 
 /* ---- steady state and limits ----------------------------------------------------- */

@@ -736,6 +736,17 @@ static void sized_free_guarded_right(void) {
     memset(p, 0x5a, n);
     strata_free_sized(opaque(p), n);
   }
+  /* a small block kept by realloc for a smaller size, and an aligned
+   * request (sampled as malloc of the alignment): right sizes too (both
+   * were reported: found by review) */
+  char *q = guarded_malloc(48);
+  CHECK(realloc(q, 8) == q, "realloc(48 -> 8) kept the sampled block");
+  strata_free_sized(opaque(q), 8);
+  for (int k = 0; k < 16; k++) {
+    void *a = aligned_alloc(256, 10);
+    CHECK(a != NULL && ((uintptr_t)a & 255) == 0, "aligned_alloc(256, 10)");
+    strata_free_aligned_sized(opaque(a), 256, 10);
+  }
   strata_stats_t st;
   strata_stats_get(&st);
   CHECK(st.misuses == 0 && st.guarded_live == 0, "%zu misuses, %zu guarded blocks live after right sizes",

@@ -276,6 +276,14 @@ static void *cap_holder(void *arg) {
   pthread_barrier_wait(&bar);
   return NULL;
 }
+static int small_got;
+static void *take_all5(void *arg) {
+  (void)arg;
+  void *x[5];
+  for (small_got = 0; small_got < 5 && (x[small_got] = strata_pool_get(cpool)) != NULL; small_got++) {}
+  for (int i = 0; i < small_got; i++) strata_pool_put(cpool, x[i]);
+  return NULL;
+}
 static void test_bounded_cache(void) {
   pthread_barrier_init(&bar, NULL, 2);
   cpool = strata_pool_new(64, 0, 100, STRATA_POOL_THREADSAFE);
@@ -295,6 +303,15 @@ static void test_bounded_cache(void) {
   test_join(t);
   strata_pool_destroy(cpool);
   pthread_barrier_destroy(&bar);
+  /* below 25 objects there are no per-thread caches: what one thread put
+   * back, another gets (a 5-object pool stayed in one thread's cache) */
+  cpool = strata_pool_new(64, 0, 5, STRATA_POOL_THREADSAFE);
+  CHECK(cpool != NULL, "pool");
+  for (int i = 0; i < 5; i++) { o[i] = strata_pool_get(cpool); CHECK(o[i] != NULL, "get %d of 5", i); }
+  for (int i = 0; i < 5; i++) strata_pool_put(cpool, o[i]);
+  test_join(test_spawn(take_all5, NULL));
+  CHECK(small_got == 5, "another thread got %d of the 5 objects put back", small_got);
+  strata_pool_destroy(cpool);
 }
 
 /* ---- more thread-safe pools than cache slots (64): the locked path ------- */

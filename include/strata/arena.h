@@ -184,7 +184,7 @@ void  strata_pool_destroy(strata_pool_t *p);
  * other threads (their puts, and the rest of the batches they took) count
  * as live here until those threads get them again, call strata_pool_flush
  * or exit; a bounded pool's batch is small enough that one thread caches at
- * most a fifth of max_objects.  Inline: a free-list pop for plain pools;
+ * most a fifth of max_objects (below 25 objects, none: no per-thread caches).  Inline: a free-list pop for plain pools;
  * everything else goes to strata_pool_get_slow. */
 static inline void *strata_pool_get(strata_pool_t *p);
 /* Give an object back (NULL: no-op).  A pointer that is not the start of an

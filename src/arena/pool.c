@@ -517,8 +517,13 @@ STRATA_API strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t 
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_lock(&reg_lock);
     p->gen = ++reg_gen;
-    for (int i = 0; i < POOL_SLOTS; i++)
-      if (!reg_pool[i]) { reg_pool[i] = p; p->slot = (unsigned)i; break; }
+    /* a pool too small for a fifth of it to be a cache of batches (fewer
+     * than 5 * (SPARES + 1) objects) gets no per-thread caches: the one
+     * cache under its lock (with batches of 1, a thread still kept 5 of a
+     * 5-object pool: found by review) */
+    if (!(max_objects && cap < 5 * (SPARES + 1)))
+      for (int i = 0; i < POOL_SLOTS; i++)
+        if (!reg_pool[i]) { reg_pool[i] = p; p->slot = (unsigned)i; break; }
     pthread_mutex_unlock(&reg_lock);
   }
   return p;

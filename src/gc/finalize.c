@@ -111,10 +111,17 @@ STRATA_API int strata_gc_set_finalizer(void *obj, strata_gc_finalizer_fn fn, voi
  * order): its finalizer goes with it, or it ran later on whatever object
  * took the slot (found by review, 2026-11-28). */
 void _st_gc_finalizer_forget(const void *obj) {
-  if (__atomic_load_n(&table_live, __ATOMIC_RELAXED) == 0) return;   /* none set: the common case */
+  /* none set and none queued: the common case, without the lock */
+  if (__atomic_load_n(&table_live, __ATOMIC_RELAXED) == 0 && __atomic_load_n(&ready_n, __ATOMIC_RELAXED) == 0)
+    return;
   pthread_mutex_lock(&gc_fin_lock);
   fin_t *e = table_cap ? table_slot(obj, 0) : NULL;
   if (e) { e->obj = FIN_TOMB; live_add(-1); }
+  /* queued already (unreachable in the last cycle, and freed by another
+   * finalizer meanwhile): out of the queue too, or it ran on the freed
+   * object (found by review, 2026-11-28) */
+  for (size_t i = 0; i < ready_n; i++)
+    if (ready[i].obj == obj) { ready[i] = ready[ready_n - 1]; __atomic_store_n(&ready_n, ready_n - 1, __ATOMIC_RELAXED); break; }
   pthread_mutex_unlock(&gc_fin_lock);
 }
 
@@ -131,7 +138,8 @@ void _st_gc_finalize_mark(void) {
       ready = n;
       ready_cap = cap;
     }
-    ready[ready_n++] = *e;
+    ready[ready_n] = *e;
+    __atomic_store_n(&ready_n, ready_n + 1, __ATOMIC_RELAXED);   /* peeked by _st_gc_finalizer_forget */
     e->obj = FIN_TOMB;
     live_add(-1);
   }
@@ -168,7 +176,8 @@ STRATA_API size_t strata_gc_run_finalizers(void) {
   for (;;) {
     pthread_mutex_lock(&gc_fin_lock);
     if (ready_n == 0) { pthread_mutex_unlock(&gc_fin_lock); return ran; }
-    fin_t f = ready[--ready_n];
+    fin_t f = ready[ready_n - 1];
+    __atomic_store_n(&ready_n, ready_n - 1, __ATOMIC_RELAXED);
     gc_finalizers_run++;
     /* From here the object is reachable only through f (this stack, which
      * a running mark may have scanned already): shade it, as a barrier

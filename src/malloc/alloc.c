@@ -344,6 +344,15 @@ static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
     size_t req, usable;
     if (h != NULL) { req = h->req; usable = h->usable; }
     else if (v != 0 || !_st_guarded_owns(p) || !_st_guarded_sizes(p, &req, &usable)) return true;
+    else {
+      /* a sampled block stands for a small one: the small rule (any size
+       * up to 64 bytes, an aligned request rounded up to its alignment,
+       * which is what was sampled; otherwise at least half the request:
+       * realloc keeps the block only then) -- the large rule alone
+       * reported right sizes (found by review) */
+      *bs_out = usable;
+      return size <= usable && (usable <= 64 || align > 16 || size >= req / 2);
+    }
     *bs_out = usable;
     return size <= usable && size >= req / 2;
   }
