@@ -337,24 +337,19 @@ static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
       if (r <= ST_MEDIUM_MAX && _st_class_of(r) == page->cls) return true;
     }
   } else {
-    /* a large block may sit in a bigger cached mapping, and a sampled one
-     * on a page of its own: judge by the size last asked for (malloc or
-     * realloc; a guarded block's by its request: found by review) */
+    /* a large block may sit in a bigger cached mapping: judged by the size
+     * last asked for (malloc or realloc); a sampled one stands for a small
+     * block: by its request, with the small rule's exceptions (any size up
+     * to 64 bytes; an aligned request, sampled as the rounded-up size).
+     * Sampled blocks passed with any size, then the large rule alone
+     * reported right sizes (both found by review). */
     large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
     size_t req, usable;
+    bool sampled = h == NULL;
     if (h != NULL) { req = h->req; usable = h->usable; }
     else if (v != 0 || !_st_guarded_owns(p) || !_st_guarded_sizes(p, &req, &usable)) return true;
-    else {
-      /* a sampled block stands for a small one: the small rule (any size
-       * up to 64 bytes, an aligned request rounded up to its alignment,
-       * which is what was sampled; otherwise at least half the request:
-       * realloc keeps the block only then) -- the large rule alone
-       * reported right sizes (found by review) */
-      *bs_out = usable;
-      return size <= usable && (usable <= 64 || align > 16 || size >= req / 2);
-    }
     *bs_out = usable;
-    return size <= usable && size >= req / 2;
+    return size <= usable && (size >= req / 2 || (sampled && (usable <= 64 || align > 16)));
   }
   *bs_out = bs;
   return size <= bs && (bs <= 64 || size >= bs / 2);

@@ -87,49 +87,33 @@ static void *runtime_nothrow(const char *name, void *_Atomic *cache, void *self)
   return f == (void *)1 ? NULL : f;
 }
 
-/* A nothrow form found no memory for n bytes (aligned to a, 0: not
- * aligned): see the file comment. */
-#define NOTHROW_SLOW(name, self, call_runtime)                                  \
-  do {                                                                          \
-    static void *_Atomic cache;                                                 \
-    new_handler_t h = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL; \
-    if (h == NULL) return NULL;                                                 \
-    void *f = runtime_nothrow(name, &cache, (void *)(self));                    \
-    if (f != NULL) return call_runtime;                                         \
-    return new_slow(n, a, 1);   /* no runtime to catch with (a static program) */ \
-  } while (0)
-
-ST_NOINLINE static void *nothrow_new_slow(size_t n, const nothrow_t *t);
-ST_NOINLINE static void *nothrow_new_array_slow(size_t n, const nothrow_t *t);
-ST_NOINLINE static void *nothrow_new_aligned_slow(size_t n, size_t a, const nothrow_t *t);
-ST_NOINLINE static void *nothrow_new_aligned_array_slow(size_t n, size_t a, const nothrow_t *t);
+/* A nothrow form (0 new, 1 new[], 2 aligned new, 3 aligned new[]) found
+ * no memory for n bytes (aligned to a): see the file comment. */
+ST_NOINLINE static void *nothrow_slow(int form, size_t n, size_t a, const nothrow_t *t);
 
 /* new */
 API void *_Znwm(size_t n) { return new_impl(n); }
 API void *_Znam(size_t n) { return new_impl(n); }
-API void *_ZnwmRKSt9nothrow_t(size_t n, const nothrow_t *t) { void *p = strata_malloc(n); return p ? p : nothrow_new_slow(n, t); }
-API void *_ZnamRKSt9nothrow_t(size_t n, const nothrow_t *t) { void *p = strata_malloc(n); return p ? p : nothrow_new_array_slow(n, t); }
+API void *_ZnwmRKSt9nothrow_t(size_t n, const nothrow_t *t) { void *p = strata_malloc(n); return p ? p : nothrow_slow(0, n, 0, t); }
+API void *_ZnamRKSt9nothrow_t(size_t n, const nothrow_t *t) { void *p = strata_malloc(n); return p ? p : nothrow_slow(1, n, 0, t); }
 API void *_ZnwmSt11align_val_t(size_t n, size_t a) { return new_aligned(n, a); }
 API void *_ZnamSt11align_val_t(size_t n, size_t a) { return new_aligned(n, a); }
-API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const nothrow_t *t) { void *p = strata_aligned_alloc(a, n); return p ? p : nothrow_new_aligned_slow(n, a, t); }
-API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const nothrow_t *t) { void *p = strata_aligned_alloc(a, n); return p ? p : nothrow_new_aligned_array_slow(n, a, t); }
+API void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const nothrow_t *t) { void *p = strata_aligned_alloc(a, n); return p ? p : nothrow_slow(2, n, a, t); }
+API void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t a, const nothrow_t *t) { void *p = strata_aligned_alloc(a, n); return p ? p : nothrow_slow(3, n, a, t); }
 
-static void *nothrow_new_slow(size_t n, const nothrow_t *t) {
-  const size_t a = 0;
-  NOTHROW_SLOW("_ZnwmRKSt9nothrow_t", _ZnwmRKSt9nothrow_t, ((nothrow_fn)f)(n, t));
+static void *nothrow_slow(int form, size_t n, size_t a, const nothrow_t *t) {
+  static const char *const name[4] = { "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+                                       "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t" };
+  static void *const self[4] = { (void *)_ZnwmRKSt9nothrow_t, (void *)_ZnamRKSt9nothrow_t,
+                                 (void *)_ZnwmSt11align_val_tRKSt9nothrow_t, (void *)_ZnamSt11align_val_tRKSt9nothrow_t };
+  static void *_Atomic cache[4];
+  new_handler_t h = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+  if (h == NULL) return NULL;                    /* nothing can throw */
+  void *f = runtime_nothrow(name[form], &cache[form], self[form]);
+  if (f == NULL) return new_slow(n, a, 1);       /* no runtime to catch with (a static program) */
+  return form < 2 ? ((nothrow_fn)f)(n, t) : ((nothrow_aligned_fn)f)(n, a, t);
 }
-static void *nothrow_new_array_slow(size_t n, const nothrow_t *t) {
-  const size_t a = 0;
-  NOTHROW_SLOW("_ZnamRKSt9nothrow_t", _ZnamRKSt9nothrow_t, ((nothrow_fn)f)(n, t));
-}
-static void *nothrow_new_aligned_slow(size_t n, size_t a, const nothrow_t *t) {
-  NOTHROW_SLOW("_ZnwmSt11align_val_tRKSt9nothrow_t", _ZnwmSt11align_val_tRKSt9nothrow_t,
-               ((nothrow_aligned_fn)f)(n, a, t));
-}
-static void *nothrow_new_aligned_array_slow(size_t n, size_t a, const nothrow_t *t) {
-  NOTHROW_SLOW("_ZnamSt11align_val_tRKSt9nothrow_t", _ZnamSt11align_val_tRKSt9nothrow_t,
-               ((nothrow_aligned_fn)f)(n, a, t));
-}
+
 /* delete */
 API void _ZdlPv(void *p) { strata_free(p); }
 API void _ZdaPv(void *p) { strata_free(p); }
