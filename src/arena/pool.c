@@ -501,8 +501,8 @@ STRATA_API strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t 
    * holds at most a fifth of it (a 100-object pool went whole into the
    * first thread's cache, and the others got ENOMEM with nothing live:
    * found by review, 2026-11-28) */
-  if ((flags & STRATA_POOL_THREADSAFE) && max_objects && p->batch > cap / (5 * (SPARES + 1)))
-    p->batch = cap / (5 * (SPARES + 1)) > 0 ? cap / (5 * (SPARES + 1)) : 1;
+  size_t fifth = cap / (5 * (SPARES + 1));          /* 0: too small for caches (below) */
+  if ((flags & STRATA_POOL_THREADSAFE) && max_objects && p->batch > fifth) p->batch = fifth ? fifth : 1;
   p->h.shift = (unsigned)__builtin_ctzll(stride);
   p->h.lowmask = ((uint64_t)1 << p->h.shift) - 1;
   uint64_t d = stride >> p->h.shift, inv = d;          /* Newton: inverse of odd d mod 2^64 */
@@ -521,7 +521,7 @@ STRATA_API strata_pool_t *strata_pool_new(size_t obj_size, size_t align, size_t 
      * than 5 * (SPARES + 1) objects) gets no per-thread caches: the one
      * cache under its lock (with batches of 1, a thread still kept 5 of a
      * 5-object pool: found by review) */
-    if (!(max_objects && cap < 5 * (SPARES + 1)))
+    if (!(max_objects && fifth == 0))
       for (int i = 0; i < POOL_SLOTS; i++)
         if (!reg_pool[i]) { reg_pool[i] = p; p->slot = (unsigned)i; break; }
     pthread_mutex_unlock(&reg_lock);

@@ -371,8 +371,8 @@ extern pthread_mutex_t gc_fin_lock ST_INTERNAL;
 ST_INTERNAL void _st_gc_weak_clear(int long_refs); /* world stopped, after marking */
 ST_INTERNAL void _st_gc_finalize_mark(void);       /* resurrect finalizable garbage */
 ST_INTERNAL void _st_gc_finalize_wake(void);       /* after the world restarts */
-ST_INTERNAL void _st_gc_stoppable_thread_mask(void);
-ST_INTERNAL void _st_gc_finalizer_forget(const void *obj);   /* strata_gc_free, gc_lock held */   /* world.c: the finalizer thread's signals */
+ST_INTERNAL void _st_gc_stoppable_thread_mask(void);       /* world.c: the finalizer thread's signals */
+ST_INTERNAL void _st_gc_finalizer_forget(const void *obj);   /* strata_gc_free, gc_lock held */
 ST_INTERNAL void _st_gc_fin_fork_child(void);
 extern size_t gc_finalizers_run ST_INTERNAL, gc_weak_cleared ST_INTERNAL;
 

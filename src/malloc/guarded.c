@@ -247,6 +247,12 @@ static int tid(void) {                          /* cached; the fork child resets
 
 static inline uint8_t *slot_end(unsigned i) { return gd.base + (size_t)(i + 1) * gd.stride; }
 
+/* The slot of pool address a (its index in *j), or NULL past the slots. */
+static slot_t *slot_of(uintptr_t a, size_t *j) {
+  *j = (a - (uintptr_t)gd.base) / gd.stride;
+  return *j < gd.n ? &gd.slots[*j] : NULL;
+}
+
 static inline uint8_t canary(uintptr_t a) { return (uint8_t)(0xa5 ^ (a * 0x9d) ^ (a >> 8)); }
 
 static void handler(int sig, siginfo_t *si, void *uc);
@@ -420,8 +426,8 @@ ST_COLD static void misuse(const char *what, const void *p, const slot_t *s, int
  * before it overflowed, or the block after it underflowed); -1 if none. */
 static int slot_near(uintptr_t a, int *freed_hit) {
   *freed_hit = 0;
-  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
-  const slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
+  size_t j;
+  const slot_t *s = slot_of(a, &j);
   if (s && s->state != S_UNUSED) {
     uintptr_t pages_start = (uintptr_t)slot_end((unsigned)j) - (size_t)s->pages * gd.page;
     if (a >= pages_start) { *freed_hit = 1; return (int)j; }   /* inside its pages */
@@ -527,11 +533,11 @@ void _st_guarded_free(void *p) {
   void *bt[GD_DEPTH];
   int depth = capture(bt, 0);
   uintptr_t a = (uintptr_t)p;
-  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
+  size_t j;
   slot_t snap;
   int kind;                                    /* 0 ok, 1 double free, 2 invalid, 3 canary */
   pthread_mutex_lock(&gd_lock);
-  slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
+  slot_t *s = slot_of(a, &j);
   kind = slot_kind(s, a);
   if (kind == 0) {
     uint8_t *end = slot_end((unsigned)j);
@@ -567,12 +573,12 @@ void _st_guarded_free(void *p) {
  * (for free_sized's size check), else false; reports nothing. */
 bool _st_guarded_sizes(const void *p, size_t *req, size_t *usable) {
   uintptr_t a = (uintptr_t)p;
-  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
-  bool live = false;
+  size_t j;
   pthread_mutex_lock(&gd_lock);
-  if (j < gd.n && gd.slots[j].state == S_LIVE && gd.slots[j].block == a) {
-    live = true;
-    *req = gd.slots[j].size;
+  const slot_t *s = slot_of(a, &j);
+  bool live = slot_kind(s, a) == 0;
+  if (live) {
+    *req = s->size;
     *usable = (size_t)(slot_end((unsigned)j) - (uint8_t *)a);
   }
   pthread_mutex_unlock(&gd_lock);
@@ -584,10 +590,10 @@ bool _st_guarded_sizes(const void *p, size_t *req, size_t *usable) {
  * no longer checked), or (size_t)-1 after the report. */
 size_t _st_guarded_usable(const void *p) {
   uintptr_t a = (uintptr_t)p;
-  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
-  slot_t snap;
+  size_t j;
+  slot_t snap = { 0 };                        /* (read only when s was copied into it) */
   pthread_mutex_lock(&gd_lock);
-  slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
+  slot_t *s = slot_of(a, &j);
   int kind = slot_kind(s, a);
   if (kind == 0) {
     s->queried = 1;
@@ -614,11 +620,10 @@ size_t _st_guarded_usable(const void *p) {
  * that is not a live block's start. */
 void *_st_guarded_realloc(void *p, size_t size) {
   uintptr_t a = (uintptr_t)p;
-  size_t j = (a - (uintptr_t)gd.base) / gd.stride;
-  size_t usable = 0;
-  slot_t snap;
+  size_t j, usable = 0;
+  slot_t snap = { 0 };                        /* (read only when s was copied into it) */
   pthread_mutex_lock(&gd_lock);
-  slot_t *s = j < gd.n ? &gd.slots[j] : NULL;
+  slot_t *s = slot_of(a, &j);
   int kind = slot_kind(s, a);                  /* 3: the canary was written */
   if (kind == 0) {
     uint8_t *end = slot_end((unsigned)j);
