@@ -329,10 +329,19 @@ ST_INTERNAL void _st_gc_mark_ptr(const void *p);   /* a candidate pointer */
 ST_INTERNAL void _st_gc_drain(bool share);        /* scan until the mark stack is empty; share:
                                                       the world runs, give work to assists */
 ST_INTERNAL void _st_gc_mark_begin(void);          /* this cycle's mark value */
+ST_INTERNAL uint8_t _st_gc_mark_value(void);       /* ... which is this */
+ST_INTERNAL void _st_gc_grey_push(uint8_t *obj);   /* the collector's grey stack (verify.c) */
+ST_INTERNAL uint8_t *_st_gc_grey_pop(void);        /* NULL when empty */
+ST_INTERNAL void _st_gc_take_thread_shade(gc_thread_t *t);  /* t stopped, blocking or self */
+
+/* ---- roots (roots.c) ---- */
 ST_INTERNAL void _st_gc_mark_ranges(void);         /* registered ranges (gc_lock) */
 ST_INTERNAL void _st_gc_mark_thread(gc_thread_t *t);  /* t stopped, blocking or self */
-ST_INTERNAL void _st_gc_take_thread_shade(gc_thread_t *t);  /* t stopped, blocking or self */
 ST_INTERNAL size_t _st_gc_ranges_bytes(void);       /* registered ranges' bytes (gc_lock) */
+ST_INTERNAL void _st_gc_ranges_visit(void (*fn)(const void *lo, const void *hi));  /* (gc_lock) */
+/* The live part of t's stack, given where it stopped (sp) */
+ST_INTERNAL void _st_gc_stack_range(const gc_thread_t *t, const uint8_t *sp, const uint8_t **lo,
+                                    const uint8_t **hi);
 /* The termination must rescan every stack and range, and every barriered
  * store shades its value (collect.c: no snapshot this cycle). */
 extern _Atomic int gc_rescan ST_INTERNAL;
@@ -354,7 +363,7 @@ static inline void _st_gc_shade_flush_if_asked(gc_thread_t *t) {
 }
 ST_INTERNAL bool _st_gc_mark_idle(void);
 ST_INTERNAL void _st_gc_mark_fin_roots(void);      /* the finalizer queue (gc_fin_lock) */
-ST_INTERNAL size_t _st_gc_verify_marks(bool exact); /* gc_debug: reachable but unmarked */
+ST_INTERNAL size_t _st_gc_verify_marks(bool exact); /* gc_debug: reachable but unmarked (verify.c) */
 ST_INTERNAL bool _st_gc_is_marked(const void *obj); /* obj: an object start */
 ST_INTERNAL size_t _st_gc_marked_bytes(void);       /* this cycle's live bytes so far */
 ST_INTERNAL size_t _st_gc_assist(size_t budget);   /* one mark-assist slice (in a critical section) */
@@ -363,7 +372,7 @@ ST_INTERNAL bool _st_gc_mark_waiting(void);        /* only assist slices hold gr
 ST_INTERNAL void _st_gc_assist_maybe(gc_thread_t *t, size_t more);  /* pacer: assist if behind */
 extern _Atomic size_t gc_assist_bytes ST_INTERNAL;
 extern _Atomic uint64_t gc_assist_ns ST_INTERNAL;
-ST_INTERNAL int  _st_gc_roots_add(void *lo, void *hi);
+ST_INTERNAL int  _st_gc_roots_add(void *lo, void *hi);      /* roots.c */
 ST_INTERNAL int  _st_gc_roots_remove(void *lo, void *hi);
 
 /* ---- finalizers and weak references (finalize.c) ---- */

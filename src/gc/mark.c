@@ -1,4 +1,5 @@
-/* Marking: the grey stack, scanning objects by kind, and the roots.
+/* Marking: the grey stack, scanning objects by kind, and shading (the
+ * roots are in roots.c, the gc_debug=2 verification in verify.c).
  *
  * Tri-color, with the colours stored as:
  *   white  allocated, state byte != mark value of this epoch
@@ -16,14 +17,8 @@
  * live object, interior pointers included, marks it); typed objects only
  * have their pointer fields looked at.
  */
-#include <errno.h>
-#include <setjmp.h>
 #include <string.h>
 #include "gc/internal.h"
-
-/* setjmp here only spills the registers into a buffer that is scanned; no
- * longjmp ever returns to it, so no local can be clobbered. */
-#pragma GCC diagnostic ignored "-Wclobbered"
 
 #define CHUNK_ENTRIES ((size_t)32768 - 2)
 typedef struct mchunk { struct mchunk *prev; size_t n; uint8_t *e[CHUNK_ENTRIES]; } mchunk_t;
@@ -54,9 +49,6 @@ static _Atomic int assist_active;    /* slices holding grey objects of their own
 static uint8_t mark_value;           /* this cycle's, set by mark_begin */
 static int mark_overflow;            /* a chunk could not be mapped */
 
-typedef struct { void *lo, *hi; } range_t;
-static range_t *roots;
-static size_t nroots, roots_cap;
 
 /* The grey stack's fast paths are inline (every object marked is pushed and
  * popped once); a chunk boundary takes the slow paths. */
@@ -131,6 +123,11 @@ static inline void mark_ptr_in(marker_t *m, const void *p) {
 }
 
 void _st_gc_mark_ptr(const void *p) { mark_ptr(&coll, p); }
+
+/* The collector's grey stack, for verify.c (world stopped) */
+void _st_gc_grey_push(uint8_t *obj) { push(&coll, obj); }
+uint8_t *_st_gc_grey_pop(void) { return pop(&coll); }
+uint8_t _st_gc_mark_value(void) { return mark_value; }
 
 /* A candidate pointer found in a heap object: into the edge ring (its
  * state byte prefetched), the oldest one out of it and marked. */
@@ -438,111 +435,10 @@ bool _st_gc_is_marked(const void *p) {
   return st && *st == gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
 }
 
-/* ---- roots -------------------------------------------------------------------- */
-
-int _st_gc_roots_add(void *lo, void *hi) {
-  if (lo == NULL || hi == NULL || (uintptr_t)hi < (uintptr_t)lo) { errno = EINVAL; return -1; }
-  if (nroots == roots_cap) {
-    size_t cap = roots_cap ? roots_cap * 2 : 64;
-    range_t *n = _st_os_alloc(st_align_up(cap * sizeof(range_t), _st_os_page_size()), 0);
-    if (n == NULL) { errno = ENOMEM; return -1; }
-    if (roots) {
-      memcpy(n, roots, nroots * sizeof(range_t));
-      _st_os_release(roots, st_align_up(roots_cap * sizeof(range_t), _st_os_page_size()));
-    }
-    roots = n;
-    roots_cap = cap;
-  }
-  roots[nroots].lo = lo;
-  roots[nroots].hi = hi;
-  nroots++;
-  return 0;
-}
-
-int _st_gc_roots_remove(void *lo, void *hi) {
-  for (size_t i = nroots; i-- > 0;)
-    if (roots[i].lo == lo && roots[i].hi == hi) { roots[i] = roots[--nroots]; return 0; }
-  errno = EINVAL;
-  return -1;
-}
-
-/* The stack of t as it was stopped (or of the caller, from here). */
-/* The live part of t's stack, given where it was stopped: from sp up on
- * the stack sp is in (its own or a fiber's); a fiber stack whole when sp is
- * in neither. */
-static void stack_range(const gc_thread_t *t, const uint8_t *sp, const uint8_t **lo_out,
-                        const uint8_t **hi_out) {
-  const uint8_t *lo = t->stack_lo, *hi = t->stack_hi;
-  if (t->alt_lo && sp >= t->alt_lo && sp < t->alt_hi) { lo = t->alt_lo; hi = t->alt_hi; }
-  if (sp >= lo && sp < hi) lo = sp;
-  else if (t->alt_lo) { lo = t->alt_lo; hi = t->alt_hi; }
-  *lo_out = lo;
-  *hi_out = hi;
-}
-
-/* The thread's own stack while it runs on a fiber: from where it left it
- * (set_stack) to its top; else empty.  The stacks of other suspended
- * fibers are not known (gc.h). */
-static bool own_while_on_fiber(const gc_thread_t *t, const uint8_t *sp, const uint8_t **lo, const uint8_t **hi) {
-  if (t->own_sp == NULL || t->alt_lo == NULL || sp < t->alt_lo || sp >= t->alt_hi) return false;
-  *lo = t->own_sp;
-  *hi = t->stack_hi;
-  return true;
-}
-
-/* Bytes of stack a scan of t would read now (t stopped, blocking or self). */
-size_t _st_gc_stack_bytes(const gc_thread_t *t) {
-  const uint8_t *lo, *hi;
-  if (t != gc_self && t->stop_sp == NULL) return 0;
-  const uint8_t *sp = t == gc_self ? _st_gc_sp_below() : (const uint8_t *)t->stop_sp, *olo, *ohi;
-  stack_range(t, sp, &lo, &hi);
-  return (size_t)(hi - lo) + (own_while_on_fiber(t, sp, &olo, &ohi) ? (size_t)(ohi - olo) : 0);
-}
-
-static void mark_stack_of(gc_thread_t *t, const uint8_t *sp) {
-  const uint8_t *lo, *hi, *olo, *ohi;
-  stack_range(t, sp, &lo, &hi);
-  t->scan_lo = lo;
-  _st_gc_mark_range(lo, hi);
-  if (own_while_on_fiber(t, sp, &olo, &ohi)) _st_gc_mark_range(olo, ohi);
-  _st_gc_mark_range(t->regs, t->regs + sizeof t->regs);
-  for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
-    for (size_t i = 0; i < f->n; i++) mark_ptr(&coll, f->slots[i]);
-}
-
-
 void _st_gc_mark_begin(void) {
   mark_value = gc_mark_value(atomic_load_explicit(&gc_epoch, memory_order_relaxed));
   coll.marked = 0;
   atomic_store_explicit(&assist_marked, 0, memory_order_relaxed);
-}
-
-/* The registered ranges (gc_lock held: add/remove take it). */
-size_t _st_gc_ranges_bytes(void) {
-  size_t n = 0;
-  for (size_t i = 0; i < nroots; i++) n += (size_t)((const uint8_t *)roots[i].hi - (const uint8_t *)roots[i].lo);
-  return n;
-}
-
-void _st_gc_mark_ranges(void) {
-  for (size_t i = 0; i < nroots; i++) _st_gc_mark_range(roots[i].lo, roots[i].hi);
-}
-
-/* Thread t, stopped (or blocking, or the caller): its stack, registers,
- * frames and what its barrier shaded. */
-void _st_gc_mark_thread(gc_thread_t *t) {
-  if (t == gc_self) {
-    __builtin_unwind_init();                        /* callee-saved registers into this frame
-                                                       (setjmp mangles rbp) */
-    jmp_buf regs;                                   /* spill the caller's registers */
-    memset(&regs, 0, sizeof regs);                  /* (its signal-mask part stays unwritten) */
-    setjmp(regs);
-    mark_stack_of(t, _st_gc_sp_below());
-    _st_gc_mark_range(&regs, (uint8_t *)&regs + sizeof regs);
-  } else if (t->stop_sp != NULL) {                /* NULL: it could not be stopped */
-    mark_stack_of(t, (const uint8_t *)t->stop_sp);
-  }
-  _st_gc_take_thread_shade(t);
 }
 
 /* t stopped (or the caller): its shade buffer onto the collector's stack. */
@@ -787,133 +683,4 @@ void _st_gc_mark_fork_child(void) {
 /* This cycle's live bytes so far: the collector's marks and the assists'. */
 size_t _st_gc_marked_bytes(void) {
   return coll.marked + atomic_load_explicit(&assist_marked, memory_order_relaxed);
-}
-
-
-/* ---- verification (gc_debug=2) ------------------------------------------------------
- * With the world stopped after marking: walk everything reachable from the
- * roots again, with a visited bitmap of its own, and check that every
- * object reached carries this cycle's mark.  An unmarked one would be swept
- * while reachable; it is reported with the object that points to it.
- *
- * Stale stack words.  When the termination did not scan a thread's stack
- * again (the first stop took a snapshot), the words of that stack below
- * where the first stop's scan began may be left over from frames that were
- * dead at the snapshot (uninitialized slots of frames pushed since) and
- * point to objects already garbage then: unmarked, and harmless, since no
- * program reads an uninitialized slot.  Every other word is exact: it was
- * scanned at the snapshot, or written since, when whatever it points to was
- * reachable -- hence reachable at the snapshot or born black.  So the walk
- * runs twice: first from the exact roots, reporting; then from the possibly
- * stale words (and the frame copies of threads in blocking regions), only
- * counting what it finds unmarked. */
-static uint64_t *vmap;
-static size_t vmap_bytes;
-static size_t vbad, vstale;
-static bool vquiet;                    /* the second walk: count, do not report */
-static const void *vparent;
-static const char *vroot;              /* the kind of root, while vparent is NULL */
-
-static void verify_ptr(const void *p) {
-  gc_span_t *s;
-  uint8_t *slot, *stp = gc_resolve(p, &s, &slot);
-  if (stp == NULL) return;
-  uint8_t st = *stp;
-  size_t g = gc_granule(slot);
-  if (vmap[g / 64] & ((uint64_t)1 << (g % 64))) return;
-  vmap[g / 64] |= (uint64_t)1 << (g % 64);
-  if (st != mark_value) {
-    if (vquiet) {
-      vstale++;
-    } else if (vbad++ < 8) {
-      uint8_t pst = vparent && gc_in_heap(vparent) ? gc_state[gc_granule(vparent)] : 0;
-      gc_span_t *ps = vparent && gc_in_heap(vparent) ? gc_span_of(vparent) : NULL;
-      _st_message("strata: gc verify: reachable object %p (state %u, class %u, kind %u) not marked (mark %u); "
-                  "referenced from %p (state %u, class %u; root: %s)\n", (void *)slot, st, s->cls, s->kind,
-                  mark_value, vparent, pst, ps ? ps->cls : 999u, vparent ? "-" : vroot);
-    }
-  }
-  if (s->kind != GC_KIND_NOSCAN) push(&coll, slot);
-}
-
-static void verify_visit(void *const *slot, void *ctx) { (void)ctx; verify_ptr(*slot); }
-
-static void verify_range(const void *lo, const void *hi) {
-  uintptr_t a = ((uintptr_t)lo + sizeof(void *) - 1) & ~(uintptr_t)(sizeof(void *) - 1);
-  for (const void *const *w = (const void *const *)a; (const void *)(w + 1) <= hi; w++) verify_ptr(*w);
-}
-
-static void verify_scan(uint8_t *obj) {
-  gc_span_t *s = gc_span_of(obj);
-  size_t size = s->cls == GC_NCLASSES ? s->large_size : s->slot_size;
-  vparent = obj;
-  if (s->kind == GC_KIND_CONS) verify_range(obj, obj + size);
-  else if (s->kind == GC_KIND_TYPED) {
-    const strata_gc_type_t *t = gc_type_of(s, obj);
-    if (t == NULL || t->kind == STRATA_GC_NOSCAN) return;
-    if (t->kind == STRATA_GC_CONSERVATIVE) verify_range(obj, obj + size);
-    else if (t->kind == STRATA_GC_TRACE) t->trace(obj, size, verify_visit, NULL);
-    else if (t->kind == STRATA_GC_BITMAP) {
-      for (size_t e = 0; e + t->size <= size; e += t->size)
-        for (uint64_t m = t->bitmap; m; m &= m - 1) {
-          unsigned i = (unsigned)__builtin_ctzll(m);
-          if ((size_t)(i + 1) * sizeof(void *) <= t->size) verify_ptr(*(void **)(obj + e + i * sizeof(void *)));
-        }
-    } else {
-      for (size_t e = 0; e + t->size <= size; e += t->size)
-        for (size_t i = 0; i < t->noffsets; i++)
-          if (t->offsets[i] + sizeof(void *) <= t->size) verify_ptr(*(void **)(obj + e + t->offsets[i]));
-    }
-  }
-}
-
-/* World stopped, marking done (gc_lock held).  Returns the number of
- * reachable objects found unmarked (0: the mark is complete). */
-size_t _st_gc_verify_marks(bool exact) {
-  size_t top = atomic_load_explicit(&gc_top, memory_order_relaxed);
-  size_t need = st_align_up((top >> GC_GRANULE_SHIFT) / 8 + 8, _st_os_page_size());
-  if (need > vmap_bytes) {
-    if (vmap) _st_os_release(vmap, vmap_bytes);
-    vmap = _st_os_alloc(need, 0);
-    vmap_bytes = vmap ? need : 0;
-    if (vmap == NULL) return 0;
-  } else {
-    memset(vmap, 0, vmap_bytes);
-  }
-  vbad = vstale = 0;
-  vquiet = false;
-  vparent = NULL;
-  vroot = "range";
-  for (size_t i = 0; i < nroots; i++) verify_range(roots[i].lo, roots[i].hi);
-  for (int pass = 0; pass < 2; pass++) {
-    vquiet = pass == 1;
-    for (gc_thread_t *t = gc_threads; t; t = t->next) {
-      if (t->stop_sp == NULL && t != gc_self) continue;
-      vparent = NULL;
-      const uint8_t *lo, *hi;
-      stack_range(t, (const uint8_t *)t->stop_sp, &lo, &hi);
-      /* [lo, mid) may hold stale words (see the top) */
-      const uint8_t *mid = !exact && t->scan_lo > lo && t->scan_lo <= hi ? t->scan_lo : lo;
-      vroot = "stack";
-      if (pass == 0) verify_range(mid, hi);
-      else verify_range(lo, mid);
-      /* with a snapshot, a register may hold a word the thread computed
-       * rather than loaded (gc_resolve's span start, say): the address of
-       * an object that was garbage at the snapshot, so stale like the words
-       * below the scan (it was reported as lost: found by review,
-       * 2026-11-28) */
-      vroot = "saved registers";
-      if (pass == !exact) verify_range(t->regs, t->regs + sizeof t->regs);
-      vroot = "shadow frame";
-      if (pass == 0)
-        for (strata_gc_frame_t *f = t->frames; f; f = f->prev)
-          for (size_t i = 0; i < f->n; i++) verify_ptr(f->slots[i]);
-    }
-    uint8_t *o;
-    while ((o = pop(&coll)) != NULL) verify_scan(o);
-  }
-  vquiet = false;
-  if (vstale && _st_option(OPT_GC_DEBUG) >= 3)
-    _st_message("strata: gc verify: %zu unmarked objects held only by stale stack words\n", vstale);
-  return vbad;
 }
