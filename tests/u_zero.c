@@ -1,7 +1,7 @@
 /* Unit test: secure mode's zeroing of freed blocks (zero.c, st_zero_block).
  *
- *  1. st_zero_small (n = 0 .. 256 in 16-byte steps, the inline jump table)
- *     and _st_zero_big (around ST_ZERO_STREAM_MIN, with 16-byte tails the
+ *  1. st_zero_small (n = 0 .. 256 in 16-byte steps, the inline stores),
+ *     st_zero_rep (n = 0 .. 2048, the string store) and _st_zero_big (around ST_ZERO_STREAM_MIN, with 16-byte tails the
  *     64-byte stream loop leaves over) zero exactly [p, p + n): the bytes
  *     before and after keep their canary.
  *  2. With secure=1 (the test re-executes itself with it when it is not
@@ -11,7 +11,9 @@
  *     key), freed by its owner and by another thread; and the next malloc
  *     of that size, which reuses the block, sees none of the old bytes; a
  *     block holding the free key as user data is zeroed too, and a block
- *     freed into a page that was full.
+ *     freed into a page that was full.  Twice: zeroing small blocks with
+ *     string stores and with 16-byte stores (_st_zero_free), the CPU's
+ *     choice first.
  *  3. With secure=1,secure_zero=0 (a third run): a freed block keeps its
  *     bytes past the words its free list uses, so the option turns the
  *     zeroing off and nothing else zeroes it.
@@ -50,7 +52,12 @@ static void unit(void) {
     _st_zero_big(buf + 128, sizes[k]);
     check_range(128, sizes[k], "_st_zero_big");
   }
-  printf("u_zero: st_zero_small and _st_zero_big zero exactly their range\n");
+  for (size_t n = 0; n <= 2048; n += 16) {
+    memset(buf, 0xcd, sizeof buf);
+    st_zero_rep(buf + 64, n);
+    check_range(64, n, "st_zero_rep");
+  }
+  printf("u_zero: st_zero_small, st_zero_rep and _st_zero_big zero exactly their range\n");
 }
 
 /* Bytes [16, n) of the freed block p are zero. */
@@ -224,22 +231,32 @@ int main(int argc, char **argv) {
     printf("u_zero: secure=1,secure_zero=0 leaves freed blocks as they are\n");
     return 0;
   }
-  size_t sizes[] = { 1, 16, 24, 48, 100, 256, 272, 1000, 4096, 20000, ST_ZERO_STREAM_MIN,
-                     ST_ZERO_STREAM_MIN + 16, 100000, ST_MEDIUM_MAX, 200000, 1 << 20 };
-  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
-    for (int remote = 0; remote < 2; remote++) one(sizes[k], remote);
-  size_t ksizes[] = { 16, 48, 256, 1000, 4096 };
-  parked(1000);
-  parked(4096);
-  int handed = 0;
-  for (size_t k = 0; k < sizeof ksizes / sizeof ksizes[0]; k++) {
-    keyed(ksizes[k]);
-    keyed_remote(ksizes[k]);
-    handed += keyed_abandoned(ksizes[k]);
+  /* both ways of zeroing small blocks, whichever this CPU chose first
+   * (_st_zero_how: string stores, or 16-byte stores); the secure build's
+   * fast path reads the mode at every free too */
+  int chosen = _st_zero_free;
+  CHECK(chosen == ST_ZERO_REP || chosen == ST_ZERO_STORES, "_st_zero_free is %d", chosen);
+  for (int round = 0; round < 2; round++) {
+    _st_zero_free = round == 0 ? chosen : ST_ZERO_REP + ST_ZERO_STORES - chosen;
+    size_t sizes[] = { 1, 16, 24, 48, 100, 256, 272, 1000, 4096, 20000, ST_ZERO_STREAM_MIN,
+                       ST_ZERO_STREAM_MIN + 16, 100000, ST_MEDIUM_MAX, 200000, 1 << 20 };
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+      for (int remote = 0; remote < 2; remote++) one(sizes[k], remote);
+    size_t ksizes[] = { 16, 48, 256, 1000, 4096 };
+    parked(1000);
+    parked(4096);
+    int handed = 0;
+    for (size_t k = 0; k < sizeof ksizes / sizeof ksizes[0]; k++) {
+      keyed(ksizes[k]);
+      keyed_remote(ksizes[k]);
+      handed += keyed_abandoned(ksizes[k]);
+    }
+    const char *how = _st_zero_free == ST_ZERO_REP ? "string stores" : "16-byte stores";
+    printf("u_zero (%s%s): key-holding blocks freed by an exited thread's page: %d of %zu handed out again, none with old bytes\n",
+           how, round == 0 ? ", this CPU's choice" : "", handed, sizeof ksizes / sizeof ksizes[0]);
+    printf("u_zero (%s): secure mode zeroes freed blocks of 1 B to 1 MiB (own and remote frees, key-like data)\n", how);
   }
-  printf("u_zero: key-holding blocks freed by an exited thread's page: %d of %zu handed out again, none with old bytes\n",
-         handed, sizeof ksizes / sizeof ksizes[0]);
-  printf("u_zero: secure mode zeroes freed blocks of 1 B to 1 MiB (own and remote frees, key-like data)\n");
+  _st_zero_free = chosen;
   const char *stage = getenv("U_ZERO_EXECED");
   if (stage != NULL && strcmp(stage, "2") == 0) { fprintf(stderr, "secure_zero=0 did not take\n"); return 1; }
   exec_with(argv, "2", "secure=1,secure_zero=0,guard_sample=0");

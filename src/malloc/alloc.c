@@ -154,9 +154,10 @@ ST_NOINLINE static void free_own_slow(page_t *page, void *p, uintptr_t owner) {
   free_push_own(page, b);
 }
 
-/* The secure build's free of the caller's own block above
- * ST_ZERO_INLINE_MAX bytes: zeroing it needs a call, which would make the
- * fast path save registers. */
+/* The secure build's free of the caller's own block that the fast path
+ * does not zero inline (from ST_ZERO_STREAM_MIN bytes, or above
+ * ST_ZERO_INLINE_MAX without string stores): zeroing it needs a call,
+ * which would make the fast path save registers. */
 ST_NOINLINE static void free_zero_big(page_t *page, block_t *b) {
   _st_zero_big(b, page->block_size);
   free_push_own(page, b);
@@ -183,9 +184,10 @@ static inline __attribute__((always_inline)) void free_small(void *p, uintptr_t 
     if (STRATA_CHECK_INTERIOR == 2 && st_unlikely(!st_block_start(page, p))) { free_interior(page, p); return; }
     if (STRATA_CHECK_DFREE && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) { free_suspect(page, b); return; }
     if (STRATA_SECURE_DEFAULT && _st_zero_free) {   /* secure build: zero on free */
-      size_t bs = page->block_size;
-      if (st_unlikely(bs > ST_ZERO_INLINE_MAX)) { free_zero_big(page, b); return; }
-      st_zero_small((uint8_t *)b + 16, bs - 16);   /* words 0 and 1 are written below */
+      size_t bs = page->block_size;                 /* words 0 and 1 are written below */
+      if (st_likely(_st_zero_free == ST_ZERO_REP) && bs < ST_ZERO_STREAM_MIN) st_zero_rep((uint8_t *)b + 16, bs - 16);
+      else if (st_unlikely(bs > ST_ZERO_INLINE_MAX)) { free_zero_big(page, b); return; }
+      else st_zero_small((uint8_t *)b + 16, bs - 16);
     }
     st_set_next(page, b, page->free);
     page->free = b;

@@ -83,7 +83,7 @@ void _st_process_init(void) {
   _st_batch_mark = free_key_new() | 1;
   if (_st_batch_mark == ST_FREE_KEY) _st_batch_mark ^= 4;   /* never the key */
   _st_secure = _st_option(OPT_SECURE) != 0;
-  _st_zero_free = _st_secure && _st_option(OPT_SECURE_ZERO) != 0;
+  _st_zero_free = _st_secure && _st_option(OPT_SECURE_ZERO) != 0 ? _st_zero_how() : 0;
   _st_free_slow_all = (_st_zero_free && !STRATA_SECURE_DEFAULT) || (_st_secure && STRATA_CHECK_INTERIOR < 2);
   _st_heaps_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -153,7 +153,11 @@ _Static_assert(sizeof(page_t) == 128, "a page descriptor is two cache lines");
 /* Secure mode (option secure, read at start-up; docs/hardening.md), and
  * its zeroing of freed blocks (option secure_zero, on unless turned off). */
 extern int _st_secure ST_INTERNAL;
-extern int _st_zero_free ST_INTERNAL;   /* _st_secure && secure_zero */
+/* 0 (no zeroing), or how a freed block below ST_ZERO_STREAM_MIN bytes is
+ * zeroed (st_zero_block): ST_ZERO_REP where the CPU has fast short string
+ * stores (zero.c, _st_zero_how), ST_ZERO_STORES elsewhere */
+extern int _st_zero_free ST_INTERNAL;
+enum { ST_ZERO_STORES = 1, ST_ZERO_REP = 2 };
 /* Every free of an owner's own block takes the slow path (OWNER_SLOW on
  * every page): for zeroing when the fast path does not zero, and in secure
  * mode for the complete interior test when the fast path runs only the
@@ -598,11 +602,23 @@ static inline __attribute__((always_inline)) void st_zero_small(void *p, size_t 
   q[0] = z; q[1] = z; q[2] = z; q[3] = z; q[4] = z; q[5] = z; q[6] = z; q[7] = z;
   e[-8] = z; e[-7] = z; e[-6] = z; e[-5] = z; e[-4] = z; e[-3] = z; e[-2] = z; e[-1] = z;
 }
-/* Any block: [p, p + n) becomes 0. */
+/* [p, p + n) becomes 0 with one string store (`rep stosb`; x86-64 only,
+ * where _st_zero_how chose it): no branch on n and, on this machine, 1.8x
+ * faster than st_zero_small on churn's frees (docs/hardening.md). */
+static inline __attribute__((always_inline)) void st_zero_rep(void *p, size_t n) {
+#if defined(__x86_64__)
+  __asm__ volatile("rep stosb" : "+D"(p), "+c"(n) : "a"(0) : "memory");
+#else
+  memset(p, 0, n);
+#endif
+}
+/* Any block: [p, p + n) becomes 0 (_st_zero_free set). */
 static inline void st_zero_block(void *p, size_t n) {
-  if (n <= ST_ZERO_INLINE_MAX) st_zero_small(p, n);
+  if (_st_zero_free == ST_ZERO_REP && n < ST_ZERO_STREAM_MIN) st_zero_rep(p, n);
+  else if (n <= ST_ZERO_INLINE_MAX) st_zero_small(p, n);
   else _st_zero_big(p, n);
 }
+ST_INTERNAL int _st_zero_how(void);   /* ST_ZERO_REP or ST_ZERO_STORES, for this CPU */
 
 /* The coarse monotonic clock (a vDSO read, no syscall; a few ms of
  * resolution is plenty for purge delays and ages). */
