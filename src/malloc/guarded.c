@@ -651,6 +651,22 @@ void *_st_guarded_realloc(void *p, size_t size) {
   return q;
 }
 
+/* The requested sizes of the live sampled blocks, for the exit report's
+ * leak lines (report.c): at most cap into sizes; returns how many are live.
+ * gd_lock is a leaf and nothing here allocates. */
+size_t _st_guarded_live_sizes(size_t *sizes, size_t cap) {
+  if (atomic_load_explicit(&pool_state, memory_order_acquire) != 2) return 0;
+  size_t n = 0;
+  pthread_mutex_lock(&gd_lock);
+  for (unsigned i = 0; i < gd.n; i++)
+    if (gd.slots[i].state == S_LIVE) {
+      if (n < cap) sizes[n] = gd.slots[i].size;
+      n++;
+    }
+  pthread_mutex_unlock(&gd_lock);
+  return n;
+}
+
 /* ---- statistics, fork ------------------------------------------------------- */
 
 void _st_guarded_stats(strata_stats_t *st) {

@@ -560,6 +560,7 @@ ST_INTERNAL size_t _st_guarded_usable(const void *p);   /* (size_t)-1: not a liv
 ST_INTERNAL void  *_st_guarded_realloc(void *p, size_t size);
 ST_INTERNAL bool   _st_guarded_sizes(const void *p, size_t *req, size_t *usable);
 ST_INTERNAL void   _st_guarded_stats(strata_stats_t *st);
+ST_INTERNAL size_t _st_guarded_live_sizes(size_t *sizes, size_t cap);   /* exit report */
 ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
                    _st_guarded_fork_child(void);
 

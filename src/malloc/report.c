@@ -27,7 +27,7 @@
  *                                         size class CLS (0..87), a same but
  *                                         abandoned (its thread exited), f a
  *                                         span its thread is setting up (CLS
- *                                         65535, nothing live).  BS block size,
+ *                                         -1, nothing live).  BS block size,
  *                                         LIVE blocks live, CAP blocks carved,
  *                                         RES blocks the span can hold
  *   large ADDR REQ USABLE MAP             a live large block: header address
@@ -268,6 +268,15 @@ static void emit_leaks(out_t *o, const rec_t *recs, size_t nrec, const large_rec
   }
   _st_remote_pending(pend);      /* freed, waiting in a live thread's batch */
   for (unsigned c = 0; c < ST_NCLASSES; c++) by_class[c] -= pend[c] < by_class[c] ? pend[c] : by_class[c];
+  /* sampled guarded blocks live outside the spans: count them in their class */
+  size_t gcap = (size_t)_st_option(OPT_GUARD_SLOTS), gbytes = st_align_up(gcap * sizeof(size_t), 4096);
+  size_t *gsz = map_buf(gbytes);
+  if (gsz != NULL) {
+    size_t ng = _st_guarded_live_sizes(gsz, gcap);
+    for (size_t i = 0; i < ng && i < gcap; i++)
+      by_class[gsz[i] <= ST_SMALL_FAST_MAX ? st_class_fast(gsz[i]) : st_class_medium(gsz[i])]++;
+    munmap(gsz, gbytes);
+  }
   for (unsigned c = 0; c < ST_NCLASSES; c++)
     if (by_class[c]) {
       size_t bs = _st_class_size(c);
@@ -343,7 +352,7 @@ void _st_report_at_exit(void) {
       OUT(&o, "seg %lx %lx %lx\n", (unsigned long)r->seg, (unsigned long)r->free_mask,
           (unsigned long)r->dirty_mask);
     } else {
-      int cls = r->kind == 's' || r->kind == 'f' ? -1 : (int)r->cls;
+      int cls = r->kind == 'f' ? -1 : (int)r->cls;
       OUT(&o, "span %lx %u %u %c %d %u %u %u %u\n", (unsigned long)r->seg, (unsigned)r->slice,
           (unsigned)r->count, r->kind, cls, r->block_size, r->live, r->capacity, r->reserved);
     }

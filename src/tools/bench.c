@@ -219,7 +219,14 @@ static int find_allocs(bench_t *b, const bench_opts_t *o, const char *self_dir) 
       if (!eq) continue;
       *eq = 0;
       char real[PATH_MAX];
-      if (add_alloc(b, t, realpath(eq + 1, real) ? real : eq + 1, 0)) return 2;
+      int peer = 0;               /* jemalloc=/other/build.so is still a peer */
+      for (int k = 0; k < N_KNOWN_ALLOCS; k++)
+        if (!strcmp(t, known_allocs[k].name)) peer = known_allocs[k].is_peer;
+      if (!strcmp(t, "glibc")) {
+        fprintf(stderr, "strata bench: glibc=PATH: glibc is the system malloc, run without a preload\n");
+        return 2;
+      }
+      if (add_alloc(b, t, realpath(eq + 1, real) ? real : eq + 1, peer)) return 2;
     }
     free(copy);
   }

@@ -345,7 +345,7 @@ int cmd_bench_gc(int argc, char **argv) {
   gcb.quick = o.quick;
   gcb.n_runs = o.runs ? o.runs : GC_DEFAULT_RUNS;
   for (int i = 0; i < N_DEFS; i++) {
-    if (o.only ? !tool_in_list(o.only, defs[i].name) : !defs[i].in_default) continue;
+    if (o.only ? !tool_in_list(o.only, defs[i].name) : !defs[i].in_default && !o.report) continue;
     gcb.b[gcb.n].def = &defs[i];
     set_args(&gcb.b[gcb.n++], &o);
   }
@@ -367,6 +367,17 @@ int cmd_bench_gc(int argc, char **argv) {
     gcb.n_runs = 0;
     gcb.load0[0] = gcb.load1[0] = NAN;
     if ((rc = read_raw(o.report))) return rc;
+    if (!o.only) {              /* show the benchmarks the file has, not the default set */
+      int m = 0;
+      for (int i = 0; i < gcb.n; i++) {
+        int any = 0;
+        for (int c = 0; c < N_GCS; c++)
+          for (int r = 0; r < gcb.n_runs; r++) any |= gcb.b[i].runs[c][r].ran;
+        if (any && m != i) gcb.b[m] = gcb.b[i];
+        m += any;
+      }
+      gcb.n = m;
+    }
   } else {
     for (int c = 0; c < N_GCS; c++) {             /* every binary there? */
       for (int i = 0; i < gcb.n && gcb.use[c]; i++) {
@@ -440,7 +451,10 @@ int cmd_bench_gc(int argc, char **argv) {
   gcb_summary(stdout, 0);
   if (o.report || gcb.elapsed > 0) {
     printf("\n");
-    int nr = gcb.n * gcb.n_runs * (gcb.use[0] + gcb.use[1] + gcb.use[2]);
+    int nr = 0;                 /* runs made (or read back), not the grid's size */
+    for (int i = 0; i < gcb.n; i++)
+      for (int c = 0; c < N_GCS; c++)
+        for (int r = 0; r < gcb.n_runs; r++) nr += gcb.use[c] && gcb.b[i].runs[c][r].ran;
     if (gcb.elapsed > 0) printf("%d run%s in %.0f s; ", nr, nr == 1 ? "" : "s", gcb.elapsed);
     printf("load at end %.2f", gcb.load1[0]);
     if (!o.report) printf(" %.2f %.2f", gcb.load1[1], gcb.load1[2]);

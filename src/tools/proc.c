@@ -489,7 +489,7 @@ int tool_proc_why(const tool_proc_t *res, double timeout_s, char *why, size_t n)
   tool_last_line(res->err, tail, sizeof tail);
   why[0] = 0;
   if (res->exec_failed) snprintf(why, n, "could not be started%s%s", *tail ? ": " : "", tail);
-  else if (res->timed_out) snprintf(why, n, "timed out after %.0f s (killed)", timeout_s);
+  else if (res->timed_out) snprintf(why, n, "timed out after %g s (killed)", timeout_s);
   else if (res->signaled)
     snprintf(why, n, "killed by signal %d (%s)%s%s", res->sig, strsignal(res->sig),
              *tail ? ": " : "", tail);

@@ -558,7 +558,15 @@ static int make_tmpdir(char *dir, size_t n) {
     const char *b = bases[i];
     if (!b || !*b || strchr(b, ',') || strlen(b) > 150) continue;
     snprintf(dir, n, "%s/strata-run.XXXXXX", b);
-    if (mkdtemp(dir)) return 0;
+    if (!mkdtemp(dir)) continue;
+    if (dir[0] == '/') return 0;
+    /* a relative TMPDIR: the program may chdir() before it exits */
+    char abs[PATH_MAX];
+    if (realpath(dir, abs) && strlen(abs) < n && strlen(abs) <= 200 && !strchr(abs, ',')) {
+      snprintf(dir, n, "%s", abs);        /* the same directory, named absolutely */
+      return 0;
+    }
+    rmdir(dir);
   }
   return -1;
 }
@@ -597,13 +605,26 @@ int cmd_run(int argc, char **argv) {
     return 2;
   }
   snprintf(report_path, sizeof report_path, "%s/report", dir);
+  /* LD_PRELOAD splits its value at spaces and colons: preload a link to
+   * the library from the private directory instead */
+  char link_path[300] = "";
+  if (strpbrk(real, " :\t")) {
+    snprintf(link_path, sizeof link_path, "%s/libstrata.so", dir);
+    if (strpbrk(dir, " :\t") || symlink(real, link_path) != 0) {
+      fprintf(stderr, "strata run: cannot preload %s (LD_PRELOAD cannot hold a path with a space "
+              "or ':')\n", real);
+      rmdir(dir);
+      return 2;
+    }
+    tool_copy(real, sizeof real, link_path);
+  }
 
   /* the child's environment */
   const char *pre = getenv("LD_PRELOAD"), *opts = getenv("STRATA_OPTIONS");
   size_t plen = strlen(real) + (pre ? strlen(pre) : 0) + 2;
   size_t olen = (opts ? strlen(opts) : 0) + strlen(report_path) + 16;
   char *preload = malloc(plen), *options = malloc(olen);
-  if (!preload || !options) { perror("strata run"); free(preload); free(options); rmdir(dir); return 2; }
+  if (!preload || !options) { perror("strata run"); free(preload); free(options); if (link_path[0]) unlink(link_path); rmdir(dir); return 2; }
   snprintf(preload, plen, "%s%s%s", real, pre && *pre ? ":" : "", pre && *pre ? pre : "");
   snprintf(options, olen, "%s%sreport=%s", opts && *opts ? opts : "", opts && *opts ? "," : "",
            report_path);
@@ -616,17 +637,29 @@ int cmd_run(int argc, char **argv) {
   memset(&fwd, 0, sizeof fwd);
   fwd.sa_handler = forward_signal;
   sigemptyset(&fwd.sa_mask);
+  int ep[2];
+  if (pipe2(ep, O_CLOEXEC) != 0) ep[0] = ep[1] = -1;
   pid_t pid = fork();
-  if (pid < 0) { perror("strata run: fork"); free(preload); free(options); rmdir(dir); return 2; }
+  if (pid < 0) { perror("strata run: fork"); free(preload); free(options); if (link_path[0]) unlink(link_path); rmdir(dir); return 2; }
   if (pid == 0) {
     setenv("LD_PRELOAD", preload, 1);
     setenv("STRATA_OPTIONS", options, 1);
     execvp(o.argv[0], o.argv);
     int e = errno;
     fprintf(stderr, "strata run: cannot run %s: %s\n", o.argv[0], strerror(e));
+    if (ep[1] >= 0 && write(ep[1], &e, sizeof e) < 0) e = errno;
     _exit(e == ENOENT ? 127 : 126);
   }
   g_child = pid;
+  int exec_failed = 0;
+  if (ep[1] >= 0) {
+    close(ep[1]);
+    int e;
+    ssize_t k;
+    while ((k = read(ep[0], &e, sizeof e)) < 0 && errno == EINTR) {}
+    exec_failed = k == (ssize_t)sizeof e;
+    close(ep[0]);
+  }
   sigaction(SIGINT, &ign, &old_int);        /* the terminal's ^C goes to the child too */
   sigaction(SIGQUIT, &ign, &old_quit);
   sigaction(SIGTERM, &fwd, &old_term);
@@ -663,6 +696,7 @@ int cmd_run(int argc, char **argv) {
   if (text && o.keep_report && copy_file(report_path, o.keep_report) != 0)
     fprintf(stderr, "strata run: cannot write %s: %s\n", o.keep_report, strerror(errno));
   unlink(report_path);
+  if (link_path[0]) unlink(link_path);
   rmdir(dir);
   report_t r;
   memset(&r, 0, sizeof r);
@@ -671,7 +705,9 @@ int cmd_run(int argc, char **argv) {
   if (r.pid == (int)pid && !r.complete) snprintf(why, sizeof why, "the report is incomplete");
 
   FILE *out = stderr;
-  if (o.json) {
+  if (exec_failed && !o.json) {
+    /* nothing ran: "cannot run" was said, there is no report to speak of */
+  } else if (o.json) {
     print_json(out, &o, &r, have, code, why);
   } else if (!have) {
     fprintf(out, "strata run: no report (%s)", why);
@@ -689,7 +725,7 @@ int cmd_run(int argc, char **argv) {
     }
     if (o.leaks) print_leaks(out, &r);
   }
-  if (o.heap_map) {
+  if (o.heap_map && !exec_failed) {
     if (!have) fprintf(stderr, "strata run: no heap map written: no report\n");
     else if (svg_heap_map(o.heap_map, &o, &r, code) == 0 && !o.json)
       fprintf(out, "heap map: %s (%d segments, %d spans, %d large blocks)\n", o.heap_map, r.n_segs,
