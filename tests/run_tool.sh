@@ -76,6 +76,16 @@ grep -q "exited with status 0" "$T/rel.err" || { show "$T/rel.err"; fail "relati
 [ -z "$(ls -A "$T/tmp")" ] || fail "relative TMPDIR: left $(ls "$T/tmp")"
 echo "ok: library path with a space; relative TMPDIR"
 
+# only the child reports (report_pid): a child process of the program that
+# calls exit() writes nothing, so the file holds one report, the program's
+rc=0; "$STRATA" run --report "$T/kids.rep" -- sh -c "'$abs_leaky' exit 0; '$abs_leaky' exit 0; exec '$abs_leaky' exit 0" \
+  > /dev/null 2> "$T/kids.err" || rc=$?
+grep -q "exited with status 0" "$T/kids.err" || { show "$T/kids.err"; fail "sh -c ... exec leaky: no report"; }
+n=$(grep -c '^strata-report ' "$T/kids.rep")
+[ "$n" -eq 1 ] || { show "$T/kids.err"; fail "$n reports in the file, expected only the child's"; }
+! grep -q "ignored" "$T/kids.err" || { show "$T/kids.err"; fail "reports of other processes were written"; }
+echo "ok: only the child writes a report"
+
 # ---- 2. exit status, no report, usage -----------------------------------------
 rc=0; "$STRATA" run -- "$LEAKY" exit 3 > "$T/e3.out" 2> "$T/e3.err" || rc=$?
 [ "$rc" -eq 3 ] || { show "$T/e3.err"; fail "exit 3 came back as $rc"; }

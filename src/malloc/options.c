@@ -45,6 +45,9 @@
  *                       0 none
  *   report       (unset) write the exit report (statistics, leaks, heap
  *                       map data; see src/malloc/report.c) to this file
+ *   report_pid      0   only the process with this pid writes it (0: every
+ *                       process that has the option; `strata run` sets it
+ *                       to its child's, so descendants write none)
  *
  * The garbage collector's (src/gc, docs/gc.md):
  *   gc_goal       100   heap growth between collections, in percent of the
@@ -88,6 +91,7 @@ static option_desc_t options[OPT_COUNT] = {
   [OPT_GUARD_SAMPLE]   = { "guard_sample", 100000, 0, 1L << 30, 0 },
   [OPT_GUARD_SLOTS]    = { "guard_slots",   64, 1, 65536, 0 },
   [OPT_SEG_RESERVE]    = { "seg_reserve", 64L << 30, 0, 64 * TB, 1 },
+  [OPT_REPORT_PID]     = { "report_pid",      0, 0, INT_MAX, 0 },
 };
 
 #define REPORT_MAX 256

@@ -313,6 +313,8 @@ static void write_all(const char *path, const char *buf, size_t len) {
 void _st_report_at_exit(void) {
   const char *path = _st_option_report();
   if (path == NULL || *path == 0) return;
+  long only = _st_option(OPT_REPORT_PID);
+  if (only != 0 && only != (long)getpid()) return;   /* a descendant of that process */
   int saved_errno = errno;
   _st_remote_quiesce();        /* the caller's batches: its spans exact too */
 

@@ -622,7 +622,7 @@ int cmd_run(int argc, char **argv) {
   /* the child's environment */
   const char *pre = getenv("LD_PRELOAD"), *opts = getenv("STRATA_OPTIONS");
   size_t plen = strlen(real) + (pre ? strlen(pre) : 0) + 2;
-  size_t olen = (opts ? strlen(opts) : 0) + strlen(report_path) + 16;
+  size_t olen = (opts ? strlen(opts) : 0) + strlen(report_path) + 48;
   char *preload = malloc(plen), *options = malloc(olen);
   if (!preload || !options) { perror("strata run"); free(preload); free(options); if (link_path[0]) unlink(link_path); rmdir(dir); return 2; }
   snprintf(preload, plen, "%s%s%s", real, pre && *pre ? ":" : "", pre && *pre ? pre : "");
@@ -643,6 +643,10 @@ int cmd_run(int argc, char **argv) {
   if (pid < 0) { perror("strata run: fork"); free(preload); free(options); if (link_path[0]) unlink(link_path); rmdir(dir); return 2; }
   if (pid == 0) {
     setenv("LD_PRELOAD", preload, 1);
+    /* only this process reports: its descendants would write reports
+     * nobody reads, and one that outlives the tool finds the file gone */
+    size_t ol = strlen(options);
+    snprintf(options + ol, olen - ol, ",report_pid=%d", (int)getpid());
     setenv("STRATA_OPTIONS", options, 1);
     execvp(o.argv[0], o.argv);
     int e = errno;
