@@ -130,7 +130,8 @@ $(BUILD)/bench/gc/%-boehm: bench/gc/%.c $(wildcard bench/gc/*.h)
 $(BUILD)/strata: $(TOOL_SRC) $(wildcard src/tools/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  BUILD   $@"
-	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc/tools $(TOOL_SRC) -o $@ -lm
+	@$(CC) -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc/tools \
+	  -DSTRATA_SRC_DIR='"$(CURDIR)"' $(TOOL_SRC) -o $@ -lm
 
 # The peer allocators strata is compared with (needs root).
 peers:

@@ -625,6 +625,13 @@ int cmd_bench(int argc, char **argv) {
   snprintf(wl_bin, sizeof wl_bin, "%s/workloads", bin_dir);
   snprintf(tmp, sizeof tmp, "%s/..", self);
   if (!realpath(tmp, repo)) tool_copy(repo, sizeof repo, tmp);
+#ifdef STRATA_SRC_DIR
+  /* a build directory outside the repository (make BUILD=/elsewhere): the
+   * real-program scripts are in the tree it was built from */
+  char real_dir[PATH_MAX + 16];
+  snprintf(real_dir, sizeof real_dir, "%s/bench/real", repo);
+  if (access(real_dir, R_OK) != 0) tool_copy(repo, sizeof repo, STRATA_SRC_DIR);
+#endif
 
   if ((rc = find_allocs(b, &o, self))) return rc;
   if ((rc = find_workloads(b, &o, wl_bin, repo))) return rc;
