@@ -465,15 +465,26 @@ static void test_steady(void) {
   strata_gc_stats_get(&a);
   churn_ring(2000000);
   strata_gc_stats_get(&b);
-  /* Bounded: no growth from the second million to the fourth (marking is
-   * concurrent, so what is allocated during a cycle floats until the next:
-   * the heap settles at a few times the minimum trigger, then stays).  The
-   * first million was once too short to settle on a loaded machine (5.8 MB
-   * at the first look, 12.8 MB at the second, where it settles anyway). */
+  /* Bounded by what the pacer promises (docs/gc.md section 7), not by
+   * what an earlier look saw.  heap_committed is a high-water mark, and
+   * this churn's steady heap has two levels: about 6 MB while the collector
+   * keeps up, about 12.8 MB once it was late for one cycle (the program
+   * then allocates up to the backstop).  Which one a run ends at is
+   * scheduling, so a check of no growth between two looks failed when the
+   * first late cycle came between them (5.8 -> 12.8 MB, 7.0 -> 12.5 MB).
+   * The promise: with goal 100, the goal G is max(2 live, 4 MiB); a
+   * trigger is at most half the room (G - live) past G; allocation past
+   * twice the trigger (the backstop, a room under 32 MiB) waits for the
+   * cycle, its sweep included.  So allocated bytes stay under 3 G - live.
+   * Spans hold more than their allocated bytes: a sweep batch the collector
+   * holds (32 spans of one slice here: 2 MiB) and a partly free span per
+   * size class in use (13 here: 0.8 MiB).  The pacer bugs this test
+   * has caught all went far past that (25 MiB, 33 MiB). */
   CHECK(b.cycles > a.cycles + 5, "no collections over a steady churn (%zu -> %zu)", a.cycles, b.cycles);
-  CHECK(b.heap_committed <= a.heap_committed + a.heap_committed / 4 + (2u << 20),
-        "heap grew from %zu to %zu with a steady live set", a.heap_committed, b.heap_committed);
-  CHECK(b.heap_committed <= (32u << 20), "heap of %zu bytes for a live set of %zu", b.heap_committed, b.heap_live);
+  size_t goal = b.heap_live * 2 > (4u << 20) ? b.heap_live * 2 : (4u << 20);
+  size_t ceiling = 3 * goal - b.heap_live + (3u << 20);
+  CHECK(b.heap_committed <= ceiling, "heap of %zu bytes (%zu after half the churn) for a live set of %zu: over %zu",
+        b.heap_committed, a.heap_committed, b.heap_live, ceiling);
   CHECK(b.objects_freed > 3000000, "only %zu objects freed", b.objects_freed);
   for (int i = 0; i < 4096; i++)
     if (ring[i]) CHECK(ring[i]->left && ring[i]->left->payload[0] == (ring[i]->payload[0] ^ 0x5555),
@@ -618,7 +629,10 @@ static void test_limit_now(void) {
   size_t c0 = st.cycles;
   CHECK(st.heap_goal <= 20 * mib, "trigger %zu MiB after a 20 MiB limit", st.heap_goal / mib);
   for (int i = 0; i < 64; i++) (void)strata_gc_malloc_atomic(4096);
-  for (int i = 0; i < 500; i++) {                   /* the cycle runs on the collector thread */
+  /* the cycle runs on the collector thread: up to 10 s for it, as a loaded
+   * machine can keep that thread off the CPU (1 s failed once in 60 runs
+   * beside 3 busy loops) */
+  for (int i = 0; i < 5000; i++) {
     strata_gc_stats_get(&st);
     if (st.cycles > c0) break;
     usleep(2000);
