@@ -639,9 +639,24 @@ int cmd_run(int argc, char **argv) {
   sigemptyset(&fwd.sa_mask);
   int ep[2];
   if (pipe2(ep, O_CLOEXEC) != 0) ep[0] = ep[1] = -1;
+  /* the signals the tool handles stay blocked from before the fork until
+   * the handlers are in place: a SIGTERM in between killed the tool and
+   * left its directory behind (found by review) */
+  sigset_t handled, old_mask;
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGINT);
+  sigaddset(&handled, SIGQUIT);
+  sigaddset(&handled, SIGTERM);
+  sigaddset(&handled, SIGHUP);
+  sigprocmask(SIG_BLOCK, &handled, &old_mask);
   pid_t pid = fork();
-  if (pid < 0) { perror("strata run: fork"); free(preload); free(options); if (link_path[0]) unlink(link_path); rmdir(dir); return 2; }
+  if (pid < 0) {
+    perror("strata run: fork");
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    free(preload); free(options); if (link_path[0]) unlink(link_path); rmdir(dir); return 2;
+  }
   if (pid == 0) {
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     setenv("LD_PRELOAD", preload, 1);
     /* only this process reports: its descendants would write reports
      * nobody reads, and one that outlives the tool finds the file gone */
@@ -668,6 +683,7 @@ int cmd_run(int argc, char **argv) {
   sigaction(SIGQUIT, &ign, &old_quit);
   sigaction(SIGTERM, &fwd, &old_term);
   sigaction(SIGHUP, &fwd, &old_hup);
+  sigprocmask(SIG_SETMASK, &old_mask, NULL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) { perror("strata run: waitpid"); status = 2 << 8; break; }
@@ -738,5 +754,11 @@ int cmd_run(int argc, char **argv) {
   fflush(out);
   report_free(&r);
   free(text);
+  /* a program ended by ^C ends the tool the same way, as a shell does, so
+   * a loop in the calling shell stops too */
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) {
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+  }
   return code;
 }
