@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tools.h"
@@ -104,6 +105,8 @@ void report_header(FILE *f, const bench_t *b) {
   fprintf(f, "# %s; %ld CPUs, %s; load %.2f %.2f %.2f\n", b->date, b->ncpu, b->uname,
           b->load_start[0], b->load_start[1], b->load_start[2]);
   list_allocs(f, b, "#   %-9s %s%s\n", "system malloc (no preload)", "  (peer)");
+  const char *opts = getenv("STRATA_OPTIONS");   /* every strata run gets them */
+  if (opts && *opts) fprintf(f, "# STRATA_OPTIONS=%s (for the strata runs)\n", opts);
   fprintf(f, "# time = median of the workload's own timed section; lower is better.\n"
              "# ratios are ratios of medians, < 1.00x is better: /glibc against glibc,\n"
              "# /best against the best peer (fastest, resp. leanest, peer on that workload).\n");
