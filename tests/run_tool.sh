@@ -148,6 +148,20 @@ else
 fi
 echo "ok: --json"
 
+# a program whose file name is not UTF-8: the JSON and the SVG stay valid
+bad="$T/le$(printf '\377')ky"
+cp "$LEAKY" "$bad"
+rc=0; "$STRATA" run --json --heap-map "$T/bad.svg" -- "$bad" exit 0 > /dev/null 2> "$T/bad.err" || rc=$?
+[ "$rc" -eq 0 ] || { show "$T/bad.err"; fail "program with a non-UTF-8 name: exit $rc"; }
+if command -v python3 > /dev/null 2>&1; then
+  python3 -c 'import json, sys; json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))' "$T/bad.err" \
+    || { show "$T/bad.err"; fail "--json output of a program with a non-UTF-8 name is not UTF-8 JSON"; }
+fi
+if command -v xmllint > /dev/null 2>&1; then
+  xmllint --noout "$T/bad.svg" || fail "heap map of a program with a non-UTF-8 name is not well-formed XML"
+fi
+echo "ok: a non-UTF-8 program name in --json and the heap map"
+
 rc=0; STRATA_OPTIONS=verbose=1 "$STRATA" run -- "$LEAKY" exit 0 > /dev/null 2> "$T/opt.err" || rc=$?
 grep -q "strata: initialised" "$T/opt.err" || { show "$T/opt.err"; fail "the caller's STRATA_OPTIONS was lost"; }
 grep -q "exited with status 0" "$T/opt.err" || { show "$T/opt.err"; fail "no report with the caller's STRATA_OPTIONS"; }

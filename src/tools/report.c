@@ -186,13 +186,33 @@ void report_summary(FILE *f, const bench_t *b) {
 
 /* ------------------------------------------------------------------ JSON */
 
+/* Bytes in the well-formed UTF-8 sequence at p (1 for ASCII), or 0 when
+ * the bytes there are not one (a file name, a program's output). */
+int tool_utf8_len(const unsigned char *p) {
+  if (*p < 0x80) return 1;
+  int n = *p >= 0xf0 && *p <= 0xf4 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc2 && *p < 0xe0 ? 2 : 0;
+  if (n == 0) return 0;
+  unsigned cp = *p & (0x7f >> n);
+  for (int i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (p[i] & 0x3f);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp < 0xe000))
+    return 0;                                  /* overlong, out of range, a surrogate */
+  return n;
+}
+
+/* A JSON string; bytes that are not UTF-8 become U+FFFD (JSON is UTF-8). */
 void tool_json_str(FILE *f, const char *s) {
   fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;) {
+    int n = tool_utf8_len(p);
+    if (n == 0) { fputs("\\ufffd", f); p++; continue; }
     if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
     else if (*p == '\n') fputs("\\n", f);
     else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-    else fputc(*p, f);
+    else fwrite(p, 1, (size_t)n, f);
+    p += n;
   }
   fputc('"', f);
 }

@@ -33,12 +33,16 @@ static const char *const palette[] = {"#9e9e9e", "#e15759", "#4e79a7", "#59a14f"
 #define N_PALETTE (int)(sizeof palette / sizeof palette[0])
 
 void tool_xml_text(FILE *f, const char *s) {
-  for (; *s; s++) {
-    if (*s == '<') fputs("&lt;", f);
-    else if (*s == '>') fputs("&gt;", f);
-    else if (*s == '&') fputs("&amp;", f);
-    else if (*s == '"') fputs("&quot;", f);
-    else fputc(*s, f);
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    int n = tool_utf8_len(p);
+    /* not UTF-8, or a control character XML 1.0 does not allow: U+FFFD */
+    if (n == 0 || (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')) { fputs("&#xfffd;", f); p += n ? n : 1; continue; }
+    if (*p == '<') fputs("&lt;", f);
+    else if (*p == '>') fputs("&gt;", f);
+    else if (*p == '&') fputs("&amp;", f);
+    else if (*p == '"') fputs("&quot;", f);
+    else fwrite(p, 1, (size_t)n, f);
+    p += n;
   }
 }
 

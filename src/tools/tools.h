@@ -250,6 +250,7 @@ int report_json(const char *path, const bench_t *b);
 int report_md(const char *path, const bench_t *b);
 /* JSON: a string, quoted and escaped; a number, or null for NAN/inf.
  * Markdown: text for a table cell ('|' escaped). */
+int tool_utf8_len(const unsigned char *p);   /* 0: not a UTF-8 sequence there */
 void tool_json_str(FILE *f, const char *s);
 void tool_json_num(FILE *f, double v);
 void tool_json_strlist(FILE *f, char **list, int n);   /* [ "...", ... ] */
