@@ -174,7 +174,10 @@ int main(void) {
     blk_vfy(&before, "parent after fork");
     free(before.p);
     check_child(pid, n);
-    if (now_sec() - t0 > 15) { printf("time budget reached after %d forks\n", n + 1); nforks = n + 1; break; }
+    /* 15 s, or up to 90 s for the 50 forks the check below wants (a loaded
+     * machine made 29 in 15 s once) */
+    double took = now_sec() - t0;
+    if ((took > 15 && n + 1 >= 50) || took > 90) { printf("time budget reached after %d forks\n", n + 1); nforks = n + 1; break; }
   }
   atomic_store(&stop, 1);
   for (int i = 0; i < NHAMMER; i++) test_join(h[i]);
