@@ -120,6 +120,20 @@ static void wait_for_restart(gc_thread_t *t, sig_atomic_t gen) {
   __atomic_store_n(&t->sleeping, 0, __ATOMIC_RELAXED);
 }
 
+/* Was request req taken back -- it, or a later one?  stop_cancel only
+ * grows: a take-back sets it to the thread's latest request, and every
+ * request after that is above it.  So any req <= stop_cancel is dead: the
+ * collector waits for none of them (only for a request above stop_cancel).
+ * "== req" was not enough: a thread that read its request and then lost
+ * its core for longer than one try (300 us + up to 20 ms) found the next
+ * try's number in stop_cancel, acknowledged the stale request and slept in
+ * its handler (SIG_SUSPEND blocked), while the collector waited, with no
+ * deadline after GC_STOP_TRIES, for the ack of a later one: a hang. */
+static bool stop_taken_back(gc_thread_t *t, sig_atomic_t req) {
+  unsigned c = (unsigned)__atomic_load_n(&t->stop_cancel, __ATOMIC_SEQ_CST);
+  return (int)(c - (unsigned)req) >= 0;            /* c >= req, wrap-safe */
+}
+
 /* The stop itself, in t's own context (the handler, or a deferred stop at
  * the end of a critical section): publish the saved state, acknowledge the
  * request it answers (stop_ack = stop_req: the collector waits for exactly
@@ -128,13 +142,14 @@ static void wait_for_restart(gc_thread_t *t, sig_atomic_t gen) {
 static void stop_here(gc_thread_t *t, sig_atomic_t req) {
   sig_atomic_t gen = t->resume_gen;
   __atomic_store_n(&t->stop_seen, req, __ATOMIC_RELAXED);
-  if (__atomic_load_n(&t->stop_cancel, __ATOMIC_ACQUIRE) == req) return;   /* taken back */
+  if (stop_taken_back(t, req)) return;   /* taken back (a newer request, if any, is pending) */
   __atomic_store_n(&t->stop_ack, req, __ATOMIC_SEQ_CST);     /* publishes the state */
   sem_post(&ack_sem);
   /* taken back after all (the collector stores stop_cancel, then reads
    * stop_ack; we store stop_ack, then read stop_cancel: one of us sees the
-   * other, and if the collector saw the ack it restarts us) */
-  if (__atomic_load_n(&t->stop_cancel, __ATOMIC_SEQ_CST) == req) return;
+   * other, and if the collector saw the ack it restarts us; a later value
+   * than req means req was taken back too, unseen) */
+  if (stop_taken_back(t, req)) return;
   wait_for_restart(t, gen);
 }
 
