@@ -191,8 +191,15 @@ static page_t *heap_fresh_page(heap_t *h, unsigned c) {
 /* Fragmentation control: among the first FIND_CANDIDATES pages of the
  * queue that can serve, take the fullest (the first one at least half full
  * ends the search), so that sparse pages are not refilled and get a chance
- * to empty out (and go back to the page heap) or to stay purged. */
+ * to empty out (and go back to the page heap) or to stay purged.  But a
+ * page with fewer than FIND_ROOM free blocks only when no candidate has
+ * more: a page a free just unparked holds one, so it was the fullest there
+ * is, served one malloc and was parked again, and a program replacing
+ * random blocks of a class whose pages are all full paid both slow paths
+ * on every pair (bench/fixed.c at 256 bytes: 521 instructions a pair, 3.7x
+ * the time it takes now; docs/malloc.md section 19). */
 #define FIND_CANDIDATES 8
+#define FIND_ROOM 8
 
 static page_t *heap_find_page(heap_t *h, unsigned c) {
   _st_heap_dead_flush(h);
@@ -205,6 +212,7 @@ static page_t *heap_find_page(heap_t *h, unsigned c) {
     heap_rescue(h);
   page_t *next, *best = NULL;
   uint32_t best_used = 0;
+  bool best_roomy = false;
   int seen = 0;
   for (page_t *p = h->queues[c].first; p && seen < FIND_CANDIDATES; p = next) {
     next = p->next;
@@ -217,8 +225,16 @@ static page_t *heap_find_page(heap_t *h, unsigned c) {
     }
     seen++;
     uint32_t used = st_page_used(p);
-    if (best == NULL || used > best_used) { best = p; best_used = used; }
-    if (best_used >= p->reserved / 2) break;    /* half full or more: good enough */
+    /* (a class with few blocks a page keeps the fullest-first order) */
+    bool roomy = p->reserved - used >= (p->reserved >= 4 * FIND_ROOM ? FIND_ROOM : 1);
+    /* roomy beats not; among roomy pages the fullest; among the others the
+     * emptiest (it serves the most mallocs before the next search) */
+    if (best == NULL || (roomy && (!best_roomy || used > best_used)) || (!best_roomy && !roomy && used < best_used)) {
+      best = p;
+      best_used = used;
+      best_roomy = roomy;
+    }
+    if (best_roomy && best_used >= p->reserved / 2) break;   /* half full or more: good enough */
   }
   if (best != NULL && (best->free != NULL || _st_page_extend(best))) {
     if (best != h->queues[c].first) {
