@@ -247,6 +247,13 @@ static void run_one(gbench_t *b, int c, int r, const char *bin_dir, double timeo
 /* ------------------------------------------------------------ the command */
 
 /* Lines of an earlier --raw file into G (--report). */
+/* Runs of benchmark i under collector c that ran (made, or read back). */
+static int runs_made(int i, int c) {
+  int n = 0;
+  for (int r = 0; r < gcb.n_runs; r++) n += gcb.b[i].runs[c][r].ran != 0;
+  return n;
+}
+
 static int read_raw(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) { perror(path); return 2; }
@@ -294,8 +301,7 @@ static int read_raw(const char *path) {
   fclose(f);
   for (int c = 0; c < N_GCS; c++) {              /* collectors with no line are not shown */
     int any = 0;
-    for (int i = 0; i < gcb.n; i++)
-      for (int r = 0; r < gcb.n_runs; r++) any |= gcb.b[i].runs[c][r].ran;
+    for (int i = 0; i < gcb.n; i++) any |= runs_made(i, c) > 0;
     gcb.use[c] = any;
   }
   return 0;
@@ -371,8 +377,7 @@ int cmd_bench_gc(int argc, char **argv) {
       int m = 0;
       for (int i = 0; i < gcb.n; i++) {
         int any = 0;
-        for (int c = 0; c < N_GCS; c++)
-          for (int r = 0; r < gcb.n_runs; r++) any |= gcb.b[i].runs[c][r].ran;
+        for (int c = 0; c < N_GCS; c++) any |= runs_made(i, c) > 0;
         if (any && m != i) gcb.b[m] = gcb.b[i];
         m += any;
       }
@@ -453,8 +458,7 @@ int cmd_bench_gc(int argc, char **argv) {
     printf("\n");
     int nr = 0;                 /* runs made (or read back), not the grid's size */
     for (int i = 0; i < gcb.n; i++)
-      for (int c = 0; c < N_GCS; c++)
-        for (int r = 0; r < gcb.n_runs; r++) nr += gcb.use[c] && gcb.b[i].runs[c][r].ran;
+      for (int c = 0; c < N_GCS; c++) nr += gcb.use[c] ? runs_made(i, c) : 0;
     if (gcb.elapsed > 0) printf("%d run%s in %.0f s; ", nr, nr == 1 ? "" : "s", gcb.elapsed);
     printf("load at end %.2f", gcb.load1[0]);
     if (!o.report) printf(" %.2f %.2f", gcb.load1[1], gcb.load1[2]);
