@@ -621,6 +621,51 @@ static void part_purged_span_freed(void) {
   CHECK(committed() <= c0, "committed %zu above the hard limit %zu", committed(), c0);
 }
 
+/* A page whose free units were purged must not win over pages with
+ * resident free blocks: under a hard limit its unpurge fails, and malloc
+ * returned NULL with resident free blocks still listed (heap.c
+ * heap_find_page counted blocks held in purged units as room; found by
+ * review 2026-11-28).  Nine full spans of 2048-byte blocks; one loses 20
+ * blocks and is purged; each of the others loses 3 (fewer than FIND_ROOM);
+ * then at a hard limit with no room every one of those 24 listed blocks
+ * must be served. */
+static int cmp_ptr(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+  return x < y ? -1 : x > y;
+}
+static void part_purged_page_last(void) {
+  enum { BS = 2048, PER = 32, NP = 9 };      /* 32 blocks a 64 KiB span */
+  static void *b[NP * PER];
+  for (int i = 0; i < NP * PER; i++) {
+    b[i] = malloc(BS);
+    CHECK(b[i] != NULL, "malloc(%d)", BS);
+    memset(b[i], 1, BS);
+  }
+  qsort(b, NP * PER, sizeof *b, cmp_ptr);
+  int sparse = 0, listed = 0;
+  for (int i = 0; i + PER <= NP * PER; ) {   /* whole spans only */
+    uintptr_t span = (uintptr_t)b[i] >> 16;
+    int n = 0;
+    while (i + n < NP * PER && (uintptr_t)b[i + n] >> 16 == span) n++;
+    if (n == PER && !sparse) {
+      for (int k = 0; k < 20; k++) free(b[i + k]);
+      sparse = 1;
+    } else if (n == PER) {
+      for (int k = 0; k < 3; k++) free(b[i + 10 * k]);
+      listed += 3;
+    }
+    i += n;
+  }
+  CHECK(sparse && listed >= 12, "spans: sparse %d, %d blocks listed", sparse, listed);
+  malloc_trim(0);                              /* purges the sparse span's free units */
+  CHECK(stats().purged > 0, "nothing purged");
+  set_limit((long)committed());                /* no room at all */
+  for (int got = 0; got < listed; got++)
+    CHECK(malloc(BS) != NULL, "malloc %d of %d at the limit: NULL (errno %d) with %d resident free blocks listed",
+          got + 1, listed, errno, listed - got);
+  printf("t_limits: purged page last: %d listed blocks served at the limit\n", listed);
+}
+
 /* ===================================================================== 4. environment */
 
 static void env_child(void) {
@@ -670,6 +715,7 @@ int main(int argc, char **argv) {
   if (!secure) in_child("realloc growth that fits", part_realloc_headroom, 30);
   if (secure) printf("t_limits: secure=1: the large-cache and in-place-growth parts skipped\n");
   in_child("purged span freed at the limit", part_purged_span_freed, 30);
+  in_child("a purged page served last", part_purged_page_last, 30);
   in_child("environment", part_env, 30);
   CHECK(failed_parts == 0, "%d part(s) failed (%.1f s)", failed_parts, now_sec() - t0);
   printf("t_limits: all passed (%.1f s)\n", now_sec() - t0);

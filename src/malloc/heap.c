@@ -211,7 +211,7 @@ static page_t *heap_find_page(heap_t *h, unsigned c) {
   if (atomic_load_explicit(&h->full_dirty, memory_order_acquire) || ++h->slow_count >= h->rescue_at)
     heap_rescue(h);
   page_t *next, *best = NULL;
-  uint32_t best_used = 0;
+  uint32_t best_used = 0, best_room = 0;
   bool best_roomy = false;
   int seen = 0;
   for (page_t *p = h->queues[c].first; p && seen < FIND_CANDIDATES; p = next) {
@@ -225,13 +225,21 @@ static page_t *heap_find_page(heap_t *h, unsigned c) {
     }
     seen++;
     uint32_t used = st_page_used(p);
+    /* room: the blocks it serves without an unpurge, listed or still to
+     * carve; blocks held in purged units do not count, or a purged page
+     * won over pages with resident free blocks and its unpurge failed
+     * under a hard limit while they waited (found by review) */
+    uint32_t taken = used + p->held;
+    uint32_t room = p->reserved > taken ? p->reserved - taken : 0;
     /* (a class with few blocks a page keeps the fullest-first order) */
-    bool roomy = p->reserved - used >= (p->reserved >= 4 * FIND_ROOM ? FIND_ROOM : 1);
+    bool roomy = room >= (p->reserved >= 4 * FIND_ROOM ? FIND_ROOM : 1);
     /* roomy beats not; among roomy pages the fullest; among the others the
-     * emptiest (it serves the most mallocs before the next search) */
-    if (best == NULL || (roomy && (!best_roomy || used > best_used)) || (!best_roomy && !roomy && used < best_used)) {
+     * one with the most room (it serves the most mallocs before the next
+     * search; one with none needs an unpurge: the last choice) */
+    if (best == NULL || (roomy && (!best_roomy || used > best_used)) || (!best_roomy && !roomy && room > best_room)) {
       best = p;
       best_used = used;
+      best_room = room;
       best_roomy = roomy;
     }
     if (best_roomy && best_used >= p->reserved / 2) break;   /* half full or more: good enough */
