@@ -83,6 +83,53 @@ static void mapped_large_realloc_freed(void) {
   free(p);
   p = realloc(opaque(p), 100);
 }
+/* Secure mode's quarantine (large.c): a freed mapping stays reserved and
+ * inaccessible, so the next block of the same size lands elsewhere and a
+ * second free of the old address is reported instead of freeing the new
+ * block (before, the kernel handed the same range out again at once). */
+static void quarantined_double_free(void) {
+  char *p = malloc((size_t)3 << 20);
+  CHECK(p != NULL, "malloc");
+  free(p);
+  char *q = malloc((size_t)3 << 20);
+  CHECK(q != NULL && q != p, "a freed mapping was handed out again at once: %p", q);
+  free(opaque(p));
+}
+static void quarantined_use_after_free(void) {
+  volatile char *p = malloc((size_t)3 << 20);
+  CHECK(p != NULL, "malloc");
+  p[100] = 1;
+  free((void *)p);
+  p[100] = 2;                              /* faults: the range is PROT_NONE */
+}
+/* Ignored: the new block at another address keeps its data, and after
+ * more frees than the ring holds (the oldest entry unmapped, its slots
+ * cleared) a free of the first address is an invalid pointer, not a
+ * crash. */
+static void quarantined_double_free_ignored(void) {
+  CHECK(strata_option_set("abort_on_error", 0) == 0, "option");
+  strata_stats_t st0, st1;
+  strata_stats_get(&st0);
+  char *p = malloc((size_t)3 << 20);
+  CHECK(p != NULL, "malloc");
+  free(p);
+  char *q = malloc((size_t)3 << 20);
+  CHECK(q != NULL && q != p, "the same range again: %p", q);
+  memset(q, 0x5a, (size_t)3 << 20);
+  free(opaque(p));                         /* reported, ignored */
+  for (size_t i = 0; i < ((size_t)3 << 20); i += 4096) CHECK(q[i] == 0x5a, "the live block changed at %zu", i);
+  for (int i = 0; i < 100; i++) {          /* more than the ring's 64 entries */
+    char *x = malloc(((size_t)2 << 20) + (size_t)i * 4096);
+    CHECK(x != NULL, "malloc %d", i);
+    x[0] = 1;
+    free(x);
+  }
+  free(opaque(p));                         /* unmapped by now: invalid pointer */
+  free(q);
+  strata_stats_get(&st1);
+  CHECK(st1.misuses - st0.misuses == 2, "misuses counted: %zu", (size_t)(st1.misuses - st0.misuses));
+  CHECK(strata_heap_check() == 0, "heap check");
+}
 static void *dfree_thread(void *p) { free(opaque(p)); return NULL; }
 static void large_double_free_cached_other_thread(void) {
   char *p = malloc(5000000);
@@ -1223,9 +1270,18 @@ int main(void) {
   {
     int sec = strata_option_get("secure") == 1;
     expect_report("double free of a large block with a mapping of its own", mapped_large_double_free,
-                  sec ? "free(): invalid pointer" : "free(): double free detected", NULL);
+                  "free(): double free detected", "size class");
     expect_report("realloc of a freed large block with a mapping of its own", mapped_large_realloc_freed,
-                  sec ? "realloc(): invalid pointer" : "realloc(): pointer already freed", NULL);
+                  "realloc(): pointer already freed", "size class");
+    if (sec) {
+      expect_report("double free of a quarantined large block after a malloc of its size",
+                    quarantined_double_free, "free(): double free detected", "size class 3145728 bytes");
+      char buf[4096];
+      int st = test_in_child(quarantined_use_after_free, buf, sizeof buf);
+      CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "use after free of a quarantined block: status %#x; %s", st, buf);
+      printf("ok: a write to a freed large block faults (secure mode's quarantine)\n");
+      expect_clean("double free of a quarantined large block, abort_on_error=0", quarantined_double_free_ignored);
+    } else printf("skip: the quarantine of freed large blocks (secure mode only)\n");
   }
   expect_abort("double free of a cached large block from another thread", large_double_free_cached_other_thread);
   expect_abort("free of a large block's old address after a moving realloc", large_double_free_after_move);

@@ -38,7 +38,11 @@
  *
  * Secure mode (option secure): every large block gets a fresh mapping whose
  * last page is a PROT_NONE guard right after the block, bypasses the cache,
- * and is unmapped on free (large_alloc_guarded).
+ * and on free goes into the quarantine (large_quarantine): its pages go
+ * back to the OS at once, but its address range stays reserved and
+ * inaccessible for the next LQ_SLOTS such frees, so a use after free faults
+ * and a second free or realloc is reported as such, instead of landing in
+ * a new block that the kernel placed at the same address.
  */
 #include <errno.h>
 #include <string.h>
@@ -89,6 +93,69 @@ static void large_unmap(large_t *h) {
   _st_segmap_clear(h, slots);
   _st_os_release(h, map_size);
   _st_uncharge(map_size);
+}
+
+/* The quarantine (secure mode): a FIFO ring of the last LQ_SLOTS freed
+ * mappings, each replaced by a PROT_NONE reservation of the same range
+ * (no memory, no commit charge; one VMA each at most, adjacent ones merge)
+ * with its segment map slots set to SEGMAP_FREED.  At most LQ_MAX_BYTES of
+ * address space in all; the oldest entry is unmapped (and its slots
+ * cleared) to make room.  lq_lock guards the ring and is never held while
+ * taking another lock.  Invariant: a slot reads SEGMAP_FREED exactly while
+ * an entry of the ring covers it. */
+#define LQ_SLOTS     64
+#define LQ_MAX_BYTES ((size_t)64 << 30)
+typedef struct { uint8_t *base; size_t map_size, slots; const uint8_t *block; size_t usable; } lq_entry_t;
+static lq_entry_t lq[LQ_SLOTS];
+static unsigned lq_first, lq_count;        /* the oldest entry, and how many */
+static size_t lq_bytes;
+static pthread_mutex_t lq_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The freed mapping h (claimed: magic LARGE_FREEING) goes into the
+ * quarantine; when it cannot (the decommit failed), it is unmapped. */
+static void large_quarantine(large_t *h) {
+  lq_entry_t e = { (uint8_t *)h, h->map_size, (size_t)(h->block - (uint8_t *)h) / ST_SEGMENT_SIZE + 1,
+                   h->block, h->usable };
+  /* slots first: a racing second free then reports instead of reading the
+   * header that the decommit takes away */
+  _st_segmap_set(h, e.slots, SEGMAP_FREED, 0);
+  int saved = errno;                             /* free leaves errno alone */
+  if (_st_os_decommit(h, e.map_size) != 0) {
+    errno = saved;
+    _st_segmap_set(h, e.slots, SEGMAP_LARGE, 1);   /* as it was: cannot fail */
+    large_unmap(h);
+    return;
+  }
+  _st_uncharge(e.map_size);
+  lq_entry_t old[LQ_SLOTS];
+  unsigned n = 0;
+  pthread_mutex_lock(&lq_lock);
+  while (lq_count > 0 && (lq_count == LQ_SLOTS || lq_bytes + e.map_size > LQ_MAX_BYTES)) {
+    old[n++] = lq[lq_first];
+    lq_bytes -= lq[lq_first].map_size;
+    lq_first = (lq_first + 1) % LQ_SLOTS;
+    lq_count--;
+  }
+  lq[(lq_first + lq_count) % LQ_SLOTS] = e;
+  lq_count++;
+  lq_bytes += e.map_size;
+  pthread_mutex_unlock(&lq_lock);
+  for (unsigned i = 0; i < n; i++) {
+    _st_segmap_clear(old[i].base, old[i].slots);
+    _st_os_release(old[i].base, old[i].map_size);
+  }
+}
+
+/* p's usable size if p is the block of a quarantined mapping, else 0. */
+static size_t lq_was_freed(const void *p) {
+  size_t usable = 0;
+  pthread_mutex_lock(&lq_lock);
+  for (unsigned i = 0; i < lq_count; i++) {
+    const lq_entry_t *e = &lq[(lq_first + i) % LQ_SLOTS];
+    if (e->block == (const uint8_t *)p) { usable = e->usable; break; }
+  }
+  pthread_mutex_unlock(&lq_lock);
+  return usable;
 }
 
 /* Remove entry i (lc_lock held); returns its header. */
@@ -227,9 +294,21 @@ size_t _st_large_tick(void) {
   pthread_mutex_unlock(&lc_lock);
   return left + _st_region_tick();
 }
-void _st_large_fork_prepare(void) { pthread_mutex_lock(&lc_lock); _st_region_fork_prepare(); }
-void _st_large_fork_parent(void) { _st_region_fork_parent(); pthread_mutex_unlock(&lc_lock); }
-void _st_large_fork_child(void) { _st_region_fork_child(); pthread_mutex_init(&lc_lock, NULL); }
+void _st_large_fork_prepare(void) {
+  pthread_mutex_lock(&lc_lock);
+  pthread_mutex_lock(&lq_lock);          /* the ring whole in the child */
+  _st_region_fork_prepare();
+}
+void _st_large_fork_parent(void) {
+  _st_region_fork_parent();
+  pthread_mutex_unlock(&lq_lock);
+  pthread_mutex_unlock(&lc_lock);
+}
+void _st_large_fork_child(void) {
+  _st_region_fork_child();
+  pthread_mutex_init(&lc_lock, NULL);
+  pthread_mutex_init(&lq_lock, NULL);
+}
 
 /* THP policy for a fresh mapping (option thp): 0 never, 1 or 2 for blocks of
  * THP_MIN and more.  The hint covers the whole page-aligned mapping. */
@@ -349,6 +428,7 @@ void *_st_large_alloc(size_t size, size_t align, int zero) {
 
 large_t *_st_large_of(const void *p, unsigned mapv) {
   if (mapv >= SEGMAP_REGION) return _st_region_of(p);
+  if (mapv == SEGMAP_FREED) return NULL;
   uintptr_t x = ((uintptr_t)p & ~(uintptr_t)ST_SEGMENT_MASK) - (uintptr_t)(mapv - SEGMAP_LARGE) * ST_SEGMENT_SIZE;
   if (st_segmap_get((void *)x) != SEGMAP_LARGE) return NULL;
   large_t *h = (large_t *)x;
@@ -357,9 +437,11 @@ large_t *_st_large_of(const void *p, unsigned mapv) {
 }
 
 /* p's usable size if it was a large block of a mapping of its own that
- * is now parked in the cache or being freed (so a free or realloc of it
- * is one too many), else 0.  An unmapped block leaves nothing to tell by. */
+ * is now parked in the cache, being freed or quarantined (so a free or
+ * realloc of it is one too many), else 0.  An unmapped block leaves
+ * nothing to tell by. */
 size_t _st_large_was_freed(const void *p, unsigned mapv) {
+  if (mapv == SEGMAP_FREED) return lq_was_freed(p);
   if (mapv < SEGMAP_LARGE || mapv >= SEGMAP_REGION) return 0;
   uintptr_t x = ((uintptr_t)p & ~(uintptr_t)ST_SEGMENT_MASK) - (uintptr_t)(mapv - SEGMAP_LARGE) * ST_SEGMENT_SIZE;
   if (st_segmap_get((void *)x) != SEGMAP_LARGE) return 0;
@@ -382,7 +464,8 @@ void _st_large_free(large_t *h, void *p) {
   atomic_fetch_sub_explicit(&large_bytes, h->map_size, memory_order_relaxed);
   atomic_fetch_sub_explicit(&large_count, 1, memory_order_relaxed);
   lc_expire(0);
-  if (_st_secure || _st_over_soft() || !lc_put(h)) large_unmap(h);
+  if (_st_secure) large_quarantine(h);
+  else if (_st_over_soft() || !lc_put(h)) large_unmap(h);
   else { _st_purge_kick(lc_bytes); _st_purge_poll(); }   /* racy read: a hint */
 }
 
