@@ -313,7 +313,9 @@ STRATA_API size_t strata_malloc_usable_size(const void *p) {
   page_t *page; large_t *h;
   size_t usable = block_usable((void *)p, &page, &h);
   if (usable == USABLE_GUARDED) usable = _st_guarded_usable(p);      /* reports a bad one */
-  else if (usable == (size_t)-1) _st_error("malloc_usable_size(): invalid pointer", p);
+  else if (usable == (size_t)-1)
+    _st_error(large_block_freed((void *)p) ? "malloc_usable_size(): pointer already freed"
+                                           : "malloc_usable_size(): invalid pointer", p);
   return usable == (size_t)-1 ? 0 : usable;
 }
 

@@ -46,6 +46,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include "malloc/internal.h"
 
@@ -98,52 +99,88 @@ static void large_unmap(large_t *h) {
 /* The quarantine (secure mode): a FIFO ring of the last LQ_SLOTS freed
  * mappings, each replaced by a PROT_NONE reservation of the same range
  * (no memory, no commit charge; one VMA each at most, adjacent ones merge)
- * with its segment map slots set to SEGMAP_FREED.  At most LQ_MAX_BYTES of
- * address space in all; the oldest entry is unmapped (and its slots
- * cleared) to make room.  lq_lock guards the ring and is never held while
- * taking another lock.  Invariant: a slot reads SEGMAP_FREED exactly while
- * an entry of the ring covers it. */
+ * with its segment map slots set to SEGMAP_FREED.  At most lq_budget()
+ * bytes of address space in all; the oldest entry is unmapped (and its
+ * slots cleared) to make room.  A large mapping that fails empties the
+ * quarantine and tries once more (an address-space limit, RLIMIT_AS, is
+ * what the reservations could exhaust), and so does malloc_trim.
+ *
+ * Protocol: lq_lock guards the ring, and every change of a quarantined
+ * range -- slots marked, decommit, entry added; entry dropped, slots
+ * cleared, unmap -- happens whole under it (system calls included), so a
+ * fork (which takes it) never sees a range that is reserved but in no
+ * entry, and a double free that finds SEGMAP_FREED and then takes the lock
+ * finds the entry.  It is never held while taking another lock.
+ * Invariant: a slot reads SEGMAP_FREED exactly while an entry covers it. */
 #define LQ_SLOTS     64
 #define LQ_MAX_BYTES ((size_t)64 << 30)
 typedef struct { uint8_t *base; size_t map_size, slots; const uint8_t *block; size_t usable; } lq_entry_t;
 static lq_entry_t lq[LQ_SLOTS];
 static unsigned lq_first, lq_count;        /* the oldest entry, and how many */
 static size_t lq_bytes;
+static _Atomic size_t lq_reserved;         /* lq_bytes, for stats without the lock */
 static pthread_mutex_t lq_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* LQ_MAX_BYTES, or an eighth of the address-space limit if that is less
+ * (read once: a later setrlimit is covered by the retry) (lq_lock held). */
+static size_t lq_budget(void) {
+  static size_t budget;
+  if (budget == 0) {
+    struct rlimit rl;
+    budget = LQ_MAX_BYTES;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 8 < budget)
+      budget = rl.rlim_cur / 8 ? (size_t)rl.rlim_cur / 8 : 1;
+  }
+  return budget;
+}
+
+/* Unmap the oldest entry (lq_lock held). */
+static void lq_drop_oldest(void) {
+  lq_entry_t *e = &lq[lq_first];
+  _st_segmap_clear(e->base, e->slots);     /* before the unmap: the range may be reused at once */
+  _st_os_release(e->base, e->map_size);
+  lq_bytes -= e->map_size;
+  lq_first = (lq_first + 1) % LQ_SLOTS;
+  lq_count--;
+  atomic_store_explicit(&lq_reserved, lq_bytes, memory_order_relaxed);
+}
 
 /* The freed mapping h (claimed: magic LARGE_FREEING) goes into the
  * quarantine; when it cannot (the decommit failed), it is unmapped. */
 static void large_quarantine(large_t *h) {
   lq_entry_t e = { (uint8_t *)h, h->map_size, (size_t)(h->block - (uint8_t *)h) / ST_SEGMENT_SIZE + 1,
                    h->block, h->usable };
+  int saved = errno;                             /* free leaves errno alone */
+  pthread_mutex_lock(&lq_lock);
   /* slots first: a racing second free then reports instead of reading the
    * header that the decommit takes away */
   _st_segmap_set(h, e.slots, SEGMAP_FREED, 0);
-  int saved = errno;                             /* free leaves errno alone */
   if (_st_os_decommit(h, e.map_size) != 0) {
-    errno = saved;
     _st_segmap_set(h, e.slots, SEGMAP_LARGE, 1);   /* as it was: cannot fail */
+    pthread_mutex_unlock(&lq_lock);
+    errno = saved;
     large_unmap(h);
     return;
   }
   _st_uncharge(e.map_size);
-  lq_entry_t old[LQ_SLOTS];
-  unsigned n = 0;
-  pthread_mutex_lock(&lq_lock);
-  while (lq_count > 0 && (lq_count == LQ_SLOTS || lq_bytes + e.map_size > LQ_MAX_BYTES)) {
-    old[n++] = lq[lq_first];
-    lq_bytes -= lq[lq_first].map_size;
-    lq_first = (lq_first + 1) % LQ_SLOTS;
-    lq_count--;
-  }
+  while (lq_count > 0 && (lq_count == LQ_SLOTS || lq_bytes + e.map_size > lq_budget())) lq_drop_oldest();
   lq[(lq_first + lq_count) % LQ_SLOTS] = e;
   lq_count++;
   lq_bytes += e.map_size;
+  atomic_store_explicit(&lq_reserved, lq_bytes, memory_order_relaxed);
   pthread_mutex_unlock(&lq_lock);
-  for (unsigned i = 0; i < n; i++) {
-    _st_segmap_clear(old[i].base, old[i].slots);
-    _st_os_release(old[i].base, old[i].map_size);
-  }
+}
+
+/* Unmap every quarantined range; returns whether there was one. */
+static bool lq_flush(void) {
+  if (atomic_load_explicit(&lq_reserved, memory_order_relaxed) == 0) return false;
+  int saved = errno;
+  pthread_mutex_lock(&lq_lock);
+  bool any = lq_count > 0;
+  while (lq_count > 0) lq_drop_oldest();
+  pthread_mutex_unlock(&lq_lock);
+  errno = saved;
+  return any;
 }
 
 /* p's usable size if p is the block of a quarantined mapping, else 0. */
@@ -285,6 +322,7 @@ static large_t *lc_take_fit(size_t map_size, int smaller) {
 
 size_t _st_large_trim(void) {
   atomic_store_explicit(&large_hw, atomic_load_explicit(&large_bytes, memory_order_relaxed), memory_order_relaxed);
+  lq_flush();                                   /* address space only: no bytes */
   return lc_expire(1) + _st_region_trim();
 }
 size_t _st_large_tick(void) {
@@ -354,6 +392,8 @@ static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size
                               size_t precharged) {
   if (!large_charge(map_size - precharged)) return NULL;
   uint8_t *x = _st_os_alloc_charged(map_size, large_map_align(align), large_map_skew(align));
+  if (x == NULL && lq_flush())                   /* the quarantine's address space back */
+    x = _st_os_alloc_charged(map_size, large_map_align(align), large_map_skew(align));
   if (x == NULL) { _st_uncharge(map_size - precharged); return NULL; }
   if ((guard && _st_os_decommit(x + end, map_size - end) != 0) ||
       _st_segmap_set(x, large_slots(offset), SEGMAP_LARGE, 1) != 0) {
@@ -629,7 +669,7 @@ void _st_large_stats(strata_stats_t *st) {
   pthread_mutex_lock(&lc_lock);
   st->large_cached = lc_bytes;
   pthread_mutex_unlock(&lc_lock);
-  st->reserved += st->large_in_use + st->large_cached;
+  st->reserved += st->large_in_use + st->large_cached + atomic_load_explicit(&lq_reserved, memory_order_relaxed);
   st->committed += st->large_in_use + st->large_cached;
   _st_region_stats(st);
 }

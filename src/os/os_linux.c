@@ -191,6 +191,7 @@ int _st_os_commit_fresh(void *p, size_t size) {
 
 int _st_os_decommit(void *p, size_t size) {
   if (os_should_fail()) { errno = ENOMEM; return -1; }
+  atomic_fetch_add_explicit(&os_other_count, 1, memory_order_relaxed);
   /* Replacing the range with a fresh PROT_NONE mapping drops the pages and
    * the commit charge in one call. */
   void *q = mmap(p, size, PROT_NONE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
