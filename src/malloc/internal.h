@@ -308,7 +308,8 @@ static inline bool st_in_seg_range(const void *p) { return st_seg_offset(p) < st
 /* One byte per 4 MiB slot of the 47-bit user address space (32 MiB of
  * zero-fill-on-demand BSS; a 4 KiB page of it covers 16 GiB): 0 = not
  * strata's, 1 = small segment, 2 + k = large block whose header is k slots
- * back (k <= 64), SEGMAP_FREED a quarantined freed mapping.  Addresses above 2^47 are never strata's. */
+ * back (k <= 64), SEGMAP_FREED a quarantined freed mapping.  Addresses
+ * above 2^47 are never strata's. */
 #define SEGMAP_SMALL 1
 #define SEGMAP_LARGE 2
 #define SEGMAP_FREED 127    /* a freed large mapping held inaccessible (secure
