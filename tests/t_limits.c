@@ -630,10 +630,6 @@ static void part_purged_span_freed(void) {
  * blocks and is purged; each of the others loses 3 (fewer than FIND_ROOM);
  * then at a hard limit with no room every one of those 24 listed blocks
  * must be served. */
-static int cmp_ptr(const void *a, const void *b) {
-  uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
-  return x < y ? -1 : x > y;
-}
 static void part_purged_page_last(void) {
   enum { BS = 2048, PER = 32, NP = 9 };      /* 32 blocks a 64 KiB span */
   static void *b[NP * PER];
@@ -642,7 +638,7 @@ static void part_purged_page_last(void) {
     CHECK(b[i] != NULL, "malloc(%d)", BS);
     memset(b[i], 1, BS);
   }
-  qsort(b, NP * PER, sizeof *b, cmp_ptr);
+  qsort(b, NP * PER, sizeof *b, test_cmp_ptr);
   int sparse = 0, listed = 0;
   for (int i = 0; i + PER <= NP * PER; ) {   /* whole spans only */
     uintptr_t span = (uintptr_t)b[i] >> 16;

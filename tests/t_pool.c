@@ -40,10 +40,6 @@
 #include "strata/malloc.h"
 #include "test.h"
 
-static int cmp_ptr(const void *a, const void *b) {
-  uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-  return x < y ? -1 : x > y;
-}
 
 /* ---- single thread -------------------------------------------------------- */
 static void test_basic(void) {
@@ -64,7 +60,7 @@ static void test_basic(void) {
   CHECK(st.live == N && st.carved >= N && st.carved < N + 256 && st.stride == 48 && st.obj_size == SZ,
         "stats live %zu carved %zu stride %zu", st.live, st.carved, st.stride);
   memcpy(sorted, o, sizeof o);
-  qsort(sorted, N, sizeof *sorted, cmp_ptr);
+  qsort(sorted, N, sizeof *sorted, test_cmp_ptr);
   for (int i = 1; i < N; i++) {
     size_t d = (size_t)((char *)sorted[i] - (char *)sorted[0]);
     CHECK(d == (size_t)i * st.stride, "object %d at distance %zu, not %zu (not contiguous)", i, d, (size_t)i * st.stride);
@@ -202,7 +198,7 @@ static void test_threads(void) {
   size_t n = st.carved;
   void **all = malloc(n * sizeof *all);
   for (size_t i = 0; i < n; i++) CHECK((all[i] = strata_pool_get(tpool)) != NULL, "regets %zu", i);
-  qsort(all, n, sizeof *all, cmp_ptr);
+  qsort(all, n, sizeof *all, test_cmp_ptr);
   for (size_t i = 1; i < n; i++) CHECK(all[i] != all[i - 1], "slot %p handed out twice", all[i]);
   strata_pool_stats(tpool, &st);
   CHECK(st.carved == n, "regets carved new slots: %zu vs %zu", st.carved, n);

@@ -44,6 +44,12 @@
 
 typedef uint64_t __attribute__((may_alias)) test_u64a;
 
+/* qsort comparator for an array of pointers, by address. */
+static inline int test_cmp_ptr(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+  return x < y ? -1 : x > y;
+}
+
 static inline uint64_t pat_mix(uint64_t x) {
   x ^= x >> 31; x *= 0x7fb5d329728ea185ULL;
   x ^= x >> 27; x *= 0x81dadef4bc2dd44dULL;
