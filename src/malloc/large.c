@@ -117,8 +117,7 @@ static void large_unmap(large_t *h) {
 typedef struct { uint8_t *base; size_t map_size, slots; const uint8_t *block; size_t usable; } lq_entry_t;
 static lq_entry_t lq[LQ_SLOTS];
 static unsigned lq_first, lq_count;        /* the oldest entry, and how many */
-static size_t lq_bytes;
-static _Atomic size_t lq_reserved;         /* lq_bytes, for stats without the lock */
+static _Atomic size_t lq_bytes;           /* written under lq_lock; stats read it without */
 static pthread_mutex_t lq_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* LQ_MAX_BYTES, or an eighth of the address-space limit if that is less
@@ -142,7 +141,6 @@ static void lq_drop_oldest(void) {
   lq_bytes -= e->map_size;
   lq_first = (lq_first + 1) % LQ_SLOTS;
   lq_count--;
-  atomic_store_explicit(&lq_reserved, lq_bytes, memory_order_relaxed);
 }
 
 /* The freed mapping h (claimed: magic LARGE_FREEING) goes into the
@@ -167,19 +165,17 @@ static void large_quarantine(large_t *h) {
   lq[(lq_first + lq_count) % LQ_SLOTS] = e;
   lq_count++;
   lq_bytes += e.map_size;
-  atomic_store_explicit(&lq_reserved, lq_bytes, memory_order_relaxed);
   pthread_mutex_unlock(&lq_lock);
 }
 
-/* Unmap every quarantined range; returns whether there was one. */
+/* Unmap every quarantined range (errno kept: the unmap keeps it);
+ * returns whether there was one. */
 static bool lq_flush(void) {
-  if (atomic_load_explicit(&lq_reserved, memory_order_relaxed) == 0) return false;
-  int saved = errno;
+  if (atomic_load_explicit(&lq_bytes, memory_order_relaxed) == 0) return false;
   pthread_mutex_lock(&lq_lock);
   bool any = lq_count > 0;
   while (lq_count > 0) lq_drop_oldest();
   pthread_mutex_unlock(&lq_lock);
-  errno = saved;
   return any;
 }
 
@@ -669,7 +665,7 @@ void _st_large_stats(strata_stats_t *st) {
   pthread_mutex_lock(&lc_lock);
   st->large_cached = lc_bytes;
   pthread_mutex_unlock(&lc_lock);
-  st->reserved += st->large_in_use + st->large_cached + atomic_load_explicit(&lq_reserved, memory_order_relaxed);
+  st->reserved += st->large_in_use + st->large_cached + atomic_load_explicit(&lq_bytes, memory_order_relaxed);
   st->committed += st->large_in_use + st->large_cached;
   _st_region_stats(st);
 }
