@@ -1279,7 +1279,14 @@ int main(void) {
       char buf[4096];
       int st = test_in_child(quarantined_use_after_free, buf, sizeof buf);
       CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "use after free of a quarantined block: status %#x; %s", st, buf);
-      printf("ok: a write to a freed large block faults (secure mode's quarantine)\n");
+      /* and the handler names it, with both call stacks and the access's */
+      CHECK(strstr(buf, "use-after-free: write at") && strstr(buf, "offset 100 of the freed 3145728-byte block") &&
+            strstr(buf, "secure mode's quarantine") && strstr(buf, "allocated by (thread") &&
+            strstr(buf, "freed by (thread") && strstr(buf, "faulting access (thread"),
+            "the report of a use after free of a quarantined block: %s", buf);
+      const char *fr = strstr(buf, "freed by (thread");
+      CHECK(fr && strstr(fr, "t_misuse("), "the free's call stack has the test's frames: %s", buf);
+      printf("ok: a write to a freed large block faults and is reported (secure mode's quarantine)\n");
       expect_clean("double free of a quarantined large block, abort_on_error=0", quarantined_double_free_ignored);
     } else printf("skip: the quarantine of freed large blocks (secure mode only)\n");
   }

@@ -84,7 +84,7 @@
 #include <unistd.h>
 #include "malloc/internal.h"
 
-#define GD_DEPTH     24                       /* frames kept per call stack */
+#define GD_DEPTH     ST_STACK_DEPTH           /* frames kept per call stack */
 #define GD_MAX       ST_MEDIUM_MAX            /* largest sampled size */
 #define GD_END_ALIGN ((size_t)64 << 10)       /* slot ends, and the largest natural alignment */
 #define GD_OFF_RECHECK ((size_t)1 << 32)      /* sampling off: re-read the option this rarely */
@@ -257,7 +257,11 @@ static inline uint8_t canary(uintptr_t a) { return (uint8_t)(0xa5 ^ (a * 0x9d) ^
 
 static void handler(int sig, siginfo_t *si, void *uc);
 
-static void install_handler(void) {
+static _Atomic int handler_installed;
+
+void _st_fault_handler_install(void) {
+  int expect = 0;
+  if (!atomic_compare_exchange_strong(&handler_installed, &expect, 1)) return;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = handler;
@@ -305,7 +309,7 @@ static void pool_create(void) {
   }
   gd.slots = (slot_t *)meta;
   gd.fifo = (uint32_t *)(meta + n * sizeof(slot_t));
-  install_handler();
+  _st_fault_handler_install();
   atomic_store_explicit(&pool_base, (uintptr_t)gd.base, memory_order_release);
   atomic_store_explicit(&pool_state, 2, memory_order_release);
   if (_st_option(OPT_VERBOSE))
@@ -398,6 +402,18 @@ static void print_stack(const char *what, int t, void *const *bt, int depth) {
   backtrace_symbols_fd(bt, depth, 2);
 }
 
+void _st_stack_capture(st_stack_t *s) {
+  s->tid = tid();
+  s->depth = 0;
+  if (gd_tls.busy || !atomic_load_explicit(&ready, memory_order_acquire)) return;
+  gd_tls.busy++;
+  warm_up();
+  s->depth = capture(s->pc, 0);
+  gd_tls.busy--;
+}
+
+void _st_stack_print(const char *what, const st_stack_t *s) { print_stack(what, s->tid, s->pc, s->depth); }
+
 /* The block's story: allocation and (if any) free call stacks. */
 static void print_slot(const slot_t *s) {
   print_stack("allocated by", s->alloc_tid, s->alloc_bt, s->alloc_depth);
@@ -461,15 +477,19 @@ static void chain(int sig, siginfo_t *si, void *uc) {
   raise(sig);
 }
 
-static void report_fault(uintptr_t a, void *uc) {
-  int inside;
-  int j = slot_near(a, &inside);
-  const char *rw = "access";
+/* "read" or "write" where the fault's context tells, else "access". */
+static const char *access_kind(void *uc) {
 #if defined(__x86_64__) && defined(REG_ERR)
-  if (uc) rw = (((ucontext_t *)uc)->uc_mcontext.gregs[REG_ERR] & 2) ? "write" : "read";
+  if (uc) return (((ucontext_t *)uc)->uc_mcontext.gregs[REG_ERR] & 2) ? "write" : "read";
 #else
   (void)uc;
 #endif
+  return "access";
+}
+
+static void report_fault(uintptr_t a, const char *rw) {
+  int inside;
+  int j = slot_near(a, &inside);
   if (j < 0) {
     _st_message("strata: wild %s at %p in the guarded pool (no block nearby)\n", rw, (void *)a);
   } else {
@@ -486,19 +506,25 @@ static void report_fault(uintptr_t a, void *uc) {
     else if (d < 0) _st_message("strata: the address is %ld bytes before the block\n", -d);
     print_slot(s);
   }
-  void *bt[GD_DEPTH];
-  int depth = capture(bt, 1);                  /* 1: the signal trampoline */
-  print_stack("faulting access", tid(), bt, depth);
 }
 
+/* A fault (si_code > 0: raised by the access, not sent) in the guarded pool
+ * or in a freed large block that secure mode's quarantine holds: the report,
+ * then the handler that was there before (by default the signal kills). */
 static void handler(int sig, siginfo_t *si, void *uc) {
   int saved = errno;
   uintptr_t a = (uintptr_t)si->si_addr;
-  if (si->si_code > 0 && _st_guarded_owns((void *)a)) {
+  int pool = si->si_code > 0 && _st_guarded_owns((void *)a);
+  if (pool || (si->si_code > 0 && _st_large_in_quarantine(a))) {
     int expect = 0;
     if (atomic_compare_exchange_strong(&reporting, &expect, 1)) {
-      atomic_fetch_add_explicit(&n_detections, 1, memory_order_relaxed);
-      report_fault(a, uc);
+      if (pool) {
+        atomic_fetch_add_explicit(&n_detections, 1, memory_order_relaxed);
+        report_fault(a, access_kind(uc));
+      } else _st_large_fault_report(a, access_kind(uc));
+      void *bt[GD_DEPTH];
+      int depth = capture(bt, 1);              /* 1: the signal trampoline */
+      print_stack("faulting access", tid(), bt, depth);
       atomic_store(&reporting, 0);
     } else {                                    /* another thread reports: let it finish */
       for (int k = 0; k < 1000 && atomic_load(&reporting); k++) {

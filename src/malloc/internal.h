@@ -210,7 +210,9 @@ typedef struct large_s {
   size_t   dirty_end;    /* a bound on the bytes from `this` the program has
                             asked for (pages past it are known clean) */
   size_t   req;          /* the size last asked for (malloc or realloc) */
-  uint64_t pad[1];
+  uint64_t stack_at;     /* where the allocation's call stack (st_stack_t)
+                            lies, as an offset from `this`; 0 for none (only
+                            secure mode's mappings keep one: large.c) */
 } large_t;
 
 static inline segment_t *st_segment_of(const void *p) {
@@ -563,6 +565,21 @@ ST_INTERNAL size_t _st_guarded_usable(const void *p);   /* (size_t)-1: not a liv
 ST_INTERNAL void  *_st_guarded_realloc(void *p, size_t size);
 ST_INTERNAL bool   _st_guarded_sizes(const void *p, size_t *req, size_t *usable);
 ST_INTERNAL void   _st_guarded_stats(strata_stats_t *st);
+
+/* Call stacks for reports (guarded.c): the caller's, without strata's own
+ * frames (depth 0 before this library's constructor has run, or inside a
+ * capture).  The first capture may malloc (the unwinder's set-up). */
+#define ST_STACK_DEPTH 24
+typedef struct { int tid, depth; void *pc[ST_STACK_DEPTH]; } st_stack_t;
+ST_INTERNAL void _st_stack_capture(st_stack_t *s);
+ST_INTERNAL void _st_stack_print(const char *what, const st_stack_t *s);
+/* The SIGSEGV/SIGBUS handler (guarded.c), installed once, by the guarded
+ * pool or the first quarantined large block: it reports a fault in either,
+ * then hands the signal on to the handler that was there before.  The
+ * quarantine's side (large.c) reads its ring without a lock. */
+ST_INTERNAL void _st_fault_handler_install(void);
+ST_INTERNAL bool _st_large_in_quarantine(uintptr_t a);
+ST_INTERNAL void _st_large_fault_report(uintptr_t a, const char *rw);
 ST_INTERNAL size_t _st_guarded_live_sizes(size_t *sizes, size_t cap);   /* exit report */
 ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
                    _st_guarded_fork_child(void);

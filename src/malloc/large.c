@@ -114,7 +114,13 @@ static void large_unmap(large_t *h) {
  * Invariant: a slot reads SEGMAP_FREED exactly while an entry covers it. */
 #define LQ_SLOTS     64
 #define LQ_MAX_BYTES ((size_t)64 << 30)
-typedef struct { uint8_t *base; size_t map_size, slots; const uint8_t *block; size_t usable; } lq_entry_t;
+typedef struct {
+  uint8_t *base;
+  size_t map_size, slots;
+  const uint8_t *block;
+  size_t usable, req;
+  st_stack_t alloc, freed;       /* for the fault handler's report */
+} lq_entry_t;
 static lq_entry_t lq[LQ_SLOTS];
 static unsigned lq_first, lq_count;        /* the oldest entry, and how many */
 static _Atomic size_t lq_bytes;           /* written under lq_lock; stats read it without */
@@ -146,9 +152,12 @@ static void lq_drop_oldest(void) {
 /* The freed mapping h (claimed: magic LARGE_FREEING) goes into the
  * quarantine; when it cannot (the decommit failed), it is unmapped. */
 static void large_quarantine(large_t *h) {
-  lq_entry_t e = { (uint8_t *)h, h->map_size, (size_t)(h->block - (uint8_t *)h) / ST_SEGMENT_SIZE + 1,
-                   h->block, h->usable };
   int saved = errno;                             /* free leaves errno alone */
+  lq_entry_t e = { (uint8_t *)h, h->map_size, (size_t)(h->block - (uint8_t *)h) / ST_SEGMENT_SIZE + 1,
+                   h->block, h->usable, h->req, { 0, 0, { 0 } }, { 0, 0, { 0 } } };
+  if (h->stack_at) e.alloc = *(const st_stack_t *)((const uint8_t *)h + h->stack_at);
+  _st_stack_capture(&e.freed);
+  _st_fault_handler_install();                   /* once: a use after free is reported */
   pthread_mutex_lock(&lq_lock);
   /* slots first: a racing second free then reports instead of reading the
    * header that the decommit takes away */
@@ -166,6 +175,7 @@ static void large_quarantine(large_t *h) {
   lq_count++;
   lq_bytes += e.map_size;
   pthread_mutex_unlock(&lq_lock);
+  errno = saved;                                 /* the capture may have set it */
 }
 
 /* Unmap every quarantined range (errno kept: the unmap keeps it);
@@ -177,6 +187,34 @@ static bool lq_flush(void) {
   while (lq_count > 0) lq_drop_oldest();
   pthread_mutex_unlock(&lq_lock);
   return any;
+}
+
+/* The entry whose range holds a, or NULL: for the fault handler, which
+ * takes no lock (the ring is read racily; a report, then the process
+ * dies). */
+static const lq_entry_t *lq_find_racy(uintptr_t a) {
+  if (atomic_load_explicit(&lq_bytes, memory_order_relaxed) == 0) return NULL;
+  unsigned first = __atomic_load_n(&lq_first, __ATOMIC_RELAXED), n = __atomic_load_n(&lq_count, __ATOMIC_RELAXED);
+  for (unsigned i = 0; i < n && i < LQ_SLOTS; i++) {
+    const lq_entry_t *e = &lq[(first + i) % LQ_SLOTS];
+    uintptr_t base = (uintptr_t)__atomic_load_n(&e->base, __ATOMIC_RELAXED);
+    if (a - base < __atomic_load_n(&e->map_size, __ATOMIC_RELAXED)) return e;
+  }
+  return NULL;
+}
+
+bool _st_large_in_quarantine(uintptr_t a) { return lq_find_racy(a) != NULL; }
+
+void _st_large_fault_report(uintptr_t a, const char *rw) {
+  const lq_entry_t *e = lq_find_racy(a);
+  if (e == NULL) return;                         /* dropped meanwhile */
+  long d = (long)(a - (uintptr_t)e->block);
+  _st_message("strata: use-after-free: %s at %p, offset %ld of the freed %zu-byte block %p "
+              "(a large block in secure mode's quarantine)\n", rw, (void *)a, d, e->req, (void *)e->block);
+  if (d < 0) _st_message("strata: the address is %ld bytes before the block\n", -d);
+  else if ((size_t)d >= e->req) _st_message("strata: the address is %zu bytes after the block's end\n", (size_t)d - e->req);
+  _st_stack_print("allocated by", &e->alloc);
+  _st_stack_print("freed by", &e->freed);
 }
 
 /* p's usable size if p is the block of a quarantined mapping, else 0. */
@@ -406,6 +444,7 @@ static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size
   h->align = align;
   h->dirty_end = map_size;
   h->req = size;
+  h->stack_at = 0;
   atomic_fetch_add_explicit(&large_req, size, memory_order_relaxed);
   atomic_fetch_add_explicit(&large_count, 1, memory_order_relaxed);
   lc_grew(map_size, 1);
@@ -418,11 +457,19 @@ static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size
  * no growth in place (realloc moves the block).  A fresh mapping is zero. */
 static void *large_alloc_guarded(size_t size, size_t align) {
   size_t ps = _st_os_page_size();
-  size_t inner = st_align_up(large_offset(align) + size, ps);
+  /* the allocation's call stack goes after the header, for the report of
+   * a use after free while the block is quarantined; room for it: the
+   * rounding down to `align` below takes less than max(align, 64) bytes */
+  size_t inner = st_align_up(large_offset(align) + sizeof(st_stack_t) + ST_LARGE_HEADER + size, ps);
   size_t offset = align > ST_SEGMENT_SIZE ? ST_SEGMENT_SIZE          /* the skewed mapping's block */
                 : (inner - size) & ~(align - 1);                     /* >= large_offset(align) */
   large_t *h = large_map_new(inner + ps, align, offset, inner, 1, size, 0);
-  return h ? h->block : NULL;
+  if (h == NULL) return NULL;
+  if (offset >= ST_LARGE_HEADER + sizeof(st_stack_t)) {
+    _st_stack_capture((st_stack_t *)((uint8_t *)h + ST_LARGE_HEADER));
+    h->stack_at = ST_LARGE_HEADER;
+  }
+  return h->block;
 }
 
 /* A block in a mapping of its own (cached mappings first). */
