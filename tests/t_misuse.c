@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -101,6 +102,35 @@ static void quarantined_use_after_free(void) {
   p[100] = 1;
   free((void *)p);
   p[100] = 2;                              /* faults: the range is PROT_NONE */
+}
+/* The first quarantined block installs strata's SIGSEGV handler in front
+ * of the program's; a fault that is not strata's goes on to the program's
+ * handler as the kernel would have run it.  Here one with SA_NODEFER that
+ * leaves by longjmp: it once ran with strata's mask, SIGSEGV stayed
+ * blocked, and the second probe killed the process (found by review). */
+static jmp_buf nodefer_jb;
+static void nodefer_handler(int sig) { (void)sig; longjmp(nodefer_jb, 1); }
+static int probe_faults(volatile char *p) {
+  if (setjmp(nodefer_jb)) return 1;
+  (void)*p;
+  return 0;
+}
+static void chained_nodefer_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = nodefer_handler;
+  sa.sa_flags = SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGSEGV, &sa, NULL) == 0, "sigaction");
+  char *volatile big = malloc((size_t)3 << 20);
+  CHECK(big != NULL, "malloc");
+  big[0] = 1;
+  free(big);                               /* quarantined: strata's handler goes in front */
+  struct sigaction cur;
+  CHECK(sigaction(SIGSEGV, NULL, &cur) == 0 && cur.sa_handler != nodefer_handler,
+        "strata's handler was not installed in front of the program's");
+  for (int i = 0; i < 3; i++) CHECK(probe_faults((volatile char *)8) == 1, "probe %d did not fault", i);
+  exit(0);
 }
 /* Ignored: the new block at another address keeps its data, and after
  * more frees than the ring holds (the oldest entry unmapped, its slots
@@ -1287,6 +1317,9 @@ int main(void) {
       const char *fr = strstr(buf, "freed by (thread");
       CHECK(fr && strstr(fr, "t_misuse("), "the free's call stack has the test's frames: %s", buf);
       printf("ok: a write to a freed large block faults and is reported (secure mode's quarantine)\n");
+      st = test_in_child(chained_nodefer_handler, buf, sizeof buf);
+      CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the program's SA_NODEFER handler behind strata's: status %#x; %s", st, buf);
+      printf("ok: the program's own SIGSEGV handler (SA_NODEFER, longjmp) catches three faults behind strata's\n");
       expect_clean("double free of a quarantined large block, abort_on_error=0", quarantined_double_free_ignored);
     } else printf("skip: the quarantine of freed large blocks (secure mode only)\n");
   }

@@ -462,6 +462,27 @@ static int slot_near(uintptr_t a, int *freed_hit) {
 
 static void chain(int sig, siginfo_t *si, void *uc) {
   const struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+  bool has = (old->sa_flags & SA_SIGINFO) ? old->sa_sigaction != NULL
+                                          : old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN;
+  if (has) {
+    /* run it as the kernel would have: with the interrupted mask plus its
+     * own sa_mask, plus sig unless SA_NODEFER (a handler that leaves by
+     * longjmp keeps that mask; with strata's, SIGSEGV stayed blocked and
+     * the next fault killed: found by review), and SA_RESETHAND honoured */
+    if (uc) {
+      sigset_t m = ((ucontext_t *)uc)->uc_sigmask;
+      sigorset(&m, &m, &old->sa_mask);
+      if (!(old->sa_flags & SA_NODEFER)) sigaddset(&m, sig);
+      pthread_sigmask(SIG_SETMASK, &m, NULL);
+    }
+    if (old->sa_flags & SA_RESETHAND) {
+      struct sigaction dfl;
+      memset(&dfl, 0, sizeof dfl);
+      dfl.sa_handler = SIG_DFL;
+      sigemptyset(&dfl.sa_mask);
+      sigaction(sig, &dfl, NULL);
+    }
+  }
   if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) { old->sa_sigaction(sig, si, uc); return; }
   if (!(old->sa_flags & SA_SIGINFO) && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
     old->sa_handler(sig);
@@ -487,7 +508,7 @@ static const char *access_kind(void *uc) {
   return "access";
 }
 
-static void report_fault(uintptr_t a, const char *rw) {
+static void report_fault(uintptr_t a, const char *rw, bool stacks) {
   int inside;
   int j = slot_near(a, &inside);
   if (j < 0) {
@@ -504,8 +525,23 @@ static void report_fault(uintptr_t a, const char *rw) {
                 s->state == S_FREED ? ", freed" : "");
     if (d >= (long)s->size) _st_message("strata: the address is %ld bytes after the block's end\n", d - (long)s->size);
     else if (d < 0) _st_message("strata: the address is %ld bytes before the block\n", -d);
-    print_slot(s);
+    if (stacks) print_slot(s);
   }
+}
+
+/* The bytes left below the handler's frame on the alternate signal stack
+ * (SIZE_MAX when not on one).  The report prints call stacks only with
+ * GD_ALTSTACK_MIN left (the unwind and the symbols take about 7 KiB), and
+ * its lines only with GD_ALTSTACK_LINE: an overflow there would lose the
+ * report and the chained handler (found by review: a 4 KiB stack, no
+ * output at all). */
+#define GD_ALTSTACK_MIN ((size_t)12 << 10)
+#define GD_ALTSTACK_LINE ((size_t)2 << 10)     /* for the lines without stacks */
+static size_t stack_left(void) {
+  stack_t ss;
+  if (sigaltstack(NULL, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK)) return SIZE_MAX;
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0), lo = (uintptr_t)ss.ss_sp;
+  return here > lo ? here - lo : 0;
 }
 
 /* A fault (si_code > 0: raised by the access, not sent) in the guarded pool
@@ -518,13 +554,25 @@ static void handler(int sig, siginfo_t *si, void *uc) {
   if (pool || (si->si_code > 0 && _st_large_in_quarantine(a))) {
     int expect = 0;
     if (atomic_compare_exchange_strong(&reporting, &expect, 1)) {
-      if (pool) {
+      size_t left = stack_left();
+      bool room = left >= GD_ALTSTACK_MIN;
+      if (left < GD_ALTSTACK_LINE) {            /* not even for the report's line */
+        static const char m[] = "strata: a fault in a guarded or quarantined block (no room for the "
+                                "report on the alternate signal stack)\n";
+        _st_os_write(2, m, sizeof m - 1);
+      } else if (pool) {
         atomic_fetch_add_explicit(&n_detections, 1, memory_order_relaxed);
-        report_fault(a, access_kind(uc));
-      } else _st_large_fault_report(a, access_kind(uc));
-      void *bt[GD_DEPTH];
-      int depth = capture(bt, 1);              /* 1: the signal trampoline */
-      print_stack("faulting access", tid(), bt, depth);
+        report_fault(a, access_kind(uc), room);
+      } else _st_large_fault_report(a, access_kind(uc), room);
+      /* not before the unwinder's first use (warm_up), which may malloc */
+      if (left < GD_ALTSTACK_LINE) {
+      } else if (room && atomic_load_explicit(&warm, memory_order_acquire)) {
+        void *bt[GD_DEPTH];
+        int depth = capture(bt, 1);            /* 1: the signal trampoline */
+        print_stack("faulting access", tid(), bt, depth);
+      } else _st_message("strata: no call stacks (%s)\n",
+                         room ? "the unwinder is not set up yet"
+                              : "the alternate signal stack is too small");
       atomic_store(&reporting, 0);
     } else {                                    /* another thread reports: let it finish */
       for (int k = 0; k < 1000 && atomic_load(&reporting); k++) {

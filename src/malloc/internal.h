@@ -579,7 +579,7 @@ ST_INTERNAL void _st_stack_print(const char *what, const st_stack_t *s);
  * quarantine's side (large.c) reads its ring without a lock. */
 ST_INTERNAL void _st_fault_handler_install(void);
 ST_INTERNAL bool _st_large_in_quarantine(uintptr_t a);
-ST_INTERNAL void _st_large_fault_report(uintptr_t a, const char *rw);
+ST_INTERNAL void _st_large_fault_report(uintptr_t a, const char *rw, bool stacks);
 ST_INTERNAL size_t _st_guarded_live_sizes(size_t *sizes, size_t cap);   /* exit report */
 ST_INTERNAL void   _st_guarded_fork_prepare(void), _st_guarded_fork_parent(void),
                    _st_guarded_fork_child(void);

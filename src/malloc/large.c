@@ -205,7 +205,7 @@ static const lq_entry_t *lq_find_racy(uintptr_t a) {
 
 bool _st_large_in_quarantine(uintptr_t a) { return lq_find_racy(a) != NULL; }
 
-void _st_large_fault_report(uintptr_t a, const char *rw) {
+void _st_large_fault_report(uintptr_t a, const char *rw, bool stacks) {
   const lq_entry_t *e = lq_find_racy(a);
   if (e == NULL) return;                         /* dropped meanwhile */
   long d = (long)(a - (uintptr_t)e->block);
@@ -213,6 +213,7 @@ void _st_large_fault_report(uintptr_t a, const char *rw) {
               "(a large block in secure mode's quarantine)\n", rw, (void *)a, d, e->req, (void *)e->block);
   if (d < 0) _st_message("strata: the address is %ld bytes before the block\n", -d);
   else if ((size_t)d >= e->req) _st_message("strata: the address is %zu bytes after the block's end\n", (size_t)d - e->req);
+  if (!stacks) return;
   _st_stack_print("allocated by", &e->alloc);
   _st_stack_print("freed by", &e->freed);
 }
@@ -458,11 +459,16 @@ static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size
 static void *large_alloc_guarded(size_t size, size_t align) {
   size_t ps = _st_os_page_size();
   /* the allocation's call stack goes after the header, for the report of
-   * a use after free while the block is quarantined; room for it: the
-   * rounding down to `align` below takes less than max(align, 64) bytes */
-  size_t inner = st_align_up(large_offset(align) + sizeof(st_stack_t) + ST_LARGE_HEADER + size, ps);
+   * a use after free while the block is quarantined: the block starts at
+   * `front` or later (front >= need), and still ends where the guard page
+   * starts, up to its alignment's rounding (room added after the block
+   * moved the guard a page away: found by review) */
+  size_t need = ST_LARGE_HEADER + sizeof(st_stack_t);
+  size_t front = align > ST_SEGMENT_SIZE ? ST_SEGMENT_SIZE
+               : st_align_up(large_offset(align) > need ? large_offset(align) : need, align);
+  size_t inner = st_align_up(front + size, ps);
   size_t offset = align > ST_SEGMENT_SIZE ? ST_SEGMENT_SIZE          /* the skewed mapping's block */
-                : (inner - size) & ~(align - 1);                     /* >= large_offset(align) */
+                : (inner - size) & ~(align - 1);                     /* >= front */
   large_t *h = large_map_new(inner + ps, align, offset, inner, 1, size, 0);
   if (h == NULL) return NULL;
   if (offset >= ST_LARGE_HEADER + sizeof(st_stack_t)) {
