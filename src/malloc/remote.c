@@ -533,7 +533,7 @@ bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
   if (s == NULL || _st_secure || STRATA_CHECK_POP) return false;
   /* a second free of a block in a stash (this one or another thread's) or
    * on its way home from one: reported here, whatever the room left */
-  if (STRATA_CHECKS && st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) {
+  if (STRATA_CHECKS && st_unlikely(__atomic_load_n(&((uintptr_t *)b)[1], __ATOMIC_ACQUIRE) == ST_FREE_KEY)) {
     if (_st_stash_marked(page, b)) { _st_misuse("free(): double free", b, page->block_size); return true; }
     return false;                       /* its owner confirms (rb_deliver) */
   }
@@ -543,9 +543,9 @@ bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
   else if (s->capacity - s->used >= (s->used != 0 ? ST_STASH_MAX : ST_STASH_IDLE)) return false;
   st_set_next(s, b, s->free);
   s->free = b;
-  if (STRATA_CHECKS) {
-    ((uintptr_t *)b)[1] = ST_FREE_KEY;
+  if (STRATA_CHECKS) {   /* the mark before the key: a free that sees the key sees the mark */
     ((uintptr_t *)b)[2] = _st_stash_mark;
+    __atomic_store_n(&((uintptr_t *)b)[1], ST_FREE_KEY, __ATOMIC_RELEASE);
   }
   s->capacity++;
   me->direct[page->cls] = s;
