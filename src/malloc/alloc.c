@@ -115,36 +115,43 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
       else _st_remote_suspect(page, b, owner);
       return;
     }
-    /* Claim the block: word 1 goes from what the program left there to the
-     * batch mark in one compare-and-swap, so of two frees racing on two
-     * cores one claims it and the other finds the mark and reports.  Both
-     * read a word without a mark before (found by review, 2026-11-28), and
-     * both linked the block: into two stashes, which handed it out twice,
-     * or twice onto the page's remote list, a loop that a collect spun on.
-     * The mark is also what a second free finds while the block waits in
-     * this thread's batch (rb_push).  A block that carries the free key is
-     * not claimed: the paths below have it confirmed (stash mark, or by
-     * its owner). */
+    /* Word 1 says whether the block is free already: the batch mark (it
+     * waits in another thread's batch, rb_push) or the free key (the paths
+     * below have it confirmed: stash mark, or by its owner).  A block that
+     * will be linked through its word 0 -- onto the page's remote list, an
+     * abandoned page's, or a stash (_st_stash_push) -- is claimed first:
+     * word 1 goes from what the program left there to the batch mark in
+     * one compare-and-swap, so of two frees racing on two cores one wins
+     * and the other finds the mark and reports.  Both read a word without
+     * a mark before (found by review, 2026-11-28) and both linked the
+     * block: twice onto the page's remote list, a loop that a collect spun
+     * on, or into two stashes, which handed it out twice.  A batch holds
+     * blocks in an array, not linked: two racing frees both batch it, and
+     * the second delivery, which finds the key the first one left, reports
+     * (rb_deliver); no claim there (a locked instruction on every remote
+     * free cost xthread 6%). */
     uintptr_t *w = (uintptr_t *)b, w1 = __atomic_load_n(&w[1], __ATOMIC_ACQUIRE);
+    bool batched = owner != 0 && cached && page->block_size <= RB_BLOCK_MAX;
     while (STRATA_CHECKS && w1 != ST_FREE_KEY) {
       if (st_unlikely(w1 == _st_batch_mark)) {
         _st_misuse("free(): double free (the block waits in another thread's remote-free batch)", b, page->block_size);
         return;
       }
-      if (__atomic_compare_exchange_n(&w[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+      if (batched || __atomic_compare_exchange_n(&w[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        break;
     }
     bool keyed = STRATA_CHECKS && w1 == ST_FREE_KEY;
     /* zero on free (secure mode), but not a block that carries the free
      * key: if it is free already, zeroing would wipe the key and the link
      * that the paths below check (it is then caught, or was user data);
-     * and not word 1, the claim */
+     * and not word 1, the claim, which a racing free must see */
     if (_st_zero_free && !keyed) {
       w[0] = 0;
       if (page->block_size > 16) st_zero_block(w + 2, page->block_size - 16);
       if (!STRATA_CHECKS) w[1] = 0;
     }
     if (owner == 0) _st_abandoned_free(NULL, page, b);
-    else if (cached && page->block_size <= RB_BLOCK_MAX) {
+    else if (batched) {
       if (!_st_stash_push(me, page, b, owner))       /* reused here (remote.c) */
         _st_remote_free(me, page, b, owner);         /* or batched (remote.c) */
     }
