@@ -38,11 +38,6 @@
 #ifndef STRATA_CHECK_DFREE
 #define STRATA_CHECK_DFREE STRATA_CHECKS      /* double free: the freed block's key (4) */
 #endif
-#ifndef STRATA_STASH_CLAIM
-#define STRATA_STASH_CLAIM 1  /* a remote free into a stash claims the block
-                                 with a compare-and-swap (remote.c), so two
-                                 racing frees of it do not both stash it */
-#endif
 #ifndef STRATA_CHECK_POP
 #define STRATA_CHECK_POP (STRATA_CHECKS && STRATA_SECURE_DEFAULT)  /* the block malloc
                                  pops lies in its page's segment (4 instructions):

@@ -90,7 +90,7 @@ ST_NOINLINE static void free_suspect(page_t *page, block_t *b) {
     _st_misuse("free(): double free", b, page->block_size);
     return;
   }
-  if (_st_zero_free) st_zero_block(b, page->block_size);   /* the key was user data */
+  if (_st_zero_free) st_zero_freed(b, page->block_size);   /* the key was user data */
   free_push_own(page, b);   /* with the key, which zeroing took (found by review) */
 }
 
@@ -115,21 +115,19 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
       else _st_remote_suspect(page, b, owner);
       return;
     }
-    /* Word 1 says whether the block is free already: the batch mark (it
-     * waits in another thread's batch, rb_push) or the free key (the paths
-     * below have it confirmed: stash mark, or by its owner).  A block that
-     * will be linked through its word 0 -- onto the page's remote list, an
-     * abandoned page's, or a stash (_st_stash_push) -- is claimed first:
-     * word 1 goes from what the program left there to the batch mark in
-     * one compare-and-swap, so of two frees racing on two cores one wins
-     * and the other finds the mark and reports.  Both read a word without
-     * a mark before (found by review, 2026-11-28) and both linked the
-     * block: twice onto the page's remote list, a loop that a collect spun
-     * on, or into two stashes, which handed it out twice.  A batch holds
-     * blocks in an array, not linked: two racing frees both batch it, and
-     * the second delivery, which finds the key the first one left, reports
-     * (rb_deliver); no claim there (a locked instruction on every remote
-     * free cost xthread 6%). */
+    /* Claim the block: word 1 goes from what the program left there to the
+     * batch mark in one compare-and-swap, so of two frees racing on two
+     * cores one claims it and the other finds the mark and reports.  Both
+     * read a word without a mark before (found by review, 2026-11-28), and
+     * both linked the block: into two stashes, which handed it out twice,
+     * or twice onto the page's remote list, a loop that a collect spun on.
+     * Every remote path claims, the batch too: a batch's plain store of
+     * the mark, racing a free that linked the block and keyed it, wrote
+     * the mark back over the key, and the delivery freed the block a
+     * second time (found by review of a version that left batches out).
+     * The mark is also what a second free finds while the block waits in a
+     * batch (rb_push).  A block that carries the free key is not claimed:
+     * the paths below have it confirmed (stash mark, or by its owner). */
     uintptr_t *w = (uintptr_t *)b, w1 = __atomic_load_n(&w[1], __ATOMIC_ACQUIRE);
     bool batched = owner != 0 && cached && page->block_size <= RB_BLOCK_MAX;
     while (STRATA_CHECKS && w1 != ST_FREE_KEY) {
@@ -137,19 +135,14 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
         _st_misuse("free(): double free (the block waits in another thread's remote-free batch)", b, page->block_size);
         return;
       }
-      if (batched || __atomic_compare_exchange_n(&w[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        break;
+      if (__atomic_compare_exchange_n(&w[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
     }
     bool keyed = STRATA_CHECKS && w1 == ST_FREE_KEY;
     /* zero on free (secure mode), but not a block that carries the free
      * key: if it is free already, zeroing would wipe the key and the link
      * that the paths below check (it is then caught, or was user data);
      * and not word 1, the claim, which a racing free must see */
-    if (_st_zero_free && !keyed) {
-      w[0] = 0;
-      if (page->block_size > 16) st_zero_block(w + 2, page->block_size - 16);
-      if (!STRATA_CHECKS) w[1] = 0;
-    }
+    if (_st_zero_free && !keyed) st_zero_freed(b, page->block_size);
     if (owner == 0) _st_abandoned_free(NULL, page, b);
     else if (batched) {
       if (!_st_stash_push(me, page, b, owner))       /* reused here (remote.c) */
@@ -175,7 +168,7 @@ ST_NOINLINE static void free_own_slow(page_t *page, void *p, uintptr_t owner) {
     return;
   }
   if (st_unlikely(((uintptr_t *)b)[1] == ST_FREE_KEY)) { free_suspect(page, b); return; }
-  if (_st_zero_free) st_zero_block(b, page->block_size);
+  if (_st_zero_free) st_zero_freed(b, page->block_size);
   free_push_own(page, b);
 }
 

@@ -467,14 +467,14 @@ static void heap_free_owned(heap_t *h, page_t *page, block_t *b, uintptr_t owner
       _st_misuse("free(): double free", b, page->block_size);
       return;
     }
-    if (_st_zero_free) st_zero_block(b, page->block_size);    /* zero on free */
+    if (_st_zero_free) st_zero_freed(b, page->block_size);    /* zero on free */
   }
   /* without OWNER_SLOW (the secure build, whose fast path zeroes): the
    * owner's free into a parked page, and a block whose user data held the
    * key, confirmed above, which another thread sent unzeroed
    * (free_small_other must not wipe a free block's link); both were listed
    * with their bytes (found by review, 2026-11-28) */
-  else if (own) { if (_st_zero_free) st_zero_block(b, page->block_size); }
+  else if (own) { if (_st_zero_free) st_zero_freed(b, page->block_size); }
   else st_zero_keyed(page, b);
   if (owner & OWNER_FULL) heap_unpark(h, page);
   st_set_next(page, b, page->free);

@@ -748,8 +748,19 @@ static inline bool st_is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
  * would have wiped the key of a block freed twice, and with it the link
  * of a free block), so whoever confirmed it zeroes it now (heap.c,
  * abandon.c, remote.c). */
+/* Zero on free a block of bs bytes but its word 1, which a free path
+ * writes next (the free key, or the batch mark: remote frees claim the
+ * block there, and a racing free must still see it; zeroed, it let a
+ * second free through: found by review, 2026-11-28).  A build without
+ * the checks writes neither, so it zeroes word 1 too. */
+static inline void st_zero_freed(block_t *b, size_t bs) {
+  uintptr_t *w = (uintptr_t *)b;
+  w[0] = 0;
+  if (!STRATA_CHECKS) w[1] = 0;
+  if (bs > 16) st_zero_block(w + 2, bs - 16);
+}
 static inline void st_zero_keyed(const page_t *page, block_t *b) {
-  if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_block(b, page->block_size);
+  if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_freed(b, page->block_size);
 }
 /* Random bits drawn once per process (getrandom), for seeding. */
 extern uintptr_t _st_process_random ST_INTERNAL;
