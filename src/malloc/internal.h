@@ -743,11 +743,6 @@ static inline bool st_is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
  * 32-bit immediate (one instruction to test, one to store, no load) and is
  * neither a pointer nor a small integer. */
 #define ST_FREE_KEY ((uintptr_t)(intptr_t)(int32_t)0xA5F3C1D7u)
-/* Secure mode, a free confirmed as a first one of a block whose user data
- * held the free key: the freeing thread left it unzeroed (zeroing first
- * would have wiped the key of a block freed twice, and with it the link
- * of a free block), so whoever confirmed it zeroes it now (heap.c,
- * abandon.c, remote.c). */
 /* Zero on free a block of bs bytes but its word 1, which a free path
  * writes next (the free key, or the batch mark: remote frees claim the
  * block there, and a racing free must still see it; zeroed, it let a
@@ -759,6 +754,11 @@ static inline void st_zero_freed(block_t *b, size_t bs) {
   if (!STRATA_CHECKS) w[1] = 0;
   if (bs > 16) st_zero_block(w + 2, bs - 16);
 }
+/* Secure mode, a free confirmed as a first one of a block whose user data
+ * held the free key: the freeing thread left it unzeroed (zeroing first
+ * would have wiped the key of a block freed twice, and with it the link
+ * of a free block), so whoever confirmed it zeroes it now (heap.c,
+ * abandon.c, remote.c). */
 static inline void st_zero_keyed(const page_t *page, block_t *b) {
   if (_st_zero_free && ((uintptr_t *)b)[1] == ST_FREE_KEY) st_zero_freed(b, page->block_size);
 }
