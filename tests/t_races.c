@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -673,7 +674,8 @@ static void df_pair(void) {               /* the two racers meet spinning: relea
     atomic_store(&df_arrive, 0);
     atomic_fetch_add(&df_gen, 1);
   } else
-    while (atomic_load(&df_gen) == g) __asm__ volatile("" ::: "memory");
+    for (unsigned spins = 0; atomic_load(&df_gen) == g; spins++)
+      if (spins > 4096) sched_yield();   /* the other racer may be waiting for this CPU */
 }
 static void *df_racer(void *a) {
   bool heapless = (uintptr_t)a & 0x100;   /* frees onto the page's remote list */

@@ -132,7 +132,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     bool batched = owner != 0 && cached && page->block_size <= RB_BLOCK_MAX;
     while (STRATA_CHECKS && w1 != ST_FREE_KEY) {
       if (st_unlikely(w1 == _st_batch_mark)) {
-        _st_misuse("free(): double free (the block waits in another thread's remote-free batch)", b, page->block_size);
+        _st_misuse("free(): double free (another thread is freeing the block or has freed it)", b, page->block_size);
         return;
       }
       if (__atomic_compare_exchange_n(&w[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
@@ -145,8 +145,8 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
     if (_st_zero_free && !keyed) st_zero_freed(b, page->block_size);
     if (owner == 0) _st_abandoned_free(NULL, page, b);
     else if (batched) {
-      if (!_st_stash_push(me, page, b, owner))       /* reused here (remote.c) */
-        _st_remote_free(me, page, b, owner);         /* or batched (remote.c) */
+      if (!_st_stash_push(me, page, b, owner, keyed))       /* reused here (remote.c) */
+        _st_remote_free(me, page, b, owner, keyed);         /* or batched (remote.c) */
     }
     else if (keyed) _st_remote_suspect(page, b, owner);   /* maybe freed already (remote.c) */
     else _st_page_remote_free(page, b);

@@ -477,7 +477,7 @@ ST_INTERNAL void  _st_heap_free_owned(heap_t *h, page_t *page, block_t *b, uintp
 ST_INTERNAL void  _st_heap_dead_flush(heap_t *h);    /* free the spans waiting in dead_q */   /* retired heaps' inboxes (exit report) */
 
 /* ---- remote-free batches (remote.c) -------------------------------------- */
-ST_INTERNAL void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner);
+ST_INTERNAL void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner, bool keyed);
 ST_INTERNAL void _st_remote_suspect(page_t *page, block_t *b, uintptr_t owner);
 ST_INTERNAL bool _st_orphan_free(page_t *page, block_t *b, uintptr_t owner);   /* heap.c */
 ST_INTERNAL void _st_remote_flush(heap_t *me);    /* send every partial batch */
@@ -485,7 +485,7 @@ ST_INTERNAL void _st_remote_drain(heap_t *h);     /* owner: free what the inbox 
 ST_INTERNAL void _st_remote_close(heap_t *h);     /* flush, drain and close: h goes away */
 ST_INTERNAL void _st_remote_quiesce(void);        /* the caller's flush and drain */
 ST_INTERNAL void _st_remote_pending(size_t counts[ST_NCLASSES]);   /* blocks waiting, per class */
-ST_INTERNAL bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner);  /* false: full */
+ST_INTERNAL bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, bool keyed);  /* false: full */
 ST_INTERNAL void _st_stash_flush(heap_t *h);      /* every stashed block to its owner */
 ST_INTERNAL void _st_stash_age(heap_t *h);        /* the idle classes' blocks to their owners */
 ST_INTERNAL bool _st_stash_marked(const page_t *page, const block_t *b);  /* freed into a stash */

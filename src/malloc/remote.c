@@ -216,7 +216,9 @@ static void rb_deliver(heap_t *self, block_t *b, bool keyed) {
   uintptr_t *w = (uintptr_t *)b;
   if (STRATA_CHECKS && w[1] == ST_FREE_KEY && st_stash_class(st_page_of(st_segment_of(b), b)->cls) &&
       w[2] == st_transit_mark())
-    w[1] = w[2] = 0;
+    { __atomic_store_n(&w[1], _st_batch_mark, __ATOMIC_RELEASE); w[2] = 0; }   /* the mark, not 0: as in
+                                     stash_flush_one (0 let a second free claim the block
+                                     while the owner listed it: found by review) */
   else if (STRATA_CHECKS && st_unlikely(keyed) && w[1] != ST_FREE_KEY &&
            !_st_page_block_held(st_page_of(st_segment_of(b), b), b)) {
     _st_remote_rehanded(st_page_of(st_segment_of(b), b), b);
@@ -289,8 +291,8 @@ ST_NOINLINE static rbatch_t *rb_slot_take(heap_t *me, rb_out_t *o, heap_t *to) {
   return b;
 }
 
-void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
-  rb_push(me, page, b, owner, STRATA_CHECKS && ((uintptr_t *)b)[1] == ST_FREE_KEY ? RB_KEYED : 0);
+void _st_remote_free(heap_t *me, page_t *page, block_t *b, uintptr_t owner, bool keyed) {
+  rb_push(me, page, b, owner, STRATA_CHECKS && keyed ? RB_KEYED : 0);
 }
 
 /* Batch b for the owner (keyed: RB_KEYED or 0, kept with its class). */
@@ -528,13 +530,13 @@ bool _st_stash_marked(const page_t *page, const block_t *b) {
          (((const uintptr_t *)b)[2] | 2) == (_st_stash_mark | 2);
 }
 
-bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner) {
+bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, bool keyed) {
   page_t *s = st_stash_of(me, page->cls);
   if (s == NULL || _st_secure || STRATA_CHECK_POP) return false;
   /* a second free of a block in a stash (this one or another thread's) or
    * on its way home from one: reported here, whatever the room left */
-  if (STRATA_CHECKS && st_unlikely(__atomic_load_n(&((uintptr_t *)b)[1], __ATOMIC_ACQUIRE) == ST_FREE_KEY)) {
-    if (_st_stash_marked(page, b)) { _st_misuse("free(): double free", b, page->block_size); return true; }
+  if (STRATA_CHECKS && st_unlikely(keyed)) {
+    if (__atomic_load_n(&((uintptr_t *)b)[1], __ATOMIC_ACQUIRE) == ST_FREE_KEY && _st_stash_marked(page, b)) { _st_misuse("free(): double free", b, page->block_size); return true; }
     return false;                       /* its owner confirms (rb_deliver) */
   }
   if (!atomic_load_explicit(&((heap_t *)(owner & ~OWNER_FLAGS))->owned, memory_order_relaxed))
