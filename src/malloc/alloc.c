@@ -125,11 +125,11 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
      * plain store of the mark, racing a free that linked the block and
      * keyed it, wrote the mark back over the key, and the delivery freed
      * the block a second time (found by review of a version that left
-     * batches out).  The default mode leaves the batch path unclaimed (the
-     * locked instruction on the commonest remote free cost larson on 4
-     * threads 6.5%) and the stash claims in _st_stash_push: there two
-     * racing batched frees, two stashed ones, and any two linked ones are
-     * caught, a batched one racing a linked one is not.
+     * batches out).  The default mode claims only on the linked paths
+     * (page remote list, abandoned page), not for a batch or a stash (the
+     * locked instruction there cost larson on 4 threads 6.5-10%): there
+     * two racing batched frees and two linked ones are caught, two stashed
+     * ones and a batched one racing a linked one are not.
      * The mark is also what a second free finds while the block waits in a
      * batch (rb_push).  A block that carries the free key is not claimed:
      * the paths below have it confirmed (stash mark, or by its owner). */
@@ -140,7 +140,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
         _st_misuse("free(): double free (another thread is freeing the block or has freed it)", b, page->block_size);
         return;
       }
-      if ((batched && !_st_secure) ||    /* the stash claims for itself; a batch in the default mode does not */
+      if ((batched && !_st_secure) ||    /* the default mode's batch and stash do not claim */
           __atomic_compare_exchange_n(&w[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
     }
     bool keyed = STRATA_CHECKS && w1 == ST_FREE_KEY;

@@ -543,13 +543,6 @@ bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, bool 
     return false;
   if (s->free == NULL) s->capacity = s->used = 0;
   else if (s->capacity - s->used >= (s->used != 0 ? ST_STASH_MAX : ST_STASH_IDLE)) return false;
-  /* the claim (free_small_other; the default mode leaves it to this
-   * path): a change since the caller's read is a racing free */
-  for (uintptr_t w1 = __atomic_load_n(&((uintptr_t *)b)[1], __ATOMIC_ACQUIRE); STRATA_CHECKS;) {
-    if (w1 == ST_FREE_KEY || w1 == _st_batch_mark) { _st_misuse("free(): double free", b, page->block_size); return true; }
-    if (__atomic_compare_exchange_n(&((uintptr_t *)b)[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-      break;
-  }
   st_set_next(s, b, s->free);
   s->free = b;
   if (STRATA_CHECKS) {   /* the mark before the key: a free that sees the key sees the mark */
