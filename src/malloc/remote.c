@@ -195,6 +195,17 @@ static void rb_route(heap_t *self, block_t *b, int how) {
     rb_push(self, page, b, owner, keyed || ((uintptr_t *)b)[1] == ST_FREE_KEY ? RB_KEYED : 0);
   }
 }
+/* A block that leaves a stash (stash_flush_one) or arrives from one
+ * (rb_deliver) on its way to its owner's list: the stash or transit mark
+ * off, and the batch mark, not 0, in word 1 until a free path writes the
+ * key, so a second free meanwhile finds it and reports (with 0 it claimed
+ * the block and stashed it while the owner listed it: found by review). */
+static inline void mark_going_home(block_t *b) {
+  if (!STRATA_CHECKS) return;
+  __atomic_store_n(&((uintptr_t *)b)[1], _st_batch_mark, __ATOMIC_RELEASE);
+  ((uintptr_t *)b)[2] = 0;
+}
+
 /* A block of a stash flush arrives with the free key and the transit mark
  * (rb_route): this is its one legitimate arrival, so both go before it is
  * freed here, which then needs no search of its page's free list.
@@ -216,9 +227,7 @@ static void rb_deliver(heap_t *self, block_t *b, bool keyed) {
   uintptr_t *w = (uintptr_t *)b;
   if (STRATA_CHECKS && w[1] == ST_FREE_KEY && st_stash_class(st_page_of(st_segment_of(b), b)->cls) &&
       w[2] == st_transit_mark())
-    { __atomic_store_n(&w[1], _st_batch_mark, __ATOMIC_RELEASE); w[2] = 0; }   /* the mark, not 0: as in
-                                     stash_flush_one (0 let a second free claim the block
-                                     while the owner listed it: found by review) */
+    mark_going_home(b);
   else if (STRATA_CHECKS && st_unlikely(keyed) && w[1] != ST_FREE_KEY &&
            !_st_page_block_held(st_page_of(st_segment_of(b), b), b)) {
     _st_remote_rehanded(st_page_of(st_segment_of(b), b), b);
@@ -569,13 +578,7 @@ static void stash_flush_one(heap_t *h, unsigned i) {
   if (h->direct[c] == s) h->direct[c] = st_queue_direct(h, c);
   while (b != NULL) {
     block_t *next = st_next(s, b);
-    /* the stash mark off, and the batch mark on, not 0: a second free
-     * meanwhile finds it and reports (with 0 it claimed the block and
-     * stashed it while this flush sent it home: found by review) */
-    if (STRATA_CHECKS) {
-      __atomic_store_n(&((uintptr_t *)b)[1], _st_batch_mark, __ATOMIC_RELEASE);
-      ((uintptr_t *)b)[2] = 0;
-    }
+    mark_going_home(b);
     rb_route(h, b, RB_TRANSIT);
     b = next;
   }
