@@ -305,27 +305,22 @@ static void *thread7(void *arg) {
   for (int i = 0; i < 10; i++) { blk_vfy(&set7[i], "case 7"); free(set7[i].p); }
   _st_remote_pending(pend);
   CHECK(pend[c] == 10, "case 7: %zu blocks of class %u waiting, want 10", pend[c], c);
-  /* the newest stashed block (3) waits until the next push lists it (a
-   * racing second free of it is caught meanwhile: remote.c), so malloc
-   * takes the newest listed one */
   void *q = malloc(500);
-  CHECK(q == set7[ST_STASH_IDLE - 2].p, "case 7: malloc gave %p, want the newest listed %p", q,
-        set7[ST_STASH_IDLE - 2].p);
-  set7[ST_STASH_IDLE - 2] = (blk_t){ q, 500, 0 };
-  blk_fill(&set7[ST_STASH_IDLE - 2], 77);
+  CHECK(q == set7[ST_STASH_IDLE - 1].p, "case 7: malloc gave %p, want the newest stashed %p", q,
+        set7[ST_STASH_IDLE - 1].p);
+  set7[ST_STASH_IDLE - 1] = (blk_t){ q, 500, 0 };
+  blk_fill(&set7[ST_STASH_IDLE - 1], 77);
   /* a stash that served a malloc takes up to ST_STASH_MAX: 10..38 join the
-   * 3 left, 39 is batched; each push lists the one before, 38 waits */
+   * 3 left, 39 is batched */
   for (int i = 10; i < N7; i++) { blk_vfy(&set7[i], "case 7"); free(set7[i].p); }
   memset(pend, 0, sizeof pend);
   _st_remote_pending(pend);
   CHECK(pend[c] == N7 - 1, "case 7: %zu blocks of class %u waiting, want %d", pend[c], c, N7 - 1);
   int want[ST_STASH_MAX], n = 0;               /* newest first */
-  int waiting = 10 + ST_STASH_MAX - ST_STASH_IDLE;
-  for (int i = waiting - 1; i >= 10; i--) want[n++] = i;
-  want[n++] = ST_STASH_IDLE - 1;
-  for (int i = ST_STASH_IDLE - 3; i >= 0; i--) want[n++] = i;
-  CHECK(n == ST_STASH_MAX - 1, "case 7: %d expected", n);
-  for (int j = 0; j < n; j++) {
+  for (int i = 10 + ST_STASH_MAX - ST_STASH_IDLE; i >= 10; i--) want[n++] = i;
+  for (int i = ST_STASH_IDLE - 2; i >= 0; i--) want[n++] = i;
+  CHECK(n == ST_STASH_MAX, "case 7: %d expected", n);
+  for (int j = 0; j < ST_STASH_MAX; j++) {
     blk_t *s = &set7[want[j]];
     q = malloc(500);
     CHECK(q == s->p, "case 7: malloc %d gave %p, want the stashed %p (block %d)", j, q, s->p, want[j]);
@@ -333,12 +328,11 @@ static void *thread7(void *arg) {
     blk_fill(s, 77);
   }
   void *own = malloc(500);
-  for (int i = 0; i < N7; i++)
-    CHECK(own != set7[i].p, "case 7: the 32nd malloc is a stashed block (%d; %d waits)", i, waiting);
+  for (int i = 0; i < N7; i++) CHECK(own != set7[i].p, "case 7: the 33rd malloc is a stashed block");
   free(own);
-  for (int j = 0; j < n; j++) { blk_vfy(&set7[want[j]], "case 7 reused"); free(set7[want[j]].p); }
-  blk_vfy(&set7[ST_STASH_IDLE - 2], "case 7 reused");
-  free(set7[ST_STASH_IDLE - 2].p);
+  for (int j = 0; j < ST_STASH_MAX; j++) { blk_vfy(&set7[want[j]], "case 7 reused"); free(set7[want[j]].p); }
+  blk_vfy(&set7[ST_STASH_IDLE - 1], "case 7 reused");
+  free(set7[ST_STASH_IDLE - 1].p);
   CHECK(st_stash_of(_st_heap_tl, _st_class_small[16]) == NULL, "case 7: 16-byte blocks have a stash");
   free(mine);
   return NULL;

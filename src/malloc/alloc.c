@@ -128,9 +128,8 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
      * batches out).  The default mode claims only on the linked paths
      * (page remote list, abandoned page), not for a batch or a stash (the
      * locked instruction there cost larson on 4 threads 6.5-10%): there
-     * two racing batched frees and two linked ones are caught, and two
-     * stashed ones by the stash's token instead of a claim (remote.c,
-     * stash_kept); a batched one racing a linked one is not.
+     * two racing batched frees and two linked ones are caught, two stashed
+     * ones and a batched one racing a linked one are not.
      * The mark is also what a second free finds while the block waits in a
      * batch (rb_push).  A block that carries the free key is not claimed:
      * the paths below have it confirmed (stash mark, or by its owner). */

@@ -317,7 +317,6 @@ static heap_t *heap_create(void) {
   }
   h->sample_left = _st_guarded_interval();
   h->rng = _st_page_key(h) | 1;
-  h->stash_token = _st_page_key(h->stash_wait);
   atomic_store_explicit(&h->owned, 1, memory_order_relaxed);
   pthread_mutex_lock(&heaps_lock);
   heaps_register(h);
@@ -766,8 +765,7 @@ int _st_heaps_check(void) {
   for (heap_t *h = heaps_retired; h; h = h->next_free) {
     for (unsigned c = 0; c < ST_NCLASSES; c++)
       if (check_queue(h, &h->queues[c], 0, 0) != 0 ||
-          !direct_ok(h, c) || (st_stash_of(h, c) && (st_stash_of(h, c)->free != NULL ||
-                                                     h->stash_wait[c - ST_STASH_FIRST] != NULL))) bad = 1;
+          !direct_ok(h, c) || (st_stash_of(h, c) && st_stash_of(h, c)->free != NULL)) bad = 1;
     if (check_queue(h, &h->full, 1, 0) != 0) bad = 1;
     if (bad) { _st_message("strata: heap check: retired heap\n"); break; }
   }

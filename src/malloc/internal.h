@@ -458,15 +458,6 @@ typedef struct heap_s {
    * last empty, used pops (so the stash holds capacity - used blocks).
    * Owner only; read racily by _st_remote_pending. */
   page_t stash[ST_STASH_N];
-  /* the newest block stashed per class, not yet on the stash's list (so
-   * no malloc can take it): its word 0 holds stash_token, this heap's own
-   * secret, until the next push of the class (or a flush) finds the token
-   * still there and lists the block; another free racing the one that
-   * stashed it writes word 0 too, and the loser of that race finds a
-   * token not its own (remote.c, "Racing frees").  Counted in the stash's
-   * capacity.  Owner only. */
-  block_t *stash_wait[ST_STASH_N];
-  uintptr_t stash_token;
 } heap_t;
 
 extern page_t _st_page_empty ST_INTERNAL;

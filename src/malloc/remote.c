@@ -511,25 +511,6 @@ void _st_remote_fork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
  * program that stores the free key itself in word 1 of a block that went
  * through a stash and leaves word 2 untouched.
  *
- * Racing frees (since 2026-11-28, stop 30).  Two threads that free one
- * block at the same moment both read word 1 before either writes it, so
- * neither sees the key; the default mode takes no locked instruction to
- * claim the block here (alloc.c says why).  Instead the newest block a
- * stash takes waits off its list (heap_t.stash_wait), word 0 holding the
- * stasher's own secret token instead of a link, until the next push of
- * its class or a flush checks that the token and the key are still there
- * (stash_kept) and lists it or sends it home.  The racing free wrote word
- * 0 (its own stash's token, or a list link) or word 1 (a batch's mark)
- * too, so exactly one of them finds its value standing and keeps the
- * block; the other reports and drops it.  A block that waits is out of
- * every malloc's reach, so it is never handed out before the check; the
- * check misses only a racer that stalls between its read of word 1 and
- * its writes for all the time from the other's push to its check, and a
- * racing link by a thread without a heap that lands before the token
- * (docs/malloc.md).  Cost: the newest block waits for one more free of
- * its class before a malloc can take it (the stash hands out the
- * second-newest first); larson on 4 threads about 2.6% more CPU time.
- *
  * Flush (_st_stash_flush): at thread exit, heap abandon, malloc_trim,
  * strata_stats_get and the exit report, every stashed block goes home as a
  * remote free.  One that waits in a batch carries the free key and the
@@ -558,24 +539,6 @@ bool _st_stash_marked(const page_t *page, const block_t *b) {
          (((const uintptr_t *)b)[2] | 2) == (_st_stash_mark | 2);
 }
 
-/* Is h's waiting block w still h's?  Word 0 holds h's token and word 1
- * the free key unless another free of it overwrote them: a racing free
- * by another thread that stashed it too (its own token: the last to
- * write word 0 keeps the block), batched it (the batch mark in word 1:
- * whichever of mark and key was written last decides, the delivery
- * checks the mark) or linked it onto a list (the owner's own free).
- * Then this thread's free was the second one: reported, and the block
- * dropped from the stash (s->capacity counts it no more). */
-static bool stash_kept(heap_t *h, block_t *w) {
-  if (st_likely(__atomic_load_n(&w->enc, __ATOMIC_RELAXED) == h->stash_token &&
-                __atomic_load_n(&((uintptr_t *)w)[1], __ATOMIC_RELAXED) == ST_FREE_KEY)) return true;
-  page_t *page = st_page_of(st_segment_of(w), w);
-  h->stash[page->cls - ST_STASH_FIRST].capacity--;
-  _st_misuse("free(): double free (another thread freed the block at the same time) or a write after free",
-             w, page->block_size);
-  return false;
-}
-
 bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, bool keyed) {
   page_t *s = st_stash_of(me, page->cls);
   if (s == NULL || _st_secure || STRATA_CHECK_POP) return false;
@@ -587,27 +550,16 @@ bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, bool 
   }
   if (!atomic_load_explicit(&((heap_t *)(owner & ~OWNER_FLAGS))->owned, memory_order_relaxed))
     return false;
-  unsigned i = page->cls - ST_STASH_FIRST;
-  block_t *w = STRATA_CHECKS ? me->stash_wait[i] : NULL;
-  if (s->free == NULL && w == NULL) s->capacity = s->used = 0;
+  if (s->free == NULL) s->capacity = s->used = 0;
   else if (s->capacity - s->used >= (s->used != 0 ? ST_STASH_MAX : ST_STASH_IDLE)) return false;
+  st_set_next(s, b, s->free);
+  s->free = b;
+  if (STRATA_CHECKS) {   /* the mark before the key: a free that sees the key sees the mark */
+    ((uintptr_t *)b)[2] = _st_stash_mark;
+    __atomic_store_n(&((uintptr_t *)b)[1], ST_FREE_KEY, __ATOMIC_RELEASE);
+  }
   s->capacity++;
-  if (!STRATA_CHECKS) {
-    st_set_next(s, b, s->free);
-    s->free = b;
-    me->direct[page->cls] = s;
-    return true;
-  }
-  if (w != NULL && stash_kept(me, w)) {     /* the previous one may be handed out now */
-    st_set_next(s, w, s->free);
-    s->free = w;
-    me->direct[page->cls] = s;
-  }
-  /* the token, then the mark, then the key: a free that sees the key sees the mark */
-  __atomic_store_n(&b->enc, me->stash_token, __ATOMIC_RELAXED);
-  ((uintptr_t *)b)[2] = _st_stash_mark;
-  __atomic_store_n(&((uintptr_t *)b)[1], ST_FREE_KEY, __ATOMIC_RELEASE);
-  me->stash_wait[i] = b;
+  me->direct[page->cls] = s;
   return true;
 }
 
@@ -620,13 +572,8 @@ bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, bool 
 static void stash_flush_one(heap_t *h, unsigned i) {
   page_t *s = &h->stash[i];
   unsigned c = ST_STASH_FIRST + i;
-  block_t *b = s->free, *w = h->stash_wait[i];
+  block_t *b = s->free;
   s->free = NULL;
-  h->stash_wait[i] = NULL;
-  if (w != NULL && stash_kept(h, w)) {
-    st_set_next(s, w, b);
-    b = w;
-  }
   s->capacity = s->used = 0;
   if (h->direct[c] == s) h->direct[c] = st_queue_direct(h, c);
   while (b != NULL) {
@@ -648,7 +595,7 @@ void _st_stash_flush(heap_t *h) {
 void _st_stash_age(heap_t *h) {
   for (unsigned i = 0; i < ST_STASH_N; i++) {
     page_t *s = &h->stash[i];
-    if ((s->free != NULL || h->stash_wait[i] != NULL) && s->used == s->reserved) stash_flush_one(h, i);
+    if (s->free != NULL && s->used == s->reserved) stash_flush_one(h, i);
     s->reserved = s->used;
   }
 }
