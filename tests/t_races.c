@@ -26,9 +26,11 @@
  *            pages and the page heap unmaps segments
  *  dfree     two threads released together free the same block (small
  *            classes of each remote path, a region block, and a mapping
- *            of its own), abort_on_error=0:
+ *            of its own), abort_on_error=0; each racer then frees one
+ *            more block of the class and, once both are done, mallocs one:
  *            each round exactly one misuse is counted, the block is never
- *            handed out twice, and the heap checks clean
+ *            handed out twice (to the racers or the owner), and the heap
+ *            checks clean
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -667,6 +669,9 @@ static void test_stats(void) {
 /* ---------------------------------------------------------------- dfree */
 static pthread_barrier_t df_bar;
 static void *volatile df_target;
+static void *volatile df_next[2];         /* main's blocks each racer frees right after */
+static void *volatile df_got[2];          /* what each racer's malloc then got */
+static size_t df_size;
 static atomic_int df_arrive, df_gen;
 static void df_pair(void) {               /* the two racers meet spinning: released together */
   int g = atomic_load(&df_gen);
@@ -689,6 +694,21 @@ static void *df_racer(void *a) {
     rng = rng * 1103515245u + 12345u;     /* a little jitter: either may come first */
     for (unsigned i = (rng >> 8) % 64; i; i--) __asm__ volatile("" ::: "memory");
     free(p);
+    /* at once one more remote free of the class: a stash or batch moves
+     * on before any flush (a review's harness did this: a plain store that
+     * drained late let the other racer's stash list the block, 2026-11-28);
+     * then, once both racers' frees have returned (a malloc before that
+     * could take the block back before the other's free, which would then
+     * free a live block: no allocator can tell), a malloc of the class,
+     * which would hand out a block both racers kept */
+    unsigned id = ((unsigned)(uintptr_t)a & 0xff) - 1;
+    free(df_next[id]);
+    df_pair();
+    if (!heapless) {
+      char *g = malloc(df_size);
+      if (g != NULL) memset(g, 0x40 + (int)id, df_size < 4096 ? df_size : 4096);
+      df_got[id] = g;
+    }
     strata_stats_t st;
     strata_stats_get(&st);                /* sends its batches and stash home (a heapless
                                              loser that saw the key got a heap to send it) */
@@ -728,6 +748,11 @@ static void test_dfree(void) {
       CHECK(p != NULL, "malloc");
       memset(p, 1, touch);
       df_target = p;
+      df_size = n;
+      for (int i = 0; i < 2; i++) {
+        CHECK((df_next[i] = malloc(n)) != NULL, "malloc");
+        df_got[i] = NULL;
+      }
       strata_stats_t st;
       strata_stats_get(&st);
       size_t before = st.misuses;
@@ -743,10 +768,19 @@ static void test_dfree(void) {
         for (int j = 0; j < i; j++) CHECK(q[j] != q[i], "round %d, %zu bytes: %p handed out twice", r, n, (void *)q[i]);
         for (int j = 0; j < 32; j++) CHECK(keep[j] != q[i], "round %d: a live block handed out", r);
       }
+      for (int i = 0; i < 2; i++) {
+        char *g = df_got[i];
+        if (g == NULL) continue;            /* heapless */
+        CHECK(g != p || df_got[1 - i] != p, "round %d, %zu bytes: both racers got the block", r, n);
+        CHECK(g != df_got[1 - i], "round %d, %zu bytes: %p handed out to both racers", r, n, (void *)g);
+        for (int j = 0; j < 8; j++) CHECK(g != q[j], "round %d, %zu bytes: %p handed out twice", r, n, (void *)g);
+        CHECK(g[0] == 0x40 + i && g[touch - 1] == 0x40 + i, "round %d, %zu bytes: a racer's block overlaps", r, n);
+      }
       for (int i = 0; i < 8; i++) {
         CHECK(q[i][0] == 2 + i && q[i][touch - 1] == 2 + i, "round %d, %zu bytes: blocks overlap", r, n);
         free(q[i]);
       }
+      for (int i = 0; i < 2; i++) free(df_got[i]);
     }
     for (int i = 0; i < 32; i++) free(keep[i]);
     df_target = NULL;
