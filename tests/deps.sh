@@ -6,7 +6,7 @@
 set -eu
 need="gcc:gcc g++:g++ make:make python3:python3 sqlite3:sqlite3 lua5.4:lua5.4 \
 redis-server:redis-server redis-benchmark:redis-tools redis-cli:redis-tools xmllint:libxml2-utils \
-valgrind:valgrind pkg-config:pkg-config gawk:gawk gzip:gzip tar:tar"
+valgrind:valgrind pkg-config:pkg-config gawk:gawk gzip:gzip tar:tar perl:perl git:git xz:xz-utils"
 libs="libjemalloc.so.2:libjemalloc-dev libtcmalloc_minimal.so.4:libgoogle-perftools-dev \
 libmimalloc.so.2:libmimalloc-dev libtalloc.so:libtalloc-dev libapr-1.so:libapr1-dev libgc.so:libgc-dev"
 if [ "${1:-}" = demo ]; then need="gcc:gcc make:make python3:python3 valgrind:valgrind"; fi
