@@ -772,6 +772,43 @@ static void aligned_sized_free_large_wrong(void) {
   CHECK(q != NULL, "aligned_alloc");
   strata_free_aligned_sized(opaque(q), 4096, 1);
 }
+/* free_aligned_sized with an alignment the block does not have, or one
+ * that is no power of two: any alignment passed (found by review, stop 30) */
+static void aligned_sized_free_misaligned(void) {
+  char *p = aligned_alloc(64, 128);
+  CHECK(p != NULL, "aligned_alloc");
+  CHECK(((uintptr_t)p & ((1u << 20) - 1)) != 0, "the block happens to be 1 MiB aligned");
+  strata_free_aligned_sized(opaque(p), (size_t)1 << 20, 128);
+}
+static void aligned_sized_free_not_pow2(void) {
+  char *p = aligned_alloc(64, 128);
+  CHECK(p != NULL, "aligned_alloc");
+  strata_free_aligned_sized(opaque(p), 48, 128);
+}
+/* malloc_usable_size of a freed small or span block (region and large
+ * blocks were reported; these returned their size: found by review, stop 30) */
+static void usable_size_freed_span(void) {
+  char *p = malloc(100000);
+  CHECK(p != NULL, "malloc");
+  free(p);
+  (void)!malloc_usable_size(opaque(p));
+}
+static void usable_size_freed_small(void) {
+  char *p = malloc(80);
+  CHECK(p != NULL, "malloc");
+  free(p);
+  (void)!malloc_usable_size(opaque(p));
+}
+/* realloc of a freed block to a size no block can have: the pointer is
+ * judged first (it used to be a silent ENOMEM: found by review, stop 30) */
+static void realloc_freed_huge(void) {
+  char *p = malloc(100000);
+  CHECK(p != NULL, "malloc");
+  free(p);
+  errno = 0;
+  void *q = realloc(opaque(p), SIZE_MAX / 2);
+  CHECK(q == NULL, "realloc of a freed block returned %p", q);
+}
 static void aligned_sized_free_right(void) {      /* the sizes that fit are not reported */
   static const size_t al[] = { 32, 64, 256, 4096, 65536 };
   static const size_t sz[] = { 0, 1, 16, 48, 100, 1000, 4096, 5000, 70000, 131072, 300000 };
@@ -1201,6 +1238,16 @@ int main(void) {
   expect_report("free_aligned_sized of a large block with a wrong size", aligned_sized_free_large_wrong,
                 "size does not match", NULL);
   expect_silent("free_aligned_sized with the sizes asked for: not reported", aligned_sized_free_right);
+  expect_report("free_aligned_sized with an alignment the block does not have", aligned_sized_free_misaligned,
+                "alignment does not match", NULL);
+  expect_report("free_aligned_sized with an alignment that is no power of two", aligned_sized_free_not_pow2,
+                "alignment does not match", NULL);
+  expect_report("malloc_usable_size of a freed span block", usable_size_freed_span,
+                "malloc_usable_size(): pointer already freed", "size class");
+  expect_report("malloc_usable_size of a freed small block", usable_size_freed_small,
+                "malloc_usable_size(): pointer already freed", "size class 80 bytes");
+  expect_report("realloc of a freed block to a size no block can have", realloc_freed_huge,
+                "realloc(): pointer already freed", NULL);
   expect_silent("free_sized of sampled blocks with the sizes asked for: not reported", sized_free_guarded_right);
   expect_report("realloc of a freed small block", realloc_freed, "already freed", "size class 80 bytes");
   expect_report("realloc of a freed span block", realloc_freed_span, "already freed", NULL);

@@ -286,14 +286,15 @@ static size_t block_usable(void *p, page_t **page_out, large_t **large_out) {
 /* Is the small block p (from block_usable) free?  Known for the caller's
  * own pages (the free key, confirmed on its free list) and for a block in
  * some thread's stash (the key and the stash mark); a block freed into
- * another thread's page cannot be told from a live one without its owner. */
-static bool realloc_of_freed(page_t *page, void *p) {
+ * another thread's page cannot be told from a live one without its owner.
+ * For realloc and malloc_usable_size. */
+static bool small_block_freed(page_t *page, const void *p) {
   uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
   bool mine = (owner & ~OWNER_FLAGS) == (uintptr_t)_st_heap_tl;
   /* held in a purged unit: its memory, key and all, is gone; the unit says
    * it is free (page.c; found by review: it was handed back as live) */
   if (mine && (owner & OWNER_SLOW) && _st_page_block_held(page, p)) return true;
-  if (((uintptr_t *)p)[1] != ST_FREE_KEY) return false;
+  if (((const uintptr_t *)p)[1] != ST_FREE_KEY) return false;
   if (_st_stash_marked(page, p)) return true;                /* in a stash (remote.c) */
   return mine && _st_page_holds_freed(page, p);
 }
@@ -302,21 +303,24 @@ static bool realloc_of_freed(page_t *page, void *p) {
 STRATA_API void *strata_realloc(void *p, size_t size) {
   if (p == NULL) return strata_malloc(size);
   if (size == 0) { strata_free(p); return NULL; }
-  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
+  /* the pointer is judged before the size: a freed or foreign pointer
+   * with a size above ST_MAX_SIZE used to get a silent ENOMEM (found by
+   * review, stop 30) */
   page_t *page; large_t *h;
   size_t usable = block_usable(p, &page, &h);
-  if (usable == USABLE_GUARDED) return _st_guarded_realloc(p, size);
+  if (usable == USABLE_GUARDED) return _st_guarded_realloc(p, size);   /* (judges both) */
   if (usable == (size_t)-1) {
     size_t freed = large_block_freed(p);
     _st_misuse(freed ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p, freed);
     errno = EINVAL;
     return NULL;
   }
-  if (page != NULL && st_unlikely(realloc_of_freed(page, p))) {
+  if (page != NULL && st_unlikely(small_block_freed(page, p))) {
     _st_misuse("realloc(): pointer already freed", p, page->block_size);
     errno = EINVAL;
     return NULL;
   }
+  if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
   if (h != NULL && size > ST_MEDIUM_MAX) return _st_large_realloc(h, size);
   if (size <= usable && (size >= usable / 2 || usable <= 64)) return p;   /* fits, not too loose */
   void *q = strata_malloc(size);
@@ -340,6 +344,10 @@ STRATA_API size_t strata_malloc_usable_size(const void *p) {
   else if (usable == (size_t)-1)
     _st_error(large_block_freed((void *)p) ? "malloc_usable_size(): pointer already freed"
                                            : "malloc_usable_size(): invalid pointer", p);
+  else if (page != NULL && st_unlikely(small_block_freed(page, p))) {   /* (found by review, stop 30) */
+    _st_misuse("malloc_usable_size(): pointer already freed", p, page->block_size);
+    return 0;
+  }
   return usable == (size_t)-1 ? 0 : usable;
 }
 
