@@ -67,13 +67,7 @@ STRATA_API void *strata_pvalloc(size_t size) {
   return alloc_aligned(ps, size ? st_align_up(size, ps) : ps);
 }
 
-/* The alignment must be a power of two that p has (found by review, stop
- * 30: any alignment passed); the size is judged with it (alloc.c). */
 STRATA_API void strata_free_aligned_sized(void *p, size_t align, size_t size) {
-  if (p != NULL && st_unlikely(!st_is_pow2(align) || ((uintptr_t)p & (align - 1)) != 0)) {
-    _st_misuse("free_aligned_sized(): alignment does not match the block", p, 0);
-    return;
-  }
   _st_free_checked(p, size, align);
 }
 

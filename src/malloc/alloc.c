@@ -392,8 +392,15 @@ static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
 }
 
 /* free_sized, free_aligned_sized and C++'s sized delete: a size that cannot
- * be the block's is reported as misuse (and the call ignored). */
+ * be the block's is reported as misuse (and the call ignored), and so is
+ * an alignment (align != 0: the aligned calls) that is no power of two or
+ * that p does not have (any alignment passed before stop 30: found by
+ * review). */
 void _st_free_checked(void *p, size_t size, size_t align) {
+  if (align != 0 && p != NULL && st_unlikely(!st_is_pow2(align) || ((uintptr_t)p & (align - 1)) != 0)) {
+    _st_misuse("free_aligned_sized(): alignment does not match the block", p, 0);
+    return;
+  }
   size_t bs = 0;
   if (p != NULL && st_unlikely(!size_fits(p, size, align, &bs))) {
     _st_misuse("free_sized(): size does not match the block", p, bs);
