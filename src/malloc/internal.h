@@ -743,6 +743,24 @@ static inline bool st_is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
  * 32-bit immediate (one instruction to test, one to store, no load) and is
  * neither a pointer nor a small integer. */
 #define ST_FREE_KEY ((uintptr_t)(intptr_t)(int32_t)0xA5F3C1D7u)
+/* Put b, another heap's block of page's class that me frees unkeyed and
+ * unclaimed, on me's stash s of that class, if s has room (remote.c,
+ * "Reusing foreign blocks", says when a block may go there); false: full.
+ * The caller has checked everything else (_st_stash_push, and alloc.c's
+ * free_small_remote for the common case). */
+static inline bool st_stash_take(heap_t *me, page_t *s, const page_t *page, block_t *b) {
+  if (s->free == NULL) s->capacity = s->used = 0;
+  else if (s->capacity - s->used >= (s->used != 0 ? ST_STASH_MAX : ST_STASH_IDLE)) return false;
+  st_set_next(s, b, s->free);
+  s->free = b;
+  if (STRATA_CHECKS) {   /* the mark before the key: a free that sees the key sees the mark */
+    ((uintptr_t *)b)[2] = _st_stash_mark;
+    __atomic_store_n(&((uintptr_t *)b)[1], ST_FREE_KEY, __ATOMIC_RELEASE);
+  }
+  s->capacity++;
+  me->direct[page->cls] = s;
+  return true;
+}
 /* Zero on free a block of bs bytes but its word 1, which a free path
  * writes next (the free key, or the batch mark: remote frees claim the
  * block there, and a racing free must still see it; zeroed, it let a

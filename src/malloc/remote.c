@@ -548,19 +548,8 @@ bool _st_stash_push(heap_t *me, page_t *page, block_t *b, uintptr_t owner, bool 
     if (__atomic_load_n(&((uintptr_t *)b)[1], __ATOMIC_ACQUIRE) == ST_FREE_KEY && _st_stash_marked(page, b)) { _st_misuse("free(): double free", b, page->block_size); return true; }
     return false;                       /* its owner confirms (rb_deliver) */
   }
-  if (!atomic_load_explicit(&((heap_t *)(owner & ~OWNER_FLAGS))->owned, memory_order_relaxed))
-    return false;
-  if (s->free == NULL) s->capacity = s->used = 0;
-  else if (s->capacity - s->used >= (s->used != 0 ? ST_STASH_MAX : ST_STASH_IDLE)) return false;
-  st_set_next(s, b, s->free);
-  s->free = b;
-  if (STRATA_CHECKS) {   /* the mark before the key: a free that sees the key sees the mark */
-    ((uintptr_t *)b)[2] = _st_stash_mark;
-    __atomic_store_n(&((uintptr_t *)b)[1], ST_FREE_KEY, __ATOMIC_RELEASE);
-  }
-  s->capacity++;
-  me->direct[page->cls] = s;
-  return true;
+  return atomic_load_explicit(&((heap_t *)(owner & ~OWNER_FLAGS))->owned, memory_order_relaxed) &&
+         st_stash_take(me, s, page, b);
 }
 
 /* Send the blocks of h's stash i home.  They lose the free key and the
