@@ -412,11 +412,18 @@ static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
      * reported right sizes (both found by review). */
     large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
     size_t req, usable;
-    bool sampled = h == NULL;
-    if (h != NULL) { req = h->req; usable = h->usable; }
-    else if (v != 0 || !_st_guarded_owns(p) || !_st_guarded_sizes(p, &req, &usable)) return true;
-    *bs_out = usable;
-    return size <= usable && (size >= req / 2 || (sampled && (usable <= 64 || align > 16)));
+    if (h != NULL) {
+      *bs_out = h->usable;
+      return size <= h->usable && size >= h->req / 2;
+    }
+    if (v != 0 || !_st_guarded_owns(p) || !_st_guarded_sizes(p, &req, &usable)) return true;
+    /* the lower bound of the class its request stands for, so a size the
+     * unsampled block would refuse is refused here too (req / 2 before:
+     * found by review), reported with that class; the upper bound its
+     * usable size, which malloc_usable_size may have told the program */
+    size_t cs = _st_class_size(_st_class_of(req ? req : 1));
+    *bs_out = cs;
+    return size <= usable && (cs <= 64 || size >= cs / 2 || align > 16);
   }
   *bs_out = bs;
   return size <= bs && (bs <= 64 || size >= bs / 2);

@@ -273,8 +273,17 @@ void _st_fault_handler_install(void) {
 
 /* Called by the first sampler (state 0 -> 1); others fall back meanwhile.
  * On failure (no memory, or the metadata would cross the hard limit) the
- * state goes back to 0 and a later sample tries again. */
+ * state goes back to 0 and a later sample tries again, less often after
+ * each failure. */
+static _Atomic unsigned pool_fails, pool_skips;   /* failed creations; samples since the last try */
 static void pool_create(void) {
+  /* after k failures, try again at every 2^k-th sample only (at most every
+   * 2^16th): a pool that cannot be made (an address-space limit) was tried
+   * at every sample, a system call each (found by review) */
+  unsigned f = atomic_load_explicit(&pool_fails, memory_order_relaxed);
+  if (f != 0 && atomic_fetch_add_explicit(&pool_skips, 1, memory_order_relaxed) + 1 < (1u << (f < 16 ? f : 16)))
+    return;
+  atomic_store_explicit(&pool_skips, 0, memory_order_relaxed);
   int expect = 0;
   if (!atomic_compare_exchange_strong(&pool_state, &expect, 1)) return;
   size_t ps = _st_os_page_size();
@@ -286,9 +295,11 @@ static void pool_create(void) {
    * 65536 and 33K live sampled blocks, and malloc returned NULL with 23 GB
    * free), so the pool has at most max_map_count / 8 slots. */
   size_t maps = _st_os_max_mappings(), cap = maps / 8 > 16 ? maps / 8 : 16;
+  static _Atomic int capped_told;
   if (n > cap) {
-    _st_message("strata: guard_slots=%zu would take most of the process's %zu mappings "
-                "(vm.max_map_count): %zu slots\n", n, maps, cap);
+    if (!atomic_exchange(&capped_told, 1))   /* once, not at every retry (found by review) */
+      _st_message("strata: guard_slots=%zu would take most of the process's %zu mappings "
+                  "(vm.max_map_count): %zu slots\n", n, maps, cap);
     n = cap;
   }
   size_t ea = GD_END_ALIGN > ps ? GD_END_ALIGN : ps;
@@ -298,12 +309,17 @@ static void pool_create(void) {
   gd.map_size = st_align_up(gd.span, ST_SEGMENT_SIZE);      /* no other strata mapping shares its 4 MiB slots */
   gd.meta_size = st_align_up(n * sizeof(slot_t) + n * sizeof(uint32_t), ps);
   gd.n = (unsigned)n;
-  if (!_st_charge(gd.meta_size)) { atomic_store(&pool_state, 0); return; }
+  if (!_st_charge(gd.meta_size)) {
+    atomic_fetch_add_explicit(&pool_fails, 1, memory_order_relaxed);
+    atomic_store(&pool_state, 0);
+    return;
+  }
   gd.base = _st_os_reserve(gd.map_size, ST_SEGMENT_SIZE);
   uint8_t *meta = gd.base ? _st_os_alloc(gd.meta_size, 0) : NULL;
   if (meta == NULL) {
     if (gd.base) _st_os_release(gd.base, gd.map_size);
     _st_uncharge(gd.meta_size);
+    atomic_fetch_add_explicit(&pool_fails, 1, memory_order_relaxed);
     atomic_store(&pool_state, 0);
     return;
   }
@@ -488,14 +504,22 @@ static void chain(int sig, siginfo_t *si, void *uc) {
     old->sa_handler(sig);
     return;
   }
-  /* the default action: back to SIG_DFL; the signal raised here is delivered
-   * when the handler returns (a real fault would also recur on return) */
+  /* What the kernel would have done.  A signal sent by kill, sigqueue or
+   * raise (si_code <= 0) that the program ignores is dropped: before,
+   * strata's handler killed the program with it (found by review).  A real
+   * fault (si_code > 0) cannot be ignored: back to SIG_DFL and return, so
+   * the access faults again and the default action takes the process with
+   * the fault's own siginfo (a raise here would have replaced the fault's
+   * code and address with those of a sent signal: found by review).  A
+   * sent signal with the default action is raised again. */
+  bool ign = !(old->sa_flags & SA_SIGINFO) && old->sa_handler == SIG_IGN;
+  if (ign && si->si_code <= 0) return;
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
   sigaction(sig, &dfl, NULL);
-  raise(sig);
+  if (si->si_code <= 0) raise(sig);
 }
 
 /* "read" or "write" where the fault's context tells, else "access". */
@@ -544,13 +568,27 @@ static size_t stack_left(void) {
   return here > lo ? here - lo : 0;
 }
 
+/* Does a lie in the read/write pages of a live block?  strata never takes
+ * access away from those, so a fault there is the program's own doing (it
+ * protected its block's pages, as a write barrier or libsigsegv does) and
+ * goes to its handler without a report (found by review: each such fault
+ * was reported as a "guarded-page fault" and counted).  Read racily, like
+ * the report: a slot that changes meanwhile is one the program frees or
+ * mallocs while it faults on it. */
+static bool in_live_pages(uintptr_t a) {
+  size_t j;
+  const slot_t *s = slot_of(a, &j);
+  return s != NULL && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == S_LIVE &&
+         a >= (uintptr_t)slot_end((unsigned)j) - (size_t)s->pages * gd.page;
+}
+
 /* A fault (si_code > 0: raised by the access, not sent) in the guarded pool
  * or in a freed large block that secure mode's quarantine holds: the report,
  * then the handler that was there before (by default the signal kills). */
 static void handler(int sig, siginfo_t *si, void *uc) {
   int saved = errno;
   uintptr_t a = (uintptr_t)si->si_addr;
-  int pool = si->si_code > 0 && _st_guarded_owns((void *)a);
+  int pool = si->si_code > 0 && _st_guarded_owns((void *)a) && !in_live_pages(a);
   if (pool || (si->si_code > 0 && _st_large_in_quarantine(a))) {
     int expect = 0;
     if (atomic_compare_exchange_strong(&reporting, &expect, 1)) {
