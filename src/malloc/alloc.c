@@ -120,16 +120,14 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
      * cores one claims it and the other finds the mark and reports.  Both
      * read a word without a mark before (found by review, 2026-11-28), and
      * both linked the block: into two stashes, which handed it out twice,
-     * or twice onto the page's remote list, a loop that a collect spun on.
-     * In secure mode every remote path claims, the batch too: a batch's
-     * plain store of the mark, racing a free that linked the block and
-     * keyed it, wrote the mark back over the key, and the delivery freed
-     * the block a second time (found by review of a version that left
-     * batches out).  The default mode claims only on the linked paths
-     * (page remote list, abandoned page), not for a batch or a stash (the
-     * locked instruction there cost larson on 4 threads 6.5-10%): there
-     * two racing batched frees and two linked ones are caught, two stashed
-     * ones and a batched one racing a linked one are not.
+     * or twice onto the page's remote list, a loop that a collect spun on;
+     * and a batch's plain store of the mark, racing a free that linked the
+     * block and keyed it, wrote the mark back over the key, and the
+     * delivery freed the block a second time (found by review).  Every
+     * remote path claims, in both modes, since stop 31: the default mode
+     * left the batch and the stash out until then (the locked instruction
+     * cost larson on 4 threads 6.5-10% more), and free_small_remote, the
+     * common case written out, pays for it (docs/malloc.md, section 5).
      * The mark is also what a second free finds while the block waits in a
      * batch (rb_push).  A block that carries the free key is not claimed:
      * the paths below have it confirmed (stash mark, or by its owner). */
@@ -140,8 +138,7 @@ ST_NOINLINE static void free_small_other(page_t *page, void *p, uintptr_t owner)
         _st_misuse("free(): double free (another thread is freeing the block or has freed it)", b, page->block_size);
         return;
       }
-      if ((batched && !_st_secure) ||    /* the default mode's batch and stash do not claim */
-          __atomic_compare_exchange_n(&w[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+      if (__atomic_compare_exchange_n(&w[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
     }
     bool keyed = STRATA_CHECKS && w1 == ST_FREE_KEY;
     /* zero on free (secure mode), but not a block that carries the free
@@ -189,14 +186,14 @@ ST_NOINLINE static void free_zero_big(page_t *page, block_t *b) {
 
 /* The common remote free, what free_small_other does when everything is
  * plain: another heap's page (parked full or not, no purged unit: no
- * OWNER_SLOW), a caller with a heap, the default
- * mode, a carved block of at most RB_BLOCK_MAX bytes whose word 1 holds
- * neither the free key nor the batch mark.  Then the block goes into the
- * caller's stash of its class (st_stash_take) or into a batch for its
- * owner (_st_remote_free), with the same checks in the same order as
- * there, in about a third of the instructions: no register saved for
- * paths it does not take.  Anything else goes to free_small_other, which
- * decides again from its own read of word 1. */
+ * OWNER_SLOW), a caller with a heap, the default mode, a carved block of
+ * at most RB_BLOCK_MAX bytes whose word 1 holds neither the free key nor
+ * the batch mark, and is claimed (the mark by compare-and-swap).  Then
+ * the block goes into the caller's stash of its class (st_stash_take) or
+ * into a batch for its owner (_st_remote_free), with the same checks in
+ * the same order as there, in about half the instructions: no register
+ * saved for paths it does not take.  Anything else goes to
+ * free_small_other, which decides again from its own read of word 1. */
 ST_NOINLINE static void free_small_remote(page_t *page, void *p, uintptr_t owner) {
   heap_t *me = _st_heap_tl;
   uintptr_t *w = p, w1;
@@ -204,6 +201,12 @@ ST_NOINLINE static void free_small_remote(page_t *page, void *p, uintptr_t owner
                   page->block_size > RB_BLOCK_MAX || small_block_checked(page, p) == NULL ||
                   (w1 = __atomic_load_n(&w[1], __ATOMIC_ACQUIRE)) == ST_FREE_KEY ||
                   w1 == _st_batch_mark)) {
+    free_small_other(page, p, owner);
+    return;
+  }
+  /* the claim (free_small_other says why); lost: another free is at the
+   * block, and free_small_other reports it */
+  if (STRATA_CHECKS && !__atomic_compare_exchange_n(&w[1], &w1, _st_batch_mark, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     free_small_other(page, p, owner);
     return;
   }
