@@ -349,12 +349,15 @@ static void barrier_handler(int sig, siginfo_t *si, void *uc) {
   barrier_hits++;
   if (mprotect(pg, 4096, PROT_READ | PROT_WRITE) != 0) _exit(46);
 }
-void own_protect_case(void) {
+static void on_segv(void (*fn)(int, siginfo_t *, void *)) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = barrier_handler;
+  sa.sa_sigaction = fn;
   sa.sa_flags = SA_SIGINFO;
   sigaction(SIGSEGV, &sa, NULL);
+}
+void own_protect_case(void) {
+  on_segv(barrier_handler);
   sample_all();
   char *p = guarded_site(4096);                 /* one page of its own */
   CHECK(((uintptr_t)p & 4095) == 0, "%p is not page-aligned", (void *)p);
@@ -394,11 +397,7 @@ static void user_handler(int sig, siginfo_t *si, void *uc) {
   _exit(sig == SIGSEGV ? 42 : 44);
 }
 static int chain_main(const char *what) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = user_handler;
-  sa.sa_flags = SA_SIGINFO;
-  sigaction(SIGSEGV, &sa, NULL);
+  on_segv(user_handler);
   sample_all();
   volatile char *p = guarded_site(32);
   if (strcmp(what, "pool") == 0) p[32] = 1;          /* reported, then the user's handler */
