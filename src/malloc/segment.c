@@ -253,6 +253,10 @@ static segment_t *segment_new(void) {
   if (reused) _st_uncharge(RG_KEEP);             /* charged since its first use */
   bool ranged = s != NULL;
   if (!ranged) s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
+  if (s == NULL) {   /* the OS refused: the large cache and empty regions back, once more (large.c) */
+    _st_large_trim();
+    s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
+  }
   if (s == NULL) { _st_uncharge(ST_SLICE_SIZE); errno = ENOMEM; return NULL; }
   if (_st_segmap_set(s, 1, SEGMAP_SMALL, 0) != 0) {
     if (ranged) rg_give(s); else _st_os_release(s, ST_SEGMENT_SIZE);

@@ -71,6 +71,9 @@ ST_INTERNAL size_t _st_os_calls(void), _st_os_purges(size_t *bytes);
 ST_INTERNAL void   _st_os_fail_next(int n);
 /* ... or only the k-th call from now (k >= 1; 0 cancels): fault sweeps. */
 ST_INTERNAL void   _st_os_fail_at(int k);
+/* ... or the n calls from the k-th on (a failure that lasts: strata's own
+ * retry after giving its caches back does not absorb it). */
+ST_INTERNAL void   _st_os_fail_from(int k, int n);
 /* Write a whole buffer to a file descriptor without allocating. */
 ST_INTERNAL void   _st_os_write(int fd, const char *buf, size_t len);
 

@@ -30,7 +30,7 @@ static size_t os_page = 4096;
 static _Atomic size_t os_map_count, os_unmap_count;
 static _Atomic size_t os_other_count;                 /* madvise, mremap, mprotect */
 static _Atomic size_t os_purge_count, os_purge_bytes;
-static _Atomic int os_fail_count, os_fail_at;               /* fault injection (tests) */
+static _Atomic int os_fail_count, os_fail_at, os_fail_more;   /* fault injection (tests) */
 /* Next hinted address for aligned mappings: starts at 2 TiB, grows up. */
 static _Atomic uintptr_t os_hint;
 #define OS_HINT_BASE  ((uintptr_t)2 << 40)
@@ -47,7 +47,8 @@ size_t _st_os_page_size(void) {
 }
 
 void _st_os_fail_next(int n) { atomic_store(&os_fail_count, n); }
-void _st_os_fail_at(int k) { atomic_store(&os_fail_at, k); }
+void _st_os_fail_at(int k) { atomic_store(&os_fail_more, 0); atomic_store(&os_fail_at, k); }
+void _st_os_fail_from(int k, int n) { atomic_store(&os_fail_more, n > 1 ? n - 1 : 0); atomic_store(&os_fail_at, k); }
 
 static int os_should_fail(void) {
   int n = atomic_load_explicit(&os_fail_count, memory_order_relaxed);
@@ -56,7 +57,10 @@ static int os_should_fail(void) {
   }
   int k = atomic_load_explicit(&os_fail_at, memory_order_relaxed);
   while (k > 0) {
-    if (atomic_compare_exchange_weak(&os_fail_at, &k, k - 1)) return k == 1;
+    if (atomic_compare_exchange_weak(&os_fail_at, &k, k - 1)) {
+      if (k == 1) atomic_store(&os_fail_count, atomic_exchange(&os_fail_more, 0));   /* the rest of the run */
+      return k == 1;
+    }
   }
   return 0;
 }
