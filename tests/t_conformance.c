@@ -780,6 +780,24 @@ static void test_info(void) {
   errno = 0;
   v = strata_option_get("");
   CHECK(v == -1 && errno == EINVAL, "strata_option_get(\"\") = %ld errno %d", v, errno);
+  /* options read only at start-up refuse a change at run time (they read
+   * back the new value and did nothing before stop 31); the same value is
+   * accepted; on_misuse is abort_on_error under its documented name */
+  static const char *const startup[] = { "secure", "secure_zero", "stats" };
+  for (int i = 0; i < 3; i++) {
+    long was = strata_option_get(startup[i]);
+    errno = 0;
+    r = strata_option_set(startup[i], was == 0 ? 1 : 0);
+    CHECK(r == -1 && errno == EINVAL && strata_option_get(startup[i]) == was,
+          "strata_option_set(%s) at run time = %d errno %d, reads %ld (was %ld)", startup[i], r, errno,
+          strata_option_get(startup[i]), was);
+    CHECK(strata_option_set(startup[i], was) == 0, "strata_option_set(%s, its value)", startup[i]);
+  }
+  long abort_was = strata_option_get("abort_on_error");
+  CHECK(strata_option_get("on_misuse") == abort_was, "on_misuse reads %ld, abort_on_error %ld",
+        strata_option_get("on_misuse"), abort_was);
+  CHECK(strata_option_set("on_misuse", 0) == 0 && strata_option_get("abort_on_error") == 0, "on_misuse=0");
+  CHECK(strata_option_set("on_misuse", abort_was) == 0, "on_misuse back");
 
   /* stats */
   errno = 0;

@@ -45,7 +45,9 @@ int    strata_malloc_info(int options, FILE *fp); /* XML summary; options must b
 
 /* Options (see README "Options"): name=value pairs, also read from the
  * STRATA_OPTIONS environment variable at first use.  Returns 0, or -1 with
- * errno EINVAL for an unknown name or a bad value. */
+ * errno EINVAL for an unknown name, a bad value, or a change of an option
+ * read only at start-up (secure, secure_zero, stats).  on_misuse reads as
+ * abort_on_error (1 abort, 0 ignore). */
 int    strata_option_set(const char *name, long value);
 long   strata_option_get(const char *name);   /* -1 with EINVAL if unknown */
 

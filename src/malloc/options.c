@@ -157,9 +157,9 @@ static void option_from_env(const char *name, size_t nlen, const char *val, size
   }
   int i = option_find(name, nlen);
   long v;
-  if (nlen == 9 && memcmp(name, "on_misuse", 9) == 0) {
-    if (vlen == 5 && memcmp(val, "abort", 5) == 0) options[OPT_ABORT_ON_ERROR].value = 1;
-    else if (vlen == 6 && memcmp(val, "ignore", 6) == 0) options[OPT_ABORT_ON_ERROR].value = 0;
+  if (nlen == 9 && memcmp(name, "on_misuse", 9) == 0) {   /* a name alone reads "1": abort */
+    if ((vlen == 5 && memcmp(val, "abort", 5) == 0) || (vlen == 1 && val[0] == '1')) options[OPT_ABORT_ON_ERROR].value = 1;
+    else if ((vlen == 6 && memcmp(val, "ignore", 6) == 0) || (vlen == 1 && val[0] == '0')) options[OPT_ABORT_ON_ERROR].value = 0;
     else _st_message("strata: STRATA_OPTIONS: bad value '%.*s' for 'on_misuse' (expected abort or ignore); kept\n",
                      (int)(vlen > 64 ? 64 : vlen), val);
     return;
@@ -200,9 +200,23 @@ void _st_options_init(void) {
   }
 }
 
+/* The options read once, when strata starts: a change at run time would be
+ * reported as done and do nothing (found by review, stop 31: secure=1 set
+ * at run time read back 1 and freed blocks were not zeroed), so
+ * strata_option_set refuses one (EINVAL) unless the value stays. */
+static bool option_startup_only(int i) { return i == OPT_SECURE || i == OPT_SECURE_ZERO || i == OPT_STATS; }
+
+/* on_misuse is abort_on_error under another name (abort 1, ignore 0) */
+static int option_find_api(const char *name) {
+  if (name == NULL) return -1;
+  if (strcmp(name, "on_misuse") == 0) return OPT_ABORT_ON_ERROR;
+  return option_find(name, strlen(name));
+}
+
 STRATA_API int strata_option_set(const char *name, long value) {
-  int i = name ? option_find(name, strlen(name)) : -1;
-  if (i < 0 || value < options[i].min || value > options[i].max) { errno = EINVAL; return -1; }
+  int i = option_find_api(name);
+  if (i < 0 || value < options[i].min || value > options[i].max ||
+      (option_startup_only(i) && value != _st_option((st_option_t)i))) { errno = EINVAL; return -1; }
   __atomic_store_n(&options[i].value, value, __ATOMIC_RELAXED);
   if (i == OPT_SOFT_LIMIT || i == OPT_HARD_LIMIT) _st_limits_changed();
   if (i == OPT_GUARD_SAMPLE) _st_guarded_changed();
@@ -210,7 +224,7 @@ STRATA_API int strata_option_set(const char *name, long value) {
 }
 
 STRATA_API long strata_option_get(const char *name) {
-  int i = name ? option_find(name, strlen(name)) : -1;
+  int i = option_find_api(name);
   if (i < 0) { errno = EINVAL; return -1; }
   return _st_option((st_option_t)i);
 }
