@@ -20,13 +20,14 @@
 #include "malloc/internal.h"
 
 /* Everything that can go back at once: retired heaps (abandoned: their
- * empty pages go back, the rest can be adopted), the calling thread's empty
- * pages and sparse units, empty abandoned pages, dirty slices, empty
+ * empty pages go back, the rest can be adopted), the calling thread's and
+ * the orphan heap's empty pages, the caller's sparse units, empty abandoned pages, dirty slices, empty
  * segments and the large cache.  Returns the bytes released. */
 STRATA_API size_t strata_purge(void) {
   _st_remote_quiesce();            /* the caller's stash and batches first */
   _st_heaps_retired_trim(1);       /* exited threads' heaps: their pages counted below */
   size_t freed = _st_heap_trim_self();
+  freed += _st_heap_trim_orphan();
   freed += _st_abandoned_trim();
   freed += _st_segments_trim();
   freed += _st_large_trim();

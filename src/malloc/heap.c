@@ -492,16 +492,11 @@ void _st_heap_free_slow(page_t *page, block_t *b, uintptr_t owner) {
   heap_free_owned(_st_heap_tl, page, b, owner, true);
 }
 
-/* Give the calling thread's empty pages back to the page heap, including the
- * one page per class the retire policy keeps (malloc_trim). */
-size_t _st_heap_trim_self(void) {
-  heap_t *h = _st_heap_tl;
-  if (h == &_st_heap_empty || h == &_st_heap_dead) return 0;
+/* h's empty pages back to the page heap, the one page per class the retire
+ * policy keeps included; the others purged where they can (h's owner, or
+ * orphan_lock for the orphan heap). */
+static size_t heap_trim_pages(heap_t *h) {
   size_t freed = 0;
-  _st_remote_quiesce();
-  _st_heap_dead_flush(h);
-  _st_sparse_drain(h, 1);
-  heap_rescue(h);
   for (unsigned c = 0; c < ST_NCLASSES; c++) {
     page_t *next;
     for (page_t *p = h->queues[c].first; p; p = next) {
@@ -515,6 +510,29 @@ size_t _st_heap_trim_self(void) {
     }
     heap_sync_direct(h, c);
   }
+  return freed;
+}
+
+/* Give the calling thread's empty pages back to the page heap (malloc_trim). */
+size_t _st_heap_trim_self(void) {
+  heap_t *h = _st_heap_tl;
+  if (h == &_st_heap_empty || h == &_st_heap_dead) return 0;
+  _st_remote_quiesce();
+  _st_heap_dead_flush(h);
+  _st_sparse_drain(h, 1);
+  heap_rescue(h);
+  return heap_trim_pages(h);
+}
+
+/* ... and the orphan heap's (the mallocs of threads that could not get a
+ * heap: a fault at thread start, or thread-exit destructors): before, its
+ * empty pages stayed for good, one span per class it had served (found by
+ * review, stop 31: 29 spans in use after every block was freed, against 2
+ * without the fault). */
+size_t _st_heap_trim_orphan(void) {
+  pthread_mutex_lock(&orphan_lock);
+  size_t freed = heap_trim_pages(&orphan_heap);
+  pthread_mutex_unlock(&orphan_lock);
   return freed;
 }
 

@@ -545,6 +545,7 @@ ST_INTERNAL void  _st_abandoned_free(heap_t *via, page_t *page, block_t *b);
 ST_INTERNAL void  _st_remote_reroute(heap_t *self, block_t *b);   /* a suspect, batched by self */
 ST_INTERNAL void  _st_remote_rehanded(const page_t *page, block_t *b);   /* its report */
 ST_INTERNAL size_t _st_heap_trim_self(void);        /* the caller's empty pages */
+ST_INTERNAL size_t _st_heap_trim_orphan(void);      /* the orphan heap's */
 ST_INTERNAL void  _st_heaps_stats(strata_stats_t *st);
 ST_INTERNAL int   _st_heaps_check(void);
 
