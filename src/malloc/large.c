@@ -426,6 +426,7 @@ static bool large_charge(size_t map_size) {
 static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size_t end, int guard, size_t size,
                               size_t precharged) {
   if (!large_charge(map_size - precharged)) return NULL;
+  int saved = errno;
   uint8_t *x = _st_os_alloc_charged(map_size, large_map_align(align), large_map_skew(align));
   /* The OS refused (an address-space limit, RLIMIT_AS): what strata caches
    * for itself goes back first -- the quarantine's reservations, the large
@@ -437,6 +438,7 @@ static large_t *large_map_new(size_t map_size, size_t align, size_t offset, size
     _st_large_trim();
     _st_segments_trim();
     x = _st_os_alloc_charged(map_size, large_map_align(align), large_map_skew(align));
+    if (x != NULL) errno = saved;               /* a malloc that succeeds leaves errno alone */
   }
   if (x == NULL) { _st_uncharge(map_size - precharged); return NULL; }
   if ((guard && _st_os_decommit(x + end, map_size - end) != 0) ||

@@ -254,8 +254,10 @@ static segment_t *segment_new(void) {
   bool ranged = s != NULL;
   if (!ranged) s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
   if (s == NULL) {   /* the OS refused: the large cache and empty regions back, once more (large.c) */
+    int saved = errno;
     _st_large_trim();
     s = _st_os_alloc(ST_SEGMENT_SIZE, ST_SEGMENT_SIZE);
+    if (s != NULL) errno = saved;
   }
   if (s == NULL) { _st_uncharge(ST_SLICE_SIZE); errno = ENOMEM; return NULL; }
   if (_st_segmap_set(s, 1, SEGMAP_SMALL, 0) != 0) {
