@@ -6,7 +6,10 @@
  * 12 KiB a released slot of the segment range keeps), and large mappings
  * (live or cached), minus what has been purged since.  Memory that was never
  * touched is counted too once it is in a span, so the charge bounds the RSS
- * strata is responsible for from above.  Heap structs and the segment map
+ * strata is responsible for from above -- except a purge whose madvise
+ * failed, which counts as purged while it stays resident (page.c,
+ * purge_flush; madvise of strata's own private mappings fails only when
+ * fault injection makes it).  Heap structs and the segment map
  * (a few KiB per thread, 4 KiB per 16 GiB of address space) are not charged.
  *
  * Protocol: `charged` is changed only by atomic add/sub/CAS.  With a hard
