@@ -744,8 +744,9 @@ static inline bool st_is_pow2(size_t a) { return a != 0 && (a & (a - 1)) == 0; }
  * 32-bit immediate (one instruction to test, one to store, no load) and is
  * neither a pointer nor a small integer. */
 #define ST_FREE_KEY ((uintptr_t)(intptr_t)(int32_t)0xA5F3C1D7u)
-/* Put b, another heap's block of page's class that me frees unkeyed and
- * unclaimed, on me's stash s of that class, if s has room (remote.c,
+/* Put b, another heap's block of page's class that me frees, unkeyed and
+ * claimed (word 1 holds the batch mark), on me's stash s of that class, if
+ * s has room (remote.c,
  * "Reusing foreign blocks", says when a block may go there); false: full.
  * The caller has checked everything else (_st_stash_push, and alloc.c's
  * free_small_remote for the common case). */
