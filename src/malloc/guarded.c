@@ -259,16 +259,29 @@ static void handler(int sig, siginfo_t *si, void *uc);
 
 static _Atomic int handler_installed;
 
+/* strata's handler for sig, keeping the one before in *old.  It runs where
+ * the one before asked to run, on the alternate signal stack or not, and
+ * restarts system calls as it asked: chain() calls that handler inside
+ * strata's frame, and one that used 48 KiB of the thread's stack overflowed
+ * a small alternate stack it had never asked for (found by review, stop
+ * 31).  With no handler before, the alternate stack (when the thread has
+ * one) and restarted calls. */
+static void install_one(int sig, struct sigaction *old) {
+  struct sigaction cur, sa;
+  sigaction(sig, NULL, &cur);
+  bool has = cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = handler;
+  sa.sa_flags = SA_SIGINFO | (has ? cur.sa_flags & (SA_ONSTACK | SA_RESTART) : SA_ONSTACK | SA_RESTART);
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, old);
+}
+
 void _st_fault_handler_install(void) {
   int expect = 0;
   if (!atomic_compare_exchange_strong(&handler_installed, &expect, 1)) return;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = handler;
-  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGSEGV, &sa, &old_segv);
-  sigaction(SIGBUS, &sa, &old_bus);
+  install_one(SIGSEGV, &old_segv);
+  install_one(SIGBUS, &old_bus);
 }
 
 /* Called by the first sampler (state 0 -> 1); others fall back meanwhile.
@@ -503,8 +516,10 @@ static void chain(int sig, siginfo_t *si, void *uc) {
     return;
   }
   /* What the kernel would have done.  A signal sent by kill, sigqueue or
-   * raise (si_code <= 0) that the program ignores is dropped: before,
-   * strata's handler killed the program with it (found by review).  Any
+   * raise (si_code <= 0) that the program ignores is dropped, and so is the
+   * kernel's notice of a memory error that needs no action (SIGBUS with
+   * BUS_MCEERR_AO, which it does not force): before, strata's handler
+   * killed the program with them (found by review).  Any
    * other goes back to SIG_DFL and is queued again to this thread with its
    * own siginfo, delivered when the handler returns: the process dies of
    * it, with the fault's code and address in its core dump.  (raise()
@@ -512,7 +527,7 @@ static void chain(int sig, siginfo_t *si, void *uc) {
    * again left the process running when it did not: an asynchronous
    * SIGBUS, or a guarded slot taken again meanwhile -- both found by
    * review.)  A real fault cannot be ignored, as without strata. */
-  if (h == SIG_IGN && si->si_code <= 0) return;
+  if (h == SIG_IGN && (si->si_code <= 0 || (sig == SIGBUS && si->si_code == BUS_MCEERR_AO))) return;
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
