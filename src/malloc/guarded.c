@@ -246,6 +246,11 @@ static int tid(void) {                          /* cached; the fork child resets
 }
 
 static inline uint8_t *slot_end(unsigned i) { return gd.base + (size_t)(i + 1) * gd.stride; }
+/* Where slot i's read/write pages start while its block s is live (and its
+ * last block's pages began, once freed). */
+static inline uintptr_t slot_pages_start(const slot_t *s, unsigned i) {
+  return (uintptr_t)slot_end(i) - (size_t)s->pages * gd.page;
+}
 
 /* The slot of pool address a (its index in *j), or NULL past the slots. */
 static slot_t *slot_of(uintptr_t a, size_t *j) {
@@ -471,8 +476,7 @@ static int slot_near(uintptr_t a, int *freed_hit) {
   size_t j;
   const slot_t *s = slot_of(a, &j);
   if (s && s->state != S_UNUSED) {
-    uintptr_t pages_start = (uintptr_t)slot_end((unsigned)j) - (size_t)s->pages * gd.page;
-    if (a >= pages_start) { *freed_hit = 1; return (int)j; }   /* inside its pages */
+    if (a >= slot_pages_start(s, (unsigned)j)) { *freed_hit = 1; return (int)j; }   /* inside its pages */
   }
   /* in the PROT_NONE part of slot j (or the trailing guard, j == n) */
   long best = -1;
@@ -594,7 +598,7 @@ static bool in_live_pages(uintptr_t a) {
   size_t j;
   const slot_t *s = slot_of(a, &j);
   return s != NULL && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == S_LIVE &&
-         a >= (uintptr_t)slot_end((unsigned)j) - (size_t)s->pages * gd.page;
+         a >= slot_pages_start(s, (unsigned)j);
 }
 
 /* A fault (si_code > 0: raised by the access, not sent) in the guarded pool
