@@ -150,7 +150,7 @@ run "hard_limit=12q"
 has "hard_limit=12q" "expected a size, k/m/g/t suffix ok, 0..70368744177664"
 
 # unknown names
-for opts in "bogus=1" "bogus" "Stats=1" "hard-limit=1g" "=5"; do
+for opts in "bogus=1" "bogus" "Stats=1" "hard-limit=1g"; do
   run "$opts"
   check_run "STRATA_OPTIONS=$opts" "$(expect_values)" || continue
   name=${opts%%=*}
@@ -158,6 +158,21 @@ for opts in "bogus=1" "bogus" "Stats=1" "hard-limit=1g" "=5"; do
   has "STRATA_OPTIONS=$opts" "strata: STRATA_OPTIONS: known options:" 1
   echo "ok: STRATA_OPTIONS=$opts: $(grep -F "unknown option" "$T/err")"
 done
+
+# a value without a name says so (it read "unknown option ''" before)
+run "=5"
+if check_run "STRATA_OPTIONS==5" "$(expect_values)"; then
+  has "STRATA_OPTIONS==5" "strata: STRATA_OPTIONS: a value without an option name ('=5') ignored" 1
+  hasnt "STRATA_OPTIONS==5" "unknown option ''"
+  echo "ok: STRATA_OPTIONS==5: $(head -n 1 "$T/err")"
+fi
+# an unknown name of 100 bytes is cut in the message, and the cut shows
+lname=$(printf '%0100d' 0 | tr 0 y)
+run "$lname=1"
+if check_run "a 100-byte unknown name" "$(expect_values)"; then
+  has "a 100-byte unknown name" "unknown option '$(printf '%064d' 0 | tr 0 y)...' ignored" 1
+  echo "ok: a 100-byte unknown name"
+fi
 
 # report= (a file name is required)
 run "report="

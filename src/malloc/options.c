@@ -144,7 +144,12 @@ static void known_options(void) {
 
 /* One name=value pair from the environment. */
 static void option_from_env(const char *name, size_t nlen, const char *val, size_t vlen, int has_value) {
-  if (nlen > 64) nlen = 64;                     /* messages stay short and whole */
+  if (nlen == 0) {                              /* "=5": a value without a name */
+    _st_message("strata: STRATA_OPTIONS: a value without an option name ('=%.*s%s') ignored\n",
+                (int)(vlen > 64 ? 64 : vlen), val, vlen > 64 ? "..." : "");
+    known_options();
+    return;
+  }
   if (nlen == 6 && memcmp(name, "report", 6) == 0) {
     if (!has_value || vlen == 0 || vlen >= REPORT_MAX) {
       _st_message("strata: STRATA_OPTIONS: bad value for 'report' (a file name of 1..%d bytes); ignored\n",
@@ -164,8 +169,9 @@ static void option_from_env(const char *name, size_t nlen, const char *val, size
                      (int)(vlen > 64 ? 64 : vlen), val);
     return;
   }
-  if (i < 0) {
-    _st_message("strata: STRATA_OPTIONS: unknown option '%.*s' ignored\n", (int)nlen, name);
+  if (i < 0) {                                  /* messages stay short and whole */
+    _st_message("strata: STRATA_OPTIONS: unknown option '%.*s%s' ignored\n", (int)(nlen > 64 ? 64 : nlen), name,
+                nlen > 64 ? "..." : "");
     known_options();
   } else if (parse_long(val, vlen, options[i].size, &v) != 0 || v < options[i].min || v > options[i].max) {
     _st_message("strata: STRATA_OPTIONS: bad value '%.*s%s' for '%s' (expected %s%ld..%ld); %ld kept\n",
