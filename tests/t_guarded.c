@@ -108,6 +108,30 @@ void slack_case(void) {
   p[61] = 1;
   free((void *)p);
 }
+/* A write just before a small block stays in the block's first page (no
+ * fault): the head canary reports it at the free (and at a realloc). */
+void head_case(void) {
+  sample_all();
+  volatile char *p = guarded_site(64);
+  CHECK(malloc_usable_size((void *)p) == 64, "usable %zu", malloc_usable_size((void *)p));
+  p[-3] = 1;
+  free((void *)p);
+}
+void head_realloc_case(void) {
+  sample_all();
+  volatile char *p = guarded_site(64);
+  p[-1] = 1;
+  p = realloc((void *)p, 64);                   /* would stay in place */
+}
+/* The head is checked with the slack given to the program too. */
+void head_queried_case(void) {
+  sample_all();
+  volatile char *p = guarded_site(60);
+  CHECK(malloc_usable_size((void *)p) == 64, "usable %zu", malloc_usable_size((void *)p));
+  p[63] = 1;                                   /* the program's now */
+  p[-16] = 1;
+  free((void *)p);
+}
 void realloc_freed_case(void) {
   sample_all();
   void *p = guarded_site(80);
@@ -558,13 +582,22 @@ int main(int argc, char **argv) {
   }
 
   static const char *const ovf[] = { "strata: heap-buffer-overflow", "write at", "offset 64 of the 64-byte block",
+                                     "the address is 1 byte past the block's last byte",
                                      "allocated by", "guarded_site", "faulting access", "overflow_case", NULL };
   expect_signal("overflow", overflow_case, SIGSEGV, ovf);
   static const char *const uaf[] = { "strata: use-after-free", "read at", "100-byte block", "allocated by",
                                      "guarded_site", "freed by", "free_site", "faulting access", NULL };
   expect_signal("use-after-free", uaf_case, SIGSEGV, uaf);
-  static const char *const udf[] = { "strata: heap-buffer-underflow", "4096-byte block", "guarded_site", NULL };
+  static const char *const udf[] = { "strata: heap-buffer-underflow", "4096-byte block", "guarded_site",
+                                     "the address is 1 byte before the block", NULL };
   expect_signal("underflow", underflow_case, SIGSEGV, udf);
+  static const char *const hdf[] = { "free(): heap-buffer-underflow: the bytes before a guarded block were written",
+                                     "64 bytes", "guarded_site", "this call", "head_case", NULL };
+  expect_signal("in-page underflow found at free", head_case, SIGABRT, hdf);
+  static const char *const hdr[] = { "realloc(): heap-buffer-underflow", "64 bytes", "head_realloc_case", NULL };
+  expect_signal("in-page underflow found at realloc", head_realloc_case, SIGABRT, hdr);
+  static const char *const hdq[] = { "free(): heap-buffer-underflow", "60 bytes", "head_queried_case", NULL };
+  expect_signal("in-page underflow, slack asked for", head_queried_case, SIGABRT, hdq);
   static const char *const dbl[] = { "double free", "allocated by", "guarded_site", "freed by", "free_site",
                                      "this call", "double_free_case", NULL };
   expect_signal("double free", double_free_case, SIGABRT, dbl);

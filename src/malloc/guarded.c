@@ -23,7 +23,11 @@
  * trailing guard page): a read or write one byte past the block faults.
  * The bytes between block + size and the slot end (the rounding slack, < A)
  * are usable (malloc_usable_size = end - block) and hold a canary pattern
- * that free checks, unless the program asked for the usable size.
+ * that free checks, unless the program asked for the usable size.  The
+ * bytes between the first read/write page's start and the block (the head,
+ * < a page; never the program's) hold the canary too, checked at every free
+ * and realloc: an underflow that stays inside the block's first page does
+ * not fault, but is reported there.
  *
  * free of a guarded block replaces its pages by a fresh PROT_NONE mapping
  * (so the memory goes back; mprotect only if that fails), so any later access
@@ -406,6 +410,7 @@ ST_NOINLINE static void *guarded_alloc(size_t size) {
   __atomic_store_n(&live, live + 1, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&gd_lock);
   atomic_fetch_add_explicit(&committed_bytes, pages * gd.page, memory_order_relaxed);
+  for (uint8_t *q = end - pages * gd.page; q < end - off; q++) *q = canary((uintptr_t)q);
   for (uint8_t *q = end - off + size; q < end; q++) *q = canary((uintptr_t)q);
   atomic_fetch_add_explicit(&n_sampled, 1, memory_order_relaxed);
   return end - off;
@@ -566,8 +571,10 @@ static void report_fault(uintptr_t a, const char *rw, bool stacks) {
     _st_message("strata: %s: %s at %p, offset %ld of the %zu-byte block %p (guarded allocation%s)\n",
                 kind, rw, (void *)a, d, s->size, (void *)s->block,
                 s->state == S_FREED ? ", freed" : "");
-    if (d >= (long)s->size) _st_message("strata: the address is %ld bytes after the block's end\n", d - (long)s->size);
-    else if (d < 0) _st_message("strata: the address is %ld bytes before the block\n", -d);
+    if (d >= (long)s->size)                    /* counted like "before": the nearest byte is 1 away */
+      _st_message("strata: the address is %ld byte%s past the block's last byte\n", d - (long)s->size + 1,
+                  d == (long)s->size ? "" : "s");
+    else if (d < 0) _st_message("strata: the address is %ld byte%s before the block\n", -d, d == -1 ? "" : "s");
     if (stacks) print_slot(s);
   }
 }
@@ -644,19 +651,35 @@ static void handler(int sig, siginfo_t *si, void *uc) {
 
 /* ---- free, usable size ------------------------------------------------------ */
 
-/* The kind of a free, realloc or usable-size query of p (gd_lock held):
- * 0 a live block's start, 1 a freed block's start, 2 anything else. */
+/* What a free, realloc or usable-size query of p finds: a live block's
+ * start (K_OK), a freed block's start, anything else; and at a free or
+ * realloc of a live block, a canary written after or before it. */
+enum { K_OK = 0, K_FREED, K_INVALID, K_OVER, K_UNDER };
+
+/* The kind of a free, realloc or usable-size query of p (gd_lock held). */
 static int slot_kind(const slot_t *s, uintptr_t a) {
-  if (s && s->block == a && s->state == S_LIVE) return 0;
-  return s && s->state == S_FREED && s->block == a ? 1 : 2;
+  if (s && s->block == a && s->state == S_LIVE) return K_OK;
+  return s && s->state == S_FREED && s->block == a ? K_FREED : K_INVALID;
 }
 
-/* Was the slack after live block s (end: its slot's end) written? */
-static bool canary_broken(const slot_t *s, const uint8_t *end) {
-  if (s->queried) return false;               /* asked for: the slack is the program's */
+/* Was a canary of live block s (end: its slot's end) written?  K_OK no,
+ * K_UNDER the head (before the block), K_OVER the slack after it. */
+static int canary_broken(const slot_t *s, const uint8_t *end) {
+  for (const uint8_t *q = end - (size_t)s->pages * gd.page; q < (const uint8_t *)s->block; q++)
+    if (*q != canary((uintptr_t)q)) return K_UNDER;
+  if (s->queried) return K_OK;                 /* asked for: the slack is the program's */
   for (const uint8_t *q = (const uint8_t *)s->block + s->size; q < end; q++)
-    if (*q != canary((uintptr_t)q)) return true;
-  return false;
+    if (*q != canary((uintptr_t)q)) return K_OVER;
+  return K_OK;
+}
+
+/* The report of a broken canary (K_OVER or K_UNDER) found by `call`. */
+static const char *canary_what(int kind, const char *call) {
+  if (kind == K_UNDER)
+    return call[0] == 'f' ? "free(): heap-buffer-underflow: the bytes before a guarded block were written"
+                          : "realloc(): heap-buffer-underflow: the bytes before a guarded block were written";
+  return call[0] == 'f' ? "free(): heap-buffer-overflow: the bytes after a guarded block were written"
+                        : "realloc(): heap-buffer-overflow: the bytes after a guarded block were written";
 }
 
 /* free(p) with _st_guarded_owns(p). */
@@ -666,13 +689,13 @@ void _st_guarded_free(void *p) {
   uintptr_t a = (uintptr_t)p;
   size_t j;
   slot_t snap;
-  int kind;                                    /* 0 ok, 1 double free, 2 invalid, 3 canary */
+  int kind;                                    /* K_OK, K_FREED, K_INVALID, K_OVER, K_UNDER */
   pthread_mutex_lock(&gd_lock);
   slot_t *s = slot_of(a, &j);
   kind = slot_kind(s, a);
-  if (kind == 0) {
+  if (kind == K_OK) {
     uint8_t *end = slot_end((unsigned)j);
-    if (canary_broken(s, end)) { kind = 3; snap = *s; }   /* reported as the live block it was; freed */
+    if ((kind = canary_broken(s, end)) != K_OK) snap = *s;   /* reported as the live block it was; freed */
     size_t bytes = (size_t)s->pages * gd.page;
     /* Replace the pages by a fresh PROT_NONE mapping: they go back to the
      * OS in the same call that protects them (a protected page kept its
@@ -693,15 +716,15 @@ void _st_guarded_free(void *p) {
     fifo_count++;
     __atomic_store_n(&live, live - 1, __ATOMIC_RELAXED);
   }
-  if (s && kind != 3) snap = *s;
+  if (s && kind < K_OVER) snap = *s;
   pthread_mutex_unlock(&gd_lock);
-  if (kind == 0) return;
-  if (kind == 3) {
-    misuse("free(): heap-buffer-overflow: the bytes after a guarded block were written", p, &snap, 1);
+  if (kind == K_OK) return;
+  if (kind >= K_OVER) {
+    misuse(canary_what(kind, "free"), p, &snap, 1);
     return;
   }
   int has = s && snap.state != S_UNUSED && a - snap.block < gd.stride;
-  misuse(kind == 1 ? "free(): double free detected" : "free(): invalid pointer", p, &snap, has);
+  misuse(kind == K_FREED ? "free(): double free detected" : "free(): invalid pointer", p, &snap, has);
 }
 
 /* The request and usable size of p if it is a live guarded block's start
@@ -711,7 +734,7 @@ bool _st_guarded_sizes(const void *p, size_t *req, size_t *usable) {
   size_t j;
   pthread_mutex_lock(&gd_lock);
   const slot_t *s = slot_of(a, &j);
-  bool live = slot_kind(s, a) == 0;
+  bool live = slot_kind(s, a) == K_OK;
   if (live) {
     *req = s->size;
     *usable = (size_t)(slot_end((unsigned)j) - (uint8_t *)a);
@@ -730,7 +753,7 @@ size_t _st_guarded_usable(const void *p) {
   pthread_mutex_lock(&gd_lock);
   slot_t *s = slot_of(a, &j);
   int kind = slot_kind(s, a);
-  if (kind == 0) {
+  if (kind == K_OK) {
     s->queried = 1;
     size_t u = (size_t)(slot_end((unsigned)j) - (uint8_t *)a);
     pthread_mutex_unlock(&gd_lock);
@@ -739,7 +762,7 @@ size_t _st_guarded_usable(const void *p) {
   if (s) snap = *s;
   pthread_mutex_unlock(&gd_lock);
   int has = s && snap.state != S_UNUSED && a - snap.block < gd.stride;
-  misuse(kind == 1 ? "malloc_usable_size(): pointer already freed" : "malloc_usable_size(): invalid pointer",
+  misuse(kind == K_FREED ? "malloc_usable_size(): pointer already freed" : "malloc_usable_size(): invalid pointer",
          p, &snap, has);
   return (size_t)-1;
 }
@@ -759,12 +782,12 @@ void *_st_guarded_realloc(void *p, size_t size) {
   slot_t snap = { 0 };                        /* (read only when s was copied into it) */
   pthread_mutex_lock(&gd_lock);
   slot_t *s = slot_of(a, &j);
-  int kind = slot_kind(s, a);                  /* 3: the canary was written */
-  if (kind == 0) {
+  int kind = slot_kind(s, a);
+  if (kind == K_OK) {
     uint8_t *end = slot_end((unsigned)j);
     usable = (size_t)(end - (uint8_t *)a);
-    if (canary_broken(s, end)) kind = 3;
-    else if (size <= usable && (size >= usable / 2 || usable <= 64)) {
+    kind = canary_broken(s, end);
+    if (kind == K_OK && size <= usable && (size >= usable / 2 || usable <= 64)) {
       if (size > s->size) s->size = size;
       pthread_mutex_unlock(&gd_lock);
       return p;
@@ -772,10 +795,10 @@ void *_st_guarded_realloc(void *p, size_t size) {
   }
   if (s) snap = *s;
   pthread_mutex_unlock(&gd_lock);
-  if (kind != 0) {
-    int has = kind == 3 || (s && snap.state != S_UNUSED && a - snap.block < gd.stride);
-    misuse(kind == 3 ? "realloc(): heap-buffer-overflow: the bytes after a guarded block were written"
-           : kind == 1 ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p, &snap, has);
+  if (kind != K_OK) {
+    int has = kind >= K_OVER || (s && snap.state != S_UNUSED && a - snap.block < gd.stride);
+    misuse(kind >= K_OVER ? canary_what(kind, "realloc")
+           : kind == K_FREED ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p, &snap, has);
     errno = EINVAL;
     return NULL;
   }
