@@ -592,14 +592,14 @@ int main(int argc, char **argv) {
                                      "the address is 1 byte before the block", NULL };
   expect_signal("underflow", underflow_case, SIGSEGV, udf);
   static const char *const hdf[] = { "free(): heap-buffer-underflow: the bytes before a guarded block were written",
-                                     "64 bytes", "guarded_site", "this call", "head_case", NULL };
+                                     "64 bytes", "guarded_site", "this call", "head_case", "size class 64 bytes", NULL };
   expect_signal("in-page underflow found at free", head_case, SIGABRT, hdf);
   static const char *const hdr[] = { "realloc(): heap-buffer-underflow", "64 bytes", "head_realloc_case", NULL };
   expect_signal("in-page underflow found at realloc", head_realloc_case, SIGABRT, hdr);
   static const char *const hdq[] = { "free(): heap-buffer-underflow", "60 bytes", "head_queried_case", NULL };
   expect_signal("in-page underflow, slack asked for", head_queried_case, SIGABRT, hdq);
   static const char *const dbl[] = { "double free", "allocated by", "guarded_site", "freed by", "free_site",
-                                     "this call", "double_free_case", NULL };
+                                     "this call", "double_free_case", "size class 48 bytes); aborting", NULL };
   expect_signal("double free", double_free_case, SIGABRT, dbl);
   static const char *const inv[] = { "invalid pointer", "offset 16", "guarded_site", NULL };
   expect_signal("interior free", interior_free_case, SIGABRT, inv);

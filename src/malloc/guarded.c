@@ -457,7 +457,8 @@ static void print_slot(const slot_t *s) {
 }
 
 /* Misuse through free/realloc/usable_size of a pool address p: details
- * here, then the standard one-line report (_st_error: abort or ignore). */
+ * here, then the standard one-line report (_st_misuse: abort or ignore),
+ * which names the size class the block was asked from, like any block's. */
 ST_COLD static void misuse(const char *what, const void *p, const slot_t *s, int has_block) {
   atomic_fetch_add_explicit(&n_detections, 1, memory_order_relaxed);
   if (has_block) {
@@ -471,7 +472,7 @@ ST_COLD static void misuse(const char *what, const void *p, const slot_t *s, int
   void *bt[GD_DEPTH];
   int depth = capture(bt, 0);
   print_stack("this call", tid(), bt, depth);
-  _st_error(what, p);
+  _st_misuse(what, p, has_block && s->size <= GD_MAX ? _st_class_size(_st_class_of(s->size)) : 0);
 }
 
 /* The slot whose block an address belongs to or is nearest to (a block
