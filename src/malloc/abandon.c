@@ -1,10 +1,11 @@
 /* Abandoned pages: what an exited thread's pages become when its heap is
  * not taken over (heap.c, "Thread exit"), until a thread adopts them.
  *
- * A page with live blocks whose heap is abandoned gets owner 0 and heap
- * NULL (in that order, the owner store a release) and goes on the list of
- * its class, abandoned[cls], with page->abandoned = 1; an empty one goes
- * back to the page heap at once.  Invariants, all under abandoned_lock:
+ * A page with live blocks whose heap is abandoned gets heap NULL and owner
+ * 0 (in that order, the owner store a release) and goes on the list of
+ * its class, abandoned[cls], with page->abandoned = 1, all under
+ * abandoned_lock; an empty one goes back to the page heap at once.
+ * Invariants, all under abandoned_lock:
  *   - a page is on abandoned[c] iff page->abandoned, and then its class is
  *     c, its owner word 0 and its heap NULL;
  *   - abandoned_n[c] is the length of abandoned[c] (also peeked without
@@ -13,9 +14,14 @@
  * The lock stands in for the owner of a listed page: a free into it
  * (_st_abandoned_free) pushes onto its remote list and may collect it, and
  * _st_abandoned_trim collects and frees the ones that emptied out.  An
- * adopter (heap.c, heap_adopt) takes a page off the list under the lock
- * and only then stores its owner word; between the two the page has no
- * owner and is not listed, which _st_abandoned_free waits out.
+ * adopter (heap.c, heap_adopt) takes a page off the list and stores its
+ * heap and owner word under the lock too, so a page in use has an owner or
+ * is listed whenever the lock is free: a fork (whose prepare handler takes
+ * the lock) never leaves a page with neither in the child, where no thread
+ * would ever finish the move (until stop 32 both stores were made outside
+ * the lock, and a suspect free into such a page in the child spun 100,000
+ * times before pushing unconfirmed).  A free that read owner 0 before the
+ * page was adopted finds the new owner once it holds the lock.
  *
  * Lock order: heaps_lock -> orphan_lock -> abandoned_lock -> the page
  * heap's lock (heap.c).
@@ -31,9 +37,9 @@ static size_t abandoned_count;
 void _st_page_abandon(page_t *page) {
   _st_page_collect_all(page);
   if (st_page_used(page) == 0) { _st_span_free(page); return; }
+  pthread_mutex_lock(&abandoned_lock);
   atomic_store_explicit(&page->heap, NULL, memory_order_relaxed);
   atomic_store_explicit(&page->owner, 0, memory_order_release);
-  pthread_mutex_lock(&abandoned_lock);
   page->abandoned = 1;
   st_queue_push_front(&abandoned[page->cls], page);
   atomic_fetch_add_explicit(&abandoned_n[page->cls], 1, memory_order_relaxed);
@@ -49,11 +55,17 @@ static void abandoned_unlist(page_t *p) {
   abandoned_count--;
 }
 
-page_t *_st_abandoned_pop(unsigned c) {
+/* Take the first page of class c off the list for heap h: unlisted and
+ * owned by h in one step under the lock (see the header). */
+page_t *_st_abandoned_pop(unsigned c, heap_t *h) {
   if (atomic_load_explicit(&abandoned_n[c], memory_order_relaxed) == 0) return NULL;
   pthread_mutex_lock(&abandoned_lock);
   page_t *p = abandoned[c].first;
-  if (p) abandoned_unlist(p);
+  if (p) {
+    abandoned_unlist(p);
+    atomic_store_explicit(&p->heap, h, memory_order_relaxed);
+    atomic_store_explicit(&p->owner, st_owner_word(h, p, 0), memory_order_release);
+  }
   pthread_mutex_unlock(&abandoned_lock);
   return p;
 }
@@ -89,13 +101,12 @@ void _st_abandoned_free(heap_t *via, page_t *page, block_t *b) {
     if (!suspect || page->abandoned || !page->in_use || tries == 100000)
       break;                       /* (the bound only guards against a state
                                       this file never leaves a page in) */
-    /* A suspect (keyed or held: maybe freed already) in a page that is not
-     * listed: adopted since the caller looked, or on its way onto the list or
-     * off it (owner 0 until page_abandon lists it, and after abandoned_pop
-     * until the adopter stores its owner word).  Only the lock, with the page
-     * listed, or an owner can confirm it: wait for one. */
-    pthread_mutex_unlock(&abandoned_lock);
+    /* A suspect (keyed or held: maybe freed already) in a page in use that
+     * is not listed: adopted since the caller looked (the owner word is
+     * stored under this lock, see the header).  Only the lock, with the
+     * page listed, or an owner can confirm it: the owner does. */
     uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_acquire);
+    pthread_mutex_unlock(&abandoned_lock);
     if (owner != 0) {
       /* a delivery batches it with the delivering heap (via), which sends
        * its batches; never a heap of the caller's own, which for the purge

@@ -160,10 +160,8 @@ static void heap_abandon_all(heap_t *h) {
 /* Adopt an abandoned page of class c into h; returns it if it has room. */
 static page_t *heap_adopt(heap_t *h, unsigned c) {
   for (int tries = 0; tries < 8; tries++) {
-    page_t *p = _st_abandoned_pop(c);
+    page_t *p = _st_abandoned_pop(c, h);          /* owned by h from here */
     if (p == NULL) return NULL;
-    atomic_store_explicit(&p->heap, h, memory_order_relaxed);
-    atomic_store_explicit(&p->owner, st_owner_word(h, p, 0), memory_order_release);
     _st_page_collect_all(p);
     if (st_page_used(p) == 0 && h->queues[c].first != NULL) { _st_span_free(p); continue; }
     st_queue_push_front(&h->queues[c], p);

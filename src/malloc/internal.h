@@ -534,7 +534,7 @@ ST_INTERNAL void  _st_heaps_fork_prepare(void), _st_heaps_fork_parent(void),
 /* Abandoned pages (abandon.c): an exited thread's pages with live blocks,
  * listed per class under abandoned_lock until a thread adopts one. */
 ST_INTERNAL void  _st_page_abandon(page_t *page);   /* list it, or free its span */
-ST_INTERNAL page_t *_st_abandoned_pop(unsigned c);  /* unlisted, or NULL */
+ST_INTERNAL page_t *_st_abandoned_pop(unsigned c, heap_t *h);  /* unlisted and h's, or NULL */
 ST_INTERNAL size_t _st_abandoned_trim(void);
 ST_INTERNAL size_t _st_abandoned_count(void);
 ST_INTERNAL int   _st_abandoned_check(void);
