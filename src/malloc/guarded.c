@@ -97,7 +97,10 @@ enum { S_UNUSED = 0, S_LIVE, S_FREED };
 
 typedef struct {
   uintptr_t block;             /* block address (LIVE, FREED: the last one) */
-  size_t size;                 /* bytes asked for */
+  size_t size;                 /* bytes asked for, last (malloc, or a realloc
+                                  that kept the block) */
+  size_t extent;               /* the most bytes ever asked for: the slack's
+                                  canary starts there */
   uint32_t pages;              /* read/write pages at the slot end while LIVE */
   uint8_t state;
   uint8_t queried;             /* usable size was asked for: slack is the program's */
@@ -399,6 +402,7 @@ ST_NOINLINE static void *guarded_alloc(size_t size) {
   }
   s->block = (uintptr_t)(end - off);
   s->size = size;
+  s->extent = size;
   s->pages = (uint32_t)pages;
   s->state = S_LIVE;
   s->queried = 0;
@@ -669,7 +673,7 @@ static int canary_broken(const slot_t *s, const uint8_t *end) {
   for (const uint8_t *q = end - (size_t)s->pages * gd.page; q < (const uint8_t *)s->block; q++)
     if (*q != canary((uintptr_t)q)) return K_UNDER;
   if (s->queried) return K_OK;                 /* asked for: the slack is the program's */
-  for (const uint8_t *q = (const uint8_t *)s->block + s->size; q < end; q++)
+  for (const uint8_t *q = (const uint8_t *)s->block + s->extent; q < end; q++)
     if (*q != canary((uintptr_t)q)) return K_OVER;
   return K_OK;
 }
@@ -770,8 +774,10 @@ size_t _st_guarded_usable(const void *p) {
 
 /* realloc(p, size) with _st_guarded_owns(p), size > 0.  A block that
  * stays (size within its usable bytes and at least half of them, as
- * realloc keeps any block) keeps its slot, its recorded size grown to
- * `size` so the bytes now the program's are no longer canary; one that
+ * realloc keeps any block) keeps its slot; its request becomes `size` and
+ * the canary's start (extent) grows to it, so the bytes now the
+ * program's are no longer canary (a shrink leaves the canary where it
+ * was: the bytes past the new size held the program's data); one that
  * moves is copied, then freed (which checks its canary again).  Reported
  * first, with NULL and EINVAL after the report (the old block as it was,
  * when ignored): a written canary (the overflow would be copied on as
@@ -789,7 +795,8 @@ void *_st_guarded_realloc(void *p, size_t size) {
     usable = (size_t)(end - (uint8_t *)a);
     kind = canary_broken(s, end);
     if (kind == K_OK && size <= usable && (size >= usable / 2 || usable <= 64)) {
-      if (size > s->size) s->size = size;
+      s->size = size;                         /* free_sized judges by this (found by review, */
+      if (size > s->extent) s->extent = size;  /* stop 32: it kept the larger size) */
       pthread_mutex_unlock(&gd_lock);
       return p;
     }
