@@ -174,6 +174,19 @@ if check_run "a 100-byte unknown name" "$(expect_values)"; then
   echo "ok: a 100-byte unknown name"
 fi
 
+# a size, time or count named alone needs a value (it read as 1: a 1-byte
+# hard limit, every allocation failed, unreported); a switch alone is =1
+for opts in "hard_limit" "purge_ms" "hard_limit = 5m"; do
+  run "$opts"
+  check_run "STRATA_OPTIONS=$opts" "$(expect_values)" || continue
+  name=${opts%% *}
+  has "STRATA_OPTIONS=$opts" "strata: STRATA_OPTIONS: '$name' needs a value ($name=...);" 1
+  echo "ok: STRATA_OPTIONS=$opts: $(grep -F "needs a value" "$T/err")"
+done
+run "purge_thread=0,verbose"
+check_run "STRATA_OPTIONS=purge_thread=0,verbose" "$(expect_values purge_thread=0 verbose=1)" &&
+  hasnt "STRATA_OPTIONS=purge_thread=0,verbose" "needs a value" && echo "ok: a switch alone is =1"
+
 # report= (a file name is required)
 run "report="
 check_run "STRATA_OPTIONS=report=" "$(expect_values)" && {

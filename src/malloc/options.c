@@ -173,6 +173,12 @@ static void option_from_env(const char *name, size_t nlen, const char *val, size
     _st_message("strata: STRATA_OPTIONS: unknown option '%.*s%s' ignored\n", (int)(nlen > 64 ? 64 : nlen), name,
                 nlen > 64 ? "..." : "");
     known_options();
+  } else if (!has_value && (options[i].size || options[i].max > 2)) {
+    /* a name alone means =1 for switches and levels only: hard_limit alone
+     * (or "hard_limit = 5m", cut at the spaces) set a 1-byte limit and
+     * every allocation failed, unreported (found by review, stop 32) */
+    _st_message("strata: STRATA_OPTIONS: '%s' needs a value (%s=...); %ld kept\n", options[i].name,
+                options[i].name, options[i].value);
   } else if (parse_long(val, vlen, options[i].size, &v) != 0 || v < options[i].min || v > options[i].max) {
     _st_message("strata: STRATA_OPTIONS: bad value '%.*s%s' for '%s' (expected %s%ld..%ld); %ld kept\n",
                 (int)(vlen > 64 ? 64 : vlen), val, vlen > 64 ? "..." : "", options[i].name, options[i].size ? "a size, k/m/g/t suffix ok, " : "",
