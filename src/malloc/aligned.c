@@ -68,7 +68,7 @@ STRATA_API void *strata_pvalloc(size_t size) {
 }
 
 STRATA_API void strata_free_aligned_sized(void *p, size_t align, size_t size) {
-  _st_free_checked(p, size, align);
+  _st_free_checked(p, size, align, ST_FREE_ALIGNED_SIZED);
 }
 
 #if STRATA_OVERRIDE

@@ -288,7 +288,7 @@ ST_NOINLINE static void free_other(void *p) {
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
   if (h == NULL && _st_guarded_owns(p)) { _st_guarded_free(p); return; }
   size_t freed = h == NULL ? large_block_freed(p) : 0;
-  if (freed) { _st_misuse("free(): double free detected", p, freed); return; }
+  if (freed) { _st_misuse("free(): double free", p, freed); return; }
   if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
   _st_large_free(h, p);
 }
@@ -447,25 +447,32 @@ static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
   return size <= bs && (bs <= 64 || size >= bs / 2);
 }
 
-/* free_sized, free_aligned_sized and C++'s sized delete: a size that cannot
- * be the block's is reported as misuse (and the call ignored), and so is
- * an alignment (align != 0: the aligned calls) that is no power of two or
- * that p does not have (any alignment passed before stop 30: found by
- * review). */
-void _st_free_checked(void *p, size_t size, size_t align) {
+/* free_sized, free_aligned_sized and C++'s sized delete (`call`: which of
+ * them, ST_FREE_SIZED..): a size that cannot be the block's is reported as
+ * misuse (and the call ignored), and so is an alignment (align != 0: the
+ * aligned calls) that is no power of two or that p does not have (any
+ * alignment passed before stop 30: found by review).  The report names the
+ * function called (all were "free_sized()" before stop 32). */
+void _st_free_checked(void *p, size_t size, size_t align, int call) {
+  static const char *const wrong_size[] = {
+    "free_sized(): size does not match the block", "free_aligned_sized(): size does not match the block",
+    "operator delete(): size does not match the block" };
+  static const char *const wrong_align[] = {
+    "free_sized(): alignment does not match the block", "free_aligned_sized(): alignment does not match the block",
+    "operator delete(): alignment does not match the block" };
   if (align != 0 && p != NULL && st_unlikely(!st_is_pow2(align) || ((uintptr_t)p & (align - 1)) != 0)) {
-    _st_misuse("free_aligned_sized(): alignment does not match the block", p, 0);
+    _st_misuse(wrong_align[call], p, 0);
     return;
   }
   size_t bs = 0;
   if (p != NULL && st_unlikely(!size_fits(p, size, align, &bs))) {
-    _st_misuse("free_sized(): size does not match the block", p, bs);
+    _st_misuse(wrong_size[call], p, bs);
     return;
   }
   strata_free(p);
 }
 
-STRATA_API void strata_free_sized(void *p, size_t size) { _st_free_checked(p, size, 0); }
+STRATA_API void strata_free_sized(void *p, size_t size) { _st_free_checked(p, size, 0, ST_FREE_SIZED); }
 
 STRATA_API void strata_cfree(void *p) { strata_free(p); }
 

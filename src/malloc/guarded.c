@@ -729,7 +729,7 @@ void _st_guarded_free(void *p) {
     return;
   }
   int has = s && snap.state != S_UNUSED && a - snap.block < gd.stride;
-  misuse(kind == K_FREED ? "free(): double free detected" : "free(): invalid pointer", p, &snap, has);
+  misuse(kind == K_FREED ? "free(): double free" : "free(): invalid pointer", p, &snap, has);
 }
 
 /* The request and usable size of p if it is a live guarded block's start

@@ -704,7 +704,8 @@ ST_INTERNAL void _st_misuse(const char *what, const void *p, size_t class_size);
 ST_INTERNAL size_t _st_misuse_count(void);
 /* free of a block the caller says has `size` bytes (alignment `align`, 0
  * plain): a size that cannot be the block's is misuse (alloc.c). */
-ST_INTERNAL void _st_free_checked(void *p, size_t size, size_t align);
+enum { ST_FREE_SIZED, ST_FREE_ALIGNED_SIZED, ST_FREE_DELETE };   /* _st_free_checked's callers */
+ST_INTERNAL void _st_free_checked(void *p, size_t size, size_t align, int call);
 /* The malloc fast path popped a block outside its page's segment: the free
  * list was overwritten.  Reports; ignored, the page's listed blocks are
  * given up (leaked, the counts kept true) and malloc goes on elsewhere. */

@@ -557,7 +557,7 @@ void _st_large_free(large_t *h, void *p) {
    * by review).  lc_put or large_unmap gives the header its next magic. */
   uint64_t live = LARGE_MAGIC;
   if (!__atomic_compare_exchange_n(&h->magic, &live, LARGE_FREEING, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-    _st_misuse("free(): double free detected", p, 0);
+    _st_misuse("free(): double free", p, 0);
     return;
   }
   atomic_fetch_sub_explicit(&large_req, h->req, memory_order_relaxed);

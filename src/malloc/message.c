@@ -64,13 +64,15 @@ void _st_message(const char *fmt, ...) {
 static _Atomic size_t misuse_count;
 size_t _st_misuse_count(void) { return atomic_load_explicit(&misuse_count, memory_order_relaxed); }
 
-/* One line per misuse: what, where, which size class; then abort, or (on_misuse=ignore) count it
- * and let the caller ignore the call. */
+/* One line per misuse: what, where, which size class (a block above the
+ * classes, large or region: its usable size); then abort, or
+ * (on_misuse=ignore) count it and let the caller ignore the call. */
 ST_COLD void _st_misuse(const char *what, const void *p, size_t class_size) {
   atomic_fetch_add_explicit(&misuse_count, 1, memory_order_relaxed);
   int ab = _st_option(OPT_ABORT_ON_ERROR) != 0;
   if (class_size)
-    _st_message("strata: %s (pointer %p, size class %zu bytes)%s\n", what, p, class_size,
+    _st_message("strata: %s (pointer %p, %s %zu bytes)%s\n", what, p,
+                class_size > ST_MEDIUM_MAX ? "a large block of" : "size class", class_size,
                 ab ? "; aborting" : "; ignored");
   else
     _st_message("strata: %s (pointer %p)%s\n", what, p, ab ? "; aborting" : "; ignored");

@@ -117,14 +117,14 @@ static void *nothrow_slow(int form, size_t n, size_t a, const nothrow_t *t) {
 /* delete */
 API void _ZdlPv(void *p) { strata_free(p); }
 API void _ZdaPv(void *p) { strata_free(p); }
-API void _ZdlPvm(void *p, size_t n) { _st_free_checked(p, n, 0); }
-API void _ZdaPvm(void *p, size_t n) { _st_free_checked(p, n, 0); }
+API void _ZdlPvm(void *p, size_t n) { _st_free_checked(p, n, 0, ST_FREE_DELETE); }
+API void _ZdaPvm(void *p, size_t n) { _st_free_checked(p, n, 0, ST_FREE_DELETE); }
 API void _ZdlPvRKSt9nothrow_t(void *p, const nothrow_t *t) { (void)t; strata_free(p); }
 API void _ZdaPvRKSt9nothrow_t(void *p, const nothrow_t *t) { (void)t; strata_free(p); }
 API void _ZdlPvSt11align_val_t(void *p, size_t a) { (void)a; strata_free(p); }
 API void _ZdaPvSt11align_val_t(void *p, size_t a) { (void)a; strata_free(p); }
-API void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { _st_free_checked(p, n, a); }
-API void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { _st_free_checked(p, n, a); }
+API void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t a) { _st_free_checked(p, n, a, ST_FREE_DELETE); }
+API void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t a) { _st_free_checked(p, n, a, ST_FREE_DELETE); }
 API void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const nothrow_t *t) { (void)a; (void)t; strata_free(p); }
 API void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t a, const nothrow_t *t) { (void)a; (void)t; strata_free(p); }
 #endif
