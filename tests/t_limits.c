@@ -56,6 +56,13 @@
  *  3b. freeing the last block of a span whose free units were purged
  *     (sparse page purge, forced by malloc_trim) with the limit set to the
  *     current charge leaves the charge within the limit.
+ *  3c. large realloc (found by review, stop 32): a 512 MiB block shrunk to
+ *     200 KiB gives its mapping's tail back (large_in_use, the charge and
+ *     the address space: then 300 MiB fits under hard_limit=700m); under
+ *     RLIMIT_AS = VM + 29 MiB a 20 MiB block grows to 21 MiB, plain and
+ *     4 KiB-aligned, with its content and errno intact, and a 300 MiB block
+ *     to 400 MiB in place under VM + 120 MiB; a mapped block kept
+ *     by a realloc to 110 KiB counts 110 KiB requested.
  *  4. environment: the test re-execs itself with STRATA_OPTIONS=hard_limit=64m:
  *     strata_option_get and stats report it, an 80 MiB malloc fails with
  *     ENOMEM, a 16 MiB one succeeds, and after hard_limit=0 80 MiB succeeds.
@@ -723,6 +730,97 @@ static void part_cached_address_space(void) {
   printf("t_limits: 64 MiB under VM + 40 MiB with %zu MiB of freed large space cached\n", cached >> 20);
 }
 
+static size_t vm_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  CHECK(f != NULL && fscanf(f, "%lu", &pages) == 1, "/proc/self/statm");
+  fclose(f);
+  return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void part_large_realloc(void) {
+  /* shrinking gives the mapping's tail back, not only its pages */
+  set_limit((long)(700 * MiB));
+  blk_t b = blk_new(512 * MiB, 11, "shrink");
+  size_t vm0 = vm_bytes();
+  b.n = 200 * KiB;
+  blk_fill(&b, 12);
+  void *q = realloc(b.p, sz(b.n));
+  CHECK(q != NULL, "realloc(512 MiB -> 200 KiB): errno %d", errno);
+  b.p = q;
+  blk_vfy(&b, "realloc(512 MiB -> 200 KiB)");
+  CHECK(stats().large_in_use < 2 * MiB, "after a shrink to 200 KiB: large_in_use %zu", stats().large_in_use);
+  /* (secure mode moves the block, and its quarantine keeps the old range
+   * reserved, inaccessible, for a while: address space, no charge) */
+  CHECK(strata_option_get("secure") == 1 || vm_bytes() + 400 * MiB < vm0,
+        "after a shrink to 200 KiB: VM %zu MiB, %zu MiB before", vm_bytes() >> 20, vm0 >> 20);
+  blk_t c = blk_new(300 * MiB, 13, "300 MiB after the shrink under hard_limit=700m");
+  free(c.p);
+  blk_vfy(&b, "the shrunk block");
+  free(b.p);
+  set_limit(0);
+
+  /* a plain and an aligned block grow under an address-space limit that
+   * holds the new block but not the old and the headroom at once */
+  for (int aligned = 0; aligned < 2; aligned++) {
+    blk_t g = { NULL, 20 * MiB, 0 };
+    if (aligned) CHECK(posix_memalign(&g.p, 4096, g.n) == 0, "posix_memalign(4096, 20 MiB)");
+    else g.p = malloc(sz(g.n));
+    CHECK(g.p != NULL, "20 MiB");
+    blk_fill(&g, 14);
+    size_t vm = vm_bytes();
+    struct rlimit rl, old;
+    CHECK(getrlimit(RLIMIT_AS, &old) == 0, "getrlimit");
+    rl.rlim_cur = (rlim_t)(vm + 29 * MiB);      /* the soft limit: raised again after */
+    rl.rlim_max = old.rlim_max;
+    CHECK(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: errno %d", errno);
+    errno = 0;
+    q = realloc(g.p, sz(21 * MiB));
+    int e = errno;
+    CHECK(q != NULL, "realloc(%s 20 MiB -> 21 MiB) under RLIMIT_AS = VM + 29 MiB: NULL, errno %d",
+          aligned ? "4 KiB-aligned" : "plain", e);
+    CHECK(e == 0, "realloc(%s 20 MiB -> 21 MiB) succeeded but set errno %d", aligned ? "aligned" : "plain", e);
+    CHECK(!aligned || ((uintptr_t)q & 4095) == 0, "the aligned block moved to %p", q);
+    g.p = q;
+    blk_vfy(&g, "realloc(20 MiB -> 21 MiB) under RLIMIT_AS");
+    free(g.p);
+    CHECK(setrlimit(RLIMIT_AS, &old) == 0, "setrlimit back: errno %d", errno);
+  }
+
+  /* in place: a 300 MiB block grows to 400 MiB with 120 MiB of address
+   * space to spare (it moved into a fresh reservation before, which needs
+   * both sizes at once; glibc's mremap needs only the growth) */
+  {
+    blk_t g = blk_new(300 * MiB, 15, "300 MiB");
+    struct rlimit rl, old;
+    CHECK(getrlimit(RLIMIT_AS, &old) == 0, "getrlimit");
+    rl.rlim_cur = (rlim_t)(vm_bytes() + 120 * MiB);
+    rl.rlim_max = old.rlim_max;
+    CHECK(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: errno %d", errno);
+    errno = 0;
+    q = realloc(g.p, sz(400 * MiB));
+    CHECK(q != NULL && errno == 0, "realloc(300 MiB -> 400 MiB) under RLIMIT_AS = VM + 120 MiB: %p, errno %d", q,
+          errno);
+    g.p = q;
+    blk_vfy(&g, "realloc(300 MiB -> 400 MiB) under RLIMIT_AS");
+    free(g.p);
+    CHECK(setrlimit(RLIMIT_AS, &old) == 0, "setrlimit back: errno %d", errno);
+  }
+
+  /* a mapped block kept by a realloc to 128 KiB or less: the request
+   * follows in the statistics */
+  void *m = memalign(MiB, 200 * KiB);
+  CHECK(m != NULL, "memalign(1 MiB, 200 KiB)");
+  size_t r0 = stats().requested;
+  q = realloc(m, sz(110 * KiB));
+  CHECK(q == m, "realloc(200 KiB -> 110 KiB) of a 1 MiB-aligned block moved it");
+  long d = (long)stats().requested - (long)r0;
+  CHECK(d < -(long)(88 * KiB) && d > -(long)(92 * KiB),
+        "realloc(200 KiB -> 110 KiB) kept the block: requested changed by %ld bytes, expected -90 KiB", d);
+  free(q);
+  printf("t_limits: large realloc: shrink gives back, growth under RLIMIT_AS, requested exact\n");
+}
+
 /* ===================================================================== 4. environment */
 
 static void env_child(void) {
@@ -775,6 +873,7 @@ int main(int argc, char **argv) {
   in_child("a purged page served last", part_purged_page_last, 30);
   in_child("an address-space limit", part_address_space_limit, 60);
   if (!secure) in_child("an address-space limit with freed large space cached", part_cached_address_space, 60);
+  in_child("large realloc: shrink, RLIMIT_AS growth, requested", part_large_realloc, 60);
   in_child("environment", part_env, 30);
   CHECK(failed_parts == 0, "%d part(s) failed (%.1f s)", failed_parts, now_sec() - t0);
   printf("t_limits: all passed (%.1f s)\n", now_sec() - t0);

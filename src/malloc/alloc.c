@@ -371,7 +371,10 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   }
   if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
   if (h != NULL && size > ST_MEDIUM_MAX) return _st_large_realloc(h, size);
-  if (size <= usable && (size >= usable / 2 || usable <= 64)) return p;   /* fits, not too loose */
+  if (size <= usable && (size >= usable / 2 || usable <= 64)) {   /* fits, not too loose */
+    if (h != NULL) _st_large_set_req(h, size);   /* kept at or below 128 KiB: the stats' request */
+    return p;
+  }
   void *q = strata_malloc(size);
   if (q == NULL) return NULL;                   /* the old block stays intact */
   memcpy(q, p, size < usable ? size : usable);

@@ -660,6 +660,7 @@ ST_INTERNAL size_t   _st_region_was_freed(const void *p);   /* its size when fre
 ST_INTERNAL void     _st_region_free(large_t *h);
 ST_INTERNAL void     _st_region_free_moved(large_t *h);   /* its charge went with it */
 ST_INTERNAL bool     _st_region_resize(large_t *h, size_t size);
+ST_INTERNAL void     _st_region_set_req(large_t *h, size_t size);   /* kept for a new request */
 ST_INTERNAL size_t   _st_region_tick(void), _st_region_trim(void);
 ST_INTERNAL void     _st_region_stats(strata_stats_t *st);
 ST_INTERNAL int      _st_region_check(void);
@@ -668,6 +669,7 @@ ST_INTERNAL void     _st_region_fork_prepare(void), _st_region_fork_parent(void)
 static inline bool st_large_in_region(const large_t *h) { return h->magic == ST_REGION_MAGIC; }
 
 /* ---- large blocks (large.c) -------------------------------------------- */
+ST_INTERNAL void   _st_large_set_req(large_t *h, size_t size);    /* kept for a new request */
 ST_INTERNAL void  *_st_large_alloc(size_t size, size_t align, int zero);
 ST_INTERNAL void   _st_large_free(large_t *h, void *p);
 ST_INTERNAL large_t *_st_large_of(const void *p, unsigned mapv);

@@ -59,6 +59,12 @@
 static _Atomic size_t large_bytes, large_count;
 static _Atomic size_t large_req;          /* sum of live blocks' req (stats) */
 
+/* A mapped block's request becomes `size` (the statistics follow). */
+static void large_req_set(large_t *h, size_t size) {
+  atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
+  h->req = size;
+}
+
 #define LC_MAGIC      0x5354524c43414348ull        /* "STRLCACH" */
 #define LC_SLOTS      64
 #define LC_MAX_BLOCK  ((size_t)32 << 20)
@@ -614,12 +620,23 @@ static large_t *large_remap(large_t *h, size_t new_map) {
   return h;
 }
 
+/* Give back the tail of h's mapping past new_map (a page multiple, at
+ * least the header's): address space, pages and charge. */
+static void large_shrink(large_t *h, size_t new_map) {
+  size_t cut = h->map_size - new_map;
+  (void)_st_os_remap(h, h->map_size, new_map, NULL);   /* a shrink: unmaps the tail */
+  h->map_size = new_map;
+  h->usable = new_map - (size_t)(h->block - (uint8_t *)h);
+  if (h->dirty_end > new_map) h->dirty_end = new_map;
+  atomic_fetch_sub_explicit(&large_bytes, cut, memory_order_relaxed);
+  _st_uncharge(cut);
+}
+
 /* Secure mode: keep the block while the new size fits and is at least half
  * of it, else move it (its guard page stays at its end). */
 static void *large_realloc_guarded(large_t *h, size_t size) {
   if (size <= h->usable && size >= h->usable / 2) {
-    atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
-    h->req = size;
+    large_req_set(h, size);
     return h->block;
   }
   void *q = large_alloc_guarded(size, h->align);
@@ -673,19 +690,20 @@ void *_st_large_realloc(large_t *h, size_t size) {
     new_map = st_align_up(offset + want, _st_os_page_size());
   }
   if (new_map <= old_map) {
-    /* Within the mapping: keep it all (room to grow again); when shrinking
-     * below half, give back the pages past the new end that may have been
-     * written.  A block growing inside a parked mapping it was given whole
-     * keeps the mapping's dirty pages: they are what it grows into. */
-    if (size < h->req && h->dirty_end > new_map && h->dirty_end - new_map >= LARGE_TRIM_MIN &&
-        size < h->usable / 2) {
-      _st_os_reset((uint8_t *)h + new_map, h->dirty_end - new_map);
-      h->dirty_end = new_map;
+    /* Within the mapping: keep it all (room to grow again) unless shrinking
+     * below half, when the mapping's tail past the new end goes back, its
+     * address space and charge too (only its pages went before, and a
+     * program holding 200 KiB of a 512 MiB block kept the 512 MiB charged
+     * and mapped: a hard limit or RLIMIT_AS refused what it then asked
+     * for; found by review, stop 32).  A block growing inside a parked
+     * mapping it was given whole keeps the mapping's dirty pages: they are
+     * what it grows into. */
+    if (size < h->usable / 2 && old_map - new_map >= LARGE_TRIM_MIN) {
+      large_shrink(h, new_map);
     } else if (new_map > h->dirty_end) {
       h->dirty_end = new_map;
     }
-    atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
-    h->req = size;
+    large_req_set(h, size);
     return h->block;
   }
   if (offset == ST_LARGE_HEADER) {
@@ -701,24 +719,40 @@ void *_st_large_realloc(large_t *h, size_t size) {
       return c->block;
     }
   }
+  int saved = errno;                              /* a realloc that succeeds leaves it */
   large_t *g = large_remap(h, new_map);
+  if (g == NULL && want > size) {                 /* refused: without the headroom */
+    new_map = st_align_up(offset + size, _st_os_page_size());
+    g = large_remap(h, new_map);
+  }
   if (g == NULL) {
     /* The pages could not move (mremap refused: say, the process's mapping
-     * count limit): copy into a fresh block instead, as glibc does; only if
-     * that fails too does realloc fail, the old block intact. */
-    if (new_map <= old_map || offset != ST_LARGE_HEADER) return NULL;
-    void *q = _st_large_alloc(size, 16, 0);
+     * count limit, or RLIMIT_AS for the old and new mapping at once): copy
+     * into a fresh block instead, as glibc does, aligned as the old one
+     * was; only if that fails too does realloc fail, the old block intact.
+     * (Before stop 32 an aligned block had no copy, and the headroom was
+     * never dropped: found by review.) */
+    void *q = _st_large_alloc(size, offset == ST_LARGE_HEADER ? 16 : h->align, 0);
     if (q == NULL) return NULL;
     memcpy(q, h->block, h->usable);                /* size > usable here */
     _st_large_free(h, h->block);
+    errno = saved;
     return q;
   }
+  errno = saved;
   h = g;
   if (new_map > old_map) lc_grew(new_map - old_map, 1);
   else atomic_fetch_sub_explicit(&large_bytes, old_map - new_map, memory_order_relaxed);
-  atomic_fetch_add_explicit(&large_req, size - h->req, memory_order_relaxed);   /* wraps right */
-  h->req = size;
+  large_req_set(h, size);
   return h->block;
+}
+
+/* h (mapped or in a region) stays as it is for a request of `size`: the
+ * requested-bytes statistics follow (they kept the old request: found by
+ * review, stop 32). */
+void _st_large_set_req(large_t *h, size_t size) {
+  if (st_large_in_region(h)) { _st_region_set_req(h, size); return; }
+  large_req_set(h, size);
 }
 
 void _st_large_stats(strata_stats_t *st) {

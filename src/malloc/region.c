@@ -461,6 +461,12 @@ bool _st_region_resize(large_t *h, size_t size) {
   return true;
 }
 
+/* Region block h stays as it is for a request of `size` (statistics). */
+void _st_region_set_req(large_t *h, size_t size) {
+  atomic_fetch_add_explicit(&rg_req, size - h->req, memory_order_relaxed);   /* wraps right */
+  h->req = size;
+}
+
 /* Purge-thread tick: dirty free units older than purge_ms go back, empty
  * regions are unmapped.  Returns the dirty free bytes left. */
 size_t _st_region_tick(void) {

@@ -31,10 +31,18 @@ static _Atomic size_t os_map_count, os_unmap_count;
 static _Atomic size_t os_other_count;                 /* madvise, mremap, mprotect */
 static _Atomic size_t os_purge_count, os_purge_bytes;
 static _Atomic int os_fail_count, os_fail_at, os_fail_more;   /* fault injection (tests) */
-/* Next hinted address for aligned mappings: starts at 2 TiB, grows up. */
+/* Next hinted address for aligned mappings: starts at 2 TiB, grows up.
+ * Each hinted mapping is followed by a gap of its own size (at most
+ * OS_HINT_GAP_MAX) left unmapped, so a large block can grow in place
+ * (mremap without moving): packed end to end, every growth moved into a
+ * fresh reservation while the old one was still mapped, and under
+ * RLIMIT_AS a 300 MiB block could not grow to 400 MiB with 160 MiB of
+ * room, where glibc's mremap could (found by review, stop 32).  Unmapped
+ * address space costs nothing, not even under RLIMIT_AS. */
 static _Atomic uintptr_t os_hint;
 #define OS_HINT_BASE  ((uintptr_t)2 << 40)
 #define OS_HINT_LIMIT ((uintptr_t)30 << 40)
+#define OS_HINT_GAP_MAX ((uintptr_t)1 << 30)
 
 size_t _st_os_page_size(void) {
   static int init;
@@ -102,7 +110,7 @@ static uintptr_t os_next_hint(size_t size, size_t align) {
     if (h == 0)   /* first use: the base plus a per-process spread of up to 1 TiB */
       h = OS_HINT_BASE + ((((uintptr_t)&cur) >> 14) & 0xff) * ((uintptr_t)1 << 32);
     a = (h + align - 1) & ~(uintptr_t)(align - 1);
-    next = a + size;
+    next = a + size + (size < OS_HINT_GAP_MAX ? size : OS_HINT_GAP_MAX);
     if (next < a || next > OS_HINT_LIMIT) return 0;
   } while (!atomic_compare_exchange_weak(&os_hint, &cur, next));
   return a;
