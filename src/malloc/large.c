@@ -286,16 +286,19 @@ static large_t *lc_get(size_t map_size, int smaller) {
 /* Park h in the cache; returns 0 if it does not fit (the caller unmaps). */
 static int lc_put(large_t *h) {
   if (h->map_size > LC_MAX_BLOCK || h->block != (uint8_t *)h + ST_LARGE_HEADER) return 0;
-  large_t *evict = NULL;
+  large_t *evict[LC_SLOTS];
+  unsigned n_evict = 0;
   uint64_t t = st_now_ns();
   pthread_mutex_lock(&lc_lock);
   size_t budget = lc_budget();
-  if (lc_count == LC_SLOTS || lc_bytes + h->map_size > budget) {
+  /* the oldest make room, as many as it takes; none for a mapping that
+   * cannot fit at all (one was unmapped for nothing: found by review) */
+  int ok = h->map_size <= budget;
+  while (ok && lc_count > 0 && (lc_count == LC_SLOTS || lc_bytes + h->map_size > budget)) {
     unsigned old = 0;
     for (unsigned i = 1; i < lc_count; i++) if (lc[i].when < lc[old].when) old = i;
-    if (lc_count) evict = lc_take(old);
+    evict[n_evict++] = lc_take(old);
   }
-  int ok = lc_bytes + h->map_size <= budget;
   if (ok) {
     h->magic = LC_MAGIC;
     unsigned n = atomic_load_explicit(&lc_count, memory_order_relaxed);
@@ -305,7 +308,7 @@ static int lc_put(large_t *h) {
     lc_bytes += h->map_size;
   }
   pthread_mutex_unlock(&lc_lock);
-  if (evict) large_unmap(evict);
+  for (unsigned i = 0; i < n_evict; i++) large_unmap(evict[i]);
   return ok;
 }
 
