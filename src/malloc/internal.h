@@ -729,6 +729,7 @@ ST_INTERNAL void _st_purge_fork_child(void);
  * would be crossed; it never blocks.  _st_over_soft: purge at once. */
 ST_INTERNAL bool _st_charge(size_t bytes);
 ST_INTERNAL void _st_uncharge(size_t bytes);
+ST_INTERNAL size_t _st_charged(void);            /* the charge now (tests, reports) */
 ST_INTERNAL void _st_charge_force(size_t bytes);
 ST_INTERNAL bool _st_charge_fits(size_t bytes);    /* a hint: would it fit now? */   /* memory that is back already */
 ST_INTERNAL bool _st_over_soft(void);

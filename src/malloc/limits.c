@@ -6,10 +6,13 @@
  * 12 KiB a released slot of the segment range keeps), and large mappings
  * (live or cached), minus what has been purged since.  Memory that was never
  * touched is counted too once it is in a span, so the charge bounds the RSS
- * strata is responsible for from above -- except a purge whose madvise
- * failed, which counts as purged while it stays resident (page.c,
- * purge_flush; madvise of strata's own private mappings fails only when
- * fault injection makes it).  Heap structs and the segment map
+ * strata is responsible for from above -- except where a madvise failed
+ * and the memory stays resident uncharged: a sparse page's units (page.c,
+ * purge_flush: they count as purged) and a released slot of the segment
+ * range (segment.c, rg_give: until the slot is taken again, which maps it
+ * afresh).  Free slices whose purge fails stay dirty and charged, and the
+ * next purge tries them again (since stop 32).  madvise of strata's own
+ * private mappings fails only when fault injection makes it.  Heap structs and the segment map
  * (a few KiB per thread, 4 KiB per 16 GiB of address space) are not charged.
  *
  * Protocol: `charged` is changed only by atomic add/sub/CAS.  With a hard
@@ -54,6 +57,8 @@ bool _st_charge_fits(size_t bytes) {
 void _st_charge_force(size_t bytes) { atomic_fetch_add_explicit(&charged, bytes, memory_order_relaxed); }
 
 void _st_uncharge(size_t bytes) { atomic_fetch_sub_explicit(&charged, bytes, memory_order_relaxed); }
+
+size_t _st_charged(void) { return atomic_load_explicit(&charged, memory_order_relaxed); }
 
 bool _st_over_soft(void) {
   size_t soft = atomic_load_explicit(&soft_limit, memory_order_relaxed);
