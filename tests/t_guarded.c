@@ -85,6 +85,11 @@ void uaf_case(void) {
   free_site((void *)p);
   fprintf(stderr, "read %d\n", p[3]);           /* must fault */
 }
+void zero_case(void) {                          /* a 0-byte block has no last byte */
+  sample_all();
+  volatile char *p = guarded_site(0);
+  fprintf(stderr, "read %d\n", p[16]);
+}
 void underflow_case(void) {
   sample_all();
   volatile char *p = guarded_site(4096);
@@ -603,6 +608,9 @@ int main(int argc, char **argv) {
   static const char *const udf[] = { "strata: heap-buffer-underflow", "4096-byte block", "guarded_site",
                                      "the address is 1 byte before the block", NULL };
   expect_signal("underflow", underflow_case, SIGSEGV, udf);
+  static const char *const zro[] = { "heap-buffer-overflow", "0-byte block",
+                                     "the address is 16 bytes after the start of the 0-byte block", NULL };
+  expect_signal("overflow of a 0-byte block", zero_case, SIGSEGV, zro);
   static const char *const hdf[] = { "free(): heap-buffer-underflow: the bytes before a guarded block were written",
                                      "64 bytes", "guarded_site", "this call", "head_case", "size class 64 bytes", NULL };
   expect_signal("in-page underflow found at free", head_case, SIGABRT, hdf);

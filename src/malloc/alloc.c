@@ -288,7 +288,7 @@ ST_NOINLINE static void free_other(void *p) {
   large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
   if (h == NULL && _st_guarded_owns(p)) { _st_guarded_free(p); return; }
   size_t freed = h == NULL ? large_block_freed(p) : 0;
-  if (freed) { _st_misuse("free(): double free", p, freed); return; }
+  if (freed) { _st_misuse("free(): double free", p, freed | ST_MISUSE_LARGE); return; }
   if (h == NULL) { _st_error("free(): invalid pointer", p); return; }
   _st_large_free(h, p);
 }
@@ -360,7 +360,8 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   if (usable == USABLE_GUARDED) return _st_guarded_realloc(p, size);   /* (judges both) */
   if (usable == (size_t)-1) {
     size_t freed = large_block_freed(p);
-    _st_misuse(freed ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p, freed);
+    _st_misuse(freed ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p,
+               freed ? freed | ST_MISUSE_LARGE : 0);
     errno = EINVAL;
     return NULL;
   }
@@ -434,7 +435,7 @@ static bool size_fits(void *p, size_t size, size_t align, size_t *bs_out) {
     large_t *h = v >= SEGMAP_LARGE ? _st_large_of(p, v) : NULL;
     size_t req, usable;
     if (h != NULL) {
-      *bs_out = h->usable;
+      *bs_out = h->usable | ST_MISUSE_LARGE;
       return size <= h->usable && size >= h->req / 2;
     }
     if (v != 0 || !_st_guarded_owns(p) || !_st_guarded_sizes(p, &req, &usable)) return true;

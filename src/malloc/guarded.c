@@ -576,10 +576,7 @@ static void report_fault(uintptr_t a, const char *rw, bool stacks) {
     _st_message("strata: %s: %s at %p, offset %ld of the %zu-byte block %p (guarded allocation%s)\n",
                 kind, rw, (void *)a, d, s->size, (void *)s->block,
                 s->state == S_FREED ? ", freed" : "");
-    if (d >= (long)s->size)                    /* counted like "before": the nearest byte is 1 away */
-      _st_message("strata: the address is %ld byte%s past the block's last byte\n", d - (long)s->size + 1,
-                  d == (long)s->size ? "" : "s");
-    else if (d < 0) _st_message("strata: the address is %ld byte%s before the block\n", -d, d == -1 ? "" : "s");
+    _st_report_distance(d, s->size);
     if (stacks) print_slot(s);
   }
 }

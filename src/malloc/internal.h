@@ -703,6 +703,8 @@ ST_INTERNAL void _st_error(const char *what, const void *p);   /* reports; may a
  * when known, else 0), counted; aborts unless on_misuse=ignore, in which case
  * the caller ignores the call. */
 ST_INTERNAL void _st_misuse(const char *what, const void *p, size_t class_size);
+#define ST_MISUSE_LARGE ((size_t)1 << 63)   /* with _st_misuse's size: a large or region block's usable size */
+ST_INTERNAL void _st_report_distance(long d, size_t size);   /* where an address d bytes from a block lies */
 ST_INTERNAL size_t _st_misuse_count(void);
 /* free of a block the caller says has `size` bytes (alignment `align`, 0
  * plain): a size that cannot be the block's is misuse (alloc.c). */

@@ -217,8 +217,7 @@ void _st_large_fault_report(uintptr_t a, const char *rw, bool stacks) {
   long d = (long)(a - (uintptr_t)e->block);
   _st_message("strata: use-after-free: %s at %p, offset %ld of the freed %zu-byte block %p "
               "(a large block in secure mode's quarantine)\n", rw, (void *)a, d, e->req, (void *)e->block);
-  if (d < 0) _st_message("strata: the address is %ld bytes before the block\n", -d);
-  else if ((size_t)d >= e->req) _st_message("strata: the address is %zu bytes after the block's end\n", (size_t)d - e->req);
+  _st_report_distance(d, e->req);
   if (!stacks) return;
   _st_stack_print("allocated by", &e->alloc);
   _st_stack_print("freed by", &e->freed);

@@ -64,19 +64,32 @@ void _st_message(const char *fmt, ...) {
 static _Atomic size_t misuse_count;
 size_t _st_misuse_count(void) { return atomic_load_explicit(&misuse_count, memory_order_relaxed); }
 
-/* One line per misuse: what, where, which size class (a block above the
- * classes, large or region: its usable size); then abort, or
- * (on_misuse=ignore) count it and let the caller ignore the call. */
+/* One line per misuse: what, where, which size class (with
+ * ST_MISUSE_LARGE: a large or region block, by its usable size); then
+ * abort, or (on_misuse=ignore) count it and let the caller ignore the
+ * call. */
 ST_COLD void _st_misuse(const char *what, const void *p, size_t class_size) {
   atomic_fetch_add_explicit(&misuse_count, 1, memory_order_relaxed);
   int ab = _st_option(OPT_ABORT_ON_ERROR) != 0;
+  bool large = (class_size & ST_MISUSE_LARGE) != 0;
+  class_size &= ~ST_MISUSE_LARGE;
   if (class_size)
-    _st_message("strata: %s (pointer %p, %s %zu bytes)%s\n", what, p,
-                class_size > ST_MEDIUM_MAX ? "a large block of" : "size class", class_size,
-                ab ? "; aborting" : "; ignored");
+    _st_message("strata: %s (pointer %p, %s %zu bytes)%s\n", what, p, large ? "a large block of" : "size class",
+                class_size, ab ? "; aborting" : "; ignored");
   else
     _st_message("strata: %s (pointer %p)%s\n", what, p, ab ? "; aborting" : "; ignored");
   if (ab) abort();
 }
 
 ST_COLD void _st_error(const char *what, const void *p) { _st_misuse(what, p, 0); }
+
+/* The line after a fault report: how far outside the `size`-byte block an
+ * address d bytes from its start lies, counted from the block's nearest
+ * byte (1 for the first byte past it, or the byte just before it). */
+ST_COLD void _st_report_distance(long d, size_t size) {
+  if (d < 0) _st_message("strata: the address is %ld byte%s before the block\n", -d, d == -1 ? "" : "s");
+  else if (size == 0) _st_message("strata: the address is %ld bytes after the start of the 0-byte block\n", d);
+  else if ((size_t)d >= size)
+    _st_message("strata: the address is %zu byte%s past the block's last byte\n", (size_t)d - size + 1,
+                (size_t)d == size ? "" : "s");
+}

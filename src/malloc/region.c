@@ -371,7 +371,7 @@ static void rg_free(large_t *h, bool moved) {
    * free may already have given to someone else (found by review). */
   uint64_t live = RG_LIVE;
   if (!__atomic_compare_exchange_n(&h->magic, &live, RG_FREEING, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-    _st_misuse("free(): double free", h->block, h->usable);
+    _st_misuse("free(): double free", h->block, h->usable | ST_MISUSE_LARGE);
     return;
   }
   if (_st_zero_free && !moved) _st_zero_big(h->block, h->usable);   /* secure mode: zero on free */

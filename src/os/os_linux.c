@@ -105,13 +105,22 @@ static void os_trim(void *p, size_t size) {
 static uintptr_t os_next_hint(size_t size, size_t align) {
   if (align < ((size_t)1 << 20)) return 0;     /* small alignments: let the kernel choose */
   uintptr_t cur = atomic_load_explicit(&os_hint, memory_order_relaxed), a, next;
+  uintptr_t gap = size < OS_HINT_GAP_MAX ? size : OS_HINT_GAP_MAX;
   do {
     uintptr_t h = cur;
-    if (h == 0)   /* first use: the base plus a per-process spread of up to 1 TiB */
-      h = OS_HINT_BASE + ((((uintptr_t)&cur) >> 14) & 0xff) * ((uintptr_t)1 << 32);
-    a = (h + align - 1) & ~(uintptr_t)(align - 1);
-    next = a + size + (size < OS_HINT_GAP_MAX ? size : OS_HINT_GAP_MAX);
-    if (next < a || next > OS_HINT_LIMIT) return 0;
+    for (int wrap = 0;; wrap++) {
+      if (h == 0)   /* first use: the base plus a per-process spread of up to 1 TiB */
+        h = OS_HINT_BASE + ((((uintptr_t)&cur) >> 14) & 0xff) * ((uintptr_t)1 << 32);
+      a = (h + align - 1) & ~(uintptr_t)(align - 1);
+      next = a + size + gap;
+      if (next >= a && next <= OS_HINT_LIMIT) break;
+      /* past the window: start over at its base (only a hint: a range
+       * still taken there is refused and the fallback maps elsewhere;
+       * a long-running process that gave up here kept only the fallback,
+       * with its mappings packed: found by review, stop 32) */
+      if (wrap) return 0;
+      h = 0;
+    }
   } while (!atomic_compare_exchange_weak(&os_hint, &cur, next));
   return a;
 }
@@ -297,8 +306,8 @@ void *_st_os_remap(void *p, size_t old_size, size_t new_size, void *dst) {
   size_t ps = _st_os_page_size();
   new_size = (new_size + ps - 1) & ~(ps - 1);
   if (new_size == 0) { errno = EINVAL; return NULL; }
-  if (new_size <= old_size && dst == NULL) {       /* shrink: trim the tail */
-    os_munmap((uint8_t *)p + new_size, old_size - new_size);
+  if (new_size <= old_size && dst == NULL) {       /* shrink: trim the tail (no mapping goes) */
+    os_trim((uint8_t *)p + new_size, old_size - new_size);
     return p;
   }
   if (os_should_fail()) { errno = ENOMEM; return NULL; }
