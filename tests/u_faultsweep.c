@@ -1,7 +1,10 @@
 /* u_faultsweep.c -- a fault-injection sweep over the OS layer (issue 7).
  *
  * A fixed workload (small, medium, span, large and over-aligned blocks,
- * calloc, a realloc chain from 24 bytes to 6 MiB, all content-checked) needs
+ * calloc, a realloc chain from 24 bytes to 17 MiB -- through region blocks
+ * and a move out of a region into a mapping of its own -- then down to
+ * 200 KiB (the mapping's tail unmapped), and a 1 MiB-aligned 2 MiB block (a
+ * mapping) grown to 3 MiB; all content-checked) needs
  * some number N of OS calls (mmap, mprotect, mremap, madvise) when the heap
  * starts empty.  For every k in 1..N+2 the k-th call fails (odd k:
  * _st_os_fail_at; even k: it and the next 3, _st_os_fail_from, since a
@@ -67,8 +70,8 @@ static void workload(uint64_t seed) {
   else {
     blk_t b = { p, n, 0 };
     blk_fill(&b, 7);
-    while (n < ((size_t)6 << 20)) {
-      size_t m = n * 3;
+    while (n < ((size_t)17 << 20)) {
+      size_t m = n * 3 < ((size_t)17 << 20) ? n * 3 : (size_t)17 << 20;
       errno = 0;
       unsigned char *q = strata_realloc(b.p, m);
       if (q == NULL) {
@@ -83,7 +86,27 @@ static void workload(uint64_t seed) {
       blk_fill(&b, 7);
       n = m;
     }
+    if (b.n > ((size_t)1 << 20)) {             /* shrink: the mapping's tail goes */
+      size_t m = 200 << 10;
+      unsigned char *q = strata_realloc(b.p, m);
+      if (q == NULL) { CHECK(errno == ENOMEM, "realloc(%zu) errno %d", m, errno); nulls++; }
+      else { b.p = q; b.n = m; }
+    }
     blk_vfy(&b, "the realloc chain's block");
+    strata_free(b.p);
+  }
+  /* an over-aligned mapped block grows (mremap, or a copy aligned alike) */
+  void *a = NULL;
+  errno = 0;
+  int e = strata_posix_memalign(&a, (size_t)1 << 20, (size_t)2 << 20);
+  if (e != 0) { CHECK(e == ENOMEM, "posix_memalign errno %d", e); nulls++; }
+  else {
+    blk_t b = { a, (size_t)2 << 20, 0 };
+    blk_fill(&b, 8);
+    errno = 0;
+    unsigned char *q = strata_realloc(b.p, (size_t)3 << 20);
+    if (q == NULL) { CHECK(errno == ENOMEM, "realloc(3 MiB) errno %d", errno); blk_vfy(&b, "a failed aligned realloc"); nulls++; }
+    else { b.p = q; blk_vfy(&b, "the aligned block's preserved prefix"); }
     strata_free(b.p);
   }
   for (int i = 0; i < nb; i++) blk_vfy(&blk[i], "a block of the sweep");
@@ -109,6 +132,7 @@ int main(void) {
     else _st_os_fail_from(k, 4);
     workload((uint64_t)k * 7919);
     _st_os_fail_at(0);
+    _st_os_fail_next(0);                     /* the rest of an even k's 4, if the run ended first */
     if (nulls) failing++;
     total += nulls;
     CHECK(strata_heap_check() == 0, "heap check after failing OS call %d", k);
