@@ -55,7 +55,7 @@ OWN_PEER_LIBS   := $(if $(findstring HAVE_TALLOC,$(OWN_PEERS)),$(shell pkg-confi
 TEST_CFLAGS = -std=gnu11 -O1 -g -Wall -Wextra $(WERROR) -pthread -Iinclude -Isrc -fno-builtin \
               $(EXTRA_CFLAGS)
 
-.PHONY: all lib test demo bench debug sanitize install clean peers deps fuzz analyze
+.PHONY: all lib test demo bench debug valgrind-lib sanitize install clean peers deps fuzz analyze
 TOOL_SRC := $(wildcard src/tools/*.c)
 # bench/floor/floor.c: libfloor.so, the least an allocator can do (a
 # yardstick for bench/floor.sh, never a product)
@@ -206,6 +206,11 @@ deps:
 bench: all
 	@$(BUILD)/strata bench
 
+# The library for valgrind's memcheck with strata as the allocator
+# (src/malloc/valgrind.c, docs/hardening.md "valgrind"): build-vg/libstrata.so
+valgrind-lib:
+	$(MAKE) BUILD=build-vg EXTRA_CFLAGS="-DSTRATA_VALGRIND=1" lib
+
 debug:
 	$(MAKE) BUILD=build-debug EXTRA_CFLAGS="-DSTRATA_DEBUG=1" OPT=-O1 all
 	sh tests/run.sh build-debug
@@ -218,4 +223,4 @@ install: lib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1|' strata.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/strata.pc
 
 clean:
-	rm -rf build build-debug
+	rm -rf build build-debug build-vg

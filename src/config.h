@@ -48,6 +48,14 @@
 #define STRATA_SECURE_ZERO 1  /* the default of option secure_zero: secure
                                  mode zeroes freed blocks unless 0 */
 #endif
+#ifndef STRATA_VALGRIND
+#define STRATA_VALGRIND 0     /* 1: memcheck client requests (valgrind.c): under
+                                 valgrind with strata as the allocator, memcheck
+                                 sees the program's blocks (use after free,
+                                 uninitialised reads, overflows, leaks).  Needs
+                                 <valgrind/memcheck.h>; `make valgrind-lib`.
+                                 docs/hardening.md, "valgrind" */
+#endif
 #ifndef STRATA_OVERRIDE
 #define STRATA_OVERRIDE 1     /* 1: also export malloc, free, ... and operator new */
 #endif

@@ -32,7 +32,7 @@ static void *alloc_aligned(size_t align, size_t size) {
   return _st_large_alloc(size, align, 0);
 }
 
-STRATA_API int strata_posix_memalign(void **out, size_t align, size_t size) {
+ST_ENTRY int strata_posix_memalign(void **out, size_t align, size_t size) {
   if (!st_is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;
   int saved = errno;
   void *p = alloc_aligned(align, size);
@@ -43,13 +43,13 @@ STRATA_API int strata_posix_memalign(void **out, size_t align, size_t size) {
   return 0;
 }
 
-STRATA_API void *strata_aligned_alloc(size_t align, size_t size) {
+ST_ENTRY void *strata_aligned_alloc(size_t align, size_t size) {
   if (!st_is_pow2(align)) { errno = EINVAL; return NULL; }
   return alloc_aligned(align, size);
 }
 
 /* glibc's memalign rounds a non-power-of-two alignment up. */
-STRATA_API void *strata_memalign(size_t align, size_t size) {
+ST_ENTRY void *strata_memalign(size_t align, size_t size) {
   if (align > ((size_t)1 << (sizeof(size_t) * 8 - 1))) { errno = EINVAL; return NULL; }
   if (!st_is_pow2(align)) {
     size_t a = 16;
@@ -59,19 +59,19 @@ STRATA_API void *strata_memalign(size_t align, size_t size) {
   return alloc_aligned(align, size);
 }
 
-STRATA_API void *strata_valloc(size_t size) { return alloc_aligned(_st_os_page_size(), size); }
+ST_ENTRY void *strata_valloc(size_t size) { return alloc_aligned(_st_os_page_size(), size); }
 
-STRATA_API void *strata_pvalloc(size_t size) {
+ST_ENTRY void *strata_pvalloc(size_t size) {
   size_t ps = _st_os_page_size();
   if (size > ST_MAX_SIZE) { errno = ENOMEM; return NULL; }
   return alloc_aligned(ps, size ? st_align_up(size, ps) : ps);
 }
 
-STRATA_API void strata_free_aligned_sized(void *p, size_t align, size_t size) {
+ST_ENTRY void strata_free_aligned_sized(void *p, size_t align, size_t size) {
   _st_free_checked(p, size, align, ST_FREE_ALIGNED_SIZED);
 }
 
-#if STRATA_OVERRIDE
+#if STRATA_OVERRIDE && !STRATA_VALGRIND   /* else valgrind.c exports them */
 #define ST_ALIAS(fn) __attribute__((alias(#fn), visibility("default"), used))
 int   posix_memalign(void **, size_t, size_t) ST_ALIAS(strata_posix_memalign);
 void *aligned_alloc(size_t, size_t) ST_ALIAS(strata_aligned_alloc);

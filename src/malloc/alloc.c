@@ -21,7 +21,7 @@
 #include <string.h>
 #include "malloc/internal.h"
 
-STRATA_API void *strata_malloc(size_t size) {
+ST_ENTRY void *strata_malloc(size_t size) {
   heap_t *heap = _st_heap_tl;
   unsigned c;
   if (st_likely(size <= ST_SMALL_FAST_MAX)) c = st_class_fast(size);
@@ -293,13 +293,13 @@ ST_NOINLINE static void free_other(void *p) {
   _st_large_free(h, p);
 }
 
-STRATA_API void strata_free(void *p) {
+ST_ENTRY void strata_free(void *p) {
   uintptr_t off = st_seg_offset(p);
   if (st_likely(off < st_seg_span())) { free_small(p, off); return; }
   free_other(p);
 }
 
-STRATA_API void *strata_calloc(size_t n, size_t size) {
+ST_ENTRY void *strata_calloc(size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
   if (total > ST_MEDIUM_MAX) {                 /* zeroes only what is not fresh */
@@ -349,7 +349,7 @@ static bool small_block_freed(page_t *page, const void *p) {
 }
 
 
-STRATA_API void *strata_realloc(void *p, size_t size) {
+ST_ENTRY void *strata_realloc(void *p, size_t size) {
   if (p == NULL) return strata_malloc(size);
   if (size == 0) { strata_free(p); return NULL; }
   /* the pointer is judged before the size: a freed or foreign pointer
@@ -383,13 +383,13 @@ STRATA_API void *strata_realloc(void *p, size_t size) {
   return q;
 }
 
-STRATA_API void *strata_reallocarray(void *p, size_t n, size_t size) {
+ST_ENTRY void *strata_reallocarray(void *p, size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
   return strata_realloc(p, total);
 }
 
-STRATA_API size_t strata_malloc_usable_size(const void *p) {
+ST_ENTRY size_t strata_malloc_usable_size(const void *p) {
   if (p == NULL) return 0;
   page_t *page; large_t *h;
   size_t usable = block_usable((void *)p, &page, &h);
@@ -476,11 +476,11 @@ void _st_free_checked(void *p, size_t size, size_t align, int call) {
   strata_free(p);
 }
 
-STRATA_API void strata_free_sized(void *p, size_t size) { _st_free_checked(p, size, 0, ST_FREE_SIZED); }
+ST_ENTRY void strata_free_sized(void *p, size_t size) { _st_free_checked(p, size, 0, ST_FREE_SIZED); }
 
-STRATA_API void strata_cfree(void *p) { strata_free(p); }
+ST_ENTRY void strata_cfree(void *p) { strata_free(p); }
 
-#if STRATA_OVERRIDE
+#if STRATA_OVERRIDE && !STRATA_VALGRIND   /* else valgrind.c exports them */
 #define ST_ALIAS(fn) __attribute__((alias(#fn), visibility("default"), used))
 void  *malloc(size_t) ST_ALIAS(strata_malloc);
 void   free(void *) ST_ALIAS(strata_free);

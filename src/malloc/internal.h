@@ -49,6 +49,37 @@
 #include <time.h>
 #include "config.h"
 #include "os/os.h"
+/* ---- STRATA_VALGRIND (valgrind.c, config.h) ----------------------------
+ * In a build with -DSTRATA_VALGRIND=1 the malloc family's entry points are
+ * compiled under hidden _st_real_ names, and valgrind.c defines the strata_
+ * and standard names as wrappers that tell memcheck where the program's
+ * blocks are (client requests).  Every file of src/malloc/ calls the real
+ * functions; a file that must call the wrappers (new.c: operator new is an
+ * entry point too) defines ST_VG_OUTER before including this header.  With
+ * STRATA_VALGRIND=0 (the default) nothing here exists and ST_ENTRY is
+ * STRATA_API: the release build's code is unchanged. */
+#if STRATA_VALGRIND && !defined(ST_VG_OUTER)
+#define strata_malloc              _st_real_malloc
+#define strata_free                _st_real_free
+#define strata_calloc              _st_real_calloc
+#define strata_realloc             _st_real_realloc
+#define strata_reallocarray        _st_real_reallocarray
+#define strata_posix_memalign      _st_real_posix_memalign
+#define strata_aligned_alloc       _st_real_aligned_alloc
+#define strata_memalign            _st_real_memalign
+#define strata_valloc              _st_real_valloc
+#define strata_pvalloc             _st_real_pvalloc
+#define strata_malloc_usable_size  _st_real_malloc_usable_size
+#define strata_free_sized          _st_real_free_sized
+#define strata_free_aligned_sized  _st_real_free_aligned_sized
+#define strata_cfree               _st_real_cfree
+#define _st_free_checked           _st_real_free_checked
+#endif
+#if STRATA_VALGRIND
+#define ST_ENTRY ST_INTERNAL       /* the real functions: not exported */
+#else
+#define ST_ENTRY STRATA_API
+#endif
 #include "strata/malloc.h"
 #include "strata/stats.h"
 

@@ -21,6 +21,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
+#define ST_VG_OUTER   /* operator new and delete call the wrappers (valgrind.c) */
 #include "malloc/internal.h"
 
 #if STRATA_OVERRIDE
