@@ -71,16 +71,7 @@ ST_ENTRY void strata_free_aligned_sized(void *p, size_t align, size_t size) {
   _st_free_checked(p, size, align, ST_FREE_ALIGNED_SIZED);
 }
 
-#if STRATA_OVERRIDE && !STRATA_VALGRIND   /* else valgrind.c exports them */
-#define ST_ALIAS(fn) __attribute__((alias(#fn), visibility("default"), used))
-int   posix_memalign(void **, size_t, size_t) ST_ALIAS(strata_posix_memalign);
-void *aligned_alloc(size_t, size_t) ST_ALIAS(strata_aligned_alloc);
-void *memalign(size_t, size_t) ST_ALIAS(strata_memalign);
-void *valloc(size_t) ST_ALIAS(strata_valloc);
-void *pvalloc(size_t) ST_ALIAS(strata_pvalloc);
-void  free_aligned_sized(void *, size_t, size_t) ST_ALIAS(strata_free_aligned_sized);
-void *__libc_memalign(size_t, size_t) ST_ALIAS(strata_memalign);
-void *__libc_valloc(size_t) ST_ALIAS(strata_valloc);
-void *__libc_pvalloc(size_t) ST_ALIAS(strata_pvalloc);
-int   __posix_memalign(void **, size_t, size_t) ST_ALIAS(strata_posix_memalign);
+#if !STRATA_VALGRIND   /* else valgrind.c exports them */
+#define ST_ALIASES_ALIGNED
+#include "malloc/aliases.h"
 #endif

@@ -376,11 +376,7 @@ ST_ENTRY void *strata_realloc(void *p, size_t size) {
     if (h != NULL) _st_large_set_req(h, size);   /* kept at or below 128 KiB: the stats' request */
     return p;
   }
-  void *q = strata_malloc(size);
-  if (q == NULL) return NULL;                   /* the old block stays intact */
-  memcpy(q, p, size < usable ? size : usable);
-  strata_free(p);
-  return q;
+  return st_realloc_move(p, size, usable);
 }
 
 ST_ENTRY void *strata_reallocarray(void *p, size_t n, size_t size) {
@@ -480,19 +476,7 @@ ST_ENTRY void strata_free_sized(void *p, size_t size) { _st_free_checked(p, size
 
 ST_ENTRY void strata_cfree(void *p) { strata_free(p); }
 
-#if STRATA_OVERRIDE && !STRATA_VALGRIND   /* else valgrind.c exports them */
-#define ST_ALIAS(fn) __attribute__((alias(#fn), visibility("default"), used))
-void  *malloc(size_t) ST_ALIAS(strata_malloc);
-void   free(void *) ST_ALIAS(strata_free);
-void  *calloc(size_t, size_t) ST_ALIAS(strata_calloc);
-void  *realloc(void *, size_t) ST_ALIAS(strata_realloc);
-void  *reallocarray(void *, size_t, size_t) ST_ALIAS(strata_reallocarray);
-size_t malloc_usable_size(void *) ST_ALIAS(strata_malloc_usable_size);
-void   free_sized(void *, size_t) ST_ALIAS(strata_free_sized);
-void   cfree(void *) ST_ALIAS(strata_cfree);
-void  *__libc_malloc(size_t) ST_ALIAS(strata_malloc);
-void   __libc_free(void *) ST_ALIAS(strata_free);
-void  *__libc_calloc(size_t, size_t) ST_ALIAS(strata_calloc);
-void  *__libc_realloc(void *, size_t) ST_ALIAS(strata_realloc);
-void   __libc_cfree(void *) ST_ALIAS(strata_cfree);
+#if !STRATA_VALGRIND   /* else valgrind.c exports them */
+#define ST_ALIASES_CORE
+#include "malloc/aliases.h"
 #endif

@@ -807,11 +807,7 @@ void *_st_guarded_realloc(void *p, size_t size) {
     errno = EINVAL;
     return NULL;
   }
-  void *q = strata_malloc(size);
-  if (q == NULL) return NULL;                  /* the old block stays intact */
-  memcpy(q, p, size < usable ? size : usable);
-  strata_free(p);
-  return q;
+  return st_realloc_move(p, size, usable);
 }
 
 /* The requested sizes of the live sampled blocks, for the exit report's

@@ -82,6 +82,17 @@
 #endif
 #include "strata/malloc.h"
 #include "strata/stats.h"
+#include <string.h>
+
+/* realloc by moving: a new block of `size`, the first min(keep, size)
+ * bytes copied, then p freed; NULL (errno from malloc) with p intact. */
+static inline void *st_realloc_move(void *p, size_t size, size_t keep) {
+  void *q = strata_malloc(size);
+  if (q == NULL) return NULL;                   /* the old block stays intact */
+  memcpy(q, p, keep < size ? keep : size);
+  strata_free(p);
+  return q;
+}
 
 /* ---- geometry ---------------------------------------------------------- */
 #define ST_SEGMENT_SHIFT   22
