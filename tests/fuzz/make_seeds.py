@@ -9,6 +9,8 @@ def tiny(n):  return [0, n & 127]
 def small(n): return [3, n & 255, (n >> 8) & 7]
 def mid(n):   return [6, n & 255, (n >> 8) & 255, (n >> 16) & 3]
 def big(n):   return [7, n & 255, (n >> 8) & 255, (n >> 16) & 63]
+def upto1m(n): return [15, n & 255, (n >> 8) & 255, (n >> 16) & 15]   # below 1 MiB
+def huge(n):  m = (n - (16 << 20)) // 2; return [0x27, m & 255, (m >> 8) & 255, (m >> 16) & 255]   # 16..48 MiB, even
 def bnd(i, d=0): return [4 | (d << 3), i]          # boundary table entry i, delta index d
 def sz(n):
     if n < 128: return tiny(n)
@@ -45,6 +47,14 @@ seeds["seed-realloc"] = op(MALLOC, 1, sz(10)) + sum([op(REALLOC, 1, sz(n), n & 1
     + op(REALLOC0, 1) + op(REALLOC, 2, sz(77), 0) + op(CFREE, 2)
 seeds["seed-large"] = sum([op(MALLOC, i, big(n)) for i, n in enumerate([(1 << 20) + 1, 2 << 20, (4 << 20) - 1])], []) \
     + op(FREE, 0) + op(MALLOC, 3, big((1 << 20) + 100)) + op(TRIM, 0) + op(REALLOC, 3, big(3 << 20), 0) + op(WRITE, 3)
+# blocks of mappings of their own: a growth (mremap), a region block (request =
+# its usable size, so a copy one byte short shows) moved out into a mapping,
+# calloc, a mapping shrunk to 200 KiB (its tail unmapped) and grown again
+seeds["seed-big"] = op(MALLOC, 0, huge(20 << 20)) + op(REALLOC, 0, huge(24 << 20), 0) \
+    + op(MALLOC, 1, upto1m(896 << 10)) + op(MALLOC, 4, upto1m(0x0e1000)) + op(REALLOC, 1, huge(20 << 20), 0) \
+    + op(CALLOC, 2, huge(18 << 20), 0) + op(FREE, 0) + op(MALLOC, 3, huge(18 << 20)) \
+    + op(REALLOC, 3, mid(200 << 10), 1) + op(REALLOC, 3, huge(22 << 20), 0) + op(USABLE, 3) + op(WRITE, 3) \
+    + op(FREE, 1) + op(FREE, 2) + op(FREE, 3) + op(FREE, 4)
 seeds["seed-remote"] = sum([op(MALLOC, i, sz(n)) for i, n in enumerate([8, 64, 500, 5000, 70000, 200000, 2 << 20])], []) \
     + sum([op(RFREE, i) for i in range(7)], []) + op(DRAIN, 0) \
     + sum([op(RALLOC, 10 + i, sz(n)) for i, n in enumerate([8, 64, 500, 5000, 70000])], []) \
