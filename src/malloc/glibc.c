@@ -23,7 +23,15 @@
  * empty pages go back, the rest can be adopted), the calling thread's and
  * the orphan heap's empty pages, the caller's sparse units, empty abandoned pages, dirty slices, empty
  * segments and the large cache.  Returns the bytes released. */
+static size_t purge_all(void);
 STRATA_API size_t strata_purge(void) {
+  ST_VG_QUIET_BEGIN;
+  size_t freed = purge_all();
+  ST_VG_QUIET_END;
+  return freed;
+}
+
+static size_t purge_all(void) {
   _st_remote_quiesce();            /* the caller's stash and batches first */
   _st_heaps_retired_trim(1);       /* exited threads' heaps: their pages counted below */
   size_t freed = _st_heap_trim_self();
@@ -50,7 +58,12 @@ STRATA_API int strata_mallopt(int param, int value) {
   return 1;
 }
 
-STRATA_API int strata_heap_check(void) { return _st_heaps_check(); }
+STRATA_API int strata_heap_check(void) {
+  ST_VG_QUIET_BEGIN;
+  int r = _st_heaps_check();
+  ST_VG_QUIET_END;
+  return r;
+}
 
 /* Same layout as glibc's struct mallinfo2 / mallinfo (malloc.h is not
  * included so that our definitions do not clash with its prototypes). */

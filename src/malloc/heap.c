@@ -642,7 +642,14 @@ size_t _st_heaps_retired_trim(int force) {
   return left;
 }
 
+static void heap_thread_done(void *arg);
 void _st_heap_thread_done(void *arg) {
+  ST_VG_QUIET_BEGIN;
+  heap_thread_done(arg);
+  ST_VG_QUIET_END;
+}
+
+static void heap_thread_done(void *arg) {
   heap_t *h = arg;
   if (h == NULL || h == &_st_heap_empty || h == &_st_heap_dead) return;
   _st_heap_tl = &_st_heap_dead;

@@ -310,7 +310,14 @@ static void write_all(const char *path, const char *buf, size_t len) {
   close(fd);
 }
 
+static void report_at_exit(void);
 void _st_report_at_exit(void) {
+  ST_VG_QUIET_BEGIN;
+  report_at_exit();
+  ST_VG_QUIET_END;
+}
+
+static void report_at_exit(void) {
   const char *path = _st_option_report();
   if (path == NULL || *path == 0) return;
   long only = _st_option(OPT_REPORT_PID);

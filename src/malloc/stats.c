@@ -14,7 +14,15 @@
 #include <string.h>
 #include "malloc/internal.h"
 
+static int stats_get(strata_stats_t *st);
 STRATA_API int strata_stats_get(strata_stats_t *st) {
+  ST_VG_QUIET_BEGIN;
+  int r = stats_get(st);
+  ST_VG_QUIET_END;
+  return r;
+}
+
+static int stats_get(strata_stats_t *st) {
   if (st == NULL) { errno = EINVAL; return -1; }
   memset(st, 0, sizeof *st);
   _st_remote_quiesce();        /* the caller's pending remote frees count as freed */

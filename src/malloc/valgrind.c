@@ -17,9 +17,13 @@
  *   - it was asked of the real allocator with PAD more bytes than the
  *     program asked for (pad), and strata's usable size u >= n + PAD;
  *   - [p, p+n) is memcheck's block, [p+n, p+u) unaddressable, so a write
- *     one byte past the request is reported whatever follows the block,
- *     and the request's size can be read back from memcheck (request_of):
- *     the first unaddressable byte from p.
+ *     one byte past the request is reported whatever follows the block;
+ *   - the last word of the slack, at p+u-8 (past n, since u >= n + PAD),
+ *     holds n, the size memcheck holds for the block (request_of: realloc
+ *     copies that much).  Read from memcheck's view instead (the first
+ *     unaddressable byte), it lost data when the program made part of its
+ *     own block unaddressable, as pool allocators with redzones inside a
+ *     malloc'd arena do (found by review, stop 32).
  * A freed block is unaddressable as a whole.  Strata itself reads and
  * writes freed blocks (free-list links and the free key in words 0 and 1,
  * remote lists, stashes, secure zeroing); the real functions run with
@@ -30,8 +34,10 @@
  * mode 2 checks strata's own code, with the plain library.)
  *
  * realloc always moves the block (as memcheck's own realloc does): the copy
- * runs here, outside QUIET, so memcheck carries over which bytes are
- * defined and reports a realloc of a freed block as the invalid read it is.
+ * runs here, through the wrappers, so memcheck carries over which bytes are
+ * defined; with errors off, as memcheck's own copy makes none (a pool
+ * allocator's redzones inside the block were reported).  A realloc of a
+ * freed block is reported by strata (its usable-size lookup).
  */
 #include "config.h"
 
@@ -69,6 +75,14 @@ static size_t real_usable(const void *p) {
   return u;
 }
 
+/* Record n as the request of block p of usable size u (errors off: the
+ * word is in the unaddressable slack). */
+static void set_request(void *p, size_t u, size_t n) {
+  QUIET_BEGIN;
+  memcpy((uint8_t *)p + u - sizeof n, &n, sizeof n);
+  QUIET_END;
+}
+
 /* p (NULL passes) goes to the program with n bytes: the whole block made
  * unaddressable, then the n bytes memcheck's block (defined if zeroed).
  * A large block's header (large_t, of a mapping or a region unit) points
@@ -90,24 +104,22 @@ static void *given(void *p, size_t n, int zeroed) {
     QUIET_END;
     if (h != NULL) VALGRIND_MAKE_MEM_NOACCESS(&h->block, sizeof h->block);
   }
+  set_request(p, u, n);
   VALGRIND_MAKE_MEM_NOACCESS(p, u);
   VALGRIND_MALLOCLIKE_BLOCK(p, n, 0, zeroed);
   return p;
 }
 
-/* The size memcheck holds for the program's block p: its addressable bytes
- * from p, which end at the slack (the invariant above); 0 for a freed
- * block.  Errors off: the check reports the byte it stops at.  Outside
- * valgrind (the requests do nothing) all the program may use of it. */
+/* The size memcheck holds for the program's block p: the word given() or
+ * strata_malloc_usable_size() left in its slack (the invariant above),
+ * bounded by what the block can hold.  Outside valgrind the same. */
 static size_t request_of(const void *p) {
-  if (!RUNNING_ON_VALGRIND) {
-    size_t u = real_usable(p);
-    return u >= PAD ? u - PAD : 0;
-  }
+  size_t u = real_usable(p), n = 0;
+  if (u < PAD) return 0;
   QUIET_BEGIN;
-  uintptr_t bad = VALGRIND_CHECK_MEM_IS_ADDRESSABLE(p, ST_MAX_SIZE - (uintptr_t)p);
+  memcpy(&n, (const uint8_t *)p + u - sizeof n, sizeof n);
   QUIET_END;
-  return bad ? (size_t)(bad - (uintptr_t)p) : 0;
+  return n <= u - PAD ? n : u - PAD;
 }
 
 STRATA_API void *strata_malloc(size_t size) {
@@ -137,7 +149,15 @@ STRATA_API void *strata_calloc(size_t n, size_t size) {
 STRATA_API void *strata_realloc(void *p, size_t size) {
   if (p == NULL) return strata_malloc(size);
   if (size == 0) { strata_free(p); return NULL; }
-  return st_realloc_move(p, size, request_of(p));   /* the wrappers: memcheck sees the copy */
+  /* the wrappers, so memcheck sees the new block and the old one's free;
+   * the copy carries the old bytes' definedness over, with errors off: the
+   * program may have made parts of its own block unaddressable (a pool's
+   * redzones), which memcheck's own realloc copies without a report */
+  size_t keep = request_of(p);
+  QUIET_BEGIN;
+  void *q = st_realloc_move(p, size, keep);
+  QUIET_END;
+  return q;
 }
 
 STRATA_API void *strata_reallocarray(void *p, size_t n, size_t size) {
@@ -193,7 +213,10 @@ STRATA_API size_t strata_malloc_usable_size(const void *p) {
   if (p == NULL) return 0;
   size_t u = real_usable(p);              /* reports a freed or foreign p */
   size_t old = request_of(p), n = u >= PAD ? u - PAD : 0;
-  if (n > old) VALGRIND_RESIZEINPLACE_BLOCK(p, old, n, 0);
+  if (n > old) {
+    VALGRIND_RESIZEINPLACE_BLOCK(p, old, n, 0);
+    set_request((void *)p, u, n);
+  }
   return n;
 }
 
