@@ -457,11 +457,9 @@ void _st_free_checked(void *p, size_t size, size_t align, int call) {
   static const char *const wrong_size[] = {
     "free_sized(): size does not match the block", "free_aligned_sized(): size does not match the block",
     "operator delete(): size does not match the block" };
-  static const char *const wrong_align[] = {
-    "free_sized(): alignment does not match the block", "free_aligned_sized(): alignment does not match the block",
-    "operator delete(): alignment does not match the block" };
   if (align != 0 && p != NULL && st_unlikely(!st_is_pow2(align) || ((uintptr_t)p & (align - 1)) != 0)) {
-    _st_misuse(wrong_align[call], p, 0);
+    _st_misuse(call == ST_FREE_DELETE ? "operator delete(): alignment does not match the block"   /* align: */
+               : "free_aligned_sized(): alignment does not match the block", p, 0);   /* those two only */
     return;
   }
   size_t bs = 0;

@@ -675,13 +675,15 @@ static int canary_broken(const slot_t *s, const uint8_t *end) {
   return K_OK;
 }
 
-/* The report of a broken canary (K_OVER or K_UNDER) found by `call`. */
-static const char *canary_what(int kind, const char *call) {
-  if (kind == K_UNDER)
-    return call[0] == 'f' ? "free(): heap-buffer-underflow: the bytes before a guarded block were written"
-                          : "realloc(): heap-buffer-underflow: the bytes before a guarded block were written";
-  return call[0] == 'f' ? "free(): heap-buffer-overflow: the bytes after a guarded block were written"
-                        : "realloc(): heap-buffer-overflow: the bytes after a guarded block were written";
+/* The report of a broken canary (K_OVER or K_UNDER) found by free or,
+ * with `in_realloc`, by realloc. */
+static const char *canary_what(int kind, bool in_realloc) {
+  static const char *const what[2][2] = {
+    { "free(): heap-buffer-overflow: the bytes after a guarded block were written",
+      "free(): heap-buffer-underflow: the bytes before a guarded block were written" },
+    { "realloc(): heap-buffer-overflow: the bytes after a guarded block were written",
+      "realloc(): heap-buffer-underflow: the bytes before a guarded block were written" } };
+  return what[in_realloc][kind == K_UNDER];
 }
 
 /* free(p) with _st_guarded_owns(p). */
@@ -722,7 +724,7 @@ void _st_guarded_free(void *p) {
   pthread_mutex_unlock(&gd_lock);
   if (kind == K_OK) return;
   if (kind >= K_OVER) {
-    misuse(canary_what(kind, "free"), p, &snap, 1);
+    misuse(canary_what(kind, false), p, &snap, 1);
     return;
   }
   int has = s && snap.state != S_UNUSED && a - snap.block < gd.stride;
@@ -802,7 +804,7 @@ void *_st_guarded_realloc(void *p, size_t size) {
   pthread_mutex_unlock(&gd_lock);
   if (kind != K_OK) {
     int has = kind >= K_OVER || (s && snap.state != S_UNUSED && a - snap.block < gd.stride);
-    misuse(kind >= K_OVER ? canary_what(kind, "realloc")
+    misuse(kind >= K_OVER ? canary_what(kind, true)
            : kind == K_FREED ? "realloc(): pointer already freed" : "realloc(): invalid pointer", p, &snap, has);
     errno = EINVAL;
     return NULL;
